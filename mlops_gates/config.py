@@ -1,0 +1,523 @@
+"""`mlops-gates.yaml`: typed, validated configuration.
+
+pydantic models with `extra="forbid"`; gates form a union discriminated on `kind`.
+Relative paths are resolved against the config file's folder. Every validation problem
+becomes one `ConfigError` naming the file, the dotted field path, the bad value and, where
+there is a fixed set, the valid choices.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mlops_gates.errors import ConfigError
+
+CONFIG_FILENAME = "mlops-gates.yaml"
+CONFIG_ENV = "MLOPS_GATES_CONFIG"
+
+Severity = Literal["block", "warn"]
+TaskType = Literal["binary", "multiclass", "regression"]
+Outcome = Literal["skip", "pass", "warn", "fail"]
+
+# Kept here (not imported from stats) so that config validation needs no numpy; a unit test
+# checks that this list and the metric registry agree.
+BINARY_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "precision",
+    "recall",
+    "specificity",
+    "f1",
+    "fpr",
+    "fnr",
+    "tpr",
+    "selection_rate",
+    "roc_auc",
+    "average_precision",
+    "log_loss",
+    "brier",
+)
+MULTICLASS_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "precision_weighted",
+    "recall_weighted",
+    "f1_weighted",
+)
+REGRESSION_METRICS = ("mae", "mse", "rmse", "r2", "mean_error")
+SCORE_METRICS = ("roc_auc", "average_precision", "log_loss", "brier")
+ALL_METRICS = tuple(dict.fromkeys(BINARY_METRICS + MULTICLASS_METRICS + REGRESSION_METRICS))
+METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
+    "binary": tuple(dict.fromkeys(BINARY_METRICS + MULTICLASS_METRICS)),
+    "multiclass": MULTICLASS_METRICS,
+    "regression": REGRESSION_METRICS,
+}
+FAIRNESS_METRICS = (
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+    "equalized_odds_ratio",
+    "equal_opportunity_difference",
+    "equal_opportunity_ratio",
+)
+
+SliceSpec = str | list[str]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Model):
+    """Where the evaluation data lives."""
+
+    path: Path = Field(description="Parquet (.parquet, .pq) or CSV (.csv, .csv.gz) file.")
+    format: Literal["parquet", "csv"] | None = Field(
+        default=None, description="File format; inferred from the suffix when omitted."
+    )
+
+
+class TaskConfig(_Model):
+    """What is predicted and where the truth is."""
+
+    type: TaskType = Field(description="binary, multiclass or regression.")
+    label: str = Field(description="Column holding the true label (or target value).")
+    positive_label: str | int | float | bool | None = Field(
+        default=None,
+        description="Binary tasks: the positive class. Default: 1 / True when labels are 0/1.",
+    )
+    classes: list[str | int | float | bool] | None = Field(
+        default=None,
+        description="Declared classes; a label or prediction outside them is a data error.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TaskConfig:
+        if self.type == "regression" and (self.positive_label is not None or self.classes):
+            raise ValueError("positive_label and classes apply to classification tasks only")
+        if self.type == "binary" and self.classes is not None and len(self.classes) != 2:
+            raise ValueError(f"a binary task has exactly 2 classes, got {len(self.classes)}")
+        if (
+            self.classes is not None
+            and self.positive_label is not None
+            and self.positive_label not in self.classes
+        ):
+            raise ValueError(
+                f"positive_label {self.positive_label!r} is not one of classes {self.classes!r}"
+            )
+        return self
+
+
+class ModelConfig(_Model):
+    """A model's predictions: columns already in the data, or a model to run on it."""
+
+    predictions: str | None = Field(
+        default=None, description="Column with predicted labels (or values, for regression)."
+    )
+    scores: str | None = Field(
+        default=None, description="Binary tasks: column with the positive-class score."
+    )
+    model: str | None = Field(
+        default=None,
+        description="scikit-learn model file (.skops, .joblib, .pkl), relative to this file.",
+    )
+    features: list[str] | None = Field(
+        default=None,
+        description="Columns passed to the model; default: the model's feature_names_in_.",
+    )
+    trusted_types: list[str] = Field(
+        default_factory=list,
+        description="Extra types to trust when loading a .skops file.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelConfig:
+        if (self.model is None) == (self.predictions is None):
+            raise ValueError("give exactly one of `model` or `predictions`")
+        if self.model is not None and self.scores is not None:
+            raise ValueError("`scores` is a column name; with `model` scores come from the model")
+        if self.model is None and self.features is not None:
+            raise ValueError("`features` applies to `model` only")
+        return self
+
+
+class _GateBase(_Model):
+    id: str | None = Field(default=None, description="Unique name; default: `<kind>-<metric>`.")
+    severity: Severity = Field(default="block", description="block fails the run; warn reports.")
+    description: str | None = Field(default=None, description="Shown in the report.")
+
+
+class _Sliced(_Model):
+    overall: bool = Field(default=True, description="Also judge the whole data set.")
+    slices: list[SliceSpec] = Field(
+        default_factory=list,
+        description="Columns to slice by; a list of columns is their cross.",
+    )
+    min_support: int = Field(
+        default=30, ge=0, description="Slices with fewer rows are insufficient evidence."
+    )
+    on_insufficient: Outcome = Field(
+        default="skip", description="Outcome of a slice below min_support."
+    )
+
+
+class SchemaGate(_GateBase):
+    kind: Literal["schema"]
+    schema_: str = Field(
+        alias="schema",
+        description="pandera YAML file, or `package.module:attribute` naming a schema object.",
+    )
+    max_failure_cases: int = Field(
+        default=20, ge=0, description="Failure cases kept per check in the report."
+    )
+
+
+class MetricGate(_GateBase, _Sliced):
+    kind: Literal["metric"]
+    metric: str = Field(description="Metric name (see the metrics reference).")
+    min: float | None = Field(default=None, description="Lower bound (inclusive).")
+    max: float | None = Field(default=None, description="Upper bound (inclusive).")
+
+    _metric_name = field_validator("metric")(lambda v: _check_metric_name(v))
+
+    @model_validator(mode="after")
+    def _bounds(self) -> MetricGate:
+        _need_bound(self.min, self.max)
+        return self
+
+
+class FairnessGate(_GateBase):
+    kind: Literal["fairness"]
+    metric: str = Field(description="A fairness metric, or any metric with `measure`.")
+    measure: Literal["difference", "ratio"] | None = Field(
+        default=None, description="With a plain metric: its max gap or min ratio across groups."
+    )
+    sensitive: str = Field(description="Column holding the sensitive attribute.")
+    control: list[str] = Field(
+        default_factory=list,
+        description="Columns whose strata are judged separately; the worst stratum counts.",
+    )
+    min: float | None = Field(default=None, description="Lower bound (ratios).")
+    max: float | None = Field(default=None, description="Upper bound (differences).")
+    min_support: int = Field(default=30, ge=0, description="Smaller groups are left out.")
+    on_insufficient: Outcome = Field(
+        default="skip", description="Outcome when fewer than two groups have enough rows."
+    )
+
+    _metric_name = field_validator("metric")(
+        lambda v: _check_metric_name(v, extra=FAIRNESS_METRICS)
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> FairnessGate:
+        if self.metric in FAIRNESS_METRICS:
+            if self.measure is not None:
+                raise ValueError(f"`measure` is implied by {self.metric!r}; remove it")
+        else:
+            if self.measure is None:
+                raise ValueError(
+                    f"with metric {self.metric!r} say `measure: difference` or `measure: ratio`"
+                )
+        _need_bound(self.min, self.max)
+        return self
+
+    @property
+    def resolved_measure(self) -> Literal["difference", "ratio"]:
+        if self.measure is not None:
+            return self.measure
+        return "ratio" if self.metric.endswith("_ratio") else "difference"
+
+
+class BaselineGate(_GateBase, _Sliced):
+    kind: Literal["baseline"]
+    metric: str = Field(description="Metric compared between candidate and baseline.")
+    greater_is_better: bool | None = Field(
+        default=None, description="Default: the metric's own direction."
+    )
+    max_drop: float | None = Field(
+        default=None, ge=0, description="Candidate may be at most this much worse (absolute)."
+    )
+    max_relative_drop: float | None = Field(
+        default=None, ge=0, description="... or this fraction of the baseline value worse."
+    )
+    min_gain: float | None = Field(
+        default=None, description="Candidate must be at least this much better (absolute)."
+    )
+    if_no_baseline: Outcome = Field(
+        default="skip", description="Outcome when the config has no baseline (a first model)."
+    )
+
+    _metric_name = field_validator("metric")(lambda v: _check_metric_name(v))
+
+    @model_validator(mode="after")
+    def _check(self) -> BaselineGate:
+        margins = (self.max_drop, self.max_relative_drop, self.min_gain)
+        if all(m is None for m in margins):
+            raise ValueError("give at least one of max_drop, max_relative_drop, min_gain")
+        return self
+
+
+Gate = Annotated[
+    SchemaGate | MetricGate | FairnessGate | BaselineGate, Field(discriminator="kind")
+]
+
+
+class Config(_Model):
+    """The whole `mlops-gates.yaml`."""
+
+    version: Literal[1] = Field(description="Config format version; always 1.")
+    data: DataConfig
+    task: TaskConfig
+    candidate: ModelConfig
+    baseline: ModelConfig | None = None
+    gates: list[Gate] = Field(min_length=1)
+
+    # Set by load_config: where the file was, so paths resolve and digests can be taken.
+    _source: Path | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        allowed = METRICS_BY_TASK[self.task.type]
+        seen: dict[str, int] = {}
+        for i, gate in enumerate(self.gates):
+            gid = gate_id(gate)
+            if gid in seen:
+                raise _FieldError(
+                    ("gates", i, "id"),
+                    f"duplicate gate id {gid!r} (also gates.{seen[gid]}); give each gate an `id`",
+                )
+            seen[gid] = i
+            metric = getattr(gate, "metric", None)
+            if metric is not None and metric not in FAIRNESS_METRICS and metric not in allowed:
+                raise _FieldError(
+                    ("gates", i, "metric"),
+                    f"metric {metric!r} does not apply to a {self.task.type} task; "
+                    f"valid: {', '.join(allowed)}",
+                )
+            if isinstance(gate, FairnessGate) and metric in FAIRNESS_METRICS:
+                if self.task.type != "binary":
+                    raise _FieldError(
+                        ("gates", i, "metric"),
+                        f"{metric} needs a binary task; use a metric with `measure` instead",
+                    )
+            scores_needed = metric in SCORE_METRICS
+            if scores_needed:
+                for role in ("candidate", "baseline"):
+                    mc = getattr(self, role)
+                    if mc is not None and mc.predictions is not None and mc.scores is None:
+                        if role == "baseline" and not isinstance(gate, BaselineGate):
+                            continue
+                        raise _FieldError(
+                            (role, "scores"),
+                            f"gate {gid!r} uses {metric}, which needs scores: "
+                            f"add `scores: <column>` to `{role}`",
+                        )
+        return self
+
+    def resolve(self, path: Path | str) -> Path:
+        """A path from the config, made absolute against the config file's folder."""
+        p = Path(path).expanduser()
+        if p.is_absolute() or self.source is None:
+            return p
+        return self.source.parent / p
+
+
+class _FieldError(ValueError):
+    """A cross-field problem that should be reported at a specific location."""
+
+    def __init__(self, loc: tuple[str | int, ...], msg: str) -> None:
+        super().__init__(msg)
+        self.loc = loc
+        self.msg = msg
+
+
+def gate_id(gate: SchemaGate | MetricGate | FairnessGate | BaselineGate) -> str:
+    if gate.id:
+        return gate.id
+    metric = getattr(gate, "metric", None)
+    if isinstance(gate, FairnessGate):
+        return f"fairness-{gate.metric}-{gate.sensitive}"
+    return f"{gate.kind}-{metric}" if metric else gate.kind
+
+
+def _check_metric_name(name: str, extra: tuple[str, ...] = ()) -> str:
+    valid = ALL_METRICS + extra
+    if name not in valid:
+        hint = difflib.get_close_matches(name, valid, n=1)
+        did_you_mean = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ValueError(f"unknown metric{did_you_mean}; valid: {', '.join(valid)}")
+    return name
+
+
+def _need_bound(lo: float | None, hi: float | None) -> None:
+    if lo is None and hi is None:
+        raise ValueError("give a bound: `min`, `max` or both")
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"min ({lo}) is greater than max ({hi})")
+
+
+def find_config(start: Path | None = None) -> Path:
+    """The config to use: $MLOPS_GATES_CONFIG, else `mlops-gates.yaml` in `start` (cwd)."""
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    return (start or Path.cwd()) / CONFIG_FILENAME
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    """Read and validate a config file; every problem is one `ConfigError`."""
+    cfg_path = Path(path) if path is not None else find_config()
+    if not cfg_path.is_file():
+        where = "" if path is not None else f" in {Path.cwd()}"
+        raise ConfigError(
+            f"{cfg_path}: config file not found{where}. Create one with `mlops-gates init` "
+            f"or pass its path with --config / --mlops-gates-config."
+        )
+    try:
+        raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{cfg_path}: cannot read the config file: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{cfg_path}{where}: not valid YAML: {problem}") from None
+    return config_from_dict(raw, source=cfg_path)
+
+
+def config_from_dict(raw: Any, *, source: Path | None = None) -> Config:
+    name = str(source) if source is not None else "config"
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{name}: expected a mapping with `version: 1` at the top, got {type(raw).__name__}"
+        )
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(name, raw, exc)) from None
+    cfg._source = source.resolve() if source is not None else None
+    return cfg
+
+
+def _format_validation_error(name: str, raw: Any, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        loc = _drop_union_tags(tuple(err["loc"]))
+        msg = err["msg"]
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _FieldError):
+            loc = loc + ctx_error.loc
+            msg = ctx_error.msg
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        etype = err["type"]
+        if etype == "extra_forbidden":
+            parent = _lookup(raw, loc[:-1])
+            siblings = _known_fields(loc[:-1], parent)
+            hint = difflib.get_close_matches(str(loc[-1]), siblings, n=1)
+            msg = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            if siblings:
+                msg += f"; valid keys here: {', '.join(siblings)}"
+        elif etype == "union_tag_invalid":
+            msg = "unknown gate kind; valid: schema, metric, fairness, baseline"
+            loc = (*loc, "kind")
+            field = ".".join(str(p) for p in loc)
+        elif etype == "union_tag_not_found":
+            msg = "each gate needs `kind:` (schema, metric, fairness, baseline)"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        value = _lookup(raw, loc)
+        shown = "" if value is _MISSING or etype == "missing" else f" (got {_short(value)})"
+        lines.append(f"{name}: {field}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+_MISSING = object()
+
+
+def _drop_union_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic puts the discriminator value into the location (gates.3.metric.min);
+    # users think of gates.3.min.
+    if len(loc) >= 3 and loc[0] == "gates" and loc[2] in _KINDS:
+        return loc[:2] + loc[3:]
+    return loc
+
+
+_KINDS = {"schema", "metric", "fairness", "baseline"}
+_GATE_MODELS: dict[str, type[BaseModel]] = {
+    "schema": SchemaGate,
+    "metric": MetricGate,
+    "fairness": FairnessGate,
+    "baseline": BaselineGate,
+}
+
+
+def _lookup(raw: Any, loc: tuple[Any, ...]) -> Any:
+    cur = raw
+    for part in loc:
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            cur = cur[part]
+        else:
+            return _MISSING
+    return cur
+
+
+def _known_fields(loc: tuple[Any, ...], parent: Any) -> list[str]:
+    model: type[BaseModel] | None = Config
+    for i, part in enumerate(loc):
+        if model is None:
+            return []
+        if model is Config and part == "gates":
+            kind = parent.get("kind") if isinstance(parent, dict) else None
+            model = _GATE_MODELS.get(str(kind)) if len(loc) > i + 1 else None
+            break
+        field = model.model_fields.get(str(part))
+        ann = field.annotation if field else None
+        model = next(
+            (
+                t
+                for t in (DataConfig, TaskConfig, ModelConfig)
+                if ann is t or ann == (t | None)
+            ),
+            None,
+        )
+    if model is None:
+        return []
+    return [(f.alias or n) for n, f in model.model_fields.items()]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of mlops-gates.yaml (for editors and the docs)."""
+    schema = Config.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://mlops-gates.dev/schemas/config.schema.json"
+    schema["title"] = "mlops-gates.yaml"
+    return schema

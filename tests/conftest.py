@@ -1,0 +1,39 @@
+"""Shared fixtures: write a small project (data + mlops-gates.yaml) into a folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+from helpers import binary_frame
+
+Project = Callable[..., Path]
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Project:
+    """make_project(config_dict, frame=None, data_name="eval.csv") -> config path."""
+
+    def make(
+        config: dict[str, Any] | str,
+        frame: pd.DataFrame | None = None,
+        data_name: str = "eval.csv",
+        where: Path | None = None,
+    ) -> Path:
+        root = where or tmp_path
+        root.mkdir(parents=True, exist_ok=True)
+        frame = binary_frame() if frame is None else frame
+        if data_name.endswith(".parquet"):
+            frame.to_parquet(root / data_name, index=False)
+        else:
+            frame.to_csv(root / data_name, index=False)
+        path = root / "mlops-gates.yaml"
+        text = config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return make
