@@ -1,0 +1,388 @@
+"""Reduce rows to per-group sufficient statistics: the only O(rows) step.
+
+Rows arrive integer-encoded by the caller: ``groups`` holds the finest grouping (the
+combination of every slice column) as codes in ``[0, G)``, class labels are codes in
+``[0, K)``. Every metric is then a function of the small tables built here, and a slice
+(``sex=Female``, or overall) is a union of groups obtained with :func:`marginalize`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import overload
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+
+__all__ = [
+    "ClassificationStats",
+    "RegressionStats",
+    "ScoreStats",
+    "marginalize",
+    "reduce_classification",
+    "reduce_regression",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class ScoreStats:
+    """Binary scores reduced to counts of positives/negatives per (group, distinct score).
+
+    Only (group, score) pairs that occur are stored, so the table is never larger than the
+    rows and rank metrics (ROC AUC, average precision) stay exact under ties.
+    """
+
+    thresholds: FloatArray  # (U,) distinct score values, ascending
+    group: IntArray  # (E,) sorted by (group, score)
+    score: IntArray  # (E,) index into thresholds
+    pos: IntArray  # (E,) rows with true class 1 at that (group, score)
+    neg: IntArray  # (E,) rows with true class 0
+    n_groups: int
+
+    def support(self) -> IntArray:
+        """Rows per group, shape ``(n_groups,)``."""
+        return _sum_by(self.group, self.pos + self.neg, self.n_groups)
+
+    def n_positive(self) -> IntArray:
+        return _sum_by(self.group, self.pos, self.n_groups)
+
+    def n_negative(self) -> IntArray:
+        return _sum_by(self.group, self.neg, self.n_groups)
+
+
+@dataclass(frozen=True, eq=False)
+class ClassificationStats:
+    """Counts over (group, true class, candidate prediction, baseline prediction).
+
+    ``counts`` has shape ``(G, K, K, B)`` with ``B == K`` when a baseline exists; without
+    one ``B == 1`` and every row sits at baseline index 0. ``has_baseline`` is stored
+    rather than inferred from ``B`` because ``K == 1`` makes the shape ambiguous.
+    """
+
+    counts: IntArray
+    candidate_scores: ScoreStats | None = None  # binary tasks with candidate scores only
+    baseline_scores: ScoreStats | None = None
+    has_baseline: bool = False
+
+    def __post_init__(self) -> None:
+        c = self.counts
+        if c.ndim != 4 or c.shape[1] != c.shape[2]:
+            raise ValueError(f"counts must have shape (G, K, K, B), got {c.shape}")
+        expected_b = c.shape[1] if self.has_baseline else 1
+        if c.shape[3] != expected_b:
+            raise ValueError(
+                f"counts has {c.shape[3]} baseline columns; expected {expected_b} "
+                f"(has_baseline={self.has_baseline}, K={c.shape[1]})"
+            )
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.counts.shape[1])
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.counts.shape[0])
+
+    def candidate_confusion(self) -> IntArray:
+        """``(G, K, K)`` confusion matrices ``[group, true, candidate prediction]``."""
+        return np.asarray(self.counts.sum(axis=3), dtype=np.int64)
+
+    def baseline_confusion(self) -> IntArray:
+        """``(G, K, K)`` confusion matrices ``[group, true, baseline prediction]``."""
+        if not self.has_baseline:
+            raise ValueError("these statistics were reduced without baseline predictions")
+        return np.asarray(self.counts.sum(axis=2), dtype=np.int64)
+
+    def support(self) -> IntArray:
+        """Rows per group, shape ``(G,)``."""
+        return np.asarray(self.counts.sum(axis=(1, 2, 3)), dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class RegressionStats:
+    """Per-group moments of the target and sums of errors (``error = y_pred - y_true``).
+
+    Columns of the error sums: 0 is the candidate, 1 the baseline (when present).
+    ``mean_true`` is measured from ``shift`` (a value near the overall mean of the target):
+    centring keeps the combination of group means in :func:`marginalize` exact to a few
+    ulps even when the target is, say, ``1e6 + small noise``. Use :meth:`true_mean` for
+    the group means themselves.
+    """
+
+    n: IntArray  # (G,)
+    mean_true: FloatArray  # (G,) mean of y_true - shift; 0 where n == 0
+    m2_true: FloatArray  # (G,) sum of squared deviations of y_true from the group mean
+    sum_err: FloatArray  # (G, M)
+    sum_abs_err: FloatArray  # (G, M)
+    sum_sq_err: FloatArray  # (G, M)
+    has_baseline: bool
+    shift: float = 0.0
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.n.shape[0])
+
+    def true_mean(self) -> FloatArray:
+        """Mean of ``y_true`` per group; NaN for empty groups."""
+        return np.where(self.n > 0, self.mean_true + self.shift, np.nan)
+
+    def support(self) -> IntArray:
+        return self.n
+
+
+def reduce_classification(
+    groups: ArrayLike,
+    n_groups: int,
+    y_true: ArrayLike,
+    candidate: ArrayLike,
+    baseline: ArrayLike | None = None,
+    *,
+    n_classes: int,
+    candidate_scores: ArrayLike | None = None,
+    baseline_scores: ArrayLike | None = None,
+) -> ClassificationStats:
+    """Count rows per (group, true class, candidate label, baseline label).
+
+    Scores (the positive-class score of a binary task, any finite real) are reduced to a
+    :class:`ScoreStats` each. Raises ``ValueError`` on codes out of range, mismatched
+    lengths or non-finite scores; the caller is expected to have validated user data.
+    """
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be at least 1, got {n_classes}")
+    g = _codes("groups", groups, n_groups, None)
+    n = g.shape[0]
+    t = _codes("y_true", y_true, n_classes, n)
+    c = _codes("candidate", candidate, n_classes, n)
+    k = n_classes
+    if baseline is None:
+        b_codes = np.zeros(n, dtype=np.int64)
+        n_b = 1
+    else:
+        b_codes = _codes("baseline", baseline, n_classes, n)
+        n_b = k
+    # One combined key per row; a single bincount builds the whole table.
+    key = ((g * k + t) * k + c) * n_b + b_codes
+    counts = np.bincount(key, minlength=n_groups * k * k * n_b).astype(np.int64, copy=False)
+
+    def scores_of(name: str, s: ArrayLike | None) -> ScoreStats | None:
+        if s is None:
+            return None
+        if n_classes != 2:
+            raise ValueError(f"{name} are supported for binary tasks only (K=2), got K={k}")
+        return _reduce_scores(name, g, n_groups, t, s)
+
+    return ClassificationStats(
+        counts=counts.reshape(n_groups, k, k, n_b),
+        candidate_scores=scores_of("candidate_scores", candidate_scores),
+        baseline_scores=scores_of("baseline_scores", baseline_scores),
+        has_baseline=baseline is not None,
+    )
+
+
+def reduce_regression(
+    groups: ArrayLike,
+    n_groups: int,
+    y_true: ArrayLike,
+    candidate: ArrayLike,
+    baseline: ArrayLike | None = None,
+) -> RegressionStats:
+    """Per-group count, target mean and squared deviations, and error sums.
+
+    Two passes: group means first, then squared deviations from them, so the sum of
+    squares never cancels catastrophically the way ``Σy² - n·ȳ²`` does.
+    """
+    g = _codes("groups", groups, n_groups, None)
+    n = g.shape[0]
+    y = _reals("y_true", y_true, n)
+    preds = [_reals("candidate", candidate, n)]
+    if baseline is not None:
+        preds.append(_reals("baseline", baseline, n))
+
+    shift = float(np.mean(y)) if n else 0.0
+    if not np.isfinite(shift):  # the mean of huge finite values can overflow
+        shift = 0.0
+    yc = y - shift
+    counts = np.bincount(g, minlength=n_groups).astype(np.int64, copy=False)
+    # Measure each group from one of its own rows: a constant group then gets its value
+    # back exactly and a sum of squares of exactly 0 (R² undefined, not float noise).
+    ref = np.zeros(n_groups, dtype=np.float64)
+    ref[g] = yc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        offset = _weighted_bincount(g, yc - ref[g], n_groups) / counts
+    mean = np.where(counts > 0, ref + offset, 0.0)
+    dev = yc - mean[g]
+    m2 = _weighted_bincount(g, dev * dev, n_groups)
+
+    errs = [p - y for p in preds]
+    return RegressionStats(
+        n=counts,
+        mean_true=mean,
+        m2_true=m2,
+        sum_err=_column_sums(g, n_groups, errs),
+        sum_abs_err=_column_sums(g, n_groups, [np.abs(e) for e in errs]),
+        sum_sq_err=_column_sums(g, n_groups, [e * e for e in errs]),
+        has_baseline=baseline is not None,
+        shift=shift,
+    )
+
+
+@overload
+def marginalize(
+    stats: ClassificationStats, group_to_slice: ArrayLike, n_slices: int
+) -> ClassificationStats: ...
+@overload
+def marginalize(
+    stats: RegressionStats, group_to_slice: ArrayLike, n_slices: int
+) -> RegressionStats: ...
+@overload
+def marginalize(stats: ScoreStats, group_to_slice: ArrayLike, n_slices: int) -> ScoreStats: ...
+def marginalize(
+    stats: ClassificationStats | RegressionStats | ScoreStats,
+    group_to_slice: ArrayLike,
+    n_slices: int,
+) -> ClassificationStats | RegressionStats | ScoreStats:
+    """Merge groups into slices: slice ``s`` is the union of groups ``g`` with
+    ``group_to_slice[g] == s`` (overall: all zeros and ``n_slices=1``).
+
+    A slice may be empty (no group maps to it, or only empty groups do); its metrics are
+    then NaN.
+    """
+    n_groups = stats.n_groups
+    to_slice = _codes("group_to_slice", group_to_slice, n_slices, n_groups)
+    if isinstance(stats, ScoreStats):
+        return _marginalize_scores(stats, to_slice, n_slices)
+    if isinstance(stats, ClassificationStats):
+        counts = np.zeros((n_slices, *stats.counts.shape[1:]), dtype=np.int64)
+        np.add.at(counts, to_slice, stats.counts)
+        cand, base = stats.candidate_scores, stats.baseline_scores
+        return ClassificationStats(
+            counts=counts,
+            candidate_scores=None
+            if cand is None
+            else _marginalize_scores(cand, to_slice, n_slices),
+            baseline_scores=None if base is None else _marginalize_scores(base, to_slice, n_slices),
+            has_baseline=stats.has_baseline,
+        )
+    return _marginalize_regression(stats, to_slice, n_slices)
+
+
+def _marginalize_regression(
+    stats: RegressionStats, to_slice: IntArray, n_slices: int
+) -> RegressionStats:
+    # Chan et al.'s parallel combination, for all groups of a slice at once:
+    # M2 = Σ M2_g + Σ n_g (mean_g - mean)², with deviations rather than raw sums.
+    n_g = stats.n.astype(np.float64)
+    occupied = stats.n > 0
+    n_s = _weighted_bincount(to_slice, n_g, n_slices)
+    # Centre on one group mean per slice so that equal means combine to that exact value.
+    ref = np.zeros(n_slices, dtype=np.float64)
+    ref[to_slice[occupied]] = stats.mean_true[occupied]
+    delta = np.where(occupied, stats.mean_true - ref[to_slice], 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        offset = _weighted_bincount(to_slice, n_g * delta, n_slices) / n_s
+    mean = np.where(n_s > 0, ref + offset, 0.0)
+    dev = np.where(occupied, stats.mean_true - mean[to_slice], 0.0)
+    m2 = _weighted_bincount(to_slice, stats.m2_true + n_g * dev * dev, n_slices)
+
+    def sums(a: FloatArray) -> FloatArray:
+        out = np.zeros((n_slices, a.shape[1]))
+        np.add.at(out, to_slice, a)
+        return out
+
+    return RegressionStats(
+        n=np.rint(n_s).astype(np.int64),
+        mean_true=mean,
+        m2_true=m2,
+        sum_err=sums(stats.sum_err),
+        sum_abs_err=sums(stats.sum_abs_err),
+        sum_sq_err=sums(stats.sum_sq_err),
+        has_baseline=stats.has_baseline,
+        shift=stats.shift,
+    )
+
+
+def _reduce_scores(
+    name: str, groups: IntArray, n_groups: int, y_true: IntArray, scores: ArrayLike
+) -> ScoreStats:
+    s = _reals(name, scores, groups.shape[0])
+    # One global factorisation of the score values; (group, score index) keys then sort
+    # by group first and score second, which the rank metrics rely on.
+    thresholds, inverse = np.unique(s, return_inverse=True)
+    key = groups * thresholds.shape[0] + inverse.astype(np.int64)
+    is_pos = (y_true == 1).astype(np.int64)
+    return _scores_from_keys(thresholds, key, is_pos, 1 - is_pos, n_groups)
+
+
+def _marginalize_scores(stats: ScoreStats, to_slice: IntArray, n_slices: int) -> ScoreStats:
+    key = to_slice[stats.group] * stats.thresholds.shape[0] + stats.score
+    return _scores_from_keys(stats.thresholds, key, stats.pos, stats.neg, n_slices)
+
+
+def _scores_from_keys(
+    thresholds: FloatArray, key: IntArray, pos: IntArray, neg: IntArray, n_groups: int
+) -> ScoreStats:
+    """Sum ``pos`` and ``neg`` per distinct (group, score) ``key``."""
+    n_thresholds = max(thresholds.shape[0], 1)
+    unique_keys, inverse = _factorize(key, n_groups * n_thresholds)
+    size = unique_keys.shape[0]
+    return ScoreStats(
+        thresholds=thresholds,
+        group=unique_keys // n_thresholds,
+        score=unique_keys % n_thresholds,
+        pos=_sum_by(inverse, pos, size),
+        neg=_sum_by(inverse, neg, size),
+        n_groups=n_groups,
+    )
+
+
+def _factorize(key: IntArray, space: int) -> tuple[IntArray, IntArray]:
+    """``np.unique(key, return_inverse=True)`` for keys in ``[0, space)``."""
+    if space <= max(4 * key.shape[0], 1 << 16):
+        # A small key space (e.g. marginalizing to few slices) needs no sort.
+        present = np.bincount(key, minlength=space) > 0
+        position = np.cumsum(present, dtype=np.int64) - 1
+        return np.flatnonzero(present).astype(np.int64), position[key]
+    unique_keys, inverse = np.unique(key, return_inverse=True)
+    return unique_keys.astype(np.int64, copy=False), inverse.astype(np.int64, copy=False)
+
+
+def _sum_by(index: NDArray[np.intp] | IntArray, weight: IntArray, size: int) -> IntArray:
+    """``bincount(index, weights)`` back as int64 (exact: counts stay far below 2**53)."""
+    sums = np.bincount(index, weights=weight, minlength=size)
+    return np.rint(sums).astype(np.int64)
+
+
+def _weighted_bincount(index: IntArray, weight: FloatArray, size: int) -> FloatArray:
+    return np.asarray(np.bincount(index, weights=weight, minlength=size), dtype=np.float64)
+
+
+def _column_sums(groups: IntArray, n_groups: int, columns: list[FloatArray]) -> FloatArray:
+    return np.stack([_weighted_bincount(groups, col, n_groups) for col in columns], axis=1)
+
+
+def _codes(name: str, values: ArrayLike, upper: int, length: int | None) -> IntArray:
+    a = np.asarray(values)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
+    if length is not None and a.shape[0] != length:
+        raise ValueError(f"{name} has {a.shape[0]} entries, expected {length}")
+    if a.shape[0] == 0:
+        return a.astype(np.int64)
+    if not (np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_):
+        raise ValueError(f"{name} must hold integer codes, got dtype {a.dtype}")
+    lo, hi = int(a.min()), int(a.max())
+    if lo < 0 or hi >= upper:
+        raise ValueError(f"{name} must hold codes in [0, {upper}), found values in [{lo}, {hi}]")
+    return a.astype(np.int64, copy=False)
+
+
+def _reals(name: str, values: ArrayLike, length: int) -> FloatArray:
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim != 1 or a.shape[0] != length:
+        raise ValueError(f"{name} must have shape ({length},), got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return a

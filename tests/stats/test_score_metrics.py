@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from sklearn import metrics as skm
+
+from mlops_gates.stats.metrics import METRICS, metric_values, score_metric
+from mlops_gates.stats.reduce import marginalize, reduce_classification
+
+from ._support import NAN, Rows, assert_close, classification_rows, no_warnings, sk_score
+
+SCORE = [m for m, spec in METRICS.items() if spec.family == "score"]
+EPS = float(np.finfo(np.float64).eps)
+
+
+def _values(y: list[int], s: list[float]) -> dict[str, float]:
+    stats = reduce_classification(
+        np.zeros(len(y), np.int64), 1, y, np.zeros(len(y), np.int64), n_classes=2,
+        candidate_scores=s,
+    )  # fmt: skip
+    with no_warnings():
+        return {name: float(metric_values(name, stats)[0]) for name in SCORE}
+
+
+CASES = [
+    ("empty", [], [], dict.fromkeys(SCORE, NAN)),
+    (
+        # A positive tied with a negative counts half (midrank); AP steps once per distinct
+        # threshold: 0.5·1 (at 0.8) + 0.5·2/3 (at 0.5).
+        "ties",
+        [0, 1, 0, 1],
+        [0.5, 0.5, 0.2, 0.8],
+        {"roc_auc": 3.5 / 4, "average_precision": 0.5 + 0.5 * 2 / 3,
+         "brier": (0.25 + 0.25 + 0.04 + 0.04) / 4,
+         "log_loss": -(2 * math.log(0.5) + math.log(0.8) + math.log(0.8)) / 4},
+    ),
+    (
+        "all-tied",
+        [0, 1, 0, 1, 1],
+        [0.3, 0.3, 0.3, 0.3, 0.3],
+        {"roc_auc": 0.5, "average_precision": 0.6},
+    ),
+    (
+        # No positives: ROC AUC and AP undefined (sklearn: NaN and 0.0, both with a
+        # warning); log loss and Brier score are still well defined.
+        "only-negatives",
+        [0, 0],
+        [0.2, 0.4],
+        {"roc_auc": NAN, "average_precision": NAN, "brier": (0.04 + 0.16) / 2,
+         "log_loss": -(math.log(0.8) + math.log(0.6)) / 2},
+    ),
+    (
+        "only-positives",
+        [1, 1],
+        [0.2, 0.4],
+        {"roc_auc": NAN, "average_precision": 1.0, "brier": (0.64 + 0.36) / 2,
+         "log_loss": -(math.log(0.2) + math.log(0.4)) / 2},
+    ),
+    (
+        # Certain and wrong: sklearn clips both columns to [eps, 1 - eps].
+        "clipped",
+        [1, 0],
+        [0.0, 1.0],
+        {"roc_auc": 0.0, "average_precision": 0.5, "brier": 1.0,
+         "log_loss": -math.log(EPS)},
+    ),
+    (
+        "perfect",
+        [0, 0, 1],
+        [0.1, 0.2, 0.9],
+        {"roc_auc": 1.0, "average_precision": 1.0},
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("y", "s", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_score_cases(y: list[int], s: list[float], expected: dict[str, float]) -> None:
+    got = _values(y, s)
+    for name, value in expected.items():
+        assert_close(got[name], value)
+        assert_close(got[name], sk_score(name, np.array(y), np.array(s)))
+
+
+def test_sklearn_average_precision_without_positives_is_zero() -> None:
+    # Documented deviation: sklearn answers 0.0 (with a warning); we say undefined.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert skm.average_precision_score([0, 0], [0.2, 0.4]) == 0.0
+
+
+def test_rank_metrics_accept_any_real_scores() -> None:
+    y, s = [0, 1, 1, 0, 1], [-3.0, 2.5, -3.0, 7.0, 1e9]
+    got = _values_rank(y, s)
+    assert_close(got["roc_auc"], skm.roc_auc_score(y, s))
+    assert_close(got["average_precision"], skm.average_precision_score(y, s))
+
+
+def _values_rank(y: list[int], s: list[float]) -> dict[str, float]:
+    stats = reduce_classification([0] * len(y), 1, y, [0] * len(y), n_classes=2,
+                                  candidate_scores=s)  # fmt: skip
+    assert stats.candidate_scores is not None
+    return {n: float(score_metric(n, stats.candidate_scores)[0]) for n in ("roc_auc",
+            "average_precision")}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["log_loss", "brier"])
+def test_probability_metrics_reject_non_probabilities(name: str) -> None:
+    stats = reduce_classification([0, 0], 1, [0, 1], [0, 0], n_classes=2,
+                                  candidate_scores=[-0.5, 2.0])  # fmt: skip
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+        metric_values(name, stats)
+
+
+def test_score_metrics_need_scores() -> None:
+    stats = reduce_classification([0], 1, [1], [1], n_classes=2)
+    with pytest.raises(ValueError, match="needs candidate scores"):
+        metric_values("roc_auc", stats)
+    with pytest.raises(ValueError, match="needs baseline scores"):
+        metric_values("roc_auc", stats, model="baseline")
+
+
+@given(rows=classification_rows(binary=True))
+@settings(max_examples=100, deadline=None)
+def test_score_metrics_match_sklearn(rows: Rows) -> None:
+    stats = reduce_classification(
+        rows.groups, rows.n_groups, rows.y_true, rows.candidate, rows.baseline, n_classes=2,
+        candidate_scores=rows.scores, baseline_scores=rows.baseline_scores,
+    )  # fmt: skip
+    # The baseline's table must be exactly the one its scores would give as a candidate.
+    swapped = reduce_classification(
+        rows.groups, rows.n_groups, rows.y_true, rows.baseline, n_classes=2,
+        candidate_scores=rows.baseline_scores,
+    )  # fmt: skip
+    for to_slice, n_slices, masks in rows.slices():
+        table = marginalize(stats, to_slice, n_slices)
+        for name in SCORE:
+            with no_warnings():
+                got = metric_values(name, table)
+                got_base = metric_values(name, table, model="baseline")
+            assert got.shape == (n_slices,)
+            assert_close(got, [sk_score(name, rows.y_true[m], rows.scores[m]) for m in masks])
+            assert_close(got_base, metric_values(name, marginalize(swapped, to_slice, n_slices)))
