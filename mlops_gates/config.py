@@ -275,9 +275,7 @@ class BaselineGate(_GateBase, _Sliced):
         return self
 
 
-Gate = Annotated[
-    SchemaGate | MetricGate | FairnessGate | BaselineGate, Field(discriminator="kind")
-]
+Gate = Annotated[SchemaGate | MetricGate | FairnessGate | BaselineGate, Field(discriminator="kind")]
 
 
 class Config(_Model):
@@ -316,12 +314,12 @@ class Config(_Model):
                     f"metric {metric!r} does not apply to a {self.task.type} task; "
                     f"valid: {', '.join(allowed)}",
                 )
-            if isinstance(gate, FairnessGate) and metric in FAIRNESS_METRICS:
-                if self.task.type != "binary":
-                    raise _FieldError(
-                        ("gates", i, "metric"),
-                        f"{metric} needs a binary task; use a metric with `measure` instead",
-                    )
+            is_named_fairness = isinstance(gate, FairnessGate) and metric in FAIRNESS_METRICS
+            if is_named_fairness and self.task.type != "binary":
+                raise _FieldError(
+                    ("gates", i, "metric"),
+                    f"{metric} needs a binary task; use a metric with `measure` instead",
+                )
             scores_needed = metric in SCORE_METRICS
             if scores_needed:
                 for role in ("candidate", "baseline"):
@@ -476,9 +474,9 @@ _GATE_MODELS: dict[str, type[BaseModel]] = {
 def _lookup(raw: Any, loc: tuple[Any, ...]) -> Any:
     cur = raw
     for part in loc:
-        if isinstance(cur, dict) and part in cur:
-            cur = cur[part]
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+        if (isinstance(cur, dict) and part in cur) or (
+            isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
+        ):
             cur = cur[part]
         else:
             return _MISSING
@@ -497,11 +495,7 @@ def _known_fields(loc: tuple[Any, ...], parent: Any) -> list[str]:
         field = model.model_fields.get(str(part))
         ann = field.annotation if field else None
         model = next(
-            (
-                t
-                for t in (DataConfig, TaskConfig, ModelConfig)
-                if ann is t or ann == (t | None)
-            ),
+            (t for t in (DataConfig, TaskConfig, ModelConfig) if ann is t or ann == (t | None)),
             None,
         )
     if model is None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 REPORT_SCHEMA = Path(__file__).parents[1] / "mlops_gates" / "schemas" / "report.schema.json"
+
 
 def binary_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
     """Labels, two models' predictions and scores, and two slice columns."""

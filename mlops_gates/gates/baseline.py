@@ -1,0 +1,115 @@
+"""`baseline` gate: the candidate is not worse than the baseline on the same rows.
+
+The observed number is the difference candidate - baseline; margins are stated the way
+users think of them (`max_drop`, `max_relative_drop`, `min_gain`) with the metric's own
+direction (`greater_is_better`), and become one bound on that difference.
+"""
+
+from __future__ import annotations
+
+import math
+
+from mlops_gates.config import BaselineGate, gate_id
+from mlops_gates.gates.common import Context, judge, outcome_status, slicings, support
+from mlops_gates.gates.result import Bound, GateResult
+from mlops_gates.stats.metrics import METRICS, metric_values
+from mlops_gates.stats.reduce import marginalize
+
+_NO_BASELINE = "no baseline configured (a first model?); outcome set by if_no_baseline: {outcome}"
+
+
+def evaluate_baseline(
+    gate: BaselineGate, ctx: Context | None, baseline_error: str | None, has_baseline_config: bool
+) -> list[GateResult]:
+    gid = gate_id(gate)
+    gib = gate.greater_is_better
+    if gib is None:
+        gib = METRICS[gate.metric].greater_is_better
+    if gib is None:
+        return [
+            _single(
+                gate,
+                "error",
+                "error",
+                f"{gate.metric} has no natural direction; set greater_is_better",
+            )
+        ]
+    if not has_baseline_config:
+        return [
+            _single(
+                gate,
+                outcome_status(gate.if_no_baseline, gate.severity),
+                "no_baseline",
+                _NO_BASELINE.format(outcome=gate.if_no_baseline),
+            )
+        ]
+    if baseline_error is not None or ctx is None:
+        return [
+            _single(
+                gate, "error", "error", f"the baseline could not be evaluated: {baseline_error}"
+            )
+        ]
+    results = []
+    for columns in slicings(gate.overall, gate.slices):
+        g2s, values = ctx.grouping.slicing(columns)
+        table = marginalize(ctx.stats, g2s, len(values))
+        cand = metric_values(gate.metric, table, model="candidate")
+        base = metric_values(gate.metric, table, model="baseline")
+        rows = support(table)
+        for i, slc in enumerate(values):
+            c, b = float(cand[i]), float(base[i])
+            bound = _bound(gate, b, gib)
+            delta = c - b
+            rel = delta / abs(b) if b not in (0.0,) and not math.isnan(b) else math.nan
+            results.append(
+                judge(
+                    gate_id=gid,
+                    kind="baseline",
+                    severity=gate.severity,
+                    metric=gate.metric,
+                    slc=slc,
+                    observed=delta,
+                    bound=bound,
+                    support=int(rows[i]),
+                    min_support=gate.min_support if columns else 0,
+                    on_insufficient=gate.on_insufficient,
+                    what=f"{gate.metric} candidate - baseline",
+                    details={
+                        "candidate": c,
+                        "baseline": b,
+                        "relative_change": rel,
+                        "greater_is_better": gib,
+                    },
+                    undefined_why="the metric is undefined for the candidate or the baseline",
+                )
+            )
+    return results
+
+
+def _bound(gate: BaselineGate, baseline_value: float, gib: bool) -> Bound:
+    """All margins must hold, so the least improvement allowed is the largest of them."""
+    needs = []
+    if gate.max_drop is not None:
+        needs.append(-gate.max_drop)
+    if gate.max_relative_drop is not None:
+        # A baseline of 0 leaves no room for a relative drop.
+        scale = 0.0 if math.isnan(baseline_value) else abs(baseline_value)
+        needs.append(-gate.max_relative_drop * scale)
+    if gate.min_gain is not None:
+        needs.append(gate.min_gain)
+    least = max(needs)
+    return Bound(min=least) if gib else Bound(max=-least)
+
+
+def _single(gate: BaselineGate, status: str, reason: str, message: str) -> GateResult:
+    gid = gate_id(gate)
+    return GateResult(
+        id=gid,
+        gate=gid,
+        kind="baseline",
+        status=status,  # type: ignore[arg-type]
+        severity=gate.severity,
+        reason=reason,
+        metric=gate.metric,
+        message=f"{gid}: {message}",
+    )

@@ -1,0 +1,123 @@
+"""`fairness` gate: a group metric's gap or ratio across a sensitive attribute.
+
+With `control` columns the comparison is made within each stratum (one verdict each), as
+fairlearn's MetricFrame does with control features.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_gates.config import FAIRNESS_METRICS, FairnessGate, gate_id
+from mlops_gates.gates.common import Context, judge, outcome_status, result_id, support
+from mlops_gates.gates.result import Bound, GateResult, slice_label
+from mlops_gates.stats import fairness as fair
+from mlops_gates.stats.metrics import confusion_metric, metric_values
+from mlops_gates.stats.reduce import ClassificationStats, marginalize
+
+# What each named fairness metric compares, for the per-group table in the report.
+_COMPONENTS = {
+    "demographic_parity": ("selection_rate",),
+    "equalized_odds": ("tpr", "fpr"),
+    "equal_opportunity": ("tpr",),
+}
+
+
+def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
+    gid = gate_id(gate)
+    measure = gate.resolved_measure
+    columns = (*gate.control, gate.sensitive)
+    g2s, values = ctx.grouping.slicing(columns)
+    table = marginalize(ctx.stats, g2s, len(values))
+    rows = support(table)
+    family = gate.metric.removesuffix("_difference").removesuffix("_ratio")
+    named = gate.metric in FAIRNESS_METRICS
+    components = _COMPONENTS[family] if named else (gate.metric,)
+    per_group = {
+        m: (
+            confusion_metric(m, table.candidate_confusion())
+            if named and isinstance(table, ClassificationStats)
+            else metric_values(m, table, model="candidate")
+        )
+        for m in components
+    }
+
+    strata: dict[tuple[Any, ...], list[int]] = {}
+    for i, v in enumerate(values):
+        strata.setdefault(tuple(v[c] for c in gate.control), []).append(i)
+
+    results = []
+    for key, idx in strata.items():
+        stratum = dict(zip(gate.control, key, strict=True)) or None
+        keep = [i for i in idx if rows[i] >= gate.min_support]
+        groups = [
+            {
+                "group": values[i][gate.sensitive],
+                "support": int(rows[i]),
+                "included": i in keep,
+                **{m: float(per_group[m][i]) for m in components},
+            }
+            for i in idx
+        ]
+        details = {"sensitive": gate.sensitive, "measure": measure, "groups": groups}
+        if len(keep) < 2:
+            excluded = [g["group"] for g in groups if not g["included"]]
+            results.append(
+                GateResult(
+                    id=result_id(gid, stratum),
+                    gate=gid,
+                    kind="fairness",
+                    status=outcome_status(gate.on_insufficient, gate.severity),
+                    severity=gate.severity,
+                    reason="insufficient_support",
+                    metric=gate.metric,
+                    slice=stratum,
+                    bound=Bound(gate.min, gate.max),
+                    support=int(sum(rows[i] for i in keep)),
+                    details=details,
+                    message=(
+                        f"{gate.metric} across {gate.sensitive} on {slice_label(stratum)}: "
+                        f"fewer than 2 groups with {gate.min_support}+ rows "
+                        f"(too small: {excluded}); outcome set by on_insufficient"
+                    ),
+                )
+            )
+            continue
+        if named:
+            assert isinstance(table, ClassificationStats)
+            cm = table.candidate_confusion()[keep]
+            fn = {
+                "demographic_parity": fair.demographic_parity,
+                "equalized_odds": fair.equalized_odds,
+                "equal_opportunity": fair.equal_opportunity,
+            }[family]
+            observed = fn(cm, measure=measure)
+        else:
+            observed = fair.between_groups(per_group[gate.metric][keep], measure=measure)
+        results.append(
+            judge(
+                gate_id=gid,
+                kind="fairness",
+                severity=gate.severity,
+                metric=gate.metric,
+                slc=stratum,
+                observed=float(observed),
+                bound=Bound(gate.min, gate.max),
+                support=int(sum(rows[i] for i in keep)),
+                min_support=0,
+                on_insufficient=gate.on_insufficient,
+                what=f"{gate.metric} across {gate.sensitive}",
+                details=details,
+                undefined_why=_undefined_why(measure),
+            )
+        )
+    return results
+
+
+def _undefined_why(measure: str) -> str:
+    if measure == "ratio":
+        return "the largest group value is 0, or no group value is defined"
+    return "no group value is defined"
+
+
+__all__ = ["evaluate_fairness"]

@@ -1,0 +1,168 @@
+"""Verdicts are data: `GateResult` for one gate on one slice, `Report` for a run.
+
+`Report.to_dict()` is the canonical JSON document (its JSON Schema ships as
+`mlops_gates/schemas/report.schema.json`); every reporter renders from it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Status = Literal["pass", "fail", "warn", "error", "skip"]
+RunStatus = Literal["pass", "fail", "error"]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Bound:
+    min: float | None = None
+    max: float | None = None
+
+    def holds(self, value: float) -> bool:
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+    def describe(self) -> str:
+        if self.min is not None and self.max is not None:
+            return f"in [{fmt(self.min)}, {fmt(self.max)}]"
+        if self.min is not None:
+            return f">= {fmt(self.min)}"
+        return f"<= {fmt(self.max)}"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The verdict of one gate on one slice (or on the whole data)."""
+
+    id: str  # unique in the report, e.g. "accuracy[sex=Female]"
+    gate: str  # the configured gate's id
+    kind: str
+    status: Status
+    severity: Literal["block", "warn"]
+    message: str  # one human sentence
+    reason: str  # machine-readable code: ok, below_min, above_max, insufficient_support, ...
+    metric: str | None = None
+    slice: dict[str, Any] | None = None  # column -> value; None for the whole data
+    observed: float | None = None
+    bound: Bound | None = None
+    ci: tuple[float, float] | None = None
+    support: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def blocking(self) -> bool:
+        """Does this result fail the run?"""
+        return self.severity == "block" and self.status in ("fail", "error")
+
+    @property
+    def slice_label(self) -> str:
+        return slice_label(self.slice)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["observed"] = _finite_or_none(self.observed)
+        d["ci"] = None if self.ci is None else [_finite_or_none(v) for v in self.ci]
+        d["details"] = _jsonable(self.details)
+        d["slice"] = None if self.slice is None else _jsonable(self.slice)
+        return d
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one gates run found; `to_dict()` is report.json."""
+
+    status: RunStatus
+    started_at: str
+    finished_at: str
+    fingerprint: dict[str, Any]
+    gates: list[GateResult]
+    errors: list[str] = field(default_factory=list)  # problems not tied to one gate
+    context: dict[str, Any] = field(default_factory=dict)  # task, data, models, tool version
+
+    @staticmethod
+    def overall_status(gates: list[GateResult], errors: list[str]) -> RunStatus:
+        if errors or any(g.blocking and g.status == "error" for g in gates):
+            return "error"
+        if any(g.blocking for g in gates):
+            return "fail"
+        return "pass"
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in ("pass", "fail", "warn", "error", "skip")}
+        for g in self.gates:
+            out[g.status] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "status": self.status,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "fingerprint": _jsonable(self.fingerprint),
+            "summary": self.counts(),
+            "errors": list(self.errors),
+            "context": _jsonable(self.context),
+            "gates": [g.to_dict() for g in self.gates],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        gates = []
+        for g in d["gates"]:
+            g = dict(g)
+            g["bound"] = Bound(**g["bound"]) if g.get("bound") else None
+            g["ci"] = tuple(g["ci"]) if g.get("ci") else None
+            gates.append(GateResult(**g))
+        return cls(
+            status=d["status"],
+            started_at=d["started_at"],
+            finished_at=d["finished_at"],
+            fingerprint=d["fingerprint"],
+            gates=gates,
+            errors=list(d.get("errors", [])),
+            context=dict(d.get("context", {})),
+        )
+
+
+def slice_label(s: dict[str, Any] | None) -> str:
+    if not s:
+        return "overall"
+    return ",".join(f"{k}={'<missing>' if v is None else v}" for k, v in s.items())
+
+
+def fmt(x: float | None, digits: int = 4) -> str:
+    """A number as people read it in a report: 4 significant digits, n/a for undefined."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    if isinstance(x, int) or (float(x).is_integer() and abs(x) < 1e15):
+        return str(int(x))
+    return f"{x:.{digits}g}"
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types only: numpy scalars become Python numbers, NaN becomes null."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, int):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    # numpy scalars and the like
+    item = getattr(obj, "item", None)
+    if callable(item):
+        return _jsonable(item())
+    return str(obj)

@@ -1,0 +1,266 @@
+"""`run_gates(config) -> Report`: the only way gates are evaluated.
+
+Data is read once, labels and predictions are encoded once, rows are reduced once to
+per-group sufficient statistics; every gate then works on those small tables. A gate that
+throws becomes an `error` verdict and the run goes on, so one report shows everything.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlops_gates import __version__
+from mlops_gates.config import (
+    BaselineGate,
+    Config,
+    FairnessGate,
+    MetricGate,
+    SchemaGate,
+    gate_id,
+)
+from mlops_gates.errors import MlopsGatesError
+from mlops_gates.gates.common import Context, Grouping, error_result, slicings
+from mlops_gates.gates.result import GateResult, Report
+from mlops_gates.sources.data import file_digest, read_table, require_columns
+from mlops_gates.sources.evaluation import EvalData, build_inputs
+
+
+@dataclass
+class Evaluation:
+    """A finished run: the report, plus the loaded inputs for custom gates."""
+
+    report: Report
+    data: EvalData | None
+    frame: pd.DataFrame | None
+
+
+def run_gates(config: Config) -> Report:
+    """Evaluate every configured gate and return the report."""
+    return evaluate(config).report
+
+
+def evaluate(config: Config) -> Evaluation:
+    started = _now()
+    t0 = time.perf_counter()
+    errors: list[str] = []
+    results: list[GateResult] = []
+    data_path = config.resolve(config.data.path)
+    frame: pd.DataFrame | None = None
+    data: EvalData | None = None
+    fingerprint: dict[str, Any] = {
+        "config": file_digest(config.source) if config.source else None,
+        "data": None,
+        "code": _git_commit(config.source.parent if config.source else Path.cwd()),
+        "models": {},
+    }
+
+    try:
+        frame = read_table(data_path, config.data.format)
+        fingerprint["data"] = file_digest(data_path)
+    except MlopsGatesError as exc:
+        errors.append(str(exc))
+
+    # Schema gates need only the table, so they run even when predictions cannot be made.
+    inputs_error: str | None = errors[0] if errors else None
+    if frame is not None:
+        for gate in config.gates:
+            if isinstance(gate, SchemaGate):
+                from mlops_gates.gates.schema import evaluate_schema
+
+                results.extend(_guard(gate, partial(evaluate_schema, gate, config, frame)))
+        try:
+            data = build_inputs(config, frame, data_path)
+        except MlopsGatesError as exc:
+            inputs_error = str(exc)
+            errors.append(inputs_error)
+
+    ctx: Context | None = None
+    if data is not None:
+        fingerprint["models"] = {k: v.get("digest") for k, v in data.models.items()}
+        try:
+            ctx = _context(config, data)
+        except MlopsGatesError as exc:
+            inputs_error = str(exc)
+            errors.append(inputs_error)
+
+    for gate in config.gates:
+        if isinstance(gate, SchemaGate):
+            continue
+        if isinstance(gate, BaselineGate):
+            results.extend(_guard(gate, partial(_baseline, gate, ctx, data, config, inputs_error)))
+            continue
+        if ctx is None:
+            results.append(
+                error_result(
+                    gate_id(gate),
+                    gate.kind,
+                    gate.severity,
+                    f"not evaluated: {inputs_error}",
+                    metric=getattr(gate, "metric", None),
+                )
+            )
+            continue
+        results.extend(_guard(gate, partial(_dispatch, gate, ctx)))
+
+    # Order follows the config; the gate's own results keep their slice order.
+    order = {gate_id(g): i for i, g in enumerate(config.gates)}
+    results.sort(key=lambda r: order.get(r.gate, len(order)))
+    context = {
+        "tool": {"name": "mlops-gates", "version": __version__},
+        "config_path": str(config.source) if config.source else None,
+        "task": {
+            "type": config.task.type,
+            "label": config.task.label,
+            "classes": [str(c) for c in data.classes] if data else None,
+        },
+        "data": {"path": str(data_path), "rows": None if frame is None else len(frame)},
+        "models": data.models if data else {},
+        "duration_s": round(time.perf_counter() - t0, 3),
+    }
+    report = Report(
+        status=Report.overall_status(results, errors),
+        started_at=started,
+        finished_at=_now(),
+        fingerprint=fingerprint,
+        gates=results,
+        errors=errors,
+        context=context,
+    )
+    return Evaluation(report, data, frame)
+
+
+def _context(config: Config, data: EvalData) -> Context:
+    from mlops_gates.stats.reduce import reduce_classification, reduce_regression
+
+    columns: list[str] = []
+    for gate in config.gates:
+        cols: list[str] = []
+        if isinstance(gate, MetricGate | BaselineGate):
+            cols = [c for s in slicings(False, gate.slices) for c in s]
+        elif isinstance(gate, FairnessGate):
+            cols = [*gate.control, gate.sensitive]
+        for c in cols:
+            if c not in columns:
+                columns.append(c)
+    # A missing slice column is a problem of the gates that name it, reported on them.
+    present = [c for c in columns if c in data.frame.columns]
+    grouping = Grouping.of(data.frame, present)
+    n_groups = grouping.n_groups
+    if data.task == "regression":
+        stats: Any = reduce_regression(
+            grouping.codes, n_groups, data.y_true, data.candidate, data.baseline
+        )
+    else:
+        stats = reduce_classification(
+            grouping.codes,
+            n_groups,
+            data.y_true,
+            data.candidate,
+            data.baseline,
+            n_classes=len(data.classes),
+            candidate_scores=data.candidate_scores,
+            baseline_scores=data.baseline_scores,
+        )
+    return Context(config, data, grouping, stats)
+
+
+def _check_columns(gate: MetricGate | BaselineGate | FairnessGate, ctx: Context) -> None:
+    if isinstance(gate, FairnessGate):
+        cols = [*gate.control, gate.sensitive]
+    else:
+        cols = [c for s in slicings(False, gate.slices) for c in s]
+    require_columns(ctx.data.frame, cols, where=f"gate {gate_id(gate)!r}", path=ctx.data.path)
+
+
+def _dispatch(gate: MetricGate | FairnessGate, ctx: Context) -> list[GateResult]:
+    _check_columns(gate, ctx)
+    _check_scores(gate.metric, ctx, baseline=False)
+    if isinstance(gate, MetricGate):
+        from mlops_gates.gates.metric import evaluate_metric
+
+        return evaluate_metric(gate, ctx)
+    from mlops_gates.gates.fairness import evaluate_fairness
+
+    return evaluate_fairness(gate, ctx)
+
+
+def _baseline(
+    gate: BaselineGate,
+    ctx: Context | None,
+    data: EvalData | None,
+    config: Config,
+    inputs_error: str | None,
+) -> list[GateResult]:
+    from mlops_gates.gates.baseline import evaluate_baseline
+
+    if config.baseline is not None and ctx is None:
+        return evaluate_baseline(gate, None, f"not evaluated: {inputs_error}", True)
+    if ctx is not None:
+        _check_columns(gate, ctx)
+        if config.baseline is not None and data is not None and data.baseline_error is None:
+            _check_scores(gate.metric, ctx, baseline=True)
+    return evaluate_baseline(
+        gate, ctx, data.baseline_error if data else inputs_error, config.baseline is not None
+    )
+
+
+def _check_scores(metric: str, ctx: Context, *, baseline: bool) -> None:
+    from mlops_gates.config import SCORE_METRICS
+    from mlops_gates.errors import DataError
+
+    if metric not in SCORE_METRICS:
+        return
+    roles = ["candidate"] + (["baseline"] if baseline else [])
+    for role in roles:
+        scores = ctx.data.candidate_scores if role == "candidate" else ctx.data.baseline_scores
+        if scores is None:
+            raise DataError(
+                f"{metric} needs scores, but the {role} gives none: use a model with "
+                f"predict_proba, or add `scores: <column>` to `{role}`"
+            )
+        if metric in ("log_loss", "brier") and ((scores < 0) | (scores > 1)).any():
+            raise DataError(
+                f"{metric} needs probabilities, but the {role} scores leave [0, 1] "
+                f"(min {scores.min():.4g}, max {scores.max():.4g})"
+            )
+
+
+def _guard(gate: Any, fn: Callable[[], list[GateResult]]) -> list[GateResult]:
+    """Run one gate; whatever it raises becomes an `error` verdict, never a crash."""
+    gid = gate_id(gate)
+    try:
+        return fn()
+    except MlopsGatesError as exc:
+        message = str(exc)
+    except Exception as exc:  # a bug, or a library surprise: still one report
+        message = f"internal error while evaluating the gate ({type(exc).__name__}: {exc})"
+    return [
+        error_result(
+            gid, gate.kind, gate.severity, f"{gid}: {message}", metric=getattr(gate, "metric", None)
+        )
+    ]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _git_commit(where: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() or None

@@ -1,0 +1,159 @@
+"""`schema` gate: the evaluation data match a pandera schema, with every failure listed."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlops_gates.config import Config, SchemaGate, gate_id
+from mlops_gates.errors import DataError
+from mlops_gates.gates.common import error_result
+from mlops_gates.gates.result import Bound, GateResult
+
+
+def load_schema(ref: str, config: Config) -> Any:
+    """A pandera DataFrameSchema from a YAML file or a `package.module:attribute` name."""
+    import pandera.pandas as pa
+
+    if ":" in ref and not ref.lower().endswith((".yaml", ".yml")) and not Path(ref).exists():
+        module_name, _, attr = ref.partition(":")
+        base = str(config.source.parent) if config.source else str(Path.cwd())
+        # Let a schema module sit beside the config, as a conftest.py would.
+        if base not in sys.path:
+            sys.path.insert(0, base)
+        try:
+            obj = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise DataError(
+                f"schema {ref!r}: cannot import it ({type(exc).__name__}: {exc}); "
+                f"use `package.module:attribute` importable from {base}"
+            ) from None
+        if not isinstance(obj, pa.DataFrameSchema):
+            to_schema = getattr(obj, "to_schema", None)  # a pandera DataFrameModel class
+            if callable(to_schema):
+                obj = to_schema()
+            else:
+                raise DataError(
+                    f"schema {ref!r} is a {type(obj).__name__}, not a pandera "
+                    f"DataFrameSchema or DataFrameModel"
+                )
+        return obj
+    path = config.resolve(ref)
+    if not path.is_file():
+        raise DataError(f"{path}: schema file not found; check `schema:` in the config")
+    try:
+        return pa.DataFrameSchema.from_yaml(path)
+    except Exception as exc:  # pandera raises a mix of yaml, key and type errors
+        raise DataError(
+            f"{path}: not a valid pandera YAML schema ({type(exc).__name__}: {exc}). "
+            f"`mlops-gates schema infer` writes one to start from."
+        ) from None
+
+
+def evaluate_schema(gate: SchemaGate, config: Config, frame: pd.DataFrame) -> list[GateResult]:
+    import pandera.errors as pe
+
+    gid = gate_id(gate)
+    try:
+        schema = load_schema(gate.schema_, config)
+    except DataError as exc:
+        return [error_result(gid, "schema", gate.severity, str(exc))]
+    try:
+        schema.validate(frame, lazy=True)
+    except pe.SchemaErrors as exc:
+        return [_failed(gate, gid, frame, exc.failure_cases)]
+    except pe.SchemaError as exc:  # raised even with lazy=True for some whole-frame problems
+        cases = pd.DataFrame(
+            [
+                {
+                    "schema_context": "DataFrameSchema",
+                    "column": getattr(exc, "column_name", None),
+                    "check": str(getattr(exc, "check", "") or exc.reason_code),
+                    "failure_case": str(exc),
+                }
+            ]
+        )
+        return [_failed(gate, gid, frame, cases)]
+    except Exception as exc:
+        return [
+            error_result(
+                gid,
+                "schema",
+                gate.severity,
+                f"schema {gate.schema_!r} could not be checked ({type(exc).__name__}: {exc})",
+            )
+        ]
+    n_checks = _count_checks(schema)
+    return [
+        GateResult(
+            id=gid,
+            gate=gid,
+            kind="schema",
+            status="pass",
+            severity=gate.severity,
+            reason="ok",
+            observed=0.0,
+            bound=Bound(max=0),
+            support=len(frame),
+            message=f"data match schema {gate.schema_!r}: {len(frame)} rows, "
+            f"{len(schema.columns)} columns, {n_checks} checks",
+            details={"failures": []},
+        )
+    ]
+
+
+def _count_checks(schema: Any) -> int:
+    return len(schema.checks) + sum(len(c.checks) + 1 for c in schema.columns.values())
+
+
+def _failed(gate: SchemaGate, gid: str, frame: pd.DataFrame, cases: pd.DataFrame) -> GateResult:
+    failures: list[dict[str, Any]] = []
+    keys = ["schema_context", "column", "check"]
+    cases = cases.copy()
+    for k in keys:
+        if k not in cases.columns:
+            cases[k] = None
+    cases[keys] = cases[keys].astype(object).where(cases[keys].notna(), None).astype(str)
+    for (ctx, column, check), grp in cases.groupby(keys, sort=False, dropna=False):
+        sample = grp["failure_case"].head(gate.max_failure_cases).tolist()
+        rows = grp["index"].dropna().head(gate.max_failure_cases).tolist() if "index" in grp else []
+        failures.append(
+            {
+                "context": ctx,
+                "column": None if column == "None" else column,
+                "check": check,
+                "count": len(grp),
+                "failure_cases": [_plain(v) for v in sample],
+                "rows": [_plain(v) for v in rows],
+            }
+        )
+    total = len(cases)
+    worst = sorted(failures, key=lambda f: int(f["count"]), reverse=True)[:3]
+    summary = "; ".join(f"{f['column'] or '(frame)'}: {f['check']} ({f['count']})" for f in worst)
+    more = f"; and {len(failures) - 3} more checks" if len(failures) > 3 else ""
+    return GateResult(
+        id=gid,
+        gate=gid,
+        kind="schema",
+        status="fail" if gate.severity == "block" else "warn",
+        severity=gate.severity,
+        reason="schema_failures",
+        observed=float(total),
+        bound=Bound(max=0),
+        support=len(frame),
+        message=f"{total} failure cases in {len(failures)} checks of schema "
+        f"{gate.schema_!r}: {summary}{more}",
+        details={"failures": failures},
+    )
+
+
+def _plain(v: Any) -> Any:
+    item = getattr(v, "item", None)
+    v = item() if callable(item) else v
+    if isinstance(v, float) and v != v:
+        return None
+    return v if isinstance(v, str | int | float | bool) or v is None else str(v)

@@ -1,0 +1,62 @@
+"""Render a report document (the parsed report.json) as Markdown.
+
+Templates are package data; every value that came from data (slice names, column names,
+category values, messages that quote them) is escaped so it cannot break the table or
+inject Markdown / HTML.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mlops_gates.gates.result import fmt
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+STATUS_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "error": "💥", "skip": "⏭️"}
+
+
+def md_escape(value: Any, limit: int = 200) -> str:
+    """Text safe inside a Markdown table cell."""
+    text = "" if value is None else str(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    text = text.replace("\r", " ").replace("\n", " ")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    # An @mention in a PR comment pings people; a zero-width joiner defuses it.
+    return text.replace("@", "@\u200d")
+
+
+def describe_bound(bound: dict[str, Any] | None) -> str:
+    if not bound:
+        return ""
+    lo, hi = bound.get("min"), bound.get("max")
+    if lo is not None and hi is not None:
+        return f"[{fmt(lo)}, {fmt(hi)}]"
+    return f"≥ {fmt(lo)}" if lo is not None else f"≤ {fmt(hi)}"
+
+
+def slice_text(s: dict[str, Any] | None) -> str:
+    if not s:
+        return "overall"
+    return ", ".join(f"{k}={'<missing>' if v is None else v}" for k, v in s.items())
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("mlops_gates.report", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # Markdown, not HTML: escaping is explicit through `md`
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = md_escape
+    env.filters["num"] = fmt
+    env.filters["bound"] = describe_bound
+    env.filters["slice"] = slice_text
+    order = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
+    gates = sorted(doc["gates"], key=lambda g: order.get(g["status"], 5))
+    return env.get_template("report.md.j2").render(doc=doc, gates=gates, icon=STATUS_ICON)

@@ -1,0 +1,49 @@
+"""Write a report directory: `report.json` (canonical) and `report.md` (rendered from it)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mlops_gates.errors import MlopsGatesError
+from mlops_gates.gates.result import Report
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+
+
+def write_report(report: Report | dict[str, Any], directory: Path | str) -> Path:
+    """Write both files; returns the directory. Each file appears whole or not at all."""
+    from mlops_gates.report.markdown import render_markdown
+
+    doc = report.to_dict() if isinstance(report, Report) else report
+    out = Path(directory)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _atomic_write(out / REPORT_JSON, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+        _atomic_write(out / REPORT_MD, render_markdown(doc))
+    except OSError as exc:
+        raise MlopsGatesError(
+            f"{out}: cannot write the report ({exc.strerror or exc}); choose another "
+            f"directory with --report-dir / --mlops-gates-report-dir"
+        ) from None
+    return out
+
+
+def read_report(directory: Path | str) -> dict[str, Any]:
+    path = Path(directory) / REPORT_JSON
+    try:
+        doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MlopsGatesError(f"{path}: no report here; run `mlops-gates check` first") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MlopsGatesError(f"{path}: not a readable report ({exc})") from None
+    return doc
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,224 @@
+"""Turn the evaluation table and the configured models into encoded arrays.
+
+This is where labels become class indices (binary: 0 negative, 1 positive) and where every
+problem with labels, predictions and scores is caught with a message naming the column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops_gates.config import Config, ModelConfig
+from mlops_gates.errors import DataError, MlopsGatesError
+from mlops_gates.sources.data import require_columns
+from mlops_gates.sources.models import load_model, model_features, predict
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """One model's predictions on the evaluation rows, as given (not yet encoded)."""
+
+    labels: np.ndarray
+    scores: np.ndarray | None
+    info: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """Evaluation rows with encoded truth and predictions, ready to be reduced."""
+
+    frame: pd.DataFrame
+    path: Path
+    task: str
+    classes: tuple[Any, ...]  # index order; binary: (negative, positive); () for regression
+    y_true: np.ndarray  # int64 class codes, or float64 targets
+    candidate: np.ndarray
+    candidate_scores: np.ndarray | None
+    baseline: np.ndarray | None = None
+    baseline_scores: np.ndarray | None = None
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baseline_error: str | None = None  # why the configured baseline is unusable
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.frame)
+
+
+def model_output(
+    role: str, mc: ModelConfig, frame: pd.DataFrame, config: Config, path: Path
+) -> ModelOutput:
+    positive = config.task.positive_label if config.task.type == "binary" else None
+    if mc.predictions is not None:
+        cols = [mc.predictions] + ([mc.scores] if mc.scores else [])
+        require_columns(frame, cols, where=f"`{role}`", path=path)
+        scores = None
+        if mc.scores is not None:
+            scores = _numeric(frame[mc.scores], f"{role}.scores", mc.scores, path)
+        info = {"source": "column", "predictions": mc.predictions, "scores": mc.scores}
+        return ModelOutput(frame[mc.predictions].to_numpy(), scores, info)
+    assert mc.model is not None
+    base = config.source.parent if config.source else Path.cwd()
+    loaded = load_model(mc.model, base, mc.trusted_types)
+    features = model_features(loaded, mc.features)
+    require_columns(frame, features, where=f"the features of `{role}.model`", path=path)
+    if config.task.type == "binary" and positive is None:
+        positive = _default_positive(frame[config.task.label])
+    labels, scores = predict(loaded, frame, features, positive_label=positive)
+    return ModelOutput(labels, scores, {**loaded.info, "ref": mc.model})
+
+
+def build_inputs(config: Config, frame: pd.DataFrame, path: Path) -> EvalData:
+    """Encode the truth and both models' outputs; a problem with the truth or the
+    candidate raises, a problem with the baseline is kept in `baseline_error`."""
+    task = config.task
+    require_columns(frame, [task.label], where="`task.label`", path=path)
+    cand = model_output("candidate", config.candidate, frame, config, path)
+    base: ModelOutput | None = None
+    baseline_error = None
+    if config.baseline is not None:
+        try:
+            base = model_output("baseline", config.baseline, frame, config, path)
+        except MlopsGatesError as exc:
+            baseline_error = str(exc)
+    models = {"candidate": cand.info} | ({"baseline": base.info} if base else {})
+
+    if task.type == "regression":
+        y = _numeric(frame[task.label], "task.label", task.label, path)
+        c = _numeric(pd.Series(cand.labels), "candidate predictions", _col(config.candidate), path)
+        b = None
+        if base is not None and config.baseline is not None:
+            b = _numeric(
+                pd.Series(base.labels), "baseline predictions", _col(config.baseline), path
+            )
+        return EvalData(frame, path, task.type, (), y, c, None, b, None, models, baseline_error)
+
+    classes = _classes(config, frame[task.label], cand.labels, base.labels if base else None, path)
+    y = _encode(frame[task.label].to_numpy(), classes, f"column {task.label!r} (task.label)", path)
+    c = _encode(cand.labels, classes, f"candidate predictions ({_col(config.candidate)})", path)
+    b = None
+    if base is not None and config.baseline is not None:
+        try:
+            b = _encode(
+                base.labels, classes, f"baseline predictions ({_col(config.baseline)})", path
+            )
+        except DataError as exc:
+            baseline_error, base = str(exc), None
+    for out, role in ((cand, "candidate"), (base, "baseline")):
+        if out is not None and out.scores is not None:
+            _check_finite(out.scores, f"{role} scores", path)
+    return EvalData(
+        frame,
+        path,
+        task.type,
+        classes,
+        y,
+        c,
+        cand.scores if task.type == "binary" else None,
+        b,
+        base.scores if (base is not None and task.type == "binary") else None,
+        models,
+        baseline_error,
+    )
+
+
+def _col(mc: ModelConfig) -> str:
+    return f"column {mc.predictions!r}" if mc.predictions else f"model {mc.model!r}"
+
+
+def _default_positive(y: pd.Series) -> Any:
+    values = set(pd.unique(y.dropna()))
+    if values <= {0, 1}:
+        return True if y.dtype == bool else 1
+    raise DataError(
+        f"column {y.name!r} holds labels {sorted(map(str, values))[:10]}; "
+        f"say which one is positive with `task.positive_label`"
+    )
+
+
+def _classes(
+    config: Config, y: pd.Series, cand: np.ndarray, base: np.ndarray | None, path: Path
+) -> tuple[Any, ...]:
+    task = config.task
+    if task.classes is not None:
+        declared = list(task.classes)
+        if task.type == "binary":
+            pos = task.positive_label if task.positive_label is not None else declared[1]
+            neg = next(c for c in declared if c != pos)
+            return (neg, pos)
+        return tuple(declared)
+    seen = pd.unique(
+        pd.concat([y, pd.Series(cand)] + ([pd.Series(base)] if base is not None else []))
+        .dropna()
+        .to_numpy()
+    )
+    values = sorted(seen, key=lambda v: (str(type(v)), v))
+    if task.type == "multiclass":
+        return tuple(values)
+    pos = task.positive_label if task.positive_label is not None else _default_positive(y)
+    others = [v for v in values if not _same(v, pos)]
+    if len(others) > 1:
+        raise DataError(
+            f"{path}: a binary task, but labels and predictions hold {len(values)} values "
+            f"{[str(v) for v in values][:10]}; use `task.type: multiclass`, or declare "
+            f"`task.classes` to catch the stray values"
+        )
+    return (others[0] if others else f"not {pos}", pos)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return bool(a == b) or str(a) == str(b)
+
+
+def _encode(values: np.ndarray, classes: tuple[Any, ...], what: str, path: Path) -> np.ndarray:
+    codes = pd.Index(list(classes), dtype=object).get_indexer(values).astype(np.int64)
+    if (codes < 0).any():
+        # YAML may say 1 where the data holds "1" (or the reverse): match on text as well.
+        text = pd.Series(values).astype(str).where(pd.Series(values).notna(), None)
+        as_text = pd.Index([str(c) for c in classes]).get_indexer(pd.Index(text))
+        codes = np.where(codes < 0, as_text, codes).astype(np.int64)
+    bad = codes < 0
+    if bad.any():
+        series = pd.Series(values)
+        missing = int(series.isna().sum())
+        stray = pd.unique(series[bad & series.notna().to_numpy()])
+        parts = []
+        if len(stray):
+            parts.append(
+                f"{int((bad & series.notna().to_numpy()).sum())} rows hold values outside "
+                f"the classes {list(classes)}: {[str(v) for v in stray[:10]]}"
+            )
+        if missing:
+            parts.append(f"{missing} rows are missing")
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{path}: {what}: {'; '.join(parts)} (first at row {first}). "
+            f"Fix the data, or declare the right `task.classes`."
+        )
+    result: np.ndarray = codes
+    return result
+
+
+def _numeric(s: pd.Series, what: str, col: str, path: Path) -> np.ndarray:
+    try:
+        arr: np.ndarray = pd.to_numeric(s, errors="raise").to_numpy(dtype=np.float64)
+    except (ValueError, TypeError):
+        bad = s[pd.to_numeric(s, errors="coerce").isna() & s.notna()]
+        raise DataError(
+            f"{path}: {what} ({col}) must be numeric; found {bad.iloc[:5].tolist()!r}"
+        ) from None
+    _check_finite(arr, f"{what} ({col})", path)
+    return arr
+
+
+def _check_finite(arr: np.ndarray, what: str, path: Path) -> None:
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise DataError(
+            f"{path}: {what}: {int(bad.sum())} rows are missing or not finite "
+            f"(first at row {int(np.flatnonzero(bad)[0])}); drop or fill them before gating"
+        )
