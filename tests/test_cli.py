@@ -1,0 +1,89 @@
+"""`mlops-gates` command line: exit codes 0 / 1 / 2 and messages without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Project
+from helpers import base_config, validate_report
+
+from mlops_gates import __version__
+from mlops_gates.cli import main
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_gates.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    proc = _cli("--version", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout.strip()) == (0, f"mlops-gates {__version__}")
+    for args in (["--help"], ["check", "--help"], ["config-schema", "--help"]):
+        proc = _cli(*args, cwd=tmp_path)
+        assert proc.returncode == 0 and "usage: mlops-gates" in proc.stdout, args
+    assert main([]) == 2
+
+
+def test_check_passes_with_exit_0(
+    make_project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = make_project(base_config())
+    monkeypatch.chdir(path.parent)
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS: 1 passed" in out
+    doc = json.loads((path.parent / "mlops-gates-report" / "report.json").read_text())
+    validate_report(doc)
+
+
+def test_check_fails_with_exit_1_and_still_writes(
+    make_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gates = [{"id": "acc", "kind": "metric", "metric": "accuracy", "min": 0.99}]
+    path = make_project(base_config(gates=gates))
+    out_dir = tmp_path / "reports"
+    assert main(["check", "--config", str(path), "--report-dir", str(out_dir), "-q"]) == 1
+    assert "FAIL    acc" in capsys.readouterr().out
+    assert json.loads((out_dir / "report.json").read_text())["status"] == "fail"
+    assert "❌ fail" in (out_dir / "report.md").read_text()
+
+
+def test_check_config_error_exits_2(make_project: Project) -> None:
+    path = make_project(base_config(gates=[{"kind": "metric", "metric": "accuracy"}]))
+    proc = _cli("check", "--config", str(path), cwd=path.parent)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"mlops-gates: error: {path}: gates.0: give a bound")
+    assert "Traceback" not in proc.stderr
+
+
+def test_check_data_error_exits_1_with_message(make_project: Project) -> None:
+    path = make_project(base_config(data={"path": "missing.csv"}))
+    proc = _cli("check", "--config", str(path), cwd=path.parent)
+    assert proc.returncode == 1
+    assert "missing.csv: data file not found" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (path.parent / "mlops-gates-report" / "report.json").is_file()
+
+
+def test_unwritable_report_dir(make_project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    path = make_project(base_config())
+    blocker = path.parent / "file"
+    blocker.write_text("")
+    assert main(["check", "--config", str(path), "--report-dir", str(blocker / "sub")]) == 1
+    assert "cannot write the report" in capsys.readouterr().err
+
+
+def test_config_schema_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config-schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "mlops-gates.yaml"
