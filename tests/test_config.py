@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import base_config
 
 from mlops_gates.config import (
     ALL_METRICS,
@@ -16,7 +17,6 @@ from mlops_gates.config import (
     load_config,
 )
 from mlops_gates.errors import ConfigError
-from helpers import base_config
 
 SCHEMA_FILE = Path(__file__).parents[1] / "mlops_gates" / "schemas" / "config.schema.json"
 
@@ -109,7 +109,7 @@ def test_config_errors_name_the_field(tmp_path: Path, cfg: dict, expected: list[
 
 
 def test_missing_file_says_how_to_create_one(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config file not found.*mlops-gates init"):
+    with pytest.raises(ConfigError, match=r"config file not found.*mlops-gates init"):
         load_config(tmp_path / "nope.yaml")
 
 
@@ -138,8 +138,12 @@ def test_default_ids_and_defaults() -> None:
         base_config(
             gates=[
                 {"kind": "metric", "metric": "f1", "min": 0.1},
-                {"kind": "fairness", "metric": "demographic_parity_ratio", "sensitive": "sex",
-                 "min": 0.8},
+                {
+                    "kind": "fairness",
+                    "metric": "demographic_parity_ratio",
+                    "sensitive": "sex",
+                    "min": 0.8,
+                },
             ]
         )
     )
