@@ -40,7 +40,6 @@ class Evaluation:
 
     report: Report
     data: EvalData | None
-    frame: pd.DataFrame | None
 
 
 def run_gates(config: Config) -> Report:
@@ -79,8 +78,8 @@ def evaluate(config: Config) -> Evaluation:
                 results.extend(_guard(gate, partial(evaluate_schema, gate, config, frame)))
         try:
             data = build_inputs(config, frame, data_path)
-        except MlopsGatesError as exc:
-            inputs_error = str(exc)
+        except Exception as exc:
+            inputs_error = _describe(exc, "reading labels and predictions")
             errors.append(inputs_error)
 
     ctx: Context | None = None
@@ -88,8 +87,8 @@ def evaluate(config: Config) -> Evaluation:
         fingerprint["models"] = {k: v.get("digest") for k, v in data.models.items()}
         try:
             ctx = _context(config, data)
-        except MlopsGatesError as exc:
-            inputs_error = str(exc)
+        except Exception as exc:
+            inputs_error = _describe(exc, "reducing the data")
             errors.append(inputs_error)
 
     for gate in config.gates:
@@ -135,7 +134,7 @@ def evaluate(config: Config) -> Evaluation:
         errors=errors,
         context=context,
     )
-    return Evaluation(report, data, frame)
+    return Evaluation(report, data)
 
 
 def _context(config: Config, data: EvalData) -> Context:
@@ -234,15 +233,20 @@ def _check_scores(metric: str, ctx: Context, *, baseline: bool) -> None:
             )
 
 
+def _describe(exc: Exception, doing: str) -> str:
+    if isinstance(exc, MlopsGatesError):
+        return str(exc)
+    # A bug, or a library surprise: still one report, with enough to file an issue.
+    return f"internal error while {doing} ({type(exc).__name__}: {exc}); please report it"
+
+
 def _guard(gate: Any, fn: Callable[[], list[GateResult]]) -> list[GateResult]:
     """Run one gate; whatever it raises becomes an `error` verdict, never a crash."""
     gid = gate_id(gate)
     try:
         return fn()
-    except MlopsGatesError as exc:
-        message = str(exc)
-    except Exception as exc:  # a bug, or a library surprise: still one report
-        message = f"internal error while evaluating the gate ({type(exc).__name__}: {exc})"
+    except Exception as exc:
+        message = _describe(exc, "evaluating the gate")
     return [
         error_result(
             gid, gate.kind, gate.severity, f"{gid}: {message}", metric=getattr(gate, "metric", None)
