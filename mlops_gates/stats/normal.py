@@ -1,0 +1,109 @@
+"""Normal-theory (CLT) standard errors for score metrics, straight from `ScoreStats`.
+
+The score bootstrap is exact but costs a metric evaluation over every (score, class) cell
+per replicate, which for continuous scores means about one cell per row. These standard
+errors cost one pass over the cells instead:
+
+- ROC AUC: DeLong's variance, ``S10 / n1 + S01 / n0``, from the placement values of the
+  positives (share of negatives scored below, ties counting half) and of the negatives
+  (share of positives scored above). With ties handled as midranks it is the variance
+  estimate behind DeLong's test.
+- log loss and Brier score are means of per-row losses, so their standard error is the
+  sample standard deviation of the losses over ``sqrt(n)``.
+
+Intervals are ``estimate ± z·se``, clipped to the metric's range.
+"""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from mlops_gates.stats.reduce import ScoreStats
+
+FloatArray = NDArray[np.float64]
+
+NORMAL_METRICS = frozenset({"roc_auc", "log_loss", "brier"})
+_RANGE = {"roc_auc": (0.0, 1.0), "brier": (0.0, 1.0), "log_loss": (0.0, np.inf)}
+
+__all__ = ["NORMAL_METRICS", "normal_interval", "normal_pvalue", "score_metric_se"]
+
+
+def _within_group_cumsum(x: FloatArray, group: NDArray[np.int64], n_groups: int) -> FloatArray:
+    """Cumulative sum of ``x`` restarting at each group (entries sorted by group)."""
+    totals = np.bincount(group, weights=x, minlength=n_groups)
+    before = np.concatenate([[0.0], np.cumsum(totals)[:-1]])
+    return np.asarray(np.cumsum(x) - before[group], dtype=np.float64)
+
+
+def _roc_auc_se(s: ScoreStats) -> FloatArray:
+    g, pos, neg = s.group, s.pos.astype(np.float64), s.neg.astype(np.float64)
+    n1 = np.bincount(g, weights=pos, minlength=s.n_groups)
+    n0 = np.bincount(g, weights=neg, minlength=s.n_groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        neg_below = _within_group_cumsum(neg, g, s.n_groups) - neg
+        pos_above = n1[g] - _within_group_cumsum(pos, g, s.n_groups)
+        v10 = (neg_below + 0.5 * neg) / n0[g]  # placement of the positives at this score
+        v01 = (pos_above + 0.5 * pos) / n1[g]  # placement of the negatives at this score
+        auc = np.bincount(g, weights=pos * v10, minlength=s.n_groups) / n1
+        s10 = np.bincount(g, weights=pos * (v10 - auc[g]) ** 2, minlength=s.n_groups) / (n1 - 1)
+        s01 = np.bincount(g, weights=neg * (v01 - auc[g]) ** 2, minlength=s.n_groups) / (n0 - 1)
+        var = s10 / n1 + s01 / n0
+    return np.asarray(np.where((n1 >= 2) & (n0 >= 2), np.sqrt(var), np.nan), dtype=np.float64)
+
+
+def _loss_se(name: str, s: ScoreStats) -> FloatArray:
+    p = s.thresholds[s.score]
+    if name == "brier":
+        loss_pos, loss_neg = (1.0 - p) ** 2, p**2
+    else:  # log_loss, clipped exactly as the point estimate (see metrics.py)
+        eps = np.finfo(np.float64).eps
+        loss_pos = -np.log(np.clip(p, eps, 1 - eps))
+        loss_neg = -np.log(np.clip(1 - p, eps, 1 - eps))
+    pos, neg = s.pos.astype(np.float64), s.neg.astype(np.float64)
+    n = np.bincount(s.group, weights=pos + neg, minlength=s.n_groups)
+    total = np.bincount(s.group, weights=pos * loss_pos + neg * loss_neg, minlength=s.n_groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = total / n
+        dev = pos * (loss_pos - mean[s.group]) ** 2 + neg * (loss_neg - mean[s.group]) ** 2
+        var = np.bincount(s.group, weights=dev, minlength=s.n_groups) / (n - 1)
+        se = np.sqrt(var / n)
+    return np.asarray(np.where(n >= 2, se, np.nan), dtype=np.float64)
+
+
+def score_metric_se(name: str, scores: ScoreStats) -> FloatArray:
+    """Standard error of a score metric per group, ``(n_groups,)``; NaN when undefined."""
+    if name == "roc_auc":
+        return _roc_auc_se(scores)
+    if name in ("log_loss", "brier"):
+        return _loss_se(name, scores)
+    raise ValueError(f"no normal-theory standard error for {name!r}")
+
+
+def normal_interval(
+    name: str, estimate: ArrayLike, se: ArrayLike, *, level: float = 0.95
+) -> tuple[FloatArray, FloatArray]:
+    """``estimate ± z·se`` clipped to the metric's range (NaN where either is NaN)."""
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    est, err = np.asarray(estimate, dtype=np.float64), np.asarray(se, dtype=np.float64)
+    lo_range, hi_range = _RANGE.get(name, (-np.inf, np.inf))
+    return np.clip(est - z * err, lo_range, hi_range), np.clip(est + z * err, lo_range, hi_range)
+
+
+def normal_pvalue(
+    estimate: ArrayLike, se: ArrayLike, *, bound: float, alternative: str
+) -> FloatArray:
+    """One-sided p-value for ``value < bound`` (alternative "below") or ``> bound``."""
+    est, err = np.asarray(estimate, dtype=np.float64), np.asarray(se, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (est - bound) / err
+    cdf = np.vectorize(NormalDist().cdf, otypes=[np.float64])
+    zz = np.where(np.isnan(z), 0.0, z)
+    p = cdf(zz) if alternative == "below" else cdf(-zz)
+    # se == 0: the estimate is certain, so p is 0 or 1 by which side it is on.
+    p = np.where(
+        err == 0, np.where((est < bound) if alternative == "below" else (est > bound), 0.0, 1.0), p
+    )
+    return np.asarray(np.where(np.isnan(est) | np.isnan(err), np.nan, p), dtype=np.float64)
