@@ -7,6 +7,7 @@ Exit status of `check`: 0 every blocking gate passed; 1 a blocking gate failed o
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,17 +74,20 @@ def _check(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_USAGE
     report = run_gates(config)
-    doc = report.to_dict()
-    for line in format_table(doc, only_problems=args.quiet):
+    # Write before printing: whatever happens to stdout, the report is on disk.
+    try:
+        write_report(report, args.report_dir)
+        written = f"report: {args.report_dir}/report.json, {args.report_dir}/report.md"
+    except MlopsGatesError as exc:
+        written = ""
+        _error(str(exc))
+    for line in format_table(report.to_dict(), only_problems=args.quiet):
         print(line)
     for err in report.errors:
         _error(err)
-    try:
-        write_report(report, args.report_dir)
-    except MlopsGatesError as exc:
-        _error(str(exc))
+    if not written:
         return EXIT_GATES
-    print(f"report: {args.report_dir}/report.json, {args.report_dir}/report.md")
+    print(written)
     return EXIT_OK if report.status == "pass" else EXIT_GATES
 
 
@@ -110,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `mlops-gates check | head`: the reader left; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

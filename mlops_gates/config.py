@@ -159,6 +159,28 @@ class ModelConfig(_Model):
         return self
 
 
+class StatisticsConfig(_Model):
+    """How uncertainty is computed for every gate number."""
+
+    intervals: bool = Field(
+        default=True, description="Compute a confidence interval for every number."
+    )
+    confidence: float = Field(
+        default=0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals."
+    )
+    replicates: int = Field(default=1000, ge=100, le=100_000, description="Bootstrap replicates.")
+    seed: int = Field(default=0, description="Seed: the same seed gives the same intervals.")
+    interval: Literal["bootstrap", "wilson", "clopper_pearson"] = Field(
+        default="bootstrap",
+        description="Interval for proportion metrics (accuracy, recall, ...); others use "
+        "the bootstrap or normal theory regardless.",
+    )
+
+
+Judge = Literal["estimate", "interval", "significance"]
+Multiplicity = Literal["holm", "bh", "none"]
+
+
 class _GateBase(_Model):
     id: str | None = Field(default=None, description="Unique name; default: `<kind>-<metric>`.")
     severity: Severity = Field(default="block", description="block fails the run; warn reports.")
@@ -179,6 +201,20 @@ class _Sliced(_Model):
     )
 
 
+class _Judged(_Model):
+    judge: Judge = Field(
+        default="estimate",
+        description="estimate: the point estimate must be within the bound; interval: the "
+        "whole confidence interval must be; significance: fail only on significant evidence "
+        "that the bound is violated.",
+    )
+    multiplicity: Multiplicity = Field(
+        default="holm",
+        description="With judge: significance, how p-values are adjusted across the gate's "
+        "slices: holm (family-wise error), bh (false discovery rate) or none.",
+    )
+
+
 class SchemaGate(_GateBase):
     kind: Literal["schema"]
     schema_: str = Field(
@@ -190,7 +226,7 @@ class SchemaGate(_GateBase):
     )
 
 
-class MetricGate(_GateBase, _Sliced):
+class MetricGate(_GateBase, _Sliced, _Judged):
     kind: Literal["metric"]
     metric: str = Field(description="Metric name (see the metrics reference).")
     min: float | None = Field(default=None, description="Lower bound (inclusive).")
@@ -204,7 +240,7 @@ class MetricGate(_GateBase, _Sliced):
         return self
 
 
-class FairnessGate(_GateBase):
+class FairnessGate(_GateBase, _Judged):
     kind: Literal["fairness"]
     metric: str = Field(description="A fairness metric, or any metric with `measure`.")
     measure: Literal["difference", "ratio"] | None = Field(
@@ -246,7 +282,7 @@ class FairnessGate(_GateBase):
         return "ratio" if self.metric.endswith("_ratio") else "difference"
 
 
-class BaselineGate(_GateBase, _Sliced):
+class BaselineGate(_GateBase, _Sliced, _Judged):
     kind: Literal["baseline"]
     metric: str = Field(description="Metric compared between candidate and baseline.")
     greater_is_better: bool | None = Field(
@@ -286,6 +322,7 @@ class Config(_Model):
     task: TaskConfig
     candidate: ModelConfig
     baseline: ModelConfig | None = None
+    statistics: StatisticsConfig = Field(default_factory=StatisticsConfig)
     gates: list[Gate] = Field(min_length=1)
 
     # Set by load_config: where the file was, so paths resolve and digests can be taken.
@@ -307,6 +344,12 @@ class Config(_Model):
                     f"duplicate gate id {gid!r} (also gates.{seen[gid]}); give each gate an `id`",
                 )
             seen[gid] = i
+            if getattr(gate, "judge", "estimate") != "estimate" and not self.statistics.intervals:
+                raise _FieldError(
+                    ("gates", i, "judge"),
+                    f"judge: {getattr(gate, 'judge', '')} needs intervals; remove "
+                    f"`statistics.intervals: false` or use judge: estimate",
+                )
             metric = getattr(gate, "metric", None)
             if metric is not None and metric not in FAIRNESS_METRICS and metric not in allowed:
                 raise _FieldError(

@@ -87,3 +87,18 @@ def test_config_schema_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config-schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["title"] == "mlops-gates.yaml"
+
+
+def test_closed_pipe_is_quiet_and_the_report_is_written(make_project: Project) -> None:
+    """`mlops-gates check | head -1`: no traceback, and report.json is on disk."""
+    path = make_project(base_config())
+    proc = subprocess.run(
+        f"{sys.executable} -m mlops_gates.cli check --config {path} | head -1",
+        shell=True,
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+    assert (path.parent / "mlops-gates-report" / "report.json").is_file()

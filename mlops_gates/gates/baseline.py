@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from mlops_gates.config import BaselineGate, gate_id
-from mlops_gates.gates.common import Context, judge, outcome_status, slicings, support
+from mlops_gates.gates.common import (
+    Context,
+    Finding,
+    judge_findings,
+    outcome_status,
+    scores_needed,
+    slicings,
+    support,
+)
+from mlops_gates.gates.evidence import difference_evidence, rng_for
 from mlops_gates.gates.result import Bound, GateResult
+from mlops_gates.stats.inference import discordant_counts, mcnemar_batch
 from mlops_gates.stats.metrics import METRICS, metric_values
-from mlops_gates.stats.reduce import marginalize
+from mlops_gates.stats.reduce import ClassificationStats
 
 _NO_BASELINE = "no baseline configured (a first model?); outcome set by if_no_baseline: {outcome}"
 
@@ -49,41 +61,65 @@ def evaluate_baseline(
                 gate, "error", "error", f"the baseline could not be evaluated: {baseline_error}"
             )
         ]
-    results = []
+    settings = ctx.config.statistics
+    rng = rng_for(settings, gid)
+    findings: list[Finding] = []
+    method = None
     for columns in slicings(gate.overall, gate.slices):
-        g2s, values = ctx.grouping.slicing(columns)
-        table = marginalize(ctx.stats, g2s, len(values))
-        cand = metric_values(gate.metric, table, model="candidate")
+        table, values = ctx.table(columns, scores=scores_needed(gate.metric, baseline=True))
+        ev = difference_evidence(gate.metric, table, settings=settings, rng=rng)
+        method = ev.method or method
         base = metric_values(gate.metric, table, model="baseline")
+        mcnemar = _mcnemar(gate.metric, table)
         rows = support(table)
         for i, slc in enumerate(values):
-            c, b = float(cand[i]), float(base[i])
+            b = float(base[i])
+            delta = float(ev.estimate[i])
             bound = _bound(gate, b, gib)
-            delta = c - b
-            rel = delta / abs(b) if b not in (0.0,) and not math.isnan(b) else math.nan
-            results.append(
-                judge(
-                    gate_id=gid,
-                    kind="baseline",
-                    severity=gate.severity,
-                    metric=gate.metric,
+            details: dict[str, object] = {
+                "candidate": delta + b,
+                "baseline": b,
+                "relative_change": delta / abs(b) if b != 0 and not math.isnan(b) else math.nan,
+                "greater_is_better": gib,
+            }
+            if mcnemar is not None:
+                details["mcnemar_p"] = float(mcnemar[i])
+            if ev.note:
+                details["ci_note"] = ev.note
+            findings.append(
+                Finding(
                     slc=slc,
                     observed=delta,
                     bound=bound,
                     support=int(rows[i]),
                     min_support=gate.min_support if columns else 0,
-                    on_insufficient=gate.on_insufficient,
-                    what=f"{gate.metric} candidate - baseline",
-                    details={
-                        "candidate": c,
-                        "baseline": b,
-                        "relative_change": rel,
-                        "greater_is_better": gib,
-                    },
-                    undefined_why="the metric is undefined for the candidate or the baseline",
+                    ci=ev.interval(i),
+                    p_value=float(ev.pvalue(bound)[i]),
+                    details=details,
                 )
             )
-    return results
+    return judge_findings(
+        findings,
+        gate_id=gid,
+        kind="baseline",
+        severity=gate.severity,
+        metric=gate.metric,
+        on_insufficient=gate.on_insufficient,
+        what=f"{gate.metric} candidate - baseline",
+        mode=gate.judge,
+        multiplicity=gate.multiplicity,
+        confidence=settings.confidence,
+        method=method,
+        undefined_why="the metric is undefined for the candidate or the baseline",
+    )
+
+
+def _mcnemar(metric: str, table: object) -> np.ndarray | None:
+    """Exact (small counts) or corrected McNemar p-values per slice, for accuracy."""
+    if metric != "accuracy" or not isinstance(table, ClassificationStats):
+        return None
+    b, c = discordant_counts(table.counts)
+    return mcnemar_batch(b, c)
 
 
 def _bound(gate: BaselineGate, baseline_value: float, gib: bool) -> Bound:

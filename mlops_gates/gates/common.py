@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -9,10 +10,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from mlops_gates.config import Config, Outcome, SliceSpec
+from mlops_gates.config import Config, Judge, Multiplicity, Outcome, SliceSpec
 from mlops_gates.gates.result import Bound, GateResult, Status, fmt, slice_label
 from mlops_gates.sources.evaluation import EvalData
-from mlops_gates.stats.reduce import ClassificationStats, RegressionStats
+from mlops_gates.stats.reduce import ClassificationStats, RegressionStats, ScoreStats
 
 
 @dataclass
@@ -65,12 +66,58 @@ def _plain(v: Any) -> Any:
     return item() if callable(item) else v
 
 
+ScoresNeeded = Literal["none", "candidate", "both"]
+
+
+def scores_needed(metric: str, *, baseline: bool = False) -> ScoresNeeded:
+    from mlops_gates.config import SCORE_METRICS
+
+    if metric not in SCORE_METRICS:
+        return "none"
+    return "both" if baseline else "candidate"
+
+
 @dataclass
 class Context:
     config: Config
     data: EvalData
     grouping: Grouping
     stats: ClassificationStats | RegressionStats
+    _tables: dict[tuple[str, ...], ClassificationStats | RegressionStats] = field(
+        default_factory=dict
+    )
+    _scores: dict[tuple[tuple[str, ...], str], ScoreStats | None] = field(default_factory=dict)
+
+    def table(
+        self, columns: tuple[str, ...], *, scores: ScoresNeeded = "none"
+    ) -> tuple[ClassificationStats | RegressionStats, list[dict[str, Any]]]:
+        """The reduced table of one slicing (one row per slice) and the slices' values.
+
+        Each part is built once per slicing and shared by every gate: the count table, and
+        each model's score table, which is the costly part (about one cell per row for
+        continuous scores) and so is only built for gates that use scores."""
+        from mlops_gates.stats.reduce import marginalize
+
+        g2s, values = self.grouping.slicing(columns)
+        stats = self.stats
+        if columns not in self._tables:
+            bare = stats
+            if isinstance(stats, ClassificationStats):
+                bare = dataclasses.replace(stats, candidate_scores=None, baseline_scores=None)
+            self._tables[columns] = marginalize(bare, g2s, len(values))
+        table = self._tables[columns]
+        if scores == "none" or not isinstance(stats, ClassificationStats):
+            return table, values
+        assert isinstance(table, ClassificationStats)
+        parts: dict[str, ScoreStats | None] = {}
+        for model in ("candidate", "baseline") if scores == "both" else ("candidate",):
+            if (columns, model) not in self._scores:
+                full = getattr(stats, f"{model}_scores")
+                self._scores[columns, model] = (
+                    None if full is None else marginalize(full, g2s, len(values))
+                )
+            parts[f"{model}_scores"] = self._scores[columns, model]
+        return dataclasses.replace(table, **parts), values  # type: ignore[arg-type]
 
 
 def support(table: ClassificationStats | RegressionStats) -> np.ndarray:
@@ -99,6 +146,82 @@ def result_id(gate_id: str, slc: dict[str, Any] | None) -> str:
     return gate_id if not slc else f"{gate_id}[{slice_label(slc)}]"
 
 
+@dataclass
+class Finding:
+    """One slice's number with its evidence, before it is judged."""
+
+    slc: dict[str, Any] | None
+    observed: float
+    bound: Bound
+    support: int
+    min_support: int
+    ci: tuple[float, float] | None = None
+    p_value: float = math.nan  # that the bound is violated
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def judge_findings(
+    findings: list[Finding],
+    *,
+    gate_id: str,
+    kind: str,
+    severity: Literal["block", "warn"],
+    metric: str,
+    on_insufficient: Outcome,
+    what: str,
+    mode: Judge = "estimate",
+    multiplicity: Multiplicity = "none",
+    confidence: float = 0.95,
+    method: str | None = None,
+    undefined_why: str = "",
+) -> list[GateResult]:
+    """Adjust the p-values across the gate's slices that have enough rows, then judge each."""
+    from mlops_gates.stats.inference import adjust
+
+    eligible = [
+        i
+        for i, f in enumerate(findings)
+        if f.support >= f.min_support and not math.isnan(f.p_value)
+    ]
+    adjusted = [math.nan] * len(findings)
+    if eligible:
+        values = adjust(np.array([findings[i].p_value for i in eligible]), multiplicity)
+        for i, v in zip(eligible, values, strict=True):
+            adjusted[i] = float(v)
+    out = []
+    for f, p_adj in zip(findings, adjusted, strict=True):
+        evidence = {
+            "judged_on": mode,
+            "confidence": confidence,
+            "ci_method": method if f.ci is not None else None,
+            "p_value": None if math.isnan(f.p_value) else f.p_value,
+            "p_adjusted": None if math.isnan(p_adj) else p_adj,
+            "multiplicity": multiplicity,
+        }
+        out.append(
+            judge(
+                gate_id=gate_id,
+                kind=kind,
+                severity=severity,
+                metric=metric,
+                slc=f.slc,
+                observed=f.observed,
+                bound=f.bound,
+                support=f.support,
+                min_support=f.min_support,
+                on_insufficient=on_insufficient,
+                what=what,
+                details={**f.details, **evidence},
+                undefined_why=undefined_why,
+                ci=f.ci,
+                mode=mode,
+                p_adjusted=p_adj,
+                alpha=1 - confidence,
+            )
+        )
+    return out
+
+
 def judge(
     *,
     gate_id: str,
@@ -114,17 +237,28 @@ def judge(
     what: str,
     details: dict[str, Any] | None = None,
     undefined_why: str = "",
+    ci: tuple[float, float] | None = None,
+    mode: Judge = "estimate",
+    p_adjusted: float = math.nan,
+    alpha: float = 0.05,
 ) -> GateResult:
-    """The verdict on one number: support first, then definedness, then the bound."""
+    """The verdict on one number: support first, then definedness, then the bound, judged
+    on the point estimate, the interval or the (adjusted) p-value as `mode` says."""
     where = slice_label(slc)
+    shown = fmt(observed) + (f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "")
     status: Status
+    undefined = math.isnan(observed)
+    if not undefined and mode == "interval" and (ci is None or math.isnan(ci[0] + ci[1])):
+        undefined, undefined_why = True, "no confidence interval for it"
+    if not undefined and mode == "significance" and math.isnan(p_adjusted):
+        undefined, undefined_why = True, "no p-value for it"
     if support < min_support:
         status, reason = outcome_status(on_insufficient, severity), "insufficient_support"
         message = (
             f"{what} on {where}: insufficient evidence, {support} rows "
             f"(min_support {min_support}); outcome set by on_insufficient: {on_insufficient}"
         )
-    elif math.isnan(observed):
+    elif undefined:
         why = f" ({undefined_why})" if undefined_why else ""
         reason = "undefined"
         if slc:
@@ -136,18 +270,29 @@ def judge(
         else:
             status = "error"
             message = f"{what} is undefined on the whole data{why} ({support} rows)"
-    elif bound.holds(observed):
-        status, reason = "pass", "ok"
-        message = f"{what} on {where} is {fmt(observed)} ({bound.describe()}, {support} rows)"
     else:
         too_low = bound.min is not None and observed < bound.min
-        status = outcome_status("fail", severity)
-        reason = "below_min" if too_low else "above_max"
-        message = (
-            f"{what} on {where} is {fmt(observed)}, "
-            f"{'below the minimum' if too_low else 'above the maximum'} "
-            f"{fmt(bound.min if too_low else bound.max)} ({support} rows)"
-        )
+        if mode == "interval":
+            assert ci is not None
+            lo_ok = bound.min is None or ci[0] >= bound.min
+            hi_ok = bound.max is None or ci[1] <= bound.max
+            holds, too_low = lo_ok and hi_ok, not lo_ok
+            basis = "its interval is"
+        elif mode == "significance":
+            holds = p_adjusted >= alpha
+            too_low = bound.max is None or (bound.min is not None and observed < bound.min)
+            basis = f"adjusted p = {fmt(p_adjusted, 3)} that it is"
+        else:
+            holds, basis = bound.holds(observed), "it is"
+        if holds:
+            status, reason = "pass", "ok"
+            message = f"{what} on {where} is {shown} ({bound.describe()}, {support} rows)"
+        else:
+            status = outcome_status("fail", severity)
+            reason = "below_min" if too_low else "above_max"
+            limit = fmt(bound.min if too_low else bound.max)
+            side = "below the minimum" if too_low else "above the maximum"
+            message = f"{what} on {where} is {shown}: {basis} {side} {limit} ({support} rows)"
     return GateResult(
         id=result_id(gate_id, slc),
         gate=gate_id,
@@ -160,6 +305,7 @@ def judge(
         slice=slc or None,
         observed=None if math.isnan(observed) else float(observed),
         bound=bound,
+        ci=None if ci is None or math.isnan(ci[0] + ci[1]) else (float(ci[0]), float(ci[1])),
         support=int(support),
         details=details or {},
     )

@@ -8,13 +8,30 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from mlops_gates.config import FAIRNESS_METRICS, FairnessGate, gate_id
-from mlops_gates.gates.common import Context, judge, outcome_status, result_id, support
+from mlops_gates.gates.common import (
+    Context,
+    Finding,
+    judge_findings,
+    outcome_status,
+    result_id,
+    scores_needed,
+    support,
+)
+from mlops_gates.gates.evidence import Evidence, parity_evidence, rng_for
 from mlops_gates.gates.result import Bound, GateResult, slice_label
 from mlops_gates.stats import fairness as fair
+from mlops_gates.stats.fairness import Criterion
 from mlops_gates.stats.metrics import confusion_metric, metric_values
-from mlops_gates.stats.reduce import ClassificationStats, marginalize
+from mlops_gates.stats.reduce import ClassificationStats
 
+_CRITERIA: dict[str, Criterion] = {
+    "demographic_parity": "demographic_parity",
+    "equalized_odds": "equalized_odds",
+    "equal_opportunity": "equal_opportunity",
+}
 # What each named fairness metric compares, for the per-group table in the report.
 _COMPONENTS = {
     "demographic_parity": ("selection_rate",),
@@ -27,8 +44,7 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
     gid = gate_id(gate)
     measure = gate.resolved_measure
     columns = (*gate.control, gate.sensitive)
-    g2s, values = ctx.grouping.slicing(columns)
-    table = marginalize(ctx.stats, g2s, len(values))
+    table, values = ctx.table(columns, scores=scores_needed(gate.metric))
     rows = support(table)
     family = gate.metric.removesuffix("_difference").removesuffix("_ratio")
     named = gate.metric in FAIRNESS_METRICS
@@ -46,7 +62,12 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
     for i, v in enumerate(values):
         strata.setdefault(tuple(v[c] for c in gate.control), []).append(i)
 
-    results = []
+    settings = ctx.config.statistics
+    rng = rng_for(settings, gid)
+    bound = Bound(gate.min, gate.max)
+    results: list[GateResult] = []
+    findings: list[Finding] = []
+    method = None
     for key, idx in strata.items():
         stratum = dict(zip(gate.control, key, strict=True)) or None
         keep = [i for i in idx if rows[i] >= gate.min_support]
@@ -72,7 +93,7 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
                     reason="insufficient_support",
                     metric=gate.metric,
                     slice=stratum,
-                    bound=Bound(gate.min, gate.max),
+                    bound=bound,
                     support=int(sum(rows[i] for i in keep)),
                     details=details,
                     message=(
@@ -83,35 +104,59 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
                 )
             )
             continue
-        if named:
-            assert isinstance(table, ClassificationStats)
-            cm = table.candidate_confusion()[keep]
-            fn = {
-                "demographic_parity": fair.demographic_parity,
-                "equalized_odds": fair.equalized_odds,
-                "equal_opportunity": fair.equal_opportunity,
-            }[family]
-            observed = fn(cm, measure=measure)
+        criterion = _CRITERIA.get(family) if named else None
+        cm = table.candidate_confusion()[keep] if isinstance(table, ClassificationStats) else None
+        if criterion is not None:
+            assert cm is not None
+            observed = float(fair.parity_batch(criterion, cm, measure=measure))
         else:
             observed = fair.between_groups(per_group[gate.metric][keep], measure=measure)
-        results.append(
-            judge(
-                gate_id=gid,
-                kind="fairness",
-                severity=gate.severity,
-                metric=gate.metric,
+        if cm is not None:
+            ev = parity_evidence(
+                gate.metric,
+                cm,
+                criterion=criterion,
+                measure=measure,
+                estimate=observed,
+                settings=settings,
+                rng=rng,
+            )
+        else:
+            ev = Evidence(np.array([observed]), note="no interval for a regression metric gap")
+        method = ev.method or method
+        if ev.note:
+            details["ci_note"] = ev.note
+        findings.append(
+            Finding(
                 slc=stratum,
-                observed=float(observed),
-                bound=Bound(gate.min, gate.max),
+                observed=observed,
+                bound=bound,
                 support=int(sum(rows[i] for i in keep)),
                 min_support=0,
-                on_insufficient=gate.on_insufficient,
-                what=f"{gate.metric} across {gate.sensitive}",
+                ci=ev.interval(0),
+                p_value=float(ev.pvalue(bound)[0]),
                 details=details,
-                undefined_why=_undefined_why(measure),
             )
         )
-    return results
+    results += judge_findings(
+        findings,
+        gate_id=gid,
+        kind="fairness",
+        severity=gate.severity,
+        metric=gate.metric,
+        on_insufficient=gate.on_insufficient,
+        what=f"{gate.metric} across {gate.sensitive}",
+        mode=gate.judge,
+        multiplicity=gate.multiplicity,
+        confidence=settings.confidence,
+        method=method,
+        undefined_why=_undefined_why(measure),
+    )
+    order = {
+        result_id(gid, dict(zip(gate.control, k, strict=True)) or None): n
+        for n, k in enumerate(strata)
+    }
+    return sorted(results, key=lambda r: order.get(r.id, 0))
 
 
 def _undefined_why(measure: str) -> str:

@@ -3,35 +3,57 @@
 from __future__ import annotations
 
 from mlops_gates.config import MetricGate, gate_id
-from mlops_gates.gates.common import Context, judge, slicings, support
+from mlops_gates.gates.common import (
+    Context,
+    Finding,
+    judge_findings,
+    scores_needed,
+    slicings,
+    support,
+)
+from mlops_gates.gates.evidence import metric_evidence, rng_for
 from mlops_gates.gates.result import Bound, GateResult
-from mlops_gates.stats.metrics import metric_values
-from mlops_gates.stats.reduce import marginalize
 
 
 def evaluate_metric(gate: MetricGate, ctx: Context) -> list[GateResult]:
     gid = gate_id(gate)
     bound = Bound(gate.min, gate.max)
-    results = []
+    settings = ctx.config.statistics
+    rng = rng_for(settings, gid)
+    findings: list[Finding] = []
+    method = None
     for columns in slicings(gate.overall, gate.slices):
-        g2s, values = ctx.grouping.slicing(columns)
-        table = marginalize(ctx.stats, g2s, len(values))
-        observed = metric_values(gate.metric, table, model="candidate")
+        table, values = ctx.table(columns, scores=scores_needed(gate.metric))
+        ev = metric_evidence(gate.metric, table, model="candidate", settings=settings, rng=rng)
+        method = ev.method or method
+        p = ev.pvalue(bound)
         rows = support(table)
-        for i, slc in enumerate(values):
-            results.append(
-                judge(
-                    gate_id=gid,
-                    kind="metric",
-                    severity=gate.severity,
-                    metric=gate.metric,
-                    slc=slc,
-                    observed=float(observed[i]),
-                    bound=bound,
-                    support=int(rows[i]),
-                    min_support=gate.min_support if columns else 0,
-                    on_insufficient=gate.on_insufficient,
-                    what=gate.metric,
-                )
+        findings += [
+            Finding(
+                slc=slc,
+                observed=float(ev.estimate[i]),
+                bound=bound,
+                support=int(rows[i]),
+                min_support=gate.min_support if columns else 0,
+                ci=ev.interval(i),
+                p_value=float(p[i]),
+                details={"ci_note": ev.note} if ev.note else {},
             )
-    return results
+            for i, slc in enumerate(values)
+        ]
+    return judge_findings(
+        findings,
+        gate_id=gid,
+        kind="metric",
+        severity=gate.severity,
+        metric=gate.metric,
+        on_insufficient=gate.on_insufficient,
+        what=gate.metric,
+        mode=gate.judge,
+        multiplicity=gate.multiplicity,
+        confidence=settings.confidence,
+        method=method,
+    )
+
+
+__all__ = ["evaluate_metric"]

@@ -123,6 +123,7 @@ def evaluate(config: Config) -> Evaluation:
         },
         "data": {"path": str(data_path), "rows": None if frame is None else len(frame)},
         "models": data.models if data else {},
+        "statistics": config.statistics.model_dump(),
         "duration_s": round(time.perf_counter() - t0, 3),
     }
     report = Report(

@@ -36,6 +36,19 @@ def describe_bound(bound: dict[str, Any] | None) -> str:
     return f"≥ {fmt(lo)}" if lo is not None else f"≤ {fmt(hi)}"
 
 
+def describe_interval(ci: list[float | None] | None) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return ""
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+def describe_pvalues(details: dict[str, Any]) -> str:
+    p, adj = details.get("p_value"), details.get("p_adjusted")
+    if p is None:
+        return ""
+    return f"{fmt(p, 2)} ({fmt(adj, 2)})" if adj is not None else fmt(p, 2)
+
+
 def slice_text(s: dict[str, Any] | None) -> str:
     if not s:
         return "overall"
@@ -57,6 +70,12 @@ def render_markdown(doc: dict[str, Any]) -> str:
     env.filters["num"] = fmt
     env.filters["bound"] = describe_bound
     env.filters["slice"] = slice_text
+    env.filters["interval"] = describe_interval
+    env.filters["pvalues"] = describe_pvalues
     order = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
     gates = sorted(doc["gates"], key=lambda g: order.get(g["status"], 5))
-    return env.get_template("report.md.j2").render(doc=doc, gates=gates, icon=STATUS_ICON)
+    statistics = doc.get("context", {}).get("statistics") or {}
+    confidence = float(statistics.get("confidence", 0.95))
+    return env.get_template("report.md.j2").render(
+        doc=doc, gates=gates, icon=STATUS_ICON, confidence=confidence
+    )

@@ -5,24 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_gates.gates.result import fmt
-from mlops_gates.report.markdown import describe_bound, slice_text
+from mlops_gates.report.markdown import describe_bound, describe_interval, slice_text
 
 _ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
 
 
 def format_table(
-    doc: dict[str, Any], *, width: int = 120, only_problems: bool = False
+    doc: dict[str, Any], *, width: int | None = None, only_problems: bool = False
 ) -> list[str]:
     gates = sorted(doc["gates"], key=lambda g: _ORDER.get(g["status"], 5))
     if only_problems:
         gates = [g for g in gates if g["status"] != "pass"]
-    header = ("status", "gate", "slice", "observed", "bound", "support")
+    header = ("status", "gate", "slice", "observed", "interval", "bound", "support")
     rows = [
         (
             g["status"].upper(),
             g["gate"],
             _clip(slice_text(g["slice"]), 40),
             fmt(g["observed"]),
+            describe_interval(g["ci"]),
             describe_bound(g["bound"]).replace("≥", ">=").replace("≤", "<="),
             "" if g["support"] is None else str(g["support"]),
         )
@@ -32,12 +33,12 @@ def format_table(
 
     def line(r: tuple[str, ...]) -> str:
         return "  ".join(
-            c.ljust(w) if i < 3 else c.rjust(w) if i in (3, 5) else c.ljust(w)
+            c.rjust(w) if i in (3, 6) else c.ljust(w)
             for i, (c, w) in enumerate(zip(r, widths, strict=True))
         ).rstrip()
 
     out = [line(header), line(tuple("-" * w for w in widths))]
-    out += [line(r)[:width] for r in rows]
+    out += [line(r)[:width] if width else line(r) for r in rows]
     s = doc["summary"]
     out.append(
         f"{doc['status'].upper()}: {s['pass']} passed, {s['fail']} failed, {s['warn']} warnings, "

@@ -1,0 +1,218 @@
+"""Uncertainty for gate numbers: an interval and a p-value per slice, from the tables.
+
+Which method serves which metric (all computed on the reduced tables, never on rows):
+
+- confusion metrics: bootstrap of the cell counts (or Wilson / Clopper-Pearson for
+  proportions, if configured); p-values from the bootstrap;
+- ROC AUC: DeLong; log loss and Brier: normal theory over per-row losses; p-values normal;
+- average precision: bootstrap of the score table (coarsened to 2,000 bins when large);
+- regression mae and mean_error: normal theory; mse, rmse and r2: none (the reduction
+  keeps no fourth moments).
+
+Differences candidate − baseline are paired for confusion metrics (both models' cells of
+the same rows are resampled together) and unpaired, hence conservative, otherwise.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from statistics import NormalDist
+from typing import Literal
+
+import numpy as np
+
+from mlops_gates.config import StatisticsConfig
+from mlops_gates.gates.result import Bound
+from mlops_gates.stats import inference, intervals
+from mlops_gates.stats.fairness import Criterion, Measure
+from mlops_gates.stats.metrics import METRICS, metric_values
+from mlops_gates.stats.normal import NORMAL_METRICS, normal_interval, normal_pvalue, score_metric_se
+from mlops_gates.stats.reduce import (
+    ClassificationStats,
+    RegressionStats,
+    ScoreStats,
+    coarsen_scores,
+)
+
+Model = Literal["candidate", "baseline"]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A number per slice with its uncertainty; arrays have shape (S,)."""
+
+    estimate: np.ndarray
+    lo: np.ndarray | None = None
+    hi: np.ndarray | None = None
+    method: str | None = None
+    replicates: np.ndarray | None = None  # (R, S) bootstrap replicates
+    se: np.ndarray | None = None  # normal-theory standard errors
+    note: str = ""  # why there is no interval
+
+    def interval(self, i: int) -> tuple[float, float] | None:
+        if self.lo is None or self.hi is None:
+            return None
+        return float(self.lo[i]), float(self.hi[i])
+
+    def pvalue(self, bound: Bound) -> np.ndarray:
+        """One-sided p-value per slice that the true value lies outside ``bound``
+        (with both ends bounded: the smaller side, doubled)."""
+        sides = []
+        if bound.min is not None:
+            sides.append(self._one_sided(bound.min, "below"))
+        if bound.max is not None:
+            sides.append(self._one_sided(bound.max, "above"))
+        if len(sides) == 1:
+            return sides[0]
+        both: np.ndarray = np.minimum(1.0, 2.0 * np.fmin(sides[0], sides[1]))
+        return both
+
+    def _one_sided(self, bound: float, alternative: Literal["below", "above"]) -> np.ndarray:
+        if self.replicates is not None:
+            return inference.bootstrap_pvalue(
+                self.replicates, margin=bound, greater_is_better=alternative == "above"
+            )
+        if self.se is not None:
+            return normal_pvalue(self.estimate, self.se, bound=bound, alternative=alternative)
+        return np.full(self.estimate.shape, np.nan)
+
+
+def rng_for(settings: StatisticsConfig, gate_id: str) -> np.random.Generator:
+    """One reproducible stream per gate: the same seed and gate id give the same draws,
+    whatever other gates the config holds."""
+    return np.random.default_rng([settings.seed, zlib.crc32(gate_id.encode())])
+
+
+def metric_evidence(
+    name: str,
+    table: ClassificationStats | RegressionStats,
+    *,
+    model: Model,
+    settings: StatisticsConfig,
+    rng: np.random.Generator,
+) -> Evidence:
+    estimate = metric_values(name, table, model=model)
+    if not settings.intervals:
+        return Evidence(estimate, note="intervals are off (statistics.intervals: false)")
+    level, reps = settings.confidence, settings.replicates
+    family = METRICS[name].family
+    if isinstance(table, RegressionStats):
+        if name not in ("mae", "mean_error"):
+            return Evidence(estimate, note=f"no interval for {name}: needs fourth moments")
+        lo, hi = intervals.regression_interval(
+            name, table, level=level, model=0 if model == "candidate" else 1
+        )
+        return Evidence(estimate, lo, hi, "normal", se=(hi - lo) / (2 * _z(level)))
+    if family == "confusion":
+        cm = table.candidate_confusion() if model == "candidate" else table.baseline_confusion()
+        samples = intervals.bootstrap_confusion_metric(name, cm, replicates=reps, rng=rng)
+        if settings.interval != "bootstrap" and name in intervals.PROPORTIONS:
+            k, n = intervals.proportion_counts(name, cm)
+            fn = (
+                intervals.wilson_interval
+                if settings.interval == "wilson"
+                else intervals.clopper_pearson_interval
+            )
+            lo, hi = fn(k, n, level=level)
+            return Evidence(estimate, lo, hi, settings.interval, replicates=samples)
+        pi = intervals.percentile_interval(samples, level=level)
+        return Evidence(estimate, pi.lo, pi.hi, "bootstrap", replicates=samples)
+    scores = _scores(table, model)
+    if name in NORMAL_METRICS:
+        se = score_metric_se(name, scores)
+        lo, hi = normal_interval(name, estimate, se, level=level)
+        return Evidence(estimate, lo, hi, "delong" if name == "roc_auc" else "normal", se=se)
+    samples = intervals.bootstrap_score_metric(
+        name, coarsen_scores(scores), replicates=reps, rng=rng
+    )
+    pi = intervals.percentile_interval(samples, level=level)
+    return Evidence(estimate, pi.lo, pi.hi, "bootstrap", replicates=samples)
+
+
+def difference_evidence(
+    name: str,
+    table: ClassificationStats | RegressionStats,
+    *,
+    settings: StatisticsConfig,
+    rng: np.random.Generator,
+) -> Evidence:
+    """candidate − baseline per slice, with its uncertainty."""
+    cand = metric_values(name, table, model="candidate")
+    base = metric_values(name, table, model="baseline")
+    estimate = cand - base
+    if not settings.intervals:
+        return Evidence(estimate, note="intervals are off (statistics.intervals: false)")
+    level, reps = settings.confidence, settings.replicates
+    if isinstance(table, RegressionStats):
+        if name not in ("mae", "mean_error"):
+            return Evidence(estimate, note=f"no interval for {name}: needs fourth moments")
+        widths = [
+            np.subtract(*reversed(intervals.regression_interval(name, table, level=level, model=m)))
+            for m in (0, 1)
+        ]
+        se = np.sqrt(sum((w / (2 * _z(level))) ** 2 for w in widths))
+        return _normal_difference(estimate, se, level)
+    if METRICS[name].family == "confusion":
+        samples = intervals.bootstrap_paired_difference(
+            name, table.counts, replicates=reps, rng=rng
+        )
+        pi = intervals.percentile_interval(samples, level=level)
+        return Evidence(estimate, pi.lo, pi.hi, "paired bootstrap", replicates=samples)
+    cand_scores, base_scores = _scores(table, "candidate"), _scores(table, "baseline")
+    if name in NORMAL_METRICS:
+        se = np.sqrt(
+            score_metric_se(name, cand_scores) ** 2 + score_metric_se(name, base_scores) ** 2
+        )
+        return _normal_difference(estimate, se, level)
+    samples = intervals.bootstrap_score_difference(
+        name, coarsen_scores(cand_scores), coarsen_scores(base_scores), replicates=reps, rng=rng
+    )
+    pi = intervals.percentile_interval(samples, level=level)
+    return Evidence(estimate, pi.lo, pi.hi, "unpaired bootstrap", replicates=samples)
+
+
+def parity_evidence(
+    name: str,
+    cm: np.ndarray,
+    *,
+    criterion: Criterion | None,
+    measure: Measure,
+    estimate: float,
+    settings: StatisticsConfig,
+    rng: np.random.Generator,
+) -> Evidence:
+    """A fairness gap or ratio over groups (cm: (G, K, K), groups kept), as one slice."""
+    est = np.array([estimate])
+    if not settings.intervals:
+        return Evidence(est, note="intervals are off (statistics.intervals: false)")
+    if criterion is None and METRICS[name].family != "confusion":
+        return Evidence(est, note=f"no interval for a gap in {name} (confusion metrics only)")
+    reps, level = settings.replicates, settings.confidence
+    if criterion is not None:
+        samples = intervals.bootstrap_parity(
+            criterion, cm, measure=measure, replicates=reps, rng=rng
+        )
+    else:
+        samples = intervals.bootstrap_between_groups(
+            name, cm, measure=measure, replicates=reps, rng=rng
+        )
+    samples = samples.reshape(-1, 1)
+    pi = intervals.percentile_interval(samples, level=level)
+    return Evidence(est, pi.lo, pi.hi, "stratified bootstrap", replicates=samples)
+
+
+def _normal_difference(estimate: np.ndarray, se: np.ndarray, level: float) -> Evidence:
+    z = _z(level)
+    return Evidence(estimate, estimate - z * se, estimate + z * se, "normal (unpaired)", se=se)
+
+
+def _scores(table: ClassificationStats, model: Model) -> ScoreStats:
+    scores = table.candidate_scores if model == "candidate" else table.baseline_scores
+    if scores is None:
+        raise ValueError(f"no {model} scores")
+    return scores
+
+
+def _z(level: float) -> float:
+    return NormalDist().inv_cdf(0.5 + level / 2)
