@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the JSON Schema of mlops-gates.yaml (for editor completion).",
     )
     schema.set_defaults(func=_config_schema)
+
+    from mlops_gates.promote.cli import add_subcommands as add_promote_commands
+
+    add_promote_commands(sub)
     return parser
 
 

@@ -1,0 +1,246 @@
+"""`mlops-gates promote` and `mlops-gates comment`: argument parsing and exit codes.
+
+Importing this module is cheap; PyGithub, jinja2 and PyYAML load when a command runs.
+Exit status: 0 done; 1 refused (the report did not pass) or GitHub failed; 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_REPORT_DIR = Path("mlops-gates-report")
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Register `promote` and `comment` on the `mlops-gates` parser's subcommands."""
+    p = subparsers.add_parser(
+        "promote",
+        help="open (or update) the pull request that deploys a passing candidate",
+        description="Open a promotion pull request for a candidate whose gates passed: it "
+        "changes deploy/<model>.yaml on a branch and carries the evidence from report.json. "
+        "Running it again for the same candidate updates that pull request; promoting "
+        "another version closes the model's older promotion pull requests. Needs "
+        "GITHUB_TOKEN (contents: write, pull-requests: write); GITHUB_API_URL for GitHub "
+        "Enterprise. Exit status: 0 done; 1 refused (the report did not pass) or GitHub "
+        "failed; 2 usage error.",
+    )
+    p.add_argument(
+        "report_dir",
+        metavar="REPORT_DIR",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_REPORT_DIR,
+        help="directory holding report.json (default: ./mlops-gates-report)",
+    )
+    p.add_argument("--model", required=True, help="registered model name; names the manifest")
+    p.add_argument(
+        "--model-version",
+        metavar="VERSION",
+        help="model version to deploy (default: the report's candidate version, if any)",
+    )
+    p.add_argument(
+        "--model-uri", metavar="URI", help="where deploy loads it (default: models:/MODEL/VERSION)"
+    )
+    p.add_argument(
+        "--alias", default="production", help="MLflow alias deploy moves (default: production)"
+    )
+    p.add_argument(
+        "--manifest-dir",
+        metavar="DIR",
+        default="deploy",
+        help="repository folder of the manifests (default: deploy)",
+    )
+    _repo_option(p)
+    p.add_argument("--base", metavar="BRANCH", help="branch to merge into (default: the default)")
+    p.add_argument(
+        "--label", action="append", default=[], metavar="NAME", help="label to add (repeatable)"
+    )
+    p.add_argument(
+        "--reviewer",
+        action="append",
+        default=[],
+        metavar="LOGIN",
+        help="user to request a review from (repeatable)",
+    )
+    p.add_argument(
+        "--team-reviewer",
+        action="append",
+        default=[],
+        metavar="SLUG",
+        help="team to request a review from (repeatable)",
+    )
+    p.add_argument("--draft", action="store_true", help="open the pull request as a draft")
+    p.add_argument(
+        "--auto-merge",
+        action="store_true",
+        help="not supported yet (GitHub enables auto-merge through GraphQL only); refused",
+    )
+    p.add_argument("--training-run-id", metavar="RUN_ID", help="MLflow run that trained it")
+    p.add_argument(
+        "--gates-run-id",
+        metavar="RUN_ID",
+        help="MLflow run holding the gates report (default: the report's, if any)",
+    )
+    p.add_argument(
+        "--mlflow-url",
+        metavar="URL",
+        help="MLflow UI for links (default: $MLFLOW_TRACKING_URI when it is http(s))",
+    )
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config path shown in the reproduce command (default: the report's)",
+    )
+    p.add_argument(
+        "--template",
+        metavar="PATH",
+        type=Path,
+        help="jinja2 template for the body (default: the packaged promotion.md.j2)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="rebuild an open promotion even though the manifest on the base branch changed "
+        "since it was prepared",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the manifest and the body; do not contact GitHub",
+    )
+    p.set_defaults(func=_promote)
+
+    c = subparsers.add_parser(
+        "comment",
+        help="post or update the sticky report comment on a pull request",
+        description="Post report.md as a comment on a pull request, or update the comment "
+        "an earlier run posted (found by its hidden marker), so a pull request carries one "
+        "report however often the gates run. Needs GITHUB_TOKEN (pull-requests: write). "
+        "Exit status: 0 done; 1 GitHub failed; 2 usage error.",
+    )
+    c.add_argument(
+        "report_dir",
+        metavar="REPORT_DIR",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_REPORT_DIR,
+        help="directory holding report.md / report.json (default: ./mlops-gates-report)",
+    )
+    c.add_argument("--pr", type=int, required=True, metavar="N", help="pull request number")
+    _repo_option(c)
+    c.set_defaults(func=_comment)
+
+
+def _repo_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repo", metavar="OWNER/NAME", help="repository (default: $GITHUB_REPOSITORY)")
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from mlops_gates.errors import MlopsGatesError, PromotionError
+    from mlops_gates.promote.pr import (
+        PromoteOptions,
+        check_passed,
+        make_plan,
+        mlflow_ui_from_env,
+        promote,
+    )
+    from mlops_gates.report.writer import read_report
+
+    if args.auto_merge:
+        _error(
+            "--auto-merge is not supported: GitHub turns auto-merge on only through its "
+            "GraphQL API, which mlops-gates does not call yet. Drop the option and enable "
+            "auto-merge on the pull request (or `gh pr merge --auto`)."
+        )
+        return EXIT_USAGE
+    try:
+        doc = read_report(args.report_dir)
+        check_passed(doc, str(args.report_dir / "report.json"))
+    except MlopsGatesError as exc:
+        _error(str(exc))
+        return EXIT_FAILED
+    options = PromoteOptions(
+        model=args.model,
+        version=args.model_version,
+        uri=args.model_uri,
+        alias=args.alias,
+        manifest_dir=args.manifest_dir,
+        base=args.base,
+        labels=tuple(args.label),
+        reviewers=tuple(args.reviewer),
+        team_reviewers=tuple(args.team_reviewer),
+        draft=args.draft,
+        training_run_id=args.training_run_id,
+        gates_run_id=args.gates_run_id,
+        mlflow_url=args.mlflow_url or mlflow_ui_from_env(),
+        config_path=args.config,
+        template=args.template,
+        force=args.force,
+    )
+    try:
+        plan = make_plan(doc, options)
+        if args.dry_run:
+            from mlops_gates.promote.manifest import dump_manifest
+
+            print(f"# {plan.path} on branch {plan.branch}")
+            print(dump_manifest(plan.manifest))
+            print(f"# pull request: {plan.title}")
+            print(plan.body(args.base or "<default branch>", None))
+            return EXIT_OK
+        from mlops_gates.promote.github import GitHubClient
+
+        client = GitHubClient.from_env(args.repo)
+    except PromotionError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    try:
+        result = promote(client, plan)
+    except PromotionError as exc:
+        _error(str(exc))
+        return EXIT_FAILED
+    finally:
+        client.close()
+    if result.action == "unchanged":
+        print(result.message)
+        return EXIT_OK
+    what = "opened" if result.action == "opened" else "updated"
+    print(f"{what} pull request #{result.number}: {result.url}")
+    if not result.committed:
+        print(f"{result.path} on {result.branch} was already current")
+    for n in result.superseded:
+        print(f"closed #{n}: superseded by #{result.number}")
+    return EXIT_OK
+
+
+def _comment(args: argparse.Namespace) -> int:
+    from mlops_gates.errors import MlopsGatesError, PromotionError
+    from mlops_gates.promote.github import GitHubClient
+    from mlops_gates.promote.pr import report_markdown, upsert_comment
+
+    try:
+        markdown = report_markdown(args.report_dir)
+    except MlopsGatesError as exc:
+        _error(str(exc))
+        return EXIT_FAILED
+    try:
+        client = GitHubClient.from_env(args.repo)
+    except PromotionError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    try:
+        action = upsert_comment(client, args.pr, markdown)
+    except PromotionError as exc:
+        _error(str(exc))
+        return EXIT_FAILED
+    finally:
+        client.close()
+    print(f"{action} the report comment on #{args.pr}")
+    return EXIT_OK
+
+
+def _error(message: str) -> None:
+    print(f"mlops-gates: error: {message}", file=sys.stderr)

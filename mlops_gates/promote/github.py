@@ -1,0 +1,442 @@
+"""A small GitHub client over PyGithub: the dozen calls promotion needs, retries, and errors
+a person can act on.
+
+Retries (measured on PyGithub 2.10, whose default `GithubRetry` retries 5xx at once with no
+backoff, never retries PATCH, and retries 429 only when it carries `Retry-After`):
+
+- 5xx and 429 are retried with exponential backoff, on every method: each write here is
+  idempotent or made so by the caller (a re-sent "create ref" answers 422 "already exists",
+  which promotion treats as "reuse the branch");
+- secondary rate limits (403 / 429 with a rate-limit message) wait `Retry-After` when given,
+  else `secondary_rate_wait`; primary ones wait for `X-RateLimit-Reset`;
+- no wait ever exceeds `max_wait`: past it the run stops with a clear message instead of
+  blocking a CI job for an hour.
+
+The token is read from the environment, handed to PyGithub and never put in a message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import github
+import requests
+from github import Auth, Github, GithubException, GithubRetry
+
+from mlops_gates.errors import PromotionError
+
+DEFAULT_API_URL = "https://api.github.com"
+TOKEN_ENV, API_URL_ENV, REPOSITORY_ENV = "GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_REPOSITORY"
+PERMISSIONS_HINT = (
+    "the token needs `contents: write` and `pull-requests: write` on the repository "
+    "(in a workflow: `permissions:` with both)"
+)
+_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try before giving up; the defaults suit a CI job."""
+
+    total: int = 6  # retries after the first attempt
+    backoff_factor: float = 1.0  # 0, 2, 4, 8, 16, 32 s between consecutive 5xx retries
+    secondary_rate_wait: float = 60.0  # GitHub asks for at least a minute
+    max_wait: float = 600.0  # longest single wait for a rate limit
+
+
+@dataclass(frozen=True)
+class PullInfo:
+    number: int
+    title: str
+    body: str
+    url: str  # the page people open
+    head_ref: str
+    head_repo: str | None  # "owner/name"; None when the fork is gone
+    base_ref: str
+    draft: bool
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    text: str
+    sha: str  # blob SHA: what the contents API compares on update
+
+
+@dataclass(frozen=True)
+class CommentInfo:
+    id: int
+    body: str
+
+
+def _retry(policy: RetryPolicy) -> GithubRetry:
+    class CappedRetry(GithubRetry):
+        # urllib3 sleeps whatever Retry-After says; a runaway value must not stall a job.
+        def get_retry_after(self, response: Any) -> float | None:
+            seconds: float | None = super().get_retry_after(response)
+            if seconds is not None and seconds > policy.max_wait:
+                raise github.RateLimitExceededExceedsMaxWait(
+                    response.status,
+                    {"message": f"Retry-After asks for {seconds:g} s"},
+                    dict(response.headers),
+                    wait=seconds,
+                )
+            return seconds
+
+    return CappedRetry(
+        total=policy.total,
+        backoff_factor=policy.backoff_factor,
+        backoff_max=60,
+        status_forcelist=[429, 500, 502, 503, 504],
+        allowed_methods={"GET", "POST", "PUT", "PATCH", "DELETE"},
+        secondary_rate_wait=policy.secondary_rate_wait,
+        max_rate_limit_wait=policy.max_wait,
+        # Out of retries, hand back GitHub's last answer (its message is the useful part)
+        # instead of urllib3's bare "too many 502 error responses".
+        raise_on_status=False,
+    )
+
+
+class GitHubClient:
+    """One repository on one GitHub (github.com or Enterprise)."""
+
+    def __init__(
+        self,
+        repository: str,
+        *,
+        token: str,
+        base_url: str = DEFAULT_API_URL,
+        retry: RetryPolicy | None = RetryPolicy(),
+        throttle: bool = True,
+        timeout: int = 30,
+    ) -> None:
+        if not _REPO.match(repository):
+            raise PromotionError(
+                f"repository {repository!r} is not `owner/name`: pass --repo owner/name "
+                f"or set {REPOSITORY_ENV}"
+            )
+        self.repository = repository
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._attempts = 1 + (retry.total if retry else 0)
+        extra: dict[str, Any] = {}
+        if not throttle:
+            # PyGithub spaces requests (0.25 s) and writes (1 s) by default, which is polite
+            # to github.com; tests against a local double turn it off.
+            extra = {"seconds_between_requests": 0, "seconds_between_writes": 0}
+        self._gh = Github(
+            auth=Auth.Token(token),
+            base_url=self.base_url,
+            timeout=timeout,
+            per_page=100,
+            retry=_retry(retry) if retry else None,
+            **extra,
+        )
+        self._repo: Any = None
+        self._pulls: dict[int, Any] = {}
+
+    @classmethod
+    def from_env(
+        cls,
+        repository: str | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> GitHubClient:
+        """Token from GITHUB_TOKEN, API URL from GITHUB_API_URL (GitHub Enterprise:
+        `https://HOST/api/v3`, used as is), repository from the argument or
+        GITHUB_REPOSITORY."""
+        env = os.environ if environ is None else environ
+        token = env.get(TOKEN_ENV, "").strip()
+        if not token:
+            raise PromotionError(
+                f"{TOKEN_ENV} is not set: export a token that can write to the repository "
+                f"({PERMISSIONS_HINT}); in GitHub Actions pass `${{{{ github.token }}}}`"
+            )
+        repo = repository or env.get(REPOSITORY_ENV, "").strip()
+        if not repo:
+            raise PromotionError(
+                f"which repository? pass --repo owner/name or set {REPOSITORY_ENV}"
+            )
+        base_url = env.get(API_URL_ENV, "").strip() or DEFAULT_API_URL
+        return cls(repo, token=token, base_url=base_url, **kwargs)
+
+    def close(self) -> None:
+        """Release the HTTP connection pool."""
+        self._gh.close()
+
+    # -- error handling ----------------------------------------------------------------
+    @contextmanager
+    def _api(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except GithubException as exc:
+            raise PromotionError(self._scrub(self._explain(action, exc))) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            raise PromotionError(
+                self._scrub(
+                    f"cannot reach GitHub at {self.base_url} while {action} "
+                    f"({type(exc).__name__}); check {API_URL_ENV} and the network"
+                )
+            ) from None
+        except AssertionError:
+            # PyGithub asserts that URLs in responses live under base_url.
+            raise PromotionError(
+                f"GitHub at {self.base_url} answered with links to another host while "
+                f"{action}; {API_URL_ENV} must be the API root (GitHub Enterprise: "
+                "https://HOST/api/v3)"
+            ) from None
+
+    def _explain(self, action: str, exc: GithubException) -> str:
+        status = exc.status
+        data = exc.data if isinstance(exc.data, dict) else {}
+        message = str(data.get("message") or exc.message or "").strip() or "no message"
+        details = []
+        for err in data.get("errors") or []:
+            if isinstance(err, dict):
+                text = err.get("message") or " ".join(
+                    str(err[k]) for k in ("resource", "field", "code") if err.get(k)
+                )
+                details.append(str(text))
+            else:
+                details.append(str(err))
+        what = message + (f": {'; '.join(details)}" if details else "")
+        repo = self.repository
+        if status == 401:
+            return (
+                f"GitHub rejected the token while {action} (401 {what}): {TOKEN_ENV} is "
+                "missing, mistyped, expired or revoked"
+            )
+        if isinstance(exc, github.RateLimitExceededException) or _is_rate_limit(message):
+            wait = getattr(exc, "wait", None)
+            waited = f" it asked to wait {wait:g} s, more than the" if wait else " past the"
+            return (
+                f"GitHub's rate limit stopped {action} ({status} {what});{waited} "
+                "longest wait allowed. Try again later, or use a token with its own limit "
+                "(a GitHub App installation token rather than a shared one)"
+            )
+        if status == 403:
+            return f"GitHub refused {action} (403 {what}): {PERMISSIONS_HINT} {repo}"
+        if status == 404:
+            return (
+                f"GitHub answered 404 Not Found while {action}: {repo} does not exist at "
+                f"{self.base_url}, or the token cannot see it (GitHub answers 404, not 403, "
+                f"for repositories a token has no access to). Check --repo / {REPOSITORY_ENV}, "
+                f"{API_URL_ENV} and the token's repository access"
+            )
+        if status == 422:
+            return f"GitHub refused {action} (422 {what})"
+        if status >= 500:
+            return (
+                f"GitHub failed while {action} ({status} {what}) after {self._attempts} "
+                "attempts; try again later"
+            )
+        return f"GitHub answered {status} while {action}: {what}"
+
+    def _scrub(self, text: str) -> str:
+        # Belt and braces: messages are built from GitHub's answers, which never echo the
+        # token; should one ever do, it is masked (real tokens are 40+ characters).
+        return text.replace(self._token, "***") if len(self._token) >= 8 else text
+
+    # -- repository and refs -----------------------------------------------------------
+    @property
+    def repo(self) -> Any:
+        if self._repo is None:
+            with self._api(f"reading repository {self.repository}"):
+                self._repo = self._gh.get_repo(self.repository)
+        return self._repo
+
+    @property
+    def default_branch(self) -> str:
+        return str(self.repo.default_branch)
+
+    def branch_sha(self, branch: str) -> str | None:
+        """The commit a branch points at, or None when there is no such branch."""
+        with self._api(f"reading branch {branch}"):
+            try:
+                return str(self.repo.get_git_ref(f"heads/{branch}").object.sha)
+            except GithubException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+
+    def create_branch(self, branch: str, sha: str) -> bool:
+        """Create `branch` at `sha`; False when it already exists (nothing changed)."""
+        with self._api(f"creating branch {branch}"):
+            try:
+                self.repo.create_git_ref(f"refs/heads/{branch}", sha)
+            except GithubException as exc:
+                if exc.status == 422 and "already exists" in _text(exc):
+                    return False
+                raise
+        return True
+
+    def reset_branch(self, branch: str, sha: str) -> None:
+        """Point `branch` at `sha`, discarding what it held (our own promotion branch)."""
+        with self._api(f"resetting branch {branch}"):
+            self.repo.get_git_ref(f"heads/{branch}").edit(sha, force=True)
+
+    def delete_branch(self, branch: str) -> None:
+        with self._api(f"deleting branch {branch}"):
+            try:
+                self.repo.get_git_ref(f"heads/{branch}").delete()
+            except GithubException as exc:
+                if exc.status not in (404, 422):  # already gone is what we wanted
+                    raise
+
+    # -- files -------------------------------------------------------------------------
+    def file(self, path: str, ref: str) -> FileInfo | None:
+        """A text file at a branch or commit, or None when it does not exist there."""
+        with self._api(f"reading {path} at {ref}"):
+            try:
+                content = self.repo.get_contents(path, ref=ref)
+            except GithubException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+        if isinstance(content, list) or content.type != "file":
+            raise PromotionError(f"{path} at {ref} is a directory, not a manifest file")
+        # A file that is not UTF-8 is no manifest; it compares unequal and gets replaced.
+        text = content.decoded_content.decode("utf-8", errors="replace")
+        return FileInfo(text, str(content.sha))
+
+    def put_file(self, path: str, *, branch: str, text: str, message: str, sha: str | None) -> None:
+        """Commit `text` to `path` on `branch`. `sha` is the blob being replaced (None for a
+        new file): GitHub refuses with 409 when the branch holds something else."""
+        with self._api(f"committing {path} to {branch}"):
+            try:
+                if sha is None:
+                    self.repo.create_file(path, message, text, branch=branch)
+                else:
+                    self.repo.update_file(path, message, text, sha, branch=branch)
+                return
+            except GithubException as exc:
+                if exc.status not in (409, 422):
+                    raise
+                conflict = exc
+        # A retried PUT whose first attempt did land reports a conflict with itself.
+        now = self.file(path, branch)
+        if now is not None and now.text == text:
+            return
+        raise PromotionError(
+            f"{path} on branch {branch} changed while promote was writing it "
+            f"({conflict.status} {_text(conflict)}); someone else is pushing to the "
+            "promotion branch. Re-run promote once they are done."
+        )
+
+    # -- pull requests -----------------------------------------------------------------
+    def _info(self, pr: Any) -> PullInfo:
+        self._pulls[int(pr.number)] = pr
+        head_repo = pr.head.repo.full_name if pr.head.repo is not None else None
+        return PullInfo(
+            number=int(pr.number),
+            title=str(pr.title or ""),
+            body=str(pr.body or ""),
+            url=str(pr.html_url),
+            head_ref=str(pr.head.ref),
+            head_repo=head_repo,
+            base_ref=str(pr.base.ref),
+            draft=bool(pr.draft),
+        )
+
+    def _pull(self, number: int) -> Any:
+        if number not in self._pulls:
+            with self._api(f"reading pull request #{number}"):
+                self._pulls[number] = self.repo.get_pull(number)
+        return self._pulls[number]
+
+    def open_pulls(self, *, base: str, head_prefix: str = "") -> list[PullInfo]:
+        """Open pull requests into `base` from branches of this repository whose name
+        starts with `head_prefix`, newest first."""
+        with self._api(f"listing open pull requests into {base}"):
+            pulls = [
+                self._info(pr)
+                for pr in self.repo.get_pulls(state="open", base=base, sort="created")
+            ]
+        mine = [
+            p
+            for p in pulls
+            if p.head_ref.startswith(head_prefix)
+            and (p.head_repo or "").lower() == self.repository.lower()
+        ]
+        return sorted(mine, key=lambda p: -p.number)
+
+    def get_pull(self, number: int) -> PullInfo:
+        return self._info(self._pull(number))
+
+    def create_pull(
+        self, *, base: str, head: str, title: str, body: str, draft: bool
+    ) -> PullInfo | None:
+        """Open a pull request; None when one is already open for `head` (a concurrent or
+        retried run opened it), so the caller can look it up and update it."""
+        with self._api(f"opening a pull request from {head} into {base}"):
+            try:
+                pr = self.repo.create_pull(
+                    base=base, head=head, title=title, body=body, draft=draft
+                )
+            except GithubException as exc:
+                if exc.status == 422 and "already exists" in _text(exc):
+                    return None
+                raise
+        return self._info(pr)
+
+    def update_pull(
+        self,
+        number: int,
+        *,
+        title: str | None = None,
+        body: str | None = None,
+        state: str | None = None,
+    ) -> None:
+        fields = {k: v for k, v in (("title", title), ("body", body), ("state", state)) if v}
+        with self._api(f"updating pull request #{number}"):
+            self._pull(number).edit(**fields)
+
+    def add_labels(self, number: int, labels: list[str]) -> None:
+        if not labels:
+            return
+        with self._api(f"labelling pull request #{number}"):
+            # PullRequest.add_to_labels() sends a bare JSON array, which GitHub accepts but
+            # its published API description does not; send the documented object instead.
+            self._gh.requester.requestJsonAndCheck(
+                "POST",
+                f"{self._pull(number).issue_url}/labels",
+                input={"labels": labels},
+            )
+
+    def request_reviewers(self, number: int, users: list[str], teams: list[str]) -> None:
+        if not users and not teams:
+            return
+        with self._api(f"requesting reviews on pull request #{number}"):
+            self._pull(number).create_review_request(reviewers=users, team_reviewers=teams)
+
+    # -- comments ----------------------------------------------------------------------
+    def comments(self, number: int) -> list[CommentInfo]:
+        with self._api(f"reading comments of #{number}"):
+            return [
+                CommentInfo(int(c.id), str(c.body or ""))
+                for c in self._pull(number).get_issue_comments()
+            ]
+
+    def create_comment(self, number: int, body: str) -> None:
+        with self._api(f"commenting on #{number}"):
+            self._pull(number).create_issue_comment(body)
+
+    def update_comment(self, comment_id: int, body: str) -> None:
+        with self._api(f"updating comment {comment_id}"):
+            # Build the comment from its id instead of fetching it: one request, not two.
+            url = f"{self.repo.url}/issues/comments/{comment_id}"
+            self._gh.requester.requestJsonAndCheck("PATCH", url, input={"body": body})
+
+
+def _text(exc: GithubException) -> str:
+    return str(exc.data) if exc.data is not None else str(exc.message or "")
+
+
+def _is_rate_limit(message: str) -> bool:
+    m = message.lower()
+    return "rate limit" in m or m.endswith("please wait a few minutes before you try again.")

@@ -1,0 +1,719 @@
+"""A stateful GitHub REST double on 127.0.0.1, checked against GitHub's OpenAPI description.
+
+Every request is matched to one operation of the pruned description and its parameters and
+body are validated before the double acts on it; every response it sends is validated too.
+Anything that does not match is recorded in `violations` (and a bad request is answered
+with 400), so a test that passes proves the client spoke GitHub's API as published.
+
+    with GitHubDouble() as gh:
+        Github(auth=Auth.Token(gh.token), base_url=gh.base_url, ...)
+        ...
+        assert gh.violations == []
+
+Faults are injected with `fail(...)` (status, headers and body for the next N matching
+requests) and concurrent changes with `after(...)` (a callback run after a matching request
+was answered).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .openapi import OpenAPI, Operation, Violation, spec
+from .state import Comment, Pull, Repo, blob_sha
+
+DOCS = "https://docs.github.com/rest"
+Response = tuple[int, Any, dict[str, str]]
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str, errors: list[dict[str, Any]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.body: dict[str, Any] = {"message": message, "documentation_url": DOCS}
+        if errors is not None:
+            self.body["errors"] = errors
+        self.body["status"] = str(status)
+
+
+@dataclass
+class Fault:
+    method: str
+    path: re.Pattern[str]
+    status: int
+    headers: dict[str, str]
+    body: Any
+    times: int
+    hits: int = 0
+
+
+@dataclass
+class Hook:
+    method: str
+    path: re.Pattern[str]
+    callback: Callable[[Repo], None]
+    times: int
+
+
+@dataclass
+class Record:
+    method: str
+    path: str  # without the API prefix, as sent (percent-encoding kept)
+    query: dict[str, list[str]]
+    body: Any
+    status: int = 0
+
+
+@dataclass
+class GitHubDouble:
+    owner: str = "acme"
+    repo_name: str = "models"
+    token: str = "ghs_double_0123456789abcdef"  # fake; the tests check it never leaks
+    prefix: str = "/api/v3"  # GitHub Enterprise style: proves GITHUB_API_URL is used as is
+    collaborators: tuple[str, ...] = ("alice", "bob")
+    teams: tuple[str, ...] = ("ml-reviewers",)
+    read_only: bool = False  # a token without write permission: writes answer 403
+    repo: Repo = field(init=False)
+    requests: list[Record] = field(default_factory=list, init=False)
+    violations: list[str] = field(default_factory=list, init=False)
+    faults: list[Fault] = field(default_factory=list, init=False)
+    hooks: list[Hook] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.api: OpenAPI = spec()
+        self.repo = Repo(
+            self.owner,
+            self.repo_name,
+            collaborators=set(self.collaborators),
+            teams=set(self.teams),
+        )
+        self.repo.commit("main", {"README.md": b"# models\n"}, "initial commit")
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> GitHubDouble:
+        handler = type("Handler", (_Handler,), {"double": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> GitHubDouble:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def root(self) -> str:
+        assert self._server is not None, "start() the double first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def base_url(self) -> str:
+        return self.root + self.prefix
+
+    # -- test controls -----------------------------------------------------------------
+    def fail(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        *,
+        message: str = "injected",
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+        body: Any = None,
+    ) -> Fault:
+        """Answer the next `times` requests matching `method` and `path` (a regex searched
+        in the path after the API prefix) with `status`."""
+        payload = body if body is not None else {"message": message, "documentation_url": DOCS}
+        fault = Fault(method, re.compile(path), status, headers or {}, payload, times)
+        self.faults.append(fault)
+        return fault
+
+    def after(self, method: str, path: str, callback: Callable[[Repo], None]) -> None:
+        """Run `callback(repo)` once, right after the first matching request is answered:
+        the way to make "someone else changed it meanwhile" happen at a precise moment."""
+        self.hooks.append(Hook(method, re.compile(path), callback, 1))
+
+    def calls(self, method: str | None = None, path: str = "") -> list[Record]:
+        return [
+            r
+            for r in self.requests
+            if (method is None or r.method == method) and re.search(path, r.path)
+        ]
+
+    def open_pulls(self) -> list[Pull]:
+        return [p for p in self.repo.pulls.values() if p.state == "open"]
+
+    # -- request handling --------------------------------------------------------------
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        split = urlsplit(raw_path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        body: Any = None
+        if raw_body:
+            try:
+                body = json.loads(raw_body)
+            except ValueError:
+                body = raw_body.decode("utf-8", "replace")
+        path = split.path
+        record = Record(method, path[len(self.prefix) :], query, body)
+        with self._lock:
+            self.requests.append(record)
+            status, payload, extra = self._answer(method, path, query, body, headers)
+            record.status = status
+        out_headers = {"Content-Type": "application/json; charset=utf-8", **extra}
+        data = b"" if payload is None else json.dumps(payload).encode()
+        return status, out_headers, data
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: Any,
+        headers: dict[str, str],
+    ) -> Response:
+        if not path.startswith(self.prefix + "/"):
+            self.violations.append(f"{method} {path}: outside the API prefix {self.prefix}")
+            return 404, {"message": "Not Found", "documentation_url": DOCS}, {}
+        rel = path[len(self.prefix) :]
+        try:
+            op, params = self.api.match(method, rel)
+            content_type = headers.get("content-type")
+            self.api.check_request(op, params, query, body, content_type)
+        except Violation as exc:
+            self.violations.append(str(exc))
+            return 400, {"message": f"double: {exc}", "documentation_url": DOCS}, {}
+
+        auth = headers.get("authorization", "")
+        if auth not in (f"token {self.token}", f"Bearer {self.token}"):
+            return self._checked(op, HTTPError(401, "Bad credentials"))
+        for fault in self.faults:
+            if fault.times > 0 and fault.method == method and fault.path.search(rel):
+                fault.times -= 1
+                fault.hits += 1
+                return self._checked(op, (fault.status, fault.body, fault.headers))
+        if self.read_only and method != "GET":
+            err = HTTPError(403, "Resource not accessible by integration")
+            return self._checked(op, err)
+
+        handler = getattr(self, "_op_" + op.op_id.replace("/", "_").replace("-", "_"))
+        try:
+            result: Response | HTTPError = handler(params, query, body)
+        except HTTPError as exc:
+            result = exc
+        response = self._checked(op, result)
+        for hook in self.hooks:
+            if hook.times > 0 and hook.method == method and hook.path.search(rel):
+                hook.times -= 1
+                hook.callback(self.repo)
+        return response
+
+    def _checked(self, op: Operation, result: Response | HTTPError) -> Response:
+        if isinstance(result, HTTPError):
+            result = (result.status, result.body, {})
+        status, payload, extra = result
+        try:
+            self.api.check_response(op, status, payload)
+        except Violation as exc:
+            self.violations.append(str(exc))
+        return status, payload, extra
+
+    # -- object builders ---------------------------------------------------------------
+    def _obj(self, schema: str, **fields: Any) -> dict[str, Any]:
+        obj: dict[str, Any] = self.api.skeleton(self.api.schema(schema), self.base_url)
+        obj.update(fields)
+        return obj
+
+    @property
+    def _repo_url(self) -> str:
+        return f"{self.base_url}/repos/{self.repo.full_name}"
+
+    def _user(self, login: str, schema: str = "simple-user") -> dict[str, Any]:
+        uid = 100 + sum(map(ord, login))
+        return self._obj(
+            schema,
+            login=login,
+            id=uid,
+            node_id=f"U_{uid}",
+            type="User",
+            url=f"{self.base_url}/users/{login}",
+            html_url=f"{self.root}/{login}",
+        )
+
+    def _team(self, slug: str) -> dict[str, Any]:
+        tid = 700 + sum(map(ord, slug))
+        return self._obj(
+            "team",
+            id=tid,
+            node_id=f"T_{tid}",
+            name=slug,
+            slug=slug,
+            url=f"{self.base_url}/orgs/{self.repo.owner}/teams/{slug}",
+            html_url=f"{self.root}/orgs/{self.repo.owner}/teams/{slug}",
+        )
+
+    def _repository(self, schema: str = "repository") -> dict[str, Any]:
+        r = self.repo
+        return self._obj(
+            schema,
+            id=4242,
+            node_id="R_4242",
+            name=r.name,
+            full_name=r.full_name,
+            owner=self._user(r.owner),
+            private=False,
+            url=self._repo_url,
+            html_url=f"{self.root}/{r.full_name}",
+            default_branch=r.default_branch,
+        )
+
+    def _ref(self, name: str) -> dict[str, Any]:
+        sha = self.repo.refs[name]
+        return self._obj(
+            "git-ref",
+            ref=name,
+            node_id=f"REF_{sha[:8]}",
+            url=f"{self._repo_url}/git/{name}",
+            object={"type": "commit", "sha": sha, "url": f"{self._repo_url}/git/commits/{sha}"},
+        )
+
+    def _content(self, path: str, sha: str, ref: str) -> dict[str, Any]:
+        data = self.repo.blobs[sha]
+        encoded = base64.encodebytes(data).decode()  # GitHub wraps at 60/76 columns too
+        url = f"{self._repo_url}/contents/{path}?ref={ref}"
+        html = f"{self.root}/{self.repo.full_name}/blob/{ref}/{path}"
+        git = f"{self._repo_url}/git/blobs/{sha}"
+        return self._obj(
+            "content-file",
+            type="file",
+            encoding="base64",
+            size=len(data),
+            name=path.rsplit("/", 1)[-1],
+            path=path,
+            content=encoded,
+            sha=sha,
+            url=url,
+            git_url=git,
+            html_url=html,
+            download_url=f"{self.root}/{self.repo.full_name}/raw/{ref}/{path}",
+            _links={"self": url, "git": git, "html": html},
+        )
+
+    def _pull(self, p: Pull, schema: str = "pull-request") -> dict[str, Any]:
+        r = self.repo
+        head_sha = r.refs.get(f"refs/heads/{p.head}", p.head_sha)
+        base_sha = r.refs[f"refs/heads/{p.base}"]
+        url = f"{self._repo_url}/pulls/{p.number}"
+        issue_url = f"{self._repo_url}/issues/{p.number}"
+        html = f"{self.root}/{r.full_name}/pull/{p.number}"
+
+        def side(ref: str, sha: str) -> dict[str, Any]:
+            return {
+                "label": f"{r.owner}:{ref}",
+                "ref": ref,
+                "sha": sha,
+                "user": self._user(r.owner),
+                "repo": self._repository(),
+            }
+
+        link = lambda href: {"href": href}  # noqa: E731
+        fields: dict[str, Any] = dict(
+            url=url,
+            id=9000 + p.number,
+            node_id=f"PR_{p.number}",
+            html_url=html,
+            issue_url=issue_url,
+            comments_url=f"{issue_url}/comments",
+            number=p.number,
+            state=p.state,
+            locked=False,
+            title=p.title,
+            user=self._user(p.user),
+            body=p.body,
+            labels=[self._label(name) for name in p.labels],
+            created_at=p.created_at,
+            updated_at=p.updated_at,
+            closed_at=p.closed_at,
+            merged_at=None,
+            merge_commit_sha=None,
+            requested_reviewers=[self._user(u) for u in p.reviewers],
+            requested_teams=[self._team(t) for t in p.teams],
+            head=side(p.head, head_sha),
+            base=side(p.base, base_sha),
+            _links={
+                "self": link(url),
+                "html": link(html),
+                "issue": link(issue_url),
+                "comments": link(f"{issue_url}/comments"),
+                "review_comments": link(f"{url}/comments"),
+                "review_comment": link(f"{self._repo_url}/pulls/comments{{/number}}"),
+                "commits": link(f"{url}/commits"),
+                "statuses": link(f"{self._repo_url}/statuses/{head_sha}"),
+            },
+            author_association="MEMBER",
+            draft=p.draft,
+        )
+        if schema == "pull-request":
+            fields.update(merged=False, mergeable=None, mergeable_state="unknown", comments=0)
+        return self._obj(schema, **fields)
+
+    def _label(self, name: str) -> dict[str, Any]:
+        lid = self.repo.label_id(name)
+        return self._obj(
+            "label",
+            id=lid,
+            node_id=f"L_{lid}",
+            name=name,
+            url=f"{self._repo_url}/labels/{name}",
+            color="ededed",
+            default=False,
+        )
+
+    def _comment(self, c: Comment) -> dict[str, Any]:
+        return self._obj(
+            "issue-comment",
+            id=c.id,
+            node_id=f"IC_{c.id}",
+            url=f"{self._repo_url}/issues/comments/{c.id}",
+            html_url=f"{self.root}/{self.repo.full_name}/pull/{c.issue}#issuecomment-{c.id}",
+            issue_url=f"{self._repo_url}/issues/{c.issue}",
+            body=c.body,
+            user=self._user(c.user),
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+            author_association="MEMBER",
+        )
+
+    def _page(
+        self, items: list[Any], query: dict[str, list[str]], path: str
+    ) -> tuple[list[Any], dict[str, str]]:
+        """GitHub's pagination: `per_page` / `page` and a Link header the client follows."""
+        per_page = min(int(query.get("per_page", ["30"])[0]), 100)
+        page = int(query.get("page", ["1"])[0])
+        last = max(1, -(-len(items) // per_page))
+        chunk = items[(page - 1) * per_page : page * per_page]
+        headers: dict[str, str] = {}
+        if page < last:
+            keep = {k: v[0] for k, v in query.items() if k not in ("page", "per_page")}
+            extra = "".join(f"&{k}={v}" for k, v in keep.items())
+            url = f"{self.base_url}{path}?per_page={per_page}{extra}"
+            headers["Link"] = (
+                f'<{url}&page={page + 1}>; rel="next", <{url}&page={last}>; rel="last"'
+            )
+        return chunk, headers
+
+    # -- operations --------------------------------------------------------------------
+    def _check_repo(self, params: dict[str, str]) -> Repo:
+        full = f"{params['owner']}/{params['repo']}".lower()
+        if full != self.repo.full_name.lower():
+            raise HTTPError(404, "Not Found")
+        return self.repo
+
+    def _op_repos_get(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        self._check_repo(params)
+        full = self._repository("full-repository")
+        full.update(network_count=0, subscribers_count=0)
+        return 200, full, {}
+
+    def _op_git_get_ref(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        r = self._check_repo(params)
+        name = "refs/" + params["ref"]
+        if name not in r.refs:
+            raise HTTPError(404, "Not Found")
+        return 200, self._ref(name), {}
+
+    def _op_git_create_ref(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        r = self._check_repo(params)
+        ref, sha = body.get("ref", ""), body.get("sha", "")
+        if not ref.startswith("refs/") or ref.count("/") < 2:
+            raise HTTPError(422, f"{ref} is not a valid ref name.")
+        if ref in r.refs:
+            raise HTTPError(422, "Reference already exists")
+        if sha not in r.commits:
+            raise HTTPError(422, "Object does not exist")
+        r.refs[ref] = sha
+        return 201, self._ref(ref), {"Location": f"{self._repo_url}/git/{ref}"}
+
+    def _op_git_update_ref(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        r = self._check_repo(params)
+        name = "refs/" + params["ref"]
+        if name not in r.refs:
+            raise HTTPError(422, "Reference does not exist")
+        sha = body["sha"]
+        if sha not in r.commits:
+            raise HTTPError(422, "Object does not exist")
+        if not body.get("force") and not r.is_ancestor(r.refs[name], sha):
+            raise HTTPError(422, "Update is not a fast forward")
+        r.refs[name] = sha
+        return 200, self._ref(name), {}
+
+    def _op_git_delete_ref(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        r = self._check_repo(params)
+        name = "refs/" + params["ref"]
+        if name not in r.refs:
+            raise HTTPError(422, "Reference does not exist")
+        del r.refs[name]
+        return 204, None, {}
+
+    def _op_repos_get_content(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Response:
+        r = self._check_repo(params)
+        ref = query.get("ref", [r.default_branch])[0]
+        commit = r.resolve(ref)
+        if commit is None:
+            raise HTTPError(404, f"No commit found for the ref {ref}")
+        path = params["path"].strip("/")
+        if path not in commit.tree:
+            raise HTTPError(404, "Not Found")
+        return 200, self._content(path, commit.tree[path], ref), {}
+
+    def _op_repos_create_or_update_file_contents(
+        self, params: dict[str, str], query: Any, body: dict[str, Any]
+    ) -> Response:
+        r = self._check_repo(params)
+        path = params["path"].strip("/")
+        branch = body.get("branch") or r.default_branch
+        head = r.resolve(branch)
+        if head is None or f"refs/heads/{branch}" not in r.refs:
+            raise HTTPError(404, f"Branch {branch} not found")
+        current = head.tree.get(path)
+        if current is not None and "sha" not in body:
+            raise HTTPError(422, 'Invalid request.\n\n"sha" wasn\'t supplied.')
+        if current is not None and body["sha"] != current:
+            raise HTTPError(409, f"{path} does not match {body['sha']}")
+        try:
+            data = base64.b64decode(body["content"], validate=True)
+        except ValueError:
+            raise HTTPError(422, "content is not valid Base64") from None
+        c = r.commit(branch, {path: data}, body["message"])
+        sha = blob_sha(data)
+        content = self._content(path, sha, branch)
+        content.pop("content")
+        content.pop("encoding")
+        commit = self._obj(
+            "file-commit",
+        )["commit"]
+        commit.update(
+            sha=c.sha,
+            node_id=f"C_{c.sha[:8]}",
+            url=f"{self._repo_url}/git/commits/{c.sha}",
+            html_url=f"{self.root}/{r.full_name}/commit/{c.sha}",
+            message=c.message,
+            parents=[
+                {"sha": p, "url": f"{self._repo_url}/git/commits/{p}", "html_url": ""}
+                for p in c.parents
+            ],
+        )
+        status = 200 if current is not None else 201
+        return status, {"content": content, "commit": commit}, {}
+
+    def _op_pulls_list(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Response:
+        r = self._check_repo(params)
+        state = query.get("state", ["open"])[0]
+        head = query.get("head", [None])[0]
+        base = query.get("base", [None])[0]
+        pulls = []
+        for p in sorted(r.pulls.values(), key=lambda p: -p.number):
+            if state != "all" and p.state != state:
+                continue
+            if head is not None and head not in (f"{r.owner}:{p.head}", p.head):
+                continue
+            if base is not None and p.base != base:
+                continue
+            pulls.append(p)
+        chunk, headers = self._page(pulls, query, f"/repos/{r.full_name}/pulls")
+        return 200, [self._pull(p, "pull-request-simple") for p in chunk], headers
+
+    def _op_pulls_create(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        r = self._check_repo(params)
+        head = body["head"].split(":", 1)[-1]
+        base = body["base"]
+        invalid = [
+            {"resource": "PullRequest", "field": f, "code": "invalid"}
+            for f, b in (("base", base), ("head", head))
+            if f"refs/heads/{b}" not in r.refs
+        ]
+        if invalid:
+            raise HTTPError(422, "Validation Failed", invalid)
+        for p in r.pulls.values():
+            if p.state == "open" and p.head == head and p.base == base:
+                msg = f"A pull request already exists for {r.owner}:{head}."
+                raise HTTPError(
+                    422,
+                    "Validation Failed",
+                    [{"resource": "PullRequest", "code": "custom", "message": msg}],
+                )
+        head_sha, base_sha = r.refs[f"refs/heads/{head}"], r.refs[f"refs/heads/{base}"]
+        if r.is_ancestor(head_sha, base_sha):
+            msg = f"No commits between {base} and {head}"
+            raise HTTPError(
+                422,
+                "Validation Failed",
+                [{"resource": "PullRequest", "code": "custom", "message": msg}],
+            )
+        self._check_length(body.get("body"))
+        now = r.clock.tick()
+        p = Pull(
+            number=r.next_issue_number(),
+            title=body["title"],
+            body=body.get("body"),
+            head=head,
+            base=base,
+            user=r.login,
+            draft=bool(body.get("draft", False)),
+            created_at=now,
+            updated_at=now,
+            head_sha=head_sha,
+        )
+        r.pulls[p.number] = p
+        return 201, self._pull(p), {"Location": f"{self._repo_url}/pulls/{p.number}"}
+
+    def _get_pull(self, params: dict[str, str]) -> Pull:
+        r = self._check_repo(params)
+        number = int(params.get("pull_number") or params["issue_number"])
+        if number not in r.pulls:
+            raise HTTPError(404, "Not Found")
+        return r.pulls[number]
+
+    def _op_pulls_get(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        return 200, self._pull(self._get_pull(params)), {}
+
+    def _op_pulls_update(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        p = self._get_pull(params)
+        if "body" in body:
+            self._check_length(body["body"])
+            p.body = body["body"]
+        if "title" in body:
+            p.title = body["title"]
+        p.updated_at = self.repo.clock.tick()
+        if body.get("state") == "closed" and p.state == "open":
+            p.state, p.closed_at = "closed", p.updated_at
+        elif body.get("state") == "open" and p.state == "closed":
+            p.state, p.closed_at = "open", None
+        return 200, self._pull(p), {}
+
+    def _op_pulls_request_reviewers(
+        self, params: dict[str, str], query: Any, body: Any
+    ) -> Response:
+        p = self._get_pull(params)
+        users, teams = body.get("reviewers", []), body.get("team_reviewers", [])
+        unknown = [u for u in users if u not in self.repo.collaborators] + [
+            t for t in teams if t not in self.repo.teams
+        ]
+        if unknown:
+            raise HTTPError(
+                422,
+                "Reviews may only be requested from collaborators. One or more of the users "
+                f"or teams you specified is not a collaborator of the {self.repo.full_name} "
+                "repository.",
+            )
+        p.reviewers += [u for u in users if u not in p.reviewers]
+        p.teams += [t for t in teams if t not in p.teams]
+        return 201, self._pull(p, "pull-request-simple"), {}
+
+    def _op_issues_add_labels(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        p = self._get_pull(params)
+        names = [x if isinstance(x, str) else x["name"] for x in body["labels"]]
+        p.labels += [n for n in names if n not in p.labels]
+        return 200, [self._label(n) for n in p.labels], {}
+
+    def _op_issues_list_comments(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Response:
+        p = self._get_pull(params)
+        items = sorted(
+            (c for c in self.repo.comments.values() if c.issue == p.number), key=lambda c: c.id
+        )
+        path = f"/repos/{self.repo.full_name}/issues/{p.number}/comments"
+        chunk, headers = self._page(items, query, path)
+        return 200, [self._comment(c) for c in chunk], headers
+
+    def _op_issues_create_comment(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        p = self._get_pull(params)
+        self._check_length(body["body"])
+        now = self.repo.clock.tick()
+        c = Comment(self.repo.next_comment_id(), p.number, body["body"], self.repo.login, now, now)
+        self.repo.comments[c.id] = c
+        return 201, self._comment(c), {"Location": self._comment(c)["url"]}
+
+    def _op_issues_update_comment(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        self._check_repo(params)
+        c = self.repo.comments.get(int(params["comment_id"]))
+        if c is None:
+            raise HTTPError(404, "Not Found")
+        self._check_length(body["body"])
+        c.body, c.updated_at = body["body"], self.repo.clock.tick()
+        return 200, self._comment(c), {}
+
+    @staticmethod
+    def _check_length(text: str | None) -> None:
+        # GitHub's limit on PR bodies and comments (characters, not bytes).
+        if text is not None and len(text) > 65536:
+            raise HTTPError(
+                422,
+                "Validation Failed",
+                [
+                    {
+                        "resource": "Issue",
+                        "field": "body",
+                        "code": "custom",
+                        "message": "body is too long (maximum is 65536 characters)",
+                    }
+                ],
+            )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    double: GitHubDouble
+    protocol_version = "HTTP/1.1"  # keep-alive, as PyGithub's connection pool expects
+    # Headers and body go out in two writes; without TCP_NODELAY each response waits ~40 ms
+    # for the client's delayed ACK.
+    disable_nagle_algorithm = True
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, out_headers, data = self.double.handle(self.command, self.path, headers, raw)
+        self.send_response(status)
+        for k, v in out_headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+        pass

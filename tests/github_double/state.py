@@ -1,0 +1,142 @@
+"""The double's memory: one repository with git objects, refs, pull requests and comments.
+
+Blob SHAs are computed as git computes them, so a test can compare them with `git
+hash-object`; commit SHAs only need to be unique and stable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+
+def blob_sha(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@dataclass
+class Commit:
+    sha: str
+    tree: dict[str, str]  # path -> blob sha
+    parents: list[str]
+    message: str
+
+
+@dataclass
+class Pull:
+    number: int
+    title: str
+    body: str | None
+    head: str  # branch name
+    base: str
+    user: str
+    draft: bool
+    created_at: str
+    updated_at: str
+    head_sha: str  # the head's commit when the branch is gone
+    state: str = "open"
+    closed_at: str | None = None
+    labels: list[str] = field(default_factory=list)
+    reviewers: list[str] = field(default_factory=list)
+    teams: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Comment:
+    id: int
+    issue: int
+    body: str
+    user: str
+    created_at: str
+    updated_at: str
+
+
+class Clock:
+    """Deterministic time: every write is one second after the previous one."""
+
+    def __init__(self) -> None:
+        self._now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def tick(self) -> str:
+        self._now += timedelta(seconds=1)
+        return self._now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Repo:
+    owner: str
+    name: str
+    default_branch: str = "main"
+    login: str = "mlops-bot"  # whose token the tests use
+    collaborators: set[str] = field(default_factory=set)
+    teams: set[str] = field(default_factory=set)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    commits: dict[str, Commit] = field(default_factory=dict)
+    refs: dict[str, str] = field(default_factory=dict)  # "refs/heads/main" -> commit sha
+    pulls: dict[int, Pull] = field(default_factory=dict)
+    comments: dict[int, Comment] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)  # name -> id
+    clock: Clock = field(default_factory=Clock)
+    _next_issue: int = 1
+    _next_comment: int = 1000
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+    # -- git -------------------------------------------------------------------------
+    def commit(self, branch: str, files: dict[str, bytes | None], message: str) -> Commit:
+        """Commit on `branch` (created from nothing if missing); None deletes a file."""
+        ref = f"refs/heads/{branch}"
+        parent = self.refs.get(ref)
+        tree = dict(self.commits[parent].tree) if parent else {}
+        for path, data in files.items():
+            if data is None:
+                tree.pop(path, None)
+            else:
+                sha = blob_sha(data)
+                self.blobs[sha] = data
+                tree[path] = sha
+        seed = f"{parent}\n{sorted(tree.items())}\n{message}\n{len(self.commits)}"
+        sha = hashlib.sha1(seed.encode()).hexdigest()
+        c = Commit(sha, tree, [parent] if parent else [], message)
+        self.commits[sha] = c
+        self.refs[ref] = sha
+        return c
+
+    def resolve(self, ref: str | None) -> Commit | None:
+        """A branch name, `heads/x`, `refs/heads/x` or a commit sha."""
+        name = ref or self.default_branch
+        for candidate in (f"refs/heads/{name}", f"refs/{name}", name):
+            if candidate in self.refs:
+                return self.commits[self.refs[candidate]]
+        return self.commits.get(name)
+
+    def file(self, branch: str, path: str) -> bytes | None:
+        c = self.resolve(branch)
+        if c is None or path not in c.tree:
+            return None
+        return self.blobs[c.tree[path]]
+
+    def is_ancestor(self, old: str, new: str) -> bool:
+        todo = [new]
+        while todo:
+            sha = todo.pop()
+            if sha == old:
+                return True
+            todo.extend(self.commits[sha].parents)
+        return False
+
+    # -- issues ----------------------------------------------------------------------
+    def next_issue_number(self) -> int:
+        n = self._next_issue
+        self._next_issue += 1
+        return n
+
+    def next_comment_id(self) -> int:
+        self._next_comment += 1
+        return self._next_comment
+
+    def label_id(self, name: str) -> int:
+        return self.labels.setdefault(name, 5000 + len(self.labels))

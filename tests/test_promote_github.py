@@ -1,0 +1,437 @@
+"""Promotion against a GitHub double over real HTTP (127.0.0.1), every request and response
+checked against GitHub's OpenAPI description; outcomes asserted on the double's state."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from github_double import GitHubDouble
+from github_double.state import Repo, blob_sha
+
+from mlops_gates.errors import PromotionError
+from mlops_gates.promote.body import REPORT_MARKER, parse_marker
+from mlops_gates.promote.github import GitHubClient, RetryPolicy
+from mlops_gates.promote.manifest import dump_manifest, parse_manifest
+from mlops_gates.promote.pr import PromoteOptions, make_plan, promote, upsert_comment
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PATH = "deploy/adult-income.yaml"
+# Real backoff shapes, test-sized waits; PyGithub's politeness throttle off (tests only).
+FAST = RetryPolicy(total=3, backoff_factor=0, secondary_rate_wait=0.05, max_wait=5)
+SECONDARY = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
+)
+
+
+@pytest.fixture
+def gh() -> Iterator[GitHubDouble]:
+    with GitHubDouble() as double:
+        yield double
+        assert double.violations == [], "\n".join(double.violations)
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / "adult-report.json").read_text())
+    return data
+
+
+def client(gh: GitHubDouble, **kw: Any) -> GitHubClient:
+    args: dict[str, Any] = dict(token=gh.token, base_url=gh.base_url, retry=FAST, throttle=False)
+    args.update(kw)
+    return GitHubClient(gh.repo.full_name, **args)
+
+
+def run(
+    gh: GitHubDouble,
+    doc: dict[str, Any],
+    version: str = "7",
+    now: str = "2026-11-23T10:00:00Z",
+    **options: Any,
+) -> Any:
+    plan = make_plan(doc, PromoteOptions(model="adult-income", version=version, **options), now=now)
+    return promote(client(gh), plan)
+
+
+def branch_manifest(repo: Repo, branch: str) -> dict[str, Any]:
+    data = repo.file(branch, PATH)
+    assert data is not None, f"{PATH} is not on {branch}"
+    return parse_manifest(data.decode())
+
+
+# -- the happy paths --------------------------------------------------------------------
+def test_first_promotion_opens_one_pull_request(gh: GitHubDouble, doc: dict[str, Any]) -> None:
+    result = run(
+        gh,
+        doc,
+        labels=("model-promotion",),
+        reviewers=("alice",),
+        team_reviewers=("ml-reviewers",),
+        draft=True,
+    )
+    assert result.action == "opened" and result.committed
+    [pr] = gh.open_pulls()
+    assert (pr.number, pr.head, pr.base) == (
+        result.number,
+        "mlops-gates/promote/adult-income/7",
+        "main",
+    )
+    assert pr.title == "Promote adult-income 7 to production"
+    assert pr.draft and pr.labels == ["model-promotion"]
+    assert (pr.reviewers, pr.teams) == (["alice"], ["ml-reviewers"])
+    assert result.url == f"{gh.root}/acme/models/pull/{pr.number}"
+    assert parse_marker(pr.body or "") == {
+        "model": "adult-income",
+        "version": "7",
+        "base-blob": "none",
+    }
+    m = branch_manifest(gh.repo, pr.head)
+    assert m["model"]["version"] == "7" and m["gates"]["status"] == "pass"
+    assert gh.repo.file("main", PATH) is None  # main changes only when the PR is merged
+
+
+def test_promoting_twice_updates_the_one_pull_request(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    first = run(gh, doc, now="2026-11-23T10:00:00Z")
+    puts = len(gh.calls("PUT", "/contents/"))
+    second = run(
+        gh, doc, now="2026-11-23T11:00:00Z", labels=("model-promotion",), reviewers=("bob",)
+    )
+    assert (second.action, second.number) == ("updated", first.number)
+    assert not second.committed, "same candidate: the manifest commit is kept"
+    assert len(gh.calls("PUT", "/contents/")) == puts
+    assert len(gh.repo.pulls) == 1 and len(gh.open_pulls()) == 1
+    assert gh.repo.pulls[first.number].labels == ["model-promotion"]
+    assert gh.calls("POST", "/requested_reviewers") == [], "no re-request on an unchanged PR"
+    # A new timestamp alone is not a reason for a new commit.
+    assert branch_manifest(gh.repo, first.branch)["promoted_at"] == "2026-11-23T10:00:00Z"
+
+
+def test_new_evidence_for_the_same_candidate_rewrites_its_manifest(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    first = run(gh, doc)
+    newer = copy.deepcopy(doc)
+    newer["fingerprint"]["data"] = "sha256:" + "f" * 64
+    newer["started_at"] = "2026-11-24T00:00:00+00:00"
+    second = run(gh, newer, now="2026-11-24T01:00:00Z")
+    assert (second.action, second.number, second.committed) == ("updated", first.number, True)
+    assert len(gh.repo.pulls) == 1
+    m = branch_manifest(gh.repo, first.branch)
+    assert m["digests"]["data"] == "sha256:" + "f" * 64
+    # One commit on top of main: the branch was rebuilt, not stacked.
+    head = gh.repo.resolve(first.branch)
+    assert head is not None and head.parents == [gh.repo.refs["refs/heads/main"]]
+
+
+def test_a_newer_candidate_supersedes_the_older_pull_requests(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    v6 = run(gh, doc, version="6")
+    v7 = run(gh, doc, version="7")
+    # Another model's promotion is none of this run's business.
+    other = make_plan(doc, PromoteOptions(model="churn", version="3"), now="2026-11-23T10:00:00Z")
+    churn = promote(client(gh), other)
+    v8 = run(gh, doc, version="8")
+
+    assert v8.action == "opened" and v8.superseded == [v7.number]
+    assert v7.superseded == [v6.number]
+    open_heads = sorted(p.head for p in gh.open_pulls())
+    assert open_heads == ["mlops-gates/promote/adult-income/8", "mlops-gates/promote/churn/3"]
+    closed = gh.repo.pulls[v7.number]
+    assert closed.state == "closed"
+    [note] = [c for c in gh.repo.comments.values() if c.issue == v7.number]
+    assert note.body.startswith(f"Superseded by #{v8.number} (adult-income 8)")
+    assert "refs/heads/mlops-gates/promote/adult-income/7" not in gh.repo.refs
+    assert gh.repo.pulls[churn.number].state == "open"
+
+
+def test_nothing_to_do_when_the_base_already_deploys_the_candidate(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    plan = make_plan(
+        doc, PromoteOptions(model="adult-income", version="7"), now="2026-01-01T00:00:00Z"
+    )
+    gh.repo.commit("main", {PATH: dump_manifest(plan.manifest).encode()}, "deploy 7")
+    result = run(gh, doc, version="7")
+    assert result.action == "unchanged" and "already promotes adult-income 7" in result.message
+    assert gh.repo.pulls == {}
+
+
+def test_promotion_replaces_an_existing_manifest(gh: GitHubDouble, doc: dict[str, Any]) -> None:
+    plan6 = make_plan(
+        doc, PromoteOptions(model="adult-income", version="6"), now="2026-01-01T00:00:00Z"
+    )
+    text6 = dump_manifest(plan6.manifest).encode()
+    gh.repo.commit("main", {PATH: text6}, "deploy 6")
+    result = run(gh, doc, version="7")
+    [put] = gh.calls("PUT", "/contents/")
+    assert put.body["sha"] == blob_sha(text6), "the update names the blob it replaces"
+    pr = gh.repo.pulls[result.number]
+    assert parse_marker(pr.body or "")["base-blob"] == blob_sha(text6)
+
+
+# -- the base branch changes under us -----------------------------------------------------
+def test_manifest_edited_on_base_since_the_pr_is_not_overwritten(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    first = run(gh, doc)
+    body_before = gh.repo.pulls[first.number].body
+    hotfix = b"# rolled back by hand\n"
+    gh.repo.commit("main", {PATH: hotfix}, "hotfix: roll back")
+
+    with pytest.raises(PromotionError) as info:
+        run(gh, doc)
+    message = str(info.value)
+    assert f"{PATH} changed on main since pull request #{first.number}" in message
+    assert f"none -> {blob_sha(hotfix)[:10]}" in message and "--force" in message
+    assert gh.repo.pulls[first.number].body == body_before
+
+    forced = run(gh, doc, force=True)
+    assert (forced.action, forced.number, forced.committed) == ("updated", first.number, True)
+    put = gh.calls("PUT", "/contents/")[-1]
+    assert put.body["sha"] == blob_sha(hotfix)
+    assert parse_marker(gh.repo.pulls[first.number].body or "")["base-blob"] == blob_sha(hotfix)
+
+
+def test_manifest_changed_on_base_while_promoting_stops_before_the_pr(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    def someone_pushes(repo: Repo) -> None:
+        repo.commit("main", {PATH: b"# edited meanwhile\n"}, "concurrent edit")
+
+    gh.after("PUT", "/contents/deploy/", someone_pushes)
+    with pytest.raises(PromotionError, match=f"{PATH} changed on main while promote was running"):
+        run(gh, doc)
+    assert gh.repo.pulls == {}, "no pull request may carry a manifest built on the old base"
+    assert gh.repo.file("main", PATH) == b"# edited meanwhile\n"
+
+
+def test_a_pr_whose_marker_was_removed_is_not_rebuilt_blindly(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    first = run(gh, doc)
+    gh.repo.pulls[first.number].body = "edited by a person"
+    with pytest.raises(PromotionError, match="lost its mlops-gates marker"):
+        run(gh, doc)
+    assert run(gh, doc, force=True).number == first.number
+
+
+# -- GitHub says "already exists" -------------------------------------------------------------
+def test_a_leftover_branch_is_reused(gh: GitHubDouble, doc: dict[str, Any]) -> None:
+    branch = "mlops-gates/promote/adult-income/7"
+    gh.repo.refs[f"refs/heads/{branch}"] = gh.repo.refs["refs/heads/main"]
+    gh.repo.commit(branch, {"junk.txt": b"from an interrupted run"}, "junk")
+    result = run(gh, doc)
+    assert [r.status for r in gh.calls("POST", "/git/refs$")] == [422]
+    assert [r.body["force"] for r in gh.calls("PATCH", "/git/refs/")] == [True]
+    assert result.action == "opened"
+    assert gh.repo.file(branch, "junk.txt") is None
+    assert branch_manifest(gh.repo, branch)["model"]["version"] == "7"
+
+
+def test_a_pr_opened_concurrently_is_updated_not_duplicated(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    branch = "mlops-gates/promote/adult-income/7"
+
+    def another_run_opens_it(repo: Repo) -> None:
+        from github_double.state import Pull
+
+        now = repo.clock.tick()
+        head = repo.refs[f"refs/heads/{branch}"]
+        repo.pulls[50] = Pull(50, "racing", "", branch, "main", "mlops-bot", False, now, now, head)
+
+    gh.after("PUT", "/contents/", another_run_opens_it)
+    result = run(gh, doc)
+    assert [r.status for r in gh.calls("POST", "/pulls$")] == [422]
+    assert (result.action, result.number) == ("updated", 50)
+    assert len(gh.open_pulls()) == 1
+    assert parse_marker(gh.repo.pulls[50].body or "") is not None
+
+
+# -- faults: rate limits and outages ------------------------------------------------------
+def test_secondary_rate_limit_with_retry_after_is_waited_out(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    gh.fail("POST", "/pulls$", 403, message=SECONDARY, headers={"Retry-After": "1"})
+    started = time.monotonic()
+    result = run(gh, doc)
+    assert time.monotonic() - started >= 1.0, "Retry-After: 1 was not honoured"
+    assert [r.status for r in gh.calls("POST", "/pulls$")] == [403, 201]
+    assert result.action == "opened" and len(gh.repo.pulls) == 1
+
+
+def test_429_on_a_patch_is_retried(gh: GitHubDouble, doc: dict[str, Any]) -> None:
+    first = run(gh, doc)
+    gh.fail("PATCH", "/pulls/", 429, message=SECONDARY, headers={"Retry-After": "0"})
+    gh.fail("PATCH", "/pulls/", 429, message=SECONDARY)  # no Retry-After: backoff
+    second = run(gh, doc)
+    assert [r.status for r in gh.calls("PATCH", "/pulls/")] == [429, 429, 200]
+    assert second.number == first.number
+
+
+def test_secondary_rate_limit_without_retry_after_waits_the_policy(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    gh.fail("GET", "/git/ref/heads/main", 403, message=SECONDARY)
+    assert run(gh, doc).action == "opened"
+    assert [r.status for r in gh.calls("GET", "/git/ref/heads/main")] == [403, 200]
+
+
+def test_server_errors_are_retried_on_reads_and_writes(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    gh.fail("GET", f"/contents/{PATH}", 502, times=2)
+    gh.fail("PUT", "/contents/", 503)
+    gh.fail("POST", "/git/refs$", 500)
+    result = run(gh, doc)
+    assert result.action == "opened" and len(gh.repo.pulls) == 1
+    assert [r.status for r in gh.calls("PUT", "/contents/")] == [503, 201]
+
+
+def test_a_write_that_landed_before_a_5xx_is_not_a_conflict(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    # The first PUT commits, then the connection "fails": the retry sends the old blob SHA
+    # and GitHub answers 409; the file already holds what we wanted, so that is success.
+    original = gh._op_repos_create_or_update_file_contents
+    calls = {"n": 0}
+
+    def flaky(params: Any, query: Any, body: Any) -> Any:
+        calls["n"] += 1
+        status, payload, headers = original(params, query, body)
+        if calls["n"] == 1:
+            return 502, {"message": "Bad gateway", "documentation_url": "x"}, {}
+        return status, payload, headers
+
+    gh._op_repos_create_or_update_file_contents = flaky  # type: ignore[method-assign]
+    plan6 = make_plan(
+        doc, PromoteOptions(model="adult-income", version="6"), now="2026-01-01T00:00:00Z"
+    )
+    gh.repo.commit("main", {PATH: dump_manifest(plan6.manifest).encode()}, "deploy 6")
+    result = run(gh, doc)
+    assert [r.status for r in gh.calls("PUT", "/contents/")] == [502, 409]
+    assert result.action == "opened"
+
+
+def test_persistent_outage_gives_up_with_a_clear_message(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    gh.fail("GET", "/git/ref/heads/main", 502, times=10)
+    with pytest.raises(PromotionError) as info:
+        run(gh, doc)
+    assert str(info.value) == (
+        "GitHub failed while reading branch main (502 injected) after 4 attempts; try again later"
+    )
+    assert len(gh.calls("GET", "/git/ref/heads/main")) == 4
+
+
+def test_a_rate_limit_longer_than_allowed_is_not_waited(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    gh.fail("GET", "/git/ref/heads/main", 429, message=SECONDARY, headers={"Retry-After": "3600"})
+    started = time.monotonic()
+    with pytest.raises(PromotionError, match="GitHub's rate limit stopped reading branch main"):
+        run(gh, doc)
+    assert time.monotonic() - started < 5
+
+
+# -- errors a person can act on -----------------------------------------------------------
+def test_bad_token_names_the_variable_never_the_value(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    secret = "ghp_wrong_but_secret_123"
+    plan = make_plan(doc, PromoteOptions(model="adult-income", version="7"))
+    with pytest.raises(PromotionError) as info:
+        promote(client(gh, token=secret), plan)
+    message = str(info.value)
+    assert "401 Bad credentials" in message and "GITHUB_TOKEN" in message
+    assert secret not in message and gh.token not in message
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_read_only_token_is_told_which_permissions(gh: GitHubDouble, doc: dict[str, Any]) -> None:
+    gh.read_only = True
+    with pytest.raises(PromotionError) as info:
+        run(gh, doc)
+    message = str(info.value)
+    assert "GitHub refused creating branch mlops-gates/promote/adult-income/7 (403" in message
+    assert "`contents: write` and `pull-requests: write`" in message
+    assert gh.token not in message
+
+
+def test_unknown_repository(gh: GitHubDouble, doc: dict[str, Any]) -> None:
+    plan = make_plan(doc, PromoteOptions(model="adult-income", version="7"))
+    c = GitHubClient("acme/nope", token=gh.token, base_url=gh.base_url, retry=FAST, throttle=False)
+    with pytest.raises(PromotionError, match=r"404 Not Found while reading repository acme/nope"):
+        promote(c, plan)
+
+
+def test_422_carries_githubs_reason(gh: GitHubDouble, doc: dict[str, Any]) -> None:
+    with pytest.raises(PromotionError) as info:
+        run(gh, doc, reviewers=("mallory",))
+    assert "GitHub refused requesting reviews on pull request #1 (422 Reviews may only be" in str(
+        info.value
+    )
+
+
+def test_missing_base_branch(gh: GitHubDouble, doc: dict[str, Any]) -> None:
+    with pytest.raises(PromotionError, match="base branch 'release' not found in acme/models"):
+        run(gh, doc, base="release")
+
+
+def test_from_env_uses_the_enterprise_url_as_given(gh: GitHubDouble) -> None:
+    env = {
+        "GITHUB_TOKEN": gh.token,
+        "GITHUB_API_URL": gh.base_url,
+        "GITHUB_REPOSITORY": "acme/models",
+    }
+    c = GitHubClient.from_env(environ=env, retry=FAST, throttle=False)
+    assert c.base_url == gh.base_url and gh.base_url.endswith("/api/v3")
+    assert c.default_branch == "main"
+    assert all(r.path.startswith("/repos/") for r in gh.requests)
+    with pytest.raises(PromotionError, match="GITHUB_TOKEN is not set"):
+        GitHubClient.from_env(environ={"GITHUB_REPOSITORY": "acme/models"})
+    with pytest.raises(PromotionError, match="pass --repo owner/name or set GITHUB_REPOSITORY"):
+        GitHubClient.from_env(environ={"GITHUB_TOKEN": "x"})
+    with pytest.raises(PromotionError, match="is not `owner/name`"):
+        GitHubClient.from_env("just-a-name", environ={"GITHUB_TOKEN": "x"})
+
+
+def test_unreachable_github(doc: dict[str, Any]) -> None:
+    with GitHubDouble() as stopped:
+        url = stopped.base_url
+    c = GitHubClient(
+        "acme/models", token="ghs_" + "x" * 36, base_url=url, retry=None, throttle=False, timeout=2
+    )
+    with pytest.raises(PromotionError, match=f"cannot reach GitHub at {url}"):
+        _ = c.default_branch
+
+
+# -- the sticky comment -------------------------------------------------------------------
+def test_sticky_comment_is_created_then_updated_in_place(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    number = run(gh, doc).number
+    c = client(gh)
+    for i in range(105):  # the marker comment must be found past the first page
+        c.create_comment(number, f"chatter {i}")
+    assert upsert_comment(c, number, "## run 1\n") == "created"
+    assert upsert_comment(client(gh), number, "## run 2\n") == "updated"
+    assert upsert_comment(client(gh), number, "## run 2\n") == "unchanged"
+    sticky = [x for x in gh.repo.comments.values() if x.body.startswith(REPORT_MARKER)]
+    assert len(sticky) == 1 and "## run 2" in sticky[0].body
+    assert len(gh.calls("GET", "/comments")) >= 4, "pagination was followed"
+
+
+def test_comment_on_a_missing_pull_request(gh: GitHubDouble) -> None:
+    with pytest.raises(PromotionError, match="pull request #99 not found in acme/models"):
+        upsert_comment(client(gh), 99, "report")
