@@ -238,8 +238,12 @@ def score_metric(name: str, scores: ScoreStats) -> FloatArray:
     spec = _spec(name)
     if spec.family != "score":
         raise ValueError(f"metric {name!r} is not computed from scores")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return _SCORE[name](scores)
+
+    def compute() -> FloatArray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _SCORE[name](scores)
+
+    return scores.memo(f"metric:{name}", compute)
 
 
 def _below(scores: ScoreStats, counts: NDArray[np.int64]) -> FloatArray:

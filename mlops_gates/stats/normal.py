@@ -76,9 +76,9 @@ def _loss_se(name: str, s: ScoreStats) -> FloatArray:
 def score_metric_se(name: str, scores: ScoreStats) -> FloatArray:
     """Standard error of a score metric per group, ``(n_groups,)``; NaN when undefined."""
     if name == "roc_auc":
-        return _roc_auc_se(scores)
+        return scores.memo("se:roc_auc", lambda: _roc_auc_se(scores))
     if name in ("log_loss", "brier"):
-        return _loss_se(name, scores)
+        return scores.memo(f"se:{name}", lambda: _loss_se(name, scores))
     raise ValueError(f"no normal-theory standard error for {name!r}")
 
 

@@ -9,6 +9,7 @@ combination of every slice column) as codes in ``[0, G)``, class labels are code
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import overload
@@ -53,6 +54,16 @@ class ScoreStats:
 
     def n_negative(self) -> IntArray:
         return _sum_by(self.group, self.neg, self.n_groups)
+
+    def memo(self, key: str, compute: Callable[[], FloatArray]) -> FloatArray:
+        """``compute()`` once per table: several gates ask for the same metric or standard
+        error of one slicing's (shared) table, and each costs a pass over its cells."""
+        cache: dict[str, FloatArray] = self.__dict__.setdefault("_memo", {})
+        if key not in cache:
+            value = compute()
+            value.setflags(write=False)  # shared between callers: never modified in place
+            cache[key] = value
+        return cache[key]
 
     @cached_property
     def by_score(self) -> IntArray:
