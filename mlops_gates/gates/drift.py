@@ -1,0 +1,240 @@
+"""`drift` gate: each feature's distribution in the evaluation data is close to a reference.
+
+The reference is a profile (or a data file, profiled on the fly); current values are
+counted into the reference's bins, and one effect size per feature is judged against
+`max`. p-values (chi-square on the binned table, or KS) are reported and adjusted across
+the features, but never decide the verdict: with tens of thousands of rows every
+difference is "significant".
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops_gates.config import Config, DriftGate, gate_id
+from mlops_gates.errors import DataError, MlopsGatesError
+from mlops_gates.gates.common import Finding, error_result, judge_findings, result_id
+from mlops_gates.gates.result import Bound, GateResult, slice_label
+from mlops_gates.sources.evaluation import EvalData
+from mlops_gates.sources.profile import (
+    DEFAULT_BINS,
+    DEFAULT_TOP_K,
+    FeatureProfile,
+    Profile,
+    count_like,
+    load_reference,
+    prediction_profiles,
+)
+from mlops_gates.stats.drift import NUMERIC_ONLY, Drift, compare_categorical, compare_numeric
+
+# The model output compared with `predictions: true`, in order of preference.
+PREDICTION_KINDS = ("scores", "values", "labels")
+
+
+def evaluate_drift(
+    gate: DriftGate,
+    config: Config,
+    frame: pd.DataFrame | None,
+    data: EvalData | None,
+    inputs_error: str | None,
+) -> list[GateResult]:
+    gid = gate_id(gate)
+    if frame is None:
+        return [
+            error_result(
+                gid,
+                "drift",
+                gate.severity,
+                f"{gid}: not evaluated: {inputs_error}",
+                metric=gate.statistic,
+            )
+        ]
+    ref_path = config.resolve(gate.reference)
+    if not ref_path.exists():
+        raise DataError(
+            f"{ref_path}: reference not found; check `reference:` of gate {gid!r}. Write a "
+            f"profile with `mlops-gates profile DATA -o {Path(gate.reference).name}`"
+            if ref_path.suffix.lower() == ".json"
+            else f"{ref_path}: reference data file not found; check `reference:` of gate {gid!r}"
+        )
+    reference, ref_frame = load_reference(ref_path, bins=gate.bins, top_k=gate.top_k)
+    where = config.resolve(config.data.path)
+
+    items: list[Finding | GateResult] = []
+    for name in _feature_names(gate, reference, ref_path):
+        slc = {"feature": name}
+        try:
+            ref = reference.features.get(name)
+            if ref is None:
+                raise DataError(
+                    f"column {name!r} is not in the reference {ref_path.name} (it has: "
+                    f"{_listing(reference.features)}); rebuild the reference or drop it "
+                    f"from `features`"
+                )
+            if name not in frame.columns:
+                raise DataError(f"{where}: column {name!r} is in the reference but not in the data")
+            items.append(_finding(gate, slc, ref, frame[name]))
+        except MlopsGatesError as exc:
+            items.append(_error(gate, gid, slc, str(exc)))
+    if gate.predictions:
+        items.append(
+            _predictions(gate, gid, config, reference, ref_frame, ref_path, data, inputs_error)
+        )
+
+    findings = [i for i in items if isinstance(i, Finding)]
+    judged = iter(
+        judge_findings(
+            findings,
+            gate_id=gid,
+            kind="drift",
+            severity=gate.severity,
+            metric=gate.statistic,
+            on_insufficient=gate.on_insufficient,
+            what=f"{gate.statistic} drift",
+            multiplicity=gate.multiplicity,
+            confidence=config.statistics.confidence,
+            undefined_why="no values on one side",
+        )
+    )
+    return [next(judged) if isinstance(i, Finding) else i for i in items]
+
+
+def _feature_names(gate: DriftGate, reference: Profile, ref_path: Path) -> list[str]:
+    if gate.features is not None:
+        return list(dict.fromkeys(gate.features))
+    unknown = [c for c in gate.exclude if c not in reference.features]
+    if unknown:
+        raise DataError(
+            f"`exclude` names columns the reference {ref_path.name} does not have: "
+            f"{', '.join(map(repr, unknown))}; it has: {_listing(reference.features)}"
+        )
+    names = [n for n in reference.features if n not in gate.exclude]
+    if gate.statistic in NUMERIC_ONLY:
+        names = [n for n in names if reference.features[n].type == "numeric"]
+    return names
+
+
+def _finding(
+    gate: DriftGate, slc: dict[str, Any], ref: FeatureProfile, current: pd.Series
+) -> Finding:
+    what = next(iter(slc.values()))
+    if ref.type == "categorical" and gate.statistic in NUMERIC_ONLY:
+        raise DataError(
+            f"{what!r} is categorical in the reference, and {gate.statistic} needs a numeric "
+            f"feature; leave it out, or judge it in a drift gate with psi, js or chi2"
+        )
+    cur = count_like(ref, current)
+    drift = _compare(gate, ref, cur)
+    details: dict[str, Any] = {
+        "type": ref.type,
+        "reference": gate.reference,
+        "test": drift.test,
+        "test_statistic": drift.test_statistic,
+        "rows": {"reference": ref.rows, "current": cur.rows},
+        "missing_share": {
+            "reference": _share(ref.missing, ref.rows),
+            "current": _share(cur.missing, cur.rows),
+        },
+        **drift.details,
+    }
+    if ref.type == "numeric":
+        details["mean"] = {"reference": ref.summary.get("mean"), "current": cur.summary.get("mean")}
+    return Finding(
+        slc=slc,
+        observed=drift.value,
+        bound=Bound(max=gate.bound),
+        support=drift.support,
+        min_support=gate.min_support,
+        p_value=drift.p_value,
+        details=details,
+    )
+
+
+def _compare(gate: DriftGate, ref: FeatureProfile, cur: FeatureProfile) -> Drift:
+    if ref.numeric is not None:
+        assert cur.numeric is not None
+        std = ref.summary.get("std")
+        return compare_numeric(
+            ref.numeric, cur.numeric, gate.statistic, scale=None if std is None else float(std)
+        )
+    assert ref.categorical is not None and cur.categorical is not None
+    return compare_categorical(ref.categorical, cur.categorical, gate.statistic)
+
+
+def _predictions(
+    gate: DriftGate,
+    gid: str,
+    config: Config,
+    reference: Profile,
+    ref_frame: pd.DataFrame | None,
+    ref_path: Path,
+    data: EvalData | None,
+    inputs_error: str | None,
+) -> Finding | GateResult:
+    slc = {"prediction": "output"}
+    try:
+        if data is None:
+            raise DataError(f"not evaluated: {inputs_error}")
+        current = _current_output(data)
+        if ref_frame is not None:
+            bins, top_k = gate.bins or DEFAULT_BINS, gate.top_k or DEFAULT_TOP_K
+            ref_output = prediction_profiles(config, ref_frame, ref_path, bins=bins, top_k=top_k)
+        else:
+            ref_output = reference.predictions
+        kinds = [k for k in PREDICTION_KINDS if k in current and k in ref_output]
+        if gate.statistic in NUMERIC_ONLY:
+            kinds = [k for k in kinds if ref_output[k].type == "numeric"]
+        if not kinds:
+            if not ref_output:
+                raise DataError(
+                    f"the reference profile {ref_path.name} holds no model output; write it "
+                    f"with `mlops-gates profile DATA --config <mlops-gates.yaml>`, or use the "
+                    f"data file as the reference"
+                )
+            raise DataError(
+                f"the reference has model {', '.join(ref_output)}, the candidate gives "
+                f"{', '.join(current)}: nothing to compare with {gate.statistic}"
+            )
+        slc = {"prediction": kinds[0]}
+        return _finding(gate, slc, ref_output[kinds[0]], current[kinds[0]])
+    except MlopsGatesError as exc:
+        return _error(gate, gid, slc, str(exc))
+
+
+def _current_output(data: EvalData) -> dict[str, pd.Series]:
+    if data.task == "regression":
+        return {"values": pd.Series(data.candidate, name="predicted values")}
+    labels = np.asarray(list(data.classes), dtype=object)[data.candidate]
+    out = {"labels": pd.Series(labels, name="predicted labels", dtype=object)}
+    if data.candidate_scores is not None:
+        out["scores"] = pd.Series(data.candidate_scores, name="scores")
+    return out
+
+
+def _error(gate: DriftGate, gid: str, slc: dict[str, Any], message: str) -> GateResult:
+    res = error_result(
+        gid,
+        "drift",
+        gate.severity,
+        f"{gid} on {slice_label(slc)}: {message}",
+        metric=gate.statistic,
+    )
+    return replace(res, id=result_id(gid, slc), slice=slc)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _listing(features: dict[str, Any], limit: int = 40) -> str:
+    names = list(features)
+    more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+__all__ = ["evaluate_drift"]
