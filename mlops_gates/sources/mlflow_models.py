@@ -1,0 +1,507 @@
+"""Models from MLflow: `models:/name@alias`, `models:/name/version` and `runs:/<id>/<path>`.
+
+Importing this module registers loaders for the `models` and `runs` schemes with
+`mlops_gates.sources.models` and costs nothing: mlflow (2-4 s to import) loads on first use.
+It also owns the connection to MLflow shared with `mlops_gates.tracking`: which tracking and
+registry URIs, and the bounded HTTP settings every call runs under.
+
+An alias is resolved to a version once, then that exact version (`models:/name/7`) is
+downloaded, so a model moved while the gates run cannot mix two versions in one report.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from mlops_gates.errors import MlopsGatesError, ModelError
+from mlops_gates.sources.models import LoadedModel, register_loader
+
+if TYPE_CHECKING:
+    from mlops_gates.config import Config
+
+DEFAULT_STORE = "mlruns.db"
+# Our defaults for MLflow's HTTP client; its own (7 retries, 120 s per request) let a
+# refused connection take about four minutes to fail.
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_RETRIES = 2
+_BACKOFF_FACTOR = "1"  # urllib3 sleeps 1 s, 2 s, 4 s ... between retries
+# Registry answers for "no such alias / model": 400 over REST, 404-like from SQL stores.
+_MISSING_CODES = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST")
+
+
+@dataclass(frozen=True)
+class MlflowConnection:
+    """Where MLflow is and how patiently to talk to it."""
+
+    tracking_uri: str
+    registry_uri: str
+    timeout: float | None = DEFAULT_TIMEOUT_S  # None: leave MLflow's environment / default
+    retries: int | None = DEFAULT_RETRIES
+
+    @property
+    def display_uri(self) -> str:
+        return redact(self.tracking_uri)
+
+
+def connection_for(
+    config: Config | None, base_dir: Path | None = None, *, uri: str | None = None
+) -> MlflowConnection:
+    """The connection a config asks for: `uri` (a command-line override), else
+    `tracking.uri`, else $MLFLOW_TRACKING_URI, else a SQLite file next to the config."""
+    base = base_dir or (config.source.parent if config and config.source else Path.cwd())
+    tracking = config.tracking if config is not None else None
+    chosen = uri or (tracking.uri if tracking else None) or os.environ.get("MLFLOW_TRACKING_URI")
+    # Always explicit: MLflow's own default moves when a ./mlruns folder exists.
+    tracking_uri = _anchor_sqlite(chosen, base) if chosen else f"sqlite:///{base / DEFAULT_STORE}"
+    # A tracking URI given here (option or config) brings its registry along; only an
+    # environment-chosen tracking URI defers to $MLFLOW_REGISTRY_URI.
+    given = uri or (tracking.uri if tracking else None)
+    registry = (tracking.registry_uri if tracking else None) or (
+        None if given else os.environ.get("MLFLOW_REGISTRY_URI")
+    )
+    registry_uri = _anchor_sqlite(registry, base) if registry else tracking_uri
+    timeout: float | None = DEFAULT_TIMEOUT_S
+    retries: int | None = DEFAULT_RETRIES
+    explicit = tracking.model_fields_set if tracking else set()
+    # Settings in the config win; otherwise a user's MLFLOW_HTTP_REQUEST_* are respected.
+    if "timeout" in explicit and tracking is not None:
+        timeout = tracking.timeout
+    elif os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        timeout = None
+    if "retries" in explicit and tracking is not None:
+        retries = tracking.retries
+    elif os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES"):
+        retries = None
+    return MlflowConnection(tracking_uri, registry_uri, timeout, retries)
+
+
+def _anchor_sqlite(uri: str, base: Path) -> str:
+    """`sqlite:///mlruns.db` in a config means next to the config, not next to the cwd."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        return prefix + str(base / uri[len(prefix) :])
+    return uri
+
+
+def redact(uri: str) -> str:
+    """A URI fit for a report or a log line: no user, password or token in it."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return uri
+    if parts.username is None and parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+_QUIET_LOGGERS = ("alembic", "mlflow.store.db.utils", "mlflow.tracking.fluent")
+
+
+@contextlib.contextmanager
+def mlflow_session(conn: MlflowConnection) -> Iterator[Any]:
+    """Import mlflow and run MLflow calls under bounded HTTP settings; yields the module.
+
+    Telemetry stays off unless the user turned it on. The HTTP settings are restored when
+    the block ends, so a user's own MLflow calls in the same process keep theirs.
+    """
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    wanted: dict[str, str] = {}
+    if conn.timeout is not None:
+        wanted["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, round(conn.timeout)))
+    if conn.retries is not None:
+        wanted["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(conn.retries)
+        wanted["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = _BACKOFF_FACTOR
+        # A Retry-After of an hour must not turn a bounded retry into an hour's wait.
+        wanted["MLFLOW_HTTP_RESPECT_RETRY_AFTER_HEADER"] = "false"
+    # We print our own line with the run's link; MLflow's costs an extra request.
+    wanted["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    saved = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    # A new SQLite store logs ~40 migration lines; they say nothing a gates user needs.
+    levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        try:
+            import mlflow
+        except ImportError as exc:
+            raise MlopsGatesError(
+                f"MLflow is not installed ({exc}); models:/ and runs:/ models and tracking "
+                f"need it: pip install mlflow-skinny"
+            ) from None
+        yield mlflow
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def client(conn: MlflowConnection) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=conn.tracking_uri, registry_uri=conn.registry_uri)
+
+
+def is_missing(exc: BaseException) -> bool:
+    """Did the registry answer "no such alias / model / version"?"""
+    return getattr(exc, "error_code", None) in _MISSING_CODES
+
+
+def describe_failure(exc: BaseException, conn: MlflowConnection) -> str:
+    """One sentence for a failed MLflow call: unreachable, refused, or something else."""
+    if isinstance(exc, MlopsGatesError):
+        return str(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lowered = str(exc).lower()
+    unreachable = (
+        "max retries exceeded" in lowered
+        or "connection refused" in lowered
+        or "failed to establish" in lowered
+        or "timed out" in lowered
+        or "read timeout" in lowered
+        or isinstance(exc, ConnectionError | TimeoutError)
+    )
+    if unreachable:
+        return (
+            f"cannot reach MLflow at {conn.display_uri} (connection failed or timed out "
+            f"after {conn.retries if conn.retries is not None else 'default'} retries); "
+            f"is the server up? Set tracking.uri or MLFLOW_TRACKING_URI"
+        )
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"MLflow at {conn.display_uri} answered: {text}"
+
+
+# -- the session a gates run resolves models in -------------------------------------------
+
+
+@dataclass
+class _Resolution:
+    conn: MlflowConnection
+    versions: dict[str, Any] = field(default_factory=dict)  # ref -> ModelVersion
+    missing: dict[str, str] = field(default_factory=dict)  # ref -> why it is absent
+
+
+_ACTIVE: ContextVar[_Resolution | None] = ContextVar("mlops_gates_mlflow", default=None)
+
+
+@contextlib.contextmanager
+def resolving(config: Config) -> Iterator[None]:
+    """Models loaded inside this block use `config`'s tracking and registry URIs, and an
+    alias is looked up at most once."""
+    token = _ACTIVE.set(_Resolution(connection_for(config)))
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+def _resolution(base_dir: Path) -> _Resolution:
+    active = _ACTIVE.get()
+    return active if active is not None else _Resolution(connection_for(None, base_dir))
+
+
+@dataclass(frozen=True)
+class RegistryRef:
+    name: str
+    alias: str | None
+    version: str | None
+
+    @property
+    def pinned_uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def parse_models_uri(ref: str) -> RegistryRef:
+    body = ref[len("models:/") :].lstrip("/")
+    if "@" in body:
+        name, _, alias = body.rpartition("@")
+        if name and alias:
+            return RegistryRef(name, alias, None)
+    name, sep, version = body.rpartition("/")
+    if sep and name and version.isdigit():
+        return RegistryRef(name, None, version)
+    if sep and name and version:
+        raise ModelError(
+            f"model {ref!r}: {version!r} is not a version number; registry stages are "
+            f"deprecated in MLflow, address the model by alias (models:/{name}@champion) "
+            f"or by version (models:/{name}/3)"
+        )
+    raise ModelError(
+        f"model {ref!r}: say which version, by alias (models:/{body or 'name'}@champion) "
+        f"or by number (models:/{body or 'name'}/3)"
+    )
+
+
+def absent_baseline(config: Config) -> str | None:
+    """Why the configured baseline does not exist yet, when it is a registry alias that is
+    not set (a first model): the run then treats it as "no baseline". None otherwise,
+    including when MLflow cannot be asked: loading the baseline reports that."""
+    ref = config.baseline.model if config.baseline is not None else None
+    if not ref or not ref.startswith("models:/"):
+        return None
+    try:
+        parsed = parse_models_uri(ref)
+    except ModelError:
+        return None
+    if parsed.alias is None:
+        return None
+    res = _resolution(config.source.parent if config.source else Path.cwd())
+    try:
+        _lookup_version(ref, parsed, res)
+    except _Absent as exc:
+        return str(exc)
+    except Exception:
+        return None
+    return None
+
+
+class _Absent(ModelError):
+    """The registry has no such alias (or model) yet."""
+
+
+def _lookup_version(ref: str, parsed: RegistryRef, res: _Resolution) -> Any:
+    if ref in res.missing:
+        raise _Absent(res.missing[ref])
+    if ref in res.versions:
+        return res.versions[ref]
+    with mlflow_session(res.conn):
+        c = client(res.conn)
+        try:
+            if parsed.alias is not None:
+                mv = c.get_model_version_by_alias(parsed.name, parsed.alias)
+            else:
+                mv = c.get_model_version(parsed.name, parsed.version)
+        except Exception as exc:
+            if parsed.alias is not None and is_missing(exc):
+                why = (
+                    f"registry alias {parsed.alias!r} of model {parsed.name!r} does not exist "
+                    f"yet ({ref} at {res.conn.display_uri})"
+                )
+                res.missing[ref] = why
+                raise _Absent(why) from None
+            if is_missing(exc):
+                raise ModelError(
+                    f"model {ref!r}: version {parsed.version} of {parsed.name!r} is not in the "
+                    f"registry at {res.conn.display_uri}"
+                ) from None
+            raise ModelError(f"model {ref!r}: {describe_failure(exc, res.conn)}") from None
+    res.versions[ref] = mv
+    return mv
+
+
+# -- loaders -----------------------------------------------------------------------------
+
+
+def load_registered_model(ref: str, base_dir: Path, trusted_types: list[str]) -> LoadedModel:
+    """`models:/name@alias` or `models:/name/version` from the model registry."""
+    parsed = parse_models_uri(ref)
+    res = _resolution(base_dir)
+    mv = _lookup_version(ref, parsed, res)
+    pinned = RegistryRef(parsed.name, parsed.alias, str(mv.version))
+    run = _run_or_none(res.conn, mv.run_id)
+    with mlflow_session(res.conn):
+        try:
+            storage = client(res.conn).get_model_version_download_uri(parsed.name, mv.version)
+        except Exception as exc:
+            raise ModelError(f"model {ref!r}: {describe_failure(exc, res.conn)}") from None
+    model, flavor, digest = _download_and_load(storage, ref, res.conn)
+    info: dict[str, Any] = {
+        "source": "mlflow",
+        "uri": ref,
+        "resolved_uri": pinned.pinned_uri,
+        "name": parsed.name,
+        "version": str(mv.version),
+        "alias": parsed.alias,
+        "run_id": mv.run_id or None,
+        "experiment_id": run.info.experiment_id if run is not None else None,
+        "registered_at": _iso(mv.creation_timestamp),
+        "trained_at": _iso(run.info.end_time) if run is not None else None,
+        "flavor": flavor,
+        "digest": digest,
+        "registry_uri": redact(res.conn.registry_uri),
+    }
+    return LoadedModel(model=model, ref=ref, info=info)
+
+
+def load_run_model(ref: str, base_dir: Path, trusted_types: list[str]) -> LoadedModel:
+    """`runs:/<run id>/<artifact path>`: a model logged by a run, not registered."""
+    body = ref[len("runs:/") :].lstrip("/")
+    run_id, _, path = body.partition("/")
+    if not run_id or not path:
+        raise ModelError(
+            f"model {ref!r}: write runs:/<run id>/<artifact path>, e.g. runs:/abc/model"
+        )
+    res = _resolution(base_dir)
+    run = _run_or_none(res.conn, run_id, required=ref)
+    model, flavor, digest = _download_and_load(_run_storage(res.conn, run, path), ref, res.conn)
+    info: dict[str, Any] = {
+        "source": "mlflow",
+        "uri": ref,
+        "resolved_uri": ref,
+        "name": None,
+        "version": None,
+        "alias": None,
+        "run_id": run_id,
+        "experiment_id": run.info.experiment_id if run is not None else None,
+        "registered_at": None,
+        "trained_at": _iso(run.info.end_time) if run is not None else None,
+        "flavor": flavor,
+        "digest": digest,
+        "registry_uri": redact(res.conn.tracking_uri),
+    }
+    return LoadedModel(model=model, ref=ref, info=info)
+
+
+def _run_or_none(conn: MlflowConnection, run_id: str | None, required: str = "") -> Any:
+    if not run_id:
+        return None
+    with mlflow_session(conn):
+        try:
+            return client(conn).get_run(run_id)
+        except Exception as exc:
+            if not required:
+                return None  # a deleted training run leaves the model usable
+            if is_missing(exc):
+                raise ModelError(
+                    f"model {required!r}: no run {run_id!r} at {conn.display_uri}"
+                ) from None
+            raise ModelError(f"model {required!r}: {describe_failure(exc, conn)}") from None
+
+
+def _run_storage(conn: MlflowConnection, run: Any, path: str) -> str:
+    """Where `runs:/<id>/<path>` is stored. MLflow 3 keeps a model logged by a run as a
+    "logged model" outside the run's artifacts; older models sit among them. Resolved here
+    rather than by MLflow's runs:/ repository, which falls back to the process-wide
+    registry URI instead of ours."""
+    name, _, rest = path.partition("/")
+    with mlflow_session(conn):
+        try:
+            page = client(conn).search_logged_models(
+                experiment_ids=[run.info.experiment_id],
+                filter_string=f"name = '{name}'" if "'" not in name else None,
+                max_results=100,
+            )
+            for logged in page:
+                if logged.source_run_id == run.info.run_id and logged.name == name:
+                    return str(logged.artifact_location) + (f"/{rest}" if rest else "")
+        except Exception:
+            pass  # a store without logged models: the run's own artifacts below
+    return f"{run.info.artifact_uri}/{path}"
+
+
+def _download_and_load(uri: str, ref: str, conn: MlflowConnection) -> tuple[Any, str, str]:
+    folder = Path(tempfile.mkdtemp(prefix="mlops-gates-model-"))
+    keep = False
+    try:
+        with mlflow_session(conn) as mlflow:
+            import mlflow.artifacts
+
+            try:
+                # A storage URI (mlflow-artifacts:/, s3://, a path), never models:/ or
+                # runs:/, whose repositories use the process-wide URIs, not ours.
+                local = Path(
+                    mlflow.artifacts.download_artifacts(
+                        artifact_uri=uri, dst_path=str(folder), tracking_uri=conn.tracking_uri
+                    )
+                )
+            except Exception as exc:
+                raise ModelError(f"model {ref!r}: {describe_failure(exc, conn)}") from None
+            digest = tree_digest(local)
+            try:
+                from mlflow.models import Model
+
+                flavors = Model.load(str(local)).flavors
+                if "sklearn" in flavors:
+                    import mlflow.sklearn
+
+                    # The sklearn flavour gives the estimator itself: predict_proba
+                    # (scores) and feature_names_in_ survive, which pyfunc would hide.
+                    model: Any = mlflow.sklearn.load_model(str(local))
+                    return model, "sklearn", digest
+                import mlflow.pyfunc
+
+                keep = True  # a pyfunc model may read its files lazily
+                model = PyfuncModel(mlflow.pyfunc.load_model(str(local)))
+                return model, "python_function", digest
+            except ModelError:
+                raise
+            except Exception as exc:
+                raise ModelError(
+                    f"model {ref!r}: cannot load it ({type(exc).__name__}: {exc}). Was it "
+                    f"logged with compatible versions of MLflow and its flavour?"
+                ) from None
+    finally:
+        if keep:
+            atexit.register(shutil.rmtree, folder, True)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class PyfuncModel:
+    """A pyfunc model seen as a scikit-learn-like predictor: `predict` only (no scores),
+    feature names from its signature when it has one."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        signature = getattr(getattr(model, "metadata", None), "signature", None)
+        names = None
+        inputs = getattr(signature, "inputs", None)
+        if inputs is not None and getattr(inputs, "has_input_names", lambda: False)():
+            names = list(inputs.input_names())
+        if names:
+            self.feature_names_in_ = names
+
+    def predict(self, X: Any) -> Any:
+        import numpy as np
+
+        out = self._model.predict(X)
+        columns = getattr(out, "columns", None)
+        if columns is not None and len(columns) == 1:
+            out = out[columns[0]]
+        return np.asarray(out)
+
+
+def tree_digest(path: Path) -> str:
+    """sha256 over a model folder: every file's relative path and bytes, in sorted order."""
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for p in files:
+        rel = p.name if p == path else p.relative_to(path).as_posix()
+        h.update(rel.encode() + b"\0")
+        with p.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+        h.update(b"\0")
+    return "sha256:" + h.hexdigest()
+
+
+def _iso(millis: int | None) -> str | None:
+    if not millis:
+        return None
+    return datetime.fromtimestamp(millis / 1000, UTC).isoformat(timespec="seconds")
+
+
+register_loader("models", load_registered_model)
+register_loader("runs", load_run_model)
