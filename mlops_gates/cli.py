@@ -29,8 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check",
         help="evaluate every gate and write report.json / report.md",
-        description="Evaluate every gate in the config, print a summary table and write "
-        "report.json and report.md. Exit status: 0 all blocking gates passed; 1 a "
+        description="Evaluate every gate in the config, print a summary table, write "
+        "report.json and report.md, and log the run to MLflow (see `tracking:`; "
+        "MLOPS_GATES_TRACKING=off skips it). Exit status: 0 all blocking gates passed; 1 a "
         "blocking gate failed or errored; 2 usage or config error.",
     )
     check.add_argument(
@@ -62,6 +63,94 @@ def build_parser() -> argparse.ArgumentParser:
     from mlops_gates.promote.cli import add_subcommands as add_promote_commands
 
     add_promote_commands(sub)
+
+    from mlops_gates.data_cli import add_subcommands as add_data_commands
+
+    add_data_commands(sub)  # profile, schema infer
+
+    init = sub.add_parser(
+        "init",
+        help="write a starter mlops-gates.yaml and GitHub workflows into a repository",
+        description="Write a starter mlops-gates.yaml and the chosen GitHub Actions workflows "
+        "(.github/workflows/) into a repository, ready to commit. Existing files are never "
+        "overwritten without --force. Exit status: 0 written; 1 a file exists; 2 usage error.",
+    )
+    init.add_argument(
+        "directory",
+        metavar="DIR",
+        nargs="?",
+        type=Path,
+        default=Path("."),
+        help="repository root (default: the working directory)",
+    )
+    init.add_argument(
+        "--workflow",
+        action="append",
+        choices=["pr", "train-promote"],
+        help="workflow to write (repeatable; default: pr): pr gates every pull request, "
+        "train-promote trains, gates and opens the promotion pull request",
+    )
+    init.add_argument("--no-config", action="store_true", help="write the workflows only")
+    init.add_argument(
+        "--default-branch",
+        metavar="BRANCH",
+        help="branch the workflows treat as the default (default: origin's HEAD, else the "
+        "current branch, else main)",
+    )
+    init.add_argument(
+        "--action-ref",
+        metavar="REF",
+        help="tag or commit SHA of the mlops-gates actions (default: this version's tag)",
+    )
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
+    init.set_defaults(func=_init)
+
+    gh_report = sub.add_parser(
+        "github-report",
+        help="GitHub Actions: annotations, job summary and step outputs from a report",
+        description="Print one ::error annotation per blocking gate that failed or errored "
+        "and one ::warning per warning; append report.md to $GITHUB_STEP_SUMMARY and write "
+        "status, report-dir and mlflow-run-id to $GITHUB_OUTPUT when they are set. The "
+        "verdict is `mlops-gates check`'s exit status, not this command's. Exit status: 0 "
+        "published (a missing report is published as an error annotation); 1 the summary or "
+        "output file cannot be written; 2 usage error.",
+    )
+    gh_report.add_argument(
+        "report_dir",
+        metavar="REPORT_DIR",
+        nargs="?",
+        type=Path,
+        default=Path("mlops-gates-report"),
+        help="directory holding report.json (default: ./mlops-gates-report)",
+    )
+    gh_report.set_defaults(func=_github_report)
+
+    log = sub.add_parser(
+        "log",
+        help="upload a saved report to MLflow as a run",
+        description="Log a report directory written earlier (MLflow was down, or tracking "
+        "was off) as an MLflow run with the same contents `check` would have logged, tag "
+        "the candidate's model version, and record the run in report.json. The tracking "
+        "URI comes from --tracking-uri, else the report's config, else $MLFLOW_TRACKING_URI. "
+        "Exit status: 0 logged (or logged before); 1 MLflow failed; 2 no report or bad config.",
+    )
+    log.add_argument(
+        "report_dir",
+        metavar="REPORT_DIR",
+        nargs="?",
+        type=Path,
+        default=Path("mlops-gates-report"),
+        help="directory holding report.json (default: ./mlops-gates-report)",
+    )
+    log.add_argument(
+        "--config", metavar="PATH", type=Path, help="config (default: the one in the report)"
+    )
+    log.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI to log to")
+    log.add_argument("--experiment", metavar="NAME", help="experiment (default: the config's)")
+    log.add_argument(
+        "--force", action="store_true", help="log again although the report names a run"
+    )
+    log.set_defaults(func=_log)
     return parser
 
 
@@ -78,6 +167,8 @@ def _check(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_USAGE
     report = run_gates(config)
+    doc = report.to_dict()
+    tracked = None
     # Write before printing: whatever happens to stdout, the report is on disk.
     try:
         write_report(report, args.report_dir)
@@ -85,14 +176,85 @@ def _check(args: argparse.Namespace) -> int:
     except MlopsGatesError as exc:
         written = ""
         _error(str(exc))
-    for line in format_table(report.to_dict(), only_problems=args.quiet):
+    if written:
+        from mlops_gates.tracking import track
+
+        # After the report is on disk: MLflow being down can cost a verdict, never the report.
+        try:
+            doc, tracked = track(report, args.report_dir, config)
+        except MlopsGatesError as exc:
+            _error(str(exc))
+    for line in format_table(doc, only_problems=args.quiet):
         print(line)
     for err in report.errors:
         _error(err)
     if not written:
         return EXIT_GATES
     print(written)
-    return EXIT_OK if report.status == "pass" else EXIT_GATES
+    if tracked is not None and tracked.status == "logged":
+        print(f"mlflow: {tracked.message}")
+    elif tracked is not None and tracked.status == "failed":
+        level = "error" if config.tracking.on_failure == "error" else "warning"
+        print(f"mlops-gates: {level}: MLflow tracking failed: {tracked.message}", file=sys.stderr)
+    return EXIT_OK if doc["status"] == "pass" else EXIT_GATES
+
+
+def _log(args: argparse.Namespace) -> int:
+    from mlops_gates.errors import MlopsGatesError, TrackingError
+    from mlops_gates.tracking import log_saved_report
+
+    try:
+        _, outcome = log_saved_report(
+            args.report_dir,
+            config_path=args.config,
+            uri=args.tracking_uri,
+            experiment=args.experiment,
+            force=args.force,
+        )
+    except TrackingError as exc:
+        _error(f"MLflow tracking failed: {exc}; the report is unchanged, try again later")
+        return EXIT_GATES
+    except MlopsGatesError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    print(f"mlflow: {outcome.message}")
+    return EXIT_OK
+
+
+def _init(args: argparse.Namespace) -> int:
+    from mlops_gates.errors import MlopsGatesError
+    from mlops_gates.init import InitExists, init_repository
+
+    try:
+        written = init_repository(
+            args.directory,
+            workflows=args.workflow or ["pr"],
+            config=not args.no_config,
+            default_branch=args.default_branch,
+            action_ref=args.action_ref,
+            force=args.force,
+        )
+    except InitExists as exc:
+        _error(str(exc))
+        return EXIT_GATES
+    except MlopsGatesError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    for path in written:
+        print(f"wrote {path}")
+    print("next: edit mlops-gates.yaml, run `mlops-gates check`, commit; docs/github-actions.md")
+    return EXIT_OK
+
+
+def _github_report(args: argparse.Namespace) -> int:
+    from mlops_gates.report.github import publish
+
+    try:
+        publish(args.report_dir)
+    except OSError as exc:
+        _error(f"cannot write the GitHub Actions files: {exc}")
+        return EXIT_GATES
+    return EXIT_OK
 
 
 def _config_schema(args: argparse.Namespace) -> int:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -311,7 +314,234 @@ class BaselineGate(_GateBase, _Sliced, _Judged):
         return self
 
 
-Gate = Annotated[SchemaGate | MetricGate | FairnessGate | BaselineGate, Field(discriminator="kind")]
+DriftStatistic = Literal["psi", "js", "wasserstein", "chi2", "ks"]
+# Bounds a drift gate uses when it gives no `max`: the usual rules of thumb for each number.
+DRIFT_DEFAULT_MAX: dict[str, float] = {
+    "psi": 0.2,
+    "js": 0.1,
+    "wasserstein": 0.1,
+    "chi2": 0.1,
+    "ks": 0.1,
+}
+
+
+class DriftGate(_GateBase):
+    kind: Literal["drift"]
+    reference: str = Field(
+        description="Reference data: a profile written by `mlops-gates profile` (.json), or "
+        "a Parquet / CSV file profiled on the fly; relative to this file."
+    )
+    features: list[str] | None = Field(
+        default=None,
+        description="Columns to compare; default: every column of the reference (numeric "
+        "ones only for wasserstein and ks).",
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Columns left out of the default feature list."
+    )
+    statistic: DriftStatistic = Field(
+        default="psi",
+        description="psi, js (Jensen-Shannon distance), wasserstein (in reference standard "
+        "deviations), chi2 (Cramér's V) or ks (Kolmogorov-Smirnov D).",
+    )
+    max: float | None = Field(
+        default=None,
+        ge=0,
+        description="Largest drift allowed per feature; default psi 0.2, js 0.1, "
+        "wasserstein 0.1, chi2 0.1, ks 0.1.",
+    )
+    predictions: bool = Field(
+        default=False,
+        description="Also compare the candidate's output (scores, else labels or values).",
+    )
+    bins: int | None = Field(
+        default=None,
+        ge=2,
+        le=1000,
+        description="Data-file reference: numeric bins (default 10); a profile fixes its own.",
+    )
+    top_k: int | None = Field(
+        default=None,
+        ge=1,
+        description="Data-file reference: categories kept per column (default 50), the rest "
+        "become `other`.",
+    )
+    min_support: int = Field(
+        default=100, ge=0, description="Features with fewer rows on either side are skipped."
+    )
+    on_insufficient: Outcome = Field(
+        default="skip", description="Outcome of a feature below min_support."
+    )
+    multiplicity: Multiplicity = Field(
+        default="holm",
+        description="How the features' p-values are adjusted: holm, bh or none (reported; "
+        "the verdict is on the effect size).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> DriftGate:
+        if self.features is not None and self.exclude:
+            raise ValueError("give `features` or `exclude`, not both")
+        if self.features is not None and not self.features:
+            raise ValueError("`features` is empty; list columns, or leave it out for all")
+        if self.reference.lower().endswith(".json"):
+            fixed = [k for k in ("bins", "top_k") if getattr(self, k) is not None]
+            if fixed:
+                raise ValueError(
+                    f"{' and '.join(fixed)} apply to a data-file reference; a profile keeps "
+                    f"the ones it was written with (`mlops-gates profile --bins N --top-k K`)"
+                )
+        return self
+
+    @property
+    def bound(self) -> float:
+        return self.max if self.max is not None else DRIFT_DEFAULT_MAX[self.statistic]
+
+
+_DURATION_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+_DURATION_RE = re.compile(r"(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_DURATION_HELP = "write whole numbers with units w, d, h, m, s, largest first: 30d, 12h, 1d12h, 2w"
+
+
+def parse_duration(text: object) -> timedelta:
+    """`"30d"`, `"12h"`, `"1d12h"`, `"2w"`, `"90m"`, `"45s"` -> timedelta; anything else is a
+    ValueError that says how to write it. Months and years are refused: their length varies."""
+    if isinstance(text, bool) or not isinstance(text, str):
+        if isinstance(text, int | float):
+            raise ValueError(f"{text} has no unit; {_DURATION_HELP}")
+        raise ValueError(f"expected a duration such as '30d'; {_DURATION_HELP}")
+    match = _DURATION_RE.fullmatch(text)
+    if not text or match is None:
+        low = text.strip().lower()
+        if re.fullmatch(r"\d+\s*(mo|mon|month|months|y|yr|year|years|M)", text.strip()) or (
+            low.endswith(("month", "months", "year", "years"))
+        ):
+            raise ValueError(
+                f"not a duration: {text!r}; months and years have no fixed length, "
+                f"use days (90d, 365d)"
+            )
+        raise ValueError(f"not a duration: {text!r}; {_DURATION_HELP}")
+    seconds = sum(
+        int(n) * _DURATION_UNITS[unit]
+        for n, unit in zip(match.groups(), _DURATION_UNITS, strict=True)
+        if n is not None
+    )
+    if seconds == 0:
+        raise ValueError(f"duration {text!r} is zero; give a positive age")
+    return timedelta(seconds=seconds)
+
+
+def _duration(value: object) -> object:
+    # Before pydantic's own str check, so `max_age: 30` gets "has no unit", not "not a string".
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[
+    str,
+    BeforeValidator(_duration),
+    Field(
+        json_schema_extra={"pattern": r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"},
+        description="A duration: whole numbers with units w, d, h, m, s (30d, 12h, 1d12h).",
+    ),
+]
+
+
+class ModelAgeCheck(_Model):
+    """How old the candidate model may be."""
+
+    max_age: Duration
+    source: Literal["auto", "training_run", "registration"] = Field(
+        default="auto",
+        description="Where the age comes from: training_run (end of the MLflow run that "
+        "logged it), registration (model version creation), or auto (training run, else "
+        "registration).",
+    )
+
+    @property
+    def max_age_delta(self) -> timedelta:
+        return parse_duration(self.max_age)
+
+
+class DataAgeCheck(_Model):
+    """How old the newest row of the evaluation data may be."""
+
+    column: str = Field(description="Timestamp column (datetime, or ISO 8601 text).")
+    max_age: Duration
+
+    @property
+    def max_age_delta(self) -> timedelta:
+        return parse_duration(self.max_age)
+
+
+class StalenessGate(_GateBase):
+    kind: Literal["staleness"]
+    model: ModelAgeCheck | None = Field(
+        default=None, description="Bound on the candidate's age (a model from MLflow)."
+    )
+    data: DataAgeCheck | None = Field(
+        default=None, description="Bound on the age of the newest timestamp in the data."
+    )
+    on_insufficient: Outcome = Field(
+        default="fail",
+        description="Outcome when an age cannot be known (a model file, no timestamps).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> StalenessGate:
+        if self.model is None and self.data is None:
+            raise ValueError(
+                "give `model: {max_age: ...}`, `data: {column: ..., max_age: ...}` or both"
+            )
+        return self
+
+
+Gate = Annotated[
+    SchemaGate | MetricGate | FairnessGate | BaselineGate | DriftGate | StalenessGate,
+    Field(discriminator="kind"),
+]
+
+
+class TrackingConfig(_Model):
+    """Where each gates run is logged (MLflow) and what happens when that fails."""
+
+    enabled: bool = Field(
+        default=True, description="Log every run to MLflow (MLOPS_GATES_TRACKING=off overrides)."
+    )
+    uri: str | None = Field(
+        default=None,
+        description="Tracking URI; default $MLFLOW_TRACKING_URI, else "
+        "sqlite:///<config folder>/mlruns.db. Relative sqlite paths are relative to this file.",
+    )
+    registry_uri: str | None = Field(
+        default=None, description="Model registry URI; default: the tracking URI."
+    )
+    experiment: str = Field(default="mlops-gates", description="Experiment of the runs.")
+    nest: bool = Field(
+        default=True,
+        description="Nest the run under the candidate's training run (in its experiment) "
+        "when the candidate comes from MLflow.",
+    )
+    tag_model_version: bool = Field(
+        default=True,
+        description="Tag the candidate's model version with mlops_gates.status, "
+        "mlops_gates.report_run_id and mlops_gates.config_digest.",
+    )
+    on_failure: Literal["warn", "error"] = Field(
+        default="warn",
+        description="Verdict added when MLflow cannot be reached: warn (reported) or error "
+        "(fails the run). The report is written either way.",
+    )
+    timeout: float = Field(
+        default=10.0, gt=0, le=600, description="Seconds per HTTP request to MLflow."
+    )
+    retries: int = Field(default=2, ge=0, le=10, description="Retries per HTTP request.")
+    max_duration: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Seconds after which the tracking step gives up (checked between requests).",
+    )
 
 
 class Config(_Model):
@@ -323,6 +553,7 @@ class Config(_Model):
     candidate: ModelConfig
     baseline: ModelConfig | None = None
     statistics: StatisticsConfig = Field(default_factory=StatisticsConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     gates: list[Gate] = Field(min_length=1)
 
     # Set by load_config: where the file was, so paths resolve and digests can be taken.
@@ -394,12 +625,16 @@ class _FieldError(ValueError):
         self.msg = msg
 
 
-def gate_id(gate: SchemaGate | MetricGate | FairnessGate | BaselineGate) -> str:
+def gate_id(
+    gate: SchemaGate | MetricGate | FairnessGate | BaselineGate | DriftGate | StalenessGate,
+) -> str:
     if gate.id:
         return gate.id
     metric = getattr(gate, "metric", None)
     if isinstance(gate, FairnessGate):
         return f"fairness-{gate.metric}-{gate.sensitive}"
+    if isinstance(gate, DriftGate):
+        return f"drift-{gate.statistic}"
     return f"{gate.kind}-{metric}" if metric else gate.kind
 
 
@@ -474,18 +709,17 @@ def _format_validation_error(name: str, raw: Any, exc: ValidationError) -> str:
         field = ".".join(str(p) for p in loc) or "(top level)"
         etype = err["type"]
         if etype == "extra_forbidden":
-            parent = _lookup(raw, loc[:-1])
-            siblings = _known_fields(loc[:-1], parent)
+            siblings = _known_fields(loc[:-1], raw)
             hint = difflib.get_close_matches(str(loc[-1]), siblings, n=1)
             msg = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "")
             if siblings:
                 msg += f"; valid keys here: {', '.join(siblings)}"
         elif etype == "union_tag_invalid":
-            msg = "unknown gate kind; valid: schema, metric, fairness, baseline"
+            msg = f"unknown gate kind; valid: {', '.join(_GATE_MODELS)}"
             loc = (*loc, "kind")
             field = ".".join(str(p) for p in loc)
         elif etype == "union_tag_not_found":
-            msg = "each gate needs `kind:` (schema, metric, fairness, baseline)"
+            msg = f"each gate needs `kind:` ({', '.join(_GATE_MODELS)})"
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         value = _lookup(raw, loc)
@@ -505,12 +739,14 @@ def _drop_union_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return loc
 
 
-_KINDS = {"schema", "metric", "fairness", "baseline"}
+_KINDS = {"schema", "metric", "fairness", "baseline", "drift", "staleness"}
 _GATE_MODELS: dict[str, type[BaseModel]] = {
     "schema": SchemaGate,
     "metric": MetricGate,
     "fairness": FairnessGate,
     "baseline": BaselineGate,
+    "drift": DriftGate,
+    "staleness": StalenessGate,
 }
 
 
@@ -526,24 +762,38 @@ def _lookup(raw: Any, loc: tuple[Any, ...]) -> Any:
     return cur
 
 
-def _known_fields(loc: tuple[Any, ...], parent: Any) -> list[str]:
+def _known_fields(loc: tuple[Any, ...], raw: Any) -> list[str]:
     model: type[BaseModel] | None = Config
-    for i, part in enumerate(loc):
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
         if model is None:
             return []
         if model is Config and part == "gates":
-            kind = parent.get("kind") if isinstance(parent, dict) else None
-            model = _GATE_MODELS.get(str(kind)) if len(loc) > i + 1 else None
-            break
+            if not parts:
+                return []
+            # The gate's own keys depend on its kind; walk on into its nested sections.
+            gate = _lookup(raw, ("gates", parts.pop(0)))
+            kind = gate.get("kind") if isinstance(gate, dict) else None
+            model = _GATE_MODELS.get(str(kind))
+            continue
         field = model.model_fields.get(str(part))
         ann = field.annotation if field else None
-        model = next(
-            (t for t in (DataConfig, TaskConfig, ModelConfig) if ann is t or ann == (t | None)),
-            None,
-        )
+        model = next((t for t in _NESTED if ann is t or ann == (t | None)), None)
     if model is None:
         return []
     return [(f.alias or n) for n, f in model.model_fields.items()]
+
+
+_NESTED: tuple[type[BaseModel], ...] = (
+    DataConfig,
+    TaskConfig,
+    ModelConfig,
+    StatisticsConfig,
+    TrackingConfig,
+    ModelAgeCheck,
+    DataAgeCheck,
+)
 
 
 def _short(value: Any) -> str:

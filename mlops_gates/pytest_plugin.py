@@ -107,6 +107,7 @@ class GatesPlugin:
         self.final_report: Report | None = None
         self.selected: set[str] | None = None
         self.write_error: str | None = None
+        self.tracking_line: str | None = None  # the MLflow run, or why it was not logged
 
     def evaluation(self) -> Evaluation:
         if self._evaluation is None:
@@ -215,6 +216,22 @@ class GatesPlugin:
         except MlopsGatesError as exc:
             self.write_error = str(exc)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            return
+        # After the report is on disk: MLflow being down can cost a verdict, never the report.
+        from mlops_gates.tracking import track
+
+        try:
+            doc, outcome = track(self.final_report, self.report_dir, self.config)
+        except MlopsGatesError as exc:
+            self.tracking_line = f"mlflow: {exc}"
+            return
+        self.final_report = Report.from_dict(doc)
+        if outcome.status == "logged":
+            self.tracking_line = f"mlflow: {outcome.message}"
+        elif outcome.status == "failed":
+            self.tracking_line = f"mlflow: tracking failed: {outcome.message}"
+            if self.config.tracking.on_failure == "error":
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.final_report is None:
@@ -226,6 +243,8 @@ class GatesPlugin:
         for line in format_table(self.final_report.to_dict(), width=tr._tw.fullwidth):
             tr.write_line(line)
         tr.write_line(self.write_error or f"report: {self.report_dir}")
+        if self.tracking_line:
+            tr.write_line(self.tracking_line)
 
 
 class GatesFile(pytest.File):

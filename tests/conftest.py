@@ -37,3 +37,6 @@ def make_project(tmp_path: Path) -> Project:
         return path
 
     return make
+
+
+from mlflow_server import mlflow_server, mlops_gates_tracking_off  # noqa: E402, F401

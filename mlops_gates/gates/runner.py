@@ -22,14 +22,17 @@ from mlops_gates import __version__
 from mlops_gates.config import (
     BaselineGate,
     Config,
+    DriftGate,
     FairnessGate,
     MetricGate,
     SchemaGate,
+    StalenessGate,
     gate_id,
 )
 from mlops_gates.errors import MlopsGatesError
 from mlops_gates.gates.common import Context, Grouping, error_result, slicings
 from mlops_gates.gates.result import GateResult, Report
+from mlops_gates.sources import mlflow_models  # registers the models:/ and runs:/ loaders
 from mlops_gates.sources.data import file_digest, read_table, require_columns
 from mlops_gates.sources.evaluation import EvalData, build_inputs
 
@@ -70,17 +73,25 @@ def evaluate(config: Config) -> Evaluation:
 
     # Schema gates need only the table, so they run even when predictions cannot be made.
     inputs_error: str | None = errors[0] if errors else None
+    no_baseline: str | None = None  # why a registry baseline does not exist yet
+    inputs_config = config
     if frame is not None:
         for gate in config.gates:
             if isinstance(gate, SchemaGate):
                 from mlops_gates.gates.schema import evaluate_schema
 
                 results.extend(_guard(gate, partial(evaluate_schema, gate, config, frame)))
-        try:
-            data = build_inputs(config, frame, data_path)
-        except Exception as exc:
-            inputs_error = _describe(exc, "reading labels and predictions")
-            errors.append(inputs_error)
+        # models:/ and runs:/ resolve against this config's MLflow. A baseline alias that is
+        # not set yet (the first model) is "no baseline", not an error.
+        with mlflow_models.resolving(config):
+            no_baseline = mlflow_models.absent_baseline(config)
+            if no_baseline is not None:
+                inputs_config = config.model_copy(update={"baseline": None})
+            try:
+                data = build_inputs(inputs_config, frame, data_path)
+            except Exception as exc:
+                inputs_error = _describe(exc, "reading labels and predictions")
+                errors.append(inputs_error)
 
     ctx: Context | None = None
     if data is not None:
@@ -95,7 +106,23 @@ def evaluate(config: Config) -> Evaluation:
         if isinstance(gate, SchemaGate):
             continue
         if isinstance(gate, BaselineGate):
-            results.extend(_guard(gate, partial(_baseline, gate, ctx, data, config, inputs_error)))
+            base = partial(_baseline, gate, ctx, data, inputs_config, inputs_error)
+            results.extend(_name_missing_baseline(_guard(gate, base), gate, no_baseline))
+            continue
+        if isinstance(gate, StalenessGate):
+            from mlops_gates.gates.staleness import evaluate_staleness
+
+            stale = partial(
+                evaluate_staleness, gate, frame, data, inputs_error, data_path=data_path
+            )
+            results.extend(_guard(gate, stale))
+            continue
+        if isinstance(gate, DriftGate):
+            # Drift needs only the table (and, for the model's output, the predictions).
+            from mlops_gates.gates.drift import evaluate_drift
+
+            drift = partial(evaluate_drift, gate, config, frame, data, inputs_error)
+            results.extend(_guard(gate, drift))
             continue
         if ctx is None:
             results.append(
@@ -113,6 +140,9 @@ def evaluate(config: Config) -> Evaluation:
     # Order follows the config; the gate's own results keep their slice order.
     order = {gate_id(g): i for i, g in enumerate(config.gates)}
     results.sort(key=lambda r: order.get(r.gate, len(order)))
+    models = dict(data.models) if data else {}
+    if no_baseline is not None:
+        models["baseline"] = {"uri": _baseline_ref(config), "missing": no_baseline}
     context = {
         "tool": {"name": "mlops-gates", "version": __version__},
         "config_path": str(config.source) if config.source else None,
@@ -122,7 +152,7 @@ def evaluate(config: Config) -> Evaluation:
             "classes": [str(c) for c in data.classes] if data else None,
         },
         "data": {"path": str(data_path), "rows": None if frame is None else len(frame)},
-        "models": data.models if data else {},
+        "models": models,
         "statistics": config.statistics.model_dump(),
         "duration_s": round(time.perf_counter() - t0, 3),
     }
@@ -136,6 +166,22 @@ def evaluate(config: Config) -> Evaluation:
         context=context,
     )
     return Evaluation(report, data)
+
+
+def _name_missing_baseline(
+    verdicts: list[GateResult], gate: BaselineGate, why: str | None
+) -> list[GateResult]:
+    """Say which registry alias is missing, where the gate says "no baseline configured"."""
+    if why is None:
+        return verdicts
+    from dataclasses import replace
+
+    message = f"{why}; treated as no baseline, outcome set by if_no_baseline: {gate.if_no_baseline}"
+    return [replace(v, message=message) if v.reason == "no_baseline" else v for v in verdicts]
+
+
+def _baseline_ref(config: Config) -> str | None:
+    return config.baseline.model if config.baseline is not None else None
 
 
 def _context(config: Config, data: EvalData) -> Context:

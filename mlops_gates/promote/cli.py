@@ -204,6 +204,7 @@ def _promote(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     finally:
         client.close()
+    _github_outputs(result.number, result.url)
     if result.action == "unchanged":
         print(result.message)
         return EXIT_OK
@@ -240,6 +241,18 @@ def _comment(args: argparse.Namespace) -> int:
         client.close()
     print(f"{action} the report comment on #{args.pr}")
     return EXIT_OK
+
+
+def _github_outputs(number: int | None, url: str | None) -> None:
+    # In GitHub Actions the promote action's `pr-number` / `pr-url` outputs come from here.
+    import os
+
+    path = os.environ.get("GITHUB_OUTPUT")
+    if path:
+        from mlops_gates.report.github import append_outputs
+
+        outputs = {"pr-number": "" if number is None else str(number), "pr-url": url or ""}
+        append_outputs(path, outputs)
 
 
 def _error(message: str) -> None:
