@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_gates.errors import PromotionError
 from mlops_gates.gates.result import fmt
-from mlops_gates.report.markdown import STATUS_ICON, describe_bound, md_escape, slice_text
+from mlops_gates.report.markdown import (
+    markdown_environment,
+    slice_text,
+)
 
 if TYPE_CHECKING:
     import jinja2
@@ -246,35 +249,17 @@ def build_view(doc: dict[str, Any], limits: dict[str, int]) -> dict[str, Any]:
 
 # -- rendering --------------------------------------------------------------------------
 def _environment(template: Path | None) -> jinja2.Environment:
-    import jinja2
-
-    loader: jinja2.BaseLoader
-    if template is None:
-        loader = jinja2.PackageLoader("mlops_gates.report", "templates")
-    else:
-        loader = jinja2.FileSystemLoader(str(template.parent))
-    env = jinja2.Environment(
-        loader=loader,
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,  # Markdown, not HTML: escaping is explicit through filters
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    env = markdown_environment(None if template is None else template.parent)
     env.filters.update(
-        md=md_escape,
-        num=fmt,
         signed=signed,
         percent=percent,
         ci=ci_text,
-        bound=describe_bound,
-        slice=slice_text,
         code=code,
         tcode=lambda v, limit=200: code(v, limit, table=True),
         mermaid=mermaid_text,
         chart_number=chart_number,
     )
-    env.globals.update(icon=STATUS_ICON, fence=fence)
+    env.globals["fence"] = fence
     return env
 
 

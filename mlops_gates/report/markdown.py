@@ -8,9 +8,13 @@ inject Markdown / HTML.
 from __future__ import annotations
 
 import re
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mlops_gates.gates.result import fmt
+
+if TYPE_CHECKING:
+    import jinja2
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 STATUS_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "error": "💥", "skip": "⏭️"}
@@ -55,27 +59,41 @@ def slice_text(s: dict[str, Any] | None) -> str:
     return ", ".join(f"{k}={'<missing>' if v is None else v}" for k, v in s.items())
 
 
-def render_markdown(doc: dict[str, Any]) -> str:
+def markdown_environment(template_dir: Path | None = None) -> jinja2.Environment:
+    """The jinja2 environment every Markdown template renders in: the package's templates
+    (or a user's folder), strict undefined values, and the shared escaping and number
+    filters. Callers add the filters only their templates use."""
     import jinja2
 
+    loader: jinja2.BaseLoader = (
+        jinja2.PackageLoader("mlops_gates.report", "templates")
+        if template_dir is None
+        else jinja2.FileSystemLoader(str(template_dir))
+    )
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("mlops_gates.report", "templates"),
+        loader=loader,
         undefined=jinja2.StrictUndefined,
         autoescape=False,  # Markdown, not HTML: escaping is explicit through `md`
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["md"] = md_escape
-    env.filters["num"] = fmt
-    env.filters["bound"] = describe_bound
-    env.filters["slice"] = slice_text
-    env.filters["interval"] = describe_interval
-    env.filters["pvalues"] = describe_pvalues
+    env.filters.update(
+        md=md_escape,
+        num=fmt,
+        bound=describe_bound,
+        slice=slice_text,
+        interval=describe_interval,
+        pvalues=describe_pvalues,
+    )
+    env.globals["icon"] = STATUS_ICON
+    return env
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    env = markdown_environment()
     order = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
     gates = sorted(doc["gates"], key=lambda g: order.get(g["status"], 5))
     statistics = doc.get("context", {}).get("statistics") or {}
     confidence = float(statistics.get("confidence", 0.95))
-    return env.get_template("report.md.j2").render(
-        doc=doc, gates=gates, icon=STATUS_ICON, confidence=confidence
-    )
+    return env.get_template("report.md.j2").render(doc=doc, gates=gates, confidence=confidence)
