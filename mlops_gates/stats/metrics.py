@@ -35,6 +35,7 @@ Family = Literal["confusion", "score", "regression"]
 
 __all__ = [
     "METRICS",
+    "UNDEFINED_WHEN",
     "Family",
     "MetricSpec",
     "Task",
@@ -104,6 +105,39 @@ _SPECS: list[tuple[str, Family, frozenset[str], bool | None, str]] = [
 
 METRICS: dict[str, MetricSpec] = {
     name: MetricSpec(name, family, tasks, gib, desc) for name, family, tasks, gib, desc in _SPECS
+}
+
+# When each metric is undefined (NaN, reported as `observed: null`), as the functions below
+# compute it. Kept as data beside the registry so the metrics reference page is generated
+# from it; a docs test checks that every metric has an entry.
+_EMPTY = "an empty slice"
+UNDEFINED_WHEN: dict[str, str] = {
+    "accuracy": _EMPTY,
+    "balanced_accuracy": _EMPTY + "; classes absent from y_true are left out of the mean",
+    "precision": _EMPTY + "; no predicted positives (TP + FP = 0)",
+    "recall": _EMPTY + "; no true positives in the slice (a one-class slice of negatives)",
+    "tpr": _EMPTY + "; no true positives in the slice (a one-class slice of negatives)",
+    "specificity": _EMPTY + "; no true negatives in the slice (a one-class slice of positives)",
+    "f1": _EMPTY + "; TP = FP = FN = 0 (only true negatives, all predicted negative)",
+    "fpr": _EMPTY + "; no true negatives in the slice (a one-class slice of positives)",
+    "fnr": _EMPTY + "; no true positives in the slice (a one-class slice of negatives)",
+    "selection_rate": _EMPTY,
+    "precision_macro": _EMPTY + "; a class never predicted is left out of the mean",
+    "recall_macro": _EMPTY + "; a class absent from y_true is left out of the mean",
+    "f1_macro": _EMPTY + "; a class absent from both y_true and predictions is left out "
+    "(a class missing from only one of them scores 0)",
+    "precision_weighted": _EMPTY + "; undefined classes are left out of the average",
+    "recall_weighted": _EMPTY + "; undefined classes are left out of the average",
+    "f1_weighted": _EMPTY + "; undefined classes are left out of the average",
+    "roc_auc": _EMPTY + "; a one-class slice (no positives or no negatives)",
+    "average_precision": _EMPTY + "; no positives (scikit-learn returns 0 with a warning)",
+    "log_loss": _EMPTY + "; defined on one-class slices; scores outside [0, 1] are an error",
+    "brier": _EMPTY + "; scores outside [0, 1] are an error",
+    "mae": _EMPTY,
+    "mse": _EMPTY,
+    "rmse": _EMPTY,
+    "r2": _EMPTY + "; a constant target (Σ(y_true − mean)² = 0), so every one-row slice",
+    "mean_error": _EMPTY,
 }
 
 
