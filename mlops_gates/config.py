@@ -92,9 +92,15 @@ class _Model(BaseModel):
 class DataConfig(_Model):
     """Where the evaluation data lives."""
 
-    path: Path = Field(description="Parquet (.parquet, .pq) or CSV (.csv, .csv.gz) file.")
-    format: Literal["parquet", "csv"] | None = Field(
-        default=None, description="File format; inferred from the suffix when omitted."
+    path: Path = Field(
+        description="Parquet (.parquet, .pq) or CSV (.csv, .csv.gz) file; with "
+        "`backend.engine` duckdb or spark also a folder or glob of Parquet files (hive "
+        "partitions read as columns), and with spark and `format: table` a table name."
+    )
+    format: Literal["parquet", "csv", "table"] | None = Field(
+        default=None,
+        description="File format; inferred from the suffix when omitted. `table`: `path` is "
+        "a Spark catalog table (backend.engine: spark).",
     )
 
 
@@ -178,6 +184,45 @@ class StatisticsConfig(_Model):
         description="Interval for proportion metrics (accuracy, recall, ...); others use "
         "the bootstrap or normal theory regardless.",
     )
+
+
+class SparkConfig(_Model):
+    """Where the Spark backend runs."""
+
+    master: str | None = Field(
+        default=None,
+        description="Spark master URL (`local[2]`, `spark://host:7077`, `yarn`); default: the "
+        "active session if there is one, else `local[2]`.",
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict, description="Extra Spark settings for the session it starts."
+    )
+
+
+class BackendConfig(_Model):
+    """Which engine reduces the rows to the small tables every gate reads."""
+
+    engine: Literal["memory", "duckdb", "spark"] = Field(
+        default="memory",
+        description="memory: pandas/numpy in this process (models may be scored); duckdb: "
+        "Parquet larger than memory, out of core (`mlops-gates[duckdb]`); spark: a Spark "
+        "session (`mlops-gates[spark]`). duckdb and spark need predictions as columns.",
+    )
+    score_bins: Literal["auto", "exact"] | Annotated[int, Field(ge=16, le=1 << 20)] = Field(
+        default="auto",
+        description="Scores for rank metrics: exact (one cell per distinct score), a number "
+        "of equal-width bins (ROC AUC within a reported bound), or auto: exact up to "
+        "250,000 rows, 4,096 bins above.",
+    )
+    sample_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description="duckdb / spark: schema gates validate a seeded sample of this many rows.",
+    )
+    memory_limit: str | None = Field(
+        default=None, description="duckdb: memory cap (`1GB`); it spills to disk beyond it."
+    )
+    spark: SparkConfig = Field(default_factory=SparkConfig)
 
 
 Judge = Literal["estimate", "interval", "significance"]
@@ -553,6 +598,7 @@ class Config(_Model):
     candidate: ModelConfig
     baseline: ModelConfig | None = None
     statistics: StatisticsConfig = Field(default_factory=StatisticsConfig)
+    backend: BackendConfig = Field(default_factory=BackendConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     gates: list[Gate] = Field(min_length=1)
 
@@ -562,6 +608,27 @@ class Config(_Model):
     @property
     def source(self) -> Path | None:
         return self._source
+
+    @model_validator(mode="after")
+    def _backend_checks(self) -> Config:
+        engine = self.backend.engine
+        if self.data.format == "table" and engine != "spark":
+            raise _FieldError(
+                ("data", "format"),
+                f"`format: table` reads a Spark catalog table; set `backend.engine: spark` "
+                f"(engine is {engine!r}), or point `data.path` at Parquet files",
+            )
+        if engine != "memory":
+            for role in ("candidate", "baseline"):
+                mc = getattr(self, role)
+                if mc is not None and mc.predictions is None:
+                    raise _FieldError(
+                        (role, "model"),
+                        f"backend.engine {engine!r} reduces columns where the data lives and "
+                        f"does not score models; give `{role}.predictions` (and `scores`) "
+                        f"columns, or use `backend.engine: memory`",
+                    )
+        return self
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:

@@ -8,63 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
+from mlops_gates.backends.grouping import Grouping
+from mlops_gates.backends.plan import Reduced
 from mlops_gates.config import Config, Judge, Multiplicity, Outcome, SliceSpec
 from mlops_gates.gates.result import Bound, GateResult, Status, fmt, slice_label
 from mlops_gates.sources.evaluation import EvalData
 from mlops_gates.stats.reduce import ClassificationStats, RegressionStats, ScoreStats
-
-
-@dataclass
-class Grouping:
-    """The finest grouping of rows over every column any gate slices by.
-
-    Rows are reduced once per group; every slice is a union of groups, so slicing later
-    needs only the small `keys` table, never the rows again.
-    """
-
-    codes: np.ndarray  # (n_rows,) group of each row
-    keys: pd.DataFrame  # (n_groups, n_columns) the columns' values in each group
-    _cache: dict[tuple[str, ...], tuple[np.ndarray, list[dict[str, Any]]]] = field(
-        default_factory=dict
-    )
-
-    @classmethod
-    def of(cls, frame: pd.DataFrame, columns: list[str]) -> Grouping:
-        if not columns:
-            return cls(np.zeros(len(frame), dtype=np.int64), pd.DataFrame(index=[0]))
-        grouped = frame.groupby(columns, dropna=False, sort=True, observed=True)
-        codes = grouped.ngroup().to_numpy(dtype=np.int64)
-        keys = grouped.size().index.to_frame(index=False)
-        return cls(codes, keys)
-
-    @property
-    def n_groups(self) -> int:
-        return len(self.keys)
-
-    def slicing(self, columns: tuple[str, ...]) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        """Map each group to a slice of `columns`; returns (group_to_slice, slice values)."""
-        if columns not in self._cache:
-            if not columns:
-                self._cache[columns] = (np.zeros(self.n_groups, dtype=np.int64), [{}])
-            else:
-                grouped = self.keys.groupby(list(columns), dropna=False, sort=True, observed=True)
-                g2s = grouped.ngroup().to_numpy(dtype=np.int64)
-                values = [
-                    {c: _plain(v) for c, v in zip(columns, key, strict=True)}
-                    for key in grouped.size().index.to_frame(index=False).itertuples(index=False)
-                ]
-                self._cache[columns] = (g2s, values)
-        return self._cache[columns]
-
-
-def _plain(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
-        return None
-    item = getattr(v, "item", None)
-    return item() if callable(item) else v
-
 
 ScoresNeeded = Literal["none", "candidate", "both"]
 
@@ -79,14 +29,23 @@ def scores_needed(metric: str, *, baseline: bool = False) -> ScoresNeeded:
 
 @dataclass
 class Context:
+    """What gates read: the reduced tables (from whichever backend) and the config."""
+
     config: Config
-    data: EvalData
-    grouping: Grouping
-    stats: ClassificationStats | RegressionStats
+    reduced: Reduced
+    data: EvalData | None = None  # the rows, when the memory backend read them
     _tables: dict[tuple[str, ...], ClassificationStats | RegressionStats] = field(
         default_factory=dict
     )
     _scores: dict[tuple[tuple[str, ...], str], ScoreStats | None] = field(default_factory=dict)
+
+    @property
+    def grouping(self) -> Grouping:
+        return self.reduced.grouping
+
+    @property
+    def stats(self) -> ClassificationStats | RegressionStats:
+        return self.reduced.stats
 
     def table(
         self, columns: tuple[str, ...], *, scores: ScoresNeeded = "none"
@@ -94,27 +53,31 @@ class Context:
         """The reduced table of one slicing (one row per slice) and the slices' values.
 
         Each part is built once per slicing and shared by every gate: the count table, and
-        each model's score table, which is the costly part (about one cell per row for
-        continuous scores) and so is only built for gates that use scores."""
+        each model's score table, which is only built for gates that use scores. Score
+        tables come over a coarser grouping (the score gates' columns only); both list
+        the slices of a slicing in the same sorted order."""
         from mlops_gates.stats.reduce import marginalize
 
         g2s, values = self.grouping.slicing(columns)
         stats = self.stats
         if columns not in self._tables:
-            bare = stats
-            if isinstance(stats, ClassificationStats):
-                bare = dataclasses.replace(stats, candidate_scores=None, baseline_scores=None)
-            self._tables[columns] = marginalize(bare, g2s, len(values))
+            self._tables[columns] = marginalize(stats, g2s, len(values))
         table = self._tables[columns]
         if scores == "none" or not isinstance(stats, ClassificationStats):
             return table, values
         assert isinstance(table, ClassificationStats)
+        score_grouping = self.reduced.score_grouping
+        if not set(columns) <= set(score_grouping.keys.columns):
+            raise RuntimeError(f"no score table was reduced over {list(columns)}")
+        s2s, score_values = score_grouping.slicing(columns)
+        if len(score_values) != len(values):
+            raise RuntimeError("score and count tables disagree on the slices")
         parts: dict[str, ScoreStats | None] = {}
         for model in ("candidate", "baseline") if scores == "both" else ("candidate",):
             if (columns, model) not in self._scores:
-                full = getattr(stats, f"{model}_scores")
+                full = self.reduced.scores.get(model)
                 self._scores[columns, model] = (
-                    None if full is None else marginalize(full, g2s, len(values))
+                    None if full is None else marginalize(full, s2s, len(values))
                 )
             parts[f"{model}_scores"] = self._scores[columns, model]
         return dataclasses.replace(table, **parts), values  # type: ignore[arg-type]

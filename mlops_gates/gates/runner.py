@@ -30,7 +30,7 @@ from mlops_gates.config import (
     gate_id,
 )
 from mlops_gates.errors import MlopsGatesError
-from mlops_gates.gates.common import Context, Grouping, error_result, slicings
+from mlops_gates.gates.common import Context, error_result, slicings
 from mlops_gates.gates.result import GateResult, Report
 from mlops_gates.sources import mlflow_models  # registers the models:/ and runs:/ loaders
 from mlops_gates.sources.data import file_digest, read_table, require_columns
@@ -65,11 +65,19 @@ def evaluate(config: Config) -> Evaluation:
         "models": {},
     }
 
-    try:
-        frame = read_table(data_path, config.data.format)
-        fingerprint["data"] = file_digest(data_path)
-    except MlopsGatesError as exc:
-        errors.append(str(exc))
+    ctx: Context | None = None
+    scaled = config.backend.engine != "memory"  # reduced where the data lives: no frame
+    if scaled:
+        try:
+            ctx = _reduce_at_scale(config, fingerprint, results)
+        except Exception as exc:
+            errors.append(_describe(exc, "reducing the data"))
+    else:
+        try:
+            frame = read_table(data_path, config.data.format)
+            fingerprint["data"] = file_digest(data_path)
+        except MlopsGatesError as exc:
+            errors.append(str(exc))
 
     # Schema gates need only the table, so they run even when predictions cannot be made.
     inputs_error: str | None = errors[0] if errors else None
@@ -93,7 +101,6 @@ def evaluate(config: Config) -> Evaluation:
                 inputs_error = _describe(exc, "reading labels and predictions")
                 errors.append(inputs_error)
 
-    ctx: Context | None = None
     if data is not None:
         fingerprint["models"] = {k: v.get("digest") for k, v in data.models.items()}
         try:
@@ -104,6 +111,18 @@ def evaluate(config: Config) -> Evaluation:
 
     for gate in config.gates:
         if isinstance(gate, SchemaGate):
+            continue
+        if scaled and isinstance(gate, DriftGate | StalenessGate):
+            why = f"{gate.kind} gates need the rows in memory"
+            results.append(
+                error_result(
+                    gate_id(gate),
+                    gate.kind,
+                    gate.severity,
+                    f"not evaluated: {why}, which backend.engine {config.backend.engine!r} "
+                    f"does not load; run them in a config with `backend.engine: memory`",
+                )
+            )
             continue
         if isinstance(gate, BaselineGate):
             base = partial(_baseline, gate, ctx, data, inputs_config, inputs_error)
@@ -140,7 +159,7 @@ def evaluate(config: Config) -> Evaluation:
     # Order follows the config; the gate's own results keep their slice order.
     order = {gate_id(g): i for i, g in enumerate(config.gates)}
     results.sort(key=lambda r: order.get(r.gate, len(order)))
-    models = dict(data.models) if data else {}
+    models = dict(data.models) if data else dict(ctx.reduced.models) if ctx else {}
     if no_baseline is not None:
         models["baseline"] = {"uri": _baseline_ref(config), "missing": no_baseline}
     context = {
@@ -149,9 +168,17 @@ def evaluate(config: Config) -> Evaluation:
         "task": {
             "type": config.task.type,
             "label": config.task.label,
-            "classes": [str(c) for c in data.classes] if data else None,
+            "classes": [str(c) for c in ctx.reduced.classes]
+            if ctx and config.task.type != "regression"
+            else [str(c) for c in data.classes]
+            if data
+            else None,
         },
-        "data": {"path": str(data_path), "rows": None if frame is None else len(frame)},
+        "data": {
+            "path": str(data_path),
+            "rows": ctx.reduced.n_rows if ctx else None if frame is None else len(frame),
+        },
+        "reduction": ctx.reduced.describe() if ctx else None,
         "models": models,
         "statistics": config.statistics.model_dump(),
         "duration_s": round(time.perf_counter() - t0, 3),
@@ -185,38 +212,39 @@ def _baseline_ref(config: Config) -> str | None:
 
 
 def _context(config: Config, data: EvalData) -> Context:
-    from mlops_gates.stats.reduce import reduce_classification, reduce_regression
+    from mlops_gates.backends.memory import reduce_frame
+    from mlops_gates.backends.plan import plan_for
 
-    columns: list[str] = []
-    for gate in config.gates:
-        cols: list[str] = []
-        if isinstance(gate, MetricGate | BaselineGate):
-            cols = [c for s in slicings(False, gate.slices) for c in s]
-        elif isinstance(gate, FairnessGate):
-            cols = [*gate.control, gate.sensitive]
-        for c in cols:
-            if c not in columns:
-                columns.append(c)
     # A missing slice column is a problem of the gates that name it, reported on them.
-    present = [c for c in columns if c in data.frame.columns]
-    grouping = Grouping.of(data.frame, present)
-    n_groups = grouping.n_groups
-    if data.task == "regression":
-        stats: Any = reduce_regression(
-            grouping.codes, n_groups, data.y_true, data.candidate, data.baseline
-        )
-    else:
-        stats = reduce_classification(
-            grouping.codes,
-            n_groups,
-            data.y_true,
-            data.candidate,
-            data.baseline,
-            n_classes=len(data.classes),
-            candidate_scores=data.candidate_scores,
-            baseline_scores=data.baseline_scores,
-        )
-    return Context(config, data, grouping, stats)
+    plan = plan_for(config, {str(c) for c in data.frame.columns})
+    return Context(config, reduce_frame(config, data, plan), data)
+
+
+def _reduce_at_scale(
+    config: Config, fingerprint: dict[str, Any], results: list[GateResult]
+) -> Context:
+    """Reduce with an out-of-core or Spark backend; schema gates check a seeded sample."""
+    from dataclasses import replace
+
+    from mlops_gates.backends import reduce_at_scale
+
+    reduced, fingerprint["data"], sample = reduce_at_scale(config)
+    if sample is not None:
+        from mlops_gates.gates.schema import evaluate_schema
+
+        note = f" (checked on a seeded sample of {len(sample):,} of {reduced.n_rows:,} rows)"
+        for gate in config.gates:
+            if isinstance(gate, SchemaGate):
+                verdicts = _guard(gate, partial(evaluate_schema, gate, config, sample))
+                results.extend(
+                    replace(
+                        v,
+                        message=v.message + note,
+                        details={**v.details, "sample_rows": len(sample), "rows": reduced.n_rows},
+                    )
+                    for v in verdicts
+                )
+    return Context(config, reduced)
 
 
 def _check_columns(gate: MetricGate | BaselineGate | FairnessGate, ctx: Context) -> None:
@@ -224,7 +252,8 @@ def _check_columns(gate: MetricGate | BaselineGate | FairnessGate, ctx: Context)
         cols = [*gate.control, gate.sensitive]
     else:
         cols = [c for s in slicings(False, gate.slices) for c in s]
-    require_columns(ctx.data.frame, cols, where=f"gate {gate_id(gate)!r}", path=ctx.data.path)
+    where = ctx.data.path if ctx.data else ctx.config.resolve(ctx.config.data.path)
+    require_columns(list(ctx.reduced.columns), cols, where=f"gate {gate_id(gate)!r}", path=where)
 
 
 def _dispatch(gate: MetricGate | FairnessGate, ctx: Context) -> list[GateResult]:
@@ -252,11 +281,10 @@ def _baseline(
         return evaluate_baseline(gate, None, f"not evaluated: {inputs_error}", True)
     if ctx is not None:
         _check_columns(gate, ctx)
-        if config.baseline is not None and data is not None and data.baseline_error is None:
+        if config.baseline is not None and ctx.reduced.baseline_error is None:
             _check_scores(gate.metric, ctx, baseline=True)
-    return evaluate_baseline(
-        gate, ctx, data.baseline_error if data else inputs_error, config.baseline is not None
-    )
+    why = ctx.reduced.baseline_error if ctx else data.baseline_error if data else inputs_error
+    return evaluate_baseline(gate, ctx, why, config.baseline is not None)
 
 
 def _check_scores(metric: str, ctx: Context, *, baseline: bool) -> None:
@@ -267,16 +295,16 @@ def _check_scores(metric: str, ctx: Context, *, baseline: bool) -> None:
         return
     roles = ["candidate"] + (["baseline"] if baseline else [])
     for role in roles:
-        scores = ctx.data.candidate_scores if role == "candidate" else ctx.data.baseline_scores
-        if scores is None:
+        if ctx.reduced.scores.get(role) is None:
             raise DataError(
                 f"{metric} needs scores, but the {role} gives none: use a model with "
                 f"predict_proba, or add `scores: <column>` to `{role}`"
             )
-        if metric in ("log_loss", "brier") and ((scores < 0) | (scores > 1)).any():
+        lo, hi = ctx.reduced.score_range.get(role, (0.0, 0.0))
+        if metric in ("log_loss", "brier") and (lo < 0 or hi > 1):
             raise DataError(
                 f"{metric} needs probabilities, but the {role} scores leave [0, 1] "
-                f"(min {scores.min():.4g}, max {scores.max():.4g})"
+                f"(min {lo:.4g}, max {hi:.4g})"
             )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -26,12 +27,17 @@ def infer_format(path: Path) -> Literal["parquet", "csv"]:
     )
 
 
-def read_table(path: Path, fmt: Literal["parquet", "csv"] | None = None) -> pd.DataFrame:
+def read_table(path: Path, fmt: Literal["parquet", "csv", "table"] | None = None) -> pd.DataFrame:
     """The whole table as a DataFrame; a missing, empty or corrupt file is a `DataError`."""
+    if fmt == "table":
+        raise DataError(f"{path}: `format: table` names a Spark table; set `backend.engine: spark`")
     if not path.exists():
         raise DataError(f"{path}: data file not found; check `data.path` in the config")
     if path.is_dir():
-        raise DataError(f"{path}: is a folder; `data.path` must name one Parquet or CSV file")
+        raise DataError(
+            f"{path}: is a folder; `data.path` must name one Parquet or CSV file, or set "
+            f"`backend.engine: duckdb` to read a folder or glob of Parquet files"
+        )
     fmt = fmt or infer_format(path)
     try:
         if fmt == "parquet":
@@ -62,12 +68,16 @@ def file_digest(path: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def require_columns(frame: pd.DataFrame, columns: list[str], *, where: str, path: Path) -> None:
-    """Raise a `DataError` naming every missing column and the columns there are."""
-    missing = [c for c in columns if c not in frame.columns]
+def require_columns(
+    frame: pd.DataFrame | Sequence[str], columns: list[str], *, where: str, path: Path
+) -> None:
+    """Raise a `DataError` naming every missing column and the columns there are (of a
+    frame, or a list of column names from a backend that never loads the rows)."""
+    have = list(frame.columns) if isinstance(frame, pd.DataFrame) else list(frame)
+    missing = [c for c in columns if c not in have]
     if missing:
-        shown = ", ".join(map(str, frame.columns[:40]))
-        more = f" (and {len(frame.columns) - 40} more)" if len(frame.columns) > 40 else ""
+        shown = ", ".join(map(str, have[:40]))
+        more = f" (and {len(have) - 40} more)" if len(have) > 40 else ""
         raise DataError(
             f"{path}: column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
             f"named in {where} not found; the data has: {shown}{more}"

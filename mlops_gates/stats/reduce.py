@@ -27,6 +27,7 @@ __all__ = [
     "marginalize",
     "reduce_classification",
     "reduce_regression",
+    "reduce_scores",
 ]
 
 
@@ -161,12 +162,16 @@ def reduce_classification(
     n_classes: int,
     candidate_scores: ArrayLike | None = None,
     baseline_scores: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
 ) -> ClassificationStats:
     """Count rows per (group, true class, candidate label, baseline label).
 
     Scores (the positive-class score of a binary task, any finite real) are reduced to a
-    :class:`ScoreStats` each. Raises ``ValueError`` on codes out of range, mismatched
-    lengths or non-finite scores; the caller is expected to have validated user data.
+    :class:`ScoreStats` each. ``weights`` (non-negative integers) says how many rows each
+    entry stands for: a backend that already counted rows per cell passes its cells here
+    and gets exactly the table the rows would give. Raises ``ValueError`` on codes out of
+    range, mismatched lengths or non-finite scores; the caller is expected to have
+    validated user data.
     """
     if n_classes < 1:
         raise ValueError(f"n_classes must be at least 1, got {n_classes}")
@@ -183,14 +188,18 @@ def reduce_classification(
         n_b = k
     # One combined key per row; a single bincount builds the whole table.
     key = ((g * k + t) * k + c) * n_b + b_codes
-    counts = np.bincount(key, minlength=n_groups * k * k * n_b).astype(np.int64, copy=False)
+    w = _weights(weights, n)
+    if w is None:
+        counts = np.bincount(key, minlength=n_groups * k * k * n_b).astype(np.int64, copy=False)
+    else:
+        counts = _sum_by(key, w, n_groups * k * k * n_b)
 
     def scores_of(name: str, s: ArrayLike | None) -> ScoreStats | None:
         if s is None:
             return None
         if n_classes != 2:
             raise ValueError(f"{name} are supported for binary tasks only (K=2), got K={k}")
-        return _reduce_scores(name, g, n_groups, t, s)
+        return _reduce_scores(name, g, n_groups, t, s, w)
 
     return ClassificationStats(
         counts=counts.reshape(n_groups, k, k, n_b),
@@ -322,8 +331,44 @@ def _marginalize_regression(
     )
 
 
+def reduce_scores(
+    groups: ArrayLike,
+    n_groups: int,
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    *,
+    thresholds: ArrayLike | None = None,
+    weights: ArrayLike | None = None,
+) -> ScoreStats:
+    """Binary scores (``y_true`` codes 0/1) to a :class:`ScoreStats` over ``groups``.
+
+    Without ``thresholds`` ``scores`` are the score values themselves (exact table). With
+    them, ``scores`` are indices into ``thresholds`` (ascending): bins of a
+    :class:`~mlops_gates.stats.scorebins.ScoreBins`, each standing for one value.
+    ``weights`` as in :func:`reduce_classification`.
+    """
+    g = _codes("groups", groups, n_groups, None)
+    n = g.shape[0]
+    t = _codes("y_true", y_true, 2, n)
+    w = _weights(weights, n)
+    if thresholds is None:
+        return _reduce_scores("scores", g, n_groups, t, scores, w)
+    thr = np.asarray(thresholds, dtype=np.float64)
+    if thr.ndim != 1 or np.any(np.diff(thr) < 0):
+        raise ValueError("thresholds must be one-dimensional and ascending")
+    index = _codes("scores", scores, max(thr.shape[0], 1), n)
+    pos = t if w is None else t * w
+    neg = (1 - t) if w is None else (1 - t) * w
+    return _scores_from_keys(thr, g * max(thr.shape[0], 1) + index, pos, neg, n_groups)
+
+
 def _reduce_scores(
-    name: str, groups: IntArray, n_groups: int, y_true: IntArray, scores: ArrayLike
+    name: str,
+    groups: IntArray,
+    n_groups: int,
+    y_true: IntArray,
+    scores: ArrayLike,
+    weights: IntArray | None = None,
 ) -> ScoreStats:
     s = _reals(name, scores, groups.shape[0])
     # One global factorisation of the score values; (group, score index) keys then sort
@@ -331,7 +376,23 @@ def _reduce_scores(
     thresholds, inverse = np.unique(s, return_inverse=True)
     key = groups * thresholds.shape[0] + inverse.astype(np.int64)
     is_pos = (y_true == 1).astype(np.int64)
-    return _scores_from_keys(thresholds, key, is_pos, 1 - is_pos, n_groups)
+    is_neg = 1 - is_pos
+    if weights is not None:
+        is_pos, is_neg = is_pos * weights, is_neg * weights
+    return _scores_from_keys(thresholds, key, is_pos, is_neg, n_groups)
+
+
+def _weights(weights: ArrayLike | None, length: int) -> IntArray | None:
+    if weights is None:
+        return None
+    w = np.asarray(weights)
+    if w.shape != (length,):
+        raise ValueError(f"weights must have shape ({length},), got {w.shape}")
+    if w.shape[0] and not np.issubdtype(w.dtype, np.integer):
+        raise ValueError(f"weights must be integer row counts, got dtype {w.dtype}")
+    if w.shape[0] and int(w.min()) < 0:
+        raise ValueError("weights must be non-negative row counts")
+    return w.astype(np.int64, copy=False)
 
 
 def _marginalize_scores(stats: ScoreStats, to_slice: IntArray, n_slices: int) -> ScoreStats:

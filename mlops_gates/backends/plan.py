@@ -1,0 +1,109 @@
+"""What a run needs reduced (the plan) and what every backend hands back (`Reduced`).
+
+The plan is read off the gates: which columns they slice by, which of them need score
+tables and for which model. Every backend answers the same plan with the same tables,
+so metric, interval and gate code never knows where the rows were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mlops_gates.backends.grouping import Grouping
+from mlops_gates.config import (
+    SCORE_METRICS,
+    BaselineGate,
+    Config,
+    FairnessGate,
+    MetricGate,
+)
+from mlops_gates.stats.reduce import ClassificationStats, RegressionStats, ScoreStats
+from mlops_gates.stats.scorebins import ScoreBins
+
+Model = Literal["candidate", "baseline"]
+
+# Exact score tables cost about one cell per row; below this many rows that is cheap and
+# rank metrics stay exact, above it `auto` switches to bins (see docs/scale.md).
+AUTO_EXACT_MAX_ROWS = 250_000
+AUTO_BINS = 4096
+
+
+@dataclass(frozen=True)
+class Plan:
+    columns: list[str]  # the finest grouping: every column a gate slices by
+    score_columns: list[str]  # the columns gates using score metrics slice by
+    score_models: tuple[Model, ...]  # whose scores those gates read
+
+
+def plan_for(config: Config, available: set[str] | None = None) -> Plan:
+    """The plan of `config`'s gates; columns missing from `available` are left out (the
+    gates naming them report the missing column themselves)."""
+    columns: list[str] = []
+    score_columns: list[str] = []
+    models: list[Model] = []
+    for gate in config.gates:
+        if isinstance(gate, MetricGate | BaselineGate):
+            cols = [c for s in gate.slices for c in ([s] if isinstance(s, str) else s)]
+        elif isinstance(gate, FairnessGate):
+            cols = [*gate.control, gate.sensitive]
+        else:
+            continue
+        cols = [c for c in cols if available is None or c in available]
+        _extend(columns, cols)
+        if gate.metric in SCORE_METRICS and config.task.type == "binary":
+            _extend(score_columns, cols)
+            wanted: list[Model] = ["candidate"]
+            if isinstance(gate, BaselineGate) and config.baseline is not None:
+                wanted.append("baseline")
+            _extend(models, wanted)
+    # Keep the finest grouping's column order so coarsening is a plain sub-selection.
+    score_columns = [c for c in columns if c in score_columns]
+    return Plan(columns, score_columns, tuple(m for m in ("candidate", "baseline") if m in models))
+
+
+def _extend(into: list[Any], items: list[Any]) -> None:
+    for item in items:
+        if item not in into:
+            into.append(item)
+
+
+def resolve_bins(setting: str | int, n_rows: int) -> int | None:
+    """Number of score bins for this run, or None for exact score tables."""
+    if setting == "exact":
+        return None
+    if setting == "auto":
+        return None if n_rows <= AUTO_EXACT_MAX_ROWS else AUTO_BINS
+    return int(setting)
+
+
+@dataclass
+class Reduced:
+    """The rows, reduced: every backend returns exactly this."""
+
+    engine: str
+    n_rows: int
+    columns: tuple[str, ...]  # the data's columns (for messages naming a missing one)
+    grouping: Grouping
+    stats: ClassificationStats | RegressionStats
+    score_grouping: Grouping
+    scores: dict[str, ScoreStats | None] = field(default_factory=dict)
+    score_range: dict[str, tuple[float, float]] = field(default_factory=dict)
+    bins: dict[str, ScoreBins | None] = field(default_factory=dict)
+    classes: tuple[Any, ...] = ()
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baseline_error: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """How the rows were reduced, for the report's context."""
+        return {
+            "engine": self.engine,
+            "rows": self.n_rows,
+            "groups": self.grouping.n_groups,
+            "scores": {
+                model: "exact"
+                if b is None
+                else {"bins": b.n_bins, "lo": b.lo, "hi": b.hi, "width": b.width}
+                for model, b in self.bins.items()
+            },
+        }

@@ -1,0 +1,300 @@
+"""The GROUP BY queries every SQL engine runs, and the step from their small results to
+the shared tables.
+
+DuckDB and Spark run the same statements (only identifier quoting differs). Their results
+are *cells*: one row per distinct (slice values, label, predictions) with a row count,
+and per model one row per (score-slice values, label, score bin) with a count. Those go
+through the same numpy reducer as rows do, with the counts as weights, so every backend
+produces bit-identical count and score tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops_gates.backends.grouping import Grouping
+from mlops_gates.backends.plan import Model, Plan, Reduced, plan_for, resolve_bins
+from mlops_gates.config import Config
+from mlops_gates.errors import DataError
+from mlops_gates.sources.evaluation import _encode, build_inputs
+from mlops_gates.stats.reduce import RegressionStats, reduce_classification, reduce_scores
+from mlops_gates.stats.scorebins import ScoreBins
+
+N = "__mg_n"  # the row-count column of every cell query
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the engines' SQL: identifier quoting."""
+
+    quote_char: str
+
+    def q(self, name: str) -> str:
+        c = self.quote_char
+        return c + name.replace(c, c + c) + c
+
+
+def _double(x: float) -> str:
+    # A string cast, not a numeric literal: engines read `0.1` as DECIMAL, which would
+    # round differently; repr() round-trips and both engines parse it correctly rounded.
+    return f"CAST('{x!r}' AS DOUBLE)"
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def counts_query(d: Dialect, src: str, keys: list[str], outputs: list[str]) -> str:
+    cols = ", ".join(d.q(c) for c in _unique(keys + outputs))
+    return f"SELECT {cols}, COUNT(*) AS {N} FROM {src} GROUP BY {cols}"
+
+
+def range_query(d: Dialect, src: str, score: str) -> str:
+    s = f"CAST({d.q(score)} AS DOUBLE)"
+    return (
+        f"SELECT COUNT(*) AS n, COUNT({d.q(score)}) AS present, "
+        f"SUM(CASE WHEN isnan({s}) THEN 1 ELSE 0 END) AS nans, MIN({s}) AS lo, MAX({s}) AS hi "
+        f"FROM {src}"
+    )
+
+
+def score_query(
+    d: Dialect, src: str, keys: list[str], label: str, score: str, bins: ScoreBins | None
+) -> str:
+    s = f"CAST({d.q(score)} AS DOUBLE)"
+    if bins is None:
+        value = s
+    else:
+        # The formula of ScoreBins.codes, operation for operation.
+        raw = f"FLOOR(({s} - {_double(bins.lo)}) * {_double(bins.scale)})"
+        value = f"CAST(LEAST(GREATEST({raw}, 0), {bins.n_bins - 1}) AS BIGINT)"
+    cols = ", ".join(d.q(c) for c in _unique([*keys, label]))
+    return f"SELECT {cols}, {value} AS __mg_s, COUNT(*) AS {N} FROM {src} GROUP BY {cols}, {value}"
+
+
+def regression_query(d: Dialect, src: str, keys: list[str], label: str, preds: list[str]) -> str:
+    y = f"CAST({d.q(label)} AS DOUBLE)"
+    parts = [
+        f"COUNT(*) AS {N}",
+        f"COUNT({d.q(label)}) AS __mg_ny",
+        f"AVG({y}) AS __mg_mean",
+        f"VAR_POP({y}) AS __mg_var",
+    ]
+    for i, p in enumerate(preds):
+        e = f"(CAST({d.q(p)} AS DOUBLE) - {y})"
+        parts += [
+            f"COUNT({d.q(p)}) AS __mg_np{i}",
+            f"SUM({e}) AS __mg_se{i}",
+            f"SUM(ABS({e})) AS __mg_sae{i}",
+            f"SUM({e} * {e}) AS __mg_sse{i}",
+        ]
+    cols = ", ".join(d.q(c) for c in keys)
+    select = ", ".join(([cols] if keys else []) + parts)
+    return f"SELECT {select} FROM {src}" + (f" GROUP BY {cols}" if keys else "")
+
+
+Run = Callable[[str], pd.DataFrame]
+
+
+def to_frame(table: Any) -> pd.DataFrame:
+    """An engine's Arrow result as pandas, integers kept integers when NULLs occur (as
+    pandas' own Parquet reader does for files pandas wrote): `tier=1`, never `tier=1.0`."""
+    import pyarrow as pa
+
+    def mapper(t: Any) -> Any:
+        return pd.Int64Dtype() if pa.types.is_integer(t) else None
+
+    frame: pd.DataFrame = table.to_pandas(types_mapper=mapper)
+    return frame
+
+
+def reduce_sql(
+    config: Config,
+    *,
+    engine: str,
+    dialect: Dialect,
+    src: str,
+    columns: list[str],
+    run: Run,
+    where: Path,
+) -> Reduced:
+    """Reduce the table `src` with `run` (SQL text -> small DataFrame) to the shared tables."""
+    missing = [c for c in _needed(config) if c not in columns]
+    if missing:
+        shown = ", ".join(columns[:40])
+        raise DataError(
+            f"{where}: column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(repr, missing))} named in the config not found; the data has: {shown}"
+        )
+    plan = plan_for(config, set(columns))
+    keys = plan.columns
+    label = config.task.label
+    preds = [m.predictions for m in (config.candidate, config.baseline) if m is not None]
+    assert all(p is not None for p in preds)  # config validation: columns only here
+    pred_cols = [p for p in preds if p is not None]
+    if config.task.type == "regression":
+        frame = run(regression_query(dialect, src, keys, label, pred_cols))
+        return _finish_regression(config, plan, engine, columns, frame, where)
+
+    counts = run(counts_query(dialect, src, keys, [label, *pred_cols]))
+    weights = counts[N].to_numpy(dtype=np.int64)
+    n_rows = int(weights.sum())
+    # Labels and predictions are encoded by the in-memory code on the distinct values, so
+    # classes and every message about stray labels are the same as without a backend.
+    bare = config.model_copy(
+        update={
+            "candidate": config.candidate.model_copy(update={"scores": None}),
+            "baseline": None
+            if config.baseline is None
+            else config.baseline.model_copy(update={"scores": None}),
+        }
+    )
+    cells = build_inputs(bare, counts.drop(columns=[N]), where)
+    grouping = Grouping.of(counts, keys)
+    stats = reduce_classification(
+        grouping.codes,
+        grouping.n_groups,
+        cells.y_true,
+        cells.candidate,
+        cells.baseline,
+        n_classes=len(cells.classes),
+        weights=weights,
+    )
+    reduced = Reduced(
+        engine=engine,
+        n_rows=n_rows,
+        columns=tuple(columns),
+        grouping=grouping,
+        stats=stats,
+        score_grouping=grouping.coarsen(plan.score_columns)[0],
+        classes=cells.classes,
+        models={
+            role: {"source": "column", "predictions": m.predictions, "scores": m.scores}
+            for role, m in (("candidate", config.candidate), ("baseline", config.baseline))
+            if m is not None and not (role == "baseline" and cells.baseline_error)
+        },
+        baseline_error=cells.baseline_error,
+    )
+    if config.task.type != "binary":
+        return reduced
+    n_bins = resolve_bins(config.backend.score_bins, n_rows)
+    for model in plan.score_models:
+        mc = config.candidate if model == "candidate" else config.baseline
+        if mc is None or mc.scores is None or (model == "baseline" and cells.baseline_error):
+            reduced.scores[model] = None
+            continue
+        _score_table(reduced, model, mc.scores, plan, dialect, src, run, n_bins, where, config)
+    return reduced
+
+
+def _needed(config: Config) -> list[str]:
+    cols = [config.task.label]
+    for mc in (config.candidate, config.baseline):
+        if mc is not None:
+            cols += [c for c in (mc.predictions, mc.scores) if c is not None]
+    return _unique(cols)
+
+
+def _score_table(
+    reduced: Reduced,
+    model: Model,
+    column: str,
+    plan: Plan,
+    dialect: Dialect,
+    src: str,
+    run: Run,
+    n_bins: int | None,
+    where: Path,
+    config: Config,
+) -> None:
+    r = run(range_query(dialect, src, column)).iloc[0]
+    n, present, nans = int(r["n"]), int(r["present"]), int(r["nans"] or 0)
+    lo, hi = (float(r["lo"]), float(r["hi"])) if present else (0.0, 0.0)
+    bad = (n - present) + nans
+    if bad or not (np.isfinite(lo) and np.isfinite(hi)):
+        raise DataError(
+            f"{where}: {model} scores (column {column!r}): {bad or 'some'} rows are missing "
+            f"or not finite; drop or fill them before gating"
+        )
+    reduced.score_range[model] = (lo, hi)
+    bins = None if n_bins is None else ScoreBins(lo, hi, n_bins)
+    reduced.bins[model] = bins
+    cells = run(score_query(dialect, src, plan.score_columns, config.task.label, column, bins))
+    label = config.task.label
+    y = _encode(cells[label].to_numpy(), reduced.classes, f"column {label!r} (task.label)", where)
+    sg = Grouping.of(cells, plan.score_columns)
+    if sg.n_groups != reduced.score_grouping.n_groups:  # both saw every row: cannot differ
+        raise RuntimeError("score cells and count cells disagree on the slices")
+    values = cells["__mg_s"].to_numpy()
+    weights = cells[N].to_numpy(dtype=np.int64)
+    ng = reduced.score_grouping.n_groups
+    if bins is None:
+        table = reduce_scores(sg.codes, ng, y, values.astype(np.float64), weights=weights)
+    else:
+        table = reduce_scores(
+            sg.codes, ng, y, values.astype(np.int64), thresholds=bins.thresholds(), weights=weights
+        )
+    reduced.scores[model] = table
+
+
+def _finish_regression(
+    config: Config, plan: Plan, engine: str, columns: list[str], frame: pd.DataFrame, where: Path
+) -> Reduced:
+    label = config.task.label
+    n = frame[N].to_numpy(dtype=np.int64)
+    roles = [m for m in (config.candidate, config.baseline) if m is not None]
+    if (frame["__mg_ny"].to_numpy() < n).any():
+        raise DataError(f"{where}: column {label!r} (task.label): some rows are missing")
+    for i, mc in enumerate(roles):
+        if (frame[f"__mg_np{i}"].to_numpy() < n).any():
+            raise DataError(f"{where}: predictions ({mc.predictions!r}): some rows are missing")
+    grouping = Grouping.of(frame, plan.columns)
+    order = np.empty(len(frame), dtype=np.int64)
+    order[grouping.codes] = np.arange(len(frame))
+    f = frame.iloc[order] if len(frame) else frame
+    n = f[N].to_numpy(dtype=np.int64)
+    mean = f["__mg_mean"].to_numpy(dtype=np.float64)
+    occupied = n > 0
+    total = int(n.sum())
+    shift = float(np.sum(n[occupied] * mean[occupied]) / total) if total else 0.0
+    if not np.isfinite(shift):
+        shift = 0.0
+
+    def sums(prefix: str) -> np.ndarray:
+        return np.stack(
+            [f[f"__mg_{prefix}{i}"].to_numpy(dtype=np.float64) for i in range(len(roles))], axis=1
+        )
+
+    stats = RegressionStats(
+        n=n,
+        mean_true=np.where(occupied, mean - shift, 0.0),
+        m2_true=np.where(occupied, f["__mg_var"].to_numpy(dtype=np.float64) * n, 0.0),
+        sum_err=sums("se"),
+        sum_abs_err=sums("sae"),
+        sum_sq_err=sums("sse"),
+        has_baseline=config.baseline is not None,
+        shift=shift,
+    )
+    if not all(np.isfinite(a).all() for a in (stats.mean_true, stats.m2_true, stats.sum_sq_err)):
+        raise DataError(
+            f"{where}: the label or predictions hold NaN or infinite values; drop or fill them"
+        )
+    return Reduced(
+        engine=engine,
+        n_rows=total,
+        columns=tuple(columns),
+        grouping=grouping,
+        stats=stats,
+        score_grouping=grouping.coarsen(plan.score_columns)[0],
+        models={
+            role: {"source": "column", "predictions": m.predictions, "scores": m.scores}
+            for role, m in (("candidate", config.candidate), ("baseline", config.baseline))
+            if m is not None
+        },
+    )
