@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_promote_commands(sub)
 
+    from mlops_gates.promote.deploy_cli import add_subcommands as add_deploy_commands
+
+    add_deploy_commands(sub)  # deploy, rollback, status
+
     from mlops_gates.data_cli import add_subcommands as add_data_commands
 
     add_data_commands(sub)  # profile, schema infer

@@ -432,6 +432,42 @@ class GitHubClient:
             url = f"{self.repo.url}/issues/comments/{comment_id}"
             self._gh.requester.requestJsonAndCheck("PATCH", url, input={"body": body})
 
+    # -- deployments -------------------------------------------------------------------
+    def create_deployment(
+        self, *, ref: str, environment: str, description: str, payload: dict[str, Any]
+    ) -> int:
+        """Record a deployment of `ref`; its id. The merge decided the deploy, so GitHub
+        is told not to wait for status checks or merge the default branch in."""
+        with self._api(f"creating a deployment to {environment}"):
+            dep = self.repo.create_deployment(
+                ref,
+                auto_merge=False,
+                required_contexts=[],
+                payload=payload,
+                environment=environment,
+                description=description,
+                production_environment=environment == "production",
+            )
+        return int(dep.id)
+
+    def deployment_status(
+        self, deployment_id: int, state: str, *, description: str, log_url: str | None
+    ) -> None:
+        with self._api(f"adding status '{state}' to deployment {deployment_id}"):
+            body: dict[str, Any] = {"state": state, "description": description[:140]}
+            if log_url:
+                body["log_url"] = log_url
+            url = f"{self.repo.url}/deployments/{deployment_id}/statuses"
+            self._gh.requester.requestJsonAndCheck("POST", url, input=body)
+
+    def pulls_for_commit(self, sha: str) -> list[int]:
+        """Numbers of the merged pull requests that produced commit `sha` (a merge)."""
+        with self._api(f"finding the pull request of commit {sha[:12]}"):
+            _, data = self._gh.requester.requestJsonAndCheck(
+                "GET", f"{self.repo.url}/commits/{sha}/pulls"
+            )
+        return [int(p["number"]) for p in data or [] if p.get("merged_at")]
+
 
 def _text(exc: GithubException) -> str:
     return str(exc.data) if exc.data is not None else str(exc.message or "")

@@ -48,6 +48,20 @@ OPERATIONS = {
     "issues/list-comments": ("get", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     "issues/create-comment": ("post", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     "issues/update-comment": ("patch", "/repos/{owner}/{repo}/issues/comments/{comment_id}"),
+    "repos/create-deployment": ("post", "/repos/{owner}/{repo}/deployments"),
+    "repos/list-deployments": ("get", "/repos/{owner}/{repo}/deployments"),
+    "repos/create-deployment-status": (
+        "post",
+        "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+    ),
+    "repos/list-deployment-statuses": (
+        "get",
+        "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+    ),
+    "repos/list-pull-requests-associated-with-commit": (
+        "get",
+        "/repos/{owner}/{repo}/commits/{commit_sha}/pulls",
+    ),
 }
 
 _DROP_KEYS = {"examples", "example"}

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .openapi import OpenAPI, Operation, Violation, spec
-from .state import Comment, Pull, Repo, blob_sha
+from .state import Comment, Deployment, DeploymentStatus, Pull, Repo, blob_sha
 
 DOCS = "https://docs.github.com/rest"
 Response = tuple[int, Any, dict[str, str]]
@@ -165,6 +165,14 @@ class GitHubDouble:
             for r in self.requests
             if (method is None or r.method == method) and re.search(path, r.path)
         ]
+
+    def merge(self, number: int) -> str:
+        """Merge pull request `number` (as a person pressing the button); the merge SHA."""
+        with self._lock:
+            return self.repo.merge(self.repo.pulls[number]).sha
+
+    def deployments(self) -> list[Deployment]:
+        return list(self.repo.deployments.values())
 
     def open_pulls(self) -> list[Pull]:
         return [p for p in self.repo.pulls.values() if p.state == "open"]
@@ -361,8 +369,8 @@ class GitHubDouble:
             created_at=p.created_at,
             updated_at=p.updated_at,
             closed_at=p.closed_at,
-            merged_at=None,
-            merge_commit_sha=None,
+            merged_at=p.merged_at,
+            merge_commit_sha=p.merge_commit_sha,
             requested_reviewers=[self._user(u) for u in p.reviewers],
             requested_teams=[self._team(t) for t in p.teams],
             head=side(p.head, head_sha),
@@ -381,7 +389,12 @@ class GitHubDouble:
             draft=p.draft,
         )
         if schema == "pull-request":
-            fields.update(merged=False, mergeable=None, mergeable_state="unknown", comments=0)
+            fields.update(
+                merged=p.merged_at is not None,
+                mergeable=None,
+                mergeable_state="unknown",
+                comments=0,
+            )
         return self._obj(schema, **fields)
 
     def _label(self, name: str) -> dict[str, Any]:
@@ -674,6 +687,142 @@ class GitHubDouble:
         self._check_length(body["body"])
         c.body, c.updated_at = body["body"], self.repo.clock.tick()
         return 200, self._comment(c), {}
+
+    # -- deployments -------------------------------------------------------------------
+    def _deployment(self, d: Deployment) -> dict[str, Any]:
+        url = f"{self._repo_url}/deployments/{d.id}"
+        return self._obj(
+            "deployment",
+            id=d.id,
+            node_id=f"DE_{d.id}",
+            sha=d.sha,
+            ref=d.ref,
+            task="deploy",
+            environment=d.environment,
+            original_environment=d.environment,
+            creator=self._user(self.repo.login),
+            payload=d.payload,
+            description=d.description,
+            statuses_url=f"{url}/statuses",
+            repository_url=self._repo_url,
+            url=url,
+            created_at=d.created_at,
+            updated_at=d.statuses[-1].created_at if d.statuses else d.created_at,
+            production_environment=d.production,
+            transient_environment=False,
+        )
+
+    def _deployment_status(self, d: Deployment, st: DeploymentStatus) -> dict[str, Any]:
+        url = f"{self._repo_url}/deployments/{d.id}"
+        return self._obj(
+            "deployment-status",
+            id=st.id,
+            node_id=f"DES_{st.id}",
+            state=st.state,
+            creator=self._user(self.repo.login),
+            description=st.description,
+            environment=st.environment,
+            deployment_url=url,
+            target_url=st.log_url,
+            log_url=st.log_url,
+            environment_url="",
+            repository_url=self._repo_url,
+            url=f"{url}/statuses/{st.id}",
+            created_at=st.created_at,
+            updated_at=st.created_at,
+        )
+
+    def _op_repos_create_deployment(
+        self, params: dict[str, str], query: Any, body: Any
+    ) -> Response:
+        r = self._check_repo(params)
+        commit = r.resolve(body["ref"])
+        if commit is None:
+            raise HTTPError(422, f"No ref found for: {body['ref']}")
+        if body.get("required_contexts", None) is None or body.get("auto_merge", True):
+            # GitHub would wait for checks or merge the default branch in; deploy must not.
+            raise HTTPError(409, "double: deploy must send auto_merge=false, required_contexts=[]")
+        env = body.get("environment", "production")
+        d = Deployment(
+            id=7000 + len(r.deployments) + 1,
+            sha=commit.sha,
+            ref=body["ref"],
+            environment=env,
+            description=body.get("description"),
+            payload=body.get("payload") or {},
+            production=body.get("production_environment", env == "production"),
+            created_at=r.clock.tick(),
+        )
+        r.deployments[d.id] = d
+        return 201, self._deployment(d), {}
+
+    def _op_repos_list_deployments(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Response:
+        r = self._check_repo(params)
+        env = query.get("environment", [None])[0]
+        items = [d for d in reversed(r.deployments.values()) if env in (None, d.environment)]
+        chunk, headers = self._page(items, query, f"/repos/{r.full_name}/deployments")
+        return 200, [self._deployment(d) for d in chunk], headers
+
+    def _get_deployment(self, params: dict[str, str]) -> Deployment:
+        r = self._check_repo(params)
+        d = r.deployments.get(int(params["deployment_id"]))
+        if d is None:
+            raise HTTPError(404, "Not Found")
+        return d
+
+    def _op_repos_create_deployment_status(
+        self, params: dict[str, str], query: Any, body: Any
+    ) -> Response:
+        d = self._get_deployment(params)
+        st = DeploymentStatus(
+            id=8000 + sum(len(x.statuses) for x in self.repo.deployments.values()) + 1,
+            state=body["state"],
+            description=body.get("description", ""),
+            log_url=body.get("log_url") or body.get("target_url") or "",
+            environment=body.get("environment") or d.environment,
+            created_at=self.repo.clock.tick(),
+        )
+        if len(st.description) > 140:
+            raise HTTPError(422, "description is too long (maximum is 140 characters)")
+        if st.state == "success" and body.get("auto_inactive", True):
+            # GitHub marks earlier successful deployments to the environment inactive.
+            for other in self.repo.deployments.values():
+                same_env = other is not d and other.environment == d.environment
+                if same_env and other.statuses and other.statuses[-1].state == "success":
+                    other.statuses.append(
+                        DeploymentStatus(
+                            st.id * 10 + other.id % 10,
+                            "inactive",
+                            "",
+                            "",
+                            other.environment,
+                            st.created_at,
+                        )
+                    )
+        d.statuses.append(st)
+        return 201, self._deployment_status(d, st), {}
+
+    def _op_repos_list_deployment_statuses(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Response:
+        d = self._get_deployment(params)
+        items = list(reversed(d.statuses))
+        return 200, [self._deployment_status(d, st) for st in items], {}
+
+    def _op_repos_list_pull_requests_associated_with_commit(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Response:
+        r = self._check_repo(params)
+        sha = params["commit_sha"]
+        pulls = [
+            p
+            for p in r.pulls.values()
+            if sha in (p.merge_commit_sha, p.head_sha)
+            or (r.refs.get(f"refs/heads/{p.head}") == sha)
+        ]
+        return 200, [self._pull(p, "pull-request-simple") for p in pulls], {}
 
     @staticmethod
     def _check_length(text: str | None) -> None:

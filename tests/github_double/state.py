@@ -37,9 +37,34 @@ class Pull:
     head_sha: str  # the head's commit when the branch is gone
     state: str = "open"
     closed_at: str | None = None
+    merged_at: str | None = None
+    merge_commit_sha: str | None = None
     labels: list[str] = field(default_factory=list)
     reviewers: list[str] = field(default_factory=list)
     teams: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DeploymentStatus:
+    id: int
+    state: str
+    description: str
+    log_url: str
+    environment: str
+    created_at: str
+
+
+@dataclass
+class Deployment:
+    id: int
+    sha: str
+    ref: str
+    environment: str
+    description: str | None
+    payload: dict[str, object]
+    production: bool
+    created_at: str
+    statuses: list[DeploymentStatus] = field(default_factory=list)
 
 
 @dataclass
@@ -77,6 +102,7 @@ class Repo:
     pulls: dict[int, Pull] = field(default_factory=dict)
     comments: dict[int, Comment] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)  # name -> id
+    deployments: dict[int, Deployment] = field(default_factory=dict)
     clock: Clock = field(default_factory=Clock)
     _next_issue: int = 1
     _next_comment: int = 1000
@@ -127,6 +153,25 @@ class Repo:
                 return True
             todo.extend(self.commits[sha].parents)
         return False
+
+    def merge(self, pull: Pull) -> Commit:
+        """Merge a pull request the way the merge button does: a merge commit on the base
+        holding the head's files, the pull request closed and marked merged."""
+        head = self.resolve(pull.head) or self.commits[pull.head_sha]
+        base_sha = self.refs[f"refs/heads/{pull.base}"]
+        base = self.commits[base_sha]
+        changed = {p: self.blobs[b] for p, b in head.tree.items() if base.tree.get(p) != b}
+        gone: dict[str, bytes | None] = {p: None for p in base.tree if p not in head.tree}
+        merge = self.commit(
+            pull.base,
+            {**changed, **gone},
+            f"Merge pull request #{pull.number} from {self.owner}/{pull.head}",
+        )
+        merge.parents.append(head.sha)
+        stamp = self.clock.tick()
+        pull.state, pull.closed_at, pull.merged_at, pull.updated_at = "closed", stamp, stamp, stamp
+        pull.merge_commit_sha = merge.sha
+        return merge
 
     # -- issues ----------------------------------------------------------------------
     def next_issue_number(self) -> int:

@@ -1,0 +1,467 @@
+"""`mlops-gates deploy` and `rollback`: carry out what the manifest on the default branch says.
+
+Deploy = verify that the manifest's model version passed its gates under the config the
+manifest names, move the alias (optionally a canary alias first), run the user's smoke
+command, and move the alias back if that command fails or times out. A manifest that is
+already live changes nothing. Every move is recorded in the registry (see `registry.py`)
+and, when a recorder is given, as a GitHub deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from mlops_gates.errors import PromotionError
+from mlops_gates.promote.registry import (
+    DeployConflict,
+    Move,
+    Registry,
+    describe_version,
+    now_iso,
+    version_tag,
+)
+
+Status = Literal["deployed", "unchanged", "refused", "rolled_back", "failed", "conflict"]
+# Tags `mlops_gates.tracking` writes on the candidate's model version after a gates run.
+GATE_STATUS_TAG = "mlops_gates.status"
+GATE_CONFIG_TAG = "mlops_gates.config_digest"
+GATE_RUN_TAG = "mlops_gates.report_run_id"
+SMOKE_KILL_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a manifest asks for."""
+
+    model: str
+    version: str
+    alias: str
+    uri: str
+    config_digest: str | None = None
+    gates_run_id: str | None = None
+
+    @classmethod
+    def from_manifest(cls, manifest: dict[str, Any]) -> Target:
+        m = manifest["model"]
+        return cls(
+            model=str(m["name"]),
+            version=str(m["version"]),
+            alias=str(manifest["alias"]),
+            uri=str(m["uri"]),
+            config_digest=(manifest.get("digests") or {}).get("config"),
+            gates_run_id=(manifest.get("mlflow") or {}).get("gates_run_id"),
+        )
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Who and what asked for this move (from GitHub Actions' environment when there)."""
+
+    sha: str | None = None
+    pr: int | None = None
+    actor: str | None = None
+    run_url: str | None = None
+
+    @classmethod
+    def from_env(cls, *, sha: str | None = None, pr: int | None = None) -> Provenance:
+        env = os.environ
+        run_url = None
+        if (
+            env.get("GITHUB_SERVER_URL")
+            and env.get("GITHUB_REPOSITORY")
+            and env.get("GITHUB_RUN_ID")
+        ):
+            run_url = (
+                f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/"
+                f"{env['GITHUB_RUN_ID']}"
+            )
+        actor = env.get("GITHUB_ACTOR") or env.get("USER") or None
+        return cls(sha=sha or env.get("GITHUB_SHA") or None, pr=pr, actor=actor, run_url=run_url)
+
+
+@dataclass(frozen=True)
+class Smoke:
+    """The user's smoke command: run through the shell, non-zero or too slow fails."""
+
+    command: str
+    timeout: float = 600.0
+
+
+@dataclass
+class Outcome:
+    status: Status
+    message: str
+    target: Target
+    previous: str | None = None
+    live: str | None = None  # where the alias is when the command ends
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("deployed", "unchanged")
+
+
+class Recorder(Protocol):
+    """Somewhere deployments are also recorded (GitHub's Deployments API)."""
+
+    def start(self, target: Target, description: str) -> None:
+        """Create the deployment record of `target`."""
+
+    def status(self, state: str, description: str) -> None:
+        """Add a status to the record `start` created."""
+
+
+class _NoRecorder:
+    def start(self, target: Target, description: str) -> None:
+        pass
+
+    def status(self, state: str, description: str) -> None:
+        pass
+
+
+def gate_problems(tags: dict[str, str], target: Target) -> list[str]:
+    """Why this version may not be deployed (empty: its gates passed under the same config)."""
+    status = tags.get(GATE_STATUS_TAG)
+    where = f"model '{target.model}' version {target.version}"
+    if status is None:
+        return [
+            f"{where} has no gates record (tag {GATE_STATUS_TAG}): run the gates on it with "
+            "MLflow tracking on (`mlops-gates check` or `pytest --mlops-gates`) before deploying"
+        ]
+    problems = []
+    if status != "pass":
+        problems.append(f"{where}: its last gates run ended '{status}', not 'pass'")
+    recorded = tags.get(GATE_CONFIG_TAG)
+    if target.config_digest and recorded != target.config_digest:
+        problems.append(
+            f"{where} passed its gates under config digest {str(recorded)[:19]}, but the "
+            f"manifest was promoted with {target.config_digest[:19]}: the gates that passed "
+            "are not the ones the pull request showed; re-run the gates and promote again"
+        )
+    return problems
+
+
+def run_smoke(smoke: Smoke, env: dict[str, str]) -> tuple[bool, str]:
+    """Run the smoke command; (passed, what happened). Output goes to our stdout/stderr."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        proc = subprocess.Popen(
+            smoke.command, shell=True, env={**os.environ, **env}, start_new_session=True
+        )
+    except OSError as exc:
+        return False, f"smoke command could not start ({exc})"
+    try:
+        code = proc.wait(timeout=smoke.timeout)
+    except subprocess.TimeoutExpired:
+        _stop_group(proc)
+        return False, f"smoke command timed out after {smoke.timeout:g} s"
+    if code != 0:
+        return False, f"smoke command exited with status {code}"
+    return True, "smoke command passed"
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    # The command may have started children (a server, curl): stop its whole group.
+    for sig, wait in ((signal.SIGTERM, SMOKE_KILL_GRACE_S), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@dataclass
+class Deployer:
+    registry: Registry
+    provenance: Provenance = field(default_factory=Provenance)
+    recorder: Recorder = field(default_factory=_NoRecorder)
+    tracking_uri: str | None = None  # handed to the smoke command as MLFLOW_TRACKING_URI
+
+    def deploy(
+        self,
+        target: Target,
+        *,
+        smoke: Smoke | None = None,
+        canary: str | None = None,
+        override: str | None = None,
+    ) -> Outcome:
+        reg = self.registry
+        live = reg.alias(target.alias)
+        if live == target.version:
+            return Outcome(
+                "unchanged",
+                f"model '{target.model}' version {target.version} is already live on alias "
+                f"'{target.alias}': nothing to do",
+                target,
+                previous=live,
+                live=live,
+            )
+        mv = reg.version(target.version)
+        problems = gate_problems(dict(mv.tags or {}), target)
+        if problems and not override:
+            message = (
+                "refusing to deploy: "
+                + "; ".join(problems)
+                + (
+                    ". To deploy anyway, pass --override-gates 'REASON' "
+                    "(recorded with the deployment)"
+                )
+            )
+            self._record_safely("error", message[:140], target, start=True)
+            return Outcome("refused", message, target, previous=live, live=live)
+        outcome = Outcome("deployed", "", target, previous=live)
+        self._record_safely(
+            "in_progress", f"{target.model} v{target.version} -> {target.alias}", target, start=True
+        )
+        try:
+            with reg.lease(target.alias, self._holder(target)):
+                live = reg.alias(target.alias)
+                outcome.previous = live
+                if live == target.version:  # another deploy did it while we waited
+                    outcome.status, outcome.live = "unchanged", live
+                    outcome.message = (
+                        f"model '{target.model}' version {target.version} is already live on "
+                        f"alias '{target.alias}': nothing to do"
+                    )
+                    self._record_safely("success", "already live", target)
+                    return outcome
+                stages = [a for a in (canary, target.alias) if a]
+                for alias in stages:
+                    failed = self._move_and_smoke(target, alias, smoke, override, outcome)
+                    if failed:
+                        return outcome
+        except DeployConflict as exc:
+            outcome.status, outcome.message = "conflict", str(exc)
+            outcome.live = self._alias_or_none(target.alias)
+            self._record_safely("failure", "conflict with another deploy", target)
+            return outcome
+        outcome.live = target.version
+        via = f" (canary alias '{canary}' first)" if canary else ""
+        outcome.message = (
+            f"deployed model '{target.model}' version {target.version} to alias "
+            f"'{target.alias}'{via}; it replaced {describe_version(outcome.previous)}"
+            + ("; smoke command passed" if smoke else "")
+        )
+        if override:
+            outcome.message += f"; gates check overridden: {override}"
+        self._record_safely("success", f"v{target.version} live on {target.alias}", target)
+        return outcome
+
+    def _move_and_smoke(
+        self,
+        target: Target,
+        alias: str,
+        smoke: Smoke | None,
+        override: str | None,
+        outcome: Outcome,
+    ) -> bool:
+        """Move one alias to the target and smoke it; True when the deploy must stop."""
+        reg = self.registry
+        before = reg.alias(alias)
+        if before != target.version:  # a canary may already be there: still smoke it
+            reg.move_alias(alias, target.version, expect=before)
+        move = Move(
+            "deploy",
+            target.version,
+            before,
+            now_iso(),
+            sha=self.provenance.sha,
+            pr=self.provenance.pr,
+            actor=self.provenance.actor,
+            override=override,
+        )
+        reg.record(alias, move)
+        reg.tag_version(
+            target.version,
+            {
+                version_tag(alias, "deployed_at"): move.at,
+                version_tag(alias, "git_sha"): move.sha,
+                version_tag(alias, "pr"): None if move.pr is None else str(move.pr),
+                version_tag(alias, "previous_version"): before or "",
+                version_tag(alias, "run_url"): self.provenance.run_url,
+                version_tag(alias, "override_reason"): override,
+            },
+        )
+        if smoke is None:
+            return False
+        print(
+            f"mlops-gates: smoke-testing model '{target.model}' version {target.version} "
+            f"on alias '{alias}': {smoke.command}",
+            flush=True,
+        )
+        passed, what = run_smoke(smoke, self._smoke_env(target, alias))
+        if passed:
+            return False
+        # Undo: only while the alias still holds what we put there.
+        outcome.status = "rolled_back"
+        restored_to = before
+        try:
+            reg.move_alias(alias, before, expect=target.version)
+            reg.record(
+                alias,
+                Move(
+                    "auto-rollback",
+                    before,
+                    target.version,
+                    now_iso(),
+                    sha=self.provenance.sha,
+                    pr=self.provenance.pr,
+                    actor=self.provenance.actor,
+                    reason=what,
+                ),
+            )
+            reg.tag_version(
+                target.version, {version_tag(alias, "rolled_back"): f"{now_iso()} {what}"}
+            )
+        except PromotionError as exc:
+            outcome.status = "failed"
+            restored_to = reg.alias(alias) if not isinstance(exc, DeployConflict) else None
+            outcome.message = (
+                f"{what} for model '{target.model}' version {target.version} on alias "
+                f"'{alias}', and moving the alias back to {describe_version(before)} failed: "
+                f"{exc}"
+            )
+            outcome.live = self._alias_or_none(target.alias)
+            self._record_safely("failure", f"{what}; rollback failed"[:140], target)
+            return True
+        # A failed canary leaves production untouched; a failed production smoke leaves
+        # a canary (if any) on the new version, which the next deploy or rollback moves.
+        outcome.message = (
+            f"{what}: model '{target.model}' version {target.version} was rolled back on "
+            f"alias '{alias}' to {describe_version(restored_to)}"
+        )
+        if alias != target.alias:
+            outcome.message += f"; alias '{target.alias}' was not touched"
+        outcome.live = self._alias_or_none(target.alias)
+        self._record_safely("failure", f"{what}; rolled back to {restored_to}"[:140], target)
+        return True
+
+    def rollback(
+        self,
+        model: str,
+        alias: str,
+        *,
+        to: str | None,
+        reason: str,
+        override: str | None = None,
+    ) -> Outcome:
+        reg = self.registry
+        live = reg.alias(alias)
+        with reg.lease(alias, f"rollback by {self.provenance.actor or 'unknown'}"):
+            live = reg.alias(alias)
+            history = reg.history(alias)
+            target_version = to or _previous(history, live)
+            target = Target(model, target_version or "", alias, f"models:/{model}/{target_version}")
+            if target_version is None:
+                raise PromotionError(
+                    f"no earlier version of model '{model}' is recorded for alias '{alias}' "
+                    f"(it points to {describe_version(live)}); pass --to VERSION"
+                )
+            if target_version == live:
+                return Outcome(
+                    "unchanged",
+                    f"alias '{alias}' of model '{model}' already points to version {live}",
+                    target,
+                    previous=live,
+                    live=live,
+                )
+            mv = reg.version(target_version)
+            deployed_before = any(m.version == target_version for m in history)
+            problems = [] if deployed_before else gate_problems(dict(mv.tags or {}), target)
+            if problems and not override:
+                return Outcome(
+                    "refused",
+                    "refusing to roll back: "
+                    + "; ".join(problems)
+                    + ". Pass --override-gates 'REASON' to move the alias anyway",
+                    target,
+                    previous=live,
+                    live=live,
+                )
+            self._record_safely("in_progress", f"rollback to v{target_version}", target, start=True)
+            reg.move_alias(alias, target_version, expect=live)
+            move = Move(
+                "rollback",
+                target_version,
+                live,
+                now_iso(),
+                sha=self.provenance.sha,
+                pr=self.provenance.pr,
+                actor=self.provenance.actor,
+                reason=reason,
+                override=override,
+            )
+            reg.record(alias, move)
+            reg.tag_version(
+                target_version,
+                {
+                    version_tag(alias, "deployed_at"): move.at,
+                    version_tag(alias, "previous_version"): live or "",
+                    version_tag(alias, "rollback_reason"): reason,
+                    version_tag(alias, "override_reason"): override,
+                },
+            )
+            if live is not None:
+                reg.tag_version(live, {version_tag(alias, "rolled_back"): f"{move.at} {reason}"})
+        self._record_safely("success", f"rolled back to v{target_version}: {reason}"[:140], target)
+        return Outcome(
+            "deployed",
+            f"rolled back alias '{alias}' of model '{model}' from {describe_version(live)} to "
+            f"version {target_version} ({reason})",
+            target,
+            previous=live,
+            live=target_version,
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _holder(self, target: Target) -> str:
+        who = self.provenance.actor or "unknown"
+        where = f" run {self.provenance.run_url}" if self.provenance.run_url else ""
+        return f"deploy of v{target.version} by {who}{where}"
+
+    def _smoke_env(self, target: Target, alias: str) -> dict[str, str]:
+        env = {
+            "MODEL_NAME": target.model,
+            "MODEL_VERSION": target.version,
+            "MODEL_ALIAS": alias,
+            "MODEL_URI": f"models:/{target.model}/{target.version}",
+            "MODEL_ALIAS_URI": f"models:/{target.model}@{alias}",
+        }
+        if self.tracking_uri:
+            env["MLFLOW_TRACKING_URI"] = self.tracking_uri
+        return env
+
+    def _alias_or_none(self, alias: str) -> str | None:
+        try:
+            return self.registry.alias(alias)
+        except PromotionError:
+            return None
+
+    def _record_safely(
+        self, state: str, description: str, target: Target, *, start: bool = False
+    ) -> None:
+        # The registry is the deployment; a GitHub record that fails is a warning.
+        try:
+            if start:
+                self.recorder.start(target, description)
+            self.recorder.status(state, description)
+        except PromotionError as exc:
+            print(f"mlops-gates: warning: GitHub deployment record: {exc}", file=sys.stderr)
+
+
+def _previous(history: list[Move], live: str | None) -> str | None:
+    """The version the alias held before its current one, from the recorded moves."""
+    for move in reversed(history):
+        if move.version == live and move.action in ("deploy", "rollback"):
+            return move.previous
+    return None

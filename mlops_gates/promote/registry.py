@@ -1,0 +1,274 @@
+"""The MLflow registry as deploy sees it: aliases moved with check-and-set, a lease per
+alias, the deployment history, and the gate tags a version must carry.
+
+State lives in the registry itself, so every runner (a laptop, two CI jobs) sees the same:
+
+- registered-model tag ``mlops_gates.alias.<alias>.history``: JSON list of the latest
+  moves of that alias (deploy, rollback, auto-rollback), newest last;
+- registered-model tag ``mlops_gates.alias.<alias>.lease``: who is moving the alias now;
+- model-version tags ``mlops_gates.deploy.<alias>.*``: when, from which commit and pull
+  request that version went live, and what it replaced.
+
+MLflow has no compare-and-swap. A lease (write, wait, re-read: the last writer wins and
+every other writer sees it lost) serialises deploys of one alias; every alias move is
+re-read afterwards, and an alias is only moved back while it still holds the version this
+deploy put there. So a race ends with a clear failure, never with the alias on a version
+nobody asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from mlops_gates.errors import PromotionError
+from mlops_gates.sources.mlflow_models import MlflowConnection, describe_failure, is_missing
+
+HISTORY_KEEP = 20  # entries per alias; older ones fall off (the tag value is bounded)
+_TAG_VALUE_MAX = 5000
+LEASE_SECONDS = 3600.0  # a lease older than this belongs to a deploy that died
+
+
+class DeployConflict(PromotionError):
+    """Another deploy or a person moved the alias (or holds its lease) meanwhile."""
+
+
+def history_tag(alias: str) -> str:
+    return f"mlops_gates.alias.{alias}.history"
+
+
+def lease_tag(alias: str) -> str:
+    return f"mlops_gates.alias.{alias}.lease"
+
+
+def version_tag(alias: str, field_name: str) -> str:
+    return f"mlops_gates.deploy.{alias}.{field_name}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Move:
+    """One entry of an alias's history."""
+
+    action: str  # deploy | rollback | auto-rollback
+    version: str | None  # where the alias went (None: removed)
+    previous: str | None  # where it was
+    at: str
+    sha: str | None = None
+    pr: int | None = None
+    actor: str | None = None
+    reason: str | None = None
+    override: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Move:
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return None if value is None else str(value)
+
+        pr = data.get("pr")
+        return cls(
+            action=str(data.get("action") or "deploy"),
+            version=text("version"),
+            previous=text("previous"),
+            at=str(data.get("at") or ""),
+            sha=text("sha"),
+            pr=pr if isinstance(pr, int) else None,
+            actor=text("actor"),
+            reason=text("reason"),
+            override=text("override"),
+        )
+
+
+@dataclass
+class Registry:
+    """Alias and tag operations for one registered model, every failure explained."""
+
+    conn: MlflowConnection
+    model: str
+    settle_seconds: float = 0.5  # lease: time for a concurrent writer's tag to land
+    _client: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from mlops_gates.sources.mlflow_models import client
+
+        self._client = client(self.conn)
+
+    @contextmanager
+    def _call(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except PromotionError:
+            raise
+        except Exception as exc:  # MLflow raises many kinds; all become one sentence
+            raise PromotionError(f"{doing}: {describe_failure(exc, self.conn)}") from None
+
+    # -- reading ------------------------------------------------------------------------
+    def version(self, version: str) -> Any:
+        """The ModelVersion, or a PromotionError saying it does not exist."""
+        try:
+            return self._client.get_model_version(self.model, version)
+        except Exception as exc:
+            if is_missing(exc):
+                raise PromotionError(
+                    f"model '{self.model}' version {version} does not exist in the registry "
+                    f"at {self.conn.display_uri}; is the manifest's model.version right, "
+                    "and MLFLOW_TRACKING_URI the registry it was registered in?"
+                ) from None
+            raise PromotionError(
+                f"reading model '{self.model}' version {version}: "
+                f"{describe_failure(exc, self.conn)}"
+            ) from None
+
+    def alias(self, alias: str) -> str | None:
+        """The version an alias points to, or None when it does not exist."""
+        try:
+            mv = self._client.get_model_version_by_alias(self.model, alias)
+        except Exception as exc:
+            if is_missing(exc):
+                return None
+            raise PromotionError(
+                f"reading alias '{alias}' of model '{self.model}': "
+                f"{describe_failure(exc, self.conn)}"
+            ) from None
+        return str(mv.version)
+
+    def model_tags(self) -> dict[str, str]:
+        with self._call(f"reading registered model '{self.model}'"):
+            try:
+                rm = self._client.get_registered_model(self.model)
+            except Exception as exc:
+                if is_missing(exc):
+                    raise PromotionError(
+                        f"model '{self.model}' is not registered at {self.conn.display_uri}"
+                    ) from None
+                raise
+        return dict(rm.tags or {})
+
+    def aliases(self) -> dict[str, str]:
+        with self._call(f"reading registered model '{self.model}'"):
+            rm = self._client.get_registered_model(self.model)
+        return {str(k): str(v) for k, v in (rm.aliases or {}).items()}
+
+    def history(self, alias: str) -> list[Move]:
+        raw = self.model_tags().get(history_tag(alias))
+        if not raw:
+            return []
+        try:
+            entries = json.loads(raw)
+        except ValueError:
+            return []  # a hand-edited tag must not block a deploy; it is rewritten below
+        return [Move.from_dict(e) for e in entries if isinstance(e, dict)]
+
+    # -- writing ------------------------------------------------------------------------
+    def move_alias(self, alias: str, version: str | None, *, expect: str | None) -> None:
+        """Point `alias` at `version` (None removes it) if it still points at `expect`;
+        re-read afterwards. DeployConflict when anyone else moved it."""
+        current = self.alias(alias)
+        if current != expect:
+            raise DeployConflict(
+                f"alias '{alias}' of model '{self.model}' now points to "
+                f"{_v(current)}, not {_v(expect)} as read a moment ago: another deploy or "
+                "a person moved it; nothing was changed. Check `mlops-gates status` and retry"
+            )
+        doing = f"moving alias '{alias}' of model '{self.model}' to {_v(version)}"
+        with self._call(doing):
+            if version is None:
+                self._client.delete_registered_model_alias(self.model, alias)
+            else:
+                self._client.set_registered_model_alias(self.model, alias, version)
+        after = self.alias(alias)
+        if after != version:
+            raise DeployConflict(
+                f"alias '{alias}' of model '{self.model}' points to {_v(after)} right after "
+                f"this deploy moved it to {_v(version)}: another deploy moved it at the same "
+                "moment. This deploy stops here; check `mlops-gates status` and retry"
+            )
+
+    def tag_version(self, version: str, tags: dict[str, str | None]) -> None:
+        with self._call(f"tagging model '{self.model}' version {version}"):
+            for key, value in tags.items():
+                if value is not None:
+                    self._client.set_model_version_tag(
+                        self.model, version, key, value[:_TAG_VALUE_MAX]
+                    )
+
+    def record(self, alias: str, move: Move) -> None:
+        """Append `move` to the alias history (bounded in entries and in size)."""
+        entries = [asdict(m) for m in self.history(alias)] + [asdict(move)]
+        entries = entries[-HISTORY_KEEP:]
+        text = json.dumps(entries, separators=(",", ":"))
+        while len(text) > _TAG_VALUE_MAX and len(entries) > 1:
+            entries = entries[1:]
+            text = json.dumps(entries, separators=(",", ":"))
+        with self._call(f"recording the deployment on model '{self.model}'"):
+            self._client.set_registered_model_tag(self.model, history_tag(alias), text)
+
+    @contextmanager
+    def lease(self, alias: str, holder: str) -> Iterator[str]:
+        """Hold the alias's lease for the block; DeployConflict when someone else holds it."""
+        key = lease_tag(alias)
+        token = f"{holder}#{uuid.uuid4().hex[:12]}"
+        held = self._read_lease(key)
+        if held and held.get("token") != token and not _expired(held):
+            raise DeployConflict(
+                f"alias '{alias}' of model '{self.model}' is being moved by another deploy "
+                f"({held.get('holder')}, since {held.get('at')}); wait for it to finish and "
+                f"retry. A deploy that died leaves this lease; it expires "
+                f"{LEASE_SECONDS / 60:.0f} minutes after it was taken"
+            )
+        value = json.dumps({"token": token, "holder": holder, "at": now_iso(), "t": time.time()})
+        with self._call(f"taking the deploy lease on alias '{alias}' of model '{self.model}'"):
+            self._client.set_registered_model_tag(self.model, key, value)
+        time.sleep(self.settle_seconds)
+        again = self._read_lease(key)
+        if not again or again.get("token") != token:
+            raise DeployConflict(
+                f"another deploy of alias '{alias}' of model '{self.model}' started at the "
+                f"same moment ({(again or {}).get('holder')}) and holds it; this one stops "
+                "without changing anything. Retry after it finishes"
+            )
+        try:
+            yield token
+        finally:
+            # Give the lease back only if it is still ours (it may have expired and moved on).
+            try:
+                current = self._read_lease(key)
+                if current and current.get("token") == token:
+                    self._client.delete_registered_model_tag(self.model, key)
+            except Exception:
+                pass
+
+    def _read_lease(self, key: str) -> dict[str, Any] | None:
+        raw = self.model_tags().get(key)
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+
+def _expired(lease: dict[str, Any]) -> bool:
+    try:
+        return time.time() - float(lease.get("t", 0)) > LEASE_SECONDS
+    except (TypeError, ValueError):
+        return True
+
+
+def _v(version: str | None) -> str:
+    return "no version (alias absent)" if version is None else f"version {version}"
+
+
+def describe_version(version: str | None) -> str:
+    return _v(version)

@@ -1,0 +1,77 @@
+"""`mlops-gates status`: where each alias points, since when, how, and whether git agrees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlops_gates.promote.registry import Registry
+from mlops_gates.sources.mlflow_models import MlflowConnection
+
+
+def alias_status(
+    conn: MlflowConnection, model: str, wanted: dict[str, str]
+) -> list[dict[str, Any]]:
+    """One row per alias of `model` (and per alias a manifest names, even if absent)."""
+    reg = Registry(conn, model)
+    aliases = reg.aliases()
+    rows = []
+    for alias in sorted(set(aliases) | set(wanted)):
+        version = aliases.get(alias)
+        history = reg.history(alias)
+        last = history[-1] if history else None
+        # The last recorded move explains the alias only if it left it where it is now.
+        known = last is not None and last.version == version
+        row: dict[str, Any] = {
+            "model": model,
+            "alias": alias,
+            "version": version,
+            "since": last.at if known and last else None,
+            "how": (
+                last.action
+                if known and last
+                else ("moved outside mlops-gates" if version else None)
+            ),
+            "pr": last.pr if known and last else None,
+            "sha": last.sha if known and last else None,
+            "reason": last.reason if known and last else None,
+            "previous": last.previous if known and last else None,
+            "manifest_version": wanted.get(alias),
+        }
+        want = wanted.get(alias)
+        if want is None:
+            row["in_sync"] = None
+        else:
+            row["in_sync"] = want == version
+        rows.append(row)
+    return rows
+
+
+def format_status(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no aliases"
+    header = ("model", "alias", "version", "since", "how", "pr", "sha", "manifest")
+    table = [header]
+    for r in rows:
+        manifest = "-"
+        if r["manifest_version"] is not None:
+            manifest = r["manifest_version"] + (
+                "" if r["in_sync"] else " (differs: deploy pending, failed or rolled back)"
+            )
+        table.append(
+            (
+                r["model"],
+                r["alias"],
+                r["version"] or "(none)",
+                r["since"] or "-",
+                r["how"] or "-",
+                f"#{r['pr']}" if r["pr"] else "-",
+                (r["sha"] or "-")[:12],
+                manifest,
+            )
+        )
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header) - 1)]
+    lines = []
+    for row in table:
+        cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
+        lines.append("  ".join([*cells, str(row[-1])]).rstrip())
+    return "\n".join(lines)
