@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_deploy_commands(sub)  # deploy, rollback, status
 
+    from mlops_gates.promote.alert import add_subcommands as add_alert_commands
+
+    add_alert_commands(sub)  # alert
+
+    from mlops_gates.monitor import add_subcommands as add_monitor_commands
+
+    add_monitor_commands(sub)
+
     from mlops_gates.data_cli import add_subcommands as add_data_commands
 
     add_data_commands(sub)  # profile, schema infer
@@ -101,9 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument(
         "--workflow",
         action="append",
-        choices=["pr", "train-promote"],
+        choices=["pr", "train-promote", "deploy", "monitor"],
         help="workflow to write (repeatable; default: pr): pr gates every pull request, "
-        "train-promote trains, gates and opens the promotion pull request",
+        "train-promote trains, gates and opens the promotion pull request, deploy carries "
+        "out merged deploy manifests, monitor checks recent data on a schedule",
     )
     init.add_argument("--no-config", action="store_true", help="write the workflows only")
     init.add_argument(

@@ -21,11 +21,13 @@ import pandas as pd
 from mlops_gates import __version__
 from mlops_gates.config import (
     BaselineGate,
+    BehaviourGate,
     Config,
     DriftGate,
     FairnessGate,
     MetricGate,
     SchemaGate,
+    SkewGate,
     StalenessGate,
     gate_id,
 )
@@ -89,6 +91,10 @@ def evaluate(config: Config) -> Evaluation:
                 from mlops_gates.gates.schema import evaluate_schema
 
                 results.extend(_guard(gate, partial(evaluate_schema, gate, config, frame)))
+    # Gates that read only the table (schema, feature drift) need no labels or models: a
+    # config made of those alone (monitoring unlabelled production rows) must not fail on
+    # a label column it never uses.
+    if frame is not None and any(_needs_inputs(g) for g in config.gates):
         # models:/ and runs:/ resolve against this config's MLflow. A baseline alias that is
         # not set yet (the first model) is "no baseline", not an error.
         with mlflow_models.resolving(config):
@@ -112,7 +118,7 @@ def evaluate(config: Config) -> Evaluation:
     for gate in config.gates:
         if isinstance(gate, SchemaGate):
             continue
-        if scaled and isinstance(gate, DriftGate | StalenessGate):
+        if scaled and isinstance(gate, DriftGate | StalenessGate | BehaviourGate):
             why = f"{gate.kind} gates need the rows in memory"
             results.append(
                 error_result(
@@ -142,6 +148,19 @@ def evaluate(config: Config) -> Evaluation:
 
             drift = partial(evaluate_drift, gate, config, frame, data, inputs_error)
             results.extend(_guard(gate, drift))
+            continue
+        if isinstance(gate, SkewGate):
+            # Skew compares two other tables; the evaluation data play no part.
+            from mlops_gates.gates.skew import evaluate_skew
+
+            results.extend(_guard(gate, partial(evaluate_skew, gate, config)))
+            continue
+        if isinstance(gate, BehaviourGate):
+            from mlops_gates.gates.behaviour import evaluate_behaviour
+
+            with mlflow_models.resolving(config):
+                behave = partial(evaluate_behaviour, gate, config, data, inputs_error)
+                results.extend(_guard(gate, behave))
             continue
         if ctx is None:
             results.append(
@@ -193,6 +212,12 @@ def evaluate(config: Config) -> Evaluation:
         context=context,
     )
     return Evaluation(report, data)
+
+
+def _needs_inputs(gate: Any) -> bool:
+    if isinstance(gate, SchemaGate | SkewGate):
+        return False
+    return not (isinstance(gate, DriftGate) and not gate.predictions)
 
 
 def _name_missing_baseline(

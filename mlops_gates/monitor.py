@@ -1,0 +1,377 @@
+"""`mlops-gates monitor`: the gates that watch a deployed model, run on recent production data.
+
+The production table (the model's inputs and outputs as logged, with labels where they
+have arrived) is cut to a time window and judged with the config's monitoring gates:
+schema, drift, metric, fairness and staleness by default. Labels arrive late, so the
+window is split the honest way:
+
+- gates that read only the table (schema; drift on features) see every row of the window;
+- gates that need the truth (metrics, fairness, staleness, drift on the model's output)
+  see the rows whose label is present; with none, they are `skip` with the reason.
+
+One report comes out (report.json / report.md, plus `context.monitor`), and the exit
+status says whether retraining is warranted: 0 healthy, 1 a blocking gate failed or could
+not be evaluated, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_gates.config import Config
+    from mlops_gates.gates.result import GateResult, Report
+
+EXIT_OK, EXIT_RETRAIN, EXIT_USAGE = 0, 1, 2
+DEFAULT_REPORT_DIR = Path("mlops-gates-monitor")
+DEFAULT_KINDS = ("schema", "drift", "metric", "fairness", "staleness")
+# Kinds that read only the table; the others need labels (or the model's output with them).
+TABLE_KINDS = ("schema", "drift")
+WINDOW_FILE = "window.parquet"
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
+    p = subparsers.add_parser(
+        "monitor",
+        help="run drift and metric gates on a window of recent production data",
+        description="Judge a deployed model on recent production data: the rows of --data "
+        "(default: data.path of the config) whose --time-column falls in the last "
+        "--window, against the config's schema, drift, metric, fairness and staleness gates "
+        "(or the --gate ids given). Gates that need labels use the rows whose label has "
+        "arrived. Writes report.json and report.md with a `monitor` section. Exit status: 0 "
+        "healthy; 1 retraining warranted (a blocking gate failed or could not be "
+        "evaluated); 2 usage or config error.",
+    )
+    p.add_argument("--config", type=Path, metavar="PATH", help="mlops-gates.yaml (default: ./)")
+    p.add_argument("--data", type=Path, metavar="PATH", help="production data (default: data.path)")
+    p.add_argument(
+        "--time-column", metavar="COL", help="column with each row's timestamp (needs --window)"
+    )
+    p.add_argument(
+        "--window",
+        metavar="DURATION",
+        help="how far back to look, e.g. 7d, 12h, 30m (needs --time-column; default: all rows)",
+    )
+    p.add_argument(
+        "--now",
+        metavar="ISO8601",
+        help="end of the window (default: the current time, UTC); makes a run reproducible",
+    )
+    p.add_argument(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="gate id to run (repeatable; default: every schema, drift, metric, fairness and "
+        "staleness gate)",
+    )
+    p.add_argument(
+        "--report-dir",
+        type=Path,
+        default=DEFAULT_REPORT_DIR,
+        metavar="DIR",
+        help=f"where report.json and report.md go (default: ./{DEFAULT_REPORT_DIR})",
+    )
+    p.set_defaults(func=_monitor)
+
+
+@dataclass(frozen=True)
+class Window:
+    frame: pd.DataFrame
+    start: str | None
+    end: str
+    rows: int
+    labeled: pd.DataFrame
+
+
+def cut_window(
+    frame: pd.DataFrame,
+    *,
+    label: str,
+    time_column: str | None,
+    window: str | None,
+    now: datetime,
+    source: str,
+) -> Window:
+    """The rows in the window, and those of them with a label."""
+    import pandas as pd
+
+    from mlops_gates.config import parse_duration
+    from mlops_gates.errors import DataError
+
+    start = None
+    if time_column is not None and window is not None:
+        if time_column not in frame.columns:
+            raise DataError(
+                f"{source}: column {time_column!r} (--time-column) not found; columns: "
+                f"{', '.join(map(str, frame.columns[:20]))}"
+            )
+        try:
+            stamps = pd.to_datetime(frame[time_column], utc=True, format="mixed")
+        except (ValueError, TypeError) as exc:
+            raise DataError(
+                f"{source}: column {time_column!r} (--time-column) does not hold timestamps ({exc})"
+            ) from None
+        begin = now - parse_duration(window)
+        frame = frame[(stamps > begin) & (stamps <= now)].reset_index(drop=True)
+        start = _iso(begin)
+    has_label = frame[label].notna() if label in frame.columns else None
+    labeled = frame[has_label].reset_index(drop=True) if has_label is not None else frame.iloc[0:0]
+    return Window(frame, start, _iso(now), len(frame), labeled)
+
+
+def monitor(
+    config: Config,
+    *,
+    data: Path | None,
+    time_column: str | None,
+    window: str | None,
+    now: datetime,
+    gate_ids: list[str],
+    report_dir: Path,
+) -> Report:
+    """Run the monitoring gates on the window; the report (not yet written)."""
+    from dataclasses import replace
+
+    from mlops_gates.config import DataConfig, DriftGate, gate_id
+    from mlops_gates.gates.runner import run_gates
+    from mlops_gates.sources.data import read_table
+
+    chosen = _select(config, gate_ids)
+    path = Path(data) if data is not None else config.resolve(config.data.path)
+    fmt = None if data is not None else config.data.format
+    frame = read_table(path, fmt)
+    win = cut_window(
+        frame,
+        label=config.task.label,
+        time_column=time_column,
+        window=window,
+        now=now,
+        source=str(path),
+    )
+    folder = report_dir / "monitor"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def run(rows: pd.DataFrame, gates: list[Any], name: str) -> Report:
+        file = folder / name
+        rows.to_parquet(file, index=False)
+        sub = config.model_copy(
+            update={"data": DataConfig(path=file.resolve(), format="parquet"), "gates": gates}
+        )
+        return run_gates(sub)
+
+    skipped: list[GateResult] = []
+    label = config.task.label
+    if win.rows == 0:
+        # Nothing to judge is itself a finding (is data still arriving?), never a pass.
+        why = (
+            f"{path}: no rows in the window ({time_column} after {win.start}, up to "
+            f"{win.end}); is production data still arriving?"
+            if window
+            else f"{path}: the production data has no rows"
+        )
+        report = _merge([], [], config, errors=[why])
+    elif len(win.labeled) == win.rows:
+        report = run(win.frame, chosen, WINDOW_FILE)
+    else:
+        table_gates = []
+        for g in chosen:
+            if g.kind in TABLE_KINDS:
+                if isinstance(g, DriftGate) and g.predictions:
+                    table_gates.append(g.model_copy(update={"predictions": False}))
+                    skipped.append(_skip(g, f"{gate_id(g)}[predictions]", win, label))
+                else:
+                    table_gates.append(g)
+        truth_gates = [g for g in chosen if g.kind not in TABLE_KINDS]
+        parts = [run(win.frame, table_gates, WINDOW_FILE)] if table_gates else []
+        if truth_gates and len(win.labeled):
+            parts.append(run(win.labeled, truth_gates, "labeled.parquet"))
+        elif truth_gates:
+            skipped.extend(_skip(g, gate_id(g), win, label) for g in truth_gates)
+        report = _merge(parts, skipped, config)
+    retrain_reasons = [f"{g.id}: {g.message}" for g in report.gates if g.blocking]
+    retrain_reasons += list(report.errors)
+    context = {
+        **report.context,
+        "monitor": {
+            "data": str(path),
+            "time_column": time_column,
+            "window": window,
+            "window_start": win.start,
+            "window_end": win.end,
+            "rows": win.rows,
+            "labeled_rows": len(win.labeled),
+            "retrain": report.status != "pass",
+            "reasons": retrain_reasons,
+        },
+    }
+    return replace(report, context=context)
+
+
+def _select(config: Config, gate_ids: list[str]) -> list[Any]:
+    from mlops_gates.config import gate_id
+    from mlops_gates.errors import ConfigError
+
+    by_id = {gate_id(g): g for g in config.gates}
+    if gate_ids:
+        unknown = [i for i in gate_ids if i not in by_id]
+        if unknown:
+            raise ConfigError(
+                f"{config.source}: no gate with id {', '.join(map(repr, unknown))} (--gate); "
+                f"gates: {', '.join(by_id)}"
+            )
+        return [by_id[i] for i in gate_ids]
+    chosen = [g for g in config.gates if g.kind in DEFAULT_KINDS]
+    if not chosen:
+        raise ConfigError(
+            f"{config.source}: no gate to monitor with: add a drift, metric, fairness, schema "
+            "or staleness gate, or name gates with --gate"
+        )
+    return chosen
+
+
+def _skip(gate: Any, rid: str, win: Window, label: str) -> GateResult:
+    from mlops_gates.gates.result import GateResult
+
+    return GateResult(
+        id=rid,
+        gate=rid.split("[", 1)[0],
+        kind=gate.kind,
+        status="skip",
+        severity=gate.severity,
+        message=(
+            f"not judged: {len(win.labeled)} of {win.rows} rows in the window have a label "
+            f"({label!r})"
+            + ("; drift of the model's output waits for labelled rows" if "[" in rid else "")
+        ),
+        reason="no_labels",
+        support=len(win.labeled),
+    )
+
+
+def _merge(
+    parts: list[Report], skipped: list[GateResult], config: Config, errors: list[str] | None = None
+) -> Report:
+    from mlops_gates.config import gate_id
+    from mlops_gates.gates.result import Report
+
+    first = parts[0] if parts else None
+    gates = [g for p in parts for g in p.gates] + skipped
+    order = {gate_id(g): i for i, g in enumerate(config.gates)}
+    gates.sort(key=lambda g: order.get(g.gate, len(order)))
+    errors = [*(errors or []), *(e for p in parts for e in p.errors)]
+    now = _iso(datetime.now(UTC))
+    fingerprint: dict[str, Any] = dict(first.fingerprint) if first else {}
+    return Report(
+        status=Report.overall_status(gates, errors),
+        started_at=first.started_at if first else now,
+        finished_at=parts[-1].finished_at if parts else now,
+        fingerprint=fingerprint or {"config": None, "data": None, "code": None, "models": {}},
+        gates=gates,
+        errors=errors,
+        context=dict(parts[-1].context) if parts else {"tool": _tool()},
+    )
+
+
+def _tool() -> dict[str, str]:
+    from mlops_gates import __version__
+
+    return {"name": "mlops-gates", "version": __version__}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _parse_now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"--now {text!r} is not an ISO 8601 time, e.g. 2026-11-23T06:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from mlops_gates.config import load_config
+    from mlops_gates.errors import ConfigError, MlopsGatesError
+    from mlops_gates.report.text import format_table
+    from mlops_gates.report.writer import write_report
+
+    if (args.window is None) != (args.time_column is None):
+        return _error("--window and --time-column go together: which column, how far back")
+    try:
+        now = _parse_now(args.now)
+        if args.window is not None:
+            from mlops_gates.config import parse_duration
+
+            parse_duration(args.window)
+        config = load_config(args.config)
+    except (ValueError, ConfigError) as exc:
+        return _error(str(exc).splitlines()[0] if isinstance(exc, ValueError) else str(exc))
+    try:
+        report = monitor(
+            config,
+            data=args.data,
+            time_column=args.time_column,
+            window=args.window,
+            now=now,
+            gate_ids=args.gate,
+            report_dir=args.report_dir,
+        )
+    except ConfigError as exc:
+        return _error(str(exc))
+    except MlopsGatesError as exc:
+        return _error(str(exc), EXIT_RETRAIN)
+    write_report(report, args.report_dir)
+    doc = report.to_dict()
+    from mlops_gates.tracking import track
+
+    try:
+        doc, _ = track(report, args.report_dir, config)
+    except MlopsGatesError as exc:
+        print(f"mlops-gates: warning: {exc}", file=sys.stderr)
+    for line in format_table(doc):
+        print(line)
+    mon = doc["context"]["monitor"]
+    span = f"{mon['rows']} rows ({mon['labeled_rows']} labelled)"
+    if mon["retrain"]:
+        print(f"monitor: retraining warranted: {span}; {len(mon['reasons'])} problem(s)")
+    else:
+        print(f"monitor: healthy: {span}")
+    print(f"report: {args.report_dir}/report.json, {args.report_dir}/report.md")
+    _outputs(doc, args.report_dir)
+    return EXIT_RETRAIN if mon["retrain"] else EXIT_OK
+
+
+def _outputs(doc: dict[str, Any], report_dir: Path) -> None:
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    from mlops_gates.report.github import append_outputs
+
+    retrain = doc["context"]["monitor"]["retrain"]
+    append_outputs(
+        path,
+        {
+            "status": str(doc["status"]),
+            "retrain": "true" if retrain else "false",
+            "report-dir": str(report_dir),
+        },
+    )
+
+
+def _error(message: str, code: int = EXIT_USAGE) -> int:
+    print(f"mlops-gates: error: {message}", file=sys.stderr)
+    return code

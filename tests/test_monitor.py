@@ -1,0 +1,188 @@
+"""`mlops-gates monitor`: the window is cut right, labels that have not arrived are handled
+honestly, drift in one feature trips that feature only, and bad input is a clear message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from helpers import base_config, validate_report
+from sklearn.metrics import accuracy_score
+
+from mlops_gates.cli import main
+
+NOW = "2026-11-23T06:00:00Z"
+
+
+def production(n: int, seed: int, *, days: float, shift: float = 0.0) -> pd.DataFrame:
+    """n logged predictions spread over the `days` before NOW; `x` shifted by `shift`."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    score = np.clip(y * 0.5 + rng.normal(0.25, 0.2, n), 0, 1)
+    ago = pd.to_timedelta(rng.uniform(0, days * 86400, n), unit="s")
+    return pd.DataFrame(
+        {
+            "ts": pd.Timestamp(NOW) - ago,
+            "y": y.astype(float),
+            "pred": (score >= 0.5).astype(int),
+            "score": score,
+            "x": rng.normal(shift, 1, n),
+            "z": rng.normal(0, 1, n),
+        }
+    )
+
+
+def project(tmp_path: Path, current: pd.DataFrame) -> Path:
+    production(3000, 1, days=30).drop(columns=["ts"]).to_parquet(tmp_path / "ref.parquet")
+    current.to_parquet(tmp_path / "prod.parquet", index=False)
+    config = base_config(
+        data={"path": "prod.parquet"},
+        candidate={"predictions": "pred", "scores": "score"},
+        baseline=None,
+        gates=[
+            {
+                "id": "drift",
+                "kind": "drift",
+                "reference": "ref.parquet",
+                "features": ["x", "z"],
+                "predictions": True,
+            },
+            {"id": "acc", "kind": "metric", "metric": "accuracy", "min": 0.7},
+            {"id": "auc-vs", "kind": "baseline", "metric": "roc_auc", "max_drop": 0.1},
+        ],
+    )
+    path = tmp_path / "mlops-gates.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run(path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
+    out = path.parent / "monitor-report"
+    code = main(
+        [
+            "monitor",
+            "--config",
+            str(path),
+            "--time-column",
+            "ts",
+            "--window",
+            "7d",
+            "--now",
+            NOW,
+            "--report-dir",
+            str(out),
+            *extra,
+        ]
+    )
+    doc = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
+    if doc:
+        validate_report(doc)
+    return code, doc
+
+
+def by_id(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {g["id"]: g for g in doc["gates"]}
+
+
+def test_a_healthy_window_passes_on_its_rows_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = production(500, 2, days=60, shift=3.0)  # drifted, but older than the window
+    old = old[old.ts < pd.Timestamp(NOW) - pd.Timedelta(days=8)]
+    recent = production(1500, 3, days=7)
+    code, doc = run(project(tmp_path, pd.concat([old, recent])))
+    assert code == 0, capsys.readouterr()
+    mon = doc["context"]["monitor"]
+    assert mon["rows"] == mon["labeled_rows"] == len(recent)
+    assert mon["retrain"] is False and mon["reasons"] == []
+    assert mon["window_start"] == "2026-11-16T06:00:00Z" and mon["window_end"] == NOW
+    gates = by_id(doc)
+    # The baseline comparison is not a monitoring gate; the rest ran on the window.
+    assert not any(g.startswith("auc-vs") for g in gates)
+    assert gates["acc"]["observed"] == pytest.approx(accuracy_score(recent.y, recent.pred))
+    assert gates["acc"]["support"] == len(recent)
+    assert "monitor: healthy: 1500 rows (1500 labelled)" in capsys.readouterr().out
+
+
+def test_drift_in_one_feature_trips_that_feature_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outputs = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    code, doc = run(project(tmp_path, production(1500, 4, days=7, shift=1.0)))
+    assert code == 1
+    gates = by_id(doc)
+    assert gates["drift[feature=x]"]["status"] == "fail"
+    assert gates["drift[feature=z]"]["status"] == "pass"
+    mon = doc["context"]["monitor"]
+    assert mon["retrain"] is True
+    assert [r.split(":")[0] for r in mon["reasons"]] == ["drift[feature=x]"]
+    text = outputs.read_text()
+    assert "status=fail\n" in text and "retrain=true\n" in text
+
+
+def test_labels_that_have_not_arrived(tmp_path: Path) -> None:
+    frame = production(1200, 5, days=7)
+    late = frame.ts > pd.Timestamp(NOW) - pd.Timedelta(days=2)
+    frame.loc[late, "y"] = np.nan
+    code, doc = run(project(tmp_path, frame))
+    assert code == 0
+    mon = doc["context"]["monitor"]
+    assert (mon["rows"], mon["labeled_rows"]) == (1200, int((~late).sum()))
+    gates = by_id(doc)
+    labeled = frame[~late]
+    assert gates["acc"]["support"] == len(labeled)
+    assert gates["acc"]["observed"] == pytest.approx(accuracy_score(labeled.y, labeled.pred))
+    assert gates["drift[feature=x]"]["support"] == 1200  # features: every row
+    assert gates["drift[predictions]"]["status"] == "skip"
+    assert gates["drift[predictions]"]["reason"] == "no_labels"
+
+    frame["y"] = np.nan  # nothing labelled yet: metric gates wait, drift still runs
+    code, doc = run(project(tmp_path, frame))
+    assert code == 0
+    gates = by_id(doc)
+    assert gates["acc"]["status"] == "skip" and "0 of 1200 rows" in gates["acc"]["message"]
+    assert gates["drift[feature=x]"]["status"] == "pass"
+
+
+def test_an_empty_window_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    frame = production(100, 6, days=30)
+    frame = frame[frame.ts < pd.Timestamp(NOW) - pd.Timedelta(days=10)]
+    code, doc = run(project(tmp_path, frame))
+    assert code == 1
+    assert doc["status"] == "error"
+    assert "no rows in the window" in doc["errors"][0]
+    assert doc["context"]["monitor"]["retrain"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--window", "7d"], "--window and --time-column go together"),
+        (["--time-column", "ts", "--window", "7 days"], "7 days"),
+        (["--time-column", "ts", "--window", "7d", "--now", "yesterday"], "--now 'yesterday'"),
+        (["--gate", "nope"], "no gate with id 'nope'"),
+        (["--time-column", "when", "--window", "7d"], "column 'when' (--time-column) not found"),
+    ],
+    ids=["window-alone", "bad-duration", "bad-now", "unknown-gate", "missing-column"],
+)
+def test_bad_input_is_one_clear_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    path = project(tmp_path, production(50, 7, days=7))
+    code = main(["monitor", "--config", str(path), "--report-dir", str(tmp_path / "r"), *args])
+    err = capsys.readouterr().err
+    assert code in (1, 2)
+    assert message in err and "Traceback" not in err
+
+
+def test_monitor_answers_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["monitor", "--help"])
+    assert info.value.code == 0
+    assert "retraining warranted" in capsys.readouterr().out
