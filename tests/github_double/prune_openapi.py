@@ -62,6 +62,14 @@ OPERATIONS = {
         "get",
         "/repos/{owner}/{repo}/commits/{commit_sha}/pulls",
     ),
+    "issues/list-for-repo": ("get", "/repos/{owner}/{repo}/issues"),
+    "issues/create": ("post", "/repos/{owner}/{repo}/issues"),
+    "issues/get": ("get", "/repos/{owner}/{repo}/issues/{issue_number}"),
+    "issues/update": ("patch", "/repos/{owner}/{repo}/issues/{issue_number}"),
+    "actions/create-workflow-dispatch": (
+        "post",
+        "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
+    ),
 }
 
 _DROP_KEYS = {"examples", "example"}

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .openapi import OpenAPI, Operation, Violation, spec
-from .state import Comment, Deployment, DeploymentStatus, Pull, Repo, blob_sha
+from .state import Comment, Deployment, DeploymentStatus, Dispatch, Issue, Pull, Repo, blob_sha
 
 DOCS = "https://docs.github.com/rest"
 Response = tuple[int, Any, dict[str, str]]
@@ -660,22 +660,30 @@ class GitHubDouble:
         p.labels += [n for n in names if n not in p.labels]
         return 200, [self._label(n) for n in p.labels], {}
 
+    def _issue_number(self, params: dict[str, str]) -> int:
+        """An issue or a pull request: they share numbers and the comments API."""
+        r = self._check_repo(params)
+        number = int(params["issue_number"])
+        if number not in r.pulls and number not in r.issues:
+            raise HTTPError(404, "Not Found")
+        return number
+
     def _op_issues_list_comments(
         self, params: dict[str, str], query: dict[str, list[str]], body: Any
     ) -> Response:
-        p = self._get_pull(params)
+        number = self._issue_number(params)
         items = sorted(
-            (c for c in self.repo.comments.values() if c.issue == p.number), key=lambda c: c.id
+            (c for c in self.repo.comments.values() if c.issue == number), key=lambda c: c.id
         )
-        path = f"/repos/{self.repo.full_name}/issues/{p.number}/comments"
+        path = f"/repos/{self.repo.full_name}/issues/{number}/comments"
         chunk, headers = self._page(items, query, path)
         return 200, [self._comment(c) for c in chunk], headers
 
     def _op_issues_create_comment(self, params: dict[str, str], query: Any, body: Any) -> Response:
-        p = self._get_pull(params)
+        number = self._issue_number(params)
         self._check_length(body["body"])
         now = self.repo.clock.tick()
-        c = Comment(self.repo.next_comment_id(), p.number, body["body"], self.repo.login, now, now)
+        c = Comment(self.repo.next_comment_id(), number, body["body"], self.repo.login, now, now)
         self.repo.comments[c.id] = c
         return 201, self._comment(c), {"Location": self._comment(c)["url"]}
 
@@ -687,6 +695,140 @@ class GitHubDouble:
         self._check_length(body["body"])
         c.body, c.updated_at = body["body"], self.repo.clock.tick()
         return 200, self._comment(c), {}
+
+    # -- issues ------------------------------------------------------------------------
+    def _issue(self, i: Issue | Pull) -> dict[str, Any]:
+        r = self.repo
+        url = f"{self._repo_url}/issues/{i.number}"
+        kind = "pull" if isinstance(i, Pull) else "issues"
+        fields: dict[str, Any] = dict(
+            id=3000 + i.number,
+            node_id=f"I_{i.number}",
+            url=url,
+            repository_url=self._repo_url,
+            labels_url=f"{url}/labels{{/name}}",
+            comments_url=f"{url}/comments",
+            events_url=f"{url}/events",
+            html_url=f"{self.root}/{r.full_name}/{kind}/{i.number}",
+            number=i.number,
+            state=i.state,
+            title=i.title,
+            body=i.body,
+            user=self._user(i.user),
+            labels=[self._label(n) for n in i.labels],
+            assignee=None,
+            milestone=None,
+            locked=False,
+            comments=sum(1 for c in r.comments.values() if c.issue == i.number),
+            created_at=i.created_at,
+            updated_at=i.updated_at,
+            closed_at=i.closed_at,
+            author_association="MEMBER",
+        )
+        if isinstance(i, Issue):
+            fields["state_reason"] = i.state_reason
+        else:
+            pull = f"{self._repo_url}/pulls/{i.number}"
+            html = f"{self.root}/{r.full_name}/pull/{i.number}"
+            fields["pull_request"] = {
+                "url": pull,
+                "html_url": html,
+                "diff_url": f"{html}.diff",
+                "patch_url": f"{html}.patch",
+                "merged_at": i.merged_at,
+            }
+        return self._obj("issue", **fields)
+
+    def issues(self, state: str | None = None) -> list[Issue]:
+        """The repository's issues (not pull requests), oldest first."""
+        return [i for i in self.repo.issues.values() if state in (None, i.state)]
+
+    def _op_issues_list_for_repo(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Response:
+        r = self._check_repo(params)
+        state = query.get("state", ["open"])[0]
+        wanted = [x for x in query.get("labels", [""])[0].split(",") if x]
+        items: list[Issue | Pull] = [*r.issues.values(), *r.pulls.values()]
+        items = [
+            i
+            for i in items
+            if state in ("all", i.state) and all(label in i.labels for label in wanted)
+        ]
+        ascending = query.get("direction", ["desc"])[0] == "asc"
+        items.sort(key=lambda i: i.number, reverse=not ascending)
+        chunk, headers = self._page(items, query, f"/repos/{r.full_name}/issues")
+        return 200, [self._issue(i) for i in chunk], headers
+
+    def _op_issues_create(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        r = self._check_repo(params)
+        title = body.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise HTTPError(
+                422,
+                "Validation Failed",
+                [{"resource": "Issue", "field": "title", "code": "missing_field"}],
+            )
+        self._check_length(body.get("body"))
+        names = [x if isinstance(x, str) else x["name"] for x in body.get("labels") or []]
+        now = r.clock.tick()
+        issue = Issue(
+            number=r.next_issue_number(),
+            title=title,
+            body=body.get("body"),
+            user=r.login,
+            created_at=now,
+            updated_at=now,
+            labels=list(dict.fromkeys(names)),
+        )
+        r.issues[issue.number] = issue
+        return 201, self._issue(issue), {"Location": f"{self._repo_url}/issues/{issue.number}"}
+
+    def _get_issue(self, params: dict[str, str]) -> Issue:
+        r = self._check_repo(params)
+        issue = r.issues.get(int(params["issue_number"]))
+        if issue is None:
+            raise HTTPError(404, "Not Found")
+        return issue
+
+    def _op_issues_get(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        return 200, self._issue(self._get_issue(params)), {}
+
+    def _op_issues_update(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        issue = self._get_issue(params)
+        if "body" in body:
+            self._check_length(body["body"])
+            issue.body = body["body"]
+        if body.get("title"):
+            issue.title = body["title"]
+        if "labels" in body:
+            issue.labels = [x if isinstance(x, str) else x["name"] for x in body["labels"]]
+        issue.updated_at = self.repo.clock.tick()
+        state = body.get("state")
+        if state == "closed" and issue.state == "open":
+            issue.state, issue.closed_at = "closed", issue.updated_at
+            issue.state_reason = body.get("state_reason") or "completed"
+        elif state == "open" and issue.state == "closed":
+            issue.state, issue.closed_at, issue.state_reason = "open", None, "reopened"
+        return 200, self._issue(issue), {}
+
+    # -- workflow dispatch -------------------------------------------------------------
+    def _op_actions_create_workflow_dispatch(
+        self, params: dict[str, str], query: Any, body: Any
+    ) -> Response:
+        r = self._check_repo(params)
+        workflow = params["workflow_id"]
+        commit = r.resolve(body["ref"])
+        if commit is None:
+            raise HTTPError(422, f"No ref found for: {body['ref']}")
+        # GitHub finds the workflow by file name in .github/workflows at that ref.
+        path = f".github/workflows/{workflow}"
+        if path not in commit.tree:
+            raise HTTPError(404, "Not Found")
+        if b"workflow_dispatch" not in r.blobs[commit.tree[path]]:
+            raise HTTPError(422, "Workflow does not have 'workflow_dispatch' trigger")
+        r.dispatches.append(Dispatch(workflow, body["ref"], commit.sha, body.get("inputs") or {}))
+        return 204, None, {}
 
     # -- deployments -------------------------------------------------------------------
     def _deployment(self, d: Deployment) -> dict[str, Any]:

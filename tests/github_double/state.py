@@ -68,6 +68,30 @@ class Deployment:
 
 
 @dataclass
+class Issue:
+    number: int
+    title: str
+    body: str | None
+    user: str
+    created_at: str
+    updated_at: str
+    state: str = "open"
+    state_reason: str | None = None
+    closed_at: str | None = None
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Dispatch:
+    """A workflow_dispatch request: GitHub starts a run; the double only remembers it."""
+
+    workflow: str
+    ref: str
+    sha: str
+    inputs: dict[str, object]
+
+
+@dataclass
 class Comment:
     id: int
     issue: int
@@ -103,6 +127,8 @@ class Repo:
     comments: dict[int, Comment] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)  # name -> id
     deployments: dict[int, Deployment] = field(default_factory=dict)
+    issues: dict[int, Issue] = field(default_factory=dict)  # pull requests are in `pulls`
+    dispatches: list[Dispatch] = field(default_factory=list)
     clock: Clock = field(default_factory=Clock)
     _next_issue: int = 1
     _next_comment: int = 1000
