@@ -245,6 +245,10 @@ class Deployer:
             outcome.live = self._alias_or_none(target.alias)
             self._record_safely("failure", "conflict with another deploy", target)
             return outcome
+        except PromotionError as exc:
+            # MLflow failed mid-way: the GitHub record must not stay "in progress".
+            self._record_safely("error", str(exc)[:140], target)
+            raise
         outcome.live = target.version
         via = f" (canary alias '{canary}' first)" if canary else ""
         outcome.message = (
