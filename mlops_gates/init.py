@@ -20,6 +20,8 @@ ACTION_REPOSITORY = "mlops-gates/mlops-gates"
 WORKFLOWS = {
     "pr": "mlops-gates-pr.yml",
     "train-promote": "mlops-train-promote.yml",
+    "deploy": "mlops-deploy.yml",
+    "monitor": "mlops-monitor.yml",
 }
 CONFIG_NAME = "mlops-gates.yaml"
 DEFAULT_BRANCH_PLACEHOLDER = "$default-branch"

@@ -59,6 +59,41 @@ def test_train_promote_triggers_and_path_filters() -> None:
     assert not any(p.startswith(("deploy", "**")) for p in paths)
 
 
+def test_deploy_runs_on_merged_manifests_only() -> None:
+    on = _load(TEMPLATES["mlops-deploy.yml"])["on"]
+    assert on == {"push": {"branches": ["$default-branch"], "paths": ["deploy/**"]}}
+
+
+def test_deploy_runs_in_a_protected_environment_one_at_a_time() -> None:
+    doc = _load(TEMPLATES["mlops-deploy.yml"])
+    job = doc["jobs"]["deploy"]
+    assert job["environment"] == "production"
+    assert job["permissions"] == {
+        "contents": "read",
+        "deployments": "write",
+        "pull-requests": "read",
+    }
+    # One group for every ref: two deploys of the same alias never overlap.
+    assert doc["concurrency"] == {"group": "${{ github.workflow }}", "cancel-in-progress": False}
+    [deploy] = [s for s in job["steps"] if "actions/deploy@" in s.get("uses", "")]
+    assert deploy["with"]["environment"] == job["environment"]
+    # MLflow credentials come from secrets through env:, never inline in a command.
+    assert job["env"]["MLFLOW_TRACKING_URI"] == "${{ secrets.MLFLOW_TRACKING_URI }}"
+
+
+def test_monitor_triggers_and_alert_job() -> None:
+    doc = _load(TEMPLATES["mlops-monitor.yml"])
+    assert set(doc["on"]) == {"schedule", "workflow_dispatch"}
+    [schedule] = doc["on"]["schedule"]
+    assert len(schedule["cron"].split()) == 5
+    alert = doc["jobs"]["alert"]
+    assert alert["needs"] == "monitor" and "if" not in alert, "healthy runs close the issue"
+    uses = [s.get("uses", "").split("@")[0] for s in alert["steps"]]
+    assert "actions/checkout" not in uses and all("run" not in s for s in alert["steps"])
+    [step] = [s for s in alert["steps"] if "actions/monitor@" in s.get("uses", "")]
+    assert step["with"]["run-monitor"] == "false" and step["with"]["alert"] == "true"
+
+
 def test_no_workflow_runs_untrusted_code_with_privileges() -> None:
     for name, path in ALL_WORKFLOWS.items():
         on = _load(path)["on"]
@@ -87,6 +122,8 @@ def test_least_privilege(name: str) -> None:
     allowed = {
         "mlops-gates-pr.yml": {"gates": {"pull-requests"}},
         "mlops-train-promote.yml": {"train": set(), "promote": {"contents", "pull-requests"}},
+        "mlops-deploy.yml": {"deploy": {"deployments"}},
+        "mlops-monitor.yml": {"monitor": set(), "alert": {"issues"}},
     }.get(name, {job_id: set() for job_id in doc["jobs"]})
     assert writers == allowed
 
@@ -120,8 +157,10 @@ def test_checkout_keeps_no_credentials(name: str) -> None:
 def test_concurrency_group(name: str) -> None:
     concurrency = _load(ALL_WORKFLOWS[name])["concurrency"]
     assert "${{ github.workflow }}" in concurrency["group"]
-    # Training is never cancelled halfway (it may have registered a model already).
-    assert concurrency["cancel-in-progress"] is (name != "mlops-train-promote.yml")
+    # Training and deploys are never cancelled halfway (a model may be registered, an
+    # alias moved already); monitoring runs queue so that two never both open the issue.
+    never_cancelled = {"mlops-train-promote.yml", "mlops-deploy.yml", "mlops-monitor.yml"}
+    assert concurrency["cancel-in-progress"] is (name not in never_cancelled)
 
 
 def test_each_template_has_properties() -> None:
@@ -164,6 +203,11 @@ def test_gates_and_promote_share_the_gates_steps() -> None:
     promote = {s["name"]: s for s in _load(ACTIONS["promote"])["runs"]["steps"]}
     for name in ("Install mlops-gates", "Publish the summary and annotations"):
         assert promote[name] == gates[name], name
+    monitor = {s["name"]: s for s in _load(ACTIONS["monitor"])["runs"]["steps"]}
+    for name in ("Install mlops-gates", "Publish the summary and annotations"):
+        assert monitor[name] == gates[name], name
+    deploy = {s["name"]: s for s in _load(ACTIONS["deploy"])["runs"]["steps"]}
+    assert deploy["Install mlops-gates"] == gates["Install mlops-gates"]
     run_gates = {k: v for k, v in promote["Run the gates"].items() if k != "if"}
     assert run_gates == gates["Run the gates"]
     assert promote["Upload the report"]["uses"] == gates["Upload the report"]["uses"]

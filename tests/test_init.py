@@ -122,3 +122,16 @@ def test_render_replaces_only_our_actions() -> None:
     )
     out = render_workflow(text, default_branch="dev", action_ref="v9")
     assert out == text.replace("$default-branch", "dev").replace("@v0.0.1", "@v9")
+
+
+def test_init_writes_the_deploy_and_monitor_workflows(tmp_path: Path) -> None:
+    args = ["init", str(tmp_path), "--no-config", "--default-branch", "trunk"]
+    assert cli.main([*args, "--workflow", "deploy", "--workflow", "monitor"]) == 0
+    workflows = tmp_path / ".github" / "workflows"
+    assert sorted(p.name for p in workflows.iterdir()) == ["mlops-deploy.yml", "mlops-monitor.yml"]
+    deploy = yaml.safe_load((workflows / "mlops-deploy.yml").read_text())
+    assert deploy[True]["push"]["branches"] == ["trunk"]
+    text = (workflows / "mlops-deploy.yml").read_text()
+    assert f"uses: {ACTION_REPOSITORY}/actions/deploy@v{__version__}\n" in text
+    text = (workflows / "mlops-monitor.yml").read_text()
+    assert text.count(f"uses: {ACTION_REPOSITORY}/actions/monitor@v{__version__}\n") == 2
