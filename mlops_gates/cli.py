@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlops_gates import __version__
+from mlops_gates.cli_io import error as _error
 
 EXIT_OK, EXIT_GATES, EXIT_USAGE = 0, 1, 2
 
@@ -274,10 +275,6 @@ def _config_schema(args: argparse.Namespace) -> int:
 
     print(json.dumps(json_schema(), indent=2))
     return EXIT_OK
-
-
-def _error(message: str) -> None:
-    print(f"mlops-gates: error: {message}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

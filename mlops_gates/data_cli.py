@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mlops_gates.cli_io import error as _error
+
 EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
 MAX_BINS = 1000
 
@@ -266,7 +268,3 @@ def _emit(text: str, output: Path | None, what: str) -> int:
     size = len(text.encode("utf-8"))
     print(f"wrote {output} ({what}, {size / 1024:.1f} KB)")
     return EXIT_OK
-
-
-def _error(message: str) -> None:
-    print(f"mlops-gates: error: {message}", file=sys.stderr)

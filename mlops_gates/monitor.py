@@ -17,12 +17,13 @@ not be evaluated, 2 usage error.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mlops_gates.cli_io import error as _error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -356,22 +357,13 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _outputs(doc: dict[str, Any], report_dir: Path) -> None:
-    path = os.environ.get("GITHUB_OUTPUT")
-    if not path:
-        return
-    from mlops_gates.report.github import append_outputs
+    from mlops_gates.cli_io import step_outputs
 
     retrain = doc["context"]["monitor"]["retrain"]
-    append_outputs(
-        path,
+    step_outputs(
         {
             "status": str(doc["status"]),
             "retrain": "true" if retrain else "false",
             "report-dir": str(report_dir),
-        },
+        }
     )
-
-
-def _error(message: str, code: int = EXIT_USAGE) -> int:
-    print(f"mlops-gates: error: {message}", file=sys.stderr)
-    return code

@@ -7,9 +7,10 @@ Exit status: 0 done; 1 refused (the report did not pass) or GitHub failed; 2 usa
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
+
+from mlops_gates.cli_io import error as _error
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_REPORT_DIR = Path("mlops-gates-report")
@@ -245,15 +246,6 @@ def _comment(args: argparse.Namespace) -> int:
 
 def _github_outputs(number: int | None, url: str | None) -> None:
     # In GitHub Actions the promote action's `pr-number` / `pr-url` outputs come from here.
-    import os
+    from mlops_gates.cli_io import step_outputs
 
-    path = os.environ.get("GITHUB_OUTPUT")
-    if path:
-        from mlops_gates.report.github import append_outputs
-
-        outputs = {"pr-number": "" if number is None else str(number), "pr-url": url or ""}
-        append_outputs(path, outputs)
-
-
-def _error(message: str) -> None:
-    print(f"mlops-gates: error: {message}", file=sys.stderr)
+    step_outputs({"pr-number": "" if number is None else str(number), "pr-url": url or ""})

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_gates.cli_io import error as _error
+
 if TYPE_CHECKING:
     from mlops_gates.promote.deploy import Deployer, Outcome, Provenance, Smoke, Target
     from mlops_gates.promote.github import GitHubClient
@@ -370,25 +372,18 @@ def _print_outcome(outcome: Outcome) -> None:
 
 def _outputs(outcomes: list[Outcome]) -> None:
     # The deploy action's outputs come from here.
-    path = os.environ.get("GITHUB_OUTPUT")
-    if not path or not outcomes:
+    if not outcomes:
         return
-    from mlops_gates.report.github import append_outputs
+    from mlops_gates.cli_io import step_outputs
 
     last = outcomes[-1]
     status = "unchanged" if all(o.status == "unchanged" for o in outcomes) else last.status
     if any(not o.ok for o in outcomes):
         status = next(o.status for o in outcomes if not o.ok)
-    append_outputs(
-        path,
+    step_outputs(
         {
             "status": status,
             "model-version": last.live or "",
             "previous-version": last.previous or "",
         },
     )
-
-
-def _error(message: str, code: int = EXIT_USAGE) -> int:
-    print(f"mlops-gates: error: {message}", file=sys.stderr)
-    return code
