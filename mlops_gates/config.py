@@ -14,7 +14,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -541,8 +541,212 @@ class StalenessGate(_GateBase):
         return self
 
 
+class FeatureTolerance(_Model):
+    """Tolerance of one numeric feature in a skew gate."""
+
+    atol: float = Field(default=0.0, ge=0, description="Absolute tolerance.")
+    rtol: float = Field(default=0.0, ge=0, description="Tolerance relative to |training value|.")
+
+
+class SkewGate(_GateBase):
+    kind: Literal["skew"]
+    training: str = Field(
+        description="Features of some entities as the training pipeline produced them: "
+        "Parquet or CSV, relative to this file."
+    )
+    serving: str = Field(
+        description="Features of the same entities as the serving pipeline produced them "
+        "(a feature log): Parquet or CSV, relative to this file."
+    )
+    key: str | list[str] = Field(description="Column(s) that identify an entity on both sides.")
+    features: list[str] | None = Field(
+        default=None,
+        description="Columns to compare; default: every column both sides have, except the key.",
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Columns left out of the default feature list."
+    )
+    max: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Largest mismatch rate allowed per feature (share of joined rows).",
+    )
+    atol: float = Field(
+        default=1e-9, ge=0, description="Numeric features: absolute tolerance of a match."
+    )
+    rtol: float = Field(
+        default=1e-6,
+        ge=0,
+        description="Numeric features: tolerance relative to |training value|; values match "
+        "when |serving - training| <= atol + rtol * |training|.",
+    )
+    tolerances: dict[str, FeatureTolerance] = Field(
+        default_factory=dict,
+        description="Per-feature atol / rtol, replacing the gate's for that feature.",
+    )
+    max_unmatched: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Also judge the share of keys found on one side only (verdict "
+        "`<id>[keys=unmatched]`); default: reported in the details, not judged.",
+    )
+    on_duplicate_keys: Literal["error", "first", "drop"] = Field(
+        default="error",
+        description="A key that occurs more than once on a side: error (the gate is not "
+        "evaluated), first (keep its first row), drop (leave the key out).",
+    )
+    min_support: int = Field(
+        default=1, ge=0, description="Fewer joined rows than this: `on_insufficient`."
+    )
+    on_insufficient: Outcome = Field(
+        default="fail", description="Outcome when too few keys join (an empty join, say)."
+    )
+    show_keys: int = Field(
+        default=5, ge=0, le=100, description="Mismatching keys shown per feature."
+    )
+
+    @property
+    def keys(self) -> list[str]:
+        return [self.key] if isinstance(self.key, str) else list(self.key)
+
+    @model_validator(mode="after")
+    def _check(self) -> SkewGate:
+        if not self.keys:
+            raise ValueError("`key` is empty; name the column(s) that identify an entity")
+        if self.features is not None and self.exclude:
+            raise ValueError("give `features` or `exclude`, not both")
+        if self.features is not None and not self.features:
+            raise ValueError("`features` is empty; list columns, or leave it out for all")
+        both = [c for c in self.features or [] if c in self.keys]
+        if both:
+            raise ValueError(f"{', '.join(map(repr, both))} is the key, not a feature")
+        return self
+
+
+Scalar = str | int | float | bool
+
+
+class InvarianceCheck(_Model):
+    """A column that should not matter: replacing its value must not change predictions."""
+
+    column: str = Field(description="The column whose value is replaced.")
+    values: list[Scalar] | None = Field(
+        default=None,
+        description="Replacement values; default: drawn like the rows (the schema's strategy "
+        "for the column, or values seen in the data).",
+    )
+    max_flip_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Largest share of examples whose prediction may change.",
+    )
+    max_score_change: float | None = Field(
+        default=None,
+        ge=0,
+        description="Count a change of the score (binary: positive-class probability; "
+        "regression: the predicted value) above this as a flip, instead of a label change. "
+        "Regression default: 0.",
+    )
+
+
+class DirectionalCheck(_Model):
+    """Raising a numeric feature moves the score the declared way."""
+
+    column: str = Field(description="Numeric column that is raised.")
+    direction: Literal["increasing", "decreasing"] = Field(
+        description="increasing: the score must not go down when the column goes up; "
+        "decreasing: it must not go up."
+    )
+    delta: float = Field(default=1.0, gt=0, description="How much the column is raised.")
+    tolerance: float = Field(
+        default=0.0, ge=0, description="Score moves the wrong way by at most this much are allowed."
+    )
+    max_violation_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Largest share of examples whose score may move the wrong way.",
+    )
+
+
+class MinimumCase(_Model):
+    """A hand-written row with the answer any acceptable model gives."""
+
+    name: str = Field(description="Shown in the verdict id: `<gate id>[case=<name>]`.")
+    row: dict[str, Any] = Field(description="Column -> value; every model feature is needed.")
+    label: Scalar | None = Field(default=None, description="Expected predicted label.")
+    min_score: float | None = Field(
+        default=None,
+        description="Lowest acceptable score (binary: P(positive); regression: the value).",
+    )
+    max_score: float | None = Field(default=None, description="Highest acceptable score.")
+
+    @model_validator(mode="after")
+    def _check(self) -> MinimumCase:
+        if self.label is None and self.min_score is None and self.max_score is None:
+            raise ValueError("give an expectation: `label`, `min_score`, `max_score`")
+        lo, hi = self.min_score, self.max_score
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"min_score ({lo}) is greater than max_score ({hi})")
+        return self
+
+
+class BehaviourGate(_GateBase):
+    kind: Literal["behaviour"]
+    rows: Literal["schema", "data"] = Field(
+        default="schema",
+        description="Where example rows come from: schema (generated by hypothesis from the "
+        "pandera schema's column strategies) or data (rows drawn from the evaluation data).",
+    )
+    schema_: str | None = Field(
+        default=None,
+        alias="schema",
+        description="pandera YAML file, or `package.module:attribute`; needed for rows: schema.",
+    )
+    max_examples: int = Field(
+        default=100, ge=1, le=10_000, description="Examples hypothesis tries per property."
+    )
+    seed: int | None = Field(
+        default=None, description="Seed of the search; default: `statistics.seed`."
+    )
+    invariance: list[InvarianceCheck] = Field(
+        default_factory=list, description="Columns that must not change predictions."
+    )
+    directional: list[DirectionalCheck] = Field(
+        default_factory=list, description="Columns that move the score one way."
+    )
+    cases: list[MinimumCase] = Field(
+        default_factory=list, description="Minimum-functionality rows and their expected output."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> BehaviourGate:
+        if not (self.invariance or self.directional or self.cases):
+            raise ValueError("give at least one of `invariance`, `directional`, `cases`")
+        if self.rows == "schema" and self.schema_ is None and (self.invariance or self.directional):
+            raise ValueError(
+                "rows: schema needs `schema: <pandera YAML>`; or draw rows from the "
+                "evaluation data with `rows: data`"
+            )
+        names = [c.name for c in self.cases]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"case names must be unique; repeated: {', '.join(dup)}")
+        return self
+
+
 Gate = Annotated[
-    SchemaGate | MetricGate | FairnessGate | BaselineGate | DriftGate | StalenessGate,
+    SchemaGate
+    | MetricGate
+    | FairnessGate
+    | BaselineGate
+    | DriftGate
+    | StalenessGate
+    | SkewGate
+    | BehaviourGate,
     Field(discriminator="kind"),
 ]
 
@@ -673,6 +877,8 @@ class Config(_Model):
                             f"gate {gid!r} uses {metric}, which needs scores: "
                             f"add `scores: <column>` to `{role}`",
                         )
+            if isinstance(gate, BehaviourGate):
+                _check_behaviour(gate, i, gid, self)
         return self
 
     def resolve(self, path: Path | str) -> Path:
@@ -692,8 +898,46 @@ class _FieldError(ValueError):
         self.msg = msg
 
 
+def _check_behaviour(gate: BehaviourGate, i: int, gid: str, config: Config) -> None:
+    """Behaviour gates run the candidate on new rows, so it must be a model, and scores
+    (directional checks, score bounds) exist only for binary and regression tasks."""
+    if config.candidate.model is None:
+        raise _FieldError(
+            ("candidate", "model"),
+            f"gate {gid!r} (behaviour) runs the candidate on new rows, which stored "
+            f"`predictions` cannot do: give `candidate.model`",
+        )
+    if config.task.type != "multiclass":
+        return
+    if gate.directional:
+        raise _FieldError(
+            ("gates", i, "directional"),
+            "directional checks move a score, which a multiclass task does not have; "
+            "use `invariance` or `cases` with `label`",
+        )
+    for j, inv in enumerate(gate.invariance):
+        if inv.max_score_change is not None:
+            raise _FieldError(
+                ("gates", i, "invariance", j, "max_score_change"),
+                "a multiclass task has no single score; remove it (flips are label changes)",
+            )
+    for j, case in enumerate(gate.cases):
+        if case.min_score is not None or case.max_score is not None:
+            raise _FieldError(
+                ("gates", i, "cases", j),
+                "a multiclass task has no single score; expect a `label` instead",
+            )
+
+
 def gate_id(
-    gate: SchemaGate | MetricGate | FairnessGate | BaselineGate | DriftGate | StalenessGate,
+    gate: SchemaGate
+    | MetricGate
+    | FairnessGate
+    | BaselineGate
+    | DriftGate
+    | StalenessGate
+    | SkewGate
+    | BehaviourGate,
 ) -> str:
     if gate.id:
         return gate.id
@@ -806,7 +1050,7 @@ def _drop_union_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return loc
 
 
-_KINDS = {"schema", "metric", "fairness", "baseline", "drift", "staleness"}
+_KINDS = {"schema", "metric", "fairness", "baseline", "drift", "staleness", "skew", "behaviour"}
 _GATE_MODELS: dict[str, type[BaseModel]] = {
     "schema": SchemaGate,
     "metric": MetricGate,
@@ -814,6 +1058,8 @@ _GATE_MODELS: dict[str, type[BaseModel]] = {
     "baseline": BaselineGate,
     "drift": DriftGate,
     "staleness": StalenessGate,
+    "skew": SkewGate,
+    "behaviour": BehaviourGate,
 }
 
 
@@ -847,6 +1093,14 @@ def _known_fields(loc: tuple[Any, ...], raw: Any) -> list[str]:
         field = model.model_fields.get(str(part))
         ann = field.annotation if field else None
         model = next((t for t in _NESTED if ann is t or ann == (t | None)), None)
+        # Lists and mappings of sections (behaviour checks, skew tolerances): the next
+        # part is an index or a key, and the section's keys are those of the item model.
+        if model is None and parts:
+            args = get_args(ann) if get_origin(ann) in (list, dict) else ()
+            item = next((t for t in _NESTED if args and args[-1] is t), None)
+            if item is not None:
+                parts.pop(0)
+                model = item
     if model is None:
         return []
     return [(f.alias or n) for n, f in model.model_fields.items()]
@@ -860,6 +1114,10 @@ _NESTED: tuple[type[BaseModel], ...] = (
     TrackingConfig,
     ModelAgeCheck,
     DataAgeCheck,
+    FeatureTolerance,
+    InvarianceCheck,
+    DirectionalCheck,
+    MinimumCase,
 )
 
 

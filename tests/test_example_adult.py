@@ -73,6 +73,24 @@ def test_documented_outcomes(report: dict) -> None:
         assert status[warned] == "warn", warned
     assert status["equalized-odds-sex"] == "pass"
     assert all(s != "error" for s in status.values())
+    # Behaviour: a column the model does not use is invariant; one it uses is not, and the
+    # report carries the (shrunk) row that shows it.
+    gates = {g["id"]: g for g in report["gates"]}
+    unused = gates["invariant-fnlwgt[invariance=fnlwgt]"]
+    used = gates["invariant-sex[invariance=sex]"]
+    assert unused["status"] == "pass" and unused["observed"] == 0 and unused["support"] == 100
+    assert used["status"] == "warn" and used["observed"] > 0
+    cx = used["details"]["counterexample"]
+    assert cx["shrunk"] and cx["column"] == "sex" and {cx["from"], cx["to"]} == {"Male", "Female"}
+    assert cx["before"]["label"] != cx["after"]["label"]
+    assert "counterexample: sex" in used["message"]
+    # The README's count of gates by outcome.
+    outcome = {}
+    for g in report["gates"]:
+        worst = outcome.get(g["gate"], "pass")
+        outcome[g["gate"]] = "warn" if "warn" in (worst, g["status"]) else g["status"]
+    counts = {s: list(outcome.values()).count(s) for s in ("pass", "warn")}
+    assert counts == {"pass": 12, "warn": 6}, outcome
 
 
 def test_numbers_equal_sklearn_and_fairlearn(example: Path, report: dict) -> None:
@@ -105,7 +123,7 @@ def test_numbers_equal_sklearn_and_fairlearn(example: Path, report: dict) -> Non
     )
 
 
-def test_pytest_plugin_on_the_example(example: Path) -> None:
+def test_pytest_plugin_on_the_example(example: Path, report: dict) -> None:
     proc = subprocess.run(
         [
             sys.executable,
@@ -120,7 +138,7 @@ def test_pytest_plugin_on_the_example(example: Path) -> None:
             "--mlops-gates-report-dir",
             str(example / "pytest-out"),
             "-k",
-            "dp-sex or accuracy",
+            "dp-sex or accuracy or invariant-sex",
         ],
         cwd=example,
         capture_output=True,
@@ -131,3 +149,11 @@ def test_pytest_plugin_on_the_example(example: Path) -> None:
     assert "GateWarning: dp-sex" in proc.stdout
     doc = json.loads((example / "pytest-out" / "report.json").read_text())
     assert {g["gate"] for g in doc["gates"]} >= {"dp-sex", "accuracy", "accuracy-by-slice"}
+    # The behaviour search is seeded and ignores the code around it: the pytest plugin
+    # finds the same examples and counterexample as `mlops-gates check`.
+    assert _sex_swap(doc) == _sex_swap(report)
+
+
+def _sex_swap(doc: dict) -> tuple[float, dict]:
+    g = next(g for g in doc["gates"] if g["id"] == "invariant-sex[invariance=sex]")
+    return g["observed"], g["details"]["counterexample"]

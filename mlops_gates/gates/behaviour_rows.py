@@ -1,0 +1,313 @@
+"""Example rows for behaviour gates: hypothesis strategies from a pandera schema, or rows
+drawn from the evaluation data, and a seeded search that collects or shrinks them.
+
+A schema column becomes pandera's element strategy for its dtype and checks (plus `None`
+when it is nullable). pandera would turn a check without a strategy into a filter that
+can take forever, or drop a vectorized one silently; here such a check is an error that
+names the column and the check, so generated rows always satisfy the schema.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops_gates.errors import DataError
+
+Row = dict[str, Any]
+
+# Model calls a counterexample may be shrunk with (each runs the model on one row, about
+# 20 ms for Adult's gradient boosting). A count, not a time, keeps the result reproducible.
+SHRINK_CALLS = 300
+
+
+class Violation(Exception):
+    """Raised inside the search when an example breaks the property."""
+
+
+@dataclass
+class RowSource:
+    """Where example rows come from, and how a batch of them becomes a typed frame."""
+
+    kind: str  # "schema" or "data"
+    where: str  # for messages: the schema reference or the data file
+    columns: list[str]  # every column the rows can hold
+    dtypes: dict[str, Any]  # column -> dtype rows are cast to (when the cast works)
+    _values: dict[str, Any]  # column -> strategy of one value (replacements)
+    _checks: dict[str, Any]  # column -> pandera Column, to test a raised value (schema)
+    _records: list[Row] | None = None  # data rows: the rows to draw from
+
+    def values(self, column: str) -> Any:
+        return self._values[column]
+
+    def rows(self, columns: list[str]) -> Any:
+        """Strategy of one Row with these columns. Each property asks for the model's
+        features and its own column only, so its examples do not change when another
+        property is added to the gate."""
+        from hypothesis import strategies as st
+
+        if self._records is None:
+            return st.fixed_dictionaries({c: self._values[c] for c in columns})
+        records = self._records
+        return st.sampled_from(range(len(records))).map(
+            lambda i: {c: records[i][c] for c in columns}
+        )
+
+    def frame(self, rows: Sequence[Row]) -> pd.DataFrame:
+        out = pd.DataFrame(list(rows))
+        for c, dtype in self.dtypes.items():
+            if c in out.columns:
+                # A missing value in an int column cannot be cast: keep what pandas inferred.
+                with contextlib.suppress(TypeError, ValueError):
+                    out[c] = out[c].astype(dtype)
+        return out
+
+    def accepts(self, column: str, value: Any) -> bool:
+        """Does the schema allow this value in this column? (True without a schema)"""
+        col = self._checks.get(column)
+        if col is None:
+            return True
+        import pandera.errors as pe
+
+        try:
+            col.validate(pd.DataFrame({column: pd.Series([value], dtype=self.dtypes[column])}))
+        except (pe.SchemaError, pe.SchemaErrors, TypeError, ValueError):
+            return False
+        return True
+
+
+def schema_rows(schema: Any, ref: str, columns: list[str], frame: pd.DataFrame | None) -> RowSource:
+    """Rows whose every column follows the schema's dtype and checks."""
+    # The built-in checks register their strategies when pandera's pandas backend loads
+    # them, which happens on first validation; load them now so they are known.
+    import pandera.backends.pandas.builtin_checks  # noqa: F401
+    from hypothesis import strategies as st
+    from pandera.strategies.base_strategies import CONSTRAINT_DISPATCHER, STRATEGY_DISPATCHER
+    from pandera.strategies.pandas_strategies import field_element_strategy
+
+    missing = [c for c in columns if c not in schema.columns]
+    if missing:
+        raise DataError(
+            f"schema {ref}: column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(repr, missing))} needed by the gate "
+            f"{'are' if len(missing) > 1 else 'is'} not in the schema"
+            f"{did_you_mean(missing[0], list(schema.columns))}; add "
+            f"{'them' if len(missing) > 1 else 'it'}, or use `rows: data`"
+        )
+    if schema.checks:
+        names = ", ".join(_check_name(c) for c in schema.checks)
+        raise DataError(
+            f"schema {ref}: whole-table check(s) {names} constrain several columns at once, "
+            f"and generated rows could break them; use `rows: data` (rows drawn from the "
+            f"evaluation data) or move the checks to the columns"
+        )
+    values: dict[str, Any] = {}
+    dtypes: dict[str, Any] = {}
+    for c in columns:
+        col = schema.columns[c]
+        for check in col.checks:
+            known = (
+                getattr(check, "constraint", None)
+                or CONSTRAINT_DISPATCHER.get((check.name, pd.Series))
+                or check.strategy
+                or STRATEGY_DISPATCHER.get((check.name, pd.Series))
+            )
+            if known is None:
+                raise DataError(
+                    f"schema {ref}: column {c!r} has check {_check_name(check)}, which has no "
+                    f"hypothesis strategy, so rows cannot be generated for it; give the check "
+                    f"a strategy (pandera's register_check_method(strategy=...)), or use "
+                    f"`rows: data` to draw rows from the evaluation data"
+                )
+        try:
+            elements = field_element_strategy(col.dtype, checks=col.checks)
+        except Exception as exc:  # pandera: unsatisfiable or unsupported dtype
+            raise DataError(
+                f"schema {ref}: column {c!r} ({col.dtype}): cannot generate values "
+                f"({type(exc).__name__}: {exc}); use `rows: data`"
+            ) from None
+        values[c] = st.none() | elements if col.nullable else elements
+        use = frame[c].dtype if frame is not None and c in frame.columns else None
+        dtypes[c] = use if use is not None else _pandas_dtype(col.dtype)
+    checks = {c: schema.columns[c] for c in columns}
+    return RowSource("schema", ref, columns, dtypes, values, checks)
+
+
+def data_rows(
+    frame: pd.DataFrame, where: str, columns: list[str], schema: Any | None = None
+) -> RowSource:
+    """Rows of the evaluation data; a replacement value is one the column already holds."""
+    from hypothesis import strategies as st
+
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{where}: column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
+            f"needed by the gate not found{did_you_mean(missing[0], list(frame.columns))}"
+        )
+    part = frame[columns].reset_index(drop=True)
+    records: list[Row] = [{str(k): v for k, v in r.items()} for r in part.to_dict(orient="records")]
+    values = {c: st.sampled_from(_distinct(part[c])) for c in columns}
+    checks = {}
+    if schema is not None:
+        checks = {c: schema.columns[c] for c in columns if c in schema.columns}
+    dtypes = {c: part[c].dtype for c in columns}
+    return RowSource("data", where, columns, dtypes, values, checks, records)
+
+
+def _distinct(s: pd.Series) -> list[Any]:
+    values = [None if _missing(v) else v for v in pd.unique(s)]
+    return list(dict.fromkeys(values)) or [None]
+
+
+def collect(strategy: Any, *, seed: int, max_examples: int) -> list[Any]:
+    """Up to `max_examples` examples as hypothesis generates them for `seed`."""
+    from hypothesis import Phase
+
+    found: list[Any] = []
+    _run(strategy, found.append, seed=seed, max_examples=max_examples, phases=[Phase.generate])
+    return found
+
+
+def shrink(
+    strategy: Any,
+    breaks: Callable[[Any], Any],
+    *,
+    seed: int,
+    max_examples: int,
+    budget: int = SHRINK_CALLS,
+) -> tuple[Any, bool] | None:
+    """The smallest example hypothesis finds for which `breaks` returns a record (it
+    returns None when the property holds), and whether shrinking ran to the end; None
+    when the search finds no such example.
+
+    Every shrink step runs the model on one row, so shrinking is capped at `budget`
+    model calls: after that, examples not seen before count as passing, which ends the
+    search with the smallest violation found so far. Seen examples keep their outcome,
+    so hypothesis's final replay of that violation agrees with the search."""
+    from hypothesis import Phase
+
+    records: list[Any] = []
+    seen: dict[str, Any] = {}
+    cut = [False]
+
+    def test(example: Any) -> None:
+        key = repr(example)
+        if key not in seen:
+            if records and len(seen) >= budget:
+                cut[0] = True
+                return
+            seen[key] = breaks(example)
+        if seen[key] is not None:
+            records.append(seen[key])
+            raise Violation
+
+    try:
+        phases = [Phase.generate, Phase.shrink]
+        _run(strategy, test, seed=seed, max_examples=max_examples, phases=phases)
+    except Violation:
+        # Hypothesis replays the shrunk example last, so its record is the last one.
+        return (records[-1], not cut[0]) if records else None
+    return None
+
+
+def _run(
+    strategy: Any, body: Callable[[Any], None], *, seed: int, max_examples: int, phases: list[Any]
+) -> None:
+    from hypothesis import HealthCheck, Verbosity, given, settings
+    from hypothesis import seed as hseed
+    from hypothesis.errors import Unsatisfiable
+
+    @hseed(seed)
+    @settings(
+        max_examples=max_examples,
+        phases=phases,
+        database=None,  # reproducible: no examples remembered from earlier runs
+        derandomize=False,
+        deadline=None,
+        print_blob=False,
+        verbosity=Verbosity.quiet,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def search(example: Any) -> None:
+        body(example)
+
+    try:
+        with _without_local_constants():
+            search()
+    except Unsatisfiable:
+        raise DataError(
+            "hypothesis found no usable example rows (every generated row was filtered "
+            "out); check that the column's values can change as the gate asks"
+        ) from None
+
+
+@contextlib.contextmanager
+def _without_local_constants() -> Iterator[None]:
+    """Hypothesis mixes in constants found in the source of local (not installed) modules
+    that happen to be imported, and caches them under ./.hypothesis. The examples would
+    then change with the user's code, and differ between `pytest --mlops-gates` and
+    `mlops-gates check`. Hypothesis has no setting for it, so the lookup is swapped for
+    an empty set while a gate searches (and its cache cleared on both sides, so neither
+    the gate nor the user's own hypothesis tests see the other's constants)."""
+    try:
+        from hypothesis.internal.conjecture import providers
+        from hypothesis.internal.constants_ast import Constants
+
+        original = providers._get_local_constants
+        cache = providers.CONSTANTS_CACHE
+    except (ImportError, AttributeError):  # a hypothesis without the feature
+        yield
+        return
+    empty = Constants()
+    providers._get_local_constants = lambda: empty
+    cache.cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        cache.cache.clear()
+
+
+def did_you_mean(name: str, choices: list[Any]) -> str:
+    hint = difflib.get_close_matches(name, [str(c) for c in choices], n=1)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
+
+
+def _check_name(check: Any) -> str:
+    name = getattr(check, "name", None) or getattr(check, "error", None) or repr(check)
+    return repr(str(name))
+
+
+def _pandas_dtype(dtype: Any) -> Any:
+    return getattr(dtype, "type", None) or str(dtype)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v))
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal values, with missing equal to missing."""
+    if _missing(a) or _missing(b):
+        return _missing(a) and _missing(b)
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def plain(v: Any) -> Any:
+    """A JSON-friendly scalar."""
+    if _missing(v):
+        return None
+    item = getattr(v, "item", None)
+    v = item() if callable(item) else v
+    return v if isinstance(v, str | int | float | bool) else str(v)
