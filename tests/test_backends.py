@@ -306,3 +306,20 @@ def test_rows_gates_are_errors_and_schema_checks_a_sample(tmp_path: Path) -> Non
     )
     assert by["fresh"].status == "error" and "rows in memory" in by["fresh"].message
     assert by["acc"].status in ("pass", "fail")
+
+
+def test_missing_scores_are_reported_like_in_memory(tmp_path: Path) -> None:
+    df = frame(300)
+    df.loc[7, "score_c"] = np.nan
+    report = run(project(tmp_path, df, "duckdb"))
+    (error,) = {g.message for g in report.gates if g.gate == "auc"}
+    assert "candidate scores" in error and "'score_c'" in error and "missing" in error
+
+
+def test_auto_score_bins_switch_at_the_same_row_count_everywhere() -> None:
+    from mlops_gates.backends.plan import AUTO_BINS, AUTO_EXACT_MAX_ROWS, resolve_bins
+
+    assert resolve_bins("auto", AUTO_EXACT_MAX_ROWS) is None
+    assert resolve_bins("auto", AUTO_EXACT_MAX_ROWS + 1) == AUTO_BINS
+    assert resolve_bins("exact", 10**9) is None
+    assert resolve_bins(64, 10) == 64

@@ -70,6 +70,7 @@ def reduce(config: Config) -> tuple[Reduced, str | None]:
             src=s.src,
             columns=s.columns,
             run=s.run,
+            register=s.con.register,
             where=s.where,
         )
         return reduced, files_digest(s.files)

@@ -91,6 +91,7 @@ class Reduced:
     score_range: dict[str, tuple[float, float]] = field(default_factory=dict)
     bins: dict[str, ScoreBins | None] = field(default_factory=dict)
     classes: tuple[Any, ...] = ()
+    label: str = ""  # the label column
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     baseline_error: str | None = None
 

@@ -63,6 +63,9 @@ class _Source:
         self.frame = frame
         self.columns = [str(c) for c in frame.columns]
 
+    def register(self, name: str, table: Any) -> None:
+        self.spark.createDataFrame(table).createOrReplaceTempView(name)
+
     def run(self, sql: str) -> pd.DataFrame:
         try:
             table = self.spark.sql(sql).toArrow()
@@ -85,6 +88,7 @@ def reduce(config: Config) -> tuple[Reduced, str | None]:
         src=VIEW,
         columns=s.columns,
         run=s.run,
+        register=s.register,
         where=s.where,
     )
     return reduced, files_digest(s.files) if s.files else None

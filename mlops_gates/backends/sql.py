@@ -27,6 +27,8 @@ from mlops_gates.stats.reduce import RegressionStats, reduce_classification, red
 from mlops_gates.stats.scorebins import ScoreBins
 
 N = "__mg_n"  # the row-count column of every cell query
+SG = "__mg_sg"  # score-group id column
+KEYS = "__mg_score_keys"  # view: score-slice values -> score-group id
 
 
 @dataclass(frozen=True)
@@ -55,27 +57,45 @@ def counts_query(d: Dialect, src: str, keys: list[str], outputs: list[str]) -> s
     return f"SELECT {cols}, COUNT(*) AS {N} FROM {src} GROUP BY {cols}"
 
 
-def range_query(d: Dialect, src: str, score: str) -> str:
-    s = f"CAST({d.q(score)} AS DOUBLE)"
-    return (
-        f"SELECT COUNT(*) AS n, COUNT({d.q(score)}) AS present, "
-        f"SUM(CASE WHEN isnan({s}) THEN 1 ELSE 0 END) AS nans, MIN({s}) AS lo, MAX({s}) AS hi "
-        f"FROM {src}"
-    )
+def range_query(d: Dialect, src: str, scores: list[str]) -> str:
+    """Rows, present and NaN values, min and max of each score column: one scan for all."""
+    parts = ["COUNT(*) AS n"]
+    for i, score in enumerate(scores):
+        s = f"CAST({d.q(score)} AS DOUBLE)"
+        parts += [
+            f"COUNT({d.q(score)}) AS present{i}",
+            f"SUM(CASE WHEN isnan({s}) THEN 1 ELSE 0 END) AS nans{i}",
+            f"MIN({s}) AS lo{i}",
+            f"MAX({s}) AS hi{i}",
+        ]
+    return f"SELECT {', '.join(parts)} FROM {src}"
 
 
 def score_query(
     d: Dialect, src: str, keys: list[str], label: str, score: str, bins: ScoreBins | None
 ) -> str:
-    s = f"CAST({d.q(score)} AS DOUBLE)"
+    """Rows per (score group, label, score bin). The score group comes from a join with
+    the small KEYS view (one row per distinct combination of `keys`), so the engine's
+    hash table holds integers, not strings: at 100M rows that is what keeps DuckDB
+    inside a 1 GB memory limit."""
+    s = f"CAST(r.{d.q(score)} AS DOUBLE)"
     if bins is None:
         value = s
     else:
         # The formula of ScoreBins.codes, operation for operation.
         raw = f"FLOOR(({s} - {_double(bins.lo)}) * {_double(bins.scale)})"
         value = f"CAST(LEAST(GREATEST({raw}, 0), {bins.n_bins - 1}) AS BIGINT)"
-    cols = ", ".join(d.q(c) for c in _unique([*keys, label]))
-    return f"SELECT {cols}, {value} AS __mg_s, COUNT(*) AS {N} FROM {src} GROUP BY {cols}, {value}"
+    y = f"r.{d.q(label)}"
+    if not keys:
+        return (
+            f"SELECT 0 AS {SG}, {y} AS {d.q(label)}, {value} AS __mg_s, COUNT(*) AS {N} "
+            f"FROM {src} AS r GROUP BY {y}, {value}"
+        )
+    on = " AND ".join(f"r.{d.q(c)} IS NOT DISTINCT FROM k.{d.q(c)}" for c in keys)
+    return (
+        f"SELECT k.{SG} AS {SG}, {y} AS {d.q(label)}, {value} AS __mg_s, COUNT(*) AS {N} "
+        f"FROM {src} AS r JOIN {KEYS} AS k ON {on} GROUP BY k.{SG}, {y}, {value}"
+    )
 
 
 def regression_query(d: Dialect, src: str, keys: list[str], label: str, preds: list[str]) -> str:
@@ -100,6 +120,7 @@ def regression_query(d: Dialect, src: str, keys: list[str], label: str, preds: l
 
 
 Run = Callable[[str], pd.DataFrame]
+Register = Callable[[str, Any], object]  # (view name, pyarrow Table)
 
 
 def to_frame(table: Any) -> pd.DataFrame:
@@ -122,9 +143,11 @@ def reduce_sql(
     src: str,
     columns: list[str],
     run: Run,
+    register: Register,
     where: Path,
 ) -> Reduced:
-    """Reduce the table `src` with `run` (SQL text -> small DataFrame) to the shared tables."""
+    """Reduce the table `src` with `run` (SQL text -> small DataFrame) to the shared tables;
+    `register` makes a small Arrow table queryable under a name."""
     missing = [c for c in _needed(config) if c not in columns]
     if missing:
         shown = ", ".join(columns[:40])
@@ -174,6 +197,7 @@ def reduce_sql(
         stats=stats,
         score_grouping=grouping.coarsen(plan.score_columns)[0],
         classes=cells.classes,
+        label=label,
         models={
             role: {"source": "column", "predictions": m.predictions, "scores": m.scores}
             for role, m in (("candidate", config.candidate), ("baseline", config.baseline))
@@ -184,13 +208,34 @@ def reduce_sql(
     if config.task.type != "binary":
         return reduced
     n_bins = resolve_bins(config.backend.score_bins, n_rows)
+    wanted: list[tuple[Model, str]] = []
     for model in plan.score_models:
         mc = config.candidate if model == "candidate" else config.baseline
         if mc is None or mc.scores is None or (model == "baseline" and cells.baseline_error):
             reduced.scores[model] = None
-            continue
-        _score_table(reduced, model, mc.scores, plan, dialect, src, run, n_bins, where, config)
+        else:
+            wanted.append((model, mc.scores))
+    if wanted:
+        if plan.score_columns:
+            _register_score_keys(counts, grouping, plan, register)
+        ranges = run(range_query(dialect, src, [c for _, c in wanted])).iloc[0]
+        for i, (model, column) in enumerate(wanted):
+            _score_table(reduced, model, column, ranges, i, plan, dialect, src, run, n_bins, where)
     return reduced
+
+
+def _register_score_keys(
+    counts: pd.DataFrame, grouping: Grouping, plan: Plan, register: Register
+) -> None:
+    import pyarrow as pa
+
+    _, to_coarse = grouping.coarsen(plan.score_columns)
+    keys = counts[plan.score_columns].copy()
+    keys[SG] = to_coarse[grouping.codes]
+    keys = keys.drop_duplicates(subset=[SG])
+    # from_pandas turns NaN / None / pd.NA into SQL NULL, which the join matches with
+    # IS NOT DISTINCT FROM, as the GROUP BY that produced `counts` grouped them.
+    register(KEYS, pa.Table.from_pandas(keys, preserve_index=False))
 
 
 def _needed(config: Config) -> list[str]:
@@ -205,17 +250,18 @@ def _score_table(
     reduced: Reduced,
     model: Model,
     column: str,
+    r: pd.Series,
+    i: int,
     plan: Plan,
     dialect: Dialect,
     src: str,
     run: Run,
     n_bins: int | None,
     where: Path,
-    config: Config,
 ) -> None:
-    r = run(range_query(dialect, src, column)).iloc[0]
-    n, present, nans = int(r["n"]), int(r["present"]), int(r["nans"] or 0)
-    lo, hi = (float(r["lo"]), float(r["hi"])) if present else (0.0, 0.0)
+    n, present = int(r["n"]), int(r[f"present{i}"])
+    nans = 0 if pd.isna(r[f"nans{i}"]) else int(r[f"nans{i}"])
+    lo, hi = (float(r[f"lo{i}"]), float(r[f"hi{i}"])) if present else (0.0, 0.0)
     bad = (n - present) + nans
     if bad or not (np.isfinite(lo) and np.isfinite(hi)):
         raise DataError(
@@ -225,20 +271,25 @@ def _score_table(
     reduced.score_range[model] = (lo, hi)
     bins = None if n_bins is None else ScoreBins(lo, hi, n_bins)
     reduced.bins[model] = bins
-    cells = run(score_query(dialect, src, plan.score_columns, config.task.label, column, bins))
-    label = config.task.label
+    label = reduced.label
+    cells = run(score_query(dialect, src, plan.score_columns, label, column, bins))
     y = _encode(cells[label].to_numpy(), reduced.classes, f"column {label!r} (task.label)", where)
-    sg = Grouping.of(cells, plan.score_columns)
-    if sg.n_groups != reduced.score_grouping.n_groups:  # both saw every row: cannot differ
-        raise RuntimeError("score cells and count cells disagree on the slices")
     values = cells["__mg_s"].to_numpy()
     weights = cells[N].to_numpy(dtype=np.int64)
+    if int(weights.sum()) != reduced.n_rows:
+        # Only a key the join cannot match (a float NaN, which is not NULL) gets here.
+        raise DataError(
+            f"{where}: {int(weights.sum()):,} of {reduced.n_rows:,} rows matched their slice "
+            f"when reducing {model} scores; do the slice columns "
+            f"{', '.join(map(repr, plan.score_columns))} hold NaN? Use NULL for missing values"
+        )
+    sg = cells[SG].to_numpy(dtype=np.int64)
     ng = reduced.score_grouping.n_groups
     if bins is None:
-        table = reduce_scores(sg.codes, ng, y, values.astype(np.float64), weights=weights)
+        table = reduce_scores(sg, ng, y, values.astype(np.float64), weights=weights)
     else:
         table = reduce_scores(
-            sg.codes, ng, y, values.astype(np.int64), thresholds=bins.thresholds(), weights=weights
+            sg, ng, y, values.astype(np.int64), thresholds=bins.thresholds(), weights=weights
         )
     reduced.scores[model] = table
 

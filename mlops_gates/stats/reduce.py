@@ -396,6 +396,11 @@ def _weights(weights: ArrayLike | None, length: int) -> IntArray | None:
 
 
 def _marginalize_scores(stats: ScoreStats, to_slice: IntArray, n_slices: int) -> ScoreStats:
+    n_thr = max(stats.thresholds.shape[0], 1)
+    if n_slices * n_thr <= _dense_limit(stats.group.shape[0]):
+        # Few (slice, score) cells, as with binned scores: sum into a dense table, no sort.
+        key = to_slice[stats.group] * n_thr + stats.score
+        return _scores_from_keys(stats.thresholds, key, stats.pos, stats.neg, n_slices)
     # Entries in score order, then a stable sort by slice: that keeps score order within
     # each slice, and for up to 65,536 slices numpy does it as a radix sort, so a slicing
     # costs O(entries) rather than another full sort of the table.
@@ -433,7 +438,23 @@ def _scores_from_keys(
 ) -> ScoreStats:
     """Sum ``pos`` and ``neg`` per distinct (group, score) ``key``."""
     n_thresholds = max(thresholds.shape[0], 1)
-    unique_keys, inverse = _factorize(key, n_groups * n_thresholds)
+    space = n_groups * n_thresholds
+    if space <= _dense_limit(key.shape[0]):
+        # Dense sums over the whole key space, then keep the cells that hold rows: two
+        # bincounts instead of a factorisation and two gathers. Zero-weight entries (a
+        # backend never sends them) are dropped here, as in a table built from rows.
+        p = _sum_by(key, pos, space)
+        n = _sum_by(key, neg, space)
+        keep = np.flatnonzero((p + n) > 0)
+        return ScoreStats(
+            thresholds=thresholds,
+            group=keep // n_thresholds,
+            score=keep % n_thresholds,
+            pos=p[keep],
+            neg=n[keep],
+            n_groups=n_groups,
+        )
+    unique_keys, inverse = _factorize(key, space)
     size = unique_keys.shape[0]
     return ScoreStats(
         thresholds=thresholds,
@@ -443,6 +464,11 @@ def _scores_from_keys(
         neg=_sum_by(inverse, neg, size),
         n_groups=n_groups,
     )
+
+
+def _dense_limit(entries: int) -> int:
+    """Largest key space summed densely: a few times the entries, and at least 2**16."""
+    return max(4 * entries, 1 << 16)
 
 
 def _factorize(key: IntArray, space: int) -> tuple[IntArray, IntArray]:
