@@ -340,7 +340,10 @@ def _monitor(args: argparse.Namespace) -> int:
     from mlops_gates.tracking import track
 
     try:
-        doc, _ = track(report, args.report_dir, config)
+        # A monitoring run must not overwrite the promotion gates' verdict on the model
+        # version (`mlops_gates.status`), which deploy checks.
+        quiet = config.tracking.model_copy(update={"tag_model_version": False})
+        doc, _ = track(report, args.report_dir, config.model_copy(update={"tracking": quiet}))
     except MlopsGatesError as exc:
         print(f"mlops-gates: warning: {exc}", file=sys.stderr)
     for line in format_table(doc):

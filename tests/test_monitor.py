@@ -186,3 +186,48 @@ def test_monitor_answers_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["monitor", "--help"])
     assert info.value.code == 0
     assert "retraining warranted" in capsys.readouterr().out
+
+
+def test_monitoring_is_logged_but_leaves_the_promotion_verdict_alone(
+    tmp_path: Path, mlflow_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deployed model comes from the registry; a failing monitoring run is logged to
+    MLflow but must not overwrite the version's gate status, which deploy relies on."""
+    import uuid
+
+    from mlflow import MlflowClient
+    from mlflow_server import model_frame, register_models
+
+    monkeypatch.delenv("MLOPS_GATES_TRACKING", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    registered = register_models(mlflow_server.url, f"mon-{uuid.uuid4().hex[:8]}", model_frame())
+    client = MlflowClient(mlflow_server.url, mlflow_server.url)
+    version = registered.versions["candidate"]
+    client.set_model_version_tag(registered.name, version, "mlops_gates.status", "pass")
+
+    model_frame(2000, seed=1).to_parquet(tmp_path / "ref.parquet", index=False)
+    prod = model_frame(800, seed=2)
+    prod["x1"] += 2.0  # the world moved
+    prod["ts"] = pd.Timestamp(NOW) - pd.to_timedelta(np.arange(800), unit="min")
+    prod.to_parquet(tmp_path / "prod.parquet", index=False)
+    config = {
+        "version": 1,
+        "data": {"path": "prod.parquet"},
+        "task": {"type": "binary", "label": "y"},
+        "candidate": {"model": f"models:/{registered.name}@challenger"},
+        "tracking": {"uri": mlflow_server.url},
+        "gates": [
+            {"id": "drift", "kind": "drift", "reference": "ref.parquet", "features": ["x1", "x2"]},
+            {"id": "acc", "kind": "metric", "metric": "accuracy", "min": 0.5},  # loads the model
+        ],
+    }
+    path = tmp_path / "mlops-gates.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    code, doc = run(path)
+    assert code == 1
+    assert by_id(doc)["drift[feature=x1]"]["status"] == "fail"
+    assert doc["context"]["models"]["candidate"]["version"] == version
+    run_id = doc["context"]["mlflow"]["run_id"]
+    assert client.get_run(run_id).data.tags["mlops_gates.status"] == "fail"
+    tags = client.get_model_version(registered.name, version).tags
+    assert tags["mlops_gates.status"] == "pass"
