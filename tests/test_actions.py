@@ -416,10 +416,15 @@ def test_train_promote_promotes_nothing_when_a_gate_fails(
 def test_actions_self_test_workflow(act: Act) -> None:
     """.github/workflows/actions-selftest.yml, as GitHub would run it on this repository."""
     run = act.run(act.project, ".github/workflows/actions-selftest.yml", "push")
-    expected = {"gates-pass", "gates-fail", "promote-pass", "promote-fail"}
-    assert run.jobs() == dict.fromkeys(expected, "success"), run.log()
+    expected = {"gates", "promote", "deploy", "monitor"}
+    jobs = {f"{action}-{fixture}" for action in expected for fixture in ("pass", "fail")}
+    assert run.jobs() == dict.fromkeys(jobs, "success"), run.log()
     assert run.returncode == 0
     # The failing fixtures failed inside the actions (the jobs assert that, too).
     assert len(run.annotations("error", "gates-fail")) == 3
     assert len(run.annotations("error", "promote-fail")) == 3
+    assert len(run.annotations("error", "monitor-fail")) == 3
     assert "# pull request: Promote selftest-model 1 to production" in run.log()
+    assert any("deployed version 2 (was 1)" in s for s in run.summaries("deploy-pass"))
+    assert any("rolled back to version 1" in s for s in run.summaries("deploy-fail"))
+    assert "selftest-deploy@production -> 1" in run.log()
