@@ -38,11 +38,13 @@ def test_setup_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         for line in _blocks("bash")[0].splitlines()
         if line.startswith("mlops-gates ")
     ]
-    assert len(commands) == 2
+    assert len(commands) == 3
     for command in commands:
         assert cli.main(shlex.split(command)[1:]) == 0, command
     assert sorted(p.name for p in (tmp_path / ".github" / "workflows").iterdir()) == [
+        "mlops-deploy.yml",
         "mlops-gates-pr.yml",
+        "mlops-monitor.yml",
         "mlops-train-promote.yml",
     ]
     # The page's next commands: the check command is the one the action runs.
@@ -61,7 +63,7 @@ def test_yaml_snippets_parse() -> None:
         assert isinstance(yaml.safe_load(block), dict)
 
 
-@pytest.mark.parametrize("action", ["gates", "promote"])
+@pytest.mark.parametrize("action", ["gates", "promote", "deploy", "monitor"])
 def test_every_input_and_output_is_documented(action: str) -> None:
     spec = yaml.safe_load((ROOT / "actions" / action / "action.yml").read_text())
     section = _section(f"### `mlops-gates/mlops-gates/actions/{action}`")
