@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from github_double import GitHubDouble
-from github_double.state import Issue
+from github_double.state import Issue, Repo
 
 from mlops_gates.cli import main
 from mlops_gates.promote.alert import AlertOptions, alert, marker, retrain_verdict
@@ -168,6 +168,23 @@ def test_duplicates_from_a_retried_create_are_closed(gh: GitHubDouble) -> None:
     ]
 
 
+def test_an_issue_opened_concurrently_is_closed_right_away(gh: GitHubDouble) -> None:
+    """Two runs racing (or a create that landed before its answer was lost): the run that
+    sees two issues keeps the oldest."""
+
+    def another_run_opens_one(repo: Repo) -> None:
+        now = repo.clock.tick()
+        n = repo.next_issue_number()
+        body = f"{marker('default')}\n\nfrom the other run"
+        repo.issues[n] = Issue(n, "Model monitoring: retraining warranted", body, "x", now, now)
+
+    gh.after("POST", r"/issues$", another_run_opens_one)
+    result = _run(gh, _report(True))
+    assert result.issue_action == "opened" and result.issue.number == 1
+    assert result.duplicates_closed == [2]
+    assert [i.state for i in gh.issues()] == ["open", "closed"]
+
+
 def test_server_errors_are_retried(gh: GitHubDouble) -> None:
     gh.fail("GET", r"/issues$", 502, times=1)
     gh.fail("POST", r"/issues$", 503, times=2)
@@ -305,4 +322,5 @@ def test_cli_without_a_report_or_token(
     assert "no report here" in capsys.readouterr().err
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     assert main(["alert", str(_write(tmp_path, _report(True)))]) == 2
-    assert "GITHUB_TOKEN is not set" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "GITHUB_TOKEN is not set" in err and "issues: write" in err

@@ -271,10 +271,14 @@ def _alert(args: argparse.Namespace) -> int:
         dispatch_inputs=inputs,
         run_url=_run_url(),
     )
+    if not os.environ.get("GITHUB_TOKEN", "").strip():
+        return _error(
+            f"GITHUB_TOKEN is not set: export a token that can open issues ({ISSUE_PERMISSIONS})"
+        )
     try:
         client = GitHubClient.from_env(args.repo)
     except PromotionError as exc:
-        return _error(str(exc).replace("can write to the repository", "can open issues"))
+        return _error(str(exc))
     try:
         result = alert(client, doc, markdown, options)
     except PromotionError as exc:
