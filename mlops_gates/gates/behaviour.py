@@ -28,7 +28,6 @@ from mlops_gates.config import (
     Config,
     DirectionalCheck,
     InvarianceCheck,
-    MinimumCase,
     gate_id,
 )
 from mlops_gates.errors import DataError, MlopsGatesError, ModelError
@@ -37,10 +36,10 @@ from mlops_gates.gates.behaviour_rows import (
     RowSource,
     collect,
     data_rows,
-    did_you_mean,
     plain,
     same,
     schema_rows,
+    show,
     shrink,
 )
 from mlops_gates.gates.common import error_result, judge, result_id
@@ -51,7 +50,7 @@ from mlops_gates.stats.intervals import wilson_interval
 
 
 @dataclass
-class _Candidate:
+class Candidate:
     """The candidate model as a function of a frame: labels, and scores when it has them."""
 
     loaded: LoadedModel
@@ -101,8 +100,10 @@ def evaluate_behaviour(
         except MlopsGatesError as exc:
             out.append(_error(gate, gid, slc, str(exc)))
     if gate.cases:
+        from mlops_gates.gates.behaviour_cases import evaluate_cases
+
         try:
-            out.extend(_cases(gate, gid, model, data))
+            out.extend(evaluate_cases(gate, gid, model, data))
         except MlopsGatesError as exc:
             out.extend(_error(gate, gid, {"case": c.name}, str(exc)) for c in gate.cases)
     return out
@@ -112,13 +113,13 @@ def check_kind(check: InvarianceCheck | DirectionalCheck) -> str:
     return "invariance" if isinstance(check, InvarianceCheck) else "directional"
 
 
-def _candidate(config: Config, data: EvalData) -> _Candidate:
+def _candidate(config: Config, data: EvalData) -> Candidate:
     mc = config.candidate
     assert mc.model is not None  # the config insists on a model for behaviour gates
     base = config.source.parent if config.source else Path.cwd()
     loaded = load_model(mc.model, base, mc.trusted_types)
     positive = data.classes[1] if data.task == "binary" else None
-    return _Candidate(loaded, model_features(loaded, mc.features), data.task, positive)
+    return Candidate(loaded, model_features(loaded, mc.features), data.task, positive)
 
 
 def _source(gate: BehaviourGate, config: Config, data: EvalData, columns: list[str]) -> RowSource:
@@ -133,7 +134,7 @@ def _source(gate: BehaviourGate, config: Config, data: EvalData, columns: list[s
     return schema_rows(schema, gate.schema_, columns, data.frame)
 
 
-def _columns(model: _Candidate, column: str) -> list[str]:
+def _columns(model: Candidate, column: str) -> list[str]:
     return model.features + ([column] if column not in model.features else [])
 
 
@@ -145,7 +146,7 @@ def _invariance(
     check: InvarianceCheck,
     gid: str,
     config: Config,
-    model: _Candidate,
+    model: Candidate,
     source: RowSource,
     seed: int,
 ) -> GateResult:
@@ -173,6 +174,18 @@ def _invariance(
         row, value = pair
         return row, {**row, col: value}
 
+    def sample(rng: np.random.Generator) -> list[tuple[Row, Any]]:
+        out = []
+        for row in source.draw(_columns(model, col), gate.max_examples, rng):
+            if check.values:
+                others = [v for v in check.values if not same(v, row[col])]
+                value = others[int(rng.integers(len(others)))] if others else None
+            else:
+                value = source.other_value(col, row[col], rng)
+            if value is not None:
+                out.append((row, value))
+        return out
+
     return _property(
         gate,
         gid,
@@ -188,6 +201,7 @@ def _invariance(
         broken=changed,
         details={"property": "invariance", "column": col, "max_score_change": limit},
         column=col,
+        sample=sample if source.kind == "data" else None,
     )
 
 
@@ -199,7 +213,7 @@ def _directional(
     check: DirectionalCheck,
     gid: str,
     config: Config,
-    model: _Candidate,
+    model: Candidate,
     source: RowSource,
     seed: int,
 ) -> GateResult:
@@ -252,6 +266,11 @@ def _directional(
             "tolerance": check.tolerance,
         },
         column=col,
+        sample=(
+            (lambda rng: source.draw(_columns(model, col), gate.max_examples, rng, raisable))
+            if source.kind == "data"
+            else None
+        ),
     )
 
 
@@ -262,7 +281,7 @@ def _property(
     gate: BehaviourGate,
     gid: str,
     config: Config,
-    model: _Candidate,
+    model: Candidate,
     source: RowSource,
     seed: int,
     *,
@@ -274,6 +293,7 @@ def _property(
     broken: Callable[[tuple[Any, Any], tuple[Any, Any]], bool],
     details: dict[str, Any],
     column: str,
+    sample: Callable[[np.random.Generator], list[Any]] | None = None,
 ) -> GateResult:
     # One row at a time (shrinking), thread start-up costs more than the prediction:
     # scikit-learn's HistGradientBoosting runs 6x faster on one thread here.
@@ -293,6 +313,7 @@ def _property(
             broken=broken,
             details=details,
             column=column,
+            sample=sample,
         )
 
 
@@ -300,7 +321,7 @@ def _search(
     gate: BehaviourGate,
     gid: str,
     config: Config,
-    model: _Candidate,
+    model: Candidate,
     source: RowSource,
     seed: int,
     *,
@@ -312,8 +333,16 @@ def _search(
     broken: Callable[[tuple[Any, Any], tuple[Any, Any]], bool],
     details: dict[str, Any],
     column: str,
+    sample: Callable[[np.random.Generator], list[Any]] | None,
 ) -> GateResult:
-    examples = collect(strategy, seed=seed, max_examples=gate.max_examples)
+    # Data rows: the rate is measured on a uniform sample, so it estimates the rate in
+    # the data (hypothesis favours edge cases, here the first and last rows), and the
+    # counterexample is the first sampled row that breaks the property. Schema rows:
+    # hypothesis's examples, and a violation is shrunk.
+    if sample is not None:
+        examples = sample(np.random.default_rng(seed))
+    else:
+        examples = collect(strategy, seed=seed, max_examples=gate.max_examples)
     pairs = [perturb(e) for e in examples]
     n = len(pairs)
     before = model(source.frame([p[0] for p in pairs]))
@@ -325,7 +354,8 @@ def _search(
         first = bad.index(True)
         counterexample = _record(model, pairs[first], column, _at(before, first), _at(after, first))
         counterexample["shrunk"] = False
-        if not bound.holds(k / n):
+        # Shrink generated rows only: a "smaller" data row would just be another row.
+        if sample is None and not bound.holds(k / n):
 
             def breaks(example: Any) -> dict[str, Any] | None:
                 b_row, a_row = perturb(example)
@@ -382,7 +412,7 @@ def _at(out: tuple[np.ndarray, np.ndarray | None], i: int) -> tuple[Any, Any]:
 
 
 def _record(
-    model: _Candidate,
+    model: Candidate,
     pair: tuple[Row, Row],
     column: str,
     before: tuple[Any, Any],
@@ -407,132 +437,14 @@ def describe(cx: dict[str, Any], limit: int = 600) -> str:
 
     def out(p: dict[str, Any]) -> str:
         score = "" if p["score"] is None else f" (score {fmt(p['score'])})"
-        return f"{_show(p['label'])}{score}"
+        return f"{show(p['label'])}{score}"
 
-    row = ", ".join(f"{k}={_show(v)}" for k, v in cx["row"].items())
+    row = ", ".join(f"{k}={show(v)}" for k, v in cx["row"].items())
     if len(row) > limit:
         row = row[: limit - 1] + "…"
     return (
-        f"{cx['column']} {_show(cx['from'])} -> {_show(cx['to'])} turns "
+        f"{cx['column']} {show(cx['from'])} -> {show(cx['to'])} turns "
         f"{out(cx['before'])} into {out(cx['after'])}, on the row {{{row}}}"
-    )
-
-
-def _show(v: Any) -> str:
-    if v is None:
-        return "<missing>"
-    if isinstance(v, float):
-        return fmt(v, 6)
-    return repr(v) if isinstance(v, str) else str(v)
-
-
-# --- cases --------------------------------------------------------------------------------
-
-
-def _cases(gate: BehaviourGate, gid: str, model: _Candidate, data: EvalData) -> list[GateResult]:
-    good: list[tuple[MinimumCase, dict[str, Any]]] = []
-    results: dict[str, GateResult] = {}
-    for case in gate.cases:
-        slc = {"case": case.name}
-        try:
-            good.append((case, _case_row(case, model, data)))
-        except MlopsGatesError as exc:
-            results[case.name] = _error(gate, gid, slc, str(exc))
-    if good:
-        frame = pd.DataFrame([r for _, r in good], columns=model.features)
-        for c in model.features:
-            if c in data.frame.columns:
-                try:
-                    frame[c] = frame[c].astype(data.frame[c].dtype)
-                except (TypeError, ValueError):
-                    bad = next(
-                        (case.name for case, r in good if not _castable(r[c], data.frame[c].dtype)),
-                        "?",
-                    )
-                    raise DataError(
-                        f"case {bad!r}: the value of {c!r} cannot be {data.frame[c].dtype}, "
-                        f"the type the column has in the data"
-                    ) from None
-        labels, scores = model(frame)
-        for i, (case, _) in enumerate(good):
-            results[case.name] = _case_verdict(gate, gid, case, labels[i], scores, i)
-    return [results[c.name] for c in gate.cases]
-
-
-def _castable(value: Any, dtype: Any) -> bool:
-    try:
-        pd.Series([value]).astype(dtype)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _case_row(case: MinimumCase, model: _Candidate, data: EvalData) -> dict[str, Any]:
-    missing = [c for c in model.features if c not in case.row]
-    if missing:
-        raise DataError(
-            f"case {case.name!r} lacks the model feature(s) {', '.join(map(repr, missing))}; "
-            f"give every feature the model uses: {', '.join(model.features)}"
-        )
-    unknown = [c for c in case.row if c not in model.features and c not in data.frame.columns]
-    if unknown:
-        raise DataError(
-            f"case {case.name!r}: unknown column {unknown[0]!r}"
-            f"{did_you_mean(unknown[0], model.features)}; the model's features: "
-            f"{', '.join(model.features)}"
-        )
-    return {c: case.row[c] for c in model.features}
-
-
-def _case_verdict(
-    gate: BehaviourGate,
-    gid: str,
-    case: MinimumCase,
-    label: Any,
-    scores: np.ndarray | None,
-    i: int,
-) -> GateResult:
-    slc = {"case": case.name}
-    score = None if scores is None else float(scores[i])
-    wants_score = case.min_score is not None or case.max_score is not None
-    if wants_score and score is None:
-        raise ModelError(f"case {case.name!r} bounds the score, and the model gives no scores")
-    bound = Bound(case.min_score, case.max_score) if wants_score else None
-    problems = []
-    if case.label is not None and not same(label, case.label) and str(label) != str(case.label):
-        problems.append(f"label {_show(plain(label))}, expected {_show(case.label)}")
-    if bound is not None and score is not None and not bound.holds(score):
-        problems.append(f"score {fmt(score)}, expected {bound.describe()}")
-    got = f"{_show(plain(label))}" + ("" if score is None else f" with score {fmt(score)}")
-    if problems:
-        status = "fail" if gate.severity == "block" else "warn"
-        message = f"case {case.name}: predicted {got}: {'; '.join(problems)}"
-    else:
-        status = "pass"
-        message = f"case {case.name}: predicted {got}, as expected"
-    return GateResult(
-        id=result_id(gid, slc),
-        gate=gid,
-        kind="behaviour",
-        status=status,  # type: ignore[arg-type]
-        severity=gate.severity,
-        message=message,
-        reason="ok" if not problems else "unexpected_output",
-        metric="case",
-        slice=slc,
-        observed=score,
-        bound=bound,
-        support=1,
-        details={
-            "property": "case",
-            "row": {k: plain(v) for k, v in case.row.items()},
-            "expected": {
-                "label": case.label,
-                "min_score": case.min_score,
-                "max_score": case.max_score,
-            },
-            "predicted": {"label": plain(label), "score": score},
-        },
     )
 
 

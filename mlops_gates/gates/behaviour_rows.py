@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_gates.errors import DataError
+from mlops_gates.gates.result import fmt
 
 Row = dict[str, Any]
 
@@ -41,7 +42,8 @@ class RowSource:
     dtypes: dict[str, Any]  # column -> dtype rows are cast to (when the cast works)
     _values: dict[str, Any]  # column -> strategy of one value (replacements)
     _checks: dict[str, Any]  # column -> pandera Column, to test a raised value (schema)
-    _records: list[Row] | None = None  # data rows: the rows to draw from
+    _data: dict[str, np.ndarray] | None = None  # data rows: each column's values
+    _distinct: dict[str, list[Any]] | None = None  # data rows: each column's distinct values
 
     def values(self, column: str) -> Any:
         return self._values[column]
@@ -52,12 +54,45 @@ class RowSource:
         property is added to the gate."""
         from hypothesis import strategies as st
 
-        if self._records is None:
+        if self._data is None:
             return st.fixed_dictionaries({c: self._values[c] for c in columns})
-        records = self._records
-        return st.sampled_from(range(len(records))).map(
-            lambda i: {c: records[i][c] for c in columns}
-        )
+        # A row number, shrinking towards the first row; the row is built only when drawn.
+        data = {c: self._data[c] for c in columns}
+        n = len(next(iter(data.values()))) if data else 0
+        return st.integers(0, max(n - 1, 0)).map(lambda i: {c: v[i] for c, v in data.items()})
+
+    def draw(
+        self,
+        columns: list[str],
+        n: int,
+        rng: np.random.Generator,
+        keep: Callable[[Row], bool] | None = None,
+    ) -> list[Row]:
+        """Data rows only: up to `n` rows drawn uniformly without replacement (those
+        `keep` accepts), so a rate measured on them estimates the rate in the data."""
+        assert self._data is not None
+        data = {c: self._data[c] for c in columns}
+        total = len(next(iter(data.values()))) if data else 0
+        out: list[Row] = []
+        for i in rng.permutation(total):
+            row = {c: v[i] for c, v in data.items()}
+            if keep is None or keep(row):
+                out.append(row)
+                if len(out) == n:
+                    break
+        return out
+
+    def other_value(self, column: str, current: Any, rng: np.random.Generator) -> Any:
+        """Data rows only: a value the column holds in the data, other than `current`;
+        None when the column holds no other value."""
+        assert self._distinct is not None
+        choices = self._distinct[column]
+        for _ in range(50):  # rejection: cheap even for a column of distinct numbers
+            value = choices[int(rng.integers(len(choices)))]
+            if not same(value, current):
+                return value
+        others = [v for v in choices if not same(v, current)]
+        return others[int(rng.integers(len(others)))] if others else None
 
     def frame(self, rows: Sequence[Row]) -> pd.DataFrame:
         out = pd.DataFrame(list(rows))
@@ -151,14 +186,17 @@ def data_rows(
             f"{where}: column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
             f"needed by the gate not found{did_you_mean(missing[0], list(frame.columns))}"
         )
+    if len(frame) == 0:
+        raise DataError(f"{where}: the evaluation data has no rows to draw examples from")
     part = frame[columns].reset_index(drop=True)
-    records: list[Row] = [{str(k): v for k, v in r.items()} for r in part.to_dict(orient="records")]
-    values = {c: st.sampled_from(_distinct(part[c])) for c in columns}
+    arrays = {c: part[c].to_numpy(dtype=object) for c in columns}
+    distinct = {c: _distinct(part[c]) for c in columns}
+    values = {c: st.sampled_from(distinct[c]) for c in columns}
     checks = {}
     if schema is not None:
         checks = {c: schema.columns[c] for c in columns if c in schema.columns}
     dtypes = {c: part[c].dtype for c in columns}
-    return RowSource("data", where, columns, dtypes, values, checks, records)
+    return RowSource("data", where, columns, dtypes, values, checks, arrays, distinct)
 
 
 def _distinct(s: pd.Series) -> list[Any]:
@@ -311,3 +349,12 @@ def plain(v: Any) -> Any:
     item = getattr(v, "item", None)
     v = item() if callable(item) else v
     return v if isinstance(v, str | int | float | bool) else str(v)
+
+
+def show(v: Any) -> str:
+    """A value as a message quotes it."""
+    if v is None:
+        return "<missing>"
+    if isinstance(v, float):
+        return fmt(v, 6)
+    return repr(v) if isinstance(v, str) else str(v)

@@ -55,8 +55,15 @@ def exact_mismatch(
     equal = np.zeros(a.shape, dtype=bool)
     present = ~ma & ~mb
     if present.any():
-        # Elementwise == on objects; a pair that cannot be compared is a mismatch.
-        equal[present] = [_equal(x, y) for x, y in zip(a[present], b[present], strict=True)]
+        try:
+            same = np.asarray(a[present] == b[present], dtype=bool)
+        except (TypeError, ValueError):
+            same = np.array([], dtype=bool)
+        if same.shape != (int(present.sum()),):
+            # Values that do not compare elementwise (containers, odd types): one by one,
+            # and a pair that cannot be compared is a mismatch.
+            same = np.array([_equal(x, y) for x, y in zip(a[present], b[present], strict=True)])
+        equal[present] = same
     result: BoolArray = ~((ma & mb) | equal)
     return result
 
