@@ -42,7 +42,7 @@ class RowSource:
     dtypes: dict[str, Any]  # column -> dtype rows are cast to (when the cast works)
     _values: dict[str, Any]  # column -> strategy of one value (replacements)
     _checks: dict[str, Any]  # column -> pandera Column, to test a raised value (schema)
-    _data: dict[str, np.ndarray] | None = None  # data rows: each column's values
+    _data: dict[str, pd.Series] | None = None  # data rows: each column
     _distinct: dict[str, list[Any]] | None = None  # data rows: each column's distinct values
 
     def values(self, column: str) -> Any:
@@ -59,7 +59,7 @@ class RowSource:
         # A row number, shrinking towards the first row; the row is built only when drawn.
         data = {c: self._data[c] for c in columns}
         n = len(next(iter(data.values()))) if data else 0
-        return st.integers(0, max(n - 1, 0)).map(lambda i: {c: v[i] for c, v in data.items()})
+        return st.integers(0, max(n - 1, 0)).map(lambda i: {c: v.iat[i] for c, v in data.items()})
 
     def draw(
         self,
@@ -75,7 +75,7 @@ class RowSource:
         total = len(next(iter(data.values()))) if data else 0
         out: list[Row] = []
         for i in rng.permutation(total):
-            row = {c: v[i] for c, v in data.items()}
+            row = {c: v.iat[i] for c, v in data.items()}
             if keep is None or keep(row):
                 out.append(row)
                 if len(out) == n:
@@ -189,7 +189,8 @@ def data_rows(
     if len(frame) == 0:
         raise DataError(f"{where}: the evaluation data has no rows to draw examples from")
     part = frame[columns].reset_index(drop=True)
-    arrays = {c: part[c].to_numpy(dtype=object) for c in columns}
+    # Rows are read one at a time when drawn: no copy of the data, however large.
+    arrays = {c: part[c] for c in columns}
     distinct = {c: _distinct(part[c]) for c in columns}
     values = {c: st.sampled_from(distinct[c]) for c in columns}
     checks = {}

@@ -31,7 +31,9 @@ def numeric_mismatch(
     if atol < 0 or rtol < 0:
         raise ValueError("atol and rtol must be >= 0")
     with np.errstate(invalid="ignore", over="ignore"):
-        close = np.abs(b - a) <= atol + rtol * np.abs(a)
+        # Only finite pairs can be close: rtol * |inf| would let an infinite training
+        # value match any serving value.
+        close = np.isfinite(a) & np.isfinite(b) & (np.abs(b - a) <= atol + rtol * np.abs(a))
     match = (np.isnan(a) & np.isnan(b)) | (a == b) | close
     result: BoolArray = ~match
     return result
