@@ -15,8 +15,9 @@ with it:
   the same thing offline.
 
 A standalone ``<!-- test: merge -->`` merges the open pull request on the double, as the
-reader presses the merge button. A block without a comment fails the test, so nothing in
-the tutorial goes untested.
+reader presses the merge button; ``<!-- test: pull -->`` before a ``git pull`` block copies
+the manifests of the double's default branch into the folder instead. A block without a
+comment fails the test, so nothing in the tutorial goes untested.
 """
 
 from __future__ import annotations
@@ -85,10 +86,14 @@ class Reader:
             "GIT_COMMITTER_NAME": "Tutorial Reader",
             "GIT_COMMITTER_EMAIL": "reader@example.com",
             "MLOPS_GATES_SOURCE": str(ROOT),
-            "MLOPS_GATES_TRACKING": "off",  # the tutorial's MLflow store is not under test
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
             "PYTEST_ADDOPTS": "-p no:cacheprovider",
         }
-        self.env.pop("MLFLOW_TRACKING_URI", None)
+        # As for a reader: every run is tracked in the local MLflow store beside the config
+        # (deploy trusts the verdict tags it leaves on the model version).
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLOPS_GATES_TRACKING"):
+            self.env.pop(name, None)
         if github is not None:
             self.env["GITHUB_TOKEN"] = github.token
             self.env["GITHUB_API_URL"] = github.base_url
@@ -126,6 +131,19 @@ class Reader:
                 assert head is not None, f"{where}: the promotion branch is gone"
                 files = {p: repo.file(pull.head, p) for p in head.tree if p.startswith("deploy/")}
                 repo.commit(pull.base, files, f"Merge pull request #{pull.number}")
+            return
+        if what == "pull":
+            # `git pull` of what the merge put on the default branch: the manifests.
+            assert self.github is not None, f"{where}: pull needs the GitHub double"
+            repo = self.github.repo
+            main = repo.resolve("main")
+            assert main is not None
+            for name in main.tree:
+                if name.startswith("deploy/"):
+                    content = repo.file("main", name)
+                    assert content is not None
+                    (self.cwd / name).parent.mkdir(parents=True, exist_ok=True)
+                    (self.cwd / name).write_bytes(content)
             return
         assert step.body is not None, f"{where}: `{what}` needs a code block after it"
         if what.startswith("run"):
@@ -165,7 +183,7 @@ def test_the_tutorial_runs(tmp_path: Path) -> None:
         assert github.violations == [], "\n".join(github.violations)
         # The promotion was merged: the default branch deploys the model the tutorial gated.
         manifest = github.repo.file("main", "deploy/adult-income.yaml")
-        assert manifest is not None and b"version: '1'" in manifest
+        assert manifest is not None and b"version: '2'" in manifest
 
 
 def test_the_custom_gate_how_to_runs(make_project: Callable[..., Path]) -> None:
