@@ -29,7 +29,8 @@ def session(config: Config) -> Any:
     if active is not None and config.backend.spark.master is None:
         return active
     builder = SparkSession.builder.master(config.backend.spark.master or "local[2]")
-    builder = builder.appName("mlops-gates")
+    # A progress bar on stderr would break into pytest's and the CLI's output.
+    builder = builder.appName("mlops-gates").config("spark.ui.showConsoleProgress", "false")
     for key, value in config.backend.spark.conf.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
