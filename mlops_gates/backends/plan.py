@@ -102,9 +102,21 @@ class Reduced:
             "rows": self.n_rows,
             "groups": self.grouping.n_groups,
             "scores": {
-                model: "exact"
-                if b is None
-                else {"bins": b.n_bins, "lo": b.lo, "hi": b.hi, "width": b.width}
+                model: "exact" if b is None else self._binned(model, b)
                 for model, b in self.bins.items()
             },
         }
+
+    def _binned(self, model: str, bins: ScoreBins) -> dict[str, Any]:
+        from mlops_gates.stats.reduce import marginalize
+        from mlops_gates.stats.scorebins import auc_error_bound
+
+        out: dict[str, Any] = {"bins": bins.n_bins, "lo": bins.lo, "hi": bins.hi}
+        out["width"] = bins.width
+        table = self.scores.get(model)
+        if table is not None:
+            # The stated bound for the whole data; each slice has its own (docs/scale.md).
+            whole = marginalize(table, [0] * table.n_groups, 1)
+            bound = float(auc_error_bound(whole)[0])
+            out["roc_auc_error_bound_overall"] = None if bound != bound else bound
+        return out
