@@ -167,6 +167,34 @@ def test_deploy_workflow_moves_the_alias(
     assert deployment.statuses[-1].state == "success"
 
 
+def test_reverting_the_promotion_deploys_the_earlier_version(
+    act: Act, gh: GitHubDouble, mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    """The GitOps rollback: the revert's merge changes the manifest back, and the same
+    workflow moves the alias back, through the same checks."""
+    registry = Registry(mlflow_server.url)
+    registry.client.set_registered_model_alias(registry.name, "production", "2")
+    smoke = "import os\nprint('smoke check of version', os.environ['MODEL_VERSION'])\n"
+    repo, _ = _deploy_repo(tmp_path / "reverting", registry, smoke)
+    (repo / "deploy" / f"{registry.name}.yaml").write_text(registry.manifest("1"))
+    _git(repo, "commit", "-q", "-am", 'Revert "Promote to production"')
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    _merged_on_the_double(gh, sha)
+    run = _run_deploy(act, gh, mlflow_server, repo)
+
+    assert run.returncode == 0 and run.jobs() == {"deploy": "success"}, run.log()
+    assert registry.alias() == "1"
+    outputs = run.outputs("deploy")
+    assert (outputs["status"], outputs["model-version"], outputs["previous-version"]) == (
+        "deployed",
+        "1",
+        "2",
+    )
+    assert "smoke check of version 1" in run.log()
+
+
 def test_deploy_workflow_rolls_back_when_the_smoke_check_fails(
     act: Act, gh: GitHubDouble, mlflow_server: MlflowServer, tmp_path: Path
 ) -> None:
