@@ -234,7 +234,7 @@ def _log(args: argparse.Namespace) -> int:
 
 def _init(args: argparse.Namespace) -> int:
     from mlops_gates.errors import MlopsGatesError
-    from mlops_gates.init import InitExists, init_repository
+    from mlops_gates.init import NEXT_STEPS, InitExists, init_repository
 
     try:
         written = init_repository(
@@ -254,6 +254,9 @@ def _init(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     print("next: edit mlops-gates.yaml, run `mlops-gates check`, commit; docs/github-actions.md")
+    for name in dict.fromkeys(args.workflow or []):
+        if name in NEXT_STEPS:
+            print(f"  {NEXT_STEPS[name]}")
     return EXIT_OK
 
 

@@ -23,6 +23,15 @@ WORKFLOWS = {
     "deploy": "mlops-deploy.yml",
     "monitor": "mlops-monitor.yml",
 }
+# What each workflow still needs from its user (printed by `init`; docs/github-actions.md).
+NEXT_STEPS = {
+    "train-promote": "mlops-train-promote.yml: put your training command in place of "
+    "`python train.py` and your model's name in place of `my-model`",
+    "deploy": "mlops-deploy.yml: create the `production` environment (Settings > "
+    "Environments) with the MLFLOW_TRACKING_* secrets, and set `smoke-command`",
+    "monitor": "mlops-monitor.yml: put the command that writes recent.parquet in place of "
+    "`python fetch_recent.py`, and create the `model-monitoring` label",
+}
 CONFIG_NAME = "mlops-gates.yaml"
 DEFAULT_BRANCH_PLACEHOLDER = "$default-branch"
 

@@ -124,9 +124,13 @@ def test_render_replaces_only_our_actions() -> None:
     assert out == text.replace("$default-branch", "dev").replace("@v0.0.1", "@v9")
 
 
-def test_init_writes_the_deploy_and_monitor_workflows(tmp_path: Path) -> None:
+def test_init_writes_the_deploy_and_monitor_workflows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = ["init", str(tmp_path), "--no-config", "--default-branch", "trunk"]
     assert cli.main([*args, "--workflow", "deploy", "--workflow", "monitor"]) == 0
+    out = capsys.readouterr().out
+    assert "`production` environment" in out and "python fetch_recent.py" in out
     workflows = tmp_path / ".github" / "workflows"
     assert sorted(p.name for p in workflows.iterdir()) == ["mlops-deploy.yml", "mlops-monitor.yml"]
     deploy = yaml.safe_load((workflows / "mlops-deploy.yml").read_text())
