@@ -226,3 +226,15 @@ def test_actions_install_their_own_source_by_default() -> None:
 def test_github_token_defaults_to_the_jobs_token() -> None:
     for path in ACTIONS.values():
         assert _load(path)["inputs"]["github-token"]["default"] == "${{ github.token }}"
+
+
+def test_deploy_summary_names_every_outcome() -> None:
+    """The deploy action's summary line has an arm for every status `mlops-gates deploy`
+    can write, so a new status is not reported as a bare failure by accident."""
+    from typing import get_args
+
+    from mlops_gates.promote.deploy import Status
+
+    summary = next(s for s in _load(ACTIONS["deploy"])["runs"]["steps"] if s["name"] == "Summary")
+    arms = set(re.findall(r"^\s+([a-z_]+)\) line=", summary["run"], re.M))
+    assert arms == set(get_args(Status)) - {"failed"}, "failed falls through to the * arm"
