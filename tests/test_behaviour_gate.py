@@ -239,6 +239,16 @@ def test_directional_needs_a_numeric_column(tmp_path: Path) -> None:
     assert v.status == "error" and "column 'region' is" in v.message and "not numeric" in v.message
 
 
+@pytest.mark.parametrize("rows", ["schema", "data"])
+def test_no_usable_examples_is_an_error(tmp_path: Path, rows: str) -> None:
+    # No age can be raised by 100 and stay within the schema's 18..90.
+    gate = _gate(
+        rows=rows, directional=[{"column": "age", "direction": "increasing", "delta": 100}]
+    )
+    v = _run(_project(tmp_path, [gate]))["b[directional=age]"]
+    assert v.status == "error" and "no usable example rows" in v.message
+
+
 def test_regression_model(tmp_path: Path) -> None:
     frame = _data()
     model = LinearRegression().fit(frame[["age", "income"]], frame["income"] / 1000 - frame["age"])

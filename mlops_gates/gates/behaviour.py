@@ -32,6 +32,7 @@ from mlops_gates.config import (
 )
 from mlops_gates.errors import DataError, MlopsGatesError, ModelError
 from mlops_gates.gates.behaviour_rows import (
+    NO_EXAMPLES,
     Row,
     RowSource,
     collect,
@@ -343,6 +344,8 @@ def _search(
         examples = sample(np.random.default_rng(seed))
     else:
         examples = collect(strategy, seed=seed, max_examples=gate.max_examples)
+    if not examples:
+        raise DataError(NO_EXAMPLES)
     pairs = [perturb(e) for e in examples]
     n = len(pairs)
     before = model(source.frame([p[0] for p in pairs]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,12 @@ from mlops_gates.errors import DataError
 from mlops_gates.gates.result import fmt
 
 Row = dict[str, Any]
+
+NO_EXAMPLES = (
+    "no usable example rows: every candidate row was rejected (a value that cannot be "
+    "raised by `delta` inside the schema's range, a missing value, or a column with a "
+    "single value to replace it by); check the column, `delta` and `values`"
+)
 
 # Model calls a counterexample may be shrunk with (each runs the model on one row, about
 # 20 ms for Adult's gradient boosting). A count, not a time, keeps the result reproducible.
@@ -44,6 +50,7 @@ class RowSource:
     _checks: dict[str, Any]  # column -> pandera Column, to test a raised value (schema)
     _data: dict[str, pd.Series] | None = None  # data rows: each column
     _distinct: dict[str, list[Any]] | None = None  # data rows: each column's distinct values
+    _accepted: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     def values(self, column: str) -> Any:
         return self._values[column]
@@ -108,13 +115,19 @@ class RowSource:
         col = self._checks.get(column)
         if col is None:
             return True
-        import pandera.errors as pe
+        # Validation costs milliseconds and hypothesis may ask about the same value many
+        # times while it looks for raisable rows: remember the answers.
+        key = (column, repr(value))
+        if key not in self._accepted:
+            import pandera.errors as pe
 
-        try:
-            col.validate(pd.DataFrame({column: pd.Series([value], dtype=self.dtypes[column])}))
-        except (pe.SchemaError, pe.SchemaErrors, TypeError, ValueError):
-            return False
-        return True
+            frame = pd.DataFrame({column: pd.Series([value], dtype=self.dtypes[column])})
+            try:
+                col.validate(frame)
+                self._accepted[key] = True
+            except (pe.SchemaError, pe.SchemaErrors, TypeError, ValueError):
+                self._accepted[key] = False
+        return self._accepted[key]
 
 
 def schema_rows(schema: Any, ref: str, columns: list[str], frame: pd.DataFrame | None) -> RowSource:
@@ -242,7 +255,12 @@ def shrink(
             if records and len(seen) >= budget:
                 cut[0] = True
                 return
-            seen[key] = breaks(example)
+            try:
+                seen[key] = breaks(example)
+            except Exception:
+                # A row the model cannot score is not a smaller violation of this
+                # property; the batch pass already reported a model that fails outright.
+                seen[key] = None
         if seen[key] is not None:
             records.append(seen[key])
             raise Violation
@@ -282,10 +300,7 @@ def _run(
         with _without_local_constants():
             search()
     except Unsatisfiable:
-        raise DataError(
-            "hypothesis found no usable example rows (every generated row was filtered "
-            "out); check that the column's values can change as the gate asks"
-        ) from None
+        raise DataError(NO_EXAMPLES) from None
 
 
 @contextlib.contextmanager
