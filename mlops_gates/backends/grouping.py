@@ -30,6 +30,12 @@ class Grouping:
     def of(cls, frame: pd.DataFrame, columns: list[str]) -> Grouping:
         if not columns:
             return cls(np.zeros(len(frame), dtype=np.int64), pd.DataFrame(index=[0]))
+        fast = _by_factorize(frame, columns)
+        return fast if fast is not None else cls.by_groupby(frame, columns)
+
+    @classmethod
+    def by_groupby(cls, frame: pd.DataFrame, columns: list[str]) -> Grouping:
+        """pandas' own groupby: the definition of the order `of` must reproduce."""
         grouped = frame.groupby(columns, dropna=False, sort=True, observed=True)
         codes = grouped.ngroup().to_numpy(dtype=np.int64)
         keys = grouped.size().index.to_frame(index=False)
@@ -67,6 +73,45 @@ class Grouping:
         to_coarse = grouped.ngroup().to_numpy(dtype=np.int64)
         keys = grouped.size().index.to_frame(index=False)
         return Grouping(np.zeros(0, dtype=np.int64), keys), to_coarse
+
+
+def _by_factorize(frame: pd.DataFrame, columns: list[str]) -> Grouping | None:
+    """The groups of `Grouping.by_groupby`, 2-3x faster on millions of rows: each column
+    factorized in sorted order (missing values last, as groupby puts them), the codes
+    combined in mixed radix, so their numeric order is the groups' sorted order. None
+    (use groupby) for categoricals, whose order is their own, or values that do not sort."""
+    codes = np.zeros(len(frame), dtype=np.int64)
+    uniques = []
+    space = 1
+    for c in columns:
+        col = frame[c]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return None
+        try:
+            k, u = pd.factorize(col, sort=True, use_na_sentinel=False)
+        except TypeError:  # mixed types that do not compare
+            return None
+        space *= max(len(u), 1)
+        if space > 1 << 62:
+            return None
+        codes = codes * max(len(u), 1) + k.astype(np.int64, copy=False)
+        uniques.append(u)
+    if space <= max(4 * len(frame), 1 << 16):
+        present = np.bincount(codes, minlength=space) > 0
+        keys_code = np.flatnonzero(present)
+        group = (np.cumsum(present, dtype=np.int64) - 1)[codes]
+    else:
+        keys_code, group = np.unique(codes, return_inverse=True)
+    digits = []
+    rest = keys_code.astype(np.int64)
+    for u in reversed(uniques):
+        n = max(len(u), 1)
+        digits.append(rest % n)
+        rest = rest // n
+    keys = pd.DataFrame(
+        {c: u.take(d) for c, u, d in zip(columns, uniques, reversed(digits), strict=True)}
+    )
+    return Grouping(group.astype(np.int64, copy=False), keys)
 
 
 def _plain(v: Any) -> Any:
