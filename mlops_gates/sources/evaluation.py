@@ -151,8 +151,10 @@ def _classes(
             neg = next(c for c in declared if c != pos)
             return (neg, pos)
         return tuple(declared)
+    # Distinct values per column first (a typed pass each), then the union of those few.
+    parts = [y.to_numpy(), cand] + ([base] if base is not None else [])
     seen = pd.unique(
-        pd.concat([y, pd.Series(cand)] + ([pd.Series(base)] if base is not None else []))
+        pd.Series(np.concatenate([np.asarray(pd.unique(p), dtype=object) for p in parts]))
         .dropna()
         .to_numpy()
     )
@@ -175,12 +177,19 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _encode(values: np.ndarray, classes: tuple[Any, ...], what: str, path: Path) -> np.ndarray:
-    codes = pd.Index(list(classes), dtype=object).get_indexer(values).astype(np.int64)
-    if (codes < 0).any():
+    # Factorize once (a typed hash pass), then match the few distinct values to the
+    # classes: looking every row up in an object index costs ~10x more at 10M rows.
+    row_codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    distinct = np.asarray(uniques, dtype=object)
+    lookup = pd.Index(list(classes), dtype=object).get_indexer(distinct).astype(np.int64)
+    if (lookup < 0).any():
         # YAML may say 1 where the data holds "1" (or the reverse): match on text as well.
-        text = pd.Series(values).astype(str).where(pd.Series(values).notna(), None)
-        as_text = pd.Index([str(c) for c in classes]).get_indexer(pd.Index(text))
-        codes = np.where(codes < 0, as_text, codes).astype(np.int64)
+        as_text = pd.Index([str(c) for c in classes]).get_indexer(
+            pd.Index([str(v) for v in distinct])
+        )
+        lookup = np.where(lookup < 0, as_text, lookup).astype(np.int64)
+    # A missing value has row code -1, which picks the appended -1.
+    codes = np.append(lookup, -1)[row_codes]
     bad = codes < 0
     if bad.any():
         series = pd.Series(values)

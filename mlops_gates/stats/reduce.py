@@ -443,15 +443,16 @@ def _scores_from_keys(
         # Dense sums over the whole key space, then keep the cells that hold rows: two
         # bincounts instead of a factorisation and two gathers. Zero-weight entries (a
         # backend never sends them) are dropped here, as in a table built from rows.
-        p = _sum_by(key, pos, space)
-        n = _sum_by(key, neg, space)
-        keep = np.flatnonzero((p + n) > 0)
+        # The space can be several times the entries: convert only the cells kept.
+        p = np.bincount(key, weights=pos, minlength=space)
+        n = np.bincount(key, weights=neg, minlength=space)
+        keep = np.flatnonzero(p + n)  # weights are non-negative counts
         return ScoreStats(
             thresholds=thresholds,
             group=keep // n_thresholds,
             score=keep % n_thresholds,
-            pos=p[keep],
-            neg=n[keep],
+            pos=np.rint(p[keep]).astype(np.int64),
+            neg=np.rint(n[keep]).astype(np.int64),
             n_groups=n_groups,
         )
     unique_keys, inverse = _factorize(key, space)

@@ -1,0 +1,56 @@
+"""Label encoding (`sources/evaluation._encode`) equals a plain row-by-row lookup, on awkward
+values: ints, floats, text spellings of the same class, booleans, missing values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlops_gates.errors import DataError
+from mlops_gates.sources.evaluation import _encode
+
+VALUES = st.sampled_from([0, 1, 2, "0", "1", "a", None, float("nan"), 1.0, True])
+
+
+def row_by_row(values: list[Any], classes: tuple[Any, ...]) -> list[int]:
+    """Each row looked up on its own; values that compare equal (1, 1.0, True) are one
+    value, spelled as where it first occurs."""
+    out = []
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            out.append(-1)
+            continue
+        v = next(u for u in values[: i + 1] if u == v)
+        exact = [i for i, c in enumerate(classes) if c == v]
+        text = [i for i, c in enumerate(classes) if str(c) == str(v)]
+        out.append(exact[0] if exact else text[0] if text else -1)
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(VALUES, max_size=40),
+    classes=st.sampled_from([(0, 1), ("0", "1"), ("a", 1), (0, 1, 2), ("no", "yes")]),
+)
+def test_encoding_equals_row_by_row_lookup(values: list[Any], classes: tuple[Any, ...]) -> None:
+    expected = row_by_row(values, classes)
+    array = np.array(values, dtype=object)
+    if any(e < 0 for e in expected):
+        with pytest.raises(DataError) as info:
+            _encode(array, classes, "column 'y'", Path("d.csv"))
+        first = expected.index(-1)
+        assert f"(first at row {first})" in str(info.value)
+        return
+    assert _encode(array, classes, "column 'y'", Path("d.csv")).tolist() == expected
+
+
+def test_typed_arrays_encode_without_object_lookups() -> None:
+    y = np.random.default_rng(0).integers(0, 2, 1000)
+    assert (_encode(y, (0, 1), "y", Path("d")) == y).all()
+    assert (_encode(y.astype(bool), (False, True), "y", Path("d")) == y).all()
+    assert (_encode(y.astype(str), (0, 1), "y", Path("d")) == y).all()  # "1" read as 1
