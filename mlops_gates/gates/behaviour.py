@@ -14,10 +14,11 @@ first violation to a small counterexample, which the verdict shows.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,9 @@ from mlops_gates.gates.result import Bound, GateResult, fmt, slice_label
 from mlops_gates.sources.evaluation import EvalData
 from mlops_gates.sources.models import LoadedModel, load_model, model_features, predict
 from mlops_gates.stats.intervals import wilson_interval
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass
@@ -278,44 +282,17 @@ def _directional(
 # --- the shared search ----------------------------------------------------------------------
 
 
-def _property(
-    gate: BehaviourGate,
-    gid: str,
-    config: Config,
-    model: Candidate,
-    source: RowSource,
-    seed: int,
-    *,
-    slc: dict[str, Any],
-    what: str,
-    bound: Bound,
-    strategy: Any,
-    perturb: Callable[[Any], tuple[Row, Row]],
-    broken: Callable[[tuple[Any, Any], tuple[Any, Any]], bool],
-    details: dict[str, Any],
-    column: str,
-    sample: Callable[[np.random.Generator], list[Any]] | None = None,
-) -> GateResult:
-    # One row at a time (shrinking), thread start-up costs more than the prediction:
-    # scikit-learn's HistGradientBoosting runs 6x faster on one thread here.
-    with threadpool_limits(limits=1):
-        return _search(
-            gate,
-            gid,
-            config,
-            model,
-            source,
-            seed,
-            slc=slc,
-            what=what,
-            bound=bound,
-            strategy=strategy,
-            perturb=perturb,
-            broken=broken,
-            details=details,
-            column=column,
-            sample=sample,
-        )
+def _one_thread(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run `fn` with native thread pools limited to one thread."""
+
+    @functools.wraps(fn)
+    def limited(*args: P.args, **kwargs: P.kwargs) -> R:
+        # One row at a time (shrinking), thread start-up costs more than the prediction:
+        # scikit-learn's HistGradientBoosting runs 6x faster on one thread here.
+        with threadpool_limits(limits=1):
+            return fn(*args, **kwargs)
+
+    return limited
 
 
 def _search(
@@ -407,6 +384,9 @@ def _search(
         note += f"; {'shrunk ' if counterexample['shrunk'] else ''}counterexample: "
         note += describe(counterexample)
     return replace(verdict, message=verdict.message.replace(" rows)", " examples)") + note)
+
+
+_property = _one_thread(_search)
 
 
 def _at(out: tuple[np.ndarray, np.ndarray | None], i: int) -> tuple[Any, Any]:
