@@ -102,3 +102,26 @@ def test_closed_pipe_is_quiet_and_the_report_is_written(make_project: Project) -
     )
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
     assert (path.parent / "mlops-gates-report" / "report.json").is_file()
+
+
+def test_a_narrow_terminal_clips_slices_not_the_numbers() -> None:
+    from mlops_gates.report.text import format_table
+
+    gate = {
+        "status": "pass",
+        "gate": "accuracy",
+        "slice": {"native_country": "United-States-of-America-and-its-territories", "race": "x"},
+        "observed": 0.8765,
+        "ci": [0.85, 0.9],
+        "bound": {"min": 0.8, "max": None},
+        "support": 16281,
+    }
+    summary = {"pass": 1, "fail": 0, "warn": 0, "error": 0, "skip": 0}
+    doc = {"status": "pass", "gates": [gate], "summary": summary}
+    header, _, row, _ = format_table(doc, width=80)
+    assert len(row) <= 80 and row.endswith("16281")
+    assert header.endswith("support")
+    assert "…" in row  # the slice gave way
+    (wide,) = format_table(doc, width=200)[2:3]
+    assert "native_country=United-States-of-America" in wide
+    assert len(row) < len(wide) and wide.endswith("16281")

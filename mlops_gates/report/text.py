@@ -17,7 +17,7 @@ def format_table(
     if only_problems:
         gates = [g for g in gates if g["status"] != "pass"]
     header = ("status", "gate", "slice", "observed", "interval", "bound", "support")
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (
             g["status"].upper(),
             g["gate"],
@@ -30,6 +30,18 @@ def format_table(
         for g in gates
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    if width:
+        # Too wide for the terminal: narrow the text columns (slice, then gate), never
+        # the numbers at the end of the line, which cutting the line would lose.
+        excess = sum(widths) + 2 * (len(widths) - 1) - width
+        for col in (2, 1):
+            if excess <= 0:
+                break
+            cut = min(excess, widths[col] - max(len(header[col]), 8))
+            if cut > 0:
+                widths[col] -= cut
+                excess -= cut
+                rows = [(*r[:col], _clip(r[col], widths[col]), *r[col + 1 :]) for r in rows]
 
     def line(r: tuple[str, ...]) -> str:
         return "  ".join(
