@@ -233,3 +233,22 @@ def test_comment_starts_with_its_marker_and_fits() -> None:
     huge = render_comment("| row |\n" * 20_000)
     assert len(huge) <= BODY_LIMIT and huge.startswith(REPORT_MARKER)
     assert "65,536-character limit" in huge
+
+
+def test_a_registry_candidate_names_its_training_run(doc: dict[str, Any]) -> None:
+    registry = copy.deepcopy(doc)
+    registry["context"]["models"]["candidate"].update(
+        source="mlflow", name="adult-income", version="7", run_id="c" * 32
+    )
+    plan = make_plan(registry, PromoteOptions(model="adult-income"), now="2026-11-23T10:00:00Z")
+    assert plan.manifest["mlflow"]["training_run_id"] == "c" * 32
+    given = PromoteOptions(model="adult-income", training_run_id="d" * 32)
+    assert (
+        make_plan(registry, given, now="2026-11-23T10:00:00Z").manifest["mlflow"]["training_run_id"]
+        == "d" * 32
+    )
+    # A local model file has no training run to name.
+    local = make_plan(
+        doc, PromoteOptions(model="adult-income", version="7"), now="2026-11-23T10:00:00Z"
+    )
+    assert local.manifest["mlflow"]["training_run_id"] is None

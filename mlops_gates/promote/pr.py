@@ -144,7 +144,7 @@ def make_plan(doc: dict[str, Any], options: PromoteOptions, *, now: str | None =
         uri=uri,
         alias=options.alias,
         promoted_at=promoted_at,
-        training_run_id=options.training_run_id,
+        training_run_id=options.training_run_id or _training_run_id(doc),
         gates_run_id=options.gates_run_id or _report_run_id(doc),
     )
     run_ids = {
@@ -177,6 +177,13 @@ def _report_version(doc: dict[str, Any]) -> str | None:
     cand = ((doc.get("context") or {}).get("models") or {}).get("candidate") or {}
     v = cand.get("version")
     return None if v is None else str(v)
+
+
+def _training_run_id(doc: dict[str, Any]) -> str | None:
+    # A registry candidate's report names the run that logged it (the training run).
+    cand = ((doc.get("context") or {}).get("models") or {}).get("candidate") or {}
+    run = cand.get("run_id") if cand.get("source") == "mlflow" else None
+    return None if run is None else str(run)
 
 
 def _report_run_id(doc: dict[str, Any]) -> str | None:
