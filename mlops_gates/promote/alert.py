@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from mlops_gates.promote.github import GitHubClient, IssueInfo
+    from mlops_gates.promote.github import GitHubClient
+    from mlops_gates.promote.issues import IssueInfo
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_REPORT_DIR = Path("mlops-gates-report")
@@ -130,7 +131,7 @@ def alert(
     client: GitHubClient, doc: Mapping[str, Any], markdown: str, options: AlertOptions
 ) -> AlertResult:
     """Bring the issue (and, if asked, retraining) in line with the report."""
-    from mlops_gates.promote import github as gh
+    from mlops_gates.promote import issues as gh
 
     retrain, reasons = retrain_verdict(doc)
     result = AlertResult(retrain, reasons)

@@ -432,6 +432,16 @@ class GitHubClient:
             url = f"{self.repo.url}/issues/comments/{comment_id}"
             self._gh.requester.requestJsonAndCheck("PATCH", url, input={"body": body})
 
+    # -- raw calls -----------------------------------------------------------------------
+    def request(
+        self, method: str, url: str, *, action: str, body: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], Any]:
+        """One REST call (absolute `url`) under this client's retries and error messages;
+        (response headers, decoded JSON). For endpoints PyGithub has no object for."""
+        with self._api(action):
+            headers, data = self._gh.requester.requestJsonAndCheck(method, url, input=body)
+        return dict(headers), data
+
     # -- deployments -------------------------------------------------------------------
     def create_deployment(
         self, *, ref: str, environment: str, description: str, payload: dict[str, Any]
@@ -476,95 +486,3 @@ def _text(exc: GithubException) -> str:
 def _is_rate_limit(message: str) -> bool:
     m = message.lower()
     return "rate limit" in m or m.endswith("please wait a few minutes before you try again.")
-
-
-# -- issues and workflow dispatch (mlops-gates alert) -------------------------------------
-@dataclass(frozen=True)
-class IssueInfo:
-    number: int
-    title: str
-    body: str
-    url: str  # the page people open
-    state: str
-
-
-def _issue_info(data: Mapping[str, Any]) -> IssueInfo:
-    return IssueInfo(
-        number=int(data["number"]),
-        title=str(data.get("title") or ""),
-        body=str(data.get("body") or ""),
-        url=str(data.get("html_url") or ""),
-        state=str(data.get("state") or "open"),
-    )
-
-
-def _issues_api(client: GitHubClient) -> str:
-    return f"{client.repo.url}/issues"
-
-
-def open_issues(client: GitHubClient) -> list[IssueInfo]:
-    """Every open issue of the repository (pull requests, which the same endpoint lists,
-    left out), oldest first."""
-    found: list[IssueInfo] = []
-    url: str | None = f"{_issues_api(client)}?state=open&sort=created&direction=asc&per_page=100"
-    with client._api("listing open issues"):
-        # Pages are followed through the Link header, as GitHub asks clients to.
-        while url:
-            headers, data = client._gh.requester.requestJsonAndCheck("GET", url)
-            found += [_issue_info(i) for i in data or [] if "pull_request" not in i]
-            url = _next_link(headers.get("link", ""))
-    return found
-
-
-def create_issue(client: GitHubClient, *, title: str, body: str, labels: list[str]) -> IssueInfo:
-    payload: dict[str, Any] = {"title": title, "body": body}
-    if labels:
-        payload["labels"] = labels
-    with client._api("opening an issue"):
-        _, data = client._gh.requester.requestJsonAndCheck(
-            "POST", _issues_api(client), input=payload
-        )
-    return _issue_info(data)
-
-
-def update_issue(
-    client: GitHubClient,
-    number: int,
-    *,
-    title: str | None = None,
-    body: str | None = None,
-    state: str | None = None,
-    state_reason: str | None = None,
-) -> IssueInfo:
-    fields = {"title": title, "body": body, "state": state, "state_reason": state_reason}
-    payload = {k: v for k, v in fields.items() if v is not None}
-    with client._api(f"updating issue #{number}"):
-        _, data = client._gh.requester.requestJsonAndCheck(
-            "PATCH", f"{_issues_api(client)}/{number}", input=payload
-        )
-    return _issue_info(data)
-
-
-def comment_on_issue(client: GitHubClient, number: int, body: str) -> None:
-    with client._api(f"commenting on issue #{number}"):
-        client._gh.requester.requestJsonAndCheck(
-            "POST", f"{_issues_api(client)}/{number}/comments", input={"body": body}
-        )
-
-
-def dispatch_workflow(
-    client: GitHubClient, workflow: str, *, ref: str, inputs: Mapping[str, str] | None = None
-) -> None:
-    """Start `workflow` (its file name, e.g. mlops-train-promote.yml, or its id) on `ref`.
-    GitHub answers 204 and no run id: the run shows up in the Actions tab."""
-    payload: dict[str, Any] = {"ref": ref}
-    if inputs:
-        payload["inputs"] = dict(inputs)
-    url = f"{client.repo.url}/actions/workflows/{workflow}/dispatches"
-    with client._api(f"dispatching workflow {workflow} on {ref}"):
-        client._gh.requester.requestJsonAndCheck("POST", url, input=payload)
-
-
-def _next_link(link: str) -> str | None:
-    m = re.search(r'<([^>]+)>;\s*rel="next"', link)
-    return m.group(1) if m else None
