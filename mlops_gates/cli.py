@@ -13,20 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlops_gates import __version__
+from mlops_gates.cli_io import add_report_dir
 from mlops_gates.cli_io import error as _error
 
 EXIT_OK, EXIT_GATES, EXIT_USAGE = 0, 1, 2
-
-
-def _add_report_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "report_dir",
-        metavar="REPORT_DIR",
-        nargs="?",
-        type=Path,
-        default=Path("mlops-gates-report"),
-        help="directory holding report.json (default: ./mlops-gates-report)",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         "published (a missing report is published as an error annotation); 1 the summary or "
         "output file cannot be written; 2 usage error.",
     )
-    _add_report_dir(gh_report)
+    add_report_dir(gh_report)
     gh_report.set_defaults(func=_github_report)
 
     log = sub.add_parser(
@@ -152,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         "URI comes from --tracking-uri, else the report's config, else $MLFLOW_TRACKING_URI. "
         "Exit status: 0 logged (or logged before); 1 MLflow failed; 2 no report or bad config.",
     )
-    _add_report_dir(log)
+    add_report_dir(log)
     log.add_argument(
         "--config", metavar="PATH", type=Path, help="config (default: the one in the report)"
     )

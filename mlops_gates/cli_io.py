@@ -5,11 +5,14 @@ Standard library only: the CLI modules import it at load time.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 EXIT_USAGE = 2
+DEFAULT_REPORT_DIR = Path("mlops-gates-report")
 
 
 def error(message: str, code: int = EXIT_USAGE) -> int:
@@ -26,3 +29,15 @@ def step_outputs(outputs: Mapping[str, str]) -> None:
     from mlops_gates.report.github import append_outputs
 
     append_outputs(path, outputs)
+
+
+def add_report_dir(parser: argparse.ArgumentParser, *, holding: str = "report.json") -> None:
+    """The optional REPORT_DIR argument of the commands that read a written report."""
+    parser.add_argument(
+        "report_dir",
+        metavar="REPORT_DIR",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_REPORT_DIR,
+        help=f"directory holding {holding} (default: ./{DEFAULT_REPORT_DIR})",
+    )

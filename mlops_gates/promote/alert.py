@@ -20,15 +20,15 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from mlops_gates.promote.github import GitHubClient
     from mlops_gates.promote.issues import IssueInfo
 
+from mlops_gates.cli_io import add_report_dir
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_REPORT_DIR = Path("mlops-gates-report")
 DEFAULT_TITLE = "Model monitoring: retraining warranted"
 MARKER_PREFIX = "mlops-gates:monitor"
 ISSUE_PERMISSIONS = (
@@ -196,14 +196,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "dispatch). Exit status: 0 done, whatever the report said; 1 GitHub failed; 2 usage "
         "error.",
     )
-    a.add_argument(
-        "report_dir",
-        metavar="REPORT_DIR",
-        nargs="?",
-        type=Path,
-        default=DEFAULT_REPORT_DIR,
-        help="directory holding report.json (default: ./mlops-gates-report)",
-    )
+    add_report_dir(a)
     a.add_argument("--title", default=DEFAULT_TITLE, help=f"issue title (default: {DEFAULT_TITLE})")
     a.add_argument(
         "--label", action="append", default=[], metavar="NAME", help="label of a new issue"

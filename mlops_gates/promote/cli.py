@@ -10,10 +10,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from mlops_gates.cli_io import add_report_dir
 from mlops_gates.cli_io import error as _error
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_REPORT_DIR = Path("mlops-gates-report")
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -29,14 +29,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "Enterprise. Exit status: 0 done; 1 refused (the report did not pass) or GitHub "
         "failed; 2 usage error.",
     )
-    p.add_argument(
-        "report_dir",
-        metavar="REPORT_DIR",
-        nargs="?",
-        type=Path,
-        default=DEFAULT_REPORT_DIR,
-        help="directory holding report.json (default: ./mlops-gates-report)",
-    )
+    add_report_dir(p)
     p.add_argument("--model", required=True, help="registered model name; names the manifest")
     p.add_argument(
         "--model-version",
@@ -123,14 +116,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "report however often the gates run. Needs GITHUB_TOKEN (pull-requests: write). "
         "Exit status: 0 done; 1 GitHub failed; 2 usage error.",
     )
-    c.add_argument(
-        "report_dir",
-        metavar="REPORT_DIR",
-        nargs="?",
-        type=Path,
-        default=DEFAULT_REPORT_DIR,
-        help="directory holding report.md / report.json (default: ./mlops-gates-report)",
-    )
+    add_report_dir(c, holding="report.md / report.json")
     c.add_argument("--pr", type=int, required=True, metavar="N", help="pull request number")
     _repo_option(c)
     c.set_defaults(func=_comment)

@@ -360,7 +360,6 @@ class Deployer:
         override: str | None = None,
     ) -> Outcome:
         reg = self.registry
-        live = reg.alias(alias)
         with reg.lease(alias, f"rollback by {self.provenance.actor or 'unknown'}"):
             live = reg.alias(alias)
             history = reg.history(alias)

@@ -177,10 +177,11 @@ class Registry:
         if current != expect:
             raise DeployConflict(
                 f"alias '{alias}' of model '{self.model}' now points to "
-                f"{_v(current)}, not {_v(expect)} as read a moment ago: another deploy or "
-                "a person moved it; nothing was changed. Check `mlops-gates status` and retry"
+                f"{describe_version(current)}, not {describe_version(expect)} as read a moment "
+                "ago: another deploy or a person moved it; nothing was changed. Check "
+                "`mlops-gates status` and retry"
             )
-        doing = f"moving alias '{alias}' of model '{self.model}' to {_v(version)}"
+        doing = f"moving alias '{alias}' of model '{self.model}' to {describe_version(version)}"
         with self._call(doing):
             if version is None:
                 self._client.delete_registered_model_alias(self.model, alias)
@@ -189,9 +190,10 @@ class Registry:
         after = self.alias(alias)
         if after != version:
             raise DeployConflict(
-                f"alias '{alias}' of model '{self.model}' points to {_v(after)} right after "
-                f"this deploy moved it to {_v(version)}: another deploy moved it at the same "
-                "moment. This deploy stops here; check `mlops-gates status` and retry"
+                f"alias '{alias}' of model '{self.model}' points to {describe_version(after)} "
+                f"right after this deploy moved it to {describe_version(version)}: another "
+                "deploy moved it at the same moment. This deploy stops here; check "
+                "`mlops-gates status` and retry"
             )
 
     def tag_version(self, version: str, tags: dict[str, str | None]) -> None:
@@ -266,9 +268,5 @@ def _expired(lease: dict[str, Any]) -> bool:
         return True
 
 
-def _v(version: str | None) -> str:
-    return "no version (alias absent)" if version is None else f"version {version}"
-
-
 def describe_version(version: str | None) -> str:
-    return _v(version)
+    return "no version (alias absent)" if version is None else f"version {version}"

@@ -20,28 +20,21 @@ def alias_status(
         history = reg.history(alias)
         last = history[-1] if history else None
         # The last recorded move explains the alias only if it left it where it is now.
-        known = last is not None and last.version == version
+        move = last if last is not None and last.version == version else None
+        want = wanted.get(alias)
         row: dict[str, Any] = {
             "model": model,
             "alias": alias,
             "version": version,
-            "since": last.at if known and last else None,
-            "how": (
-                last.action
-                if known and last
-                else ("moved outside mlops-gates" if version else None)
-            ),
-            "pr": last.pr if known and last else None,
-            "sha": last.sha if known and last else None,
-            "reason": last.reason if known and last else None,
-            "previous": last.previous if known and last else None,
-            "manifest_version": wanted.get(alias),
+            "since": move.at if move else None,
+            "how": move.action if move else ("moved outside mlops-gates" if version else None),
+            "pr": move.pr if move else None,
+            "sha": move.sha if move else None,
+            "reason": move.reason if move else None,
+            "previous": move.previous if move else None,
+            "manifest_version": want,
+            "in_sync": None if want is None else want == version,
         }
-        want = wanted.get(alias)
-        if want is None:
-            row["in_sync"] = None
-        else:
-            row["in_sync"] = want == version
         rows.append(row)
     return rows
 
