@@ -137,6 +137,19 @@ class ActRun:
     def log(self) -> str:
         return "".join(str(e.get("msg", "")) for e in self.events) + self.stderr
 
+    def step_exit(self, name: str) -> str | None:
+        """How act says the step `name` (inside composites too) ended: "success", or the
+        "exit status N" it logs right after a failure. Read from act's own events, which
+        are always there; a failing step's last line of output can arrive after act has
+        moved on, so tests do not rely on it."""
+        for i, e in enumerate(self.events):
+            if e.get("stepResult") and re.search(rf"- Main {re.escape(name)} \[", e["msg"]):
+                if e["stepResult"] == "success":
+                    return "success"
+                after = self.events[i + 1] if i + 1 < len(self.events) else {}
+                return str(after.get("msg", e["stepResult"]))
+        return None
+
 
 @dataclass
 class Act:
@@ -358,7 +371,7 @@ def test_pr_workflow_fails_with_one_annotation_per_failing_gate(
     assert all("below the minimum 0.99" in e["message"] for e in errors)
     [summary] = run.summaries()
     assert summary.startswith("## ❌ mlops-gates: FAIL")
-    assert "mlops-gates check exited 1" in run.log()
+    assert run.step_exit("Verdict") == "exit status 1", run.log()
     # The evidence is published before the verdict fails the job.
     [comment] = gh.repo.comments.values()
     assert "mlops-gates: FAIL" in comment.body
