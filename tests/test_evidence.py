@@ -117,6 +117,37 @@ def test_judge_significance_with_holm(make_project: Project) -> None:
     assert sum(g.status == "fail" for g in est) > sum(g.status == "fail" for g in sig)
 
 
+def test_a_slicing_is_resampled_once_for_every_gate_that_reads_it(
+    make_project: Project,
+) -> None:
+    """Two gates on one slicing read the same replicates (same metric, same interval),
+    and a gate's interval does not change when other gates join the config."""
+    acc = {**SLICED, "id": "acc", "metric": "accuracy", "min": 0}
+    alone = _ids(_run(make_project, [acc]))
+    together = _ids(
+        _run(
+            make_project,
+            [
+                {**SLICED, "id": "recall", "metric": "recall", "min": 0},
+                {**acc, "id": "acc-again"},
+                acc,
+                {"id": "b", "kind": "baseline", "metric": "accuracy", "max_drop": 0.5},
+                {
+                    "id": "dp",
+                    "kind": "fairness",
+                    "metric": "demographic_parity_difference",
+                    "sensitive": "region",
+                    "max": 1,
+                },
+            ],
+        )
+    )
+    for gid, g in alone.items():
+        assert g.ci is not None
+        assert together[gid].ci == g.ci
+        assert together[gid.replace("acc", "acc-again", 1)].ci == g.ci
+
+
 def test_baseline_paired_interval_and_mcnemar(make_project: Project) -> None:
     df = binary_frame()
     report = _run(

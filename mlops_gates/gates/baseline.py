@@ -8,6 +8,7 @@ direction (`greater_is_better`), and become one bound on that difference.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 
@@ -67,7 +68,13 @@ def evaluate_baseline(
     method = None
     for columns in slicings(gate.overall, gate.slices):
         table, values = ctx.table(columns, scores=scores_needed(gate.metric, baseline=True))
-        ev = difference_evidence(gate.metric, table, settings=settings, rng=rng)
+        ev = difference_evidence(
+            gate.metric,
+            table,
+            settings=settings,
+            rng=rng,
+            draws=partial(ctx.resampled, columns, "paired"),
+        )
         method = ev.method or method
         base = metric_values(gate.metric, table, model="baseline")
         mcnemar = _mcnemar(gate.metric, table)

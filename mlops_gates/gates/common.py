@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,6 +18,10 @@ from mlops_gates.sources.evaluation import EvalData
 from mlops_gates.stats.reduce import ClassificationStats, RegressionStats, ScoreStats
 
 ScoresNeeded = Literal["none", "candidate", "both"]
+Resample = Literal["candidate", "paired"]
+# Replicates of one slicing take R x cells x 8 bytes (1,000 x 160 slices x 4 cells: 5 MB);
+# a multiclass table with a baseline can take far more, and is then not kept.
+_KEEP_DRAWS_BYTES = 64 * 2**20
 
 
 def scores_needed(metric: str, *, baseline: bool = False) -> ScoresNeeded:
@@ -38,6 +43,7 @@ class Context:
         default_factory=dict
     )
     _scores: dict[tuple[tuple[str, ...], str], ScoreStats | None] = field(default_factory=dict)
+    _draws: dict[tuple[tuple[str, ...], Resample], np.ndarray] = field(default_factory=dict)
 
     @property
     def grouping(self) -> Grouping:
@@ -81,6 +87,47 @@ class Context:
                 )
             parts[f"{model}_scores"] = self._scores[columns, model]
         return dataclasses.replace(table, **parts), values  # type: ignore[arg-type]
+
+    def resampled(
+        self, columns: tuple[str, ...], what: Resample, slices: list[int] | None = None
+    ) -> np.ndarray:
+        """Bootstrap replicates of one slicing's cells, shared by every gate that reads it.
+
+        ``"candidate"``: ``(R, S, K, K)`` candidate confusion matrices; ``"paired"``:
+        ``(R, S, K, K, K)`` counts over (true, candidate, baseline), both models' cells of a
+        row drawn together. The stream is seeded by ``statistics.seed``, the slicing and
+        ``what`` alone, so the draws do not depend on which other gates the config holds,
+        and the accuracy, recall and F1 intervals of one slice come from the same
+        replicates. Kept for later gates while small; a large one is drawn again, the same.
+        ``slices``: keep only these slices of the slicing (each slice is resampled on its
+        own, so a subset of the replicates is a resample of the subset).
+        """
+        draws = self._draws.get((columns, what))
+        if draws is None:
+            draws = self._draw(columns, what)
+        return draws if slices is None else draws[:, slices]
+
+    def _draw(self, columns: tuple[str, ...], what: Resample) -> np.ndarray:
+        from mlops_gates.stats import intervals
+
+        table, _ = self.table(columns)
+        if not isinstance(table, ClassificationStats):
+            raise TypeError("only classification tables are resampled")
+        settings = self.config.statistics
+        rng = np.random.default_rng(
+            [settings.seed, zlib.crc32(f"{what}:{','.join(columns)}".encode())]
+        )
+        if what == "paired":
+            draws = intervals.bootstrap_paired(
+                table.counts, replicates=settings.replicates, rng=rng
+            )
+        else:
+            draws = intervals.bootstrap_confusion(
+                table.candidate_confusion(), replicates=settings.replicates, rng=rng
+            )
+        if draws.nbytes <= _KEEP_DRAWS_BYTES:
+            self._draws[columns, what] = draws
+        return draws
 
 
 def support(table: ClassificationStats | RegressionStats) -> np.ndarray:

@@ -16,6 +16,7 @@ the same rows are resampled together) and unpaired, hence conservative, otherwis
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Literal
@@ -25,8 +26,8 @@ import numpy as np
 from mlops_gates.config import StatisticsConfig
 from mlops_gates.gates.result import Bound
 from mlops_gates.stats import inference, intervals
-from mlops_gates.stats.fairness import Criterion, Measure
-from mlops_gates.stats.metrics import METRICS, metric_values
+from mlops_gates.stats.fairness import Criterion, Measure, between_groups_batch, parity_batch
+from mlops_gates.stats.metrics import METRICS, confusion_metric, metric_values
 from mlops_gates.stats.normal import NORMAL_METRICS, normal_interval, normal_pvalue, score_metric_se
 from mlops_gates.stats.reduce import (
     ClassificationStats,
@@ -36,6 +37,9 @@ from mlops_gates.stats.reduce import (
 )
 
 Model = Literal["candidate", "baseline"]
+# Bootstrap replicates of the table's cells, drawn on demand (and shared across gates by
+# the context): (R, S, K, K) confusion matrices, or (R, S, K, K, K) paired counts.
+Draws = Callable[[], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -79,8 +83,8 @@ class Evidence:
 
 
 def rng_for(settings: StatisticsConfig, gate_id: str) -> np.random.Generator:
-    """One reproducible stream per gate: the same seed and gate id give the same draws,
-    whatever other gates the config holds."""
+    """One reproducible stream per gate for what is not shared (score-table bootstraps):
+    the same seed and gate id give the same draws, whatever other gates the config holds."""
     return np.random.default_rng([settings.seed, zlib.crc32(gate_id.encode())])
 
 
@@ -91,7 +95,10 @@ def metric_evidence(
     model: Model,
     settings: StatisticsConfig,
     rng: np.random.Generator,
+    draws: Draws | None = None,
 ) -> Evidence:
+    """``draws``: replicates of ``model``'s confusion matrices; drawn here from ``rng``
+    when not given."""
     estimate = metric_values(name, table, model=model)
     if not settings.intervals:
         return Evidence(estimate, note="intervals are off (statistics.intervals: false)")
@@ -106,7 +113,10 @@ def metric_evidence(
         return Evidence(estimate, lo, hi, "normal", se=(hi - lo) / (2 * _z(level)))
     if family == "confusion":
         cm = table.candidate_confusion() if model == "candidate" else table.baseline_confusion()
-        samples = intervals.bootstrap_confusion_metric(name, cm, replicates=reps, rng=rng)
+        resampled = (
+            draws() if draws else intervals.bootstrap_confusion(cm, replicates=reps, rng=rng)
+        )
+        samples = confusion_metric(name, resampled)
         if settings.interval != "bootstrap" and name in intervals.PROPORTIONS:
             k, n = intervals.proportion_counts(name, cm)
             fn = (
@@ -136,8 +146,10 @@ def difference_evidence(
     *,
     settings: StatisticsConfig,
     rng: np.random.Generator,
+    draws: Draws | None = None,
 ) -> Evidence:
-    """candidate − baseline per slice, with its uncertainty."""
+    """candidate − baseline per slice, with its uncertainty. ``draws``: paired replicates
+    of ``table.counts``; drawn here from ``rng`` when not given."""
     cand = metric_values(name, table, model="candidate")
     base = metric_values(name, table, model="baseline")
     estimate = cand - base
@@ -154,9 +166,10 @@ def difference_evidence(
         se = np.sqrt(sum((w / (2 * _z(level))) ** 2 for w in widths))
         return _normal_difference(estimate, se, level)
     if METRICS[name].family == "confusion":
-        samples = intervals.bootstrap_paired_difference(
-            name, table.counts, replicates=reps, rng=rng
+        paired = (
+            draws() if draws else intervals.bootstrap_paired(table.counts, replicates=reps, rng=rng)
         )
+        samples = intervals.paired_difference(name, paired)
         pi = intervals.percentile_interval(samples, level=level)
         return Evidence(estimate, pi.lo, pi.hi, "paired bootstrap", replicates=samples)
     cand_scores, base_scores = _scores(table, "candidate"), _scores(table, "baseline")
@@ -181,25 +194,32 @@ def parity_evidence(
     estimate: float,
     settings: StatisticsConfig,
     rng: np.random.Generator,
+    draws: Draws | None = None,
 ) -> Evidence:
-    """A fairness gap or ratio over groups (cm: (G, K, K), groups kept), as one slice."""
+    """A fairness gap or ratio over groups (cm: (G, K, K), groups kept), as one slice.
+    ``draws``: replicates of ``cm``, each group redrawn alone; from ``rng`` when not given."""
     est = np.array([estimate])
     if not settings.intervals:
         return Evidence(est, note="intervals are off (statistics.intervals: false)")
     if criterion is None and METRICS[name].family != "confusion":
         return Evidence(est, note=f"no interval for a gap in {name} (confusion metrics only)")
     reps, level = settings.replicates, settings.confidence
+    resampled = _confusion_draws(cm, draws, reps, rng)
     if criterion is not None:
-        samples = intervals.bootstrap_parity(
-            criterion, cm, measure=measure, replicates=reps, rng=rng
-        )
+        samples = parity_batch(criterion, resampled, measure=measure)
     else:
-        samples = intervals.bootstrap_between_groups(
-            name, cm, measure=measure, replicates=reps, rng=rng
-        )
+        samples = between_groups_batch(confusion_metric(name, resampled), measure=measure)
     samples = samples.reshape(-1, 1)
     pi = intervals.percentile_interval(samples, level=level)
     return Evidence(est, pi.lo, pi.hi, "stratified bootstrap", replicates=samples)
+
+
+def _confusion_draws(
+    cm: np.ndarray, draws: Draws | None, replicates: int, rng: np.random.Generator
+) -> np.ndarray:
+    if draws is not None:
+        return draws()
+    return intervals.bootstrap_confusion(cm, replicates=replicates, rng=rng)
 
 
 def _normal_difference(estimate: np.ndarray, se: np.ndarray, level: float) -> Evidence:

@@ -6,6 +6,7 @@ fairlearn's MetricFrame does with control features.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -120,6 +121,7 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
                 estimate=observed,
                 settings=settings,
                 rng=rng,
+                draws=partial(ctx.resampled, columns, "candidate", keep),
             )
         else:
             ev = Evidence(np.array([observed]), note="no interval for a regression metric gap")

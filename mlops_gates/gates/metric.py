@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from mlops_gates.config import MetricGate, gate_id
 from mlops_gates.gates.common import (
     Context,
@@ -24,7 +26,14 @@ def evaluate_metric(gate: MetricGate, ctx: Context) -> list[GateResult]:
     method = None
     for columns in slicings(gate.overall, gate.slices):
         table, values = ctx.table(columns, scores=scores_needed(gate.metric))
-        ev = metric_evidence(gate.metric, table, model="candidate", settings=settings, rng=rng)
+        ev = metric_evidence(
+            gate.metric,
+            table,
+            model="candidate",
+            settings=settings,
+            rng=rng,
+            draws=partial(ctx.resampled, columns, "candidate"),
+        )
         method = ev.method or method
         p = ev.pvalue(bound)
         rows = support(table)

@@ -56,6 +56,7 @@ __all__ = [
     "bootstrap_score_difference",
     "bootstrap_score_metric",
     "clopper_pearson_interval",
+    "paired_difference",
     "percentile_interval",
     "proportion_counts",
     "regression_interval",
@@ -114,8 +115,15 @@ def bootstrap_paired_difference(
     NaN in a replicate where either model's metric is undefined.
     """
     _require_confusion(name)
-    reps = bootstrap_paired(counts, replicates=replicates, rng=rng)
-    return confusion_metric(name, reps.sum(axis=-1)) - confusion_metric(name, reps.sum(axis=-2))
+    return paired_difference(name, bootstrap_paired(counts, replicates=replicates, rng=rng))
+
+
+def paired_difference(name: str, paired: ArrayLike) -> FloatArray:
+    """``metric(candidate) - metric(baseline)`` of paired counts ``(..., K, K, K)`` over
+    (true, candidate, baseline), e.g. the replicates of :func:`bootstrap_paired`."""
+    _require_confusion(name)
+    c = np.asarray(paired)
+    return confusion_metric(name, c.sum(axis=-1)) - confusion_metric(name, c.sum(axis=-2))
 
 
 def bootstrap_parity(
