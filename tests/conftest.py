@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +40,31 @@ def make_project(tmp_path: Path) -> Project:
 
 
 from mlflow_server import mlflow_server, mlops_gates_tracking_off  # noqa: E402, F401
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """One local[2] session for the whole test run: starting the JVM costs seconds."""
+    pyspark_sql = pytest.importorskip("pyspark.sql")
+    builder = pyspark_sql.SparkSession.builder.master("local[2]").appName("mlops-gates-tests")
+    # Tiny data: compiling generated code and JIT-optimizing the JVM cost more than they
+    # save; without them the session starts and the first query runs about 2x faster.
+    for key, value in {
+        "spark.sql.shuffle.partitions": "2",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.codegen.wholeStage": "false",
+        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+        "spark.sql.adaptive.enabled": "false",
+        "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+    }.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    yield spark
+    spark.stop()
+
+
+@pytest.fixture
+def engine_ready(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("spark"):
+        request.getfixturevalue("spark_session")

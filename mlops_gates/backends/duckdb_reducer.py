@@ -8,10 +8,15 @@ group-by may not. Only the small cell tables come back into Python.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import pandas as pd
 
 from mlops_gates.backends.files import files_digest, parquet_files, scan_pattern
 from mlops_gates.backends.plan import Reduced
+from mlops_gates.backends.profiles import SqlTable
 from mlops_gates.backends.sql import Dialect, reduce_sql, to_frame
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
@@ -20,16 +25,16 @@ DIALECT = Dialect('"')
 
 
 class _Source:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, path: Path | None = None) -> None:
         import duckdb
 
-        self.where = config.resolve(config.data.path)
+        self.where = path or config.resolve(config.data.path)
         self.con = duckdb.connect()
         # Order of the rows does not matter to a GROUP BY; not keeping it saves memory.
         self.con.execute("SET preserve_insertion_order = false")
         if config.backend.memory_limit:
             self.con.execute("SET memory_limit = ?", [config.backend.memory_limit])
-        fmt = config.data.format
+        fmt = config.data.format if path is None else None
         name = self.where.name.lower()
         if fmt == "csv" or (fmt is None and name.endswith((".csv", ".csv.gz", ".tsv"))):
             if not self.where.is_file():
@@ -40,9 +45,12 @@ class _Source:
             self.files = parquet_files(self.where)
             pattern = scan_pattern(self.where)
             self.src = f"read_parquet({_literal(pattern)}, hive_partitioning = true)"
-        self.columns = [
-            str(c) for c in self.run(f"DESCRIBE SELECT * FROM {self.src}")["column_name"]
-        ]
+        described = self.run(f"DESCRIBE SELECT * FROM {self.src}")
+        self.types = {
+            str(c): str(t)
+            for c, t in zip(described["column_name"], described["column_type"], strict=True)
+        }
+        self.columns = list(self.types)
 
     def run(self, sql: str) -> pd.DataFrame:
         import duckdb
@@ -57,6 +65,16 @@ class _Source:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+@contextmanager
+def open_table(config: Config, path: Path | None = None) -> Iterator[SqlTable]:
+    """The configured data (or the file or directory `path`) as a queryable table."""
+    s = _Source(config, path)
+    try:
+        yield SqlTable(DIALECT, s.src, s.types, s.run, s.where)
+    finally:
+        s.con.close()
 
 
 def reduce(config: Config) -> tuple[Reduced, str | None]:

@@ -6,6 +6,8 @@ labels x score bins), never rows, so it runs against a cluster as well as `local
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +15,12 @@ import pandas as pd
 
 from mlops_gates.backends.files import files_digest, parquet_files, scan_pattern
 from mlops_gates.backends.plan import Reduced
+from mlops_gates.backends.profiles import SqlTable
 from mlops_gates.backends.sql import Dialect, reduce_sql, to_frame
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
 
-DIALECT = Dialect("`")
+DIALECT = Dialect("`", text="STRING", quantiles="percentile({v}, array({qs}))")
 VIEW = "__mlops_gates_rows"
 
 
@@ -37,16 +40,16 @@ def session(config: Config) -> Any:
 
 
 class _Source:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, path: Path | None = None, view: str = VIEW) -> None:
         self.spark = session(config)
         self.files: list[Any] = []
-        fmt = config.data.format
+        fmt = config.data.format if path is None else None
         try:
             if fmt == "table":
                 self.where = Path(str(config.data.path))
                 frame = self.spark.table(str(config.data.path))
             else:
-                self.where = config.resolve(config.data.path)
+                self.where = path or config.resolve(config.data.path)
                 name = self.where.name.lower()
                 if fmt == "csv" or (fmt is None and name.endswith((".csv", ".csv.gz", ".tsv"))):
                     reader = self.spark.read.option("header", True).option("inferSchema", True)
@@ -60,9 +63,10 @@ class _Source:
             raise
         except Exception as exc:  # AnalysisException and friends: a missing table or path
             raise DataError(f"{self.where}: Spark could not read it: {_first(exc)}") from None
-        frame.createOrReplaceTempView(VIEW)
+        frame.createOrReplaceTempView(view)
         self.frame = frame
         self.columns = [str(c) for c in frame.columns]
+        self.types = {str(c): str(t) for c, t in frame.dtypes}
 
     def register(self, name: str, table: Any) -> None:
         self.spark.createDataFrame(table).createOrReplaceTempView(name)
@@ -78,6 +82,17 @@ class _Source:
 def _first(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def open_table(config: Config, path: Path | None = None) -> Iterator[SqlTable]:
+    """The configured data (or the file or directory `path`) as a queryable table."""
+    view = VIEW if path is None else f"{VIEW}_{abs(hash(str(path)))}"
+    s = _Source(config, path, view)
+    try:
+        yield SqlTable(DIALECT, view, s.types, s.run, s.where)
+    finally:
+        s.spark.catalog.dropTempView(view)
 
 
 def reduce(config: Config) -> tuple[Reduced, str | None]:

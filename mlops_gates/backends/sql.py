@@ -33,16 +33,19 @@ KEYS = "__mg_score_keys"  # view: score-slice values -> score-group id
 
 @dataclass(frozen=True)
 class Dialect:
-    """What differs between the engines' SQL: identifier quoting."""
+    """What differs between the engines' SQL: identifier quoting, the text type, and the
+    exact-quantile aggregate (a format string of `v`, the value, and `qs`, the levels)."""
 
     quote_char: str
+    text: str = "VARCHAR"
+    quantiles: str = "quantile_cont({v}, [{qs}])"
 
     def q(self, name: str) -> str:
         c = self.quote_char
         return c + name.replace(c, c + c) + c
 
 
-def _double(x: float) -> str:
+def double_literal(x: float) -> str:
     # A string cast, not a numeric literal: engines read `0.1` as DECIMAL, which would
     # round differently; repr() round-trips and both engines parse it correctly rounded.
     return f"CAST('{x!r}' AS DOUBLE)"
@@ -83,7 +86,7 @@ def score_query(
         value = s
     else:
         # The formula of ScoreBins.codes, operation for operation.
-        raw = f"FLOOR(({s} - {_double(bins.lo)}) * {_double(bins.scale)})"
+        raw = f"FLOOR(({s} - {double_literal(bins.lo)}) * {double_literal(bins.scale)})"
         value = f"CAST(LEAST(GREATEST({raw}, 0), {bins.n_bins - 1}) AS BIGINT)"
     y = f"r.{d.q(label)}"
     if not keys:

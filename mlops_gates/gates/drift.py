@@ -9,9 +9,11 @@ difference is "significant".
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -20,20 +22,91 @@ from mlops_gates.config import Config, DriftGate, gate_id
 from mlops_gates.errors import DataError, MlopsGatesError
 from mlops_gates.gates.common import Finding, error_result, judge_findings, result_id
 from mlops_gates.gates.result import Bound, GateResult, slice_label
+from mlops_gates.sources.data import read_table
 from mlops_gates.sources.evaluation import EvalData
 from mlops_gates.sources.profile import (
     DEFAULT_BINS,
     DEFAULT_TOP_K,
     FeatureProfile,
     Profile,
+    build_profile,
     count_like,
-    load_reference,
+    is_profile_path,
     prediction_profiles,
+    read_profile,
 )
 from mlops_gates.stats.drift import NUMERIC_ONLY, Drift, compare_categorical, compare_numeric
 
 # The model output compared with `predictions: true`, in order of preference.
 PREDICTION_KINDS = ("scores", "values", "labels")
+
+
+class Counter(Protocol):
+    """Counts a column of the current data into a reference's bins."""
+
+    def __call__(self, reference: FeatureProfile) -> FeatureProfile: ...
+
+
+class DriftSource(Protocol):
+    """Where a drift gate reads: the current rows, a data-file reference, the model output.
+
+    In memory (`FrameSource`) pandas holds the rows; under `backend.engine: duckdb` or
+    `spark` (`backends.profiles.TableSource`) the engine computes the same tables."""
+
+    @property
+    def where(self) -> Path: ...
+
+    def has(self, column: str) -> bool: ...
+
+    def counter(self, column: str) -> Counter: ...
+
+    def reference(
+        self, path: Path, *, bins: int, top_k: int
+    ) -> tuple[Profile, Callable[[], dict[str, FeatureProfile]] | None]:
+        """A data-file reference profiled, and how to profile the model's output on it."""
+        ...
+
+    def outputs(self) -> dict[str, Counter]:
+        """The candidate's output on the current rows, by kind (scores, labels, values)."""
+        ...
+
+
+@dataclass
+class FrameSource:
+    """The rows in memory: the evaluation frame and, for the model output, its inputs."""
+
+    config: Config
+    frame: pd.DataFrame
+    data: EvalData | None
+    inputs_error: str | None
+
+    @property
+    def where(self) -> Path:
+        return self.config.resolve(self.config.data.path)
+
+    def has(self, column: str) -> bool:
+        return column in self.frame.columns
+
+    def counter(self, column: str) -> Counter:
+        return partial(_count_series, self.frame[column])
+
+    def reference(
+        self, path: Path, *, bins: int, top_k: int
+    ) -> tuple[Profile, Callable[[], dict[str, FeatureProfile]] | None]:
+        frame = read_table(path)
+        profile = build_profile(frame, bins=bins, top_k=top_k, source=path)
+        return profile, partial(
+            prediction_profiles, self.config, frame, path, bins=bins, top_k=top_k
+        )
+
+    def outputs(self) -> dict[str, Counter]:
+        if self.data is None:
+            raise DataError(f"not evaluated: {self.inputs_error}")
+        return {kind: partial(_count_series, s) for kind, s in _current_output(self.data).items()}
+
+
+def _count_series(series: pd.Series, reference: FeatureProfile) -> FeatureProfile:
+    return count_like(reference, series)
 
 
 def evaluate_drift(
@@ -43,17 +116,14 @@ def evaluate_drift(
     data: EvalData | None,
     inputs_error: str | None,
 ) -> list[GateResult]:
-    gid = gate_id(gate)
+    """The gate on rows in memory."""
     if frame is None:
-        return [
-            error_result(
-                gid,
-                "drift",
-                gate.severity,
-                f"{gid}: not evaluated: {inputs_error}",
-                metric=gate.statistic,
-            )
-        ]
+        return [_not_evaluated(gate, inputs_error)]
+    return evaluate_drift_on(gate, config, FrameSource(config, frame, data, inputs_error))
+
+
+def evaluate_drift_on(gate: DriftGate, config: Config, source: DriftSource) -> list[GateResult]:
+    gid = gate_id(gate)
     ref_path = config.resolve(gate.reference)
     if not ref_path.exists():
         raise DataError(
@@ -62,8 +132,12 @@ def evaluate_drift(
             if ref_path.suffix.lower() == ".json"
             else f"{ref_path}: reference data file not found; check `reference:` of gate {gid!r}"
         )
-    reference, ref_frame = load_reference(ref_path, bins=gate.bins, top_k=gate.top_k)
-    where = config.resolve(config.data.path)
+    ref_outputs: Callable[[], dict[str, FeatureProfile]] | None = None
+    if is_profile_path(ref_path):
+        reference = read_profile(ref_path)
+    else:
+        bins, top_k = gate.bins or DEFAULT_BINS, gate.top_k or DEFAULT_TOP_K
+        reference, ref_outputs = source.reference(ref_path, bins=bins, top_k=top_k)
 
     items: list[Finding | GateResult] = []
     for name in _feature_names(gate, reference, ref_path):
@@ -76,15 +150,15 @@ def evaluate_drift(
                     f"{_listing(reference.features)}); rebuild the reference or drop it "
                     f"from `features`"
                 )
-            if name not in frame.columns:
-                raise DataError(f"{where}: column {name!r} is in the reference but not in the data")
-            items.append(_finding(gate, slc, ref, frame[name]))
+            if not source.has(name):
+                raise DataError(
+                    f"{source.where}: column {name!r} is in the reference but not in the data"
+                )
+            items.append(_finding(gate, slc, ref, name, source.counter(name)))
         except MlopsGatesError as exc:
             items.append(_error(gate, gid, slc, str(exc)))
     if gate.predictions:
-        items.append(
-            _predictions(gate, gid, config, reference, ref_frame, ref_path, data, inputs_error)
-        )
+        items.append(_predictions(gate, gid, reference, ref_outputs, ref_path, source))
 
     findings = [i for i in items if isinstance(i, Finding)]
     judged = iter(
@@ -104,6 +178,13 @@ def evaluate_drift(
     return [next(judged) if isinstance(i, Finding) else i for i in items]
 
 
+def _not_evaluated(gate: DriftGate, why: str | None) -> GateResult:
+    gid = gate_id(gate)
+    return error_result(
+        gid, "drift", gate.severity, f"{gid}: not evaluated: {why}", metric=gate.statistic
+    )
+
+
 def _feature_names(gate: DriftGate, reference: Profile, ref_path: Path) -> list[str]:
     if gate.features is not None:
         return list(dict.fromkeys(gate.features))
@@ -120,15 +201,14 @@ def _feature_names(gate: DriftGate, reference: Profile, ref_path: Path) -> list[
 
 
 def _finding(
-    gate: DriftGate, slc: dict[str, Any], ref: FeatureProfile, current: pd.Series
+    gate: DriftGate, slc: dict[str, Any], ref: FeatureProfile, what: str, count: Counter
 ) -> Finding:
-    what = next(iter(slc.values()))
     if ref.type == "categorical" and gate.statistic in NUMERIC_ONLY:
         raise DataError(
             f"{what!r} is categorical in the reference, and {gate.statistic} needs a numeric "
             f"feature; leave it out, or judge it in a drift gate with psi, js or chi2"
         )
-    cur = count_like(ref, current)
+    cur = count(ref)
     drift = _compare(gate, ref, cur)
     details: dict[str, Any] = {
         "type": ref.type,
@@ -169,23 +249,15 @@ def _compare(gate: DriftGate, ref: FeatureProfile, cur: FeatureProfile) -> Drift
 def _predictions(
     gate: DriftGate,
     gid: str,
-    config: Config,
     reference: Profile,
-    ref_frame: pd.DataFrame | None,
+    ref_outputs: Callable[[], dict[str, FeatureProfile]] | None,
     ref_path: Path,
-    data: EvalData | None,
-    inputs_error: str | None,
+    source: DriftSource,
 ) -> Finding | GateResult:
     slc = {"prediction": "output"}
     try:
-        if data is None:
-            raise DataError(f"not evaluated: {inputs_error}")
-        current = _current_output(data)
-        if ref_frame is not None:
-            bins, top_k = gate.bins or DEFAULT_BINS, gate.top_k or DEFAULT_TOP_K
-            ref_output = prediction_profiles(config, ref_frame, ref_path, bins=bins, top_k=top_k)
-        else:
-            ref_output = reference.predictions
+        current = source.outputs()
+        ref_output = ref_outputs() if ref_outputs is not None else reference.predictions
         kinds = [k for k in PREDICTION_KINDS if k in current and k in ref_output]
         if gate.statistic in NUMERIC_ONLY:
             kinds = [k for k in kinds if ref_output[k].type == "numeric"]
@@ -201,7 +273,7 @@ def _predictions(
                 f"{', '.join(current)}: nothing to compare with {gate.statistic}"
             )
         slc = {"prediction": kinds[0]}
-        return _finding(gate, slc, ref_output[kinds[0]], current[kinds[0]])
+        return _finding(gate, slc, ref_output[kinds[0]], kinds[0], current[kinds[0]])
     except MlopsGatesError as exc:
         return _error(gate, gid, slc, str(exc))
 
@@ -237,4 +309,4 @@ def _listing(features: dict[str, Any], limit: int = 40) -> str:
     return ", ".join(names[:limit]) + more
 
 
-__all__ = ["evaluate_drift"]
+__all__ = ["DriftSource", "FrameSource", "evaluate_drift", "evaluate_drift_on"]

@@ -118,17 +118,11 @@ def evaluate(config: Config) -> Evaluation:
     for gate in config.gates:
         if isinstance(gate, SchemaGate):
             continue
-        if scaled and isinstance(gate, DriftGate | StalenessGate | BehaviourGate):
-            why = f"{gate.kind} gates need the rows in memory"
-            results.append(
-                error_result(
-                    gate_id(gate),
-                    gate.kind,
-                    gate.severity,
-                    f"not evaluated: {why}, which backend.engine {config.backend.engine!r} "
-                    f"does not load; run them in a config with `backend.engine: memory`",
-                )
-            )
+        if scaled and isinstance(gate, DriftGate | StalenessGate):
+            # Reduced where the data live, like the metrics: counts into the reference's
+            # bins, the newest timestamp (backends/profiles.py).
+            models = ctx.reduced.models if ctx else None
+            results.extend(_guard(gate, partial(_at_scale, gate, config, models, inputs_error)))
             continue
         if isinstance(gate, BaselineGate):
             base = partial(_baseline, gate, ctx, data, inputs_config, inputs_error)
@@ -270,6 +264,32 @@ def _reduce_at_scale(
                     for v in verdicts
                 )
     return Context(config, reduced)
+
+
+def _at_scale(
+    gate: DriftGate | StalenessGate,
+    config: Config,
+    models: dict[str, dict[str, Any]] | None,
+    inputs_error: str | None,
+) -> list[GateResult]:
+    """A drift or staleness gate on the engine's table of the evaluation data."""
+    from mlops_gates.backends import backend_module
+    from mlops_gates.backends.profiles import OpenTable, TableSource
+
+    open_table: OpenTable = backend_module(config.backend.engine).open_table
+    with open_table(config, None) as table:
+        if isinstance(gate, DriftGate):
+            from mlops_gates.gates.drift import evaluate_drift_on
+
+            return evaluate_drift_on(gate, config, TableSource(config, table, open_table))
+        from mlops_gates.gates.staleness import evaluate_staleness_on
+
+        def newest(column: str) -> tuple[datetime | None, int, int]:
+            where = f"gate {gate_id(gate)!r}"
+            require_columns(list(table.types), [column], where=where, path=table.where)
+            return table.newest(column)
+
+        return evaluate_staleness_on(gate, newest, models, inputs_error)
 
 
 def _check_columns(gate: MetricGate | BaselineGate | FairnessGate, ctx: Context) -> None:

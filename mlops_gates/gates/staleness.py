@@ -33,6 +33,10 @@ DATA = {"age": "data"}
 _FUTURE_SLACK = timedelta(minutes=5)
 
 
+# The newest timestamp of a column, the rows holding a timestamp, and all rows.
+Newest = Callable[[str], tuple[datetime | None, int, int]]
+
+
 def evaluate_staleness(
     gate: StalenessGate,
     frame: pd.DataFrame | None,
@@ -42,16 +46,32 @@ def evaluate_staleness(
     data_path: Path,
     now: datetime | None = None,
 ) -> list[GateResult]:
+    """The gate on rows in memory."""
+    newest = None if frame is None else partial(_newest_in_frame, gate, frame, data_path)
+    models = None if data is None else data.models
+    return evaluate_staleness_on(gate, newest, models, inputs_error, now=now)
+
+
+def evaluate_staleness_on(
+    gate: StalenessGate,
+    newest: Newest | None,
+    models: dict[str, dict[str, Any]] | None,
+    inputs_error: str | None,
+    *,
+    now: datetime | None = None,
+) -> list[GateResult]:
+    """The gate from what it needs: the newest timestamp of a column (`newest`, from the
+    rows in memory or an engine's MAX), and the models' records (None: not available)."""
     at = now or datetime.now(UTC)
     gid = gate_id(gate)
     out: list[GateResult] = []
     if gate.model is not None:
         rid = result_id(gid, MODEL)
-        model = partial(_model_age, gate, rid, gate.model, data, inputs_error, at)
+        model = partial(_model_age, gate, rid, gate.model, models, inputs_error, at)
         out.append(_each(gate, rid, "model_age_days", model))
     if gate.data is not None:
         rid = result_id(gid, DATA)
-        rows = partial(_data_age, gate, rid, gate.data, frame, data_path, inputs_error, at)
+        rows = partial(_data_age, gate, rid, gate.data, newest, inputs_error, at)
         out.append(_each(gate, rid, "data_age_days", rows))
     return out
 
@@ -80,14 +100,14 @@ def _model_age(
     gate: StalenessGate,
     rid: str,
     check: ModelAgeCheck,
-    data: EvalData | None,
+    models: dict[str, dict[str, Any]] | None,
     inputs_error: str | None,
     now: datetime,
 ) -> GateResult:
     metric = "model_age_days"
-    if data is None:
+    if models is None:
         return _error(gate, rid, metric, f"not evaluated: {inputs_error}")
-    info = data.models.get("candidate") or {}
+    info = models.get("candidate") or {}
     what = _describe_model(info)
     if info.get("source") != "mlflow":
         return _insufficient(
@@ -128,22 +148,18 @@ def _data_age(
     gate: StalenessGate,
     rid: str,
     check: DataAgeCheck,
-    frame: pd.DataFrame | None,
-    path: Path,
+    newest_of: Newest | None,
     inputs_error: str | None,
     now: datetime,
 ) -> GateResult:
     metric = "data_age_days"
-    if frame is None:
+    if newest_of is None:
         return _error(gate, rid, metric, f"not evaluated: {inputs_error}")
-    require_columns(frame, [check.column], where=f"gate {gate_id(gate)!r}", path=path)
-    stamps = timestamps(frame[check.column], check.column)
-    valid = stamps.dropna()
-    if valid.empty:
+    newest, valid, rows = newest_of(check.column)
+    if newest is None or not valid:
         return _insufficient(
-            gate, rid, metric, f"column {check.column!r} holds no timestamps ({len(stamps)} rows)"
+            gate, rid, metric, f"column {check.column!r} holds no timestamps ({rows} rows)"
         )
-    newest = valid.max().to_pydatetime()
     return _judge(
         gate,
         rid,
@@ -153,8 +169,19 @@ def _data_age(
         now - newest,
         subject=f"the newest row ({check.column} = {newest.isoformat()}) is from",
         details={"timestamp": newest.isoformat(), "column": check.column},
-        support=len(valid),
+        support=valid,
     )
+
+
+def _newest_in_frame(
+    gate: StalenessGate, frame: pd.DataFrame, path: Path, column: str
+) -> tuple[datetime | None, int, int]:
+    require_columns(frame, [column], where=f"gate {gate_id(gate)!r}", path=path)
+    stamps = timestamps(frame[column], column)
+    valid = stamps.dropna()
+    if valid.empty:
+        return None, 0, len(stamps)
+    return valid.max().to_pydatetime(), len(valid), len(stamps)
 
 
 def timestamps(column: pd.Series, name: str) -> pd.Series:

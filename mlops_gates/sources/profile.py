@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_gates.errors import DataError
-from mlops_gates.sources.data import file_digest, read_table, require_columns
+from mlops_gates.sources.data import file_digest, require_columns
 from mlops_gates.stats.drift import (
     CategoryCounts,
     NumericHistogram,
@@ -400,23 +400,6 @@ def is_profile_path(path: Path) -> bool:
     return path.name.lower().endswith(".json")
 
 
-def load_reference(
-    path: Path,
-    *,
-    bins: int | None = None,
-    top_k: int | None = None,
-) -> tuple[Profile, pd.DataFrame | None]:
-    """A reference profile: read from JSON, or built from a data file (then also returns
-    the data, so the model's output on it can be profiled too)."""
-    if is_profile_path(path):
-        return read_profile(path), None
-    frame = read_table(path)
-    profile = build_profile(
-        frame, bins=bins or DEFAULT_BINS, top_k=top_k or DEFAULT_TOP_K, source=path
-    )
-    return profile, frame
-
-
 __all__ = [
     "DEFAULT_BINS",
     "DEFAULT_TOP_K",
@@ -428,7 +411,6 @@ __all__ = [
     "column_type",
     "count_like",
     "is_profile_path",
-    "load_reference",
     "prediction_profiles",
     "profile_from_dict",
     "profile_json",

@@ -57,11 +57,14 @@ __all__ = [
     "NumericHistogram",
     "Statistic",
     "category_counts",
+    "category_table",
     "chi2_homogeneity",
     "chi2_sf",
     "compare_categorical",
     "compare_numeric",
     "count_into",
+    "count_table_into",
+    "edges_from",
     "histogram",
     "js_distance",
     "kolmogorov_sf",
@@ -88,28 +91,58 @@ def quantile_edges(values: ArrayLike, bins: int) -> FloatArray:
 
     NaN values are ignored. A constant sample gives ``[v, v]``: one bin.
     """
-    if isinstance(bins, bool) or int(bins) != bins or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}")
+    _check_bins(bins)
     x = np.asarray(values, dtype=np.float64)
     x = np.sort(x[~np.isnan(x)])
     if x.size == 0:
         return np.empty(0, dtype=np.float64)
     if not np.isfinite(x).all():
         raise ValueError("values must be finite (or NaN for missing)")
-    lo, hi = float(x[0]), float(x[-1])
     distinct, counts = np.unique(x, return_counts=True)
     if distinct.size <= bins:
-        cuts = (distinct[:-1] + distinct[1:]) / 2.0
+        return edges_from(float(x[0]), float(x[-1]), distinct=distinct)
+    heavy = np.flatnonzero(counts * bins >= x.size)
+    return edges_from(
+        float(x[0]),
+        float(x[-1]),
+        quantiles=np.quantile(x, np.arange(1, bins) / bins),
+        heavy=distinct[heavy],
+        after=distinct[np.minimum(heavy + 1, distinct.size - 1)],
+    )
+
+
+def edges_from(
+    lo: float,
+    hi: float,
+    *,
+    distinct: ArrayLike | None = None,
+    quantiles: ArrayLike | None = None,
+    heavy: ArrayLike | None = None,
+    after: ArrayLike | None = None,
+) -> FloatArray:
+    """The edges of :func:`quantile_edges` from what it needs of the sample, so an engine
+    that computes those by aggregation gets the same edges: the minimum and maximum, and
+    either all ``distinct`` values (when there are at most ``bins``) or the ``i / bins``
+    ``quantiles``, the ``heavy`` values (each holding at least ``1 / bins`` of the rows)
+    and the distinct value ``after`` each heavy one (itself for the maximum)."""
+    if distinct is not None:
+        d = np.asarray(distinct, dtype=np.float64)
+        cuts = (d[:-1] + d[1:]) / 2.0
     else:
-        quantiles = np.quantile(x, np.arange(1, bins) / bins)
-        heavy = np.flatnonzero(counts * bins >= x.size)
-        after = distinct[np.minimum(heavy + 1, distinct.size - 1)]
+        h = np.asarray(heavy, dtype=np.float64)
         cuts = np.unique(
-            np.concatenate([quantiles, distinct[heavy], (distinct[heavy] + after) / 2])
+            np.concatenate(
+                [np.asarray(quantiles, dtype=np.float64), h, (h + np.asarray(after)) / 2]
+            )
         )
         # A cut at the maximum is kept: it gives a heavy maximum a bin of its own.
         cuts = cuts[(cuts > lo) & (cuts <= hi)]
     return np.concatenate([[lo], cuts, [hi]]).astype(np.float64)
+
+
+def _check_bins(bins: int) -> None:
+    if isinstance(bins, bool) or int(bins) != bins or bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}")
 
 
 @dataclass(frozen=True)
@@ -209,9 +242,16 @@ class CategoryCounts:
 def category_counts(values: ArrayLike, *, missing: int = 0, top_k: int = 50) -> CategoryCounts:
     """A reference table: the ``top_k`` most frequent values (ties by name), the rest as
     ``other``. ``values`` holds the non-missing values as strings."""
+    names, counts = _unique(values)
+    return category_table(names, counts, missing=missing, top_k=top_k)
+
+
+def category_table(
+    names: list[str], counts: list[int], *, missing: int = 0, top_k: int = 50
+) -> CategoryCounts:
+    """:func:`category_counts` from the distinct values and their counts."""
     if isinstance(top_k, bool) or int(top_k) != top_k or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-    names, counts = _unique(values)
     order = sorted(range(len(names)), key=lambda i: (-int(counts[i]), names[i]))
     kept, rest = order[:top_k], order[top_k:]
     return CategoryCounts(
@@ -226,6 +266,13 @@ def category_counts(values: ArrayLike, *, missing: int = 0, top_k: int = 50) -> 
 def count_into(reference: CategoryCounts, values: ArrayLike, *, missing: int = 0) -> CategoryCounts:
     """Count current ``values`` (strings, non-missing) into ``reference``'s categories."""
     names, counts = _unique(values)
+    return count_table_into(reference, names, counts, missing=missing)
+
+
+def count_table_into(
+    reference: CategoryCounts, names: list[str], counts: list[int], *, missing: int = 0
+) -> CategoryCounts:
+    """:func:`count_into` from the distinct current values and their counts."""
     index = {c: i for i, c in enumerate(reference.categories)}
     listed = np.zeros(len(reference.categories), dtype=np.int64)
     new: dict[str, int] = {}

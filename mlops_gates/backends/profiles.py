@@ -1,0 +1,395 @@
+"""Drift at scale: reference profiles and current counts as SQL aggregations.
+
+Every drift statistic is a function of two small tables (`stats/drift.py`): a reference
+profile and the current data counted into its bins. Under `backend.engine: duckdb` or
+`spark` both tables come from the engine, with the in-memory code's rules, so the counts
+are the same as when pandas reads the rows:
+
+- numeric columns: one GROUP BY over the reference bin of each value (a CASE over the
+  edges, with the edges as exact DOUBLE literals), giving counts, sums, minimum and maximum
+  per bin; text that does not parse as a number is an error naming the column, and NULL,
+  NaN and infinities are missing, as in memory;
+- categorical columns: one GROUP BY over the value as text (booleans as `True` / `False`,
+  as pandas writes them);
+- a reference built from a data file: its edges from `COUNT(DISTINCT)`, exact quantiles
+  (`quantile_cont` / `percentile`, both numpy's linear interpolation), the heavy values and
+  the value after each, through `stats.drift.edges_from`, the same function the in-memory
+  path uses.
+
+Summaries differ only in what the report never shows: the current side carries n, mean,
+minimum and maximum (no standard deviation or quantiles), and means and standard
+deviations are summed by the engine, so they may differ from numpy's in the last digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from mlops_gates.backends.sql import Dialect, double_literal
+from mlops_gates.errors import DataError
+from mlops_gates.sources.profile import FeatureProfile, FeatureType, Profile
+from mlops_gates.stats.drift import (
+    SUMMARY_QUANTILES,
+    NumericHistogram,
+    category_table,
+    count_table_into,
+    edges_from,
+)
+
+if TYPE_CHECKING:
+    from mlops_gates.config import Config
+
+_NUMERIC = (
+    "tinyint", "smallint", "integer", "int", "bigint", "hugeint", "long", "short", "byte",
+    "utinyint", "usmallint", "uinteger", "ubigint", "uhugeint",
+    "float", "double", "real", "decimal", "numeric",
+)  # fmt: skip
+_TEMPORAL = ("date", "time", "timestamp", "interval")
+_TEXT = ("varchar", "string", "char", "text", "enum")
+
+
+def sql_kind(type_name: str) -> FeatureType | None:
+    """What a profile makes of an engine's column type, as `profile.column_type` does of a
+    pandas dtype: booleans and text are categorical, numbers numeric, dates and nested
+    types not profiled."""
+    t = type_name.strip().lower()
+    base = t.split("(")[0].strip()
+    if base in ("boolean", "bool"):
+        return "categorical"
+    if base in _NUMERIC:
+        return "numeric"
+    if base.startswith(_TEMPORAL):
+        return None
+    if base.startswith(_TEXT):
+        return "categorical"
+    return None
+
+
+@dataclass
+class SqlTable:
+    """One data set an engine can query: its columns with their types, and `run`."""
+
+    dialect: Dialect
+    src: str
+    types: dict[str, str]  # column -> the engine's type name
+    run: Callable[[str], pd.DataFrame]
+    where: Path
+
+    def has(self, column: str) -> bool:
+        return column in self.types
+
+    def kind(self, column: str) -> FeatureType | None:
+        return sql_kind(self.types[column])
+
+    def rows(self) -> int:
+        return int(self.run(f"SELECT COUNT(*) AS n FROM {self.src}")["n"].iloc[0])
+
+    def count(self, column: str, reference: FeatureProfile) -> FeatureProfile:
+        """The current values of `column` counted into `reference`'s bins."""
+        if reference.numeric is not None:
+            return self._numeric(column, reference.numeric.edges)
+        assert reference.categorical is not None
+        names, counts, missing = self._categories(column)
+        table = count_table_into(reference.categorical, names, counts, missing=missing)
+        summary = {"n": int(sum(counts)), "distinct": len(names)}
+        return FeatureProfile("categorical", self.types[column], summary, categorical=table)
+
+    def profile(
+        self, column: str, *, bins: int, top_k: int, kind: FeatureType | None = None
+    ) -> FeatureProfile:
+        """A reference profile of one column, as `profile.profile_column` builds it
+        (`kind`: profile it as that, e.g. predicted labels as categories)."""
+        kind = kind or self.kind(column)
+        if kind is None:
+            raise DataError(
+                f"{self.where}: column {column!r} has type {self.types[column]}, which "
+                f"profiles do not cover"
+            )
+        if kind == "categorical":
+            names, counts, missing = self._categories(column)
+            table = category_table(names, counts, missing=missing, top_k=top_k)
+            summary = {"n": int(sum(counts)), "distinct": len(names)}
+            return FeatureProfile("categorical", self.types[column], summary, categorical=table)
+        summary, edges = self._edges(column, bins)
+        hist = self._numeric(column, edges).numeric
+        assert hist is not None
+        return FeatureProfile("numeric", self.types[column], summary, numeric=hist)
+
+    def newest(self, column: str) -> tuple[datetime | None, int, int]:
+        """The newest timestamp of `column`, the rows holding one, and all rows: one MAX,
+        for the staleness gate (timestamp and date columns; naive ones are UTC)."""
+        base = self.types[column].strip().lower()
+        if not base.startswith(("timestamp", "date")):
+            if sql_kind(base) == "numeric":
+                raise DataError(
+                    f"column {column!r} holds numbers, not timestamps; store datetimes so the "
+                    f"age is unambiguous"
+                )
+            raise DataError(
+                f"column {column!r} has type {self.types[column]}; outside memory the data age "
+                f"is the engine's MAX over a timestamp column, so store it as one (pandas "
+                f"writes datetime64 columns to Parquet as timestamps)"
+            )
+        c = self.dialect.q(column)
+        row = self.run(
+            f"SELECT MAX({c}) AS newest, COUNT({c}) AS valid, COUNT(*) AS n FROM {self.src}"
+        ).iloc[0]
+        valid, rows = int(row["valid"]), int(row["n"])
+        if not valid or pd.isna(row["newest"]):
+            return None, 0, rows
+        stamp = pd.Timestamp(row["newest"])
+        stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+        return stamp.to_pydatetime(), valid, rows
+
+    # ------------------------------------------------------------------ queries
+
+    def _value(self, column: str) -> str:
+        return f"TRY_CAST({self.dialect.q(column)} AS DOUBLE)"
+
+    def _finite(self, v: str) -> str:
+        return f"({v} IS NOT NULL AND NOT isnan({v}) AND ABS({v}) < CAST('Infinity' AS DOUBLE))"
+
+    def _numeric(self, column: str, edges: np.ndarray) -> FeatureProfile:
+        raw, v = self.dialect.q(column), "__mg_v"
+        n_bins = max(edges.size - 1, 0)
+        whens = [
+            f"WHEN {raw} IS NOT NULL AND {v} IS NULL THEN -2",
+            f"WHEN NOT {self._finite(v)} THEN -1",
+        ]
+        if edges.size == 0:
+            whens.append(f"ELSE {n_bins + 1}")
+        else:
+            whens += [
+                f"WHEN {v} < {double_literal(float(edges[0]))} THEN 0",
+                f"WHEN {v} > {double_literal(float(edges[-1]))} THEN {n_bins + 1}",
+                *(
+                    f"WHEN {v} < {double_literal(float(e))} THEN {i}"
+                    for i, e in enumerate(edges[1:-1], 1)
+                ),
+                f"ELSE {n_bins}",
+            ]
+        slot = "CASE " + " ".join(whens) + " END"
+        inner = f"SELECT {self._value(column)} AS {v}, {raw} FROM {self.src}"
+        cells = self.run(
+            f"SELECT __mg_slot, COUNT(*) AS n, SUM(__mg_x) AS s, MIN(__mg_x) AS lo, "
+            f"MAX(__mg_x) AS hi FROM (SELECT {slot} AS __mg_slot, CASE WHEN "
+            f"{self._finite(v)} THEN {v} END AS __mg_x FROM ({inner}) AS t) AS u "
+            f"GROUP BY __mg_slot"
+        )
+        slots = cells["__mg_slot"].to_numpy(dtype=np.int64)
+        n = cells["n"].to_numpy(dtype=np.int64)
+        if (slots == -2).any():
+            raise DataError(
+                f"column {column!r} is numeric in the reference, but the data hold "
+                f"non-numeric values such as {self._not_numbers(column)!r}"
+            )
+        inside = slots >= 0
+        counts = np.zeros(n_bins + 2, dtype=np.int64)
+        sums = np.zeros(n_bins + 2, dtype=np.float64)
+        counts[slots[inside]] = n[inside]
+        sums[slots[inside]] = cells["s"].to_numpy(dtype=np.float64, na_value=0.0)[inside]
+        missing = int(n[slots == -1].sum())
+        present = int(counts.sum())
+        summary: dict[str, Any] = {"n": present, "mean": None, "min": None, "max": None}
+        if present:
+            summary["mean"] = float(sums.sum() / present)
+            summary["min"] = float(
+                np.nanmin(cells["lo"].to_numpy(dtype=np.float64, na_value=np.nan))
+            )
+            summary["max"] = float(
+                np.nanmax(cells["hi"].to_numpy(dtype=np.float64, na_value=np.nan))
+            )
+        hist = NumericHistogram(np.asarray(edges, dtype=np.float64), counts, sums, missing)
+        return FeatureProfile("numeric", self.types[column], summary, numeric=hist)
+
+    def _not_numbers(self, column: str) -> list[str]:
+        raw = self.dialect.q(column)
+        frame = self.run(
+            f"SELECT DISTINCT CAST({raw} AS {self.dialect.text}) AS v FROM {self.src} "
+            f"WHERE {raw} IS NOT NULL AND {self._value(column)} IS NULL LIMIT 5"
+        )
+        return sorted(str(x) for x in frame["v"])
+
+    def _text(self, column: str) -> str:
+        raw = self.dialect.q(column)
+        base = self.types[column].strip().lower()
+        if base in ("boolean", "bool"):
+            return f"CASE WHEN {raw} THEN 'True' WHEN NOT {raw} THEN 'False' END"
+        if sql_kind(base) == "numeric" and base.startswith(("float", "double", "real")):
+            # pandas drops NaN as missing before writing values as text.
+            return f"CASE WHEN isnan({raw}) THEN NULL ELSE CAST({raw} AS {self.dialect.text}) END"
+        return f"CAST({raw} AS {self.dialect.text})"
+
+    def _categories(self, column: str) -> tuple[list[str], list[int], int]:
+        text = self._text(column)
+        frame = self.run(f"SELECT {text} AS v, COUNT(*) AS n FROM {self.src} GROUP BY {text}")
+        is_missing = frame["v"].isna().to_numpy()
+        missing = int(frame["n"][is_missing].sum())
+        kept = frame[~is_missing]
+        return [str(x) for x in kept["v"]], [int(x) for x in kept["n"]], missing
+
+    def _edges(self, column: str, bins: int) -> tuple[dict[str, Any], np.ndarray]:
+        v = self._value(column)
+        finite = f"(SELECT {v} AS x FROM {self.src}) AS t WHERE {self._finite('x')}"
+        qs = ", ".join(repr(float(q)) for q in SUMMARY_QUANTILES)
+        row = self.run(
+            f"SELECT COUNT(x) AS n, COUNT(DISTINCT x) AS d, AVG(x) AS mean, "
+            f"STDDEV_SAMP(x) AS std, MIN(x) AS lo, MAX(x) AS hi, "
+            f"{self.dialect.quantiles.format(v='x', qs=qs)} AS q FROM {finite}"
+        ).iloc[0]
+        n = int(row["n"])
+        if n == 0:
+            empty: dict[str, Any] = {
+                "n": 0,
+                "mean": None,
+                "std": None,
+                "min": None,
+                "max": None,
+                "quantiles": {},
+            }
+            return empty, np.empty(0, dtype=np.float64)
+        lo, hi = float(row["lo"]), float(row["hi"])
+        summary = {
+            "n": n,
+            "mean": float(row["mean"]),
+            "std": float(row["std"]) if n > 1 and not pd.isna(row["std"]) else None,
+            "min": lo,
+            "max": hi,
+            "quantiles": {
+                str(q): float(x) for q, x in zip(SUMMARY_QUANTILES, row["q"], strict=True)
+            },
+        }
+        if int(row["d"]) <= bins:
+            distinct = self.run(f"SELECT DISTINCT x FROM {finite} ORDER BY x")["x"]
+            return summary, edges_from(lo, hi, distinct=distinct.to_numpy(dtype=np.float64))
+        cuts = ", ".join(repr(float(q)) for q in np.arange(1, bins) / bins)
+        quantiles = self.run(
+            f"SELECT {self.dialect.quantiles.format(v='x', qs=cuts)} AS q FROM {finite}"
+        ).iloc[0]["q"]
+        heavy = self.run(
+            f"SELECT x, COUNT(*) AS n FROM {finite} GROUP BY x "
+            f"HAVING COUNT(*) * {int(bins)} >= {n} ORDER BY x"
+        )["x"].to_numpy(dtype=np.float64)
+        after = heavy.copy()
+        if heavy.size:
+            parts = ", ".join(
+                f"MIN(CASE WHEN x > {double_literal(float(h))} THEN x END) AS a{i}"
+                for i, h in enumerate(heavy)
+            )
+            nxt = self.run(f"SELECT {parts} FROM {finite}").iloc[0]
+            after = np.array(
+                [h if pd.isna(a) else float(a) for h, a in zip(heavy, nxt, strict=True)]
+            )
+        edges = edges_from(
+            lo, hi, quantiles=np.asarray(quantiles, dtype=np.float64), heavy=heavy, after=after
+        )
+        return summary, edges
+
+
+def profile_table(
+    table: SqlTable,
+    *,
+    columns: list[str] | None = None,
+    bins: int,
+    top_k: int,
+    source: dict[str, Any] | None = None,
+) -> Profile:
+    """A profile of `columns` (default: every numeric or categorical one), as
+    `profile.build_profile` makes of a frame."""
+    skipped: dict[str, str] = {}
+    if columns is None:
+        chosen = []
+        for col in table.types:
+            if table.kind(col) is None:
+                skipped[col] = f"type {table.types[col]} is not profiled"
+            else:
+                chosen.append(col)
+    else:
+        missing = [c for c in columns if not table.has(c)]
+        if missing:
+            raise DataError(
+                f"{table.where}: column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(map(repr, missing))} not found; the data has: "
+                f"{', '.join(list(table.types)[:40])}"
+            )
+        chosen = list(dict.fromkeys(columns))
+    rows = table.rows()
+    return Profile(
+        features={c: table.profile(c, bins=bins, top_k=top_k) for c in chosen},
+        rows=rows,
+        bins=bins,
+        top_k=top_k,
+        source={"path": str(table.where), "rows": rows, **(source or {})},
+        skipped=skipped,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+OpenTable = Callable[["Config", Path | None], AbstractContextManager[SqlTable]]
+
+
+@dataclass
+class TableSource:
+    """What a drift gate reads, from an engine: the current table, data-file references
+    opened by the same engine, and the model output as the configured columns (at scale
+    predictions and scores are columns; no model is run)."""
+
+    config: Config
+    table: SqlTable
+    open_table: OpenTable
+
+    @property
+    def where(self) -> Path:
+        return self.table.where
+
+    def has(self, column: str) -> bool:
+        return self.table.has(column)
+
+    def counter(self, column: str) -> Callable[[FeatureProfile], FeatureProfile]:
+        return partial(self.table.count, column)
+
+    def reference(
+        self, path: Path, *, bins: int, top_k: int
+    ) -> tuple[Profile, Callable[[], dict[str, FeatureProfile]] | None]:
+        with self.open_table(self.config, path) as ref:
+            profile = profile_table(ref, bins=bins, top_k=top_k)
+        return profile, partial(self._reference_outputs, path, bins, top_k)
+
+    def _reference_outputs(self, path: Path, bins: int, top_k: int) -> dict[str, FeatureProfile]:
+        with self.open_table(self.config, path) as ref:
+            out = {}
+            for kind, column in self._output_columns().items():
+                if not ref.has(column):
+                    raise DataError(f"{path}: the reference has no column {column!r} ({kind})")
+                as_kind: FeatureType = "categorical" if kind == "labels" else "numeric"
+                out[kind] = ref.profile(column, bins=bins, top_k=top_k, kind=as_kind)
+            return out
+
+    def outputs(self) -> dict[str, Callable[[FeatureProfile], FeatureProfile]]:
+        return {kind: self.counter(c) for kind, c in self._output_columns().items()}
+
+    def _output_columns(self) -> dict[str, str]:
+        c = self.config.candidate
+        if c.predictions is None:
+            raise DataError(
+                "under backend.engine duckdb or spark the model output is read from columns; "
+                "set `candidate.predictions` (and `scores`)"
+            )
+        if self.config.task.type == "regression":
+            return {"values": c.predictions}
+        cols = {"labels": c.predictions}
+        if self.config.task.type == "binary" and c.scores is not None:
+            cols = {"scores": c.scores, **cols}
+        return cols
+
+
+__all__ = ["OpenTable", "SqlTable", "TableSource", "profile_table", "sql_kind"]

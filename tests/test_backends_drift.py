@@ -1,0 +1,136 @@
+"""Drift and staleness at scale: DuckDB and Spark give the in-memory verdicts.
+
+The engines count the current rows into the reference's bins, profile a data-file
+reference themselves, and take the newest timestamp with a MAX; counts must be equal
+exactly, statistics to 1e-9.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_backends import SPARK, assert_same, project, run
+
+from mlops_gates.cli import main
+from mlops_gates.gates.result import Report
+
+
+def _data(n: int, seed: int, *, shift: float = 0.0) -> pd.DataFrame:
+    """Numeric, zero-inflated, integer, text with missing values, boolean and timestamp
+    columns, with a model's labels and scores; `shift` moves some of them."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    score = np.clip(y * 0.5 + rng.normal(0.25 + shift / 5, 0.2, n), 0, 1).round(3)
+    x = rng.normal(shift, 1, n)
+    x[rng.random(n) < 0.02] = np.nan
+    x[0] = np.inf  # missing, like NaN
+    palette = ["red", "green", "blue"] + (["violet"] if shift else [])
+    color = rng.choice(palette, n).astype(object)
+    color[rng.random(n) < 0.05] = None
+    start = pd.Timestamp("2026-11-01") + pd.Timedelta(days=20 * shift)
+    return pd.DataFrame(
+        {
+            "y": y,
+            "pred_c": (score >= 0.5).astype(int),
+            "score_c": score,
+            "x": x,
+            "gain": np.where(rng.random(n) < 0.85, 0.0, rng.integers(1, 500, n).astype(float)),
+            "k": rng.integers(0, 4, n) + (1 if shift else 0),
+            "color": color,
+            "member": rng.random(n) < 0.3 + shift / 5,
+            "seen": start + pd.to_timedelta(rng.integers(0, 86_400 * 7, n), unit="s"),
+        }
+    )
+
+
+def _gates(reference: str) -> list[dict[str, Any]]:
+    return [
+        {"id": "psi", "kind": "drift", "reference": reference, "statistic": "psi", "max": 0.1,
+         "exclude": ["y"], "predictions": True},
+        {"id": "js", "kind": "drift", "reference": reference, "statistic": "js", "max": 0.1,
+         "features": ["x", "color", "member", "k"]},
+        {"id": "chi2", "kind": "drift", "reference": reference, "statistic": "chi2",
+         "max": 0.1, "features": ["color", "gain"]},
+        {"id": "wass", "kind": "drift", "reference": reference, "statistic": "wasserstein",
+         "max": 0.2, "features": ["x", "gain", "k"]},
+        {"id": "ks", "kind": "drift", "reference": reference, "statistic": "ks", "max": 0.1,
+         "features": ["x", "score_c"]},
+        {"id": "fresh", "kind": "staleness", "data": {"column": "seen", "max_age": "30d"}},
+    ]  # fmt: skip
+
+
+def _project(root: Path, engine: str, reference: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    _data(2000, 1).to_parquet(root / "ref.parquet", index=False)
+    return project(root, _data(3000, 2, shift=0.5), engine, gates=_gates(reference), baseline=False)
+
+
+def _without_staleness(a: Report, b: Report) -> tuple[Report, Report]:
+    """Ages are taken moments apart: the newest row and the verdict must be the same."""
+    for x, y in zip(a.gates, b.gates, strict=True):
+        if x.kind == "staleness":
+            assert (x.status, x.support) == (y.status, y.support)
+            assert x.details["timestamp"] == y.details["timestamp"]
+            assert x.observed == pytest.approx(y.observed, abs=1e-3)
+    return tuple(  # type: ignore[return-value]
+        replace(r, gates=[g for g in r.gates if g.kind != "staleness"]) for r in (a, b)
+    )
+
+
+@pytest.mark.parametrize("engine", ["duckdb", SPARK])
+@pytest.mark.parametrize("reference", ["ref.parquet", "ref.json"])
+@pytest.mark.usefixtures("engine_ready")
+def test_drift_and_staleness_agree_with_memory(tmp_path: Path, engine: str, reference: str) -> None:
+    paths = {e: _project(tmp_path / e, e, reference) for e in ("memory", engine)}
+    if reference == "ref.json":
+        for cfg in paths.values():
+            profile = [
+                "profile",
+                str(cfg.parent / "ref.parquet"),
+                "-o",
+                str(cfg.parent / "ref.json"),
+            ]
+            assert main([*profile, "--config", str(cfg)]) == 0
+    mem, other = run(paths["memory"]), run(paths[engine])
+    by = {g.id: g for g in mem.gates}
+    # The shifted features fail, the untouched one passes, new categories are named.
+    assert by["psi[feature=x]"].status == "fail" and by["psi[feature=gain]"].status == "pass"
+    assert by["psi[prediction=scores]"].observed > 0
+    assert "violet" in str(by["psi[feature=color]"].details)
+    assert by["fresh[age=data]"].details["timestamp"].startswith("2026-11-")
+    assert_same(*_without_staleness(mem, other))
+    for x, y in zip(mem.gates, other.gates, strict=True):
+        if x.kind == "drift":
+            assert x.details["rows"] == y.details["rows"]
+            assert x.details["missing_share"] == y.details["missing_share"]
+
+
+@pytest.mark.parametrize("engine", ["duckdb"])
+def test_bad_columns_are_errors_naming_them(tmp_path: Path, engine: str) -> None:
+    root = tmp_path / engine
+    root.mkdir()
+    _data(500, 1).to_parquet(root / "ref.parquet", index=False)
+    current = _data(500, 2)
+    current["x"] = current["x"].astype(str).where(current.index != 3, "n/a")
+    current["seen"] = current["seen"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    gates = [
+        {"id": "d", "kind": "drift", "reference": "ref.parquet", "features": ["x", "nope"],
+         "max": 0.1},
+        {"id": "fresh", "kind": "staleness", "data": {"column": "seen", "max_age": "30d"}},
+        {"id": "gone", "kind": "staleness", "data": {"column": "nope", "max_age": "30d"}},
+    ]  # fmt: skip
+    report = run(project(root, current, engine, gates=gates, baseline=False))
+    by = {g.id: g for g in report.gates}
+    assert by["d[feature=x]"].status == "error"
+    assert "non-numeric values such as ['n/a']" in by["d[feature=x]"].message
+    assert by["d[feature=nope]"].status == "error" and "'nope'" in by["d[feature=nope]"].message
+    assert by["fresh[age=data]"].status == "error"
+    assert (
+        "'seen'" in by["fresh[age=data]"].message and "timestamp" in by["fresh[age=data]"].message
+    )
+    assert by["gone[age=data]"].status == "error" and "'nope'" in by["gone[age=data]"].message
