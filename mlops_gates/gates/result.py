@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 Status = Literal["pass", "fail", "warn", "error", "skip"]
@@ -61,7 +61,10 @@ class GateResult:
         return slice_label(self.slice)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        # Field by field, not asdict(): that deep-copies the details only to have them
+        # replaced, and costs a tenth of a second on a thousand verdicts.
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["bound"] = None if self.bound is None else asdict(self.bound)
         d["observed"] = _finite_or_none(self.observed)
         d["ci"] = None if self.ci is None else [_finite_or_none(v) for v in self.ci]
         d["details"] = _jsonable(self.details)

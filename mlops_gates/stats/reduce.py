@@ -357,9 +357,10 @@ def reduce_scores(
     if thr.ndim != 1 or np.any(np.diff(thr) < 0):
         raise ValueError("thresholds must be one-dimensional and ascending")
     index = _codes("scores", scores, max(thr.shape[0], 1), n)
-    pos = t if w is None else t * w
-    neg = (1 - t) if w is None else (1 - t) * w
-    return _scores_from_keys(thr, g * max(thr.shape[0], 1) + index, pos, neg, n_groups)
+    key = g * max(thr.shape[0], 1) + index
+    if w is None:
+        return _scores_from_rows(thr, key, t, n_groups)
+    return _scores_from_keys(thr, key, t * w, (1 - t) * w, n_groups)
 
 
 def _reduce_scores(
@@ -376,10 +377,9 @@ def _reduce_scores(
     thresholds, inverse = np.unique(s, return_inverse=True)
     key = groups * thresholds.shape[0] + inverse.astype(np.int64)
     is_pos = (y_true == 1).astype(np.int64)
-    is_neg = 1 - is_pos
-    if weights is not None:
-        is_pos, is_neg = is_pos * weights, is_neg * weights
-    return _scores_from_keys(thresholds, key, is_pos, is_neg, n_groups)
+    if weights is None:
+        return _scores_from_rows(thresholds, key, is_pos, n_groups)
+    return _scores_from_keys(thresholds, key, is_pos * weights, (1 - is_pos) * weights, n_groups)
 
 
 def _weights(weights: ArrayLike | None, length: int) -> IntArray | None:
@@ -463,6 +463,35 @@ def _scores_from_keys(
         score=unique_keys % n_thresholds,
         pos=_sum_by(inverse, pos, size),
         neg=_sum_by(inverse, neg, size),
+        n_groups=n_groups,
+    )
+
+
+def _scores_from_rows(
+    thresholds: FloatArray, key: IntArray, positive: IntArray, n_groups: int
+) -> ScoreStats:
+    """:func:`_scores_from_keys` for one row per entry (``positive`` 0/1), by one sort of
+    ``key * 2 + positive``: numpy sorts integers with SIMD instructions, so on a million
+    rows this is several times faster than dense sums over a key space (groups x score
+    bins) larger than the rows, most of whose cost is touching fresh memory."""
+    n_thresholds = max(thresholds.shape[0], 1)
+    if key.shape[0] == 0:
+        return _scores_from_keys(thresholds, key, positive, positive, n_groups)
+    ordered = np.sort(key * 2 + positive)
+    cell = ordered >> 1
+    first = np.empty(ordered.shape[0], dtype=bool)
+    first[0] = True
+    np.not_equal(cell[1:], cell[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    rows = np.diff(starts, append=ordered.shape[0])
+    pos = np.add.reduceat(ordered & 1, starts)  # the label is the lowest bit
+    cells = cell[starts]
+    return ScoreStats(
+        thresholds=thresholds,
+        group=cells // n_thresholds,
+        score=cells % n_thresholds,
+        pos=pos,
+        neg=rows - pos,
         n_groups=n_groups,
     )
 
