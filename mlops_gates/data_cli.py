@@ -56,7 +56,9 @@ def add_subcommands(sub: Any) -> None:
         metavar="PATH",
         type=Path,
         help="also profile the candidate model's output on DATA (scores, labels or values), "
-        "as configured in this mlops-gates.yaml, for `predictions: true` drift gates",
+        "as configured in this mlops-gates.yaml, for `predictions: true` drift gates; when "
+        "its backend.engine is duckdb or spark, that engine computes the whole profile "
+        "(DATA may then be a folder or glob of Parquet files larger than memory)",
     )
     _output_option(profile, "profile")
     profile.set_defaults(func=_profile)
@@ -207,6 +209,8 @@ def _profile(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             _error(str(exc))
             return EXIT_USAGE
+    if config is not None and config.backend.engine != "memory":
+        return _profile_at_scale(args, config, columns)
     frame = _read(args)
     if frame is None:
         return int(args.exit)
@@ -235,6 +239,35 @@ def _profile(args: argparse.Namespace) -> int:
     except MlopsGatesError as exc:
         _error(str(exc))
         return EXIT_DATA
+    return _emit(profile_json(profile), args.output, f"{len(profile.features)} columns")
+
+
+def _profile_at_scale(args: argparse.Namespace, config: Any, columns: list[str] | None) -> int:
+    """The profile computed by the config's engine: DATA may be larger than memory, a
+    folder of Parquet files or a glob, and only aggregates leave the engine."""
+    from dataclasses import replace
+
+    from mlops_gates.backends import backend_module
+    from mlops_gates.backends.files import files_digest, parquet_files
+    from mlops_gates.backends.profiles import output_profiles, profile_table
+    from mlops_gates.errors import ConfigError, MlopsGatesError
+    from mlops_gates.sources.profile import profile_json
+
+    try:
+        open_table = backend_module(config.backend.engine).open_table
+        with open_table(config, args.data) as table:
+            digest = {"digest": files_digest(parquet_files(args.data))}
+            profile = profile_table(
+                table, columns=columns, bins=args.bins, top_k=args.top_k, source=digest
+            )
+            outputs = output_profiles(config, table, bins=args.bins, top_k=args.top_k)
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except MlopsGatesError as exc:
+        _error(str(exc))
+        return EXIT_DATA
+    profile = replace(profile, predictions=outputs)
     return _emit(profile_json(profile), args.output, f"{len(profile.features)} columns")
 
 

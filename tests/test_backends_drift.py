@@ -7,6 +7,7 @@ exactly, statistics to 1e-9.
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ def _data(n: int, seed: int, *, shift: float = 0.0) -> pd.DataFrame:
             "seen": start + pd.to_timedelta(rng.integers(0, 86_400 * 7, n), unit="s"),
         }
     )
+
+
+COLUMNS = ["x", "gain", "k", "color", "member", "pred_c"]
 
 
 def _gates(reference: str) -> list[dict[str, Any]]:
@@ -134,3 +138,48 @@ def test_bad_columns_are_errors_naming_them(tmp_path: Path, engine: str) -> None
         "'seen'" in by["fresh[age=data]"].message and "timestamp" in by["fresh[age=data]"].message
     )
     assert by["gone[age=data]"].status == "error" and "'nope'" in by["gone[age=data]"].message
+
+
+@pytest.mark.parametrize("engine", ["duckdb", SPARK])
+@pytest.mark.usefixtures("engine_ready")
+def test_profile_command_at_scale_equals_memory(tmp_path: Path, engine: str) -> None:
+    """`mlops-gates profile --config` with an engine reads a folder of Parquet files and
+    writes the in-memory profile: the same bins and counts, summaries to 1e-9."""
+    df = _data(3000, 1)
+    parts = tmp_path / "parts"
+    for i in range(3):
+        (parts / f"day={i}").mkdir(parents=True)
+        df.iloc[i * 1000 : (i + 1) * 1000].to_parquet(
+            parts / f"day={i}" / "part.parquet", index=False
+        )
+    df.to_parquet(tmp_path / "all.parquet", index=False)
+    docs = {}
+    for e, data in (("memory", tmp_path / "all.parquet"), (engine, parts)):
+        cfg = project(tmp_path / e, df, e, gates=_gates("ref.json"), baseline=False)
+        out = tmp_path / f"{e}.json"
+        args = ["profile", str(data), "--config", str(cfg), "-o", str(out)]
+        assert main([*args, "--columns", *COLUMNS]) == 0
+        docs[e] = json.loads(out.read_text())
+    mem, other = docs["memory"], docs[engine]
+    assert other["rows"] == mem["rows"] == len(df)
+    for part in ("features", "predictions"):
+        assert other[part].keys() == mem[part].keys()
+        for name, want in mem[part].items():
+            got = other[part][name]
+            _same_profile(got, want, name)
+
+
+def _same_profile(got: dict[str, Any], want: dict[str, Any], name: str) -> None:
+    """Counts exactly; edges, bin means and summaries to 1e-12 (the engines interpolate
+    quantiles and sum with their own arithmetic: a few units in the last place)."""
+    same = ("type", "rows", "missing", "categories")
+    assert {k: got.get(k) for k in same} == {k: want.get(k) for k in same}, name
+    if want["type"] == "categorical":
+        return
+    g, w = got["histogram"], want["histogram"]
+    for key in ("counts", "underflow", "overflow"):
+        assert g[key] == pytest.approx(w[key], rel=1e-12), name
+    assert g["edges"] == pytest.approx(w["edges"], rel=1e-12), name
+    assert g["means"] == pytest.approx(w["means"], rel=1e-12, nan_ok=True), name
+    for key, value in want["summary"].items():
+        assert got["summary"][key] == pytest.approx(value, rel=1e-9, abs=1e-12), name

@@ -2,8 +2,8 @@
 
 Every drift statistic is a function of two small tables (`stats/drift.py`): a reference
 profile and the current data counted into its bins. Under `backend.engine: duckdb` or
-`spark` both tables come from the engine, with the in-memory code's rules, so the counts
-are the same as when pandas reads the rows:
+`spark` both tables come from the engine, with the in-memory code's rules, so counts into
+given bins are the same as when pandas reads the rows:
 
 - numeric columns: one GROUP BY over the reference bin of each value (a CASE over the
   edges, with the edges as exact DOUBLE literals), giving counts, sums, minimum and maximum
@@ -14,7 +14,8 @@ are the same as when pandas reads the rows:
 - a reference built from a data file: its edges from `COUNT(DISTINCT)`, exact quantiles
   (`quantile_cont` / `percentile`, both numpy's linear interpolation), the heavy values and
   the value after each, through `stats.drift.edges_from`, the same function the in-memory
-  path uses.
+  path uses (the engines interpolate quantiles with their own arithmetic: edges agree with
+  numpy's to a few units in the last place).
 
 Summaries differ only in what the report never shows: the current side carries n, mean,
 minimum and maximum (no standard deviation or quantiles), and means and standard
@@ -366,30 +367,48 @@ class TableSource:
 
     def _reference_outputs(self, path: Path, bins: int, top_k: int) -> dict[str, FeatureProfile]:
         with self.open_table(self.config, path) as ref:
-            out = {}
-            for kind, column in self._output_columns().items():
-                if not ref.has(column):
-                    raise DataError(f"{path}: the reference has no column {column!r} ({kind})")
-                as_kind: FeatureType = "categorical" if kind == "labels" else "numeric"
-                out[kind] = ref.profile(column, bins=bins, top_k=top_k, kind=as_kind)
-            return out
+            return output_profiles(self.config, ref, bins=bins, top_k=top_k)
 
     def outputs(self) -> dict[str, Callable[[FeatureProfile], FeatureProfile]]:
-        return {kind: self.counter(c) for kind, c in self._output_columns().items()}
-
-    def _output_columns(self) -> dict[str, str]:
-        c = self.config.candidate
-        if c.predictions is None:
-            raise DataError(
-                "under backend.engine duckdb or spark the model output is read from columns; "
-                "set `candidate.predictions` (and `scores`)"
-            )
-        if self.config.task.type == "regression":
-            return {"values": c.predictions}
-        cols = {"labels": c.predictions}
-        if self.config.task.type == "binary" and c.scores is not None:
-            cols = {"scores": c.scores, **cols}
-        return cols
+        return {kind: self.counter(c) for kind, c in output_columns(self.config).items()}
 
 
-__all__ = ["OpenTable", "SqlTable", "TableSource", "profile_table", "sql_kind"]
+def output_columns(config: Config) -> dict[str, str]:
+    """The model output a drift gate compares at scale: the configured columns, by kind."""
+    c = config.candidate
+    if c.predictions is None:
+        raise DataError(
+            "under backend.engine duckdb or spark the model output is read from columns; "
+            "set `candidate.predictions` (and `scores`)"
+        )
+    if config.task.type == "regression":
+        return {"values": c.predictions}
+    cols = {"labels": c.predictions}
+    if config.task.type == "binary" and c.scores is not None:
+        cols = {"scores": c.scores, **cols}
+    return cols
+
+
+def output_profiles(
+    config: Config, table: SqlTable, *, bins: int, top_k: int
+) -> dict[str, FeatureProfile]:
+    """The model output columns of `table` profiled as `profile.prediction_profiles` profiles
+    a model's output: predicted labels as categories, scores and values as numbers."""
+    out = {}
+    for kind, column in output_columns(config).items():
+        if not table.has(column):
+            raise DataError(f"{table.where}: no column {column!r} (the candidate's {kind})")
+        as_kind: FeatureType = "categorical" if kind == "labels" else "numeric"
+        out[kind] = table.profile(column, bins=bins, top_k=top_k, kind=as_kind)
+    return out
+
+
+__all__ = [
+    "OpenTable",
+    "SqlTable",
+    "TableSource",
+    "output_columns",
+    "output_profiles",
+    "profile_table",
+    "sql_kind",
+]
