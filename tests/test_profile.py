@@ -78,6 +78,29 @@ def test_profile_holds_histograms_categories_and_summaries() -> None:
     assert doc["features"]["empty"]["histogram"]["edges"] == []
 
 
+def test_categories_are_counted_by_their_text() -> None:
+    """As `astype(str)` then counting would: 1 and "1" are one category, missing values are
+    missing, and a categorical dtype's unused categories do not appear."""
+    mixed = pd.Series([1, "1", "a", None, np.nan, "a", True], dtype=object, name="m")
+    cat = pd.Series(pd.Categorical(["x", "y", None], categories=["x", "y", "unused"]), name="c")
+    for series in (mixed, cat):
+        present = series.dropna().astype(str)
+        want = present.value_counts().sort_index()
+        profile = build_profile(series.to_frame(), top_k=10).features[str(series.name)]
+        table = profile.categorical
+        assert table is not None
+        got = dict(zip(table.categories, table.counts.tolist(), strict=True))
+        assert got == dict(zip(want.index, want.tolist(), strict=True))
+        assert table.missing == len(series) - len(present)
+        reference = build_profile(pd.DataFrame({series.name: ["a", "x"]})).features[
+            str(series.name)
+        ]
+        current = count_like(reference, series).categorical
+        assert current is not None and current.new == {
+            k: v for k, v in got.items() if k not in ("a", "x")
+        }
+
+
 def test_json_round_trip_keeps_every_count() -> None:
     df = _frame()
     profile = build_profile(df, bins=7)
