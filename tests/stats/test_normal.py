@@ -6,6 +6,7 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
+import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
@@ -89,3 +90,12 @@ def test_normal_pvalue_sides_and_certainty() -> None:
     above = normal_pvalue([0.9], [0.1], bound=0.7, alternative="above")
     assert above[0] == pytest.approx(0.0227501, rel=1e-5)
     assert np.isnan(normal_pvalue([np.nan], [0.1], bound=0.7, alternative="below")[0])
+
+
+def test_normal_pvalue_equals_scipy_into_the_tails() -> None:
+    est = np.linspace(-3.0, 3.0, 601)  # z from -33 to 27: p down to 1e-238
+    z = (est - 0.3) / 0.1
+    below = normal_pvalue(est, np.full_like(est, 0.1), bound=0.3, alternative="below")
+    above = normal_pvalue(est, np.full_like(est, 0.1), bound=0.3, alternative="above")
+    np.testing.assert_allclose(below, scipy.stats.norm.cdf(z), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(above, scipy.stats.norm.sf(z), rtol=1e-12, atol=0)
