@@ -183,3 +183,63 @@ def _same_profile(got: dict[str, Any], want: dict[str, Any], name: str) -> None:
     assert g["means"] == pytest.approx(w["means"], rel=1e-12, nan_ok=True), name
     for key, value in want["summary"].items():
         assert got["summary"][key] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+SCHEMA = """
+import pandera.pandas as pa
+
+schema = pa.DataFrameSchema(
+    {
+        "x": pa.Column(float, pa.Check.in_range(-3, 3), nullable=True),
+        "k": pa.Column(int, [pa.Check.ge(0), pa.Check.lt(4)], unique=False),
+        "gain": pa.Column(float, pa.Check.isin([0.0, 1.0, 2.0]), nullable=False),
+        "color": pa.Column(str, [pa.Check.isin(["red", "green", "blue"]),
+                                 pa.Check.str_matches("^[a-z]+$")], nullable=False),
+        "id": pa.Column(int, pa.Check.gt(0), unique=True),
+        "absent": pa.Column(int, required=True),
+    }
+)
+"""
+
+
+@pytest.mark.parametrize("engine", ["duckdb", SPARK])
+@pytest.mark.usefixtures("engine_ready")
+def test_schema_checks_every_row_where_sql_can(tmp_path: Path, engine: str) -> None:
+    """Violations in a handful of rows are all counted at scale, as pandera counts them in
+    memory, although the seeded sample (50 of 3,000 rows) holds none of them; a regex,
+    which SQL does not run, is checked on the sample."""
+    df = _data(3000, 4)
+    df["id"] = np.arange(1, 3001)
+    df.loc[[10, 2500], "id"] = 7  # two duplicates of an existing id: three rows
+    df.loc[[5, 1777], "x"] = 3.5
+    df.loc[2222, "k"] = 9
+    df.loc[[100, 200], "color"] = "Purple"
+    (tmp_path / "schema.py").write_text(SCHEMA)
+    gates = [{"id": "schema", "kind": "schema", "schema": "schema:schema"}]
+    reports = {}
+    for e in ("memory", engine):
+        cfg = project(tmp_path / e, df, e, gates=gates, baseline=False)
+        (cfg.parent / "schema.py").write_text(SCHEMA)
+        text = cfg.read_text().replace("score_bins: exact", "score_bins: exact\n  sample_rows: 50")
+        cfg.write_text(text)
+        reports[e] = run(cfg)
+    counts = {}
+    for e, report in reports.items():
+        (verdict,) = report.gates
+        assert verdict.status == "fail"
+        counts[e] = {(f["column"], f["check"]): f["count"] for f in verdict.details["failures"]}
+    mem, other = counts["memory"], counts[engine]
+    for key in [
+        ("x", "in_range(-3, 3)"),
+        ("k", "less_than(4)"),
+        ("gain", "isin([0.0, 1.0, 2.0])"),
+        ("color", "isin(['red', 'green', 'blue'])"),
+        ("id", "field_uniqueness"),
+        (None, "column_in_dataframe"),
+    ]:
+        assert other[key] == mem[key], key
+    assert other[("x", "in_range(-3, 3)")] == int(df["x"].abs().gt(3).sum())  # inf too
+    assert ("color", "str_matches('^[a-z]+$')") in mem  # the sample's job at scale
+    (verdict,) = reports[engine].gates
+    assert "checks over all 3,000 rows" in verdict.message
+    assert verdict.details["sample_rows"] == 50

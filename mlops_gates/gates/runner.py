@@ -251,19 +251,31 @@ def _reduce_at_scale(
     if sample is not None:
         from mlops_gates.gates.schema import evaluate_schema
 
-        note = f" (checked on a seeded sample of {len(sample):,} of {reduced.n_rows:,} rows)"
         for gate in config.gates:
             if isinstance(gate, SchemaGate):
-                verdicts = _guard(gate, partial(evaluate_schema, gate, config, sample))
+                full = partial(_schema_over_all_rows, config, gate.max_failure_cases)
+                check = partial(
+                    evaluate_schema, gate, config, sample, all_rows=full, rows=reduced.n_rows
+                )
                 results.extend(
                     replace(
                         v,
-                        message=v.message + note,
                         details={**v.details, "sample_rows": len(sample), "rows": reduced.n_rows},
                     )
-                    for v in verdicts
+                    for v in _guard(gate, check)
                 )
     return Context(config, reduced)
+
+
+def _schema_over_all_rows(config: Config, max_cases: int, schema: Any) -> Any:
+    """The schema checks SQL can count over every row (backends/schema_sql.py)."""
+    from mlops_gates.backends import backend_module
+    from mlops_gates.backends.profiles import OpenTable
+    from mlops_gates.backends.schema_sql import run_full_checks
+
+    open_table: OpenTable = backend_module(config.backend.engine).open_table
+    with open_table(config, None) as table:
+        return run_full_checks(schema, table, max_cases=max_cases)
 
 
 def _at_scale(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,17 @@ def load_schema(ref: str, config: Config) -> Any:
         ) from None
 
 
-def evaluate_schema(gate: SchemaGate, config: Config, frame: pd.DataFrame) -> list[GateResult]:
+def evaluate_schema(
+    gate: SchemaGate,
+    config: Config,
+    frame: pd.DataFrame,
+    *,
+    all_rows: Callable[[Any], Any] | None = None,
+    rows: int | None = None,
+) -> list[GateResult]:
+    """Validate `frame` against the gate's schema. At scale `frame` is a seeded sample of
+    `rows` rows, and `all_rows(schema)` first runs what it can over every row (a
+    `backends.schema_sql.FullChecks`); the sample is then checked for the rest."""
     import pandera.errors as pe
 
     gid = gate_id(gate)
@@ -62,10 +73,15 @@ def evaluate_schema(gate: SchemaGate, config: Config, frame: pd.DataFrame) -> li
         schema = load_schema(gate.schema_, config)
     except DataError as exc:
         return [error_result(gid, "schema", gate.severity, str(exc))]
+    failures: list[dict[str, Any]] = []
+    n_full = 0
+    if all_rows is not None:
+        full = all_rows(schema)
+        failures, n_full, schema = list(full.failures), full.checks, full.rest
     try:
         schema.validate(frame, lazy=True)
     except pe.SchemaErrors as exc:
-        return [_failed(gate, gid, frame, exc.failure_cases)]
+        failures += _failures(gate, exc.failure_cases)
     except pe.SchemaError as exc:  # raised even with lazy=True for some whole-frame problems
         cases = pd.DataFrame(
             [
@@ -77,7 +93,7 @@ def evaluate_schema(gate: SchemaGate, config: Config, frame: pd.DataFrame) -> li
                 }
             ]
         )
-        return [_failed(gate, gid, frame, cases)]
+        failures += _failures(gate, cases)
     except Exception as exc:
         return [
             error_result(
@@ -87,7 +103,15 @@ def evaluate_schema(gate: SchemaGate, config: Config, frame: pd.DataFrame) -> li
                 f"schema {gate.schema_!r} could not be checked ({type(exc).__name__}: {exc})",
             )
         ]
-    n_checks = _count_checks(schema)
+    where = ""
+    if all_rows is not None:
+        where = (
+            f" ({n_full} checks over all {rows:,} rows, {_count_checks(schema)} on a seeded "
+            f"sample of {len(frame):,} rows)"
+        )
+    if failures:
+        return [_failed(gate, gid, len(frame) if rows is None else rows, failures, where)]
+    n_checks = _count_checks(schema) + n_full
     return [
         GateResult(
             id=gid,
@@ -98,9 +122,9 @@ def evaluate_schema(gate: SchemaGate, config: Config, frame: pd.DataFrame) -> li
             reason="ok",
             observed=0.0,
             bound=Bound(max=0),
-            support=len(frame),
-            message=f"data match schema {gate.schema_!r}: {len(frame)} rows, "
-            f"{len(schema.columns)} columns, {n_checks} checks",
+            support=len(frame) if rows is None else rows,
+            message=f"data match schema {gate.schema_!r}: {rows or len(frame)} rows, "
+            f"{len(schema.columns)} columns, {n_checks} checks{where}",
             details={"failures": []},
         )
     ]
@@ -110,7 +134,7 @@ def _count_checks(schema: Any) -> int:
     return len(schema.checks) + sum(len(c.checks) + 1 for c in schema.columns.values())
 
 
-def _failed(gate: SchemaGate, gid: str, frame: pd.DataFrame, cases: pd.DataFrame) -> GateResult:
+def _failures(gate: SchemaGate, cases: pd.DataFrame) -> list[dict[str, Any]]:
     failures: list[dict[str, Any]] = []
     keys = ["schema_context", "column", "check"]
     cases = cases.copy()
@@ -124,14 +148,20 @@ def _failed(gate: SchemaGate, gid: str, frame: pd.DataFrame, cases: pd.DataFrame
         failures.append(
             {
                 "context": ctx,
-                "column": None if column == "None" else column,
+                "column": None if pd.isna(column) or column == "None" else column,
                 "check": check,
                 "count": len(grp),
                 "failure_cases": [_plain(v) for v in sample],
                 "rows": [_plain(v) for v in rows],
             }
         )
-    total = len(cases)
+    return failures
+
+
+def _failed(
+    gate: SchemaGate, gid: str, support: int, failures: list[dict[str, Any]], where: str
+) -> GateResult:
+    total = sum(int(f["count"]) for f in failures)
     worst = sorted(failures, key=lambda f: int(f["count"]), reverse=True)[:3]
     summary = "; ".join(f"{f['column'] or '(frame)'}: {f['check']} ({f['count']})" for f in worst)
     more = f"; and {len(failures) - 3} more checks" if len(failures) > 3 else ""
@@ -144,9 +174,9 @@ def _failed(gate: SchemaGate, gid: str, frame: pd.DataFrame, cases: pd.DataFrame
         reason="schema_failures",
         observed=float(total),
         bound=Bound(max=0),
-        support=len(frame),
+        support=support,
         message=f"{total} failure cases in {len(failures)} checks of schema "
-        f"{gate.schema_!r}: {summary}{more}",
+        f"{gate.schema_!r}: {summary}{more}{where}",
         details={"failures": failures},
     )
 
