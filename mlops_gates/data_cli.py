@@ -248,8 +248,9 @@ def _profile_at_scale(args: argparse.Namespace, config: Any, columns: list[str] 
     from dataclasses import replace
 
     from mlops_gates.backends import backend_module
+    from mlops_gates.backends.drift_source import output_profiles
     from mlops_gates.backends.files import files_digest, parquet_files
-    from mlops_gates.backends.profiles import output_profiles, profile_table
+    from mlops_gates.backends.profiles import profile_table
     from mlops_gates.errors import ConfigError, MlopsGatesError
     from mlops_gates.sources.profile import profile_json
 

@@ -214,12 +214,12 @@ def test_schema_checks_every_row_where_sql_can(tmp_path: Path, engine: str) -> N
     df.loc[[5, 1777], "x"] = 3.5
     df.loc[2222, "k"] = 9
     df.loc[[100, 200], "color"] = "Purple"
-    (tmp_path / "schema.py").write_text(SCHEMA)
-    gates = [{"id": "schema", "kind": "schema", "schema": "schema:schema"}]
+    # A module name of its own: imported modules are cached for the whole test session.
+    gates = [{"id": "schema", "kind": "schema", "schema": "wide_schema:schema"}]
     reports = {}
     for e in ("memory", engine):
         cfg = project(tmp_path / e, df, e, gates=gates, baseline=False)
-        (cfg.parent / "schema.py").write_text(SCHEMA)
+        (cfg.parent / "wide_schema.py").write_text(SCHEMA)
         text = cfg.read_text().replace("score_bins: exact", "score_bins: exact\n  sample_rows: 50")
         cfg.write_text(text)
         reports[e] = run(cfg)

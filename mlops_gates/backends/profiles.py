@@ -25,10 +25,8 @@ deviations are summed by the engine, so they may differ from numpy's in the last
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +45,7 @@ from mlops_gates.stats.drift import (
 )
 
 if TYPE_CHECKING:
-    from mlops_gates.config import Config
+    pass
 
 _NUMERIC = (
     "tinyint", "smallint", "integer", "int", "bigint", "hugeint", "long", "short", "byte",
@@ -335,80 +333,4 @@ def profile_table(
     )
 
 
-OpenTable = Callable[["Config", Path | None], AbstractContextManager[SqlTable]]
-
-
-@dataclass
-class TableSource:
-    """What a drift gate reads, from an engine: the current table, data-file references
-    opened by the same engine, and the model output as the configured columns (at scale
-    predictions and scores are columns; no model is run)."""
-
-    config: Config
-    table: SqlTable
-    open_table: OpenTable
-
-    @property
-    def where(self) -> Path:
-        return self.table.where
-
-    def has(self, column: str) -> bool:
-        return self.table.has(column)
-
-    def counter(self, column: str) -> Callable[[FeatureProfile], FeatureProfile]:
-        return partial(self.table.count, column)
-
-    def reference(
-        self, path: Path, *, bins: int, top_k: int
-    ) -> tuple[Profile, Callable[[], dict[str, FeatureProfile]] | None]:
-        with self.open_table(self.config, path) as ref:
-            profile = profile_table(ref, bins=bins, top_k=top_k)
-        return profile, partial(self._reference_outputs, path, bins, top_k)
-
-    def _reference_outputs(self, path: Path, bins: int, top_k: int) -> dict[str, FeatureProfile]:
-        with self.open_table(self.config, path) as ref:
-            return output_profiles(self.config, ref, bins=bins, top_k=top_k)
-
-    def outputs(self) -> dict[str, Callable[[FeatureProfile], FeatureProfile]]:
-        return {kind: self.counter(c) for kind, c in output_columns(self.config).items()}
-
-
-def output_columns(config: Config) -> dict[str, str]:
-    """The model output a drift gate compares at scale: the configured columns, by kind."""
-    c = config.candidate
-    if c.predictions is None:
-        raise DataError(
-            "under backend.engine duckdb or spark the model output is read from columns; "
-            "set `candidate.predictions` (and `scores`)"
-        )
-    if config.task.type == "regression":
-        return {"values": c.predictions}
-    cols = {"labels": c.predictions}
-    if config.task.type == "binary" and c.scores is not None:
-        cols = {"scores": c.scores, **cols}
-    return cols
-
-
-def output_profiles(
-    config: Config, table: SqlTable, *, bins: int, top_k: int
-) -> dict[str, FeatureProfile]:
-    """The model output columns of `table` profiled as `profile.prediction_profiles` profiles
-    a model's output: predicted labels as categories, scores and values as numbers."""
-    out = {}
-    for kind, column in output_columns(config).items():
-        if not table.has(column):
-            raise DataError(f"{table.where}: no column {column!r} (the candidate's {kind})")
-        as_kind: FeatureType = "categorical" if kind == "labels" else "numeric"
-        out[kind] = table.profile(column, bins=bins, top_k=top_k, kind=as_kind)
-    return out
-
-
-__all__ = [
-    "OpenTable",
-    "SqlTable",
-    "TableSource",
-    "output_columns",
-    "output_profiles",
-    "profile_table",
-    "sql_kind",
-]
+__all__ = ["SqlTable", "profile_table", "sql_kind"]

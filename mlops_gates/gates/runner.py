@@ -270,7 +270,7 @@ def _reduce_at_scale(
 def _schema_over_all_rows(config: Config, max_cases: int, schema: Any) -> Any:
     """The schema checks SQL can count over every row (backends/schema_sql.py)."""
     from mlops_gates.backends import backend_module
-    from mlops_gates.backends.profiles import OpenTable
+    from mlops_gates.backends.drift_source import OpenTable
     from mlops_gates.backends.schema_sql import run_full_checks
 
     open_table: OpenTable = backend_module(config.backend.engine).open_table
@@ -286,7 +286,7 @@ def _at_scale(
 ) -> list[GateResult]:
     """A drift or staleness gate on the engine's table of the evaluation data."""
     from mlops_gates.backends import backend_module
-    from mlops_gates.backends.profiles import OpenTable, TableSource
+    from mlops_gates.backends.drift_source import OpenTable, TableSource
 
     open_table: OpenTable = backend_module(config.backend.engine).open_table
     with open_table(config, None) as table:

@@ -148,11 +148,11 @@ def _failures(gate: SchemaGate, cases: pd.DataFrame) -> list[dict[str, Any]]:
         failures.append(
             {
                 "context": ctx,
-                "column": None if pd.isna(column) or column == "None" else column,
+                "column": None if plain_value(column) in (None, "None") else column,
                 "check": check,
                 "count": len(grp),
-                "failure_cases": [_plain(v) for v in sample],
-                "rows": [_plain(v) for v in rows],
+                "failure_cases": [plain_value(v) for v in sample],
+                "rows": [plain_value(v) for v in rows],
             }
         )
     return failures
@@ -181,7 +181,8 @@ def _failed(
     )
 
 
-def _plain(v: Any) -> Any:
+def plain_value(v: Any) -> Any:
+    """A failure case as JSON: numpy scalars as Python numbers, NaN as None, others as text."""
     item = getattr(v, "item", None)
     v = item() if callable(item) else v
     if isinstance(v, float) and v != v:
