@@ -217,7 +217,8 @@ class BackendConfig(_Model):
     sample_rows: int = Field(
         default=100_000,
         ge=1,
-        description="duckdb / spark: schema gates validate a seeded sample of this many rows.",
+        description="duckdb / spark: schema checks SQL cannot run over every row (dtypes, "
+        "regexes, custom checks) validate a seeded sample of this many rows.",
     )
     memory_limit: str | None = Field(
         default=None, description="duckdb: memory cap (`1GB`); it spills to disk beyond it."
