@@ -86,9 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         for engine in args.engines:
             cfg = _config(root, current, engine)
             out = root / f"reference-{engine}.json"
-            p_s, p_mb, _ = _timed([*cli, "profile", str(reference), "--config", str(cfg), "-o", str(out)])
+            p_s, p_mb, _ = _timed(
+                [*cli, "profile", str(reference), "--config", str(cfg), "-o", str(out)]
+            )
             report = root / f"report-{engine}"
-            c_s, c_mb, _ = _timed([*cli, "check", "--config", str(cfg), "--report-dir", str(report)])
+            c_s, c_mb, _ = _timed(
+                [*cli, "check", "--config", str(cfg), "--report-dir", str(report)]
+            )
             gates = json.loads((report / "report.json").read_text())["gates"]
             values[engine] = {g["id"]: g["observed"] for g in gates}
             statuses = sorted({g["status"] for g in gates})
