@@ -346,6 +346,12 @@ class BaselineGate(_GateBase, _Sliced, _Judged):
     min_gain: float | None = Field(
         default=None, description="Candidate must be at least this much better (absolute)."
     )
+    min_relative_gain: float | None = Field(
+        default=None,
+        ge=0,
+        description="... or at least this fraction of the baseline value better (MLflow's "
+        "min_relative_change).",
+    )
     if_no_baseline: Outcome = Field(
         default="skip", description="Outcome when the config has no baseline (a first model)."
     )
@@ -354,9 +360,11 @@ class BaselineGate(_GateBase, _Sliced, _Judged):
 
     @model_validator(mode="after")
     def _check(self) -> BaselineGate:
-        margins = (self.max_drop, self.max_relative_drop, self.min_gain)
+        margins = (self.max_drop, self.max_relative_drop, self.min_gain, self.min_relative_gain)
         if all(m is None for m in margins):
-            raise ValueError("give at least one of max_drop, max_relative_drop, min_gain")
+            raise ValueError(
+                "give at least one of max_drop, max_relative_drop, min_gain, min_relative_gain"
+            )
         return self
 
 

@@ -194,6 +194,14 @@ def test_baseline_margins_and_direction(make_project: Project) -> None:
         {"id": "acc", "kind": "baseline", "metric": "accuracy", "max_drop": 0.0},
         {"id": "gain", "kind": "baseline", "metric": "accuracy", "min_gain": 0.5},
         {"id": "ll", "kind": "baseline", "metric": "log_loss", "max_relative_drop": 0.01},
+        {"id": "rel", "kind": "baseline", "metric": "log_loss", "min_relative_gain": 0.05},
+        {
+            "id": "both",
+            "kind": "baseline",
+            "metric": "accuracy",
+            "max_drop": 0.2,
+            "min_relative_gain": 0.5,
+        },
         {
             "id": "rev",
             "kind": "baseline",
@@ -212,6 +220,12 @@ def test_baseline_margins_and_direction(make_project: Project) -> None:
     assert got["ll"].bound.max == pytest.approx(0.01 * ll_b)  # type: ignore[attr-defined]
     assert got["ll"].details["candidate"] == pytest.approx(ll_c)  # type: ignore[attr-defined]
     assert got["rev"].status == "warn"  # type: ignore[attr-defined]
+    # Lower log loss is better: at least 5% of the baseline's lower, so at most -0.05 ll_b.
+    assert got["rel"].bound.max == pytest.approx(-0.05 * ll_b)  # type: ignore[attr-defined]
+    assert got["rel"].status == ("pass" if ll_c <= 0.95 * ll_b else "fail")  # type: ignore[attr-defined]
+    # All margins hold at once: the stricter one (a 50% relative gain) sets the bound.
+    assert got["both"].bound.min == pytest.approx(0.5 * acc_b)  # type: ignore[attr-defined]
+    assert got["both"].status == "fail"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("outcome", ["skip", "pass", "warn", "fail"])

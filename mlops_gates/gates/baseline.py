@@ -1,8 +1,8 @@
 """`baseline` gate: the candidate is not worse than the baseline on the same rows.
 
 The observed number is the difference candidate - baseline; margins are stated the way
-users think of them (`max_drop`, `max_relative_drop`, `min_gain`) with the metric's own
-direction (`greater_is_better`), and become one bound on that difference.
+users think of them (`max_drop`, `max_relative_drop`, `min_gain`, `min_relative_gain`) with
+the metric's own direction (`greater_is_better`), and become one bound on that difference.
 """
 
 from __future__ import annotations
@@ -134,12 +134,14 @@ def _bound(gate: BaselineGate, baseline_value: float, gib: bool) -> Bound:
     needs = []
     if gate.max_drop is not None:
         needs.append(-gate.max_drop)
+    # A baseline of 0 leaves no room for a relative drop, and asks no relative gain.
+    scale = 0.0 if math.isnan(baseline_value) else abs(baseline_value)
     if gate.max_relative_drop is not None:
-        # A baseline of 0 leaves no room for a relative drop.
-        scale = 0.0 if math.isnan(baseline_value) else abs(baseline_value)
         needs.append(-gate.max_relative_drop * scale)
     if gate.min_gain is not None:
         needs.append(gate.min_gain)
+    if gate.min_relative_gain is not None:
+        needs.append(gate.min_relative_gain * scale)
     least = max(needs)
     return Bound(min=least) if gib else Bound(max=-least)
 
