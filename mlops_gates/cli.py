@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -276,6 +277,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    # pandera imports pyspark.pandas whenever PySpark is installed (the [spark] extra), and
+    # PySpark then warns, several times per run, that it does not support pandas 3: noise
+    # about pandera's PySpark backend, which is never used. The command line is the
+    # application, so it may set this filter; the library never does.
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support", category=FutureWarning
+    )
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import Project
 from helpers import base_config, validate_report
@@ -125,3 +126,21 @@ def test_a_narrow_terminal_clips_slices_not_the_numbers() -> None:
     (wide,) = format_table(doc, width=200)[2:3]
     assert "native_country=United-States-of-America" in wide
     assert len(row) < len(wide) and wide.endswith("16281")
+
+
+def test_stderr_holds_no_pyspark_warning(tmp_path: Path) -> None:
+    """With PySpark installed (the [spark] extra), pandera's import of pyspark.pandas
+    makes PySpark warn about pandas 3 several times per command; the CLI keeps that
+    noise about a backend it never uses off the user's terminal."""
+    pytest.importorskip("pyspark")
+    data = tmp_path / "rows.parquet"
+    pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "x"]}).to_parquet(data)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlops_gates", "schema", "infer", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "columns:" in proc.stdout
+    assert "PySpark does not yet fully support" not in proc.stderr
