@@ -229,16 +229,24 @@ class Registry:
                 f"{LEASE_SECONDS / 60:.0f} minutes after it was taken"
             )
         value = json.dumps({"token": token, "holder": holder, "at": now_iso(), "t": time.time()})
-        with self._call(f"taking the deploy lease on alias '{alias}' of model '{self.model}'"):
+        doing = f"taking the deploy lease on alias '{alias}' of model '{self.model}'"
+        try:
             self._client.set_registered_model_tag(self.model, key, value)
+        except Exception as exc:
+            # Two deploys writing a new lease at the same instant: MLflow's SQL store inserts
+            # the tag without a lock, and its unique key refuses the second writer
+            # (IntegrityError, as BAD_REQUEST). That writer lost the race, like one whose
+            # tag was overwritten; anything else is a real failure.
+            time.sleep(self.settle_seconds)
+            with self._call(doing):
+                other = self._read_lease(key)
+            if not other or other.get("token") == token or _expired(other):
+                raise PromotionError(f"{doing}: {describe_failure(exc, self.conn)}") from None
+            raise self._lost(alias, other) from None
         time.sleep(self.settle_seconds)
         again = self._read_lease(key)
         if not again or again.get("token") != token:
-            raise DeployConflict(
-                f"another deploy of alias '{alias}' of model '{self.model}' started at the "
-                f"same moment ({(again or {}).get('holder')}) and holds it; this one stops "
-                "without changing anything. Retry after it finishes"
-            )
+            raise self._lost(alias, again)
         try:
             yield token
         finally:
@@ -249,6 +257,13 @@ class Registry:
                     self._client.delete_registered_model_tag(self.model, key)
             except Exception:
                 pass
+
+    def _lost(self, alias: str, winner: dict[str, Any] | None) -> DeployConflict:
+        return DeployConflict(
+            f"another deploy of alias '{alias}' of model '{self.model}' started at the "
+            f"same moment ({(winner or {}).get('holder')}) and holds it; this one stops "
+            "without changing anything. Retry after it finishes"
+        )
 
     def _read_lease(self, key: str) -> dict[str, Any] | None:
         raw = self.model_tags().get(key)
