@@ -247,7 +247,7 @@ def _profile_at_scale(args: argparse.Namespace, config: Any, columns: list[str] 
     folder of Parquet files or a glob, and only aggregates leave the engine."""
     from dataclasses import replace
 
-    from mlops_gates.backends import backend_module
+    from mlops_gates.backends import open_table
     from mlops_gates.backends.drift_source import output_profiles
     from mlops_gates.backends.files import files_digest, parquet_files
     from mlops_gates.backends.profiles import profile_table
@@ -255,7 +255,6 @@ def _profile_at_scale(args: argparse.Namespace, config: Any, columns: list[str] 
     from mlops_gates.sources.profile import profile_json
 
     try:
-        open_table = backend_module(config.backend.engine).open_table
         with open_table(config, args.data) as table:
             digest = {"digest": files_digest(parquet_files(args.data))}
             profile = profile_table(

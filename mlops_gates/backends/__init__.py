@@ -8,9 +8,14 @@ built in; the others import their engine on first use and say which extra to ins
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mlops_gates.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlops_gates.backends.profiles import SqlTable
 
 # engine -> (module implementing it, the distribution it needs, the extra providing it)
 ENGINES: dict[str, tuple[str, str, str]] = {
@@ -39,6 +44,15 @@ def backend_module(engine: str) -> Any:
     module, dist, _ = ENGINES[engine]
     require(dist, engine)
     return importlib.import_module(module)
+
+
+def open_table(config: Any, path: Path | None = None) -> AbstractContextManager[SqlTable]:
+    """The configured engine's table of the evaluation data (or of the file, folder or glob
+    `path`), for the queries that come after the reduction: drift, staleness, schema."""
+    opened: AbstractContextManager[SqlTable] = backend_module(config.backend.engine).open_table(
+        config, path
+    )
+    return opened
 
 
 def reduce_at_scale(config: Any) -> tuple[Any, str | None, Any]:

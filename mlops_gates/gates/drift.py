@@ -51,7 +51,7 @@ class DriftSource(Protocol):
     """Where a drift gate reads: the current rows, a data-file reference, the model output.
 
     In memory (`FrameSource`) pandas holds the rows; under `backend.engine: duckdb` or
-    `spark` (`backends.profiles.TableSource`) the engine computes the same tables."""
+    `spark` (`backends.drift_source.TableSource`) the engine computes the same tables."""
 
     @property
     def where(self) -> Path: ...

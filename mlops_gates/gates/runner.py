@@ -269,12 +269,10 @@ def _reduce_at_scale(
 
 def _schema_over_all_rows(config: Config, max_cases: int, schema: Any) -> Any:
     """The schema checks SQL can count over every row (backends/schema_sql.py)."""
-    from mlops_gates.backends import backend_module
-    from mlops_gates.backends.drift_source import OpenTable
+    from mlops_gates.backends import open_table
     from mlops_gates.backends.schema_sql import run_full_checks
 
-    open_table: OpenTable = backend_module(config.backend.engine).open_table
-    with open_table(config, None) as table:
+    with open_table(config) as table:
         return run_full_checks(schema, table, max_cases=max_cases)
 
 
@@ -285,11 +283,10 @@ def _at_scale(
     inputs_error: str | None,
 ) -> list[GateResult]:
     """A drift or staleness gate on the engine's table of the evaluation data."""
-    from mlops_gates.backends import backend_module
-    from mlops_gates.backends.drift_source import OpenTable, TableSource
+    from mlops_gates.backends import open_table
+    from mlops_gates.backends.drift_source import TableSource
 
-    open_table: OpenTable = backend_module(config.backend.engine).open_table
-    with open_table(config, None) as table:
+    with open_table(config) as table:
         if isinstance(gate, DriftGate):
             from mlops_gates.gates.drift import evaluate_drift_on
 
