@@ -49,3 +49,65 @@ def test_unorderable_values_fall_back_to_groupby() -> None:
         pytest.skip("pandas cannot group these either")
     got = Grouping.of(frame, ["mixed"])
     np.testing.assert_array_equal(got.codes, expected.codes)
+
+
+TEXT = st.one_of(st.none(), st.sampled_from(["b", "a", "é", "A", "", "a b", "😀"]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(TEXT, TEXT, st.integers(0, 2)), max_size=60),
+    st.integers(1, 25),
+    st.booleans(),
+)
+def test_parquet_text_columns_come_factorized_as_pandas_would(
+    rows: list[tuple[str | None, str | None, int]], row_group_size: int, large: bool
+) -> None:
+    """A Parquet file's text columns read through their dictionaries (several row groups,
+    each with its own dictionary; missing values) give
+    the frame `pd.read_parquet` gives, the codes `pd.factorize(sort=True)` gives, and so
+    the groups of pandas' groupby."""
+    import tempfile
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlops_gates.sources.data import read_frame
+
+    text = pa.large_string() if large else pa.string()
+    table = pa.table(
+        {
+            "s": pa.array([r[0] for r in rows], type=text),
+            "t": pa.array([r[1] for r in rows], type=text),
+            "n": pa.array([r[2] for r in rows], type=pa.int64()),
+        }
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rows.parquet"
+        pq.write_table(table, path, row_group_size=row_group_size)
+        frame, factorized = read_frame(path, factorize=["s", "t", "n", "absent"])
+        expected = pd.read_parquet(path)
+    pd.testing.assert_frame_equal(frame, expected)
+    assert sorted(factorized) == ["s", "t"]  # text columns only
+    for c, (codes, uniques) in factorized.items():
+        want_codes, want_uniques = pd.factorize(expected[c], sort=True, use_na_sentinel=False)
+        np.testing.assert_array_equal(codes, want_codes)
+        pd.testing.assert_index_equal(pd.Index(uniques), want_uniques)
+    columns = ["s", "n", "t"]
+    got, slow = Grouping.of(frame, columns, factorized), Grouping.by_groupby(expected, columns)
+    np.testing.assert_array_equal(got.codes, slow.codes)
+    pd.testing.assert_frame_equal(got.keys, slow.keys)
+
+
+def test_dictionary_values_no_row_uses_are_not_slices() -> None:
+    import pyarrow as pa
+
+    from mlops_gates.sources.data import _sorted_codes
+
+    column = pa.DictionaryArray.from_arrays(
+        pa.array([2, None, 0, 2], type=pa.int32()), pa.array(["z", "unused", "b", "a"])
+    )
+    codes, uniques = _sorted_codes(column, column.dictionary, pd.StringDtype(na_value=np.nan))
+    np.testing.assert_array_equal(codes, [0, 2, 1, 0])
+    assert list(pd.Index(uniques).fillna("<NA>")) == ["b", "z", "<NA>"]

@@ -54,3 +54,31 @@ def test_typed_arrays_encode_without_object_lookups() -> None:
     assert (_encode(y, (0, 1), "y", Path("d")) == y).all()
     assert (_encode(y.astype(bool), (False, True), "y", Path("d")) == y).all()
     assert (_encode(y.astype(str), (0, 1), "y", Path("d")) == y).all()  # "1" read as 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.integers(-1, 3), max_size=40),
+    dtype=st.sampled_from([np.int8, np.int32, np.int64, np.uint8]),
+    classes=st.sampled_from(
+        [(0, 1), (1, 0), (0, 1, 2), (1, 2), (False, True), ("0", "1"), (np.int64(0), 1), (0, 1.0)]
+    ),
+)
+def test_integer_labels_encode_as_the_general_lookup(
+    values: list[int], dtype: type, classes: tuple[Any, ...]
+) -> None:
+    """Integer columns whose values are their class indices skip the hash pass; whatever
+    path runs, the codes (or the error) are those of the object lookup."""
+    if dtype is np.uint8:
+        values = [v for v in values if v >= 0]
+    typed = np.array(values, dtype=dtype)
+    try:
+        expected = _encode(typed.astype(object), classes, "y", Path("d")).tolist()
+    except DataError as exc:
+        with pytest.raises(DataError) as info:
+            _encode(typed, classes, "y", Path("d"))
+        assert str(info.value) == str(exc)
+        return
+    got = _encode(typed, classes, "y", Path("d"))
+    assert got.dtype == np.int64
+    assert got.tolist() == expected

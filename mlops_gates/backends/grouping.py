@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,10 +28,17 @@ class Grouping:
     )
 
     @classmethod
-    def of(cls, frame: pd.DataFrame, columns: list[str]) -> Grouping:
+    def of(
+        cls,
+        frame: pd.DataFrame,
+        columns: list[str],
+        factorized: Mapping[str, tuple[np.ndarray, Any]] | None = None,
+    ) -> Grouping:
+        """The groups of `frame`'s `columns`; `factorized` may hold some columns already
+        factorized in sorted order (as `sources.data.read_frame` reads them)."""
         if not columns:
             return cls(np.zeros(len(frame), dtype=np.int64), pd.DataFrame(index=[0]))
-        fast = _by_factorize(frame, columns)
+        fast = _by_factorize(frame, columns, factorized or {})
         return fast if fast is not None else cls.by_groupby(frame, columns)
 
     @classmethod
@@ -75,7 +83,9 @@ class Grouping:
         return Grouping(np.zeros(0, dtype=np.int64), keys), to_coarse
 
 
-def _by_factorize(frame: pd.DataFrame, columns: list[str]) -> Grouping | None:
+def _by_factorize(
+    frame: pd.DataFrame, columns: list[str], factorized: Mapping[str, tuple[np.ndarray, Any]]
+) -> Grouping | None:
     """The groups of `Grouping.by_groupby`, 2-3x faster on millions of rows: each column
     factorized in sorted order (missing values last, as groupby puts them), the codes
     combined in mixed radix, so their numeric order is the groups' sorted order. None
@@ -84,17 +94,21 @@ def _by_factorize(frame: pd.DataFrame, columns: list[str]) -> Grouping | None:
     uniques = []
     space = 1
     for c in columns:
-        col = frame[c]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            return None
-        try:
-            k, u = pd.factorize(col, sort=True, use_na_sentinel=False)
-        except TypeError:  # mixed types that do not compare
-            return None
+        if c in factorized:
+            k, u = factorized[c]
+        else:
+            col = frame[c]
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                return None
+            try:
+                k, u = pd.factorize(col, sort=True, use_na_sentinel=False)
+            except TypeError:  # mixed types that do not compare
+                return None
         space *= max(len(u), 1)
         if space > 1 << 62:
             return None
-        codes = codes * max(len(u), 1) + k.astype(np.int64, copy=False)
+        codes *= max(len(u), 1)
+        codes += k
         uniques.append(u)
     if space <= max(4 * len(frame), 1 << 16):
         present = np.bincount(codes, minlength=space) > 0

@@ -18,7 +18,7 @@ from mlops_gates.stats.scorebins import ScoreBins
 
 def reduce_frame(config: Config, data: EvalData, plan: Plan) -> Reduced:
     """Encoded rows (`EvalData`) to the shared tables."""
-    grouping = Grouping.of(data.frame, plan.columns)
+    grouping = Grouping.of(data.frame, plan.columns, data.factorized)
     n_groups = grouping.n_groups
     stats: ClassificationStats | RegressionStats
     if data.task == "regression":

@@ -19,6 +19,8 @@ from typing import Any
 import pandas as pd
 
 from mlops_gates import __version__
+from mlops_gates.backends.memory import reduce_frame
+from mlops_gates.backends.plan import plan_for
 from mlops_gates.config import (
     BaselineGate,
     BehaviourGate,
@@ -32,10 +34,13 @@ from mlops_gates.config import (
     gate_id,
 )
 from mlops_gates.errors import MlopsGatesError
+from mlops_gates.gates.baseline import evaluate_baseline
 from mlops_gates.gates.common import Context, error_result, slicings
+from mlops_gates.gates.fairness import evaluate_fairness
+from mlops_gates.gates.metric import evaluate_metric
 from mlops_gates.gates.result import GateResult, Report
 from mlops_gates.sources import mlflow_models  # registers the models:/ and runs:/ loaders
-from mlops_gates.sources.data import file_digest, read_table, require_columns
+from mlops_gates.sources.data import Factorized, file_digest, read_frame, require_columns
 from mlops_gates.sources.evaluation import EvalData, build_inputs
 
 
@@ -59,6 +64,7 @@ def evaluate(config: Config) -> Evaluation:
     results: list[GateResult] = []
     data_path = config.resolve(config.data.path)
     frame: pd.DataFrame | None = None
+    factorized: dict[str, Factorized] = {}
     data: EvalData | None = None
     fingerprint: dict[str, Any] = {
         "config": file_digest(config.source) if config.source else None,
@@ -76,7 +82,9 @@ def evaluate(config: Config) -> Evaluation:
             errors.append(_describe(exc, "reducing the data"))
     else:
         try:
-            frame = read_table(data_path, config.data.format)
+            # The columns gates slice by come factorized from a Parquet file's dictionary.
+            sliced = plan_for(config).columns
+            frame, factorized = read_frame(data_path, config.data.format, factorize=sliced)
             fingerprint["data"] = file_digest(data_path)
         except MlopsGatesError as exc:
             errors.append(str(exc))
@@ -102,7 +110,7 @@ def evaluate(config: Config) -> Evaluation:
             if no_baseline is not None:
                 inputs_config = config.model_copy(update={"baseline": None})
             try:
-                data = build_inputs(inputs_config, frame, data_path)
+                data = build_inputs(inputs_config, frame, data_path, factorized)
             except Exception as exc:
                 inputs_error = _describe(exc, "reading labels and predictions")
                 errors.append(inputs_error)
@@ -231,9 +239,6 @@ def _baseline_ref(config: Config) -> str | None:
 
 
 def _context(config: Config, data: EvalData) -> Context:
-    from mlops_gates.backends.memory import reduce_frame
-    from mlops_gates.backends.plan import plan_for
-
     # A missing slice column is a problem of the gates that name it, reported on them.
     plan = plan_for(config, {str(c) for c in data.frame.columns})
     return Context(config, reduce_frame(config, data, plan), data)
@@ -314,11 +319,7 @@ def _dispatch(gate: MetricGate | FairnessGate, ctx: Context) -> list[GateResult]
     _check_columns(gate, ctx)
     _check_scores(gate.metric, ctx, baseline=False)
     if isinstance(gate, MetricGate):
-        from mlops_gates.gates.metric import evaluate_metric
-
         return evaluate_metric(gate, ctx)
-    from mlops_gates.gates.fairness import evaluate_fairness
-
     return evaluate_fairness(gate, ctx)
 
 
@@ -329,8 +330,6 @@ def _baseline(
     config: Config,
     inputs_error: str | None,
 ) -> list[GateResult]:
-    from mlops_gates.gates.baseline import evaluate_baseline
-
     if config.baseline is not None and ctx is None:
         return evaluate_baseline(gate, None, f"not evaluated: {inputs_error}", True)
     if ctx is not None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from mlops_gates.errors import DataError
@@ -27,8 +28,31 @@ def infer_format(path: Path) -> Literal["parquet", "csv"]:
     )
 
 
+Factorized = tuple[np.ndarray, Any]
+"""A column as ``pd.factorize(column, sort=True, use_na_sentinel=False)`` gives it: int64
+codes in the sorted order of the distinct values (missing last), and those values."""
+
+
 def read_table(path: Path, fmt: Literal["parquet", "csv", "table"] | None = None) -> pd.DataFrame:
     """The whole table as a DataFrame; a missing, empty or corrupt file is a `DataError`."""
+    return read_frame(path, fmt)[0]
+
+
+def read_frame(
+    path: Path,
+    fmt: Literal["parquet", "csv", "table"] | None = None,
+    *,
+    factorize: Collection[str] = (),
+) -> tuple[pd.DataFrame, dict[str, Factorized]]:
+    """The whole table (as `read_table`), and the columns of `factorize` that come
+    factorized for free.
+
+    Parquet stores a text column as a dictionary of its distinct values and, per row, an
+    index into it. The text columns named in `factorize` (the ones gates slice by) are read
+    that way: their codes come straight from the file rather than from hashing every row's
+    text, and the frame's column is decoded from the same dictionary, so it is exactly what
+    `pd.read_parquet` gives. Other columns and formats read as usual, with no codes.
+    """
     if fmt == "table":
         raise DataError(f"{path}: `format: table` names a Spark table; set `backend.engine: spark`")
     if not path.exists():
@@ -39,9 +63,10 @@ def read_table(path: Path, fmt: Literal["parquet", "csv", "table"] | None = None
             f"`backend.engine: duckdb` to read a folder or glob of Parquet files"
         )
     fmt = fmt or infer_format(path)
+    factorized: dict[str, Factorized] = {}
     try:
         if fmt == "parquet":
-            frame = pd.read_parquet(path)
+            frame, factorized = _read_parquet(path, factorize)
         else:
             sep = "\t" if path.name.lower().endswith(".tsv") else ","
             frame = pd.read_csv(path, sep=sep)
@@ -56,7 +81,62 @@ def read_table(path: Path, fmt: Literal["parquet", "csv", "table"] | None = None
         ) from None
     if len(frame.columns) == 0:
         raise DataError(f"{path}: the file has no columns")
-    return frame
+    return frame, factorized
+
+
+def _read_parquet(
+    path: Path, factorize: Collection[str]
+) -> tuple[pd.DataFrame, dict[str, Factorized]]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    text = [
+        c
+        for c in dict.fromkeys(factorize)
+        if schema.names.count(c) == 1
+        and (pa.types.is_string(t := schema.field(c).type) or pa.types.is_large_string(t))
+    ]
+    if not text:
+        return pd.read_parquet(path), {}
+    with pq.ParquetFile(path, read_dictionary=text) as file:
+        table = file.read()
+    factorized: dict[str, Factorized] = {}
+    for name in text:
+        i = table.schema.get_field_index(name)
+        column = table.column(i).combine_chunks()  # one dictionary for all row groups
+        # pandas keeps text as large_string: decoding straight to it spares a cast.
+        values = column.dictionary.cast(pa.large_string())
+        field = schema.field(name).with_type(pa.large_string())
+        table = table.set_column(i, field, pc.take(values, column.indices))
+        factorized[name] = (column, values)
+    frame = table.to_pandas()
+    for name, (column, values) in list(factorized.items()):
+        factorized[name] = _sorted_codes(column, values, frame[name].dtype)
+    return frame, factorized
+
+
+def _sorted_codes(column: Any, values: Any, dtype: Any) -> Factorized:
+    """The dictionary column's codes renumbered in the sorted order of its values, with
+    missing values last, as `pd.factorize(sort=True, use_na_sentinel=False)` numbers them."""
+    import pyarrow.compute as pc
+
+    order = np.asarray(pc.array_sort_indices(values), dtype=np.int64)
+    rank = np.empty(order.shape[0] + 1, dtype=np.int64)
+    rank[order] = np.arange(order.shape[0])
+    rank[-1] = order.shape[0]  # a missing value: index -1 after fill_null below
+    indices = column.indices
+    has_missing = indices.null_count > 0
+    if has_missing:
+        indices = pc.fill_null(indices, -1)
+    codes = rank[np.asarray(indices, dtype=np.int64)]
+    uniques = values.take(order).to_pylist() + ([None] if has_missing else [])
+    present = np.bincount(codes, minlength=len(uniques)) > 0
+    if not present.all():  # a dictionary may hold values no row uses: renumber without
+        codes = (np.cumsum(present) - 1)[codes]
+        uniques = [u for u, keep in zip(uniques, present, strict=True) if keep]
+    return codes, pd.array(uniques, dtype=dtype)
 
 
 def file_digest(path: Path) -> str:

@@ -6,6 +6,7 @@ problem with labels, predictions and scores is caught with a message naming the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pandas as pd
 
 from mlops_gates.config import Config, ModelConfig
 from mlops_gates.errors import DataError, MlopsGatesError
-from mlops_gates.sources.data import require_columns
+from mlops_gates.sources.data import Factorized, require_columns
 from mlops_gates.sources.models import load_model, model_features, predict
 
 
@@ -43,6 +44,8 @@ class EvalData:
     baseline_scores: np.ndarray | None = None
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     baseline_error: str | None = None  # why the configured baseline is unusable
+    # Columns the reader already factorized (`sources.data.read_frame`), for the grouping.
+    factorized: Mapping[str, Factorized] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -72,9 +75,15 @@ def model_output(
     return ModelOutput(labels, scores, {**loaded.info, "ref": mc.model})
 
 
-def build_inputs(config: Config, frame: pd.DataFrame, path: Path) -> EvalData:
+def build_inputs(
+    config: Config,
+    frame: pd.DataFrame,
+    path: Path,
+    factorized: Mapping[str, Factorized] | None = None,
+) -> EvalData:
     """Encode the truth and both models' outputs; a problem with the truth or the
-    candidate raises, a problem with the baseline is kept in `baseline_error`."""
+    candidate raises, a problem with the baseline is kept in `baseline_error`.
+    `factorized` passes on the columns the reader factorized."""
     task = config.task
     require_columns(frame, [task.label], where="`task.label`", path=path)
     cand = model_output("candidate", config.candidate, frame, config, path)
@@ -86,6 +95,7 @@ def build_inputs(config: Config, frame: pd.DataFrame, path: Path) -> EvalData:
         except MlopsGatesError as exc:
             baseline_error = str(exc)
     models = {"candidate": cand.info} | ({"baseline": base.info} if base else {})
+    known = dict(factorized or {})
 
     if task.type == "regression":
         y = _numeric(frame[task.label], "task.label", task.label, path)
@@ -95,7 +105,9 @@ def build_inputs(config: Config, frame: pd.DataFrame, path: Path) -> EvalData:
             b = _numeric(
                 pd.Series(base.labels), "baseline predictions", _col(config.baseline), path
             )
-        return EvalData(frame, path, task.type, (), y, c, None, b, None, models, baseline_error)
+        return EvalData(
+            frame, path, task.type, (), y, c, None, b, None, models, baseline_error, known
+        )
 
     classes = _classes(config, frame[task.label], cand.labels, base.labels if base else None, path)
     y = _encode(frame[task.label].to_numpy(), classes, f"column {task.label!r} (task.label)", path)
@@ -123,6 +135,7 @@ def build_inputs(config: Config, frame: pd.DataFrame, path: Path) -> EvalData:
         base.scores if (base is not None and task.type == "binary") else None,
         models,
         baseline_error,
+        known,
     )
 
 
@@ -177,6 +190,9 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _encode(values: np.ndarray, classes: tuple[Any, ...], what: str, path: Path) -> np.ndarray:
+    same = _codes_already(values, classes)
+    if same is not None:
+        return same
     # Factorize once (a typed hash pass), then match the few distinct values to the
     # classes: looking every row up in an object index costs ~10x more at 10M rows.
     row_codes, uniques = pd.factorize(values, use_na_sentinel=True)
@@ -212,9 +228,29 @@ def _encode(values: np.ndarray, classes: tuple[Any, ...], what: str, path: Path)
     return result
 
 
+def _codes_already(values: np.ndarray, classes: tuple[Any, ...]) -> np.ndarray | None:
+    """``values`` themselves when they are integers that equal their class index (labels
+    0/1 of a binary task, 0..K-1 of a multiclass one): no hash pass, no copy. None when
+    the general matching is needed."""
+    if values.dtype.kind not in "iu" or not values.shape[0]:
+        return None
+    lo, hi = values.min(), values.max()
+    if lo < 0 or hi >= len(classes):
+        return None
+    for code in range(int(lo), int(hi) + 1):
+        c = classes[code]
+        if isinstance(c, bool) or not isinstance(c, int | np.integer) or c != code:
+            return None
+    return values.astype(np.int64, copy=False)
+
+
 def _numeric(s: pd.Series, what: str, col: str, path: Path) -> np.ndarray:
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "fiu":  # read as is, no parse
+        arr: np.ndarray = s.to_numpy(dtype=np.float64)
+        _check_finite(arr, f"{what} ({col})", path)
+        return arr
     try:
-        arr: np.ndarray = pd.to_numeric(s, errors="raise").to_numpy(dtype=np.float64)
+        arr = pd.to_numeric(s, errors="raise").to_numpy(dtype=np.float64)
     except (ValueError, TypeError):
         bad = s[pd.to_numeric(s, errors="coerce").isna() & s.notna()]
         raise DataError(

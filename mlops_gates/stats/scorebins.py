@@ -55,8 +55,11 @@ class ScoreBins:
     def codes(self, scores: ArrayLike) -> IntArray:
         """Bin of each score, in ``[0, n_bins)``; the formula every backend repeats."""
         s = np.asarray(scores, dtype=np.float64)
-        raw = np.floor((s - self.lo) * self.scale)
-        return np.clip(raw, 0, self.n_bins - 1).astype(np.int64)
+        raw = np.subtract(s, self.lo)  # one buffer: the same operations, in place
+        raw *= self.scale
+        np.floor(raw, out=raw)
+        np.clip(raw, 0, self.n_bins - 1, out=raw)
+        return raw.astype(np.int64)
 
     def thresholds(self) -> FloatArray:
         """The value standing for each bin: its midpoint (inside ``[lo, hi]``, so
