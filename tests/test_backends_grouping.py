@@ -37,8 +37,17 @@ def test_groups_and_keys_equal_pandas_groupby(columns: list[str], n: int, seed: 
     fast, slow = Grouping.of(frame, columns), Grouping.by_groupby(frame, columns)
     np.testing.assert_array_equal(fast.codes, slow.codes)
     pd.testing.assert_frame_equal(fast.keys, slow.keys)
-    for cols in ((columns[0],), tuple(columns)):
-        assert fast.slicing(cols)[1] == slow.slicing(cols)[1]
+    for cols in ((columns[0],), (columns[-1],), tuple(columns), tuple(reversed(columns))):
+        got, want = fast.slicing(cols), slow.slicing(cols)
+        np.testing.assert_array_equal(got[0], want[0])
+        assert got[1] == want[1]
+        (fine, to_fine), (slow_fine, slow_to) = fast.coarsen(list(cols)), slow.coarsen(list(cols))
+        np.testing.assert_array_equal(to_fine, slow_to)
+        pd.testing.assert_frame_equal(fine.keys, slow_fine.keys)
+        # Slicing the coarse grouping again (its codes kept) still agrees with groupby.
+        sub = (cols[0],)
+        np.testing.assert_array_equal(fine.slicing(sub)[0], slow_fine.slicing(sub)[0])
+        assert fine.slicing(sub)[1] == slow_fine.slicing(sub)[1]
 
 
 def test_unorderable_values_fall_back_to_groupby() -> None:
@@ -91,23 +100,22 @@ def test_parquet_text_columns_come_factorized_as_pandas_would(
     pd.testing.assert_frame_equal(frame, expected)
     assert sorted(factorized) == ["s", "t"]  # text columns only
     for c, (codes, uniques) in factorized.items():
-        want_codes, want_uniques = pd.factorize(expected[c], sort=True, use_na_sentinel=False)
-        np.testing.assert_array_equal(codes, want_codes)
-        pd.testing.assert_index_equal(pd.Index(uniques), want_uniques)
+        decoded = pd.Series(pd.Index(uniques).take(codes), name=c)
+        pd.testing.assert_series_equal(decoded, expected[c])
     columns = ["s", "n", "t"]
     got, slow = Grouping.of(frame, columns, factorized), Grouping.by_groupby(expected, columns)
     np.testing.assert_array_equal(got.codes, slow.codes)
     pd.testing.assert_frame_equal(got.keys, slow.keys)
 
 
-def test_dictionary_values_no_row_uses_are_not_slices() -> None:
-    import pyarrow as pa
-
-    from mlops_gates.sources.data import _sorted_codes
-
-    column = pa.DictionaryArray.from_arrays(
-        pa.array([2, None, 0, 2], type=pa.int32()), pa.array(["z", "unused", "b", "a"])
-    )
-    codes, uniques = _sorted_codes(column, column.dictionary, pd.StringDtype(na_value=np.nan))
-    np.testing.assert_array_equal(codes, [0, 2, 1, 0])
-    assert list(pd.Index(uniques).fillna("<NA>")) == ["b", "z", "<NA>"]
+def test_values_no_row_holds_are_not_slices() -> None:
+    """A factorization may list values no row holds (a Parquet dictionary can): they get
+    no group and no slice."""
+    frame = pd.DataFrame({"s": ["z", None, "b", "z"], "n": [1, 1, 2, 2]})
+    uniques = pd.array(["a", "z", "unused", "b", None], dtype=frame["s"].dtype)
+    factorized = {"s": (np.array([1, 4, 3, 1], dtype=np.int32), uniques)}
+    got = Grouping.of(frame, ["s", "n"], factorized)
+    want = Grouping.by_groupby(frame, ["s", "n"])
+    np.testing.assert_array_equal(got.codes, want.codes)
+    pd.testing.assert_frame_equal(got.keys, want.keys)
+    assert got.slicing(("s",))[1] == [{"s": "b"}, {"s": "z"}, {"s": None}]

@@ -26,6 +26,9 @@ class Grouping:
     _cache: dict[tuple[str, ...], tuple[np.ndarray, list[dict[str, Any]]]] = field(
         default_factory=dict
     )
+    # Per column, when known: each group's code in the sorted order of the column's
+    # values (missing last), and those values. Slicing then needs no groupby.
+    _digits: dict[str, tuple[np.ndarray, Any]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -58,6 +61,13 @@ class Grouping:
         if columns not in self._cache:
             if not columns:
                 self._cache[columns] = (np.zeros(self.n_groups, dtype=np.int64), [{}])
+            elif all(c in self._digits for c in columns):
+                g2s, first = self._merge(columns)
+                values = [
+                    {c: _plain(self._digits[c][1][self._digits[c][0][i]]) for c in columns}
+                    for i in first.tolist()
+                ]
+                self._cache[columns] = (g2s, values)
             else:
                 grouped = self.keys.groupby(list(columns), dropna=False, sort=True, observed=True)
                 g2s = grouped.ngroup().to_numpy(dtype=np.int64)
@@ -77,21 +87,42 @@ class Grouping:
         if not columns:
             coarse = Grouping(np.zeros(0, dtype=np.int64), pd.DataFrame(index=[0]))
             return coarse, np.zeros(self.n_groups, dtype=np.int64)
+        if all(c in self._digits for c in columns):
+            to_coarse, first = self._merge(tuple(columns))
+            digits = {c: (self._digits[c][0][first], self._digits[c][1]) for c in columns}
+            keys = pd.DataFrame({c: u.take(d) for c, (d, u) in digits.items()})
+            return Grouping(np.zeros(0, dtype=np.int64), keys, _digits=digits), to_coarse
         grouped = self.keys.groupby(columns, dropna=False, sort=True, observed=True)
         to_coarse = grouped.ngroup().to_numpy(dtype=np.int64)
         keys = grouped.size().index.to_frame(index=False)
         return Grouping(np.zeros(0, dtype=np.int64), keys), to_coarse
 
+    def _merge(self, columns: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Each group's slice of `columns`, and a group in each slice: the columns' sorted
+        codes combined in mixed radix sort the slices as groupby(sort=True) would."""
+        combined = np.zeros(self.n_groups, dtype=np.int64)
+        for c in columns:
+            d, u = self._digits[c]
+            combined *= max(len(u), 1)
+            combined += d
+        _, first, g2s = np.unique(combined, return_index=True, return_inverse=True)
+        return g2s.astype(np.int64, copy=False), first
+
 
 def _by_factorize(
     frame: pd.DataFrame, columns: list[str], factorized: Mapping[str, tuple[np.ndarray, Any]]
 ) -> Grouping | None:
-    """The groups of `Grouping.by_groupby`, 2-3x faster on millions of rows: each column
-    factorized in sorted order (missing values last, as groupby puts them), the codes
-    combined in mixed radix, so their numeric order is the groups' sorted order. None
-    (use groupby) for categoricals, whose order is their own, or values that do not sort."""
+    """The groups of `Grouping.by_groupby`, 2-3x faster on millions of rows.
+
+    Each column is factorized in whatever order hashing (or a Parquet dictionary) gives,
+    and the codes combined in mixed radix. Only the few distinct combinations are then put
+    in sorted order (each column's values sorted by pandas, missing last, as groupby puts
+    them), so the rows need one pass per column and one lookup, and no sort. None (use
+    groupby) for categoricals, whose order is their own, or values that do not sort."""
     codes = np.zeros(len(frame), dtype=np.int64)
-    uniques = []
+    radices: list[int] = []
+    ranks: list[np.ndarray] = []
+    ordered: list[Any] = []
     space = 1
     for c in columns:
         if c in factorized:
@@ -100,32 +131,52 @@ def _by_factorize(
             col = frame[c]
             if isinstance(col.dtype, pd.CategoricalDtype):
                 return None
-            try:
-                k, u = pd.factorize(col, sort=True, use_na_sentinel=False)
-            except TypeError:  # mixed types that do not compare
-                return None
-        space *= max(len(u), 1)
+            k, u = pd.factorize(col, use_na_sentinel=False)
+        try:  # the rank of each distinct value among them, by pandas' own sort
+            rank, sorted_values = pd.factorize(u, sort=True, use_na_sentinel=False)
+        except TypeError:  # mixed types that do not compare
+            return None
+        n = max(len(u), 1)
+        space *= n
         if space > 1 << 62:
             return None
-        codes *= max(len(u), 1)
+        codes *= n
         codes += k
-        uniques.append(u)
-    if space <= max(4 * len(frame), 1 << 16):
-        present = np.bincount(codes, minlength=space) > 0
-        keys_code = np.flatnonzero(present)
-        group = (np.cumsum(present, dtype=np.int64) - 1)[codes]
+        radices.append(n)
+        ranks.append(np.asarray(rank, dtype=np.int64))
+        ordered.append(sorted_values)
+    dense = space <= max(4 * len(frame), 1 << 16)
+    if dense:
+        combos = np.flatnonzero(np.bincount(codes, minlength=space))
     else:
-        keys_code, group = np.unique(codes, return_inverse=True)
+        combos, inverse = np.unique(codes, return_inverse=True)
+    # Each combination's digits, then the same digits as ranks: their mixed-radix value
+    # orders the combinations as the sorted keys.
     digits = []
-    rest = keys_code.astype(np.int64)
-    for u in reversed(uniques):
-        n = max(len(u), 1)
+    rest = combos.astype(np.int64)
+    for n in reversed(radices):
         digits.append(rest % n)
-        rest = rest // n
-    keys = pd.DataFrame(
-        {c: u.take(d) for c, u, d in zip(columns, uniques, reversed(digits), strict=True)}
-    )
-    return Grouping(group.astype(np.int64, copy=False), keys)
+        rest //= n
+    digits.reverse()
+    sorted_digits = [rank[d] for rank, d in zip(ranks, digits, strict=True)]
+    key = np.zeros(combos.shape[0], dtype=np.int64)
+    for d, n in zip(sorted_digits, radices, strict=True):
+        key *= n
+        key += d
+    order = np.argsort(key, kind="stable")
+    number = np.empty(combos.shape[0], dtype=np.int64)
+    number[order] = np.arange(combos.shape[0])
+    if dense:
+        lookup = np.zeros(space, dtype=np.int64)
+        lookup[combos] = number
+        group = lookup[codes]
+    else:
+        group = number[inverse]
+    per_column = {
+        c: (d[order], values) for c, d, values in zip(columns, sorted_digits, ordered, strict=True)
+    }
+    keys = pd.DataFrame({c: u.take(d) for c, (d, u) in per_column.items()})
+    return Grouping(group, keys, _digits=per_column)
 
 
 def _plain(v: Any) -> Any:

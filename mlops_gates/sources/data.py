@@ -29,8 +29,9 @@ def infer_format(path: Path) -> Literal["parquet", "csv"]:
 
 
 Factorized = tuple[np.ndarray, Any]
-"""A column as ``pd.factorize(column, sort=True, use_na_sentinel=False)`` gives it: int64
-codes in the sorted order of the distinct values (missing last), and those values."""
+"""A column as codes into its distinct values, in no particular order (as
+``pd.factorize(column, use_na_sentinel=False)`` gives it: a missing value is one of the
+values). The values may include some that no row holds."""
 
 
 def read_table(path: Path, fmt: Literal["parquet", "csv", "table"] | None = None) -> pd.DataFrame:
@@ -111,32 +112,25 @@ def _read_parquet(
         field = schema.field(name).with_type(pa.large_string())
         table = table.set_column(i, field, pc.take(values, column.indices))
         factorized[name] = (column, values)
-    frame = table.to_pandas()
+    # One block per column: numeric columns stay the Arrow buffers just read, where
+    # consolidating them would copy every one (pandas copies on write, so nothing changes).
+    frame = table.to_pandas(split_blocks=True)
     for name, (column, values) in list(factorized.items()):
-        factorized[name] = _sorted_codes(column, values, frame[name].dtype)
+        factorized[name] = _dictionary_codes(column, values, frame[name].dtype)
     return frame, factorized
 
 
-def _sorted_codes(column: Any, values: Any, dtype: Any) -> Factorized:
-    """The dictionary column's codes renumbered in the sorted order of its values, with
-    missing values last, as `pd.factorize(sort=True, use_na_sentinel=False)` numbers them."""
+def _dictionary_codes(column: Any, values: Any, dtype: Any) -> Factorized:
+    """A dictionary column's indices as codes (no copy when nothing is missing), and its
+    dictionary as values, with a missing value appended when some row is missing."""
     import pyarrow.compute as pc
 
-    order = np.asarray(pc.array_sort_indices(values), dtype=np.int64)
-    rank = np.empty(order.shape[0] + 1, dtype=np.int64)
-    rank[order] = np.arange(order.shape[0])
-    rank[-1] = order.shape[0]  # a missing value: index -1 after fill_null below
+    uniques = values.to_pylist()
     indices = column.indices
-    has_missing = indices.null_count > 0
-    if has_missing:
-        indices = pc.fill_null(indices, -1)
-    codes = rank[np.asarray(indices, dtype=np.int64)]
-    uniques = values.take(order).to_pylist() + ([None] if has_missing else [])
-    present = np.bincount(codes, minlength=len(uniques)) > 0
-    if not present.all():  # a dictionary may hold values no row uses: renumber without
-        codes = (np.cumsum(present) - 1)[codes]
-        uniques = [u for u, keep in zip(uniques, present, strict=True) if keep]
-    return codes, pd.array(uniques, dtype=dtype)
+    if indices.null_count > 0:
+        indices = pc.fill_null(indices, len(uniques))
+        uniques.append(None)
+    return np.asarray(indices), pd.array(uniques, dtype=dtype)
 
 
 def file_digest(path: Path) -> str:

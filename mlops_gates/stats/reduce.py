@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -362,11 +362,12 @@ def reduce_scores(
     thr = np.asarray(thresholds, dtype=np.float64)
     if thr.ndim != 1 or np.any(np.diff(thr) < 0):
         raise ValueError("thresholds must be one-dimensional and ascending")
-    index = _codes("scores", scores, max(thr.shape[0], 1), n)
-    key = g * max(thr.shape[0], 1)
-    key += index
+    n_thr = max(thr.shape[0], 1)
+    index = _codes("scores", scores, n_thr, n, widen=False)
     if w is None:
-        return _scores_from_rows(thr, key, t, n_groups)
+        return _scores_from_rows(thr, g, index, t, n_groups)
+    key = g * n_thr
+    key += index
     return _scores_from_keys(thr, key, t * w, (1 - t) * w, n_groups)
 
 
@@ -382,10 +383,10 @@ def _reduce_scores(
     # One global factorisation of the score values; (group, score index) keys then sort
     # by group first and score second, which the rank metrics rely on.
     thresholds, inverse = np.unique(s, return_inverse=True)
-    key = groups * thresholds.shape[0] + inverse.astype(np.int64)
     is_pos = (y_true == 1).astype(np.int64)
     if weights is None:
-        return _scores_from_rows(thresholds, key, is_pos, n_groups)
+        return _scores_from_rows(thresholds, groups, inverse, is_pos, n_groups)
+    key = groups * thresholds.shape[0] + inverse.astype(np.int64)
     return _scores_from_keys(thresholds, key, is_pos * weights, (1 - is_pos) * weights, n_groups)
 
 
@@ -475,22 +476,31 @@ def _scores_from_keys(
 
 
 def _scores_from_rows(
-    thresholds: FloatArray, key: IntArray, positive: IntArray, n_groups: int
+    thresholds: FloatArray,
+    group: IntArray,
+    index: NDArray[np.signedinteger[Any]],
+    positive: IntArray,
+    n_groups: int,
 ) -> ScoreStats:
-    """:func:`_scores_from_keys` for one row per entry (``positive`` 0/1), by one sort of
-    ``key * 2 + positive``: numpy sorts integers with SIMD instructions, so on a million
-    rows this is several times faster than dense sums over a key space (groups x score
-    bins) larger than the rows, most of whose cost is touching fresh memory.
+    """:func:`_scores_from_keys` for one row per entry: row ``i`` in ``group[i]`` with
+    score ``thresholds[index[i]]`` and label ``positive[i]`` (0/1).
 
-    For the same reason the packed keys live in one buffer, sorted in place, and in 32
-    bits whenever they fit: half the memory to fault in and twice the keys per SIMD lane.
+    One sort of the packed keys ``(group * n_thresholds + index) * 2 + positive``: numpy
+    sorts integers with SIMD instructions, so on a million rows this is several times
+    faster than dense sums over a key space (groups x score bins) larger than the rows.
+    Most of the cost left is touching fresh memory, so the keys are packed, sorted and
+    scanned in one buffer, 32 bits wide whenever they fit, and no other temporary as long
+    as the rows is made.
     """
     n_thresholds = max(thresholds.shape[0], 1)
-    n = key.shape[0]
+    n = group.shape[0]
     if n == 0:
-        return _scores_from_keys(thresholds, key, positive, positive, n_groups)
+        empty = np.zeros(0, dtype=np.int64)
+        return _scores_from_keys(thresholds, empty, empty, empty, n_groups)
     narrow = 2 * n_groups * n_thresholds <= np.iinfo(np.int32).max
-    packed = np.left_shift(key, 1, dtype=np.int32 if narrow else np.int64)
+    packed = np.multiply(group, n_thresholds, dtype=np.int32 if narrow else np.int64)
+    packed += index
+    packed <<= 1
     packed |= positive
     packed.sort()
     # A new cell wherever the packed keys differ in more than the label bit.
@@ -501,19 +511,24 @@ def _scores_from_rows(
     del changed
     starts = np.flatnonzero(first)
     del first
-    rows = np.empty(starts.shape[0], dtype=np.int64)
-    np.subtract(starts[1:], starts[:-1], out=rows[:-1])
-    rows[-1] = n - starts[-1]
-    cells = (packed[starts] >> 1).astype(np.int64, copy=False)
+    cells = packed[starts].astype(np.int64)
+    cells >>= 1
     np.bitwise_and(packed, 1, out=packed)  # now the labels, in the same order
     pos = np.add.reduceat(packed, starts, dtype=np.int64)
-    group, score = np.divmod(cells, n_thresholds)
+    del packed
+    neg = np.empty(starts.shape[0], dtype=np.int64)  # rows per cell, then minus positives
+    np.subtract(starts[1:], starts[:-1], out=neg[:-1])
+    neg[-1] = n - starts[-1]
+    neg -= pos
+    del starts
+    cell_group = cells // n_thresholds
+    np.remainder(cells, n_thresholds, out=cells)  # now the score index
     return ScoreStats(
         thresholds=thresholds,
-        group=group,
-        score=score,
+        group=cell_group,
+        score=cells,
         pos=pos,
-        neg=rows - pos,
+        neg=neg,
         n_groups=n_groups,
     )
 
@@ -548,7 +563,11 @@ def _column_sums(groups: IntArray, n_groups: int, columns: list[FloatArray]) -> 
     return np.stack([_weighted_bincount(groups, col, n_groups) for col in columns], axis=1)
 
 
-def _codes(name: str, values: ArrayLike, upper: int, length: int | None) -> IntArray:
+def _codes(
+    name: str, values: ArrayLike, upper: int, length: int | None, *, widen: bool = True
+) -> IntArray:
+    """``values`` checked to be integer codes in ``[0, upper)``; as int64 unless
+    ``widen`` is false (then in their own integer type, with no copy)."""
     a = np.asarray(values)
     if a.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
@@ -561,7 +580,7 @@ def _codes(name: str, values: ArrayLike, upper: int, length: int | None) -> IntA
     lo, hi = int(a.min()), int(a.max())
     if lo < 0 or hi >= upper:
         raise ValueError(f"{name} must hold codes in [0, {upper}), found values in [{lo}, {hi}]")
-    return a.astype(np.int64, copy=False)
+    return a.astype(np.int64, copy=False) if widen else a
 
 
 def _reals(name: str, values: ArrayLike, length: int) -> FloatArray:

@@ -52,13 +52,16 @@ class ScoreBins:
         width = self.hi - self.lo
         return self.n_bins / width if width > 0 and math.isfinite(width) else 0.0
 
-    def codes(self, scores: ArrayLike) -> IntArray:
-        """Bin of each score, in ``[0, n_bins)``; the formula every backend repeats."""
+    def codes(self, scores: ArrayLike) -> NDArray[np.int32] | IntArray:
+        """Bin of each score, in ``[0, n_bins)``; the formula every backend repeats.
+        int32 (half the memory) unless there are more bins than that holds."""
         s = np.asarray(scores, dtype=np.float64)
         raw = np.subtract(s, self.lo)  # one buffer: the same operations, in place
         raw *= self.scale
         np.floor(raw, out=raw)
         np.clip(raw, 0, self.n_bins - 1, out=raw)
+        if self.n_bins <= np.iinfo(np.int32).max:
+            return raw.astype(np.int32)
         return raw.astype(np.int64)
 
     def thresholds(self) -> FloatArray:
