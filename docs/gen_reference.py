@@ -318,7 +318,9 @@ def pytest_page() -> str:
     from mlops_gates.sources.evaluation import EvalData
 
     data_rows = [[f"`{f}`", f"`{t}`"] for f, t in inspect.get_annotations(EvalData).items()] + [
-        ["`n_rows`", "`int`"]
+        [f"`{name}`", f"`{inspect.get_annotations(prop.fget)['return']}`"]
+        for name, prop in vars(EvalData).items()
+        if isinstance(prop, property) and prop.fget is not None
     ]
     return (
         _banner("mlops_gates/pytest_plugin.py")

@@ -73,48 +73,53 @@ def test_parquet_text_columns_come_factorized_as_pandas_would(
     rows: list[tuple[str | None, str | None, int]], row_group_size: int, large: bool
 ) -> None:
     """A Parquet file's text columns read through their dictionaries (several row groups,
-    each with its own dictionary; missing values) give
-    the frame `pd.read_parquet` gives, the codes `pd.factorize(sort=True)` gives, and so
-    the groups of pandas' groupby."""
+    each with its own dictionary; missing values) give the groups of pandas' groupby
+    without decoding any text, and the frame `pd.read_parquet` gives once asked for."""
     import tempfile
     from pathlib import Path
 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlops_gates.sources.data import read_frame
+    from mlops_gates.sources.data import read_rows
 
     text = pa.large_string() if large else pa.string()
     table = pa.table(
         {
             "s": pa.array([r[0] for r in rows], type=text),
-            "t": pa.array([r[1] for r in rows], type=text),
             "n": pa.array([r[2] for r in rows], type=pa.int64()),
+            "t": pa.array([r[1] for r in rows], type=text),
         }
     )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "rows.parquet"
         pq.write_table(table, path, row_group_size=row_group_size)
-        frame, factorized = read_frame(path, factorize=["s", "t", "n", "absent"])
+        got = read_rows(path, factorize=["s", "t", "n", "absent"])
         expected = pd.read_parquet(path)
-    pd.testing.assert_frame_equal(frame, expected)
-    assert sorted(factorized) == ["s", "t"]  # text columns only
-    for c, (codes, uniques) in factorized.items():
+    assert sorted(got.factorized) == ["s", "t"]  # text columns only
+    assert got.columns == ["s", "n", "t"] and len(got) == len(rows)
+    pd.testing.assert_series_equal(got.column("n"), expected["n"])
+    columns = ["s", "n", "t"]
+    fast, slow = Grouping.of(got, columns), Grouping.by_groupby(expected, columns)
+    np.testing.assert_array_equal(fast.codes, slow.codes)
+    pd.testing.assert_frame_equal(fast.keys, slow.keys)
+    assert got._frame is None  # grouping decoded no text
+    for c, (codes, uniques) in got.factorized.items():
         decoded = pd.Series(pd.Index(uniques).take(codes), name=c)
         pd.testing.assert_series_equal(decoded, expected[c])
-    columns = ["s", "n", "t"]
-    got, slow = Grouping.of(frame, columns, factorized), Grouping.by_groupby(expected, columns)
-    np.testing.assert_array_equal(got.codes, slow.codes)
-    pd.testing.assert_frame_equal(got.keys, slow.keys)
+    pd.testing.assert_frame_equal(got.frame, expected)
+    pd.testing.assert_series_equal(got.column("s"), expected["s"])
 
 
 def test_values_no_row_holds_are_not_slices() -> None:
     """A factorization may list values no row holds (a Parquet dictionary can): they get
     no group and no slice."""
+    from mlops_gates.sources.data import Table
+
     frame = pd.DataFrame({"s": ["z", None, "b", "z"], "n": [1, 1, 2, 2]})
     uniques = pd.array(["a", "z", "unused", "b", None], dtype=frame["s"].dtype)
     factorized = {"s": (np.array([1, 4, 3, 1], dtype=np.int32), uniques)}
-    got = Grouping.of(frame, ["s", "n"], factorized)
+    got = Grouping.of(Table(frame, factorized=factorized), ["s", "n"])
     want = Grouping.by_groupby(frame, ["s", "n"])
     np.testing.assert_array_equal(got.codes, want.codes)
     pd.testing.assert_frame_equal(got.keys, want.keys)

@@ -494,3 +494,56 @@ def test_empty_data(make_project: Project) -> None:
     overall = report.gates[0]
     assert (overall.status, overall.support) == ("error", 0)
     assert math.isnan(overall.observed or math.nan)
+
+
+def test_parquet_text_slices_are_counted_without_decoding_their_text(
+    make_project: Project,
+) -> None:
+    """Metric gates on Parquet text slices read them as dictionary codes and never build
+    their text; the run's verdicts equal the CSV run's, and the frame handed to custom
+    gates (`EvalData.frame`) is still exactly what pandas reads, built on first use."""
+    from mlops_gates.gates.runner import evaluate
+
+    gates = [
+        {
+            "id": "acc",
+            "kind": "metric",
+            "metric": "accuracy",
+            "min": 0.5,
+            "slices": ["region", ["sex", "region"]],
+            "min_support": 5,
+        },
+        {"id": "auc", "kind": "metric", "metric": "roc_auc", "min": 0.5, "slices": ["sex"]},
+        {
+            "id": "dp",
+            "kind": "fairness",
+            "metric": "demographic_parity_difference",
+            "sensitive": "sex",
+            "max": 0.5,
+        },
+    ]
+    frame = binary_frame()
+    frame.loc[::7, "region"] = None  # a missing slice value
+    parquet = make_project(
+        base_config(data={"path": "eval.parquet"}, gates=gates),
+        frame,
+        data_name="eval.parquet",
+    )
+    evaluation = evaluate(load_config(parquet))
+    assert evaluation.data is not None
+    assert evaluation.data.table._frame is None, "the text columns were decoded"
+    csv = make_project(base_config(gates=gates), frame, where=parquet.parent / "csv")
+    from_csv = run_gates(load_config(csv)).to_dict()["gates"]
+    from_parquet = evaluation.report.to_dict()["gates"]
+    assert len(from_parquet) == len(from_csv) > 10
+    for a, b in zip(from_parquet, from_csv, strict=True):
+        assert (a["id"], a["status"], a["slice"], a["support"]) == (
+            b["id"],
+            b["status"],
+            b["slice"],
+            b["support"],
+        )
+        assert a["observed"] == pytest.approx(b["observed"], nan_ok=True)
+    pd.testing.assert_frame_equal(
+        evaluation.data.frame, pd.read_parquet(parquet.parent / "eval.parquet")
+    )

@@ -18,7 +18,7 @@ from mlops_gates.stats.scorebins import ScoreBins
 
 def reduce_frame(config: Config, data: EvalData, plan: Plan) -> Reduced:
     """Encoded rows (`EvalData`) to the shared tables."""
-    grouping = Grouping.of(data.frame, plan.columns, data.factorized)
+    grouping = Grouping.of(data.table, plan.columns)
     n_groups = grouping.n_groups
     stats: ClassificationStats | RegressionStats
     if data.task == "regression":
@@ -38,7 +38,7 @@ def reduce_frame(config: Config, data: EvalData, plan: Plan) -> Reduced:
     reduced = Reduced(
         engine="memory",
         n_rows=data.n_rows,
-        columns=tuple(str(c) for c in data.frame.columns),
+        columns=tuple(str(c) for c in data.table.columns),
         grouping=grouping,
         stats=stats,
         score_grouping=score_grouping,

@@ -16,8 +16,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from mlops_gates import __version__
 from mlops_gates.backends.memory import reduce_frame
 from mlops_gates.backends.plan import plan_for
@@ -40,7 +38,7 @@ from mlops_gates.gates.fairness import evaluate_fairness
 from mlops_gates.gates.metric import evaluate_metric
 from mlops_gates.gates.result import GateResult, Report
 from mlops_gates.sources import mlflow_models  # registers the models:/ and runs:/ loaders
-from mlops_gates.sources.data import Factorized, file_digest, read_frame, require_columns
+from mlops_gates.sources.data import Table, file_digest, read_rows, require_columns
 from mlops_gates.sources.evaluation import EvalData, build_inputs
 
 
@@ -63,8 +61,7 @@ def evaluate(config: Config) -> Evaluation:
     errors: list[str] = []
     results: list[GateResult] = []
     data_path = config.resolve(config.data.path)
-    frame: pd.DataFrame | None = None
-    factorized: dict[str, Factorized] = {}
+    table: Table | None = None
     data: EvalData | None = None
     fingerprint: dict[str, Any] = {
         "config": file_digest(config.source) if config.source else None,
@@ -84,7 +81,7 @@ def evaluate(config: Config) -> Evaluation:
         try:
             # The columns gates slice by come factorized from a Parquet file's dictionary.
             sliced = plan_for(config).columns
-            frame, factorized = read_frame(data_path, config.data.format, factorize=sliced)
+            table = read_rows(data_path, config.data.format, factorize=sliced)
             fingerprint["data"] = file_digest(data_path)
         except MlopsGatesError as exc:
             errors.append(str(exc))
@@ -93,16 +90,17 @@ def evaluate(config: Config) -> Evaluation:
     inputs_error: str | None = errors[0] if errors else None
     no_baseline: str | None = None  # why a registry baseline does not exist yet
     inputs_config = config
-    if frame is not None:
+    if table is not None:
         for gate in config.gates:
             if isinstance(gate, SchemaGate):
                 from mlops_gates.gates.schema import evaluate_schema
 
-                results.extend(_guard(gate, partial(evaluate_schema, gate, config, frame)))
+                check = partial(evaluate_schema, gate, config, table.frame)
+                results.extend(_guard(gate, check))
     # Gates that read only the table (schema, feature drift) need no labels or models: a
     # config made of those alone (monitoring unlabelled production rows) must not fail on
     # a label column it never uses.
-    if frame is not None and any(_needs_inputs(g) for g in config.gates):
+    if table is not None and any(_needs_inputs(g) for g in config.gates):
         # models:/ and runs:/ resolve against this config's MLflow. A baseline alias that is
         # not set yet (the first model) is "no baseline", not an error.
         with mlflow_models.resolving(config):
@@ -110,7 +108,7 @@ def evaluate(config: Config) -> Evaluation:
             if no_baseline is not None:
                 inputs_config = config.model_copy(update={"baseline": None})
             try:
-                data = build_inputs(inputs_config, frame, data_path, factorized)
+                data = build_inputs(inputs_config, table, data_path)
             except Exception as exc:
                 inputs_error = _describe(exc, "reading labels and predictions")
                 errors.append(inputs_error)
@@ -139,6 +137,7 @@ def evaluate(config: Config) -> Evaluation:
         if isinstance(gate, StalenessGate):
             from mlops_gates.gates.staleness import evaluate_staleness
 
+            frame = None if table is None else table.frame
             stale = partial(
                 evaluate_staleness, gate, frame, data, inputs_error, data_path=data_path
             )
@@ -148,6 +147,7 @@ def evaluate(config: Config) -> Evaluation:
             # Drift needs only the table (and, for the model's output, the predictions).
             from mlops_gates.gates.drift import evaluate_drift
 
+            frame = None if table is None else table.frame
             drift = partial(evaluate_drift, gate, config, frame, data, inputs_error)
             results.extend(_guard(gate, drift))
             continue
@@ -197,7 +197,7 @@ def evaluate(config: Config) -> Evaluation:
         },
         "data": {
             "path": str(data_path),
-            "rows": ctx.reduced.n_rows if ctx else None if frame is None else len(frame),
+            "rows": ctx.reduced.n_rows if ctx else None if table is None else len(table),
         },
         "reduction": ctx.reduced.describe() if ctx else None,
         "models": models,
@@ -240,7 +240,7 @@ def _baseline_ref(config: Config) -> str | None:
 
 def _context(config: Config, data: EvalData) -> Context:
     # A missing slice column is a problem of the gates that name it, reported on them.
-    plan = plan_for(config, {str(c) for c in data.frame.columns})
+    plan = plan_for(config, {str(c) for c in data.table.columns})
     return Context(config, reduce_frame(config, data, plan), data)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,25 +34,76 @@ Factorized = tuple[np.ndarray, Any]
 values). The values may include some that no row holds."""
 
 
+class Table:
+    """The rows of one data file, read once.
+
+    `frame` is the DataFrame `pd.read_parquet` (or `pd.read_csv`) gives. Text columns that
+    came through their Parquet dictionaries (`factorized`, for the grouping) are decoded
+    into it only when something first asks for the frame or for one of them, so a run
+    whose gates only count rows per slice never builds their text.
+    """
+
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        *,
+        factorized: Mapping[str, Factorized] | None = None,
+        decode: Callable[[], pd.DataFrame] | None = None,
+        columns: list[str] | None = None,
+        rows: int | None = None,
+    ) -> None:
+        # Without `decode`, `frame` is the whole table. With it, `frame` holds the other
+        # columns, `columns` names them all in order and `decode()` builds the whole table.
+        self._base = frame
+        self._decode = decode
+        self._frame = None if decode is not None else frame
+        self._columns = list(columns) if columns is not None else None
+        self._rows = rows
+        self.factorized: dict[str, Factorized] = dict(factorized or {})
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            assert self._decode is not None
+            self._frame = self._decode()
+            self._decode = None
+        return self._frame
+
+    @property
+    def columns(self) -> list[str]:
+        if self._frame is not None or self._columns is None:
+            return list(self.frame.columns)
+        return list(self._columns)
+
+    def column(self, name: str) -> pd.Series:
+        """One column, decoding the table only when it is one of the text columns."""
+        if self._frame is None and name in self._base.columns:
+            return self._base[name]
+        return self.frame[name]
+
+    def __len__(self) -> int:
+        return self._rows if self._frame is None and self._rows is not None else len(self.frame)
+
+
 def read_table(path: Path, fmt: Literal["parquet", "csv", "table"] | None = None) -> pd.DataFrame:
     """The whole table as a DataFrame; a missing, empty or corrupt file is a `DataError`."""
-    return read_frame(path, fmt)[0]
+    return read_rows(path, fmt).frame
 
 
-def read_frame(
+def read_rows(
     path: Path,
     fmt: Literal["parquet", "csv", "table"] | None = None,
     *,
     factorize: Collection[str] = (),
-) -> tuple[pd.DataFrame, dict[str, Factorized]]:
-    """The whole table (as `read_table`), and the columns of `factorize` that come
+) -> Table:
+    """The whole table (as `read_table`), with the columns of `factorize` that come
     factorized for free.
 
     Parquet stores a text column as a dictionary of its distinct values and, per row, an
     index into it. The text columns named in `factorize` (the ones gates slice by) are read
     that way: their codes come straight from the file rather than from hashing every row's
-    text, and the frame's column is decoded from the same dictionary, so it is exactly what
-    `pd.read_parquet` gives. Other columns and formats read as usual, with no codes.
+    text. Their text is decoded from the same dictionary when first needed, so the frame is
+    exactly what `pd.read_parquet` gives. Other columns and formats read as usual.
     """
     if fmt == "table":
         raise DataError(f"{path}: `format: table` names a Spark table; set `backend.engine: spark`")
@@ -64,13 +115,12 @@ def read_frame(
             f"`backend.engine: duckdb` to read a folder or glob of Parquet files"
         )
     fmt = fmt or infer_format(path)
-    factorized: dict[str, Factorized] = {}
     try:
         if fmt == "parquet":
-            frame, factorized = _read_parquet(path, factorize)
+            table = _read_parquet(path, factorize)
         else:
             sep = "\t" if path.name.lower().endswith(".tsv") else ","
-            frame = pd.read_csv(path, sep=sep)
+            table = Table(pd.read_csv(path, sep=sep))
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
     except (OSError, ValueError, pd.errors.ParserError) as exc:
@@ -80,52 +130,69 @@ def read_frame(
             f"{path}: cannot read it as {fmt.upper()}: {first}. "
             f"Is the file complete, and is `data.format` right?"
         ) from None
-    if len(frame.columns) == 0:
+    if not table.columns:
         raise DataError(f"{path}: the file has no columns")
-    return frame, factorized
+    return table
 
 
-def _read_parquet(
-    path: Path, factorize: Collection[str]
-) -> tuple[pd.DataFrame, dict[str, Factorized]]:
+def _read_parquet(path: Path, factorize: Collection[str]) -> Table:
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(path)
+    index = _index_columns(schema)
     text = [
         c
         for c in dict.fromkeys(factorize)
         if schema.names.count(c) == 1
+        and c not in index
         and (pa.types.is_string(t := schema.field(c).type) or pa.types.is_large_string(t))
     ]
     if not text:
-        return pd.read_parquet(path), {}
+        return Table(pd.read_parquet(path))
     with pq.ParquetFile(path, read_dictionary=text) as file:
         table = file.read()
-    factorized: dict[str, Factorized] = {}
-    for name in text:
-        i = table.schema.get_field_index(name)
-        column = table.column(i).combine_chunks()  # one dictionary for all row groups
-        # pandas keeps text as large_string: decoding straight to it spares a cast.
-        values = column.dictionary.cast(pa.large_string())
-        field = schema.field(name).with_type(pa.large_string())
-        table = table.set_column(i, field, pc.take(values, column.indices))
-        factorized[name] = (column, values)
+    columns = {name: table.column(name).combine_chunks() for name in text}  # one dictionary
+    rest = table.drop_columns(text)
     # One block per column: numeric columns stay the Arrow buffers just read, where
     # consolidating them would copy every one (pandas copies on write, so nothing changes).
-    frame = table.to_pandas(split_blocks=True)
-    for name, (column, values) in list(factorized.items()):
-        factorized[name] = _dictionary_codes(column, values, frame[name].dtype)
-    return frame, factorized
+    base = rest.to_pandas(split_blocks=True)
+    dtype = pa.array([], pa.large_string()).to_pandas().dtype  # what pandas reads text as
+
+    def decode() -> pd.DataFrame:
+        import pyarrow.compute as pc
+
+        decoded = table
+        for name, column in columns.items():
+            # pandas keeps text as large_string: decoding straight to it spares a cast.
+            values = column.dictionary.cast(pa.large_string())
+            field = schema.field(name).with_type(pa.large_string())
+            i = decoded.schema.get_field_index(name)
+            decoded = decoded.set_column(i, field, pc.take(values, column.indices))
+        frame: pd.DataFrame = decoded.to_pandas(split_blocks=True)
+        return frame
+
+    factorized = {name: _dictionary_codes(column, dtype) for name, column in columns.items()}
+    order = [c for c in table.column_names if c in text or c in base.columns]
+    return Table(base, factorized=factorized, decode=decode, columns=order, rows=table.num_rows)
 
 
-def _dictionary_codes(column: Any, values: Any, dtype: Any) -> Factorized:
+def _index_columns(schema: Any) -> set[str]:
+    """Columns a pandas-written file keeps its index in (they become the frame's index)."""
+    import json
+
+    meta = (schema.metadata or {}).get(b"pandas")
+    if not meta:
+        return set()
+    return {c for c in json.loads(meta).get("index_columns", []) if isinstance(c, str)}
+
+
+def _dictionary_codes(column: Any, dtype: Any) -> Factorized:
     """A dictionary column's indices as codes (no copy when nothing is missing), and its
     dictionary as values, with a missing value appended when some row is missing."""
     import pyarrow.compute as pc
 
-    uniques = values.to_pylist()
+    uniques = column.dictionary.to_pylist()
     indices = column.indices
     if indices.null_count > 0:
         indices = pc.fill_null(indices, len(uniques))

@@ -6,7 +6,6 @@ problem with labels, predictions and scores is caught with a message naming the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pandas as pd
 
 from mlops_gates.config import Config, ModelConfig
 from mlops_gates.errors import DataError, MlopsGatesError
-from mlops_gates.sources.data import Factorized, require_columns
+from mlops_gates.sources.data import Table, require_columns
 from mlops_gates.sources.models import load_model, model_features, predict
 
 
@@ -31,9 +30,12 @@ class ModelOutput:
 
 @dataclass(frozen=True)
 class EvalData:
-    """Evaluation rows with encoded truth and predictions, ready to be reduced."""
+    """Evaluation rows with encoded truth and predictions, ready to be reduced.
 
-    frame: pd.DataFrame
+    ``table`` is the data as read (a DataFrame is accepted and wrapped); ``frame`` is it
+    as a DataFrame, built on first use for gates that read rows."""
+
+    table: Table
     path: Path
     task: str
     classes: tuple[Any, ...]  # index order; binary: (negative, positive); () for regression
@@ -44,26 +46,34 @@ class EvalData:
     baseline_scores: np.ndarray | None = None
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     baseline_error: str | None = None  # why the configured baseline is unusable
-    # Columns the reader already factorized (`sources.data.read_frame`), for the grouping.
-    factorized: Mapping[str, Factorized] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.table, pd.DataFrame):
+            object.__setattr__(self, "table", Table(self.table))
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.table.frame
 
     @property
     def n_rows(self) -> int:
-        return len(self.frame)
+        return len(self.table)
 
 
 def model_output(
-    role: str, mc: ModelConfig, frame: pd.DataFrame, config: Config, path: Path
+    role: str, mc: ModelConfig, rows: Table | pd.DataFrame, config: Config, path: Path
 ) -> ModelOutput:
+    table = rows if isinstance(rows, Table) else Table(rows)
     positive = config.task.positive_label if config.task.type == "binary" else None
     if mc.predictions is not None:
         cols = [mc.predictions] + ([mc.scores] if mc.scores else [])
-        require_columns(frame, cols, where=f"`{role}`", path=path)
+        require_columns(table.columns, cols, where=f"`{role}`", path=path)
         scores = None
         if mc.scores is not None:
-            scores = _numeric(frame[mc.scores], f"{role}.scores", mc.scores, path)
+            scores = _numeric(table.column(mc.scores), f"{role}.scores", mc.scores, path)
         info = {"source": "column", "predictions": mc.predictions, "scores": mc.scores}
-        return ModelOutput(frame[mc.predictions].to_numpy(), scores, info)
+        return ModelOutput(table.column(mc.predictions).to_numpy(), scores, info)
+    frame = table.frame
     assert mc.model is not None
     base = config.source.parent if config.source else Path.cwd()
     loaded = load_model(mc.model, base, mc.trusted_types)
@@ -75,42 +85,35 @@ def model_output(
     return ModelOutput(labels, scores, {**loaded.info, "ref": mc.model})
 
 
-def build_inputs(
-    config: Config,
-    frame: pd.DataFrame,
-    path: Path,
-    factorized: Mapping[str, Factorized] | None = None,
-) -> EvalData:
+def build_inputs(config: Config, rows: Table | pd.DataFrame, path: Path) -> EvalData:
     """Encode the truth and both models' outputs; a problem with the truth or the
-    candidate raises, a problem with the baseline is kept in `baseline_error`.
-    `factorized` passes on the columns the reader factorized."""
+    candidate raises, a problem with the baseline is kept in `baseline_error`."""
     task = config.task
-    require_columns(frame, [task.label], where="`task.label`", path=path)
-    cand = model_output("candidate", config.candidate, frame, config, path)
+    table = rows if isinstance(rows, Table) else Table(rows)
+    require_columns(table.columns, [task.label], where="`task.label`", path=path)
+    cand = model_output("candidate", config.candidate, table, config, path)
     base: ModelOutput | None = None
     baseline_error = None
     if config.baseline is not None:
         try:
-            base = model_output("baseline", config.baseline, frame, config, path)
+            base = model_output("baseline", config.baseline, table, config, path)
         except MlopsGatesError as exc:
             baseline_error = str(exc)
     models = {"candidate": cand.info} | ({"baseline": base.info} if base else {})
-    known = dict(factorized or {})
+    label = table.column(task.label)
 
     if task.type == "regression":
-        y = _numeric(frame[task.label], "task.label", task.label, path)
+        y = _numeric(label, "task.label", task.label, path)
         c = _numeric(pd.Series(cand.labels), "candidate predictions", _col(config.candidate), path)
         b = None
         if base is not None and config.baseline is not None:
             b = _numeric(
                 pd.Series(base.labels), "baseline predictions", _col(config.baseline), path
             )
-        return EvalData(
-            frame, path, task.type, (), y, c, None, b, None, models, baseline_error, known
-        )
+        return EvalData(table, path, task.type, (), y, c, None, b, None, models, baseline_error)
 
-    classes = _classes(config, frame[task.label], cand.labels, base.labels if base else None, path)
-    y = _encode(frame[task.label].to_numpy(), classes, f"column {task.label!r} (task.label)", path)
+    classes = _classes(config, label, cand.labels, base.labels if base else None, path)
+    y = _encode(label.to_numpy(), classes, f"column {task.label!r} (task.label)", path)
     c = _encode(cand.labels, classes, f"candidate predictions ({_col(config.candidate)})", path)
     b = None
     if base is not None and config.baseline is not None:
@@ -124,7 +127,7 @@ def build_inputs(
         if out is not None and out.scores is not None:
             _check_finite(out.scores, f"{role} scores", path)
     return EvalData(
-        frame,
+        table,
         path,
         task.type,
         classes,
@@ -135,7 +138,6 @@ def build_inputs(
         base.scores if (base is not None and task.type == "binary") else None,
         models,
         baseline_error,
-        known,
     )
 
 
