@@ -280,6 +280,13 @@ def score_metric(name: str, scores: ScoreStats) -> FloatArray:
     return scores.memo(f"metric:{name}", compute)
 
 
+def below(scores: ScoreStats, which: Literal["pos", "neg"]) -> FloatArray:
+    """Per entry: the group's positives (or negatives) at strictly lower scores; computed
+    once per table (ROC AUC, average precision and DeLong's variance all read it)."""
+    counts = scores.pos if which == "pos" else scores.neg
+    return scores.memo(f"below:{which}", lambda: _below(scores, counts))
+
+
 def _below(scores: ScoreStats, counts: NDArray[np.int64]) -> FloatArray:
     """Per entry: ``counts`` summed over the same group's strictly lower scores.
 
@@ -304,7 +311,7 @@ def _roc_auc(s: ScoreStats) -> FloatArray:
     # Mann-Whitney form: every positive beats the negatives below it and ties half of the
     # negatives at its score; equals sklearn's trapezoidal area (midranks for ties).
     p, n = s.n_positive().astype(np.float64), s.n_negative().astype(np.float64)
-    wins = s.pos * (_below(s, s.neg) + 0.5 * s.neg)
+    wins = s.pos * (below(s, "neg") + 0.5 * s.neg)
     # NaN with one class only (sklearn warns and returns NaN too).
     return _div(_group_sum(s, wins), p * n)
 
@@ -313,8 +320,8 @@ def _average_precision(s: ScoreStats) -> FloatArray:
     # sklearn's step sum Σ (R_t - R_{t+1}) P_t: recall only moves at thresholds holding
     # positives, by pos/P, and P_t counts every row scored >= t.
     p, n = s.n_positive().astype(np.float64), s.n_negative().astype(np.float64)
-    tp_at = p[s.group] - _below(s, s.pos)
-    fp_at = n[s.group] - _below(s, s.neg)
+    tp_at = p[s.group] - below(s, "pos")
+    fp_at = n[s.group] - below(s, "neg")
     precision = np.where(s.pos > 0, tp_at / np.maximum(tp_at + fp_at, 1.0), 0.0)
     # No positives: sklearn returns 0 with a warning (recall "set to one"); we say NaN.
     return _div(_group_sum(s, s.pos * precision), p)

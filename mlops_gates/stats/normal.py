@@ -22,6 +22,7 @@ from statistics import NormalDist
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from mlops_gates.stats.metrics import below, score_metric
 from mlops_gates.stats.reduce import ScoreStats
 
 FloatArray = NDArray[np.float64]
@@ -32,25 +33,22 @@ _RANGE = {"roc_auc": (0.0, 1.0), "brier": (0.0, 1.0), "log_loss": (0.0, np.inf)}
 __all__ = ["NORMAL_METRICS", "normal_interval", "normal_pvalue", "score_metric_se"]
 
 
-def _within_group_cumsum(x: FloatArray, group: NDArray[np.int64], n_groups: int) -> FloatArray:
-    """Cumulative sum of ``x`` restarting at each group (entries sorted by group)."""
-    totals = np.bincount(group, weights=x, minlength=n_groups)
-    before = np.concatenate([[0.0], np.cumsum(totals)[:-1]])
-    return np.asarray(np.cumsum(x) - before[group], dtype=np.float64)
-
-
 def _roc_auc_se(s: ScoreStats) -> FloatArray:
     g, pos, neg = s.group, s.pos.astype(np.float64), s.neg.astype(np.float64)
-    n1 = np.bincount(g, weights=pos, minlength=s.n_groups)
-    n0 = np.bincount(g, weights=neg, minlength=s.n_groups)
+    n1 = s.n_positive().astype(np.float64)
+    n0 = s.n_negative().astype(np.float64)
+    auc = score_metric("roc_auc", s)  # the same table's point estimate, computed once
     with np.errstate(divide="ignore", invalid="ignore"):
-        neg_below = _within_group_cumsum(neg, g, s.n_groups) - neg
-        pos_above = n1[g] - _within_group_cumsum(pos, g, s.n_groups)
+        # The cumulative counts ROC AUC itself used (exact: they are sums of integers).
+        neg_below = below(s, "neg")
+        pos_above = n1[g] - below(s, "pos") - pos
         v10 = (neg_below + 0.5 * neg) / n0[g]  # placement of the positives at this score
         v01 = (pos_above + 0.5 * pos) / n1[g]  # placement of the negatives at this score
-        auc = np.bincount(g, weights=pos * v10, minlength=s.n_groups) / n1
-        s10 = np.bincount(g, weights=pos * (v10 - auc[g]) ** 2, minlength=s.n_groups) / (n1 - 1)
-        s01 = np.bincount(g, weights=neg * (v01 - auc[g]) ** 2, minlength=s.n_groups) / (n0 - 1)
+        at = auc[g]
+        v10 -= at
+        v01 -= at
+        s10 = np.bincount(g, weights=pos * v10 * v10, minlength=s.n_groups) / (n1 - 1)
+        s01 = np.bincount(g, weights=neg * v01 * v01, minlength=s.n_groups) / (n0 - 1)
         var = s10 / n1 + s01 / n0
     return np.asarray(np.where((n1 >= 2) & (n0 >= 2), np.sqrt(var), np.nan), dtype=np.float64)
 

@@ -511,12 +511,13 @@ def _scores_from_rows(
     del changed
     starts = np.flatnonzero(first)
     del first
-    cells = packed[starts].astype(np.int64)
+    width = packed.dtype  # the table's integers: no wider than the keys
+    cells = packed[starts]
     cells >>= 1
     np.bitwise_and(packed, 1, out=packed)  # now the labels, in the same order
-    pos = np.add.reduceat(packed, starts, dtype=np.int64)
+    pos = np.add.reduceat(packed, starts, dtype=width)
     del packed
-    neg = np.empty(starts.shape[0], dtype=np.int64)  # rows per cell, then minus positives
+    neg = np.empty(starts.shape[0], dtype=width)  # rows per cell, then minus positives
     np.subtract(starts[1:], starts[:-1], out=neg[:-1])
     neg[-1] = n - starts[-1]
     neg -= pos
