@@ -249,14 +249,14 @@ def _profile_at_scale(args: argparse.Namespace, config: Any, columns: list[str] 
 
     from mlops_gates.backends import open_table
     from mlops_gates.backends.drift_source import output_profiles
-    from mlops_gates.backends.files import files_digest, parquet_files
+    from mlops_gates.backends.files import files_digest
     from mlops_gates.backends.profiles import profile_table
     from mlops_gates.errors import ConfigError, MlopsGatesError
     from mlops_gates.sources.profile import profile_json
 
     try:
-        with open_table(config, args.data) as table:
-            digest = {"digest": files_digest(parquet_files(args.data))}
+        with open_table(config, args.data, args.format) as table:
+            digest = {"digest": files_digest(table.files) if table.files else None}
             profile = profile_table(
                 table, columns=columns, bins=args.bins, top_k=args.top_k, source=digest
             )

@@ -169,6 +169,29 @@ def test_profile_command_at_scale_equals_memory(tmp_path: Path, engine: str) -> 
             _same_profile(got, want, name)
 
 
+def test_profile_command_at_scale_reads_the_format_it_is_told(tmp_path: Path) -> None:
+    """`--format csv` holds at scale too: a CSV file without a .csv suffix is profiled by
+    DuckDB as the in-memory reader profiles it, and the source digest is the file's."""
+    from mlops_gates.sources.data import file_digest
+
+    df = _data(600, 2)
+    df.loc[0, "x"] = 0.5  # DuckDB's CSV sniffer takes a column holding `inf` for text
+    data = tmp_path / "export.txt"
+    df.to_csv(data, index=False)
+    docs = {}
+    for e in ("memory", "duckdb"):
+        cfg = project(tmp_path / e, df, e, gates=_gates("ref.json"), baseline=False)
+        out = tmp_path / f"{e}.json"
+        args = ["profile", str(data), "--format", "csv", "--config", str(cfg), "-o", str(out)]
+        assert main([*args, "--columns", *COLUMNS]) == 0
+        docs[e] = json.loads(out.read_text())
+    mem, other = docs["memory"], docs["duckdb"]
+    assert other["rows"] == mem["rows"] == len(df)
+    assert other["source"]["digest"] == file_digest(data)
+    for name, want in mem["features"].items():
+        _same_profile(other["features"][name], want, name)
+
+
 def _same_profile(got: dict[str, Any], want: dict[str, Any], name: str) -> None:
     """Counts exactly; edges, bin means and summaries to 1e-12 (the engines interpolate
     quantiles and sum with their own arithmetic: a few units in the last place)."""

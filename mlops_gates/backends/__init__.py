@@ -46,11 +46,14 @@ def backend_module(engine: str) -> Any:
     return importlib.import_module(module)
 
 
-def open_table(config: Any, path: Path | None = None) -> AbstractContextManager[SqlTable]:
+def open_table(
+    config: Any, path: Path | None = None, fmt: str | None = None
+) -> AbstractContextManager[SqlTable]:
     """The configured engine's table of the evaluation data (or of the file, folder or glob
-    `path`), for the queries that come after the reduction: drift, staleness, schema."""
+    `path`, in format `fmt` or the one its name says), for the queries that come after
+    the reduction: drift, staleness, schema."""
     opened: AbstractContextManager[SqlTable] = backend_module(config.backend.engine).open_table(
-        config, path
+        config, path, fmt
     )
     return opened
 

@@ -25,7 +25,7 @@ DIALECT = Dialect('"')
 
 
 class _Source:
-    def __init__(self, config: Config, path: Path | None = None) -> None:
+    def __init__(self, config: Config, path: Path | None = None, fmt: str | None = None) -> None:
         import duckdb
 
         self.where = path or config.resolve(config.data.path)
@@ -34,7 +34,7 @@ class _Source:
         self.con.execute("SET preserve_insertion_order = false")
         if config.backend.memory_limit:
             self.con.execute("SET memory_limit = ?", [config.backend.memory_limit])
-        fmt = config.data.format if path is None else None
+        fmt = fmt or (config.data.format if path is None else None)
         name = self.where.name.lower()
         if fmt == "csv" or (fmt is None and name.endswith((".csv", ".csv.gz", ".tsv"))):
             if not self.where.is_file():
@@ -68,11 +68,13 @@ def _literal(text: str) -> str:
 
 
 @contextmanager
-def open_table(config: Config, path: Path | None = None) -> Iterator[SqlTable]:
+def open_table(
+    config: Config, path: Path | None = None, fmt: str | None = None
+) -> Iterator[SqlTable]:
     """The configured data (or the file or directory `path`) as a queryable table."""
-    s = _Source(config, path)
+    s = _Source(config, path, fmt)
     try:
-        yield SqlTable(DIALECT, s.src, s.types, s.run, s.where)
+        yield SqlTable(DIALECT, s.src, s.types, s.run, s.where, s.files)
     finally:
         s.con.close()
 

@@ -25,7 +25,7 @@ deviations are summed by the engine, so they may differ from numpy's in the last
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,6 +82,7 @@ class SqlTable:
     types: dict[str, str]  # column -> the engine's type name
     run: Callable[[str], pd.DataFrame]
     where: Path
+    files: list[Path] = field(default_factory=list)  # the files read (for their digest)
 
     def has(self, column: str) -> bool:
         return column in self.types

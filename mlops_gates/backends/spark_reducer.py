@@ -40,10 +40,12 @@ def session(config: Config) -> Any:
 
 
 class _Source:
-    def __init__(self, config: Config, path: Path | None = None, view: str = VIEW) -> None:
+    def __init__(
+        self, config: Config, path: Path | None = None, view: str = VIEW, fmt: str | None = None
+    ) -> None:
         self.spark = session(config)
         self.files: list[Any] = []
-        fmt = config.data.format if path is None else None
+        fmt = fmt or (config.data.format if path is None else None)
         try:
             if fmt == "table":
                 self.where = Path(str(config.data.path))
@@ -85,12 +87,14 @@ def _first(exc: Exception) -> str:
 
 
 @contextmanager
-def open_table(config: Config, path: Path | None = None) -> Iterator[SqlTable]:
+def open_table(
+    config: Config, path: Path | None = None, fmt: str | None = None
+) -> Iterator[SqlTable]:
     """The configured data (or the file or directory `path`) as a queryable table."""
     view = VIEW if path is None else f"{VIEW}_{abs(hash(str(path)))}"
-    s = _Source(config, path, view)
+    s = _Source(config, path, view, fmt)
     try:
-        yield SqlTable(DIALECT, view, s.types, s.run, s.where)
+        yield SqlTable(DIALECT, view, s.types, s.run, s.where, list(s.files))
     finally:
         s.spark.catalog.dropTempView(view)
 
