@@ -35,7 +35,7 @@ class Grouping:
     def of(cls, rows: pd.DataFrame | Table, columns: list[str]) -> Grouping:
         """The groups of the rows' `columns`. A `Table` lends the columns its reader
         already factorized (text read through Parquet dictionaries) and decodes nothing."""
-        table = rows if isinstance(rows, Table) else Table(rows)
+        table = Table.of(rows)
         if not columns:
             return cls(np.zeros(len(table), dtype=np.int64), pd.DataFrame(index=[0]))
         fast = _by_factorize(table, columns)

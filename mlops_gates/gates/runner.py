@@ -80,14 +80,15 @@ def evaluate(config: Config) -> Evaluation:
             errors.append(_describe(exc, "reducing the data"))
     else:
         # The file's digest is read on a second thread while the rows are parsed (both
-        # release the GIL); the fingerprint waits for it only if the rows could be read.
+        # release the GIL); the fingerprint waits for it only if the rows could be read
+        # (a file that cannot be read fails in read_rows with the clearer message).
         with ThreadPoolExecutor(max_workers=1) as pool:
-            digest = pool.submit(file_digest, data_path) if data_path.is_file() else None
+            digest = pool.submit(file_digest, data_path)
             try:
                 # The columns gates slice by come factorized from a Parquet dictionary.
                 sliced = plan_for(config).columns
                 table = read_rows(data_path, config.data.format, factorize=sliced)
-                fingerprint["data"] = digest.result() if digest else file_digest(data_path)
+                fingerprint["data"] = digest.result()
             except MlopsGatesError as exc:
                 errors.append(str(exc))
 

@@ -61,6 +61,11 @@ class Table:
         self._rows = rows
         self.factorized: dict[str, Factorized] = dict(factorized or {})
 
+    @classmethod
+    def of(cls, rows: pd.DataFrame | Table) -> Table:
+        """`rows` as a Table: a DataFrame is wrapped whole, a Table passes through."""
+        return rows if isinstance(rows, Table) else cls(rows)
+
     @property
     def frame(self) -> pd.DataFrame:
         if self._frame is None:

@@ -48,8 +48,7 @@ class EvalData:
     baseline_error: str | None = None  # why the configured baseline is unusable
 
     def __post_init__(self) -> None:
-        if isinstance(self.table, pd.DataFrame):
-            object.__setattr__(self, "table", Table(self.table))
+        object.__setattr__(self, "table", Table.of(self.table))
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -63,7 +62,7 @@ class EvalData:
 def model_output(
     role: str, mc: ModelConfig, rows: Table | pd.DataFrame, config: Config, path: Path
 ) -> ModelOutput:
-    table = rows if isinstance(rows, Table) else Table(rows)
+    table = Table.of(rows)
     positive = config.task.positive_label if config.task.type == "binary" else None
     if mc.predictions is not None:
         cols = [mc.predictions] + ([mc.scores] if mc.scores else [])
@@ -89,7 +88,7 @@ def build_inputs(config: Config, rows: Table | pd.DataFrame, path: Path) -> Eval
     """Encode the truth and both models' outputs; a problem with the truth or the
     candidate raises, a problem with the baseline is kept in `baseline_error`."""
     task = config.task
-    table = rows if isinstance(rows, Table) else Table(rows)
+    table = Table.of(rows)
     require_columns(table.columns, [task.label], where="`task.label`", path=path)
     cand = model_output("candidate", config.candidate, table, config, path)
     base: ModelOutput | None = None

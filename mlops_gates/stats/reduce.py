@@ -490,7 +490,7 @@ def _scores_from_rows(
     faster than dense sums over a key space (groups x score bins) larger than the rows.
     Most of the cost left is touching fresh memory, so the keys are packed, sorted and
     scanned in one buffer, 32 bits wide whenever they fit, and no other temporary as long
-    as the rows is made.
+    as the rows is made. The table itself is int64, as every backend's.
     """
     n_thresholds = max(thresholds.shape[0], 1)
     n = group.shape[0]
@@ -511,13 +511,12 @@ def _scores_from_rows(
     del changed
     starts = np.flatnonzero(first)
     del first
-    width = packed.dtype  # the table's integers: no wider than the keys
-    cells = packed[starts]
+    cells = packed[starts].astype(np.int64)
     cells >>= 1
     np.bitwise_and(packed, 1, out=packed)  # now the labels, in the same order
-    pos = np.add.reduceat(packed, starts, dtype=width)
+    pos = np.add.reduceat(packed, starts, dtype=np.int64)
     del packed
-    neg = np.empty(starts.shape[0], dtype=width)  # rows per cell, then minus positives
+    neg = np.empty(starts.shape[0], dtype=np.int64)  # rows per cell, then minus positives
     np.subtract(starts[1:], starts[:-1], out=neg[:-1])
     neg[-1] = n - starts[-1]
     neg -= pos
