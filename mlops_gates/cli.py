@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlops_gates import __version__
+from mlops_gates._version import __version__
 from mlops_gates.cli_io import add_report_dir
 from mlops_gates.cli_io import error as _error
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from mlops_gates import __version__
+from mlops_gates._version import __version__
 from mlops_gates.errors import MlopsGatesError
 
 # Where the actions live; the templates name it and `--action-ref` repins it.

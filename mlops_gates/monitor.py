@@ -283,7 +283,7 @@ def _merge(
 
 
 def _tool() -> dict[str, str]:
-    from mlops_gates import __version__
+    from mlops_gates._version import __version__
 
     return {"name": "mlops-gates", "version": __version__}
 

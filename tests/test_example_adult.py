@@ -93,6 +93,21 @@ def test_documented_outcomes(report: dict) -> None:
     assert counts == {"pass": 12, "warn": 6}, outcome
 
 
+def test_readme_counts_are_the_examples(report: dict) -> None:
+    """The README's first command quotes what it prints; the figures must stay true."""
+    import re
+
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    m = re.search(r"table of (\d+) verdicts \((\d+) pass, (\d+) warnings", readme)
+    assert m, "README.md no longer quotes the example's verdict counts: update this test"
+    statuses = [g["status"] for g in report["gates"]]
+    quoted = tuple(int(x) for x in m.groups())
+    assert quoted == (len(statuses), statuses.count("pass"), statuses.count("warn")), (
+        f"README.md says {quoted}; the example gives "
+        f"{(len(statuses), statuses.count('pass'), statuses.count('warn'))}"
+    )
+
+
 def test_numbers_equal_sklearn_and_fairlearn(example: Path, report: dict) -> None:
     df = pd.read_parquet(example / "data" / "eval.parquet")
     model = sio.load(

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from mlops_gates import __version__
+from mlops_gates._version import __version__
 from mlops_gates.backends.memory import reduce_frame
 from mlops_gates.backends.plan import plan_for
 from mlops_gates.config import (

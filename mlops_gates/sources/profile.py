@@ -244,7 +244,7 @@ def _check_settings(bins: int, top_k: int) -> None:
 
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
-    from mlops_gates import __version__
+    from mlops_gates._version import __version__
 
     doc: dict[str, Any] = {
         "format": PROFILE_FORMAT,
