@@ -15,11 +15,14 @@ from github_double import GitHubDouble
 from github_double.state import Issue, Repo
 
 from mlops_gates.cli import main
-from mlops_gates.promote.alert import AlertOptions, alert, marker, retrain_verdict
+from mlops_gates.errors import PromotionError
+from mlops_gates.promote.alert import AlertOptions, alert, dispatch_key, marker, retrain_verdict
 from mlops_gates.promote.github import GitHubClient, RetryPolicy
 
 FIXTURES = Path(__file__).parent / "fixtures"
-FAST = RetryPolicy(total=3, backoff_factor=0, secondary_rate_wait=0.05, max_wait=5)
+FAST = RetryPolicy(
+    total=3, backoff_factor=0, secondary_rate_wait=0.05, max_wait=5, lookup_waits=(0.0,)
+)
 TRAIN = ".github/workflows/mlops-train-promote.yml"
 
 
@@ -194,22 +197,90 @@ def test_server_errors_are_retried(gh: GitHubDouble) -> None:
     assert len(gh.calls("POST", r"/issues$")) == 3
 
 
-def test_dispatches_retraining(gh: GitHubDouble) -> None:
-    gh.repo.commit("main", {TRAIN: b"on:\n  workflow_dispatch:\n"}, "add the workflow")
-    result = _run(
-        gh,
-        _report(True),
+KEYED_WORKFLOW = b"""run-name: "Train and promote ${{ inputs.mlops_gates_key }}"
+on:
+  workflow_dispatch:
+    inputs:
+      reason: {required: false}
+      mlops_gates_key: {required: false}
+"""
+
+
+def test_dispatches_retraining_once_per_report(gh: GitHubDouble) -> None:
+    gh.repo.commit("main", {TRAIN: KEYED_WORKFLOW}, "add the workflow")
+    options: dict[str, Any] = dict(
         issue=False,
         dispatch_workflow="mlops-train-promote.yml",
         dispatch_inputs={"reason": "drift"},
     )
+    result = _run(gh, _report(True), **options)
     assert result.dispatched == "mlops-train-promote.yml" and result.issue is None
     [d] = gh.repo.dispatches
-    assert (d.workflow, d.ref, d.inputs) == ("mlops-train-promote.yml", "main", {"reason": "drift"})
+    key = dispatch_key(_report(True), "default")
+    assert (d.workflow, d.ref, d.inputs) == (
+        "mlops-train-promote.yml",
+        "main",
+        {"reason": "drift", "mlops_gates_key": key},
+    )
+    assert result.dispatch_run and result.dispatch_run.endswith(f"/actions/runs/{d.run_id}")
     assert gh.issues() == []
+    # The same report again (a re-run of the monitor job): the run is found, not restarted.
+    again = _run(gh, _report(True), **options)
+    assert len(gh.repo.dispatches) == 1 and again.dispatch_note
+    assert "already started" in again.dispatch_note
     # Healthy: nothing is dispatched.
     _run(gh, _report(False), issue=False, dispatch_workflow="mlops-train-promote.yml")
     assert len(gh.repo.dispatches) == 1
+
+
+def test_a_dispatch_that_landed_but_answered_502_is_not_sent_again(gh: GitHubDouble) -> None:
+    gh.repo.commit("main", {TRAIN: KEYED_WORKFLOW}, "add the workflow")
+    gh.fail("POST", "/dispatches$", 502, landed=True)
+    result = _run(gh, _report(True), issue=False, dispatch_workflow="mlops-train-promote.yml")
+    assert len(gh.repo.dispatches) == 1, "the retraining workflow was dispatched twice"
+    assert [r.status for r in gh.calls("POST", "/dispatches$")] == [502]
+    assert result.dispatch_run and str(gh.repo.dispatches[0].run_id) in result.dispatch_run
+
+
+def test_a_dispatch_that_did_not_land_is_sent_again(gh: GitHubDouble) -> None:
+    gh.repo.commit("main", {TRAIN: KEYED_WORKFLOW}, "add the workflow")
+    gh.fail("POST", "/dispatches$", 502)
+    _run(gh, _report(True), issue=False, dispatch_workflow="mlops-train-promote.yml")
+    assert len(gh.repo.dispatches) == 1
+    assert [r.status for r in gh.calls("POST", "/dispatches$")] == [502, 200]
+
+
+def test_a_workflow_without_the_key_input_is_dispatched_at_most_once(gh: GitHubDouble) -> None:
+    gh.repo.commit("main", {TRAIN: b"on:\n  workflow_dispatch:\n"}, "add the workflow")
+    result = _run(gh, _report(True), issue=False, dispatch_workflow="mlops-train-promote.yml")
+    [d] = gh.repo.dispatches
+    assert d.inputs == {} and result.dispatch_note and "mlops_gates_key" in result.dispatch_note
+    # Its answer lost: alert cannot tell, so it stops and says so instead of sending again.
+    gh.fail("POST", "/dispatches$", 502, landed=True, times=2)
+    with pytest.raises(PromotionError) as info:
+        _run(gh, _report(True), issue=False, dispatch_workflow="mlops-train-promote.yml")
+    assert len(gh.repo.dispatches) == 2, "one dispatch per alert run, never a blind resend"
+    message = str(info.value)
+    assert "may have started a run" in message and "mlops_gates_key" in message
+
+
+def test_an_issue_that_landed_but_answered_502_is_opened_once(gh: GitHubDouble) -> None:
+    gh.fail("POST", r"/issues$", 502, landed=True)
+    result = _run(gh, _report(True))
+    assert result.issue_action == "opened"
+    assert len(gh.issues()) == 1, "a lost answer opened the issue twice"
+    assert [r.status for r in gh.calls("POST", r"/issues$")] == [502]
+    assert result.duplicates_closed == []
+
+
+def test_a_closing_comment_that_landed_but_answered_502_is_written_once(
+    gh: GitHubDouble,
+) -> None:
+    opened = _run(gh, _report(True)).issue
+    gh.fail("POST", r"/issues/\d+/comments$", 502, landed=True)
+    assert _run(gh, _report(False)).issue_action == "closed"
+    notes = [c for c in gh.repo.comments.values() if c.issue == opened.number]
+    assert len(notes) == 1 and "healthy again" in notes[0].body
 
 
 def test_plain_check_report_warrants_retraining_unless_it_passed() -> None:

@@ -18,12 +18,20 @@ from mlops_gates.errors import PromotionError
 from mlops_gates.promote.body import REPORT_MARKER, parse_marker
 from mlops_gates.promote.github import GitHubClient, RetryPolicy
 from mlops_gates.promote.manifest import dump_manifest, parse_manifest
-from mlops_gates.promote.pr import PromoteOptions, make_plan, promote, upsert_comment
+from mlops_gates.promote.pr import (
+    SUPERSEDED_MARKER,
+    PromoteOptions,
+    make_plan,
+    promote,
+    upsert_comment,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PATH = "deploy/adult-income.yaml"
 # Real backoff shapes, test-sized waits; PyGithub's politeness throttle off (tests only).
-FAST = RetryPolicy(total=3, backoff_factor=0, secondary_rate_wait=0.05, max_wait=5)
+FAST = RetryPolicy(
+    total=3, backoff_factor=0, secondary_rate_wait=0.05, max_wait=5, lookup_waits=(0.0,)
+)
 SECONDARY = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 )
@@ -148,7 +156,7 @@ def test_a_newer_candidate_supersedes_the_older_pull_requests(
     closed = gh.repo.pulls[v7.number]
     assert closed.state == "closed"
     [note] = [c for c in gh.repo.comments.values() if c.issue == v7.number]
-    assert note.body.startswith(f"Superseded by #{v8.number} (adult-income 8)")
+    assert note.body.startswith(f"{SUPERSEDED_MARKER}\nSuperseded by #{v8.number} (adult-income 8)")
     assert "refs/heads/mlops-gates/promote/adult-income/7" not in gh.repo.refs
     assert gh.repo.pulls[churn.number].state == "open"
 

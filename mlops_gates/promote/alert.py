@@ -4,9 +4,11 @@ and dispatch the retraining workflow when it says retraining is warranted.
 The issue is found again by a hidden marker in its body, so however often the schedule
 runs there is one open issue per monitor: opened when retraining becomes warranted,
 updated while it stays so, commented on and closed when the model is healthy again.
-Creating an issue is the one write GitHub cannot make idempotent (a POST retried after a
-5xx may have landed); a second open issue with our marker is therefore closed as a
-duplicate of the oldest one right after creation.
+Creating an issue cannot be made idempotent on GitHub's side: after a 5xx or a lost answer
+the issue is looked for before it is sent again (see `issues.py`), and as two runs at the
+same moment can still each open one, a second open issue with our marker is closed as a
+duplicate of the oldest one right after creation. The retraining dispatch carries a key
+derived from the report, so it starts at most one run per report (see `issues.py`).
 
 Exit status: 0 done (whatever the report said); 1 GitHub failed; 2 usage (no report,
 options, token).
@@ -64,7 +66,19 @@ class AlertResult:
     issue_action: IssueAction = "none"
     issue: IssueInfo | None = None
     dispatched: str | None = None  # the workflow started
+    dispatch_run: str | None = None  # its run's page, when GitHub says
+    dispatch_note: str | None = None  # "found": started earlier for this report; no key
     duplicates_closed: list[int] = field(default_factory=list)
+
+
+def dispatch_key(doc: Mapping[str, Any], key: str) -> str:
+    """The idempotency key of a retraining dispatch: one per monitor key and report (its
+    fingerprint and start time), so re-running alert on the same report starts nothing."""
+    import hashlib
+    import json
+
+    seed = json.dumps([doc.get("fingerprint"), doc.get("started_at")], sort_keys=True)
+    return f"mlops-gates-{key}-{hashlib.sha256(seed.encode()).hexdigest()[:16]}"
 
 
 def retrain_verdict(doc: Mapping[str, Any], source: str = "report.json") -> tuple[bool, list[str]]:
@@ -173,10 +187,22 @@ def alert(
             result.issue_action = "closed"
     if retrain and options.dispatch_workflow:
         ref = options.dispatch_ref or client.default_branch
-        gh.dispatch_workflow(
-            client, options.dispatch_workflow, ref=ref, inputs=options.dispatch_inputs
+        what, page = gh.dispatch_workflow(
+            client,
+            options.dispatch_workflow,
+            ref=ref,
+            inputs=options.dispatch_inputs,
+            key=dispatch_key(doc, options.key),
         )
         result.dispatched = options.dispatch_workflow
+        result.dispatch_run = page
+        if what == "found":
+            result.dispatch_note = "already started for this report; not dispatched again"
+        elif what == "dispatched-without-key":
+            result.dispatch_note = (
+                f"the workflow has no `{gh.KEY_INPUT}` input, so a retried dispatch could "
+                "not be told from a new one (see docs/monitor.md)"
+            )
     return result
 
 
@@ -302,7 +328,9 @@ def _report(result: AlertResult) -> None:
     for n in result.duplicates_closed:
         print(f"closed #{n}: a duplicate")
     if result.dispatched:
-        print(f"dispatched {result.dispatched}")
+        run = f": {result.dispatch_run}" if result.dispatch_run else ""
+        note = f" ({result.dispatch_note})" if result.dispatch_note else ""
+        print(f"dispatched {result.dispatched}{run}{note}")
     path = os.environ.get("GITHUB_OUTPUT")
     if path:
         from mlops_gates.report.github import append_outputs

@@ -3,6 +3,7 @@ page shows which model version each merge deployed, and whether it stuck."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from mlops_gates.promote.deploy import Provenance, Target
@@ -11,11 +12,14 @@ from mlops_gates.promote.github import GitHubClient
 
 @dataclass
 class GitHubRecorder:
-    """One deployment per deploy / rollback command; statuses follow its progress."""
+    """One deployment per deploy / rollback command; statuses follow its progress. The
+    command's key rides in the deployment's payload, so a create whose answer was lost is
+    found again instead of recorded twice."""
 
     client: GitHubClient
     provenance: Provenance
     environment: str | None = None  # default: the alias (production, canary ...)
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
     _id: int | None = field(default=None, init=False)
 
     def start(self, target: Target, description: str) -> None:
@@ -31,6 +35,7 @@ class GitHubRecorder:
                 "uri": target.uri,
                 "pr": self.provenance.pr,
             },
+            key=self.key,
         )
 
     def status(self, state: str, description: str) -> None:

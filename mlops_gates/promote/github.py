@@ -4,9 +4,13 @@ a person can act on.
 Retries (measured on PyGithub 2.10, whose default `GithubRetry` retries 5xx at once with no
 backoff, never retries PATCH, and retries 429 only when it carries `Retry-After`):
 
-- 5xx and 429 are retried with exponential backoff, on every method: each write here is
-  idempotent or made so by the caller (a re-sent "create ref" answers 422 "already exists",
-  which promotion treats as "reuse the branch");
+- 5xx and 429 are retried with exponential backoff on GET, PUT, PATCH and DELETE, which
+  GitHub applies idempotently (the same PUT or PATCH twice leaves one effect);
+- a POST creates something, and a 5xx or a lost answer does not say whether it did (a proxy
+  answers 502 after GitHub acted). Such a POST is never re-sent blindly: `write_once` looks
+  the object up again (by a marker or idempotency key the caller chooses) and sends the
+  POST again only when it did not land. A POST refused by a rate limit did nothing and is
+  retried like any other request;
 - secondary rate limits (403 / 429 with a rate-limit message) wait `Retry-After` when given,
   else `secondary_rate_wait`; primary ones wait for `X-RateLimit-Reset`;
 - no wait ever exceeds `max_wait`: past it the run stops with a clear message instead of
@@ -17,12 +21,15 @@ The token is read from the environment, handed to PyGithub and never put in a me
 
 from __future__ import annotations
 
+import email.utils
 import os
 import re
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import github
 import requests
@@ -31,12 +38,18 @@ from github import Auth, Github, GithubException, GithubRetry
 from mlops_gates.errors import PromotionError
 
 DEFAULT_API_URL = "https://api.github.com"
+DEPLOYMENT_KEY = "mlops_gates_key"  # in a deployment's payload: which deploy command made it
 TOKEN_ENV, API_URL_ENV, REPOSITORY_ENV = "GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_REPOSITORY"
 PERMISSIONS_HINT = (
     "the token needs `contents: write` and `pull-requests: write` on the repository "
     "(in a workflow: `permissions:` with both)"
 )
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+T = TypeVar("T")
+
+
+class AmbiguousWrite(PromotionError):
+    """GitHub answered 5xx, or no answer came: the request may or may not have taken effect."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,9 @@ class RetryPolicy:
     backoff_factor: float = 1.0  # 0, 2, 4, 8, 16, 32 s between consecutive 5xx retries
     secondary_rate_wait: float = 60.0  # GitHub asks for at least a minute
     max_wait: float = 600.0  # longest single wait for a rate limit
+    # After an unclear answer to a POST, when to look for what it would have created
+    # (seconds after the answer): GitHub lists a dispatched run a few seconds later.
+    lookup_waits: tuple[float, ...] = (0.0, 2.0, 5.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -73,11 +89,46 @@ class CommentInfo:
     body: str
 
 
+def retry_after_seconds(value: str | None) -> float | None:
+    """What a Retry-After header asks for, in seconds (delta or HTTP date), uncapped:
+    urllib3 silently caps it at 21600 s, and a message must say the number GitHub sent."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    parsed = email.utils.parsedate_tz(text)
+    if parsed is None:
+        return None
+    return max(0.0, email.utils.mktime_tz(parsed) - time.time())
+
+
 def _retry(policy: RetryPolicy) -> GithubRetry:
     class CappedRetry(GithubRetry):
+        def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+            # A POST answered 5xx may have landed; `write_once` looks before re-sending.
+            if method.upper() == "POST" and status_code >= 500:
+                return False
+            return bool(super().is_retry(method, status_code, has_retry_after))
+
+        def increment(self, method: str | None = None, *args: Any, **kwargs: Any) -> Any:
+            error = kwargs.get("error", args[2] if len(args) > 2 else None)
+            # A POST that was sent and then lost its answer (read timeout, reset) is just
+            # as ambiguous as a 5xx: hand it to the caller instead of re-sending it.
+            if (
+                error is not None
+                and (method or "").upper() == "POST"
+                and self._is_read_error(error)
+            ):
+                raise error
+            return super().increment(method, *args, **kwargs)
+
         # urllib3 sleeps whatever Retry-After says; a runaway value must not stall a job.
         def get_retry_after(self, response: Any) -> float | None:
             seconds: float | None = super().get_retry_after(response)
+            if seconds is not None:
+                asked = retry_after_seconds(response.headers.get("Retry-After"))
+                seconds = max(seconds, asked or 0.0)
             if seconds is not None and seconds > policy.max_wait:
                 raise github.RateLimitExceededExceedsMaxWait(
                     response.status,
@@ -122,6 +173,7 @@ class GitHubClient:
         self.repository = repository
         self.base_url = base_url.rstrip("/")
         self._token = token
+        self._policy = retry
         self._attempts = 1 + (retry.total if retry else 0)
         extra: dict[str, Any] = {}
         if not throttle:
@@ -175,9 +227,10 @@ class GitHubClient:
         try:
             yield
         except GithubException as exc:
-            raise PromotionError(self._scrub(self._explain(action, exc))) from None
+            kind = AmbiguousWrite if exc.status >= 500 else PromotionError
+            raise kind(self._scrub(self._explain(action, exc))) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            raise PromotionError(
+            raise AmbiguousWrite(
                 self._scrub(
                     f"cannot reach GitHub at {self.base_url} while {action} "
                     f"({type(exc).__name__}); check {API_URL_ENV} and the network"
@@ -242,6 +295,47 @@ class GitHubClient:
         # token; should one ever do, it is masked (real tokens are 40+ characters).
         return text.replace(self._token, "***") if len(self._token) >= 8 else text
 
+    # -- writes that must land once ----------------------------------------------------
+    def write_once(self, action: str, write: Callable[[], T], landed: Callable[[], T | None]) -> T:
+        """Send a write GitHub cannot repeat safely (a POST that creates something) so that
+        it takes effect once: when the answer is a 5xx or is lost, `landed()` looks for
+        what the write would have made (by its marker or idempotency key) and the write is
+        sent again only when it is not there. Callers look before the first attempt too."""
+        failure: AmbiguousWrite | None = None
+        for attempt in range(self._attempts):
+            try:
+                return write()
+            except AmbiguousWrite as exc:
+                failure = exc
+            found = landed()
+            if found is not None:
+                return found
+            if attempt + 1 < self._attempts and self._policy is not None:
+                time.sleep(min(60.0, self._policy.backoff_factor * 2**attempt))
+        assert failure is not None
+        raise failure
+
+    def look_again(self, find: Callable[[], T | None]) -> T | None:
+        """`find()` at the policy's lookup times, for objects GitHub lists with a delay."""
+        waits = self._policy.lookup_waits if self._policy is not None else (0.0,)
+        for wait in waits:
+            time.sleep(wait)
+            found = find()
+            if found is not None:
+                return found
+        return None
+
+    def get_all(self, url: str, *, action: str) -> list[Any]:
+        """Every item of a paginated list endpoint (absolute `url`), following Link."""
+        items: list[Any] = []
+        sep = "&" if "?" in url else "?"
+        next_url: str | None = f"{url}{sep}per_page=100"
+        while next_url:
+            headers, data = self.request("GET", next_url, action=action)
+            items += data if isinstance(data, list) else []
+            next_url = next_link(headers.get("link", "") or headers.get("Link", ""))
+        return items
+
     # -- repository and refs -----------------------------------------------------------
     @property
     def repo(self) -> Any:
@@ -266,14 +360,21 @@ class GitHubClient:
 
     def create_branch(self, branch: str, sha: str) -> bool:
         """Create `branch` at `sha`; False when it already exists (nothing changed)."""
-        with self._api(f"creating branch {branch}"):
-            try:
-                self.repo.create_git_ref(f"refs/heads/{branch}", sha)
-            except GithubException as exc:
-                if exc.status == 422 and "already exists" in _text(exc):
-                    return False
-                raise
-        return True
+
+        def write() -> bool:
+            with self._api(f"creating branch {branch}"):
+                try:
+                    self.repo.create_git_ref(f"refs/heads/{branch}", sha)
+                except GithubException as exc:
+                    if exc.status == 422 and "already exists" in _text(exc):
+                        return False
+                    raise
+            return True
+
+        def landed() -> bool | None:
+            return True if self.branch_sha(branch) == sha else None
+
+        return self.write_once(f"creating branch {branch}", write, landed)
 
     def reset_branch(self, branch: str, sha: str) -> None:
         """Point `branch` at `sha`, discarding what it held (our own promotion branch)."""
@@ -373,16 +474,23 @@ class GitHubClient:
     ) -> PullInfo | None:
         """Open a pull request; None when one is already open for `head` (a concurrent or
         retried run opened it), so the caller can look it up and update it."""
-        with self._api(f"opening a pull request from {head} into {base}"):
-            try:
-                pr = self.repo.create_pull(
-                    base=base, head=head, title=title, body=body, draft=draft
-                )
-            except GithubException as exc:
-                if exc.status == 422 and "already exists" in _text(exc):
-                    return None
-                raise
-        return self._info(pr)
+
+        def write() -> PullInfo | None:
+            with self._api(f"opening a pull request from {head} into {base}"):
+                try:
+                    pr = self.repo.create_pull(
+                        base=base, head=head, title=title, body=body, draft=draft
+                    )
+                except GithubException as exc:
+                    if exc.status == 422 and "already exists" in _text(exc):
+                        return None
+                    raise
+            return self._info(pr)
+
+        def landed() -> PullInfo | None:
+            return next((p for p in self.open_pulls(base=base) if p.head_ref == head), None)
+
+        return self.write_once(f"opening a pull request from {head}", write, landed)
 
     def update_pull(
         self,
@@ -399,32 +507,69 @@ class GitHubClient:
     def add_labels(self, number: int, labels: list[str]) -> None:
         if not labels:
             return
-        with self._api(f"labelling pull request #{number}"):
-            # PullRequest.add_to_labels() sends a bare JSON array, which GitHub accepts but
-            # its published API description does not; send the documented object instead.
-            self._gh.requester.requestJsonAndCheck(
-                "POST",
-                f"{self._pull(number).issue_url}/labels",
-                input={"labels": labels},
-            )
+
+        def write() -> bool:
+            with self._api(f"labelling pull request #{number}"):
+                # PullRequest.add_to_labels() sends a bare JSON array, which GitHub accepts
+                # but its published API description does not; send the documented object.
+                self._gh.requester.requestJsonAndCheck(
+                    "POST",
+                    f"{self._pull(number).issue_url}/labels",
+                    input={"labels": labels},
+                )
+            return True
+
+        # Adding labels that are there already changes nothing: sending it again is safe.
+        self.write_once(f"labelling pull request #{number}", write, lambda: None)
 
     def request_reviewers(self, number: int, users: list[str], teams: list[str]) -> None:
         if not users and not teams:
             return
-        with self._api(f"requesting reviews on pull request #{number}"):
-            self._pull(number).create_review_request(reviewers=users, team_reviewers=teams)
+
+        def write() -> bool:
+            with self._api(f"requesting reviews on pull request #{number}"):
+                self._pull(number).create_review_request(reviewers=users, team_reviewers=teams)
+            return True
+
+        # Requesting a review that is pending already changes nothing.
+        self.write_once(f"requesting reviews on #{number}", write, lambda: None)
 
     # -- comments ----------------------------------------------------------------------
     def comments(self, number: int) -> list[CommentInfo]:
-        with self._api(f"reading comments of #{number}"):
-            return [
-                CommentInfo(int(c.id), str(c.body or ""))
-                for c in self._pull(number).get_issue_comments()
-            ]
+        """Comments of an issue or pull request, oldest first."""
+        url = f"{self.repo.url}/issues/{number}/comments"
+        found = self.get_all(url, action=f"reading comments of #{number}")
+        return sorted(
+            (CommentInfo(int(c["id"]), str(c.get("body") or "")) for c in found),
+            key=lambda c: c.id,
+        )
 
-    def create_comment(self, number: int, body: str) -> None:
-        with self._api(f"commenting on #{number}"):
-            self._pull(number).create_issue_comment(body)
+    def create_comment(self, number: int, body: str, *, known: Collection[int] = ()) -> CommentInfo:
+        """Comment on an issue or pull request once. `known`: ids of the comments that were
+        there before (a comment with this exact body among the others is ours, landed)."""
+
+        def write() -> CommentInfo:
+            url = f"{self.repo.url}/issues/{number}/comments"
+            _, data = self.request(
+                "POST", url, action=f"commenting on #{number}", body={"body": body}
+            )
+            return CommentInfo(int(data["id"]), str(data.get("body") or ""))
+
+        def landed() -> CommentInfo | None:
+            mine = [c for c in self.comments(number) if c.body == body and c.id not in known]
+            return mine[0] if mine else None
+
+        return self.write_once(f"commenting on #{number}", write, landed)
+
+    def delete_comment(self, comment_id: int) -> None:
+        """Delete a comment; one that is gone already is what was wanted."""
+        url = f"{self.repo.url}/issues/comments/{comment_id}"
+        with self._api(f"deleting comment {comment_id}"):
+            try:
+                self._gh.requester.requestJsonAndCheck("DELETE", url)
+            except GithubException as exc:
+                if exc.status != 404:
+                    raise
 
     def update_comment(self, comment_id: int, body: str) -> None:
         with self._api(f"updating comment {comment_id}"):
@@ -444,31 +589,67 @@ class GitHubClient:
 
     # -- deployments -------------------------------------------------------------------
     def create_deployment(
-        self, *, ref: str, environment: str, description: str, payload: dict[str, Any]
+        self,
+        *,
+        ref: str,
+        environment: str,
+        description: str,
+        payload: dict[str, Any],
+        key: str,
     ) -> int:
         """Record a deployment of `ref`; its id. The merge decided the deploy, so GitHub
-        is told not to wait for status checks or merge the default branch in."""
-        with self._api(f"creating a deployment to {environment}"):
-            dep = self.repo.create_deployment(
-                ref,
-                auto_merge=False,
-                required_contexts=[],
-                payload=payload,
-                environment=environment,
-                description=description,
-                production_environment=environment == "production",
-            )
-        return int(dep.id)
+        is told not to wait for status checks or merge the default branch in. `key` goes
+        into the payload: a deployment carrying it is this one, landed."""
+        body: dict[str, Any] = {
+            "ref": ref,
+            "auto_merge": False,
+            "required_contexts": [],
+            "payload": {**payload, DEPLOYMENT_KEY: key},
+            "environment": environment,
+            "description": description,
+            "production_environment": environment == "production",
+        }
+        action = f"creating a deployment to {environment}"
+
+        def write() -> int:
+            _, data = self.request("POST", f"{self.repo.url}/deployments", action=action, body=body)
+            return int(data["id"])
+
+        def landed() -> int | None:
+            query = urlencode({"ref": ref, "environment": environment})
+            url = f"{self.repo.url}/deployments?{query}"
+            _, data = self.request("GET", url, action=f"listing deployments to {environment}")
+            for dep in data or []:
+                carried = dep.get("payload")
+                if isinstance(carried, dict) and carried.get(DEPLOYMENT_KEY) == key:
+                    return int(dep["id"])
+            return None
+
+        found = landed()  # a re-run of the same command reuses its record
+        return found if found is not None else self.write_once(action, write, landed)
 
     def deployment_status(
         self, deployment_id: int, state: str, *, description: str, log_url: str | None
     ) -> None:
-        with self._api(f"adding status '{state}' to deployment {deployment_id}"):
-            body: dict[str, Any] = {"state": state, "description": description[:140]}
-            if log_url:
-                body["log_url"] = log_url
-            url = f"{self.repo.url}/deployments/{deployment_id}/statuses"
-            self._gh.requester.requestJsonAndCheck("POST", url, input=body)
+        body: dict[str, Any] = {"state": state, "description": description[:140]}
+        if log_url:
+            body["log_url"] = log_url
+        url = f"{self.repo.url}/deployments/{deployment_id}/statuses"
+        action = f"adding status '{state}' to deployment {deployment_id}"
+
+        def write() -> bool:
+            self.request("POST", url, action=action, body=body)
+            return True
+
+        def landed() -> bool | None:
+            _, data = self.request("GET", url, action=f"reading deployment {deployment_id}")
+            latest = (data or [None])[0]  # newest first
+            if not isinstance(latest, dict):
+                return None
+            same = (latest.get("state"), latest.get("description")) == (state, body["description"])
+            return True if same else None
+
+        self.write_once(action, write, landed)
 
     def pulls_for_commit(self, sha: str) -> list[int]:
         """Numbers of the merged pull requests that produced commit `sha` (a merge)."""
@@ -477,6 +658,12 @@ class GitHubClient:
                 "GET", f"{self.repo.url}/commits/{sha}/pulls"
             )
         return [int(p["number"]) for p in data or [] if p.get("merged_at")]
+
+
+def next_link(link: str) -> str | None:
+    """The `rel="next"` URL of a Link header, if any."""
+    m = re.search(r'<([^>]+)>;\s*rel="next"', link)
+    return m.group(1) if m else None
 
 
 def _text(exc: GithubException) -> str:

@@ -4,12 +4,19 @@ Idempotency keys:
 
 - the branch `mlops-gates/promote/<model>/<version>`: one candidate, one branch, at most one
   open pull request; running promote again updates that pull request (manifest and body);
-- the branch prefix `mlops-gates/promote/<model>/`: any other open promotion of the same
-  model is superseded (commented, closed, its branch deleted) by the one just made;
+- the branch prefix `mlops-gates/promote/<model>/`: of the open promotions of one model
+  only the newest candidate stays open (versions compared as numbers when both are, else
+  the later pull request wins); the others are superseded (commented once, closed, branch
+  deleted). The open promotions are listed again after ours is opened, so two promotes
+  running at once (v3 and v4) still leave exactly the v4 pull request: whichever run lists
+  second sees both. An older candidate never closes a newer one, and a promote of an older
+  version while a newer one is open opens nothing;
 - the hidden marker in the body records the blob SHA of the manifest on the base branch the
   pull request was prepared against; when the base's manifest has changed since, promote
   stops instead of silently rebuilding over someone's edit (`--force` rebuilds);
 - the comment marker `<!-- mlops-gates:report -->` finds the one sticky comment to update.
+  Concurrent `comment` runs (or a create whose answer was lost) can each create one; every
+  run lists again after creating and deletes all but the oldest, so they converge on one.
 """
 
 from __future__ import annotations
@@ -42,9 +49,10 @@ from mlops_gates.promote.manifest import (
 )
 
 if TYPE_CHECKING:
-    from mlops_gates.promote.github import GitHubClient, PullInfo
+    from mlops_gates.promote.github import CommentInfo, GitHubClient, PullInfo
 
 BRANCH_PREFIX = "mlops-gates/promote"
+SUPERSEDED_MARKER = "<!-- mlops-gates:superseded -->"
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,7 @@ class Plan:
 
 @dataclass
 class PromotionResult:
-    action: Literal["opened", "updated", "unchanged"]
+    action: Literal["opened", "updated", "unchanged", "superseded"]
     branch: str
     path: str
     number: int | None = None
@@ -271,9 +279,21 @@ def promote(client: GitHubClient, plan: Plan) -> PromotionResult:
             f"{plan.ctx.version}; nothing to do",
         )
 
-    ours = client.open_pulls(base=base, head_prefix=f"{BRANCH_PREFIX}/{plan.ctx.model}/")
+    prefix = f"{BRANCH_PREFIX}/{plan.ctx.model}/"
+    ours = client.open_pulls(base=base, head_prefix=prefix)
     existing = next((p for p in ours if p.head_ref == plan.branch), None)
-    older = [p for p in ours if p.head_ref != plan.branch]
+    newer = [p for p in ours if p.head_ref != plan.branch and _newer(p, prefix, plan, None)]
+    if existing is None and newer:
+        top = newer[0]
+        return PromotionResult(
+            "superseded",
+            plan.branch,
+            plan.path,
+            number=top.number,
+            url=top.url,
+            message=f"pull request #{top.number} already promotes {plan.ctx.model} "
+            f"{_version(top, prefix)}, newer than {plan.ctx.version}: nothing opened",
+        )
 
     committed = True
     if existing is not None:
@@ -322,17 +342,18 @@ def promote(client: GitHubClient, plan: Plan) -> PromotionResult:
         # Asking again on an unchanged re-run would re-notify reviewers who already approved.
         client.request_reviewers(pull.number, list(opts.reviewers), list(opts.team_reviewers))
 
+    # Listed again now that ours is open: a promote running at the same time either saw
+    # ours or is seen here, so one of the two closes the older candidate.
+    others = [
+        p for p in client.open_pulls(base=base, head_prefix=prefix) if p.head_ref != plan.branch
+    ]
+    newer = [p for p in others if _newer(p, prefix, plan, pull.number)]
     superseded = []
-    for old in older:
-        client.create_comment(
-            old.number,
-            f"Superseded by #{pull.number} ({plan.ctx.model} {plan.ctx.version}), which "
-            "mlops-gates promote opened for a newer candidate. Closing this one.",
-        )
-        client.update_pull(old.number, state="closed")
-        client.delete_branch(old.head_ref)
-        superseded.append(old.number)
-    return PromotionResult(
+    for old in others:
+        if old not in newer:
+            _supersede(client, old, pull.number, plan.ctx.model, plan.ctx.version)
+            superseded.append(old.number)
+    result = PromotionResult(
         action,  # type: ignore[arg-type]
         plan.branch,
         plan.path,
@@ -341,6 +362,41 @@ def promote(client: GitHubClient, plan: Plan) -> PromotionResult:
         committed=committed,
         superseded=superseded,
     )
+    if newer:
+        top = newer[0]
+        _supersede(client, pull, top.number, plan.ctx.model, _version(top, prefix))
+        result.action = "superseded"
+        result.message = (
+            f"pull request #{top.number} promotes {plan.ctx.model} {_version(top, prefix)}, "
+            f"newer than {plan.ctx.version}, and was opened meanwhile: closed #{pull.number}"
+        )
+    return result
+
+
+def _version(pull: PullInfo, prefix: str) -> str:
+    return pull.head_ref[len(prefix) :]
+
+
+def _newer(pull: PullInfo, prefix: str, plan: Plan, number: int | None) -> bool:
+    """Whether open promotion `pull` is of a newer candidate than `plan` (whose pull request
+    is `number`, None before it exists). Registry versions compare as numbers; other
+    version strings have no order, so the later pull request counts as newer."""
+    theirs, mine = _version(pull, prefix), plan.ctx.version
+    if theirs.isdigit() and mine.isdigit():
+        return int(theirs) > int(mine)
+    return number is not None and pull.number > number
+
+
+def _supersede(client: GitHubClient, old: PullInfo, by: int, model: str, version: str) -> None:
+    """Close promotion `old` in favour of #`by`: one note (however many runs do this at
+    once, or retry it), then close it and delete its branch, both idempotent."""
+    note = (
+        f"{SUPERSEDED_MARKER}\nSuperseded by #{by} ({model} {version}), which mlops-gates "
+        "promote opened for a newer candidate. Closing this one."
+    )
+    converge_comment(client, old.number, SUPERSEDED_MARKER, note, update=False)
+    client.update_pull(old.number, state="closed")
+    client.delete_branch(old.head_ref)
 
 
 def _refresh_branch(
@@ -415,14 +471,36 @@ def upsert_comment(
                 f"pull request #{number} not found in {client.repository}"
             ) from None
         raise
-    for comment in client.comments(number):
-        if comment.body.startswith(REPORT_MARKER):
-            if comment.body == body:
-                return "unchanged"
-            client.update_comment(comment.id, body)
-            return "updated"
-    client.create_comment(number, body)
-    return "created"
+    action, _ = converge_comment(client, number, REPORT_MARKER, body, update=True)
+    return action
+
+
+def converge_comment(
+    client: GitHubClient, number: int, marker: str, body: str, *, update: bool
+) -> tuple[Literal["created", "updated", "unchanged"], CommentInfo]:
+    """Make exactly one comment starting with `marker` on #`number` hold `body` (with
+    `update`; else leave an existing one as it is). Runs at the same moment may each
+    create one, so after creating the comments are listed again and all but the oldest
+    deleted: every run agrees on the oldest, which nobody deletes, so they converge."""
+    before = client.comments(number)
+    mine = [c for c in before if c.body.startswith(marker)]
+    action: Literal["created", "updated", "unchanged"] = "unchanged"
+    created = None
+    if not mine:
+        created = client.create_comment(number, body, known={c.id for c in before})
+        action = "created"
+        mine = [c for c in client.comments(number) if c.body.startswith(marker)] or [created]
+    keep, extra = mine[0], mine[1:]
+    for dup in extra:
+        client.delete_comment(dup.id)
+    if update and keep.body != body:
+        client.update_comment(keep.id, body)
+        keep = replace(keep, body=body)
+    if created is not None and keep.id != created.id:
+        action = "updated"  # another run's comment is the one kept; it now holds ours
+    elif created is None and (extra or keep.body != mine[0].body):
+        action = "updated"
+    return action, keep
 
 
 def report_markdown(report_dir: Path) -> str:

@@ -48,6 +48,7 @@ OPERATIONS = {
     "issues/list-comments": ("get", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     "issues/create-comment": ("post", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     "issues/update-comment": ("patch", "/repos/{owner}/{repo}/issues/comments/{comment_id}"),
+    "issues/delete-comment": ("delete", "/repos/{owner}/{repo}/issues/comments/{comment_id}"),
     "repos/create-deployment": ("post", "/repos/{owner}/{repo}/deployments"),
     "repos/list-deployments": ("get", "/repos/{owner}/{repo}/deployments"),
     "repos/create-deployment-status": (
@@ -69,6 +70,10 @@ OPERATIONS = {
     "actions/create-workflow-dispatch": (
         "post",
         "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
+    ),
+    "actions/list-workflow-runs": (
+        "get",
+        "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
     ),
 }
 

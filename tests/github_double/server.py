@@ -11,8 +11,10 @@ with 400), so a test that passes proves the client spoke GitHub's API as publish
         assert gh.violations == []
 
 Faults are injected with `fail(...)` (status, headers and body for the next N matching
-requests) and concurrent changes with `after(...)` (a callback run after a matching request
-was answered).
+requests), "landed but lost" with `fail(..., landed=True)` (the write is applied, then the
+answer is replaced by the fault: what a 502 from a proxy after GitHub acted looks like), and
+concurrent changes with `after(...)` (a callback run after a matching request was
+answered).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class Fault:
     body: Any
     times: int
     hits: int = 0
+    landed: bool = False  # apply the request, then answer with the fault
 
 
 @dataclass
@@ -146,11 +149,14 @@ class GitHubDouble:
         headers: dict[str, str] | None = None,
         times: int = 1,
         body: Any = None,
+        landed: bool = False,
     ) -> Fault:
         """Answer the next `times` requests matching `method` and `path` (a regex searched
-        in the path after the API prefix) with `status`."""
+        in the path after the API prefix) with `status`. With `landed`, the request is
+        carried out first and only its answer is replaced (a write that took effect while
+        the client saw a 5xx)."""
         payload = body if body is not None else {"message": message, "documentation_url": DOCS}
-        fault = Fault(method, re.compile(path), status, headers or {}, payload, times)
+        fault = Fault(method, re.compile(path), status, headers or {}, payload, times, 0, landed)
         self.faults.append(fault)
         return fault
 
@@ -222,11 +228,15 @@ class GitHubDouble:
         auth = headers.get("authorization", "")
         if auth not in (f"token {self.token}", f"Bearer {self.token}"):
             return self._checked(op, HTTPError(401, "Bad credentials"))
+        landed: Fault | None = None
         for fault in self.faults:
             if fault.times > 0 and fault.method == method and fault.path.search(rel):
                 fault.times -= 1
                 fault.hits += 1
-                return self._checked(op, (fault.status, fault.body, fault.headers))
+                if not fault.landed:
+                    return self._checked(op, (fault.status, fault.body, fault.headers))
+                landed = fault
+                break
         if self.read_only and method != "GET":
             err = HTTPError(403, "Resource not accessible by integration")
             return self._checked(op, err)
@@ -237,6 +247,11 @@ class GitHubDouble:
         except HTTPError as exc:
             result = exc
         response = self._checked(op, result)
+        if landed is not None and response[0] < 400:
+            response = self._checked(op, (landed.status, landed.body, landed.headers))
+        elif landed is not None:  # it did not land: the fault waits for one that does
+            landed.times += 1
+            landed.hits -= 1
         for hook in self.hooks:
             if hook.times > 0 and hook.method == method and hook.path.search(rel):
                 hook.times -= 1
@@ -696,6 +711,12 @@ class GitHubDouble:
         c.body, c.updated_at = body["body"], self.repo.clock.tick()
         return 200, self._comment(c), {}
 
+    def _op_issues_delete_comment(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        self._check_repo(params)
+        if self.repo.comments.pop(int(params["comment_id"]), None) is None:
+            raise HTTPError(404, "Not Found")
+        return 204, None, {}
+
     # -- issues ------------------------------------------------------------------------
     def _issue(self, i: Issue | Pull) -> dict[str, Any]:
         r = self.repo
@@ -825,10 +846,86 @@ class GitHubDouble:
         path = f".github/workflows/{workflow}"
         if path not in commit.tree:
             raise HTTPError(404, "Not Found")
-        if b"workflow_dispatch" not in r.blobs[commit.tree[path]]:
+        text = r.blobs[commit.tree[path]].decode()
+        if "workflow_dispatch" not in text:
             raise HTTPError(422, "Workflow does not have 'workflow_dispatch' trigger")
-        r.dispatches.append(Dispatch(workflow, body["ref"], commit.sha, body.get("inputs") or {}))
+        inputs = body.get("inputs") or {}
+        declared = _declared_inputs(text)
+        unexpected = [k for k in inputs if k not in declared]
+        if unexpected:
+            raise HTTPError(422, f"Unexpected inputs provided: {json.dumps(unexpected)}")
+        run_id = 600000 + len(r.dispatches) + 1
+        name = _run_name(text, inputs) or workflow.rsplit(".", 1)[0]
+        r.dispatches.append(
+            Dispatch(workflow, body["ref"], commit.sha, inputs, run_id, name, r.clock.tick())
+        )
+        if body.get("return_run_details"):
+            html = f"{self.root}/{r.full_name}/actions/runs/{run_id}"
+            details = {
+                "workflow_run_id": run_id,
+                "run_url": f"{self._repo_url}/actions/runs/{run_id}",
+                "html_url": html,
+            }
+            return 200, details, {}
         return 204, None, {}
+
+    def _op_actions_list_workflow_runs(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Response:
+        r = self._check_repo(params)
+        workflow = params["workflow_id"]
+        head = r.resolve(None)
+        if head is None or f".github/workflows/{workflow}" not in head.tree:
+            raise HTTPError(404, "Not Found")
+        event = query.get("event", [None])[0]
+        branch = query.get("branch", [None])[0]
+        since = query.get("created", [""])[0].removeprefix(">=")
+        runs = [
+            d
+            for d in reversed(r.dispatches)
+            if d.workflow == workflow
+            and event in (None, "workflow_dispatch")
+            and branch in (None, d.ref)
+            and d.created_at >= since
+        ]
+        path = f"/repos/{r.full_name}/actions/workflows/{workflow}/runs"
+        chunk, headers = self._page(runs, query, path)
+        listing = {"total_count": len(runs), "workflow_runs": [self._run(d) for d in chunk]}
+        return 200, listing, headers
+
+    def _run(self, d: Dispatch) -> dict[str, Any]:
+        url = f"{self._repo_url}/actions/runs/{d.run_id}"
+        repo = self._repository("minimal-repository")
+        return self._obj(
+            "workflow-run",
+            id=d.run_id,
+            node_id=f"WFR_{d.run_id}",
+            name=d.display_title,
+            display_title=d.display_title,
+            head_branch=d.ref,
+            head_sha=d.sha,
+            path=f".github/workflows/{d.workflow}",
+            run_number=d.run_id - 600000,
+            event="workflow_dispatch",
+            status="queued",
+            conclusion=None,
+            workflow_id=1,
+            url=url,
+            html_url=f"{self.root}/{self.repo.full_name}/actions/runs/{d.run_id}",
+            created_at=d.created_at,
+            updated_at=d.created_at,
+            head_commit=None,
+            repository=repo,
+            head_repository=repo,
+            pull_requests=[],
+            jobs_url=f"{url}/jobs",
+            logs_url=f"{url}/logs",
+            check_suite_url=f"{self._repo_url}/check-suites/1",
+            cancel_url=f"{url}/cancel",
+            rerun_url=f"{url}/rerun",
+            artifacts_url=f"{url}/artifacts",
+            workflow_url=f"{self._repo_url}/actions/workflows/1",
+        )
 
     # -- deployments -------------------------------------------------------------------
     def _deployment(self, d: Deployment) -> dict[str, Any]:
@@ -903,7 +1000,13 @@ class GitHubDouble:
     ) -> Response:
         r = self._check_repo(params)
         env = query.get("environment", [None])[0]
-        items = [d for d in reversed(r.deployments.values()) if env in (None, d.environment)]
+        sha = query.get("sha", [None])[0]
+        ref = query.get("ref", [None])[0]
+        items = [
+            d
+            for d in reversed(r.deployments.values())
+            if env in (None, d.environment) and sha in (None, d.sha) and ref in (None, d.ref)
+        ]
         chunk, headers = self._page(items, query, f"/repos/{r.full_name}/deployments")
         return 200, [self._deployment(d) for d in chunk], headers
 
@@ -982,6 +1085,30 @@ class GitHubDouble:
                     }
                 ],
             )
+
+
+def _declared_inputs(workflow: str) -> set[str]:
+    """Input names under `on.workflow_dispatch.inputs` (GitHub refuses any other input)."""
+    import yaml
+
+    doc = yaml.safe_load(workflow) or {}
+    on = doc.get("on", doc.get(True)) or {}  # YAML 1.1 reads a bare `on:` key as True
+    dispatch = on.get("workflow_dispatch") if isinstance(on, dict) else None
+    inputs = (dispatch or {}).get("inputs") or {}
+    return set(inputs)
+
+
+def _run_name(workflow: str, inputs: dict[str, Any]) -> str:
+    """The workflow's `run-name:` with `${{ inputs.NAME }}` filled in, as GitHub shows it."""
+    import yaml
+
+    doc = yaml.safe_load(workflow) or {}
+    template = str(doc.get("run-name") or "")
+    return re.sub(
+        r"\$\{\{\s*inputs\.([A-Za-z0-9_-]+)\s*\}\}",
+        lambda m: str(inputs.get(m.group(1), "")),
+        template,
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):

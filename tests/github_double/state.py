@@ -83,12 +83,16 @@ class Issue:
 
 @dataclass
 class Dispatch:
-    """A workflow_dispatch request: GitHub starts a run; the double only remembers it."""
+    """A workflow_dispatch request: GitHub starts a run; the double records the run (named
+    by the workflow's `run-name:` with `${{ inputs.X }}` filled in) without running it."""
 
     workflow: str
     ref: str
     sha: str
     inputs: dict[str, object]
+    run_id: int = 0
+    display_title: str = ""
+    created_at: str = ""
 
 
 @dataclass
