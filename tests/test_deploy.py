@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -44,20 +45,53 @@ class Model:
         self.root = root
         self.client = MlflowClient(url, url)
         self.client.create_registered_model(self.name)
+        self.experiment = self.client.create_experiment(f"gates-{self.name}")
+        self.runs: dict[str, str] = {}  # version -> its gates run
         for _ in range(versions):
             self.add_version()
 
-    def add_version(self, *, status: str | None = "pass", digest: str = DIGEST) -> str:
+    def add_version(
+        self, *, status: str | None = "pass", digest: str = DIGEST, run_status: str | None = None
+    ) -> str:
+        """A version and, unless `status` is None, the gates run behind it and the tags
+        `mlops_gates.tracking` writes on the version. `run_status`: what the run itself
+        says, when a person set the version's tag to something else by hand."""
         # Deploy never loads the model: any non-local source will do.
         mv = self.client.create_model_version(self.name, source=f"s3://models/{self.name}")
-        if status is not None:  # what `mlops_gates.tracking` writes after a gates run
-            self.client.set_model_version_tag(self.name, mv.version, "mlops_gates.status", status)
-            self.client.set_model_version_tag(
-                self.name, mv.version, "mlops_gates.config_digest", digest
-            )
-        return str(mv.version)
+        version = str(mv.version)
+        if status is not None:
+            run_id = self.gates_run(version, run_status or status)
+            for key, value in (
+                ("mlops_gates.status", status),
+                ("mlops_gates.config_digest", digest),
+                ("mlops_gates.report_run_id", run_id),
+            ):
+                self.client.set_model_version_tag(self.name, version, key, value)
+        return version
 
-    def manifest(self, version: str, *, digest: str = DIGEST, alias: str = "production") -> Path:
+    def gates_run(self, version: str, status: str) -> str:
+        """A finished gates run judging `version`, tagged as `mlops_gates.tracking` does."""
+        run = self.client.create_run(
+            self.experiment,
+            tags={
+                "mlops_gates.status": status,
+                "mlops_gates.candidate.name": self.name,
+                "mlops_gates.candidate.version": version,
+            },
+        )
+        self.client.set_terminated(run.info.run_id, "FINISHED")
+        self.runs[version] = str(run.info.run_id)
+        return str(run.info.run_id)
+
+    def manifest(
+        self,
+        version: str,
+        *,
+        digest: str = DIGEST,
+        alias: str = "production",
+        gates_run_id: str | None = "recorded",
+    ) -> Path:
+        run_id = self.runs.get(version) if gates_run_id == "recorded" else gates_run_id
         data = {
             "schema_version": 1,
             "model": {
@@ -66,7 +100,7 @@ class Model:
                 "uri": f"models:/{self.name}/{version}",
             },
             "alias": alias,
-            "mlflow": {"training_run_id": None, "gates_run_id": None},
+            "mlflow": {"training_run_id": None, "gates_run_id": run_id},
             "digests": {"config": digest, "data": DIGEST, "code": None},
             "gates": {"status": "pass", "report_started_at": "2026-11-01T00:00:00Z"},
             "promoted_at": "2026-11-01T00:00:00Z",
@@ -155,6 +189,32 @@ def test_a_version_without_passing_gates_is_refused(
     assert expected in err and f"version {version}" in err and "--override-gates" in err
     assert model.alias() == "1"
     assert "mlops_gates.deploy.production.deployed_at" not in model.tags(version)
+
+
+def test_a_pass_tag_set_by_hand_on_a_failed_version_is_refused(
+    model: Model, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The version says `pass`, its gates run says `fail`: the run is the record."""
+    version = model.add_version(status="pass", run_status="fail")
+    model.manifest(version)
+    assert deploy(model) == 1
+    err = capsys.readouterr().err
+    assert f"the gates run {model.runs[version]}" in err and "ended 'fail'" in err
+    assert model.alias() is None
+
+
+@pytest.mark.parametrize("manifest_run", [None, "other"], ids=["no-run", "another-run"])
+def test_a_manifest_must_name_the_versions_gates_run(
+    model: Model, capsys: pytest.CaptureFixture[str], manifest_run: str | None
+) -> None:
+    version = model.add_version()
+    other = model.gates_run("1", "pass")  # a passing run, but not this version's
+    model.manifest(version, gates_run_id=other if manifest_run else None)
+    assert deploy(model) == 1
+    err = capsys.readouterr().err
+    expected = "promoted from run" if manifest_run else "names no gates run"
+    assert expected in err and "--override-gates" in err
+    assert model.alias() is None
 
 
 def test_an_override_needs_a_reason_and_is_recorded(
@@ -509,6 +569,7 @@ def test_deployments_are_recorded_on_github(
         "alias": "production",
         "uri": f"models:/{model.name}/1",
         "pr": pr,
+        "mlops_gates_key": dep.payload["mlops_gates_key"],
     }
     assert [s.state for s in dep.statuses] == ["in_progress", "success"]
     assert dep.statuses[-1].log_url.endswith("/actions/runs/4242")
@@ -596,6 +657,7 @@ def test_gated_and_promoted_model_deploys(
         version=version,
         uri=f"models:/{registered.name}/{version}",
         promoted_at="2026-11-23T00:00:00Z",
+        gates_run_id=doc["context"]["mlflow"]["run_id"],
     )
     path = tmp_path / "repo" / "deploy" / f"{registered.name}.yaml"
     path.parent.mkdir(parents=True)
@@ -613,3 +675,160 @@ def test_gated_and_promoted_model_deploys(
 
     client = MlflowClient(mlflow_server.url, mlflow_server.url)
     assert client.get_model_version_by_alias(registered.name, "production").version == version
+
+
+def test_deployment_records_that_landed_but_answered_502_are_written_once(
+    model: Model, github: GitHubDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model.manifest("1")
+    github.fail("POST", r"/deployments$", 502, landed=True)
+    github.fail("POST", r"/deployments/\d+/statuses$", 502, landed=True, times=2)
+    assert deploy(model, "--github", "--sha", "main", "--pr", "3") == 0
+    (dep,) = github.deployments()
+    assert [s.state for s in dep.statuses] == ["in_progress", "success"]
+    assert all(f.times == 0 for f in github.faults)
+
+
+# -- a deploy whose writes are slow: fencing, not waiting -----------------------------------
+
+
+class HoldingProxy:
+    """An HTTP proxy on 127.0.0.1 in front of the MLflow server. It forwards everything,
+    but holds the first request that `hold(method, path)` matches until `release()` (at
+    most `limit` seconds): a write that lands as late as the test decides."""
+
+    def __init__(self, upstream: str, hold: Any, limit: float = 120.0) -> None:
+        import http.client
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        self.held, self.released = threading.Event(), threading.Event()
+        up = urlsplit(upstream)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                size = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(size) if size else None
+                if not proxy.held.is_set() and hold(self.command, self.path):
+                    proxy.held.set()
+                    proxy.released.wait(timeout=limit)
+                conn = http.client.HTTPConnection(up.hostname or "", up.port, timeout=limit)
+                skip = {"host", "connection", "content-length"}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                answer = conn.getresponse()
+                data = answer.read()
+                conn.close()
+                self.send_response(answer.status)
+                for k, v in answer.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _forward
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> HoldingProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+WAIT_FOR_GO = """\
+import pathlib, sys, time
+pathlib.Path("smoke-started").write_text("")
+deadline = time.monotonic() + 120  # bounded: the test creates `go` long before
+while not pathlib.Path("go").exists():
+    if time.monotonic() > deadline:
+        sys.exit(2)
+    time.sleep(0.02)
+"""
+
+SLOW_CONFIG = """\
+version: 1
+data: {path: eval.csv}
+task: {type: binary, label: y}
+candidate: {model: "models:/unused/1"}
+gates: [{id: a, kind: metric, metric: accuracy, min: 0.5}]
+tracking: {timeout: 300, retries: 0}  # the held write must wait, not time out and retry
+"""
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def test_a_deploy_whose_lease_write_lands_late_cannot_both_succeed(model: Model) -> None:
+    """B reads "no lease", and its lease write is held by a proxy; A takes the lease, moves
+    the alias to 1 and starts its smoke test; B's write then lands, B moves the alias to 2.
+    A must not report success for a version that is no longer live, and must say who moved
+    it. (Before fencing: both exited 0.)"""
+    model.manifest("1")
+    folders = {}
+    for name, version in (("a", "1"), ("b", "2")):
+        folder = model.root / f"deployer-{name}"
+        folder.mkdir()
+        (folder / "m.yaml").write_text(model.manifest(version).read_text())
+        folders[name] = folder
+    (folders["b"] / "slow.yaml").write_text(SLOW_CONFIG)
+    (folders["a"] / "smoke.py").write_text(WAIT_FOR_GO)
+
+    def is_lease_write(method: str, path: str) -> bool:
+        return method == "POST" and path.endswith("/registered-models/set-tag")
+
+    def start(name: str, url: str, *extra: str) -> subprocess.Popen[str]:
+        env = {**os.environ, "MLOPS_GATES_TRACKING": "off", "GITHUB_ACTOR": f"deployer-{name}"}
+        env.pop("GITHUB_ACTIONS", None)
+        cmd = [sys.executable, "-m", "mlops_gates", "deploy", "--manifest", "m.yaml"]
+        return subprocess.Popen(
+            [*cmd, "--tracking-uri", url, *extra],
+            cwd=folders[name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+    with HoldingProxy(model.url, is_lease_write) as proxy:
+        b = start("b", proxy.url, "--config", "slow.yaml")
+        try:
+            assert proxy.held.wait(timeout=120), "B never wrote its lease"
+            a = start("a", model.url, "--smoke-command", f"{sys.executable} smoke.py")
+            try:
+                _wait_for(folders["a"] / "smoke-started", a)
+                assert model.alias() == "1"
+                proxy.released.set()  # B's lease write lands now, over A's lease
+                _, b_err = b.communicate(timeout=120)
+                (folders["a"] / "go").write_text("")
+                a_out, a_err = a.communicate(timeout=120)
+            finally:
+                a.kill()
+        finally:
+            b.kill()
+    assert b.returncode == 0, b_err
+    assert model.alias() == "2"
+    assert a.returncode == 1, (a_out, a_err)
+    assert "deployed model" not in a_out
+    assert "the alias was moved to version 2 by deploy by deployer-b" in a_err, a_err
+    assert model.history()[-1]["version"] == "2", "A must not move the alias back"

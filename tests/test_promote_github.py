@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -443,3 +444,155 @@ def test_sticky_comment_is_created_then_updated_in_place(
 def test_comment_on_a_missing_pull_request(gh: GitHubDouble) -> None:
     with pytest.raises(PromotionError, match="pull request #99 not found in acme/models"):
         upsert_comment(client(gh), 99, "report")
+
+
+# -- every write lands once ---------------------------------------------------------------
+def _sticky(gh: GitHubDouble, number: int) -> list[Any]:
+    return sorted(
+        (
+            c
+            for c in gh.repo.comments.values()
+            if c.issue == number and c.body.startswith(REPORT_MARKER)
+        ),
+        key=lambda c: c.id,
+    )
+
+
+def test_a_sticky_comment_that_landed_but_answered_502_is_created_once(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    number = run(gh, doc).number
+    gh.fail("POST", r"/issues/\d+/comments$", 502, landed=True)
+    assert upsert_comment(client(gh), number, "## run 1\n") == "created"
+    assert len(_sticky(gh, number)) == 1, "the lost answer made a second sticky comment"
+    assert [r.status for r in gh.calls("POST", r"/comments$")] == [502]
+
+
+def test_duplicate_sticky_comments_from_earlier_runs_are_removed(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    number = run(gh, doc).number
+    c = client(gh)
+    first = c.create_comment(number, f"{REPORT_MARKER}\nold run")
+    c.create_comment(number, f"{REPORT_MARKER}\nold run, sent twice")
+    assert upsert_comment(c, number, "## run 2\n") == "updated"
+    [kept] = _sticky(gh, number)
+    assert kept.id == first.id and "## run 2" in kept.body
+
+
+def test_three_concurrent_comment_runs_leave_one_comment(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    number = run(gh, doc).number
+    # All three read the comments before any of them writes: each creates one.
+    gh.rendezvous("GET", r"/issues/\d+/comments", 3)
+    errors: list[BaseException] = []
+
+    def comment(i: int) -> None:
+        try:
+            upsert_comment(client(gh), number, f"## run {i}\n")
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=comment, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == [] and not any(t.is_alive() for t in threads)
+    assert len(gh.calls("POST", r"/comments$")) == 3, "the three runs did race"
+    [kept] = _sticky(gh, number)
+    created = [r for r in gh.calls("POST", r"/comments$")]
+    assert len(created) == 3 and all(r.status == 201 for r in created)
+    assert kept.body.startswith(REPORT_MARKER) and "## run " in kept.body
+
+
+def test_writes_that_landed_but_answered_502_happen_once(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    old = run(gh, doc, version="6")
+    for method, path in (
+        ("POST", r"/git/refs$"),
+        ("POST", r"/pulls$"),
+        ("POST", r"/labels$"),
+        ("POST", r"/requested_reviewers$"),
+        ("POST", r"/issues/\d+/comments$"),  # the supersede note on #old
+    ):
+        gh.fail(method, path, 502, landed=True)
+    new = run(gh, doc, version="7", labels=("model-promotion",), reviewers=("alice",))
+    assert new.action == "opened" and new.superseded == [old.number]
+    assert [p.number for p in gh.open_pulls()] == [new.number]
+    assert len(gh.repo.pulls) == 2, "a lost answer opened the pull request twice"
+    notes = [c for c in gh.repo.comments.values() if c.issue == old.number]
+    assert len(notes) == 1 and notes[0].body.startswith(SUPERSEDED_MARKER)
+    pr = gh.repo.pulls[new.number]
+    assert (pr.labels, pr.reviewers) == (["model-promotion"], ["alice"])
+    assert all(f.times == 0 for f in gh.faults), "every fault was hit"
+
+
+# -- concurrent promotes of different versions ----------------------------------------------
+def _open_promotion(repo: Repo, version: str, doc: dict[str, Any]) -> None:
+    """What another promote run does: its branch with the manifest, and its pull request."""
+    from github_double.state import Pull
+
+    branch = f"mlops-gates/promote/adult-income/{version}"
+    plan = make_plan(
+        doc, PromoteOptions(model="adult-income", version=version), now="2026-01-01T00:00:00Z"
+    )
+    repo.refs[f"refs/heads/{branch}"] = repo.refs["refs/heads/main"]
+    head = repo.commit(branch, {PATH: dump_manifest(plan.manifest).encode()}, "promote").sha
+    now = repo.clock.tick()
+    number = repo.next_issue_number()
+    body = plan.body("main", None)
+    repo.pulls[number] = Pull(number, plan.title, body, branch, "main", "x", False, now, now, head)
+
+
+@pytest.mark.parametrize(("mine", "theirs"), [("4", "3"), ("3", "4")], ids=["v4-sees", "v3-sees"])
+def test_promotes_racing_leave_only_the_newest_open(
+    gh: GitHubDouble, doc: dict[str, Any], mine: str, theirs: str
+) -> None:
+    """The other run opens its pull request right after this run listed the open ones:
+    whichever version this run is, only v4 stays open, and v3 is closed with one note."""
+    gh.after("GET", r"/pulls$", lambda repo: _open_promotion(repo, theirs, doc))
+    result = run(gh, doc, version=mine)
+    [survivor] = gh.open_pulls()
+    assert survivor.head == "mlops-gates/promote/adult-income/4"
+    [v3] = [p for p in gh.repo.pulls.values() if p.head.endswith("/3")]
+    assert v3.state == "closed"
+    [note] = [c for c in gh.repo.comments.values() if c.issue == v3.number]
+    assert f"Superseded by #{survivor.number} (adult-income 4)" in note.body
+    assert result.action == ("superseded" if mine == "3" else "opened")
+
+
+def test_promotes_of_two_versions_at_once_leave_the_newest(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    gh.rendezvous("GET", r"/pulls$", 2)  # both list before either opens its pull request
+    results: dict[str, Any] = {}
+
+    def promote_version(v: str) -> None:
+        try:
+            results[v] = run(gh, doc, version=v)
+        except BaseException as exc:
+            results[v] = exc
+
+    threads = [threading.Thread(target=promote_version, args=(v,)) for v in ("3", "4")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(isinstance(r, BaseException) for r in results.values()), results
+    [survivor] = gh.open_pulls()
+    assert survivor.head.endswith("/4")
+    assert results["3"].action == "superseded" or results["4"].superseded
+
+
+def test_an_older_candidate_never_closes_a_newer_pull_request(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    v8 = run(gh, doc, version="8")
+    late = run(gh, doc, version="7")  # a slow training run finishing after a newer one
+    assert late.action == "superseded" and late.number == v8.number
+    assert "newer than 7" in late.message
+    assert [p.number for p in gh.open_pulls()] == [v8.number]
+    assert not any(p.head.endswith("/7") for p in gh.repo.pulls.values())

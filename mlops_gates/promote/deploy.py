@@ -1,10 +1,13 @@
 """`mlops-gates deploy` and `rollback`: carry out what the manifest on the default branch says.
 
 Deploy = verify that the manifest's model version passed its gates under the config the
-manifest names, move the alias (optionally a canary alias first), run the user's smoke
-command, and move the alias back if that command fails or times out. A manifest that is
-already live changes nothing. Every move is recorded in the registry (see `registry.py`)
-and, when a recorder is given, as a GitHub deployment.
+manifest names (the version's gates record must come from the gates run the manifest
+names, and that run must have passed), move the alias (optionally a canary alias first),
+run the user's smoke command, and move the alias back if that command fails or times out.
+Success is reported only after checking that the alias still points where this deploy put
+it (see `registry.py` on fencing). A manifest that is already live changes nothing. Every
+move is recorded in the registry (see `registry.py`) and, when a recorder is given, as a
+GitHub deployment.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, Literal, Protocol
 from mlops_gates.errors import PromotionError
 from mlops_gates.promote.registry import (
     DeployConflict,
+    Lease,
     Move,
     Registry,
     describe_version,
@@ -146,6 +150,48 @@ def gate_problems(tags: dict[str, str], target: Target) -> list[str]:
     return problems
 
 
+def run_problems(
+    run: Any | None, run_id: str | None, tags: dict[str, str], target: Target
+) -> list[str]:
+    """Why the gates run behind a version does not vouch for it: the version's record must
+    name the run the manifest names, and that run must have finished with `pass` for this
+    model version. (A tag on the version is easy to set by hand; the run is the record.)"""
+    where = f"model '{target.model}' version {target.version}"
+    recorded = tags.get(GATE_RUN_TAG)
+    if not run_id:
+        return [
+            f"the manifest names no gates run (mlflow.gates_run_id), so deploy cannot check "
+            f"that {where} passed its gates: log the report to MLflow (`mlops-gates log`) "
+            "and promote again"
+        ]
+    if recorded != run_id:
+        return [
+            f"{where}'s gates record comes from MLflow run {recorded or 'none'} (tag "
+            f"{GATE_RUN_TAG}), but the manifest was promoted from run {run_id}: the gates "
+            "that passed are not the ones the pull request showed; re-run the gates and "
+            "promote again"
+        ]
+    if run is None:
+        return [f"the manifest's gates run {run_id} does not exist in MLflow"]
+    run_tags = dict(run.data.tags or {})
+    problems = []
+    ended = run_tags.get(GATE_STATUS_TAG)
+    if ended != "pass" or str(run.info.status) != "FINISHED":
+        problems.append(
+            f"the gates run {run_id} behind {where} ended '{ended}' "
+            f"(run {str(run.info.status).lower()}), not 'pass'"
+        )
+    named = (
+        run_tags.get("mlops_gates.candidate.name"),
+        run_tags.get("mlops_gates.candidate.version"),
+    )
+    if named != (None, None) and named != (target.model, target.version):
+        problems.append(
+            f"the gates run {run_id} judged model '{named[0]}' version {named[1]}, not {where}"
+        )
+    return problems
+
+
 def run_smoke(smoke: Smoke, env: dict[str, str]) -> tuple[bool, str]:
     """Run the smoke command; (passed, what happened). Output goes to our stdout/stderr."""
     sys.stdout.flush()
@@ -207,7 +253,11 @@ class Deployer:
                 live=live,
             )
         mv = reg.version(target.version)
-        problems = gate_problems(dict(mv.tags or {}), target)
+        tags = dict(mv.tags or {})
+        problems = gate_problems(tags, target)
+        if not problems:
+            gates_run = reg.run(target.gates_run_id) if target.gates_run_id else None
+            problems = run_problems(gates_run, target.gates_run_id, tags, target)
         if problems and not override:
             message = (
                 "refusing to deploy: "
@@ -224,7 +274,7 @@ class Deployer:
             "in_progress", f"{target.model} v{target.version} -> {target.alias}", target, start=True
         )
         try:
-            with reg.lease(target.alias, self._holder(target)):
+            with reg.lease(target.alias, self._holder(target)) as lease:
                 live = reg.alias(target.alias)
                 outcome.previous = live
                 if live == target.version:  # another deploy did it while we waited
@@ -237,9 +287,11 @@ class Deployer:
                     return outcome
                 stages = [a for a in (canary, target.alias) if a]
                 for alias in stages:
+                    lease.check(f"about to move alias '{alias}'")
                     failed = self._move_and_smoke(target, alias, smoke, override, outcome)
                     if failed:
                         return outcome
+                self._verify(target, lease, "smoke-testing" if smoke else "recording")
         except DeployConflict as exc:
             outcome.status, outcome.message = "conflict", str(exc)
             outcome.live = self._alias_or_none(target.alias)
@@ -381,6 +433,11 @@ class Deployer:
             mv = reg.version(target_version)
             deployed_before = any(m.version == target_version for m in history)
             problems = [] if deployed_before else gate_problems(dict(mv.tags or {}), target)
+            if not deployed_before and not problems:
+                # No manifest here: the version's own gates run must have passed.
+                run_id = dict(mv.tags or {}).get(GATE_RUN_TAG)
+                run = reg.run(run_id) if run_id else None
+                problems = run_problems(run, run_id, dict(mv.tags or {}), target)
             if problems and not override:
                 return Outcome(
                     "refused",
@@ -427,6 +484,36 @@ class Deployer:
         )
 
     # -- helpers ---------------------------------------------------------------------------
+    def _verify(self, target: Target, lease: Lease, doing: str) -> None:
+        """Before reporting success: the alias still holds this deploy's version, and no
+        other deploy took the lease (a late write) meanwhile. DeployConflict otherwise."""
+        reg = self.registry
+        now = reg.alias(target.alias)
+        if now != target.version:
+            raise DeployConflict(
+                f"model '{target.model}' version {target.version} went live on alias "
+                f"'{target.alias}', but while this deploy was {doing} the alias was moved to "
+                f"{describe_version(now)} by {self._last_mover(target.alias, now)}. This "
+                "deploy did not stick and reports failure; check `mlops-gates status`"
+            )
+        lease.check(doing)
+
+    def _last_mover(self, alias: str, version: str | None) -> str:
+        """Who put `alias` on `version`, from the alias history (best effort)."""
+        try:
+            history = self.registry.history(alias)
+        except PromotionError:
+            history = []
+        for move in reversed(history):
+            if move.version == version:
+                parts = [f"{move.action} by {move.actor or 'unknown'} at {move.at}"]
+                if move.sha:
+                    parts.append(f"commit {move.sha[:12]}")
+                if move.pr is not None:
+                    parts.append(f"PR #{move.pr}")
+                return ", ".join(parts)
+        return "someone outside mlops-gates (no deploy recorded it)"
+
     def _holder(self, target: Target) -> str:
         who = self.provenance.actor or "unknown"
         where = f" run {self.provenance.run_url}" if self.provenance.run_url else ""

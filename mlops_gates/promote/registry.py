@@ -9,11 +9,14 @@ State lives in the registry itself, so every runner (a laptop, two CI jobs) sees
 - model-version tags ``mlops_gates.deploy.<alias>.*``: when, from which commit and pull
   request that version went live, and what it replaced.
 
-MLflow has no compare-and-swap. A lease (write, wait, re-read: the last writer wins and
-every other writer sees it lost) serialises deploys of one alias; every alias move is
-re-read afterwards, and an alias is only moved back while it still holds the version this
-deploy put there. So a race ends with a clear failure, never with the alias on a version
-nobody asked for.
+MLflow has no compare-and-swap, and a write can take any time to land (a slow proxy, a
+retry): a deploy that read "no lease" may overwrite another's lease seconds later. So the
+lease (write, wait, re-read) only makes races rare; correctness comes from fencing: the
+lease's random token is re-read before every alias move, and after the smoke test the
+deploy checks that the alias still points where it put it and the lease is still its own
+before it reports success. If not, it reports a conflict naming who moved the alias (from
+the alias history), and never moves an alias back unless it still holds this deploy's
+version. So a race ends with at most one deploy reporting success, and that one is live.
 """
 
 from __future__ import annotations
@@ -89,13 +92,38 @@ class Move:
         )
 
 
+@dataclass(frozen=True)
+class Lease:
+    """A held deploy lease; its token fences every move made under it."""
+
+    registry: Registry
+    alias: str
+    token: str
+    holder: str
+
+    def check(self, doing: str) -> None:
+        """DeployConflict unless the lease still carries this deploy's token."""
+        held = self.registry._read_lease(lease_tag(self.alias))
+        if held and held.get("token") == self.token:
+            return
+        who = (held or {}).get("holder") or "nobody (it was removed)"
+        raise DeployConflict(
+            f"the deploy lease on alias '{self.alias}' of model '{self.registry.model}' was "
+            f"taken over by {who} while this deploy was {doing}: another deploy wrote its "
+            "lease late (a slow or retried request). This deploy stops; check "
+            "`mlops-gates status` and retry once the other one finishes"
+        )
+
+
 @dataclass
 class Registry:
     """Alias and tag operations for one registered model, every failure explained."""
 
     conn: MlflowConnection
     model: str
-    settle_seconds: float = 0.5  # lease: time for a concurrent writer's tag to land
+    # Lease: time for a concurrent writer's tag to land. It makes races rare, nothing more:
+    # fencing (Lease.check and the deploy's final check) is what keeps them safe.
+    settle_seconds: float = 0.5
     _client: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -159,6 +187,17 @@ class Registry:
             rm = self._client.get_registered_model(self.model)
         return {str(k): str(v) for k, v in (rm.aliases or {}).items()}
 
+    def run(self, run_id: str) -> Any | None:
+        """The MLflow run `run_id`, or None when it does not exist."""
+        try:
+            return self._client.get_run(run_id)
+        except Exception as exc:
+            if is_missing(exc):
+                return None
+            raise PromotionError(
+                f"reading MLflow run {run_id}: {describe_failure(exc, self.conn)}"
+            ) from None
+
     def history(self, alias: str) -> list[Move]:
         raw = self.model_tags().get(history_tag(alias))
         if not raw:
@@ -216,7 +255,7 @@ class Registry:
             self._client.set_registered_model_tag(self.model, history_tag(alias), text)
 
     @contextmanager
-    def lease(self, alias: str, holder: str) -> Iterator[str]:
+    def lease(self, alias: str, holder: str) -> Iterator[Lease]:
         """Hold the alias's lease for the block; DeployConflict when someone else holds it."""
         key = lease_tag(alias)
         token = f"{holder}#{uuid.uuid4().hex[:12]}"
@@ -248,7 +287,7 @@ class Registry:
         if not again or again.get("token") != token:
             raise self._lost(alias, again)
         try:
-            yield token
+            yield Lease(self, alias, token, holder)
         finally:
             # Give the lease back only if it is still ours (it may have expired and moved on).
             try:

@@ -20,6 +20,7 @@ answered).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import threading
@@ -67,6 +68,14 @@ class Hook:
 
 
 @dataclass
+class Meeting:
+    method: str
+    path: re.Pattern[str]
+    barrier: threading.Barrier
+    left: int  # requests still to join
+
+
+@dataclass
 class Record:
     method: str
     path: str  # without the API prefix, as sent (percent-encoding kept)
@@ -89,6 +98,7 @@ class GitHubDouble:
     violations: list[str] = field(default_factory=list, init=False)
     faults: list[Fault] = field(default_factory=list, init=False)
     hooks: list[Hook] = field(default_factory=list, init=False)
+    meetings: list[Meeting] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.api: OpenAPI = spec()
@@ -165,6 +175,13 @@ class GitHubDouble:
         the way to make "someone else changed it meanwhile" happen at a precise moment."""
         self.hooks.append(Hook(method, re.compile(path), callback, 1))
 
+    def rendezvous(self, method: str, path: str, parties: int, *, timeout: float = 60.0) -> None:
+        """Hold the answers to the next `parties` matching requests until all of them have
+        been carried out: concurrent clients that all read before any of them writes,
+        every time, without sleeping. Bounded: after `timeout` s the answers go out."""
+        barrier = threading.Barrier(parties, timeout=timeout)
+        self.meetings.append(Meeting(method, re.compile(path), barrier, parties))
+
     def calls(self, method: str | None = None, path: str = "") -> list[Record]:
         return [
             r
@@ -197,10 +214,20 @@ class GitHubDouble:
                 body = raw_body.decode("utf-8", "replace")
         path = split.path
         record = Record(method, path[len(self.prefix) :], query, body)
+        meeting = None
         with self._lock:
             self.requests.append(record)
             status, payload, extra = self._answer(method, path, query, body, headers)
             record.status = status
+            for m in self.meetings:
+                if m.left > 0 and m.method == method and m.path.search(record.path):
+                    m.left -= 1
+                    meeting = m
+                    break
+        if meeting is not None:
+            # A party that never comes breaks the barrier: answer anyway, the test will say.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                meeting.barrier.wait()
         out_headers = {"Content-Type": "application/json; charset=utf-8", **extra}
         data = b"" if payload is None else json.dumps(payload).encode()
         return status, out_headers, data
