@@ -325,12 +325,20 @@ class _Budget:
 
 
 def upload(
-    doc: dict[str, Any], report_dir: Path, conn: MlflowConnection, settings: TrackingConfig
+    doc: dict[str, Any],
+    report_dir: Path,
+    conn: MlflowConnection,
+    settings: TrackingConfig,
+    *,
+    fail_orphans: bool = False,
 ) -> TrackingOutcome:
     """Send a prepared report to MLflow as one run; rewrites the report with
-    `context.mlflow`. Raises TrackingError with one sentence when MLflow fails."""
+    `context.mlflow`. Raises TrackingError with one sentence when MLflow fails. With
+    `fail_orphans` (`mlops-gates log`), runs of this same report left RUNNING by an upload
+    that died are marked FAILED first."""
     budget = _Budget(settings.max_duration)
     run_id: str | None = None
+    orphans: list[str] = []
     doing = "importing mlflow"
     try:
         with mlflow_session(conn):
@@ -340,6 +348,10 @@ def upload(
             doing = "finding the experiment"
             experiment_id, parent = _experiment(c, doc, settings, conn)
             budget.check(doing)
+            if fail_orphans:
+                doing = "marking runs of this report left RUNNING as FAILED"
+                orphans = _fail_orphans(c, experiment_id, doc)
+                budget.check(doing)
             doing = "creating the run"
             run = c.create_run(experiment_id, run_name=_run_name(doc), tags=_run_tags(doc, parent))
             run_id = str(run.info.run_id)
@@ -395,14 +407,36 @@ def upload(
         _abandon(conn, run_id, doc, report_dir)
         raise TrackingError(f"{describe_failure(exc, conn)} (while {doing})") from None
     ml = doc["context"]["mlflow"]
+    note = ""
+    if orphans:
+        note = (
+            f"; marked {len(orphans)} earlier upload(s) of this report that never finished "
+            f"FAILED: {', '.join(orphans)}"
+        )
     return TrackingOutcome(
         "logged",
-        f"MLflow run {ml['run_id']} ({ml.get('run_url') or conn.display_uri})",
+        f"MLflow run {ml['run_id']} ({ml.get('run_url') or conn.display_uri}){note}",
         run_id=ml["run_id"],
         run_url=ml.get("run_url"),
         experiment_id=ml["experiment_id"],
         seconds=budget.elapsed,
     )
+
+
+def _fail_orphans(c: Any, experiment_id: str, doc: dict[str, Any]) -> list[str]:
+    """Mark FAILED the runs of this report (same `mlops_gates.started_at` tag, which
+    `create_run` sets first) still RUNNING: an upload that died (MLflow killed, the job
+    cancelled) leaves one with metrics and no artifacts, and nothing else ever ends it."""
+    started = str(doc.get("started_at"))
+    if "'" in started:  # not a timestamp mlops-gates wrote; never build a filter from it
+        return []
+    query = f"attributes.status = 'RUNNING' and tags.`mlops_gates.started_at` = '{started}'"
+    found = c.search_runs([experiment_id], filter_string=query, max_results=100)
+    failed = []
+    for run in found:
+        c.set_terminated(run.info.run_id, "FAILED")
+        failed.append(str(run.info.run_id))
+    return failed
 
 
 def _abandon(conn: MlflowConnection, run_id: str | None, doc: dict[str, Any], where: Path) -> None:
@@ -632,7 +666,7 @@ def log_saved_report(
     if not (report_dir / ARTIFACTS / KEYS_FILE).is_file():
         prepare(doc, report_dir, config)  # tracking was off when the report was written
     try:
-        outcome = upload(doc, report_dir, conn, settings)
+        outcome = upload(doc, report_dir, conn, settings, fail_orphans=True)
     except TrackingError:
         write_report(original, report_dir)  # as it was: the failure verdict stays
         raise

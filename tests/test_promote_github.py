@@ -596,3 +596,15 @@ def test_an_older_candidate_never_closes_a_newer_pull_request(
     assert "newer than 7" in late.message
     assert [p.number for p in gh.open_pulls()] == [v8.number]
     assert not any(p.head.endswith("/7") for p in gh.repo.pulls.values())
+
+
+@pytest.mark.parametrize("asked", ["86400", "3600"])
+def test_a_long_retry_after_is_reported_as_sent(
+    gh: GitHubDouble, doc: dict[str, Any], asked: str
+) -> None:
+    """urllib3 caps Retry-After at 21600 s; the message must say what GitHub asked for."""
+    gh.fail("GET", "/git/ref/heads/main", 429, message=SECONDARY, headers={"Retry-After": asked})
+    with pytest.raises(PromotionError) as info:
+        run(gh, doc)
+    assert f"asked to wait {asked} s" in str(info.value)
+    assert "21600" not in str(info.value)

@@ -290,16 +290,28 @@ def test_server_killed_mid_run_then_log_uploads_later(
     assert by_id["mlflow-goes-down"]["status"] == "pass" and by_id["acc"]["status"] == "pass"
     assert "mlflow-tracking" in (report_dir / "report.md").read_text()
 
+    # An upload of this report that died half-way (MLflow killed mid-upload) left a run
+    # RUNNING with metrics and no artifacts; another report's run is still going.
+    client = _client(mlflow_server.url)
+    experiment = client.get_run(registered.run_ids["candidate"]).info.experiment_id
+    orphan = client.create_run(experiment, tags={"mlops_gates.started_at": doc["started_at"]})
+    client.log_metric(orphan.info.run_id, "acc/observed", 0.9)
+    other = client.create_run(experiment, tags={"mlops_gates.started_at": "2020-01-01T00:00:00"})
+
     # Later, with MLflow back: the same report becomes a run, and the report records it.
     capsys.readouterr()
     assert main(["log", str(report_dir)]) == 0
-    assert "mlflow: MLflow run" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "mlflow: MLflow run" in out
+    assert client.get_run(orphan.info.run_id).info.status == "FAILED"
+    assert f"never finished FAILED: {orphan.info.run_id}" in out
+    assert client.get_run(other.info.run_id).info.status == "RUNNING", "not this report's"
+    client.set_terminated(other.info.run_id, "FINISHED")
     logged = json.loads((report_dir / "report.json").read_text())
     validate_report(logged)
     assert "mlflow-tracking" not in {g["id"] for g in logged["gates"]}
     assert logged["status"] == "pass"
     run_id = logged["context"]["mlflow"]["run_id"]
-    client = _client(mlflow_server.url)
     run = client.get_run(run_id)
     assert run.data.metrics["acc/observed"] == by_id["acc"]["observed"]
     assert run.data.tags["mlops_gates.gate.mlflow-goes-down"] == "pass"
