@@ -50,12 +50,18 @@ class Registry:
         self.client = MlflowClient(url, url)
         self.name = f"act-deployed-{uuid.uuid4().hex[:8]}"
         self.client.create_registered_model(self.name)
+        experiment = self.client.create_experiment(f"gates-{self.name}")
+        self.runs: dict[str, str] = {}
         for _ in range(2):
             mv = self.client.create_model_version(self.name, source=f"s3://models/{self.name}")
-            # What a passing gates run records on the version (mlops_gates.tracking).
+            # A passing gates run, and what it records on the version (mlops_gates.tracking).
+            run = self.client.create_run(experiment, tags={"mlops_gates.status": "pass"})
+            self.client.set_terminated(run.info.run_id, "FINISHED")
+            self.runs[str(mv.version)] = run.info.run_id
             for key, value in (
                 ("mlops_gates.status", "pass"),
                 ("mlops_gates.config_digest", DIGEST),
+                ("mlops_gates.report_run_id", run.info.run_id),
             ):
                 self.client.set_model_version_tag(self.name, mv.version, key, value)
         self.client.set_registered_model_alias(self.name, "production", "1")
@@ -73,7 +79,7 @@ class Registry:
                     "uri": f"models:/{self.name}/{version}",
                 },
                 "alias": "production",
-                "mlflow": {"training_run_id": None, "gates_run_id": None},
+                "mlflow": {"training_run_id": None, "gates_run_id": self.runs[version]},
                 "digests": {"config": DIGEST, "data": DIGEST, "code": None},
                 "gates": {"status": "pass", "report_started_at": "2026-11-01T00:00:00Z"},
                 "promoted_at": "2026-11-01T00:00:00Z",

@@ -86,6 +86,18 @@ def test_promote_opens_then_updates(
     assert manifest is not None and parse_manifest(manifest.decode())["alias"] == "production"
 
 
+def test_an_older_candidate_is_not_promoted_over_a_newer_one(
+    gh: GitHubDouble, report_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["promote", str(report_dir), "--model", "adult-income", "--model-version"]
+    assert main(*args, "8") == 0
+    capsys.readouterr()
+    assert main(*args, "7") == 0  # a slower training run finishing late: nothing to do
+    out = capsys.readouterr().out
+    assert "pull request #1 already promotes adult-income 8, newer than 7" in out
+    assert [p.head for p in gh.open_pulls()] == ["mlops-gates/promote/adult-income/8"]
+
+
 def test_promote_refuses_a_report_that_did_not_pass(
     gh: GitHubDouble, report_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

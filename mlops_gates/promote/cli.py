@@ -195,6 +195,11 @@ def _promote(args: argparse.Namespace) -> int:
     if result.action == "unchanged":
         print(result.message)
         return EXIT_OK
+    if result.action == "superseded":  # a newer candidate's pull request is open
+        for n in result.superseded:
+            print(f"closed #{n}: superseded")
+        print(result.message)
+        return EXIT_OK
     what = "opened" if result.action == "opened" else "updated"
     print(f"{what} pull request #{result.number}: {result.url}")
     if not result.committed:

@@ -151,13 +151,20 @@ def gate_problems(tags: dict[str, str], target: Target) -> list[str]:
 
 
 def run_problems(
-    run: Any | None, run_id: str | None, tags: dict[str, str], target: Target
+    run: Any | None,
+    run_id: str | None,
+    tags: dict[str, str],
+    target: Target,
+    *,
+    manifest: bool = True,
 ) -> list[str]:
     """Why the gates run behind a version does not vouch for it: the version's record must
     name the run the manifest names, and that run must have finished with `pass` for this
     model version. (A tag on the version is easy to set by hand; the run is the record.)"""
     where = f"model '{target.model}' version {target.version}"
     recorded = tags.get(GATE_RUN_TAG)
+    if not run_id and manifest is False:
+        return [f"{where} names no gates run (tag {GATE_RUN_TAG}): its gates were not logged"]
     if not run_id:
         return [
             f"the manifest names no gates run (mlflow.gates_run_id), so deploy cannot check "
@@ -437,7 +444,7 @@ class Deployer:
                 # No manifest here: the version's own gates run must have passed.
                 run_id = dict(mv.tags or {}).get(GATE_RUN_TAG)
                 run = reg.run(run_id) if run_id else None
-                problems = run_problems(run, run_id, dict(mv.tags or {}), target)
+                problems = run_problems(run, run_id, dict(mv.tags or {}), target, manifest=False)
             if problems and not override:
                 return Outcome(
                     "refused",
