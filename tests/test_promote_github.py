@@ -608,3 +608,15 @@ def test_a_long_retry_after_is_reported_as_sent(
         run(gh, doc)
     assert f"asked to wait {asked} s" in str(info.value)
     assert "21600" not in str(info.value)
+
+
+def test_a_comment_whose_answer_never_came_is_not_posted_twice(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    """The connection drops after GitHub acted: urllib3 would re-send the POST as a read
+    error; it must be looked up instead."""
+    number = run(gh, doc).number
+    gh.fail("POST", r"/issues/\d+/comments$", 0, landed=True)
+    assert upsert_comment(client(gh), number, "## run 1\n") == "created"
+    assert len(_sticky(gh, number)) == 1
+    assert len(gh.calls("POST", r"/comments$")) == 1

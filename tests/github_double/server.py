@@ -164,7 +164,8 @@ class GitHubDouble:
         """Answer the next `times` requests matching `method` and `path` (a regex searched
         in the path after the API prefix) with `status`. With `landed`, the request is
         carried out first and only its answer is replaced (a write that took effect while
-        the client saw a 5xx)."""
+        the client saw a 5xx). `status=0` sends no answer at all: the connection is closed
+        (a response lost on the way)."""
         payload = body if body is not None else {"message": message, "documentation_url": DOCS}
         fault = Fault(method, re.compile(path), status, headers or {}, payload, times, 0, landed)
         self.faults.append(fault)
@@ -289,6 +290,8 @@ class GitHubDouble:
         if isinstance(result, HTTPError):
             result = (result.status, result.body, {})
         status, payload, extra = result
+        if status == 0:  # no answer is sent (see fail()): nothing to check
+            return status, payload, extra
         try:
             self.api.check_response(op, status, payload)
         except Violation as exc:
@@ -1150,6 +1153,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
         status, out_headers, data = self.double.handle(self.command, self.path, headers, raw)
+        if status == 0:  # an injected lost answer: hang up without a word
+            self.close_connection = True
+            return
         self.send_response(status)
         for k, v in out_headers.items():
             self.send_header(k, v)
