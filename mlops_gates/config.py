@@ -179,6 +179,13 @@ class StatisticsConfig(_Model):
     )
     replicates: int = Field(default=1000, ge=100, le=100_000, description="Bootstrap replicates.")
     seed: int = Field(default=0, description="Seed: the same seed gives the same intervals.")
+    max_slices: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most slices (distinct values, or value combinations) one slicing of a "
+        "metric, fairness or baseline gate may have; more is an error naming the gate and "
+        "column. Each slice costs its bootstrap replicates in memory (~100 KB at 1,000).",
+    )
     interval: Literal["bootstrap", "wilson", "clopper_pearson"] = Field(
         default="bootstrap",
         description="Interval for proportion metrics (accuracy, recall, ...); others use "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import fairlearn.metrics as flm
@@ -492,8 +491,10 @@ def test_empty_data(make_project: Project) -> None:
     gates = [{"id": "a", "kind": "metric", "metric": "accuracy", "min": 0.5, "slices": ["sex"]}]
     report = _run(make_project, gates, df)
     overall = report.gates[0]
-    assert (overall.status, overall.support) == ("error", 0)
-    assert math.isnan(overall.observed or math.nan)
+    # No rows, no verdict: the gate is an error that says why, and so is the run.
+    assert (overall.status, report.status) == ("error", "error")
+    assert "has no rows" in overall.message and overall.observed is None
+    assert any("has no rows" in e for e in report.errors)
 
 
 def test_parquet_text_slices_are_counted_without_decoding_their_text(

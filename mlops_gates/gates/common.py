@@ -65,6 +65,7 @@ class Context:
         from mlops_gates.stats.reduce import marginalize
 
         g2s, values = self.grouping.slicing(columns)
+        _check_slice_count(columns, len(values), self.config.statistics.max_slices)
         stats = self.stats
         if columns not in self._tables:
             self._tables[columns] = marginalize(stats, g2s, len(values))
@@ -128,6 +129,20 @@ class Context:
         if draws.nbytes <= _KEEP_DRAWS_BYTES:
             self._draws[columns, what] = draws
         return draws
+
+
+def _check_slice_count(columns: tuple[str, ...], count: int, limit: int) -> None:
+    """Stop before the bootstrap of a slicing with more slices than memory allows."""
+    if count <= limit:
+        return
+    from mlops_gates.errors import DataError
+
+    named = " x ".join(repr(c) for c in columns)
+    raise DataError(
+        f"column {named} has {count:,} distinct values (slices), more than "
+        f"statistics.max_slices ({limit:,}); slice by a coarser column, or raise "
+        f"`statistics.max_slices` in the config (each slice's bootstrap costs memory)"
+    )
 
 
 def support(table: ClassificationStats | RegressionStats) -> np.ndarray:

@@ -72,18 +72,19 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
     for key, idx in strata.items():
         stratum = dict(zip(gate.control, key, strict=True)) or None
         keep = [i for i in idx if rows[i] >= gate.min_support]
+        kept = set(keep)  # a set: thousands of groups must not cost groups squared
         groups = [
             {
                 "group": values[i][gate.sensitive],
                 "support": int(rows[i]),
-                "included": i in keep,
+                "included": i in kept,
                 **{m: float(per_group[m][i]) for m in components},
             }
             for i in idx
         ]
         details = {"sensitive": gate.sensitive, "measure": measure, "groups": groups}
         if len(keep) < 2:
-            excluded = [g["group"] for g in groups if not g["included"]]
+            found = _groups_found(groups)
             results.append(
                 GateResult(
                     id=result_id(gid, stratum),
@@ -99,8 +100,8 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
                     details=details,
                     message=(
                         f"{gate.metric} across {gate.sensitive} on {slice_label(stratum)}: "
-                        f"fewer than 2 groups with {gate.min_support}+ rows "
-                        f"(too small: {excluded}); outcome set by on_insufficient"
+                        f"fewer than 2 groups with {gate.min_support}+ rows to compare "
+                        f"({found}); outcome set by on_insufficient: {gate.on_insufficient}"
                     ),
                 )
             )
@@ -159,6 +160,18 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
         for n, k in enumerate(strata)
     }
     return sorted(results, key=lambda r: order.get(r.id, 0))
+
+
+def _groups_found(groups: list[dict[str, Any]], shown: int = 5) -> str:
+    """The groups a stratum holds, e.g. "found: <missing> 400 rows" (the first few)."""
+    if not groups:
+        return "no rows"
+    parts = [
+        f"{'<missing>' if g['group'] is None else g['group']} {g['support']} rows"
+        for g in sorted(groups, key=lambda g: -g["support"])[:shown]
+    ]
+    more = f" and {len(groups) - shown} more" if len(groups) > shown else ""
+    return "found: " + ", ".join(parts) + more
 
 
 def _undefined_why(measure: str) -> str:

@@ -50,7 +50,7 @@ def evaluate_metric(gate: MetricGate, ctx: Context) -> list[GateResult]:
             )
             for i, slc in enumerate(values)
         ]
-    return judge_findings(
+    results = judge_findings(
         findings,
         gate_id=gid,
         kind="metric",
@@ -62,6 +62,34 @@ def evaluate_metric(gate: MetricGate, ctx: Context) -> list[GateResult]:
         multiplicity=gate.multiplicity,
         confidence=settings.confidence,
         method=method,
+    )
+    return [
+        _why_undefined(r, ctx) if r.reason == "undefined" and not r.slice else r for r in results
+    ]
+
+
+def _why_undefined(result: GateResult, ctx: Context) -> GateResult:
+    """Say why a metric is undefined on the whole data when the labels are the cause
+    (one class, one row): the error names the label column and what to do."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from mlops_gates.stats.reduce import ClassificationStats
+
+    table, _ = ctx.table(())
+    if not isinstance(table, ClassificationStats):
+        return result
+    per_class = table.candidate_confusion().sum(axis=(0, 2))
+    present, rows = int(np.count_nonzero(per_class)), int(per_class.sum())
+    if present >= 2:
+        return result
+    label = ctx.config.task.label
+    return replace(
+        result,
+        message=f"{result.message}: the label column {label!r} (task.label) holds {present} "
+        f"class{'es' if present != 1 else ''} over {rows} row{'s' if rows != 1 else ''}, and "
+        f"{result.metric} needs rows of every class; evaluate on data with both classes",
     )
 
 

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from mlops_gates._text import excerpt
 from mlops_gates._version import __version__
 from mlops_gates.backends.memory import reduce_frame
 from mlops_gates.backends.plan import plan_for
@@ -38,6 +39,7 @@ from mlops_gates.gates.common import Context, error_result, slicings
 from mlops_gates.gates.fairness import evaluate_fairness
 from mlops_gates.gates.metric import evaluate_metric
 from mlops_gates.gates.result import GateResult, Report
+from mlops_gates.gates.unjudged import floor_gates, nothing_judged
 from mlops_gates.sources import mlflow_models  # registers the models:/ and runs:/ loaders
 from mlops_gates.sources.data import Table, file_digest, read_rows, require_columns
 from mlops_gates.sources.evaluation import EvalData, build_inputs
@@ -91,9 +93,14 @@ def evaluate(config: Config) -> Evaluation:
                 fingerprint["data"] = digest.result()
             except MlopsGatesError as exc:
                 errors.append(str(exc))
+    rows = ctx.reduced.n_rows if ctx else None if table is None else len(table)
+    no_rows = _no_rows(data_path, rows)
+    if no_rows is not None:  # no rows, no verdict: every gate that needs rows says why
+        errors.append(no_rows)
+        ctx = None
 
     # Schema gates need only the table, so they run even when predictions cannot be made.
-    inputs_error: str | None = errors[0] if errors else None
+    inputs_error: str | None = errors[0] if errors else None  # (no rows included)
     no_baseline: str | None = None  # why a registry baseline does not exist yet
     inputs_config = config
     if table is not None:
@@ -106,7 +113,7 @@ def evaluate(config: Config) -> Evaluation:
     # Gates that read only the table (schema, feature drift) need no labels or models: a
     # config made of those alone (monitoring unlabelled production rows) must not fail on
     # a label column it never uses.
-    if table is not None and any(_needs_inputs(g) for g in config.gates):
+    if table is not None and no_rows is None and any(_needs_inputs(g) for g in config.gates):
         # models:/ and runs:/ resolve against this config's MLflow. A baseline alias that is
         # not set yet (the first model) is "no baseline", not an error.
         with mlflow_models.resolving(config):
@@ -183,6 +190,10 @@ def evaluate(config: Config) -> Evaluation:
             continue
         results.extend(_guard(gate, partial(_dispatch, gate, ctx)))
 
+    # No verdict, no pass: a gate or run that judged nothing is an error (gates/unjudged.py).
+    results = floor_gates(config, results)
+    if (nothing := nothing_judged(config, results)) is not None:
+        errors.append(nothing)
     # Order follows the config; the gate's own results keep their slice order.
     order = {gate_id(g): i for i, g in enumerate(config.gates)}
     results.sort(key=lambda r: order.get(r.gate, len(order)))
@@ -220,6 +231,15 @@ def evaluate(config: Config) -> Evaluation:
         context=context,
     )
     return Evaluation(report, data)
+
+
+def _no_rows(path: Path, rows: int | None) -> str | None:
+    if rows != 0:
+        return None
+    return (
+        f"{path}: the data has no rows (a header only?); every gate needs rows to judge: "
+        "check `data.path` and the step that wrote the file"
+    )
 
 
 def _needs_inputs(gate: Any) -> bool:
@@ -370,8 +390,10 @@ def _check_scores(metric: str, ctx: Context, *, baseline: bool) -> None:
 def _describe(exc: Exception, doing: str) -> str:
     if isinstance(exc, MlopsGatesError):
         return str(exc)
-    # A bug, or a library surprise: still one report, with enough to file an issue.
-    return f"internal error while {doing} ({type(exc).__name__}: {exc}); please report it"
+    # A bug, or a library surprise: still one report, with enough to file an issue (and
+    # no more: a library's message may quote the file it choked on).
+    said = excerpt(exc, 300)
+    return f"internal error while {doing} ({type(exc).__name__}: {said}); please report it"
 
 
 def _guard(gate: Any, fn: Callable[[], list[GateResult]]) -> list[GateResult]:

@@ -46,13 +46,27 @@ def load_schema(ref: str, config: Config) -> Any:
     path = config.resolve(ref)
     if not path.is_file():
         raise DataError(f"{path}: schema file not found; check `schema:` in the config")
+    from mlops_gates._text import excerpt
+
     try:
-        return pa.DataFrameSchema.from_yaml(path)
+        schema = pa.DataFrameSchema.from_yaml(path)
     except Exception as exc:  # pandera raises a mix of yaml, key and type errors
+        # The parser's message can quote the file: its first line, shortened, is enough.
+        said = excerpt((str(exc).strip().splitlines() or [""])[0], 160)
+        mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None)
+        if mark is not None and problem:  # a YAML syntax error: where, not what is there
+            said = f"line {mark.line + 1}, column {mark.column + 1}: {excerpt(problem, 120)}"
         raise DataError(
-            f"{path}: not a valid pandera YAML schema ({type(exc).__name__}: {exc}). "
+            f"{path}: not a valid pandera YAML schema ({type(exc).__name__}: {said}). "
             f"`mlops-gates schema infer` writes one to start from."
         ) from None
+    if not schema.columns and not schema.checks and not schema.index:
+        # An empty file parses as a schema that checks nothing: that is no evidence.
+        raise DataError(
+            f"{path}: the schema defines no columns and no checks, so it would pass any "
+            "data; is the file empty or truncated? `mlops-gates schema infer` writes one."
+        )
+    return schema
 
 
 def evaluate_schema(

@@ -113,7 +113,9 @@ def issue_body(
     doc: Mapping[str, Any], markdown: str, reasons: list[str], options: AlertOptions
 ) -> str:
     """Marker, what happened and why, then report.md (cut to GitHub's body limit)."""
+    from mlops_gates._text import clean_block
     from mlops_gates.promote.body import truncate
+    from mlops_gates.report.markdown import md_escape
 
     lines = [marker(options.key), "", "Monitoring found that the model should be retrained."]
     monitor = (doc.get("context") or {}).get("monitor") or {}
@@ -125,7 +127,7 @@ def issue_body(
     if options.run_url:
         lines.append(f"Run: {options.run_url}")
     if reasons:
-        lines += ["", "Reasons:", *(f"- {r}" for r in reasons)]
+        lines += ["", "Reasons:", *(f"- {md_escape(r, 300)}" for r in reasons)]
     lines += [
         "",
         "This issue is updated by `mlops-gates alert` on every monitoring run and closed when "
@@ -133,7 +135,7 @@ def issue_body(
         "",
         markdown,
     ]
-    return truncate("\n".join(lines))
+    return truncate(clean_block("\n".join(lines)))
 
 
 def _ours(issues: list[IssueInfo], key: str) -> list[IssueInfo]:

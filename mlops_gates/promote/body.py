@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_gates._text import clean, clean_block
 from mlops_gates.errors import PromotionError
 from mlops_gates.gates.result import fmt
 from mlops_gates.report.markdown import (
@@ -78,9 +79,7 @@ def code(value: Any, limit: int = 200, *, table: bool = False) -> str:
     if value is None:
         return "—"
     text = " ".join(str(value).split("\n"))
-    text = text.replace("\r", " ")
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
+    text = clean(text.replace("\r", " "), limit)
     if table:
         text = text.replace("|", "\\|")  # GFM splits cells on | even inside code spans
     ticks = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
@@ -289,6 +288,7 @@ def render_promotion_body(
         except jinja2.UndefinedError as exc:
             where = template or "promotion.md.j2"
             raise PromotionError(f"{where}: template uses an unknown value: {exc}") from None
+        body = clean_block(body)  # a backstop for values a (user's) template shows raw
         if len(body) <= limit:
             return body
     return truncate(body, limit)
@@ -306,5 +306,6 @@ def truncate(text: str, limit: int = BODY_LIMIT) -> str:
 def render_comment(markdown: str, *, limit: int = BODY_LIMIT) -> str:
     """The sticky comment: the marker that finds it again, then report.md."""
     env = _environment(None)
-    body = str(env.get_template("comment.md.j2").render(marker=REPORT_MARKER, report=markdown))
+    report = clean_block(markdown)  # report.md may come from an older or foreign run
+    body = str(env.get_template("comment.md.j2").render(marker=REPORT_MARKER, report=report))
     return truncate(body, limit)

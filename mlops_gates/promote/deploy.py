@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -199,13 +200,47 @@ def run_problems(
     return problems
 
 
+# What the smoke command inherits from the deploy's environment (docs/deploy.md): enough
+# to run a program and reach the registry, never the tokens of the step that deploys
+# (GITHUB_TOKEN and the like). More names: MLOPS_GATES_SMOKE_ENV="NAME1 NAME2" (or comma
+# separated); every MLOPS_GATES_SMOKE_* variable passes too.
+SMOKE_ENV_KEEP = (
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+    "PWD", "VIRTUAL_ENV", "PYTHONPATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_USERNAME",
+    "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_INSECURE_TLS",
+    "MLFLOW_TRACKING_SERVER_CERT_PATH", "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+)  # fmt: skip
+SMOKE_ENV_PREFIXES = ("LC_", "MLOPS_GATES_SMOKE_")
+SMOKE_ENV_EXTRA = "MLOPS_GATES_SMOKE_ENV"
+
+
+def smoke_environment(
+    environ: Mapping[str, str], extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The smoke command's environment: the allow-list above from `environ`, the names
+    `MLOPS_GATES_SMOKE_ENV` lists, then `extra` (the model's variables)."""
+    listed = set(environ.get(SMOKE_ENV_EXTRA, "").replace(",", " ").split())
+    kept = {
+        k: v
+        for k, v in environ.items()
+        if k in SMOKE_ENV_KEEP or k in listed or k.startswith(SMOKE_ENV_PREFIXES)
+    }
+    return {**kept, **(extra or {})}
+
+
 def run_smoke(smoke: Smoke, env: dict[str, str]) -> tuple[bool, str]:
-    """Run the smoke command; (passed, what happened). Output goes to our stdout/stderr."""
+    """Run the smoke command in a scrubbed environment (`smoke_environment`) plus `env`;
+    (passed, what happened). Output goes to our stdout/stderr."""
     sys.stdout.flush()
     sys.stderr.flush()
     try:
         proc = subprocess.Popen(
-            smoke.command, shell=True, env={**os.environ, **env}, start_new_session=True
+            smoke.command,
+            shell=True,
+            env=smoke_environment(os.environ, env),
+            start_new_session=True,
         )
     except OSError as exc:
         return False, f"smoke command could not start ({exc})"

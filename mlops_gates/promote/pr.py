@@ -115,7 +115,13 @@ def check_passed(doc: dict[str, Any], source: str = "report.json") -> None:
         )
     status = doc.get("status")
     if status == "pass":
-        return
+        if any(_evaluated_blocking(g) for g in doc.get("gates") or []):
+            return
+        raise PromotionError(
+            f"{source}: the gates run passed without judging anything: no blocking gate has a "
+            "verdict on data (every one was skipped or short of rows). Check that the data "
+            "has rows and the gates' columns, run `mlops-gates check` again, then promote."
+        )
     blocking = [
         g.get("id", "?")
         for g in doc.get("gates") or []
@@ -129,6 +135,15 @@ def check_passed(doc: dict[str, Any], source: str = "report.json") -> None:
     raise PromotionError(
         f"{source}: the gates run ended {status!r}{why}. Only a passing candidate is "
         "promoted: fix the model or the data, run `mlops-gates check` again, then promote."
+    )
+
+
+def _evaluated_blocking(g: dict[str, Any]) -> bool:
+    """A blocking gate that passed on evidence, not by default on too few rows."""
+    return (
+        g.get("severity") == "block"
+        and g.get("status") == "pass"
+        and g.get("reason") not in ("insufficient_support", "undefined", "no_baseline")
     )
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops_gates._text import clean, clean_block
+
 # GitHub shows at most 10 error and 10 warning annotations of one step; more are dropped
 # silently, so the last one we print says how many more there are.
 MAX_ANNOTATIONS = 10
@@ -37,9 +39,10 @@ def escape_property(text: str) -> str:
 
 def workflow_command(command: str, message: str, **properties: str | int | None) -> str:
     props = ",".join(
-        f"{k}={escape_property(str(v))}" for k, v in properties.items() if v not in (None, "")
+        f"{k}={escape_property(clean(v))}" for k, v in properties.items() if v not in (None, "")
     )
-    return f"::{command}{' ' + props if props else ''}::{escape_data(message)}"
+    # Terminal escapes and bidi overrides in a message would reach the log raw.
+    return f"::{command}{' ' + props if props else ''}::{escape_data(clean_block(message))}"
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,9 @@ def annotation_lines(
 
 
 def summary(markdown: str, *, limit: int = SUMMARY_LIMIT) -> str:
-    """The job summary: report.md, cut at a line boundary to fit GitHub's limit."""
+    """The job summary: report.md (cleaned of control characters again: the file may come
+    from elsewhere), cut at a line boundary to fit GitHub's limit."""
+    markdown = clean_block(markdown)
     if len(markdown.encode("utf-8")) <= limit:
         return markdown if markdown.endswith("\n") else markdown + "\n"
     note = (

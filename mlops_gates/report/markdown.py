@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_gates._text import clean, clean_block
 from mlops_gates.gates.result import fmt
 
 if TYPE_CHECKING:
@@ -23,9 +24,9 @@ STATUS_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "error": "💥", 
 def md_escape(value: Any, limit: int = 200) -> str:
     """Text safe inside a Markdown table cell."""
     text = "" if value is None else str(value)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
     text = text.replace("\r", " ").replace("\n", " ")
+    # Terminal escapes and bidi overrides would reach a reviewer's screen raw.
+    text = clean(text, limit)
     text = _MD_SPECIAL.sub(r"\\\1", text)
     # An @mention in a PR comment pings people; a zero-width joiner defuses it.
     return text.replace("@", "@\u200d")
@@ -91,9 +92,17 @@ def markdown_environment(template_dir: Path | None = None) -> jinja2.Environment
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
+    from mlops_gates.report.bounded import worst_per_gate
+
     env = markdown_environment()
     order = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
-    gates = sorted(doc["gates"], key=lambda g: order.get(g["status"], 5))
+    # Thousands of slices: the worst of each gate, the rest counted (report.json has all).
+    shown, omitted = worst_per_gate(doc["gates"])
+    gates = sorted(shown, key=lambda g: order.get(g["status"], 5))
     statistics = doc.get("context", {}).get("statistics") or {}
     confidence = float(statistics.get("confidence", 0.95))
-    return env.get_template("report.md.j2").render(doc=doc, gates=gates, confidence=confidence)
+    text = env.get_template("report.md.j2").render(
+        doc=doc, gates=gates, confidence=confidence, omitted=[o.describe() for o in omitted]
+    )
+    # A backstop for any value a template shows without `md`.
+    return clean_block(text)

@@ -12,6 +12,7 @@ from mlops_gates.gates.result import Report
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
+COMPACT_ABOVE = 1000  # verdicts
 
 
 def write_report(report: Report | dict[str, Any], directory: Path | str) -> Path:
@@ -22,7 +23,12 @@ def write_report(report: Report | dict[str, Any], directory: Path | str) -> Path
     out = Path(directory)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out / REPORT_JSON, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+        # Indented for people while small; compact with thousands of verdicts (a 20,000-
+        # value slicing), where the indentation alone would be a third of the file.
+        indent = 2 if len(doc.get("gates") or []) <= COMPACT_ABOVE else None
+        separators = None if indent else (",", ":")
+        text = json.dumps(doc, indent=indent, separators=separators, allow_nan=False)
+        _atomic_write(out / REPORT_JSON, text + "\n")
         _atomic_write(out / REPORT_MD, render_markdown(doc))
     except OSError as exc:
         raise MlopsGatesError(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import stat
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -10,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from mlops_gates._text import EXCERPT_LIMIT, clean, excerpt
 from mlops_gates.errors import DataError
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -119,6 +122,7 @@ def read_rows(
             f"{path}: is a folder; `data.path` must name one Parquet or CSV file, or set "
             f"`backend.engine: duckdb` to read a folder or glob of Parquet files"
         )
+    require_regular_file(path, "a Parquet or CSV file")
     fmt = fmt or infer_format(path)
     try:
         if fmt == "parquet":
@@ -132,7 +136,7 @@ def read_rows(
         # pyarrow raises ArrowInvalid (a ValueError) for a corrupt Parquet file.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(
-            f"{path}: cannot read it as {fmt.upper()}: {first}. "
+            f"{path}: cannot read it as {fmt.upper()}: {excerpt(first, 160)}. "
             f"Is the file complete, and is `data.format` right?"
         ) from None
     if not table.columns:
@@ -205,8 +209,25 @@ def _dictionary_codes(column: Any, dtype: Any) -> Factorized:
     return np.asarray(indices), pd.array(uniques, dtype=dtype)
 
 
+def require_regular_file(path: Path, expected: str | None = None) -> None:
+    """Refuse what is not a regular file (a device, a pipe, a /proc entry): reading one can
+    block forever, and its "columns" would be whatever it holds (the environment, for
+    /proc/self/environ), quoted into reports."""
+    try:
+        mode = path.stat().st_mode
+        # /proc and /sys files say they are regular (of size 0); what they hold is live
+        # process and system state, never data.
+        pseudo = path.resolve().parts[1:2] in (("proc",), ("sys",), ("dev",))
+    except (OSError, RuntimeError):
+        return  # missing or unreadable: the reader says so, naming the file
+    if pseudo or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        what = f"point the config at {expected} instead" if expected else "name a file instead"
+        raise DataError(f"{path}: not a regular file (a device, pipe or /proc entry); {what}")
+
+
 def file_digest(path: Path) -> str:
     """sha256 of a file, read in chunks so a large file costs no memory."""
+    require_regular_file(path)
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -222,9 +243,14 @@ def require_columns(
     have = list(frame.columns) if isinstance(frame, pd.DataFrame) else list(frame)
     missing = [c for c in columns if c not in have]
     if missing:
-        shown = ", ".join(map(str, have[:40]))
-        more = f" (and {len(have) - 40} more)" if len(have) > 40 else ""
+        # Column names are file content: quote a short excerpt, never the whole header
+        # (a wrong file's "header" can be anything, secrets included).
+        names = [str(c) for c in have]
+        close = difflib.get_close_matches(str(missing[0]), names, n=3)
+        hint = f"; did you mean {', '.join(repr(clean(c, 40)) for c in close)}?" if close else ""
         raise DataError(
-            f"{path}: column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} "
-            f"named in {where} not found; the data has: {shown}{more}"
+            f"{path}: column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(clean(c, 60)) for c in missing[:5])} named in {where} not found; "
+            f"the data has: {excerpt(', '.join(names), EXCERPT_LIMIT)} ({len(names)} "
+            f"column{'s' if len(names) != 1 else ''}){hint}"
         )
