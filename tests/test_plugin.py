@@ -424,5 +424,63 @@ def test_plain_pytest_imports_nothing_heavy(tmp_path: Path) -> None:
         "pydantic",
         "pyarrow",
         "yaml",
+        "rich",
     }
     assert not heavy & modules, sorted(heavy & modules)
+
+
+# -- the summary: width, hostile values -----------------------------------------------------
+
+
+def test_summary_at_80_columns_keeps_every_gate_and_slice(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = binary_frame()
+    long = {"north": "Amer-Indian-Eskimo", "south": "Asian-Pac-Islander", "east": "White"}
+    frame["region"] = frame["region"].map(long).fillna("Other")
+    frame.to_csv(pytester.path / "eval.csv", index=False)
+    gate = {
+        "id": "equalized-odds-within-region",
+        "kind": "metric",
+        "metric": "accuracy",
+        "min": 0.99,
+        "slices": [["sex", "region"]],
+        "min_support": 1,
+        "severity": "warn",
+    }
+    cfg = base_config(gates=[{**SLICED, "min": 0.9}, gate])
+    (pytester.path / "mlops-gates.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    monkeypatch.setenv("COLUMNS", "80")
+    result = pytester.runpytest("--mlops-gates")
+    lines = result.stdout.lines
+    start = next(i for i, line in enumerate(lines) if "= mlops-gates =" in line)
+    # The table, up to the report's path (a path is never broken).
+    summary = [line for line in lines[start + 1 : -1] if not line.startswith("report: ")]
+    assert max(len(line) for line in summary) <= 80, "\n".join(summary)
+    doc = _report(pytester)
+    problems = [g for g in doc["gates"] if g["status"] != "pass"]
+    assert len(problems) >= 8
+    for g in problems:
+        ident = g["gate"] if g["slice"] is None else f"{g['gate']} [{_slice_text(g['slice'])}]"
+        assert any(ident in line for line in summary), (ident, "\n".join(summary))
+    assert "…" not in "\n".join(summary)
+
+
+def _slice_text(s: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in s.items())
+
+
+def test_hostile_slice_values_cannot_forge_lines(pytester: pytest.Pytester) -> None:
+    frame = binary_frame()
+    hostile = ["x\n::error title=forged::injected", "\x1b[31mred", "ab\u202ecd"]
+    frame["sex"] = [hostile[i % 3] for i in range(len(frame))]
+    frame.to_parquet(pytester.path / "eval.parquet", index=False)
+    cfg = base_config(data={"path": "eval.parquet"}, gates=[{**SLICED, "min": 0.99}])
+    (pytester.path / "mlops-gates.yaml").write_text(yaml.safe_dump(cfg))
+    result = pytester.runpytest("--mlops-gates", "-v", "-rA", "--color=no")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    for line in out.splitlines():
+        assert not line.lstrip().startswith("::"), line
+    assert "\x1b" not in out and "\u202e" not in out
+    assert "acc[sex=x\\n::error title=forged::injected] FAILED" in out

@@ -205,27 +205,31 @@ def _reason(g: dict[str, Any], width: int | None) -> list[str]:
         return []
     text = "reason: " + terminal_safe(g["message"])
     avail = (width or 10**6) - len(_INDENT)
-    return [_INDENT + p for p in wrap(text, max(avail, 20))]
+    return [_INDENT + p for p in wrap(text, max(avail, 20), words=True)]
 
 
-def wrap(text: str, width: int) -> list[str]:
+def wrap(text: str, width: int, *, words: bool = False) -> list[str]:
     """`text` in pieces of at most `width` characters, broken at a space or after a comma,
-    bracket, slash or `=` where one is near, else anywhere: nothing is dropped."""
+    bracket, slash or `=` where one is near, else anywhere: nothing is dropped. With
+    `words`, only at spaces, and a longer word (a path) overflows rather than breaks."""
     width = max(width, 1)
     pieces: list[str] = []
     while len(text) > width:
-        cut = _last_break(text, width)
-        if cut < width // 2:  # no good break point: cut hard rather than leave a stub
+        cut = _last_break(text, width, ", [/=" if not words else " ")
+        if cut == 0 and words:
+            cut = text.find(" ", width) + 1 or len(text)
+        elif cut < width // 2 and not words:  # no good break: cut hard, leave no stub
             cut = width
         pieces.append(text[:cut].rstrip(" "))
         text = text[cut:].lstrip(" ")
-    pieces.append(text)
+    if text or not pieces:
+        pieces.append(text)
     return pieces
 
 
-def _last_break(text: str, width: int) -> int:
+def _last_break(text: str, width: int, seps: str) -> int:
     best = text.rfind(" ", 0, width + 1) + 1  # the space itself is dropped
-    for sep in ",[/=":
+    for sep in seps.replace(" ", ""):
         best = max(best, text.rfind(sep, 0, width) + 1)
     return best
 
