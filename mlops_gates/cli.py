@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from mlops_gates._version import __version__
-from mlops_gates.cli_io import add_report_dir, use_colour
+from mlops_gates.cli_io import add_report_dir, terminal_width, use_colour
 from mlops_gates.cli_io import error as _error
 
 EXIT_OK, EXIT_GATES, EXIT_USAGE = 0, 1, 2
@@ -205,7 +204,7 @@ def _check(args: argparse.Namespace) -> int:
             _error(str(exc))
     lines = render_table(
         doc,
-        width=shutil.get_terminal_size((120, 24)).columns,
+        width=terminal_width(),
         verbose=args.verbose,
         colour=use_colour(args.color, sys.stdout),
     )

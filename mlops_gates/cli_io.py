@@ -29,6 +29,20 @@ def error(message: str, code: int = EXIT_USAGE) -> int:
     return code
 
 
+def terminal_width() -> int:
+    """Columns to lay the table out in: $COLUMNS, else the terminal behind stdout or stderr
+    (`check | tail` still fits the screen), else 80, as pytest assumes for CI logs."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            return os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            continue
+    return 80
+
+
 def use_colour(choice: str, stream: TextIO) -> bool:
     """--color yes/no wins; auto: $NO_COLOR off, $FORCE_COLOR on, else a real terminal."""
     if choice in ("yes", "no"):

@@ -8,6 +8,7 @@ once per session, at collection; items only read its verdicts.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -174,7 +175,9 @@ class GatesPlugin:
         if not any(isinstance(i, GateItem | StatusItem) for i in items):
             # The config was never walked (testpaths, path arguments, --ignore, a config
             # outside the rootdir) or pytest dropped its node: the gates run regardless.
-            node = GatesFile.from_parent(session, path=self.config_path)
+            node = GatesFile.from_parent(
+                session, path=self.config_path, nodeid=self._nodeid(config)
+            )
             try:
                 items[:0] = list(node.collect())
             except Exception as exc:
@@ -193,6 +196,11 @@ class GatesPlugin:
             marker = item.get_closest_marker("mlops_gate")
             if marker is not None and not isinstance(item, GateItem):
                 item.add_marker("warn" if marker.kwargs.get("severity") == "warn" else "block")
+
+    def _nodeid(self, config: pytest.Config) -> str:
+        # Node ids are rootdir-relative, with `..` for a config outside the rootdir
+        # (--rootdir elsewhere); pytest shows them relative to where it was started.
+        return Path(os.path.relpath(self.config_path, config.rootpath.resolve())).as_posix()
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.deselected += sum(isinstance(i, GateItem) for i in items)

@@ -305,3 +305,12 @@ def test_stderr_holds_no_pyspark_warning(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "columns:" in proc.stdout
     assert "PySpark does not yet fully support" not in proc.stderr
+
+
+def test_terminal_width_without_a_terminal_is_80(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_gates.cli_io import terminal_width
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert terminal_width() == 80  # captured streams: what a CI log gets, as with pytest
+    monkeypatch.setenv("COLUMNS", "132")
+    assert terminal_width() == 132

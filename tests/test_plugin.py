@@ -474,8 +474,10 @@ def test_hostile_slice_values_cannot_forge_lines(pytester: pytest.Pytester) -> N
     frame = binary_frame()
     hostile = ["x\n::error title=forged::injected", "\x1b[31mred", "ab\u202ecd"]
     frame["sex"] = [hostile[i % 3] for i in range(len(frame))]
-    frame.to_parquet(pytester.path / "eval.parquet", index=False)
-    cfg = base_config(data={"path": "eval.parquet"}, gates=[{**SLICED, "min": 0.99}])
+    # CSV, not Parquet: pyarrow's extension types do not survive pytester's in-process
+    # module snapshot. The line break inside a value is quoted, as CSV allows.
+    frame.to_csv(pytester.path / "eval.csv", index=False)
+    cfg = base_config(gates=[{**SLICED, "min": 0.99}])
     (pytester.path / "mlops-gates.yaml").write_text(yaml.safe_dump(cfg))
     result = pytester.runpytest("--mlops-gates", "-v", "-rA", "--color=no")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
