@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlops_gates._version import __version__
-from mlops_gates.cli_io import add_report_dir
+from mlops_gates.cli_io import add_report_dir, terminal_width, use_colour
 from mlops_gates.cli_io import error as _error
 
 EXIT_OK, EXIT_GATES, EXIT_USAGE = 0, 1, 2
@@ -52,7 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="where report.json and report.md go (default: ./mlops-gates-report)",
     )
     check.add_argument(
-        "--quiet", "-q", action="store_true", help="print only the gates that did not pass"
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="print only the gates that did not pass, without the count of passing ones",
+    )
+    check.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="list passing gates too (default: problems first, passing gates counted)",
+    )
+    check.add_argument(
+        "--color",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="colour the table: auto (default) colours a terminal unless $NO_COLOR is set, "
+        "or anything when $FORCE_COLOR is set; CI logs get none",
     )
     check.set_defaults(func=_check)
 
@@ -160,7 +176,7 @@ def _check(args: argparse.Namespace) -> int:
     from mlops_gates.config import load_config
     from mlops_gates.errors import ConfigError, MlopsGatesError
     from mlops_gates.gates.runner import run_gates
-    from mlops_gates.report.text import format_table
+    from mlops_gates.report.text import defuse, render_table, terminal_safe
     from mlops_gates.report.writer import write_report
 
     try:
@@ -186,18 +202,27 @@ def _check(args: argparse.Namespace) -> int:
             doc, tracked = track(report, args.report_dir, config)
         except MlopsGatesError as exc:
             _error(str(exc))
-    for line in format_table(doc, only_problems=args.quiet):
+    lines = render_table(
+        doc,
+        width=terminal_width(),
+        verbose=args.verbose,
+        colour=use_colour(args.color, sys.stdout),
+    )
+    if args.quiet:
+        lines = [line for line in lines if "passing gate" not in line]
+    for line in lines:
         print(line)
     for err in report.errors:
         _error(err)
     if not written:
         return EXIT_GATES
-    print(written)
+    print(defuse(terminal_safe(written)))
     if tracked is not None and tracked.status == "logged":
-        print(f"mlflow: {tracked.message}")
+        print(defuse(terminal_safe(f"mlflow: {tracked.message}")))
     elif tracked is not None and tracked.status == "failed":
         level = "error" if config.tracking.on_failure == "error" else "warning"
-        print(f"mlops-gates: {level}: MLflow tracking failed: {tracked.message}", file=sys.stderr)
+        message = terminal_safe(f"mlops-gates: {level}: MLflow tracking failed: {tracked.message}")
+        print(message, file=sys.stderr)
     return EXIT_OK if doc["status"] == "pass" else EXIT_GATES
 
 

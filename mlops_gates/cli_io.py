@@ -10,15 +10,49 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TextIO
 
 EXIT_USAGE = 2
 DEFAULT_REPORT_DIR = Path("mlops-gates-report")
 
 
 def error(message: str, code: int = EXIT_USAGE) -> int:
-    """Print `mlops-gates: error: MESSAGE` to stderr; returns `code` for `return error(...)`."""
-    print(f"mlops-gates: error: {message}", file=sys.stderr)
+    """Print `mlops-gates: error: MESSAGE` to stderr; returns `code` for `return error(...)`.
+
+    Each line is escaped for terminals and CI logs: messages quote values from files.
+    """
+    from mlops_gates.report.text import defuse, terminal_safe
+
+    lines = str(message).split("\n")
+    lines[0] = f"mlops-gates: error: {lines[0]}"
+    print("\n".join(defuse(terminal_safe(line)) for line in lines), file=sys.stderr)
     return code
+
+
+def terminal_width() -> int:
+    """Columns to lay the table out in: $COLUMNS, else the terminal behind stdout or stderr
+    (`check | tail` still fits the screen), else 80, as pytest assumes for CI logs."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            return os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            continue
+    return 80
+
+
+def use_colour(choice: str, stream: TextIO) -> bool:
+    """--color yes/no wins; auto: $NO_COLOR off, $FORCE_COLOR on, else a real terminal."""
+    if choice in ("yes", "no"):
+        return choice == "yes"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
 
 
 def step_outputs(outputs: Mapping[str, str]) -> None:

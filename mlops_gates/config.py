@@ -1010,6 +1010,21 @@ def load_config(path: Path | str | None = None) -> Config:
     return config_from_dict(raw, source=cfg_path)
 
 
+def gate_lines(path: Path) -> list[int]:
+    """The 1-based line where each entry of `gates:` starts in the config file at `path`,
+    so pytest can point a verdict at its gate; [] when the file does not parse."""
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    for key, value in root.value:
+        if key.value == "gates" and isinstance(value, yaml.SequenceNode):
+            return [item.start_mark.line + 1 for item in value.value]
+    return []
+
+
 def config_from_dict(raw: Any, *, source: Path | None = None) -> Config:
     name = str(source) if source is not None else "config"
     if not isinstance(raw, dict):

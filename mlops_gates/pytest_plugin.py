@@ -8,6 +8,7 @@ once per session, at collection; items only read its verdicts.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -63,7 +64,37 @@ def pytest_configure(config: pytest.Config) -> None:
         "mlops-gates report (severity 'warn' reports a failure without failing the run)",
     )
     if config.getoption("mlops_gates"):
+        _refuse_distribution(config)
+        for name, text in _MARKERS.items():
+            config.addinivalue_line("markers", f"{name}: {text}")
         config.pluginmanager.register(GatesPlugin(config), _PLUGIN_NAME)
+
+
+# Every gate item carries its kind and severity as markers (`-m fairness`, `-m "not warn"`);
+# kinds not listed here are registered from the loaded config.
+_MARKERS = {
+    "schema": "mlops-gates schema gate",
+    "metric": "mlops-gates metric gate",
+    "fairness": "mlops-gates fairness gate",
+    "baseline": "mlops-gates baseline (champion vs challenger) gate",
+    "drift": "mlops-gates drift gate",
+    "skew": "mlops-gates training/serving skew gate",
+    "staleness": "mlops-gates staleness gate",
+    "behaviour": "mlops-gates behaviour gate",
+    "block": "mlops-gates gate whose failure fails the run",
+    "warn": "mlops-gates gate that reports a failure without failing the run",
+}
+
+
+def _refuse_distribution(config: pytest.Config) -> None:
+    # pytest-xdist would make every worker load the data and score the models, and each
+    # write its own report; the gates are one computation per session, not N.
+    dist = getattr(config.option, "dist", "no")
+    if (dist and dist != "no") or getattr(config.option, "tx", None):
+        raise pytest.UsageError(
+            "mlops-gates: --mlops-gates runs the gates once per session and cannot be "
+            "distributed; run it without -n / --dist (pytest-xdist), or with -n0"
+        )
 
 
 class GatesPlugin:
@@ -95,6 +126,15 @@ class GatesPlugin:
         except ConfigError as exc:
             raise pytest.UsageError(f"mlops-gates: {exc}") from None
         self.config_path = path.resolve()
+        from mlops_gates.config import gate_id, gate_lines
+
+        lines = gate_lines(self.config_path)
+        # Gate id -> its 1-based line in the config: where pytest points a verdict.
+        self.gate_line = {
+            gate_id(g): lines[i] for i, g in enumerate(self.config.gates) if i < len(lines)
+        }
+        for kind in sorted({g.kind for g in self.config.gates} - set(_MARKERS)):
+            config.addinivalue_line("markers", f"{kind}: mlops-gates {kind} gate")
         report_dir = config.getoption("mlops_gates_report_dir")
         base = config.invocation_params.dir
         if not report_dir:
@@ -103,6 +143,8 @@ class GatesPlugin:
         self.report_dir = (base / report_dir).resolve()
         self._evaluation: Evaluation | None = None
         self._collected = False
+        self.gate_items = 0  # gate items collected (before -k / -m / --deselect)
+        self.deselected = 0  # of those, how many the user deselected
         self.custom: list[GateResult] = []
         self.final_report: Report | None = None
         self.selected: set[str] | None = None
@@ -119,25 +161,74 @@ class GatesPlugin:
     # -- collection ---------------------------------------------------------------------
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> GatesFile | None:
+        # Lets `pytest mlops-gates.yaml` and node ids like `mlops-gates.yaml::acc` work;
+        # whether the node survives collection is checked in modifyitems, not assumed.
         if file_path.resolve() == self.config_path and not self._collected:
             self._collected = True
             return GatesFile.from_parent(parent, path=file_path)
         return None
 
-    @pytest.hookimpl(tryfirst=True)  # before -k / -m deselection
+    @pytest.hookimpl(tryfirst=True)  # before -k / -m / --deselect
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        if self._collected:
-            return
-        # The config is outside the collected paths (e.g. testpaths = tests): add it anyway.
-        self._collected = True
-        node = GatesFile.from_parent(session, path=self.config_path)
-        items[:0] = list(node.collect())
+        if not any(isinstance(i, GateItem | StatusItem) for i in items):
+            # The config was never walked (testpaths, path arguments, --ignore, a config
+            # outside the rootdir) or pytest dropped its node: the gates run regardless.
+            node = GatesFile.from_parent(
+                session, path=self.config_path, nodeid=self._nodeid(config)
+            )
+            try:
+                items[:0] = list(node.collect())
+            except Exception as exc:
+                raise pytest.UsageError(
+                    f"mlops-gates: {self.config_path}: the gates could not be collected: {exc}"
+                ) from None
+        gates = [i for i in items if isinstance(i, GateItem)]
+        # With unusable inputs the engine may give no verdicts: mlops-gates-inputs fails.
+        if not gates and self.config.gates and not self.evaluation().report.errors:
+            raise pytest.UsageError(
+                f"mlops-gates: {self.config_path} configures {len(self.config.gates)} gates "
+                "but no gate item was collected; run `mlops-gates check --config "
+                f"{self.config_path}` to see the verdicts"
+            )
+        self.gate_items = len(gates)
+        for item in items:
+            marker = item.get_closest_marker("mlops_gate")
+            if marker is not None and not isinstance(item, GateItem):
+                item.add_marker("warn" if marker.kwargs.get("severity") == "warn" else "block")
+
+    def _nodeid(self, config: pytest.Config) -> str:
+        # Node ids are rootdir-relative, with `..` for a config outside the rootdir
+        # (--rootdir elsewhere); pytest shows them relative to where it was started.
+        return Path(os.path.relpath(self.config_path, config.rootpath.resolve())).as_posix()
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += sum(isinstance(i, GateItem) for i in items)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # The report describes what this run judged: gates deselected by -k / -m stay out.
         self.selected = {i.result.id for i in session.items if isinstance(i, GateItem)}
+        in_session = sum(isinstance(i, GateItem) for i in session.items)
+        vanished = self.gate_items - self.deselected - in_session
+        if vanished > 0:
+            # Deselection the user asked for is reported; gates that a plugin or conftest
+            # dropped without saying so would make a silent pass.
+            raise pytest.UsageError(
+                f"mlops-gates: {self.config_path}: {self.gate_items} gate items were "
+                f"collected but {vanished} left the session without being deselected (a "
+                "plugin or conftest.py removed them); the gates must run when --mlops-gates "
+                "is on"
+            )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport, config: pytest.Config
+    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        # A warn verdict is neither a pass nor a failure: its own letter, word and count.
+        if report.when == "call" and getattr(report, "mlops_gates_warn", False):
+            return "warned", "W", ("WARN", {"yellow": True})
+        return None
 
     # -- custom gates -------------------------------------------------------------------
 
@@ -146,14 +237,20 @@ class GatesPlugin:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
+        if isinstance(item, GateItem):
+            r = item.result
+            if report.when == "call" and report.passed and r.status in ("warn", "fail", "error"):
+                report.mlops_gates_warn = True  # type: ignore[attr-defined]
+            return report
         marker = item.get_closest_marker("mlops_gate")
-        if marker is None or isinstance(item, GateItem):
+        if marker is None:
             return report
         if report.when == "call" or (report.when == "setup" and not report.passed):
             self.custom.append(self._custom_result(item, marker, report))
             if report.failed and marker.kwargs.get("severity") == "warn":
                 # `severity: warn` reports a failure without failing the run.
                 report.outcome = "passed"
+                report.mlops_gates_warn = True  # type: ignore[attr-defined]
                 report.sections.append(("mlops-gates warning", str(report.longrepr)))
                 item.warn(GateWarning(f"warn gate {item.nodeid} failed"))
         return report
@@ -197,8 +294,10 @@ class GatesPlugin:
     # -- end of session -----------------------------------------------------------------
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self._evaluation is None:
-            return
+        if self._evaluation is None or session.config.option.collectonly:
+            return  # --collect-only lists the gates; it writes and logs nothing
+        if not self.selected and not self.custom:
+            return  # every gate deselected: no report of nothing (see the summary)
         from dataclasses import replace
 
         from mlops_gates.errors import MlopsGatesError
@@ -234,17 +333,38 @@ class GatesPlugin:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.final_report is None:
-            return
-        from mlops_gates.report.text import format_table
+        from mlops_gates.report.text import defuse, render_table, terminal_safe
 
         tr = terminalreporter
+        config = self.pytest_config
+        if config.option.collectonly:
+            tr.write_line(
+                f"mlops-gates: {self.gate_items} gate items listed; --collect-only writes no "
+                "report and logs nothing"
+            )
+            return
+        if self.deselected:
+            tr.write_line(
+                f"mlops-gates: {self.deselected} of {self.gate_items} gate items deselected "
+                "(-k / -m / --deselect); they are not in the report"
+            )
+        if self.final_report is None:
+            if self._evaluation is not None and not self.selected and not self.custom:
+                tr.write_line("mlops-gates: no gate selected; no report written, nothing logged")
+            return
         tr.section("mlops-gates")
-        for line in format_table(self.final_report.to_dict(), width=tr._tw.fullwidth):
-            tr.write_line(line)
-        tr.write_line(self.write_error or f"report: {self.report_dir}")
+        lines = render_table(
+            self.final_report.to_dict(),
+            width=tr._tw.fullwidth,
+            verbose=config.option.verbose > 0,
+            colour=tr._tw.hasmarkup,
+            verbose_hint="-v",
+        )
+        lines.append(defuse(terminal_safe(self.write_error or f"report: {self.report_dir}")))
         if self.tracking_line:
-            tr.write_line(self.tracking_line)
+            lines.append(defuse(terminal_safe(self.tracking_line)))
+        for line in lines:
+            tr.write_line(line)
 
 
 class GatesFile(pytest.File):
@@ -253,9 +373,16 @@ class GatesFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         plugin = _plugin(self.config)
         evaluation = plugin.evaluation()
-        yield StatusItem.from_parent(self, name="mlops-gates-inputs")
+        status = StatusItem.from_parent(self, name="mlops-gates-inputs")
+        status.add_marker("block")  # unusable inputs fail the run
+        yield status
+        from mlops_gates.report.text import terminal_safe
+
         for result in evaluation.report.gates:
-            yield GateItem.from_parent(self, name=result.id, result=result)
+            # The id holds slice values from the data: escaped, it cannot break a line.
+            item = GateItem.from_parent(self, name=terminal_safe(result.id), result=result)
+            item.line = plugin.gate_line.get(result.gate)
+            yield item
 
 
 class GateFailure(Exception):
@@ -266,17 +393,20 @@ class GateItem(pytest.Item):
     def __init__(self, *, result: GateResult, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.result = result
+        self.line: int | None = None  # 1-based line of the gate in the config
         r = result
-        self.user_properties.extend(
-            [
-                ("mlops_gates.status", r.status),
-                ("mlops_gates.observed", r.observed),
-                ("mlops_gates.bound_min", r.bound.min if r.bound else None),
-                ("mlops_gates.bound_max", r.bound.max if r.bound else None),
-                ("mlops_gates.support", r.support),
-                ("mlops_gates.slice", r.slice_label),
-            ]
-        )
+        self.add_marker(r.kind)
+        self.add_marker(r.severity)
+        props = [
+            ("mlops_gates.status", r.status),
+            ("mlops_gates.observed", r.observed),
+            ("mlops_gates.bound_min", r.bound.min if r.bound else None),
+            ("mlops_gates.bound_max", r.bound.max if r.bound else None),
+            ("mlops_gates.support", r.support),
+            ("mlops_gates.slice", r.slice_label),
+        ]
+        # JUnit XML writes str(value): an absent number is left out, not written "None".
+        self.user_properties.extend((k, v) for k, v in props if v is not None)
 
     def runtest(self) -> None:
         r = self.result
@@ -285,7 +415,15 @@ class GateItem(pytest.Item):
         if r.blocking:
             raise GateFailure(self._explain())
         if r.status in ("warn", "error", "fail"):
-            warnings.warn(GateWarning(f"{r.id}: {r.message}"), stacklevel=1)
+            from mlops_gates.report.text import terminal_safe
+
+            # Attributed to the gate's line in the config, not to this file.
+            warnings.warn_explicit(
+                GateWarning(terminal_safe(f"{r.id}: {r.message}")),
+                GateWarning,
+                filename=str(self.path),
+                lineno=self.line or 1,
+            )
 
     def _explain(self) -> str:
         from mlops_gates.gates.result import fmt
@@ -306,7 +444,10 @@ class GateItem(pytest.Item):
                 f"  - {failure['column'] or '(frame)'}: {failure['check']}: {failure['count']} "
                 f"cases, e.g. {failure['failure_cases'][:5]}"
             )
-        return "\n".join(lines)
+        from mlops_gates.report.text import terminal_safe
+
+        # Messages quote slice values and failure cases from the data: one line each.
+        return "\n".join(terminal_safe(line) for line in lines)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, GateFailure):
@@ -314,7 +455,8 @@ class GateItem(pytest.Item):
         return str(super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"mlops-gate {self.result.id}"
+        line = None if self.line is None else self.line - 1  # pytest counts from 0
+        return self.path, line, f"mlops-gate {self.name}"
 
 
 class StatusItem(pytest.Item):
@@ -323,8 +465,11 @@ class StatusItem(pytest.Item):
     def runtest(self) -> None:
         errors = _plugin(self.config).evaluation().report.errors
         if errors:
+            from mlops_gates.report.text import terminal_safe
+
             raise GateFailure(
-                "mlops-gates could not evaluate every gate:\n" + "\n".join(f"  {e}" for e in errors)
+                "mlops-gates could not evaluate every gate:\n"
+                + "\n".join(f"  {terminal_safe(e)}" for e in errors)
             )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:

@@ -50,6 +50,11 @@ def test_passing_gates_write_a_valid_report(pytester: pytest.Pytester) -> None:
     _project(pytester, [SLICED])
     result = pytester.runpytest("--mlops-gates")
     result.assert_outcomes(passed=4)
+    # Passing rows are folded into a count; -v lists them.
+    result.stdout.fnmatch_lines(
+        ["*= mlops-gates =*", "3 passing gates not listed (-v lists them)", "PASS: 3 passed*"]
+    )
+    result = pytester.runpytest("--mlops-gates", "-v")
     result.stdout.fnmatch_lines(["*= mlops-gates =*", "PASS*acc*sex=F*", "PASS: 3 passed*"])
     doc = _report(pytester)
     assert doc["status"] == "pass"
@@ -67,11 +72,33 @@ def test_failing_gate_shows_verdict_not_traceback(pytester: pytest.Pytester) -> 
     assert _report(pytester)["status"] == "fail"
 
 
+def _gate_line(config: Path, gate: str) -> int:
+    """1-based line of `- id: <gate>` (or of the list item holding `id: <gate>`)."""
+    lines = config.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip() in (f"id: {gate}", f"- id: {gate}"))
+    while not lines[at].lstrip().startswith("- "):
+        at -= 1
+    return at + 1
+
+
 def test_warn_severity_never_fails_the_run(pytester: pytest.Pytester) -> None:
-    _project(pytester, [{**SLICED, "min": 0.99, "severity": "warn"}])
-    result = pytester.runpytest("--mlops-gates")
-    result.assert_outcomes(passed=4, warnings=3)
+    config = _project(pytester, [{**SLICED, "min": 0.99, "severity": "warn"}])
+    result = pytester.runpytest("--mlops-gates", "-v")
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=1, warnings=3)  # the inputs item passes
+    assert result.parseoutcomes()["warned"] == 3  # its own word in the final line
+    result.stdout.fnmatch_lines(["*mlops-gates.yaml::acc[[]sex=F[]] WARN*"])
+    # The warnings summary points at the gate in the config, not at the plugin.
+    line = _gate_line(config, "acc")
+    result.stdout.fnmatch_lines([f"*/mlops-gates.yaml:{line}: GateWarning: acc[[]sex=F[]]: *"])
+    assert "pytest_plugin.py" not in result.stdout.str()
     assert _report(pytester)["summary"]["warn"] == 3
+
+
+def test_warn_letter_in_progress_line(pytester: pytest.Pytester) -> None:
+    _project(pytester, [SLICED, {**SLICED, "id": "soft", "min": 0.99, "severity": "warn"}])
+    result = pytester.runpytest("--mlops-gates", "-p", "no:randomly")
+    result.stdout.re_match_lines([r"mlops-gates\.yaml \.\.\.\.WWW"])
 
 
 def test_k_selects_slices_and_the_report_follows(pytester: pytest.Pytester) -> None:
@@ -83,7 +110,8 @@ def test_k_selects_slices_and_the_report_follows(pytester: pytest.Pytester) -> N
 
 def test_numbers_reach_junit_xml(pytester: pytest.Pytester) -> None:
     _project(pytester, [SLICED])
-    pytester.runpytest("--mlops-gates", "--junitxml=junit.xml").assert_outcomes(passed=4)
+    args = ["--junitxml=junit.xml", "-o", "junit_family=xunit1"]  # xunit1 has file and line
+    pytester.runpytest("--mlops-gates", *args).assert_outcomes(passed=4)
     tree = ET.parse(pytester.path / "junit.xml")
     case = next(c for c in tree.iter("testcase") if c.get("name") == "acc[sex=F]")
     props = {p.get("name"): p.get("value") for p in case.iter("property")}
@@ -91,6 +119,20 @@ def test_numbers_reach_junit_xml(pytester: pytest.Pytester) -> None:
     assert props["mlops_gates.support"] == "169"
     assert props["mlops_gates.bound_min"] == "0.7"
     assert float(props["mlops_gates.observed"]) == pytest.approx(0.911242, abs=1e-6)
+    assert "mlops_gates.bound_max" not in props  # absent, not the string "None"
+    # pytest's location (0-based) is the gate's line in the config.
+    assert int(case.get("line", "-1")) == _gate_line(pytester.path / "mlops-gates.yaml", "acc") - 1
+
+
+def test_junit_leaves_out_absent_values(pytester: pytest.Pytester) -> None:
+    _project(pytester, [{**SLICED, "slices": ["colour"]}])
+    pytester.runpytest("--mlops-gates", "--junitxml=junit.xml")
+    tree = ET.parse(pytester.path / "junit.xml")
+    case = next(c for c in tree.iter("testcase") if c.get("name") == "acc")
+    props = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert props["mlops_gates.status"] == "error"
+    assert "None" not in props.values(), props
+    assert "mlops_gates.observed" not in props
 
 
 def test_bad_config_is_a_usage_error(pytester: pytest.Pytester) -> None:
@@ -175,11 +217,177 @@ def test_custom_gates_join_the_report(pytester: pytest.Pytester) -> None:
         )
     )
     result = pytester.runpytest("--mlops-gates")
-    result.assert_outcomes(passed=6, failed=1, warnings=1)
+    result.assert_outcomes(passed=5, failed=1, warnings=1)
+    assert result.parseoutcomes()["warned"] == 1  # the failed warn gate: W, not a pass
     doc = _report(pytester)
     custom = {g["id"]: g["status"] for g in doc["gates"] if g["kind"] == "custom"}
     assert custom == {"enough-rows": "pass", "soft": "warn", "hard": "fail"}
     assert doc["status"] == "fail"
+
+
+# -- layouts: configured gates are always collected ------------------------------------------
+
+GATE_IDS = ["acc", "acc[sex=F]", "acc[sex=M]"]
+
+
+def _layout(pytester: pytest.Pytester, config_dir: str = ".") -> None:
+    where = pytester.path / config_dir
+    where.mkdir(exist_ok=True)
+    binary_frame().to_csv(where / "eval.csv", index=False)
+    (where / "mlops-gates.yaml").write_text(yaml.safe_dump(base_config(gates=[SLICED])))
+    pytester.mkdir("tests")
+    pytester.path.joinpath("tests", "test_x.py").write_text("def test_x():\n    pass\n")
+    pytester.path.joinpath("tests", "conftest.py").write_text("import pytest\n")
+
+
+LAYOUTS = {
+    # name: (ini, config folder, extra files, arguments)
+    "testpaths": ("[pytest]\ntestpaths = tests\n", ".", {}, []),
+    "path-argument": ("", ".", {}, ["tests"]),
+    "node-argument": ("", ".", {}, ["tests/test_x.py::test_x"]),
+    "rootdir-elsewhere": ("", ".", {}, ["--rootdir=tests", "tests"]),
+    "config-in-subfolder": ("[pytest]\nmlops_gates_config = ml/mlops-gates.yaml\n", "ml", {}, []),
+    "subfolder-and-path": (
+        "[pytest]\nmlops_gates_config = ml/mlops-gates.yaml\n",
+        "ml",
+        {},
+        ["tests"],
+    ),
+    "ini-by-c": (
+        "",
+        ".",
+        {"ci/pytest.ini": "[pytest]\ntestpaths = tests\n"},
+        ["-c", "ci/pytest.ini"],
+    ),
+    "ignore": ("", ".", {}, ["--ignore=mlops-gates.yaml"]),
+    "conftest-collect-ignore": (
+        "",
+        ".",
+        {"conftest.py": "collect_ignore = ['mlops-gates.yaml']\n"},
+        [],
+    ),
+    "deselect-other": ("", ".", {}, ["--deselect=tests/test_x.py::test_x"]),
+}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS), ids=list(LAYOUTS))
+def test_gates_are_collected_in_every_layout(pytester: pytest.Pytester, layout: str) -> None:
+    ini, config_dir, files, args = LAYOUTS[layout]
+    _layout(pytester, config_dir)
+    if ini:
+        pytester.makeini(ini)
+    for name, text in files.items():
+        (pytester.path / name).parent.mkdir(parents=True, exist_ok=True)
+        (pytester.path / name).write_text(text)
+    result = pytester.runpytest("--mlops-gates", *args)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] >= 4  # inputs + three verdicts (+ test_x where selected)
+    report = json.loads(next(pytester.path.rglob("report.json")).read_text())
+    assert [g["id"] for g in report["gates"]] == GATE_IDS
+
+
+def test_deselecting_every_gate_is_said_and_writes_nothing(pytester: pytest.Pytester) -> None:
+    _layout(pytester)
+    result = pytester.runpytest("--mlops-gates", "-k", "test_x")
+    result.assert_outcomes(passed=1, deselected=4)
+    result.stdout.fnmatch_lines(
+        [
+            "mlops-gates: 3 of 3 gate items deselected (-k / -m / --deselect)*",
+            "mlops-gates: no gate selected; no report written, nothing logged",
+        ]
+    )
+    assert not (pytester.path / "mlops-gates-report").exists()
+
+
+def test_gates_removed_behind_the_users_back_are_a_usage_error(pytester: pytest.Pytester) -> None:
+    """A plugin that drops the gate items without deselecting them must not make a pass."""
+    _layout(pytester)
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_collection_modifyitems(items):
+            items[:] = [i for i in items if "mlops-gates" not in i.nodeid]
+        """
+    )
+    result = pytester.runpytest("--mlops-gates")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    out = result.stdout.str() + result.stderr.str()
+    assert "mlops-gates.yaml" in out and "gate items were collected" in out
+    assert not (pytester.path / "mlops-gates-report").exists()
+
+
+# -- xdist, --co, markers -------------------------------------------------------------------
+
+
+def test_xdist_is_refused_with_one_line(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    _layout(pytester)
+    result = pytester.runpytest("--mlops-gates", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*mlops-gates: --mlops-gates runs the gates once per session*-n0*"]
+    )
+    assert "Traceback" not in result.stderr.str()
+    assert not (pytester.path / "mlops-gates-report").exists()
+    # -n0 is no distribution: the gates run as usual.
+    pytester.runpytest("--mlops-gates", "-n0").assert_outcomes(passed=5)
+    # Without --mlops-gates, xdist is none of our business.
+    pytester.runpytest("-n", "2").assert_outcomes(passed=1)
+
+
+def test_collect_only_lists_gates_and_writes_nothing(pytester: pytest.Pytester) -> None:
+    _layout(pytester)
+    before = sorted(p.name for p in pytester.path.iterdir())
+    result = pytester.runpytest("--mlops-gates", "--co", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "mlops-gates.yaml::acc",
+            "mlops-gates.yaml::acc[[]sex=F[]]",
+            "mlops-gates.yaml::acc[[]sex=M[]]",
+        ]
+    )
+    result.stdout.fnmatch_lines(["mlops-gates: 3 gate items listed; --collect-only writes no*"])
+    assert "PASS:" not in result.stdout.str()
+    after = sorted(p.name for p in pytester.path.iterdir() if p.name != "__pycache__")
+    assert after == [n for n in before if n != "__pycache__"]  # no report, no MLflow store
+    # The same run without --co does write (the check above is not vacuous).
+    pytester.runpytest("--mlops-gates").assert_outcomes(passed=5)
+    assert (pytester.path / "mlops-gates-report" / "report.json").is_file()
+
+
+FAIR = {
+    "id": "dp",
+    "kind": "fairness",
+    "metric": "demographic_parity_difference",
+    "sensitive": "sex",
+    "max": 0.5,
+    "severity": "warn",
+}
+
+
+@pytest.mark.parametrize(
+    ("expr", "ids"),
+    [
+        ("fairness", ["dp"]),
+        ("metric", ["acc", "acc[sex=F]", "acc[sex=M]"]),
+        ("not warn", ["mlops-gates-inputs", "acc", "acc[sex=F]", "acc[sex=M]"]),
+        ("warn", ["dp"]),
+        ("block and not metric", ["mlops-gates-inputs"]),
+    ],
+)
+def test_markers_select_gates_by_kind_and_severity(
+    pytester: pytest.Pytester, expr: str, ids: list[str]
+) -> None:
+    _project(pytester, [SLICED, FAIR])
+    args = ["--mlops-gates", "--strict-markers", "-m", expr, "-p", "no:cacheprovider"]
+    result = pytester.runpytest(*args, "--co", "-q")
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    listed = [line.split("::", 1)[1] for line in result.outlines if "::" in line]
+    assert listed == ids
 
 
 def test_fixtures_skip_without_the_flag(pytester: pytest.Pytester) -> None:
@@ -216,5 +424,65 @@ def test_plain_pytest_imports_nothing_heavy(tmp_path: Path) -> None:
         "pydantic",
         "pyarrow",
         "yaml",
+        "rich",
     }
     assert not heavy & modules, sorted(heavy & modules)
+
+
+# -- the summary: width, hostile values -----------------------------------------------------
+
+
+def test_summary_at_80_columns_keeps_every_gate_and_slice(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = binary_frame()
+    long = {"north": "Amer-Indian-Eskimo", "south": "Asian-Pac-Islander", "east": "White"}
+    frame["region"] = frame["region"].map(long).fillna("Other")
+    frame.to_csv(pytester.path / "eval.csv", index=False)
+    gate = {
+        "id": "equalized-odds-within-region",
+        "kind": "metric",
+        "metric": "accuracy",
+        "min": 0.99,
+        "slices": [["sex", "region"]],
+        "min_support": 1,
+        "severity": "warn",
+    }
+    cfg = base_config(gates=[{**SLICED, "min": 0.9}, gate])
+    (pytester.path / "mlops-gates.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    monkeypatch.setenv("COLUMNS", "80")
+    result = pytester.runpytest("--mlops-gates")
+    lines = result.stdout.lines
+    start = next(i for i, line in enumerate(lines) if "= mlops-gates =" in line)
+    # The table, up to the report's path (a path is never broken).
+    summary = [line for line in lines[start + 1 : -1] if not line.startswith("report: ")]
+    assert max(len(line) for line in summary) <= 80, "\n".join(summary)
+    doc = _report(pytester)
+    problems = [g for g in doc["gates"] if g["status"] != "pass"]
+    assert len(problems) >= 8
+    for g in problems:
+        ident = g["gate"] if g["slice"] is None else f"{g['gate']} [{_slice_text(g['slice'])}]"
+        assert any(ident in line for line in summary), (ident, "\n".join(summary))
+    assert "…" not in "\n".join(summary)
+
+
+def _slice_text(s: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in s.items())
+
+
+def test_hostile_slice_values_cannot_forge_lines(pytester: pytest.Pytester) -> None:
+    frame = binary_frame()
+    hostile = ["x\n::error title=forged::injected", "\x1b[31mred", "ab\u202ecd"]
+    frame["sex"] = [hostile[i % 3] for i in range(len(frame))]
+    # CSV, not Parquet: pyarrow's extension types do not survive pytester's in-process
+    # module snapshot. The line break inside a value is quoted, as CSV allows.
+    frame.to_csv(pytester.path / "eval.csv", index=False)
+    cfg = base_config(gates=[{**SLICED, "min": 0.99}])
+    (pytester.path / "mlops-gates.yaml").write_text(yaml.safe_dump(cfg))
+    result = pytester.runpytest("--mlops-gates", "-v", "-rA", "--color=no")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    for line in out.splitlines():
+        assert not line.lstrip().startswith("::"), line
+    assert "\x1b" not in out and "\u202e" not in out
+    assert "acc[sex=x\\n::error title=forged::injected] FAILED" in out

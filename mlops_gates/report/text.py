@@ -1,63 +1,241 @@
-"""The terminal table shared by `mlops-gates check` and pytest's terminal summary."""
+"""The terminal table shared by `mlops-gates check`, `monitor` and pytest's terminal summary.
+
+Standard library only (the pytest plugin imports it at the end of a session). Two layouts:
+a table when every row fits the width, else one record per gate whose identity line wraps
+and is never cut. Every cell is escaped for terminals and CI logs (see `terminal_safe`).
+"""
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
 from mlops_gates.gates.result import fmt
-from mlops_gates.report.markdown import describe_bound, describe_interval, slice_text
 
 _ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
+# SGR colours per status; bold for the two that fail a run.
+_COLOUR = {"error": "1;31", "fail": "1;31", "warn": "33", "skip": "36", "pass": "32"}
+_HEADER = ("status", "gate", "slice", "observed", "interval", "bound", "support")
+_STATUS_W = 6  # "ERROR " and friends
+_INDENT = " " * (_STATUS_W + 2)
+
+
+def terminal_safe(value: object) -> str:
+    """`value` as text a terminal and a CI log show as written.
+
+    Control characters (line breaks and ESC included), invisible format characters (bidi
+    overrides such as U+202E, zero-width characters) and line/paragraph separators become
+    visible escapes (`\\n`, `\\x1b`, `\\u202e`), so a value from the data can neither start
+    a new line, move the cursor, recolour the terminal nor reorder what is shown.
+    """
+    text = "" if value is None else str(value)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+            code = ord(ch)
+            out.append(
+                {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch)
+                or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+                if code <= 0xFFFF
+                else f"\\U{code:08x}"
+            )
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def defuse(line: str) -> str:
+    """A printed line GitHub Actions cannot read as a workflow command (`::error ...`).
+
+    The runner executes any stdout/stderr line whose text after leading whitespace starts
+    with `::`; only the annotation writer (report/github.py) may emit those.
+    """
+    stripped = line.lstrip()
+    if stripped.startswith("::"):
+        return line[: len(line) - len(stripped)] + "\\x3a" + stripped[1:]
+    return line
+
+
+def slice_text(s: dict[str, Any] | None) -> str:
+    if not s:
+        return "overall"
+    return ", ".join(f"{k}={'<missing>' if v is None else v}" for k, v in s.items())
+
+
+def _bound(bound: dict[str, Any] | None) -> str:
+    if not bound:
+        return ""
+    lo, hi = bound.get("min"), bound.get("max")
+    if lo is not None and hi is not None:
+        return f"in [{fmt(lo)}, {fmt(hi)}]"
+    return f">= {fmt(lo)}" if lo is not None else f"<= {fmt(hi)}"
+
+
+def _interval(ci: list[float | None] | None) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return ""
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+def render_table(
+    doc: dict[str, Any],
+    *,
+    width: int | None = None,
+    verbose: bool = True,
+    colour: bool = False,
+    verbose_hint: str = "--verbose",
+    reasons: bool = True,
+) -> list[str]:
+    """The report as terminal lines, problems first.
+
+    `width`: the terminal's columns (None: no limit). Without `verbose`, passing rows are
+    folded into one count line that names `verbose_hint`. With `reasons`, each error
+    verdict's message (which names the file or column at fault) follows its row.
+    """
+    gates = sorted(doc["gates"], key=lambda g: _ORDER.get(g["status"], 5))
+    shown = gates if verbose else [g for g in gates if g["status"] != "pass"]
+    rows: list[tuple[str, ...]] = [
+        (
+            str(g["status"]).upper(),
+            terminal_safe(g.get("gate") or g["id"]),
+            terminal_safe(slice_text(g.get("slice"))),
+            fmt(g.get("observed")),
+            _interval(g.get("ci")),
+            _bound(g.get("bound")),
+            "" if g.get("support") is None else str(g["support"]),
+        )
+        for g in shown
+    ]
+    paint = _painter(colour)
+    out: list[str] = []
+    widths = [max(len(r[i]) for r in [_HEADER, *rows]) for i in range(len(_HEADER))]
+    widths[0] = max(widths[0], _STATUS_W - 2)
+    table_w = sum(widths) + 2 * (len(widths) - 1)
+    if rows and (width is None or table_w <= width):
+        out += _table(rows, shown, widths, paint, width, reasons)
+    elif rows:
+        out += _records(rows, shown, width or table_w, paint, reasons)
+    folded = len(gates) - len(shown)
+    if folded:
+        out.append(
+            f"{folded} passing gate{'s' * (folded != 1)} not listed ({verbose_hint} lists them)"
+        )
+    s = doc["summary"]
+    status = str(doc["status"])
+    out.append(
+        paint(status, f"{status.upper()}:")
+        + f" {s['pass']} passed, {s['fail']} failed, {s['warn']} warnings, "
+        f"{s['error']} errors, {s['skip']} skipped"
+    )
+    return [defuse(line) for line in out]
 
 
 def format_table(
     doc: dict[str, Any], *, width: int | None = None, only_problems: bool = False
 ) -> list[str]:
-    gates = sorted(doc["gates"], key=lambda g: _ORDER.get(g["status"], 5))
-    if only_problems:
-        gates = [g for g in gates if g["status"] != "pass"]
-    header = ("status", "gate", "slice", "observed", "interval", "bound", "support")
-    rows: list[tuple[str, ...]] = [
-        (
-            g["status"].upper(),
-            g["gate"],
-            _clip(slice_text(g["slice"]), 40),
-            fmt(g["observed"]),
-            describe_interval(g["ci"]),
-            describe_bound(g["bound"]).replace("≥", ">=").replace("≤", "<="),
-            "" if g["support"] is None else str(g["support"]),
-        )
-        for g in gates
-    ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    if width:
-        # Too wide for the terminal: narrow the text columns (slice, then gate), never
-        # the numbers at the end of the line, which cutting the line would lose.
-        excess = sum(widths) + 2 * (len(widths) - 1) - width
-        for col in (2, 1):
-            if excess <= 0:
-                break
-            cut = min(excess, widths[col] - max(len(header[col]), 8))
-            if cut > 0:
-                widths[col] -= cut
-                excess -= cut
-                rows = [(*r[:col], _clip(r[col], widths[col]), *r[col + 1 :]) for r in rows]
+    """Every row (or only the problems), no colour: what `monitor` prints."""
+    return render_table(doc, width=width, verbose=not only_problems, reasons=True)
 
+
+def _painter(colour: bool) -> Any:
+    def paint(status: str, text: str) -> str:
+        code = _COLOUR.get(status.lower())
+        return f"\x1b[{code}m{text}\x1b[0m" if colour and code else text
+
+    return paint
+
+
+def _table(
+    rows: list[tuple[str, ...]],
+    gates: list[dict[str, Any]],
+    widths: list[int],
+    paint: Any,
+    width: int | None,
+    reasons: bool,
+) -> list[str]:
     def line(r: tuple[str, ...]) -> str:
         return "  ".join(
             c.rjust(w) if i in (3, 6) else c.ljust(w)
             for i, (c, w) in enumerate(zip(r, widths, strict=True))
         ).rstrip()
 
-    out = [line(header), line(tuple("-" * w for w in widths))]
-    out += [line(r)[:width] if width else line(r) for r in rows]
-    s = doc["summary"]
-    out.append(
-        f"{doc['status'].upper()}: {s['pass']} passed, {s['fail']} failed, {s['warn']} warnings, "
-        f"{s['error']} errors, {s['skip']} skipped"
-    )
+    out = [line(_HEADER), line(tuple("-" * w for w in widths))]
+    for r, g in zip(rows, gates, strict=True):
+        text = line(r)
+        out.append(paint(g["status"], text[: widths[0]]) + text[widths[0] :])
+        if reasons:
+            out += _reason(g, width)
     return out
 
 
-def _clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+def _records(
+    rows: list[tuple[str, ...]], gates: list[dict[str, Any]], width: int, paint: Any, reasons: bool
+) -> list[str]:
+    """One record per gate: status and full identity (wrapped), then its numbers."""
+    width = max(width, 40)
+    avail = width - len(_INDENT)
+    header = f"{'status':<{_STATUS_W}}  gate [slice]; then observed, ci, bound, support"
+    out = [header, "-" * min(len(header), width)]
+    for r, g in zip(rows, gates, strict=True):
+        status, gate, slc, observed, interval, bound, support = r
+        ident = gate if g.get("slice") is None else f"{gate} [{slc}]"
+        first, *rest = wrap(ident, avail)
+        out.append(paint(g["status"], f"{status:<{_STATUS_W}}") + "  " + first)
+        if rest:  # continuation of a long identity, indented a little further
+            out += [_INDENT + "  " + p for p in wrap(ident[len(first) :].lstrip(), avail - 2)]
+        numbers = [f"observed {observed}"]
+        if interval:
+            numbers.append(f"ci {interval}")
+        if bound:
+            numbers.append(f"bound {bound}")
+        if support:
+            numbers.append(f"support {support}")
+        out += [_INDENT + p for p in wrap("  ".join(numbers), avail)]
+        if reasons:
+            out += _reason(g, width)
+    return out
+
+
+def _reason(g: dict[str, Any], width: int | None) -> list[str]:
+    """An error verdict's message under its row: the reason names the file or column."""
+    if g["status"] != "error" or not g.get("message"):
+        return []
+    text = "reason: " + terminal_safe(g["message"])
+    avail = (width or 10**6) - len(_INDENT)
+    return [_INDENT + p for p in wrap(text, max(avail, 20), words=True)]
+
+
+def wrap(text: str, width: int, *, words: bool = False) -> list[str]:
+    """`text` in pieces of at most `width` characters, broken at a space or after a comma,
+    bracket, slash or `=` where one is near, else anywhere: nothing is dropped. With
+    `words`, only at spaces, and a longer word (a path) overflows rather than breaks."""
+    width = max(width, 1)
+    pieces: list[str] = []
+    while len(text) > width:
+        cut = _last_break(text, width, ", [/=" if not words else " ")
+        if cut == 0 and words:
+            cut = text.find(" ", width) + 1 or len(text)
+        elif cut < width // 2 and not words:  # no good break: cut hard, leave no stub
+            cut = width
+        pieces.append(text[:cut].rstrip(" "))
+        text = text[cut:].lstrip(" ")
+    if text or not pieces:
+        pieces.append(text)
+    return pieces
+
+
+def _last_break(text: str, width: int, seps: str) -> int:
+    best = text.rfind(" ", 0, width + 1) + 1  # the space itself is dropped
+    for sep in seps.replace(" ", ""):
+        best = max(best, text.rfind(sep, 0, width) + 1)
+    return best
+
+
+def plain_lines(lines: Iterable[str]) -> list[str]:
+    """`lines` without colour codes (for tests and width checks)."""
+    import re
+
+    return [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in lines]
