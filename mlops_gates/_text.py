@@ -12,10 +12,11 @@ character they remove as a visible escape (`\\x1b`, `\\u202e`), so nothing is lo
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # C0 controls, DEL, C1 controls; bidi embeddings, overrides and isolates; the Unicode line
 # and paragraph separators (line breaks to some renderers); the byte order mark.
-_UNSAFE = "\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff"
+_UNSAFE = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff"
 _UNSAFE_LINE = re.compile(f"[{_UNSAFE}]")
 # In a document, line breaks (\n) and tabs are layout: kept (\r is dropped before).
 _UNSAFE_BLOCK = re.compile(f"[{_UNSAFE}]".replace("\x00-\x1f", "\x00-\x08\x0b-\x1f"))
@@ -58,11 +59,55 @@ def clean_block(text: str) -> str:
     return _COMMAND_LINE.sub(r"\\\1", out)
 
 
-def safe_line(line: str) -> str:
-    """A line for stdout that GitHub Actions cannot read as a workflow command: cleaned
-    (no line break inside) and never starting with `::` (after leading blanks)."""
-    text = clean(line)
-    return _COMMAND_LINE.sub(r"\\\1", text)
+def terminal_safe(value: object) -> str:
+    """`value` as text a terminal and a CI log show as written.
+
+    Control characters (line breaks and ESC included), invisible format characters (bidi
+    overrides such as U+202E, zero-width characters) and line/paragraph separators become
+    visible escapes (`\\n`, `\\x1b`, `\\u202e`), so a value from the data can neither start
+    a new line, move the cursor, recolour the terminal nor reorder what is shown.
+    """
+    text = "" if value is None else str(value)
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+            code = ord(ch)
+            out.append(
+                {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch)
+                or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+                if code <= 0xFFFF
+                else f"\\U{code:08x}"
+            )
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
-__all__ = ["EXCERPT_LIMIT", "clean", "clean_block", "excerpt", "safe_line"]
+def defuse(line: str) -> str:
+    """A printed line GitHub Actions cannot read as a workflow command (`::error ...`).
+
+    The runner executes any stdout/stderr line whose text after leading whitespace starts
+    with `::`; only the annotation writer (report/github.py) may emit those.
+    """
+    stripped = line.lstrip()
+    if stripped.startswith("::"):
+        return line[: len(line) - len(stripped)] + "\\x3a" + stripped[1:]
+    return line
+
+
+def safe_line(line: object) -> str:
+    """One line for stdout: `terminal_safe`, then `defuse`."""
+    return defuse(terminal_safe(line))
+
+
+__all__ = [
+    "EXCERPT_LIMIT",
+    "clean",
+    "clean_block",
+    "defuse",
+    "excerpt",
+    "safe_line",
+    "terminal_safe",
+]

@@ -173,10 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from mlops_gates._text import defuse, terminal_safe
     from mlops_gates.config import load_config
     from mlops_gates.errors import ConfigError, MlopsGatesError
     from mlops_gates.gates.runner import run_gates
-    from mlops_gates.report.text import defuse, render_table, terminal_safe
+    from mlops_gates.report.text import render_table
     from mlops_gates.report.writer import write_report
 
     try:

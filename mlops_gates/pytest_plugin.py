@@ -333,7 +333,8 @@ class GatesPlugin:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        from mlops_gates.report.text import defuse, render_table, terminal_safe
+        from mlops_gates._text import defuse, terminal_safe
+        from mlops_gates.report.text import render_table
 
         tr = terminalreporter
         config = self.pytest_config
@@ -376,7 +377,7 @@ class GatesFile(pytest.File):
         status = StatusItem.from_parent(self, name="mlops-gates-inputs")
         status.add_marker("block")  # unusable inputs fail the run
         yield status
-        from mlops_gates.report.text import terminal_safe
+        from mlops_gates._text import terminal_safe
 
         for result in evaluation.report.gates:
             # The id holds slice values from the data: escaped, it cannot break a line.
@@ -415,7 +416,7 @@ class GateItem(pytest.Item):
         if r.blocking:
             raise GateFailure(self._explain())
         if r.status in ("warn", "error", "fail"):
-            from mlops_gates.report.text import terminal_safe
+            from mlops_gates._text import terminal_safe
 
             # Attributed to the gate's line in the config, not to this file.
             warnings.warn_explicit(
@@ -444,7 +445,7 @@ class GateItem(pytest.Item):
                 f"  - {failure['column'] or '(frame)'}: {failure['check']}: {failure['count']} "
                 f"cases, e.g. {failure['failure_cases'][:5]}"
             )
-        from mlops_gates.report.text import terminal_safe
+        from mlops_gates._text import terminal_safe
 
         # Messages quote slice values and failure cases from the data: one line each.
         return "\n".join(terminal_safe(line) for line in lines)
@@ -465,7 +466,7 @@ class StatusItem(pytest.Item):
     def runtest(self) -> None:
         errors = _plugin(self.config).evaluation().report.errors
         if errors:
-            from mlops_gates.report.text import terminal_safe
+            from mlops_gates._text import terminal_safe
 
             raise GateFailure(
                 "mlops-gates could not evaluate every gate:\n"

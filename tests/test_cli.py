@@ -196,7 +196,7 @@ HOSTILE = ["x\n::error title=forged::injected", "\x1b[31mred\x1b[0m", "ab\u202ec
 
 
 def test_terminal_safe_escapes_what_a_terminal_would_obey() -> None:
-    from mlops_gates.report.text import defuse, terminal_safe
+    from mlops_gates._text import defuse, terminal_safe
 
     assert terminal_safe("x\n::error title=f::i") == "x\\n::error title=f::i"
     assert terminal_safe("\x1b[31mred") == "\\x1b[31mred"

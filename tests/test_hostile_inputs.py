@@ -268,7 +268,7 @@ def test_clean_shows_what_it_removes() -> None:
     assert clean("a\x1b[2Jb\u202ec\n") == "a\\x1b[2Jb\\u202ec\\n"
     assert clean("x" * 200, 80) == "x" * 79 + "…" and len(excerpt("y" * 1000)) == 80
     assert clean_block("ok\n::error ::x\n\tt\x07") == "ok\n\\::error ::x\n\tt\\x07"
-    assert safe_line("::warning::x") == "\\::warning::x"
+    assert safe_line("::warning::x") == "\\x3a:warning::x"
     assert not RAW.search(clean("".join(map(chr, range(0x2000, 0x2070)))))
 
 

@@ -7,10 +7,10 @@ and is never cut. Every cell is escaped for terminals and CI logs (see `terminal
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
+from mlops_gates._text import defuse, terminal_safe
 from mlops_gates.gates.result import fmt
 
 _ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
@@ -19,44 +19,6 @@ _COLOUR = {"error": "1;31", "fail": "1;31", "warn": "33", "skip": "36", "pass": 
 _HEADER = ("status", "gate", "slice", "observed", "interval", "bound", "support")
 _STATUS_W = 6  # "ERROR " and friends
 _INDENT = " " * (_STATUS_W + 2)
-
-
-def terminal_safe(value: object) -> str:
-    """`value` as text a terminal and a CI log show as written.
-
-    Control characters (line breaks and ESC included), invisible format characters (bidi
-    overrides such as U+202E, zero-width characters) and line/paragraph separators become
-    visible escapes (`\\n`, `\\x1b`, `\\u202e`), so a value from the data can neither start
-    a new line, move the cursor, recolour the terminal nor reorder what is shown.
-    """
-    text = "" if value is None else str(value)
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
-            code = ord(ch)
-            out.append(
-                {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch)
-                or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-                if code <= 0xFFFF
-                else f"\\U{code:08x}"
-            )
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def defuse(line: str) -> str:
-    """A printed line GitHub Actions cannot read as a workflow command (`::error ...`).
-
-    The runner executes any stdout/stderr line whose text after leading whitespace starts
-    with `::`; only the annotation writer (report/github.py) may emit those.
-    """
-    stripped = line.lstrip()
-    if stripped.startswith("::"):
-        return line[: len(line) - len(stripped)] + "\\x3a" + stripped[1:]
-    return line
 
 
 def slice_text(s: dict[str, Any] | None) -> str:
