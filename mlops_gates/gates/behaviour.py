@@ -47,7 +47,13 @@ from mlops_gates.gates.behaviour_rows import (
 from mlops_gates.gates.common import error_result, judge, result_id
 from mlops_gates.gates.result import Bound, GateResult, fmt, slice_label
 from mlops_gates.sources.evaluation import EvalData
-from mlops_gates.sources.models import LoadedModel, load_model, model_features, predict
+from mlops_gates.sources.models import (
+    LoadedModel,
+    load_model,
+    model_features,
+    predict,
+    trust_of,
+)
 from mlops_gates.stats.intervals import wilson_interval
 
 P = ParamSpec("P")
@@ -122,7 +128,7 @@ def _candidate(config: Config, data: EvalData) -> Candidate:
     mc = config.candidate
     assert mc.model is not None  # the config insists on a model for behaviour gates
     base = config.source.parent if config.source else Path.cwd()
-    loaded = load_model(mc.model, base, mc.trusted_types)
+    loaded = load_model(mc.model, base, trust_of(mc, "candidate"))
     positive = data.classes[1] if data.task == "binary" else None
     return Candidate(loaded, model_features(loaded, mc.features), data.task, positive)
 
