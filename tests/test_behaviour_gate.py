@@ -430,3 +430,32 @@ def test_docs_snippets_run(tmp_path: Path, block: str) -> None:
         assert g.status != "error", g.message
         if promised:
             assert g.status == promised.group(1), g.message
+
+
+class CountingClassifier(LogisticRegression):
+    """A logistic regression that records the rows of each predict call (a class attribute:
+    the gates load their own copy of the model from its file)."""
+
+    calls: list[int] = []  # noqa: RUF012 - shared on purpose, see above
+
+    def predict(self, X: Any) -> Any:
+        CountingClassifier.calls.append(len(X))
+        return super().predict(X)
+
+
+def test_each_property_scores_all_its_examples_in_one_model_call(tmp_path: Path) -> None:
+    frame = _data()
+    model = CountingClassifier(max_iter=5000).fit(frame[["age", "income"]], frame["approved"])
+    gates = [_gate(rows="data", max_examples=40, invariance=[{"column": "region"}])]
+    path = _project(tmp_path, gates)
+    sio.dump(model, tmp_path / "model.skops")
+    cfg = yaml.safe_load(path.read_text())
+    cfg["candidate"]["trusted_types"] = [f"{__name__}.CountingClassifier"]
+    path.write_text(yaml.safe_dump(cfg))
+    CountingClassifier.calls.clear()
+
+    (v,) = _run(path).values()
+
+    assert v.status == "pass" and v.support == 40
+    # The evaluation rows, then the 40 examples before and after the change, together.
+    assert CountingClassifier.calls == [len(frame), 80]
