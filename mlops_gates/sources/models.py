@@ -69,9 +69,11 @@ def notice(message: str) -> None:
     """Record a warning for the report of the run in progress, once, and tell Python's
     warnings machinery (pytest's summary, stderr)."""
     notices = _NOTICES.get()
-    if notices is not None and message not in notices:
+    if notices is not None:
+        if message in notices:
+            return
         notices.append(message)
-        warnings.warn(message, PickleLoadWarning, stacklevel=3)
+    warnings.warn(message, PickleLoadWarning, stacklevel=3)
 
 
 class PickleLoadWarning(UserWarning):
