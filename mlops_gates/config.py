@@ -154,7 +154,15 @@ class ModelConfig(_Model):
     )
     trusted_types: list[str] = Field(
         default_factory=list,
-        description="Extra types to trust when loading a .skops file.",
+        description="Types to trust, by full name, beyond those skops trusts by default when "
+        "loading a .skops file (or an MLflow scikit-learn model saved with skops).",
+    )
+    allow_pickle: bool = Field(
+        default=False,
+        description="Load a pickle-based model: a .pkl or .joblib file, or an MLflow model "
+        "saved with pickle or cloudpickle (or any flavour other than scikit-learn with skops). "
+        "Loading a pickle runs any code it holds: only for files you trust. Each run that "
+        "uses it says so in the report's warnings.",
     )
 
     @model_validator(mode="after")
@@ -165,6 +173,8 @@ class ModelConfig(_Model):
             raise ValueError("`scores` is a column name; with `model` scores come from the model")
         if self.model is None and self.features is not None:
             raise ValueError("`features` applies to `model` only")
+        if self.model is None and (self.allow_pickle or self.trusted_types):
+            raise ValueError("`allow_pickle` and `trusted_types` apply to `model` only")
         return self
 
 

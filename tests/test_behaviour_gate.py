@@ -10,11 +10,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pytest
+import skops.io as sio
 import yaml
 from helpers import validate_report
 from sklearn.compose import ColumnTransformer
@@ -91,13 +91,13 @@ def _project(root: Path, gates: list[dict[str, Any]], *, model: Any = None, **cf
     root.mkdir(parents=True, exist_ok=True)
     frame = _data()
     frame.to_parquet(root / "applications.parquet", index=False)
-    joblib.dump(model if model is not None else _classifier(frame), root / "model.joblib")
+    sio.dump(model if model is not None else _classifier(frame), root / "model.skops")
     (root / "schema.yaml").write_text(_schema().to_yaml())
     config = {
         "version": 1,
         "data": {"path": "applications.parquet"},
         "task": {"type": "binary", "label": "approved", "positive_label": 1},
-        "candidate": {"model": "model.joblib"},
+        "candidate": {"model": "model.skops"},
         "gates": gates,
         **cfg,
     }
@@ -143,7 +143,7 @@ def test_ignored_column_passes_used_column_fails_with_a_counterexample(
     assert cx["from"] != cx["to"] and {cx["from"], cx["to"]} <= set(REGIONS)
     assert f"{'shrunk ' if rows == 'schema' else ''}counterexample: region" in used.message
     # The counterexample is real: the model flips on exactly that row.
-    model = joblib.load(tmp_path / "model.joblib")
+    model = sio.load(tmp_path / "model.skops")
     before = pd.DataFrame([cx["row"]]).astype({"income": float})
     after = before.assign(region=cx["to"])
     assert model.predict(before)[0] == cx["before"]["label"]
@@ -332,7 +332,7 @@ def test_unknown_column_is_a_clear_error(tmp_path: Path, rows: str) -> None:
 
 def test_predictions_that_cannot_be_made(tmp_path: Path) -> None:
     path = _project(tmp_path, [_gate(invariance=[{"column": "region"}])])
-    (tmp_path / "model.joblib").write_bytes(b"not a model")
+    (tmp_path / "model.skops").write_bytes(b"not a model")
     (v,) = _run(path).values()
     assert v.status == "error" and "cannot load the model" in v.message
 
@@ -430,3 +430,32 @@ def test_docs_snippets_run(tmp_path: Path, block: str) -> None:
         assert g.status != "error", g.message
         if promised:
             assert g.status == promised.group(1), g.message
+
+
+class CountingClassifier(LogisticRegression):
+    """A logistic regression that records the rows of each predict call (a class attribute:
+    the gates load their own copy of the model from its file)."""
+
+    calls: list[int] = []  # noqa: RUF012 - shared on purpose, see above
+
+    def predict(self, X: Any) -> Any:
+        CountingClassifier.calls.append(len(X))
+        return super().predict(X)
+
+
+def test_each_property_scores_all_its_examples_in_one_model_call(tmp_path: Path) -> None:
+    frame = _data()
+    model = CountingClassifier(max_iter=5000).fit(frame[["age", "income"]], frame["approved"])
+    gates = [_gate(rows="data", max_examples=40, invariance=[{"column": "region"}])]
+    path = _project(tmp_path, gates)
+    sio.dump(model, tmp_path / "model.skops")
+    cfg = yaml.safe_load(path.read_text())
+    cfg["candidate"]["trusted_types"] = [f"{__name__}.CountingClassifier"]
+    path.write_text(yaml.safe_dump(cfg))
+    CountingClassifier.calls.clear()
+
+    (v,) = _run(path).values()
+
+    assert v.status == "pass" and v.support == 40
+    # The evaluation rows, then the 40 examples before and after the change, together.
+    assert CountingClassifier.calls == [len(frame), 80]

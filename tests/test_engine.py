@@ -348,7 +348,9 @@ def test_models_from_files(make_project: Project, tmp_path: Path, fmt: str) -> N
         {"id": "auc", "kind": "metric", "metric": "roc_auc", "min": 0.5},
         {"id": "vs", "kind": "baseline", "metric": "roc_auc", "max_drop": 1},
     ]
-    report = _run(make_project, gates, df, candidate={"model": path.name})
+    # A pickle loads only when the config says so (tests/test_model_safety.py).
+    candidate = {"model": path.name, "allow_pickle": fmt == "joblib"}
+    report = _run(make_project, gates, df, candidate=candidate)
     expected = skm.roc_auc_score(df["y"], model.predict_proba(df[["x1"]])[:, 1])
     assert report.gates[0].observed == pytest.approx(expected, rel=1e-12)
     assert report.context["models"]["candidate"]["digest"].startswith("sha256:")

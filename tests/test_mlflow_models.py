@@ -212,7 +212,15 @@ def test_pyfunc_models_give_labels(
     )
     client.set_registered_model_alias(name, "champion", mv.version)
     acc = {"id": "acc", "kind": "metric", "metric": "accuracy", "min": 0.5}
-    report = _run(make_project, _config(url, f"models:/{name}@champion", None, [acc, AUC]))
+    cfg = _config(url, f"models:/{name}@champion", None, [acc, AUC])
+    # A python_model is cloudpickled: it loads only when the config allows pickle.
+    refused = _run(make_project, cfg)
+    assert refused.status == "error" and "`candidate.allow_pickle: true`" in refused.errors[0]
+    assert f"models:/{name}@champion" in refused.errors[0]
+    cfg["candidate"]["allow_pickle"] = True
+    report = _run(make_project, cfg)
+    (warning,) = report.warnings
+    assert f"models:/{name}@champion" in warning and "pickle" in warning
     by_id = {g.id: g for g in report.gates}
     expected = skm.accuracy_score(FRAME["y"], (FRAME["x1"] > 0).astype(int))
     assert by_id["acc"].observed == pytest.approx(expected)
@@ -246,3 +254,80 @@ def test_staleness_of_a_registered_model(
         trained.message
     )
     assert reg.status == "pass" and reg.observed is not None and reg.observed < 1
+
+
+def _log_sklearn(url: str, name: str, model: Any, **kwargs: Any) -> str:
+    """Log and register `model` with the sklearn flavour; its models:/ URI by alias."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient(url, url)
+    run = client.create_run(client.create_experiment(name))
+    mlflow.set_tracking_uri(url)
+    try:
+        with mlflow.start_run(run_id=run.info.run_id):
+            info = mlflow.sklearn.log_model(
+                model, name="model", pip_requirements=["scikit-learn"], **kwargs
+            )
+    finally:
+        mlflow.set_tracking_uri(None)
+    client.create_registered_model(name)
+    mv = client.create_model_version(
+        name, info.model_uri, run_id=run.info.run_id, model_id=info.model_id
+    )
+    client.set_registered_model_alias(name, "champion", mv.version)
+    return f"models:/{name}@champion"
+
+
+def test_a_pickled_sklearn_flavour_needs_allow_pickle(
+    make_project: Project, mlflow_server: MlflowServer
+) -> None:
+    url = mlflow_server.url
+    model = LogisticRegression().fit(FRAME[["x1", "x2"]], FRAME["y"])
+    uri = _log_sklearn(
+        url, f"pickled-{uuid.uuid4().hex[:8]}", model, serialization_format="cloudpickle"
+    )
+    cfg = _config(url, uri, None, [AUC])
+    refused = _run(make_project, cfg)
+    assert refused.status == "error"
+    assert "saved with cloudpickle" in refused.errors[0]
+    assert "`candidate.allow_pickle: true`" in refused.errors[0]
+
+    cfg["candidate"]["allow_pickle"] = True
+    report = _run(make_project, cfg)
+    assert report.status == "pass", report.errors
+    assert report.gates[0].observed == pytest.approx(_expected_auc(["x1", "x2"]), rel=1e-12)
+    (warning,) = report.warnings
+    assert uri in warning
+
+
+def test_skops_trust_recorded_in_the_mlmodel_is_not_ours(
+    make_project: Project, mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    """Whoever logs a model writes its MLmodel's `skops_trusted_types`; the gates trust
+    only skops' defaults and the config, so a function that writes files is refused."""
+    import numpy as np
+    from sklearn.datasets import dump_svmlight_file
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    url = mlflow_server.url
+    target = tmp_path / "written-by-the-model.txt"
+    X = FRAME[["x1", "x2"]]
+    dump = FunctionTransformer(
+        dump_svmlight_file, kw_args={"y": np.zeros(len(FRAME)), "f": str(target)}
+    ).fit(X)
+    model = Pipeline([("dump", dump), ("clf", LogisticRegression().fit(X, FRAME["y"]))])
+    import skops.io as sio
+
+    sio.dump(model, tmp_path / "m.skops")
+    flagged = sio.get_untrusted_types(file=tmp_path / "m.skops")
+    uri = _log_sklearn(url, f"hostile-{uuid.uuid4().hex[:8]}", model, skops_trusted_types=flagged)
+
+    report = _run(make_project, _config(url, uri, None, [AUC]))
+
+    assert report.status == "error"
+    (error,) = report.errors
+    assert uri in error and "dump_svmlight_file" in error
+    assert "`candidate.trusted_types:`" in error
+    assert not target.exists()

@@ -7,7 +7,8 @@
 - cases: hand-written rows get the expected label and score.
 
 Examples come from hypothesis, seeded, so the same config finds the same examples. The
-rate is measured on the examples of one seeded generation pass (scored in one batch);
+rate is measured on the examples of one seeded generation pass (scored in one model call,
+original and changed rows together);
 when it breaks the bound, a second pass with the same seed lets hypothesis shrink the
 first violation to a small counterexample, which the verdict shows.
 """
@@ -47,7 +48,13 @@ from mlops_gates.gates.behaviour_rows import (
 from mlops_gates.gates.common import error_result, judge, result_id
 from mlops_gates.gates.result import Bound, GateResult, fmt, slice_label
 from mlops_gates.sources.evaluation import EvalData
-from mlops_gates.sources.models import LoadedModel, load_model, model_features, predict
+from mlops_gates.sources.models import (
+    LoadedModel,
+    load_model,
+    model_features,
+    predict,
+    trust_of,
+)
 from mlops_gates.stats.intervals import wilson_interval
 
 P = ParamSpec("P")
@@ -122,7 +129,7 @@ def _candidate(config: Config, data: EvalData) -> Candidate:
     mc = config.candidate
     assert mc.model is not None  # the config insists on a model for behaviour gates
     base = config.source.parent if config.source else Path.cwd()
-    loaded = load_model(mc.model, base, mc.trusted_types)
+    loaded = load_model(mc.model, base, trust_of(mc, "candidate"))
     positive = data.classes[1] if data.task == "binary" else None
     return Candidate(loaded, model_features(loaded, mc.features), data.task, positive)
 
@@ -325,8 +332,9 @@ def _search(
         raise DataError(NO_EXAMPLES)
     pairs = [perturb(e) for e in examples]
     n = len(pairs)
-    before = model(source.frame([p[0] for p in pairs]))
-    after = model(source.frame([p[1] for p in pairs]))
+    # One model call for every example, original and changed rows together: a pipeline's
+    # per-call cost (validation, column transforms, one pass per tree) is paid once.
+    before, after = _halves(model(source.frame([p[0] for p in pairs] + [p[1] for p in pairs])))
     bad = [broken(_at(before, i), _at(after, i)) for i in range(n)]
     k = int(sum(bad))
     counterexample: dict[str, Any] | None = None
@@ -339,7 +347,7 @@ def _search(
 
             def breaks(example: Any) -> dict[str, Any] | None:
                 b_row, a_row = perturb(example)
-                b, a = model(source.frame([b_row])), model(source.frame([a_row]))
+                b, a = _halves(model(source.frame([b_row, a_row])))
                 if broken(_at(b, 0), _at(a, 0)):
                     return _record(model, (b_row, a_row), column, _at(b, 0), _at(a, 0))
                 return None
@@ -387,6 +395,16 @@ def _search(
 
 
 _property = _one_thread(_search)
+
+
+def _halves(
+    out: tuple[np.ndarray, np.ndarray | None],
+) -> tuple[tuple[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray | None]]:
+    """Split a model's output on [rows before the change] + [rows after] in two."""
+    labels, scores = out
+    n = len(labels) // 2
+    first = (labels[:n], None if scores is None else scores[:n])
+    return first, (labels[n:], None if scores is None else scores[n:])
 
 
 def _at(out: tuple[np.ndarray, np.ndarray | None], i: int) -> tuple[Any, Any]:

@@ -83,6 +83,7 @@ class Report:
     gates: list[GateResult]
     errors: list[str] = field(default_factory=list)  # problems not tied to one gate
     context: dict[str, Any] = field(default_factory=dict)  # task, data, models, tool version
+    warnings: list[str] = field(default_factory=list)  # the run trusted something (a pickle)
 
     @staticmethod
     def overall_status(gates: list[GateResult], errors: list[str]) -> RunStatus:
@@ -107,6 +108,7 @@ class Report:
             "fingerprint": _jsonable(self.fingerprint),
             "summary": self.counts(),
             "errors": list(self.errors),
+            "warnings": list(self.warnings),
             "context": _jsonable(self.context),
             "gates": [g.to_dict() for g in self.gates],
         }
@@ -127,6 +129,7 @@ class Report:
             gates=gates,
             errors=list(d.get("errors", [])),
             context=dict(d.get("context", {})),
+            warnings=list(d.get("warnings", [])),
         )
 
 

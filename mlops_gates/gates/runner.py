@@ -43,6 +43,7 @@ from mlops_gates.gates.unjudged import floor_gates, nothing_judged
 from mlops_gates.sources import mlflow_models  # registers the models:/ and runs:/ loaders
 from mlops_gates.sources.data import Table, file_digest, read_rows, require_columns
 from mlops_gates.sources.evaluation import EvalData, build_inputs
+from mlops_gates.sources.models import start_notices
 
 
 @dataclass
@@ -61,6 +62,7 @@ def run_gates(config: Config) -> Report:
 def evaluate(config: Config) -> Evaluation:
     started = _now()
     t0 = time.perf_counter()
+    notices = start_notices()  # model loads add theirs (a pickle was trusted, ...)
     errors: list[str] = []
     results: list[GateResult] = []
     data_path = config.resolve(config.data.path)
@@ -229,6 +231,7 @@ def evaluate(config: Config) -> Evaluation:
         gates=results,
         errors=errors,
         context=context,
+        warnings=list(notices),
     )
     return Evaluation(report, data)
 

@@ -84,12 +84,15 @@ def annotation_lines(
     doc: Mapping[str, Any], location: Location | None = None, *, limit: int = MAX_ANNOTATIONS
 ) -> list[str]:
     """One `::error` per blocking gate that failed or errored (and per run-level error),
-    one `::warning` per warning; at most `limit` of each, the last one counting the rest."""
+    one `::warning` per warning (and per run-level warning); at most `limit` of each, the
+    last one counting the rest."""
     where = location or Location(None, {})
     errors: list[tuple[str, str, int | None]] = [
         (f"{TITLE}: run error", str(e), None) for e in doc.get("errors") or []
     ]
-    warnings: list[tuple[str, str, int | None]] = []
+    warnings: list[tuple[str, str, int | None]] = [
+        (f"{TITLE}: run warning", str(w), None) for w in doc.get("warnings") or []
+    ]
     for g in doc.get("gates") or []:
         status, severity = g.get("status"), g.get("severity")
         title = f"{TITLE}: {g.get('id')} {_VERB.get(str(status), status)}"

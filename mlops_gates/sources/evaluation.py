@@ -16,7 +16,7 @@ import pandas as pd
 from mlops_gates.config import Config, ModelConfig
 from mlops_gates.errors import DataError, MlopsGatesError
 from mlops_gates.sources.data import Table, require_columns
-from mlops_gates.sources.models import load_model, model_features, predict
+from mlops_gates.sources.models import load_model, model_features, predict, trust_of
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def model_output(
     frame = table.frame
     assert mc.model is not None
     base = config.source.parent if config.source else Path.cwd()
-    loaded = load_model(mc.model, base, mc.trusted_types)
+    loaded = load_model(mc.model, base, trust_of(mc, role))
     features = model_features(loaded, mc.features)
     require_columns(frame, features, where=f"the features of `{role}.model`", path=path)
     if config.task.type == "binary" and positive is None:

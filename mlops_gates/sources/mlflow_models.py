@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from mlops_gates.errors import MlopsGatesError, ModelError
-from mlops_gates.sources.models import LoadedModel, register_loader
+from mlops_gates.sources.models import (
+    LoadedModel,
+    ModelTrust,
+    load_skops,
+    pickle_warning,
+    refuse_pickle,
+    register_loader,
+)
 
 if TYPE_CHECKING:
     from mlops_gates.config import Config
@@ -314,7 +321,7 @@ def _lookup_version(ref: str, parsed: RegistryRef, res: _Resolution) -> Any:
 # -- loaders -----------------------------------------------------------------------------
 
 
-def load_registered_model(ref: str, base_dir: Path, trusted_types: list[str]) -> LoadedModel:
+def load_registered_model(ref: str, base_dir: Path, trust: ModelTrust) -> LoadedModel:
     """`models:/name@alias` or `models:/name/version` from the model registry."""
     parsed = parse_models_uri(ref)
     res = _resolution(base_dir)
@@ -326,7 +333,7 @@ def load_registered_model(ref: str, base_dir: Path, trusted_types: list[str]) ->
             storage = client(res.conn).get_model_version_download_uri(parsed.name, mv.version)
         except Exception as exc:
             raise ModelError(f"model {ref!r}: {describe_failure(exc, res.conn)}") from None
-    model, flavor, digest = _download_and_load(storage, ref, res.conn)
+    model, flavor, digest, warning = _download_and_load(storage, ref, res.conn, trust)
     info: dict[str, Any] = {
         "source": "mlflow",
         "uri": ref,
@@ -342,10 +349,12 @@ def load_registered_model(ref: str, base_dir: Path, trusted_types: list[str]) ->
         "digest": digest,
         "registry_uri": redact(res.conn.registry_uri),
     }
+    if warning:
+        info["warning"] = warning
     return LoadedModel(model=model, ref=ref, info=info)
 
 
-def load_run_model(ref: str, base_dir: Path, trusted_types: list[str]) -> LoadedModel:
+def load_run_model(ref: str, base_dir: Path, trust: ModelTrust) -> LoadedModel:
     """`runs:/<run id>/<artifact path>`: a model logged by a run, not registered."""
     body = ref[len("runs:/") :].lstrip("/")
     run_id, _, path = body.partition("/")
@@ -355,7 +364,9 @@ def load_run_model(ref: str, base_dir: Path, trusted_types: list[str]) -> Loaded
         )
     res = _resolution(base_dir)
     run = _run_or_none(res.conn, run_id, required=ref)
-    model, flavor, digest = _download_and_load(_run_storage(res.conn, run, path), ref, res.conn)
+    model, flavor, digest, warning = _download_and_load(
+        _run_storage(res.conn, run, path), ref, res.conn, trust
+    )
     info: dict[str, Any] = {
         "source": "mlflow",
         "uri": ref,
@@ -371,6 +382,8 @@ def load_run_model(ref: str, base_dir: Path, trusted_types: list[str]) -> Loaded
         "digest": digest,
         "registry_uri": redact(res.conn.tracking_uri),
     }
+    if warning:
+        info["warning"] = warning
     return LoadedModel(model=model, ref=ref, info=info)
 
 
@@ -411,7 +424,11 @@ def _run_storage(conn: MlflowConnection, run: Any, path: str) -> str:
     return f"{run.info.artifact_uri}/{path}"
 
 
-def _download_and_load(uri: str, ref: str, conn: MlflowConnection) -> tuple[Any, str, str]:
+def _download_and_load(
+    uri: str, ref: str, conn: MlflowConnection, trust: ModelTrust
+) -> tuple[Any, str, str, str | None]:
+    """The model at `uri`: the object, its flavour, the digest of its files, and the
+    warning the report must carry when it was loaded with pickle."""
     folder = Path(tempfile.mkdtemp(prefix="mlops-gates-model-"))
     keep = False
     try:
@@ -433,18 +450,47 @@ def _download_and_load(uri: str, ref: str, conn: MlflowConnection) -> tuple[Any,
                 from mlflow.models import Model
 
                 flavors = Model.load(str(local)).flavors
-                if "sklearn" in flavors:
+            except Exception as exc:
+                raise ModelError(
+                    f"model {ref!r}: no readable MLmodel file ({type(exc).__name__}: {exc})"
+                ) from None
+            sk = flavors.get("sklearn") or {}
+            # MLflow's own gate (MLFLOW_ALLOW_PICKLE_DESERIALIZATION) trusts the types the
+            # model's MLmodel lists, i.e. whoever logged it. Ours: the skops file is read
+            # here, with skops' default trust plus the config's `trusted_types` only.
+            if sk.get("serialization_format") == "skops" and sk.get("pickled_model"):
+                file = (local / str(sk["pickled_model"])).resolve()
+                if not file.is_relative_to(local.resolve()) or not file.is_file():
+                    raise ModelError(
+                        f"model {ref!r}: its MLmodel names a model file "
+                        f"{sk['pickled_model']!r} that is not in the model's folder"
+                    )
+                estimator = load_skops(file, trust, label=f"model {ref!r}")
+                return estimator, "sklearn", digest, None
+            where = f"model {ref!r}"
+            if sk:
+                what = (
+                    f"its scikit-learn flavour was saved with "
+                    f"{sk.get('serialization_format') or 'pickle'}"
+                )
+                refuse_pickle(where, what, trust)
+            else:
+                what = f"its {_flavour_names(flavors)} flavour loads through pickle or code"
+                refuse_pickle(where, f"{what} in the model's files", trust)
+            warning = pickle_warning(ref, trust)
+            try:
+                if sk:
                     import mlflow.sklearn
 
                     # The sklearn flavour gives the estimator itself: predict_proba
                     # (scores) and feature_names_in_ survive, which pyfunc would hide.
                     model: Any = mlflow.sklearn.load_model(str(local))
-                    return model, "sklearn", digest
+                    return model, "sklearn", digest, warning
                 import mlflow.pyfunc
 
                 keep = True  # a pyfunc model may read its files lazily
                 model = PyfuncModel(mlflow.pyfunc.load_model(str(local)))
-                return model, "python_function", digest
+                return model, "python_function", digest, warning
             except ModelError:
                 raise
             except Exception as exc:
@@ -457,6 +503,11 @@ def _download_and_load(uri: str, ref: str, conn: MlflowConnection) -> tuple[Any,
             atexit.register(shutil.rmtree, folder, True)
         else:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _flavour_names(flavors: dict[str, Any]) -> str:
+    names = [f for f in flavors if f != "python_function"] or list(flavors) or ["unknown"]
+    return "/".join(names)
 
 
 class PyfuncModel:

@@ -3,11 +3,19 @@
 Model references are resolved by a small registry so that other sources (MLflow
 `models:/` and `runs:/` URIs) can plug in without touching the engine: a loader is
 chosen by URI scheme, and a plain path falls back to a local scikit-learn file.
+
+No model file runs code unless the config says so: a .skops file may hold only the types
+skops trusts by default plus those listed in `trusted_types`, and pickle files (.pkl,
+.joblib) are refused unless `allow_pickle: true`; a run that loads one says so in its
+report's warnings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import warnings
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_gates.config import ModelConfig
 from mlops_gates.errors import ModelError
 
 
@@ -25,80 +34,205 @@ class LoadedModel:
     info: dict[str, Any]  # provenance for the report: path, digest, version, ...
 
 
-Loader = Callable[[str, Path, list[str]], LoadedModel]
+@dataclass(frozen=True)
+class ModelTrust:
+    """What the config lets a model file do beyond what is safe by default.
+
+    `trusted_types`: types, by full name, that a skops file may hold on top of those skops
+    itself trusts. `allow_pickle`: load pickle-based files, which run any code they hold.
+    `section` is where these keys sit in the config (`candidate`, `baseline`), for messages.
+    """
+
+    trusted_types: tuple[str, ...] = ()
+    allow_pickle: bool = False
+    section: str = "candidate"
+
+
+Loader = Callable[[str, Path, ModelTrust], LoadedModel]
 _LOADERS: dict[str, Loader] = {}
+
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+
+# Warnings of the current gates run (a pickle was loaded, ...): the runner starts a list,
+# every load appends to it, and the report carries it.
+_NOTICES: ContextVar[list[str] | None] = ContextVar("mlops_gates_model_notices", default=None)
+
+
+def start_notices() -> list[str]:
+    """A fresh list that model loads in this context report their warnings to."""
+    notices: list[str] = []
+    _NOTICES.set(notices)
+    return notices
+
+
+def notice(message: str) -> None:
+    """Record a warning for the report of the run in progress, once, and tell Python's
+    warnings machinery (pytest's summary, stderr)."""
+    notices = _NOTICES.get()
+    if notices is not None:
+        if message in notices:
+            return
+        notices.append(message)
+    warnings.warn(message, PickleLoadWarning, stacklevel=3)
+
+
+class PickleLoadWarning(UserWarning):
+    """A model was loaded with pickle because the config allowed it."""
+
+
+def trust_of(mc: ModelConfig, section: str) -> ModelTrust:
+    """The trust a `candidate:` / `baseline:` section of the config gives its model."""
+    return ModelTrust(tuple(mc.trusted_types), mc.allow_pickle, section)
 
 
 def register_loader(scheme: str, loader: Loader) -> None:
-    """Make `scheme:...` model references load through `loader(ref, base_dir, trusted)`."""
+    """Make `scheme:...` model references load through `loader(ref, base_dir, trust)`."""
     _LOADERS[scheme] = loader
 
 
-def load_model(ref: str, base_dir: Path, trusted_types: list[str]) -> LoadedModel:
+def load_model(
+    ref: str, base_dir: Path, trust: ModelTrust | Sequence[str] = ModelTrust()
+) -> LoadedModel:
+    """Load the model `ref` names: a registered scheme (`models:/...`) or a file path.
+
+    Nothing in the file runs unless `trust` allows it: a .skops file may hold only types
+    skops trusts by default plus `trust.trusted_types`; a pickle loads only with
+    `trust.allow_pickle`, and then the run's report says so."""
+    if not isinstance(trust, ModelTrust):
+        trust = ModelTrust(tuple(trust))
     scheme, sep, _ = ref.partition(":")
     # "C:\\..." on Windows is a path, not a scheme.
     if sep and len(scheme) > 1 and scheme in _LOADERS:
-        return _LOADERS[scheme](ref, base_dir, trusted_types)
-    if sep and len(scheme) > 1 and ref.startswith(f"{scheme}:/"):
+        loaded = _LOADERS[scheme](ref, base_dir, trust)
+    elif sep and len(scheme) > 1 and ref.startswith(f"{scheme}:/"):
         known = ", ".join(f"{s}:" for s in sorted(_LOADERS)) or "none"
         raise ModelError(
             f"model {ref!r}: no loader for `{scheme}:` references (known: {known}); "
             f"give a path to a .skops, .joblib or .pkl file"
         )
-    return _load_file(ref, base_dir, trusted_types)
+    else:
+        loaded = _load_file(ref, base_dir, trust)
+    if loaded.info.get("warning"):
+        notice(str(loaded.info["warning"]))
+    return loaded
 
 
-def _load_file(ref: str, base_dir: Path, trusted_types: list[str]) -> LoadedModel:
+def _load_file(ref: str, base_dir: Path, trust: ModelTrust) -> LoadedModel:
     from mlops_gates.sources.data import file_digest
 
     path = Path(ref).expanduser()
     if not path.is_absolute():
         path = base_dir / path
     if not path.is_file():
-        raise ModelError(f"{path}: model file not found; check `model:` in the config")
+        raise ModelError(
+            f"{path}: model file not found; check `{trust.section}.model` in the config"
+        )
     suffix = path.suffix.lower()
+    if suffix not in (".skops", *PICKLE_SUFFIXES):
+        raise ModelError(f"{path}: unknown model file type {suffix!r}; use .skops, .joblib or .pkl")
+    if suffix != ".skops":
+        refuse_pickle(path, f"a {suffix} file is a pickle", trust)
+    digest = file_digest(path)
+    # The engine and each behaviour gate ask for the same model: load each file once.
+    key = (str(path), digest, trust)
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return LoadedModel(model=cached.model, ref=ref, info=dict(cached.info))
+    if suffix == ".skops":
+        model = load_skops(path, trust)
+        info = {"source": "file", "path": str(path), "digest": digest, "format": "skops"}
+    else:
+        model = _load_pickle(path)
+        info = {
+            "source": "file",
+            "path": str(path),
+            "digest": digest,
+            "format": "pickle",
+            "warning": pickle_warning(path, trust),
+        }
+    if not hasattr(model, "predict"):
+        raise ModelError(f"{path}: the loaded object ({type(model).__name__}) has no predict()")
+    loaded = LoadedModel(model=model, ref=ref, info=info)
+    _CACHE[key] = loaded
+    while len(_CACHE) > _CACHE_SIZE:
+        del _CACHE[next(iter(_CACHE))]
+    return LoadedModel(model=model, ref=ref, info=dict(info))
+
+
+_CACHE: dict[tuple[str, str, ModelTrust], LoadedModel] = {}
+_CACHE_SIZE = 4
+
+
+def refuse_pickle(path: Path | str, what: str, trust: ModelTrust) -> None:
+    """Raise unless the config allows pickle for this model."""
+    if not trust.allow_pickle:
+        raise ModelError(
+            f"{path}: not loaded: {what}, and loading a pickle runs any code it holds. "
+            f"Save the model with skops (skops.io.dump, or mlflow.sklearn.log_model's default "
+            f"serialization) or, if you trust whoever wrote it, set "
+            f"`{trust.section}.allow_pickle: true` in the config"
+        )
+
+
+def pickle_warning(path: Path | str, trust: ModelTrust) -> str:
+    return (
+        f"{trust.section}.model {path} was loaded with pickle (`allow_pickle: true`): "
+        f"it could run any code; this run trusted whoever can write it"
+    )
+
+
+def _load_pickle(path: Path) -> Any:
+    import joblib
+
     try:
-        if suffix == ".skops":
-            import skops.io as sio
-
-            found = sio.get_untrusted_types(file=path)
-            untrusted = [t for t in found if t not in trusted_types and not _safe_type(t)]
-            if untrusted:
-                raise ModelError(
-                    f"{path}: the file holds types that are not trusted by default: "
-                    f"{', '.join(untrusted)}. If you trust this file, list them under "
-                    f"`trusted_types:` next to `model:` in the config."
-                )
-            model = sio.load(path, trusted=[t for t in found if t not in untrusted] or None)
-        elif suffix in (".joblib", ".pkl", ".pickle"):
-            import joblib
-
-            # joblib/pickle files run code when loaded: only load files you trust.
-            model = joblib.load(path)
-        else:
-            raise ModelError(
-                f"{path}: unknown model file type {suffix!r}; use .skops, .joblib or .pkl"
-            )
-    except ModelError:
-        raise
+        return joblib.load(path)
     except Exception as exc:  # a corrupt or incompatible file can raise almost anything
         raise ModelError(
             f"{path}: cannot load the model ({type(exc).__name__}: {exc}). "
             f"Was it saved with a compatible scikit-learn version?"
         ) from None
-    if not hasattr(model, "predict"):
-        raise ModelError(f"{path}: the loaded object ({type(model).__name__}) has no predict()")
-    return LoadedModel(
-        model=model,
-        ref=ref,
-        info={"source": "file", "path": str(path), "digest": file_digest(path)},
+
+
+def load_skops(path: Path, trust: ModelTrust, *, label: str | None = None) -> Any:
+    """The object in a .skops file, when every type it holds is trusted: by skops itself
+    (what `skops.io.get_untrusted_types` does not list) or by name in the config.
+    Messages name `label` (default: the path)."""
+    name = label or str(path)
+    try:
+        import skops.io as sio
+
+        found = sio.get_untrusted_types(file=path)
+    except Exception as exc:
+        raise ModelError(
+            f"{name}: cannot load the model: not a readable .skops file "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
+    untrusted = [t for t in found if t not in trust.trusted_types]
+    if untrusted:
+        raise ModelError(untrusted_message(name, untrusted, trust))
+    try:
+        # `found` is exactly what the config trusts; skops audits the file again against it.
+        return sio.load(path, trusted=found or None)
+    except Exception as exc:  # a corrupt or incompatible file can raise almost anything
+        raise ModelError(
+            f"{name}: cannot load the model ({type(exc).__name__}: {exc}). "
+            f"Was it saved with a compatible scikit-learn version?"
+        ) from None
+
+
+def untrusted_message(path: Path | str, untrusted: list[str], trust: ModelTrust) -> str:
+    """One line: which file, which types, and under which config key to trust them."""
+    names = ", ".join(untrusted)
+    them = "them" if len(untrusted) > 1 else "it"
+    why = "loading or using such types can run code or crash the process"
+    if any(t.endswith((".Tree", ".TreePredictor")) for t in untrusted):
+        why = "a tree model's node arrays are not bounds-checked, so a hostile file can crash"
+        why += " the process when it predicts"
+    return (
+        f"{path}: not loaded: the file holds types skops does not trust by default: {names} "
+        f"({why}). If you trust whoever wrote this file, add {them} under "
+        f"`{trust.section}.trusted_types:` in the config"
     )
-
-
-def _safe_type(name: str) -> bool:
-    """Types skops leaves untrusted although they cannot run foreign code: scikit-learn's
-    own classes (e.g. the trees of HistGradientBoosting) and numpy dtypes."""
-    return name.startswith("sklearn.") or name == "numpy.dtype"
 
 
 def model_features(loaded: LoadedModel, features: list[str] | None) -> list[str]:
@@ -113,6 +247,13 @@ def model_features(loaded: LoadedModel, features: list[str] | None) -> list[str]
     return [str(n) for n in names]
 
 
+# Up to this many rows a model predicts on one native thread: scikit-learn's tree
+# ensembles open a parallel region per tree, and on a few thousand rows the threads' start-up
+# and spin-waiting cost more than they save (HistGradientBoosting on Adult's 16k rows: 3x
+# the CPU time on two threads of a busy 2-core machine). Larger batches keep every thread.
+ONE_THREAD_ROWS = 100_000
+
+
 def predict(
     loaded: LoadedModel,
     frame: pd.DataFrame,
@@ -122,6 +263,25 @@ def predict(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Predicted labels/values, and positive-class scores when `positive_label` is given
     and the model has predict_proba."""
+    if len(frame) > ONE_THREAD_ROWS:
+        return _predict(loaded, frame, features, positive_label)
+    with _thread_pools().limit(limits=1):
+        return _predict(loaded, frame, features, positive_label)
+
+
+@functools.cache
+def _thread_pools() -> Any:
+    """One controller for the process: building one scans every loaded library, which
+    costs more than a one-row prediction (behaviour gates predict row by row when they
+    shrink). Created on the first prediction, after the model loaded its native code."""
+    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+    return ThreadpoolController()
+
+
+def _predict(
+    loaded: LoadedModel, frame: pd.DataFrame, features: list[str], positive_label: Any
+) -> tuple[np.ndarray, np.ndarray | None]:
     X = frame[features]
     try:
         labels = np.asarray(loaded.model.predict(X))

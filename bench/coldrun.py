@@ -1,0 +1,205 @@
+"""What a user waits for: `mlops-gates check` on the Adult example, cold, phase by phase.
+
+    python examples/adult/train.py                 # once: the models and data
+    python bench/coldrun.py                        # 3 plain + 3 instrumented runs
+    python bench/coldrun.py --runs 5 --imports     # + the slowest imports of one run
+
+Every run is a fresh Python process (nothing imported, nothing cached in memory; the OS
+file cache is warm after the first run, as it is on a developer's machine). Tracking is
+off (`MLOPS_GATES_TRACKING=off`): the numbers are the gates, not MLflow.
+
+- plain runs: `python -m mlops_gates check --config ... --report-dir <tmp>`, exactly what a
+  user types; wall time and CPU time (user + sys of the child) per run, and their medians.
+- instrumented runs: the same command in a child that wraps a few engine functions with
+  timers (no behaviour changes), so the run splits into phases. Times are exclusive: a
+  phase excludes the phases called inside it, so the phases add up to the run.
+
+CPU time is the steadier number on a shared machine: wall time grows with other people's
+load, CPU time much less. Both are printed; quote the conditions (`uptime`) with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "examples" / "adult" / "mlops-gates.yaml"
+
+# (module, function, phase): a call's exclusive time goes to its phase. `predict` is split
+# by who called it (the evaluation rows or a behaviour gate's examples), see _phase_of.
+PHASES = [
+    ("mlops_gates.cli", "main", "cli: parse, print, write report"),
+    ("mlops_gates.config", "load_config", "config"),
+    ("mlops_gates.gates.runner", "evaluate", "engine (rest)"),
+    ("mlops_gates.sources.data", "read_rows", "read data"),
+    ("mlops_gates.gates.schema", "evaluate_schema", "schema gate"),
+    ("mlops_gates.sources.models", "load_model", "load models (imports included)"),
+    ("mlops_gates.sources.models", "predict", "predict"),
+    ("mlops_gates.gates.runner", "_context", "reduce"),
+    ("mlops_gates.gates.runner", "_guard", "other gates"),
+    ("mlops_gates.gates.behaviour", "evaluate_behaviour", "behaviour gates (rest)"),
+]
+
+
+def _child(argv: list[str]) -> None:
+    """Run the check in this process with timers around PHASES; write the phases as JSON."""
+    t_start = time.perf_counter()
+    c_start = time.process_time()
+    out_path = argv.pop(0)
+    import importlib
+
+    import mlops_gates.cli
+
+    # Modules imported lazily by the engine are imported now so their functions can be
+    # wrapped; their own import time lands in "import mlops_gates", not in a gate.
+    modules = {m: importlib.import_module(m) for m, _, _ in PHASES}
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    stack: list[list[float]] = []  # per active call: [child wall, child cpu]
+    names: list[str] = []
+
+    def phase_of(name: str) -> str:
+        if name == "predict":
+            inside = "behaviour" in " ".join(names)
+            return "behaviour gates: model calls" if inside else "predict evaluation rows"
+        return name
+
+    def wrap(fn: Callable[..., Any], phase: str) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            label = phase_of(phase)
+            names.append(label)
+            stack.append([0.0, 0.0])
+            w0, c0 = time.perf_counter(), time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                dw, dc = time.perf_counter() - w0, time.process_time() - c0
+                inner = stack.pop()
+                names.pop()
+                wall[label] = wall.get(label, 0.0) + dw - inner[0]
+                cpu[label] = cpu.get(label, 0.0) + dc - inner[1]
+                calls[label] = calls.get(label, 0) + 1
+                if stack:
+                    stack[-1][0] += dw
+                    stack[-1][1] += dc
+
+        return timed
+
+    for module_name, fn_name, phase in PHASES:
+        original = getattr(modules[module_name], fn_name)
+        timed = wrap(original, phase)
+        # `from x import f` copies the function into the importing module: replace it there too.
+        for mod in list(sys.modules.values()):
+            if getattr(mod, "__name__", "").startswith("mlops_gates") and (
+                getattr(mod, fn_name, None) is original
+            ):
+                setattr(mod, fn_name, timed)
+    wall["import mlops_gates"] = time.perf_counter() - t_start
+    cpu["import mlops_gates"] = time.process_time() - c_start
+    code = mlops_gates.cli.main(argv)
+    Path(out_path).write_text(json.dumps({"wall": wall, "cpu": cpu, "calls": calls, "exit": code}))
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """Wall and CPU seconds (user + sys) of one child process, and its exit code."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode not in (0, 1):
+        sys.exit(f"run failed (exit {proc.returncode}): {' '.join(cmd)}\n{err}")
+    return wall, usage.ru_utime + usage.ru_stime, proc.returncode
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _child(sys.argv[2:])
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=3, help="fresh processes per mode (median)")
+    ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    ap.add_argument("--imports", action="store_true", help="also list the slowest imports")
+    ap.add_argument("--json", type=Path, help="write the results here as JSON")
+    args = ap.parse_args()
+    env = {**os.environ, "MLOPS_GATES_TRACKING": "off"}
+    py = sys.executable
+    load = os.getloadavg()
+    print(f"python {py}; {os.cpu_count()} CPUs; load average {load[0]:.1f} {load[1]:.1f}")
+    results: dict[str, object] = {"config": str(args.config), "load_before": load}
+    with tempfile.TemporaryDirectory(prefix="coldrun-") as tmp:
+        report_dir = str(Path(tmp) / "report")
+        check = ["check", "--config", str(args.config), "--report-dir", report_dir]
+        plain = [_run([py, "-m", "mlops_gates", *check], env) for _ in range(args.runs)]
+        walls = [w for w, _, _ in plain]
+        cpus = [c for _, c, _ in plain]
+        print(f"\n$ MLOPS_GATES_TRACKING=off {py} -m mlops_gates {' '.join(check)}")
+        print(f"  exit {plain[0][2]}; wall s: {', '.join(f'{w:.2f}' for w in walls)}")
+        mw, mc = statistics.median(walls), statistics.median(cpus)
+        print(f"  median wall {mw:.2f} s, CPU {mc:.2f} s")
+        results["plain"] = {"wall": walls, "cpu": cpus, "exit": plain[0][2]}
+
+        phases: list[dict[str, dict[str, float]]] = []
+        for i in range(args.runs):
+            out = Path(tmp) / f"phases-{i}.json"
+            wall, cpu, _ = _run([py, __file__, "--child", str(out), *check], env)
+            doc = json.loads(out.read_text())
+            inside_w, inside_c = sum(doc["wall"].values()), sum(doc["cpu"].values())
+            doc["wall"]["python start-up"] = wall - inside_w
+            doc["cpu"]["python start-up"] = cpu - inside_c
+            doc["wall"]["total"], doc["cpu"]["total"] = wall, cpu
+            phases.append(doc)
+        names = sorted(
+            {n for d in phases for n in d["wall"]},
+            key=lambda n: (n == "total", -statistics.median(d["wall"].get(n, 0) for d in phases)),
+        )
+        print(f"\nphases, median of {args.runs} instrumented runs (exclusive seconds):")
+        print(f"  {'phase':40} {'wall':>7} {'CPU':>7}")
+        table = {}
+        for n in names:
+            w = statistics.median(d["wall"].get(n, 0.0) for d in phases)
+            c = statistics.median(d["cpu"].get(n, 0.0) for d in phases)
+            table[n] = {"wall": round(w, 3), "cpu": round(c, 3)}
+            print(f"  {n:40} {w:7.2f} {c:7.2f}")
+        results["phases"] = table
+
+        if args.imports:
+            proc = subprocess.run(
+                [py, "-X", "importtime", "-m", "mlops_gates", *check],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            rows = []
+            for line in proc.stderr.splitlines():
+                if not line.startswith("import time:") or "|" not in line:
+                    continue
+                _, cum, name = line.split("|")
+                if cum.strip().isdigit() and len(name) - len(name.lstrip()) <= 2:
+                    rows.append((int(cum) / 1e6, name.strip()))
+            print("\nslowest top-level imports (cumulative s, one run, -X importtime):")
+            for secs, name in sorted(rows, reverse=True)[:12]:
+                print(f"  {name:40} {secs:7.2f}")
+            results["imports"] = sorted(rows, reverse=True)[:12]
+    results["load_after"] = os.getloadavg()
+    print(f"\nload average after: {os.getloadavg()[0]:.1f}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
