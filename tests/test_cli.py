@@ -182,6 +182,29 @@ def test_a_wide_terminal_gets_one_row_per_gate() -> None:
     assert sum(line.startswith("PASS") for line in lines) == 30
 
 
+def test_a_gate_with_thousands_of_failing_slices_prints_a_bounded_table() -> None:
+    from mlops_gates.report.bounded import SHOWN_PER_GATE
+    from mlops_gates.report.text import render_table
+
+    gates = [_gate("acc", "fail", {"user": str(i)}, observed=i / 3000) for i in range(2000)]
+    lines = render_table(_doc(gates), width=120, verbose=True)
+    rows = [line for line in lines if line.startswith("FAIL ")]
+    assert len(rows) == SHOWN_PER_GATE
+    # The worst (furthest below the bound) are the ones listed.
+    assert all(f"user={i}" in " ".join(rows) for i in range(SHOWN_PER_GATE))
+    assert any(f"… and {2000 - SHOWN_PER_GATE:,} more slices of acc" in x for x in lines)
+
+
+def test_run_level_warnings_are_printed() -> None:
+    from mlops_gates.report.text import render_table
+
+    doc = _doc([_gate("acc", "pass")])
+    doc["warnings"] = ["model.pkl was unpickled (allow_pickle: true)\n::error::x"]
+    lines = render_table(doc, width=80, verbose=False)
+    (warning,) = [line for line in lines if line.startswith("warning:")]
+    assert "allow_pickle" in warning and "\\n::error" in warning
+
+
 def test_a_gate_id_longer_than_the_terminal_wraps_whole() -> None:
     from mlops_gates.report.text import render_table
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from mlops_gates._text import defuse, terminal_safe
 from mlops_gates.gates.result import fmt
+from mlops_gates.report.bounded import worst_per_gate
 
 _ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
 # SGR colours per status; bold for the two that fail a run.
@@ -59,6 +60,11 @@ def render_table(
     """
     gates = sorted(doc["gates"], key=lambda g: _ORDER.get(g["status"], 5))
     shown = gates if verbose else [g for g in gates if g["status"] != "pass"]
+    folded = len(gates) - len(shown)
+    # A gate sliced by a column of 20,000 values must not print 20,000 lines: its worst
+    # rows are listed and the rest counted (report.json keeps them all).
+    shown, omitted = worst_per_gate(shown)
+    shown.sort(key=lambda g: _ORDER.get(g["status"], 5))
     rows: list[tuple[str, ...]] = [
         (
             str(g["status"]).upper(),
@@ -80,11 +86,13 @@ def render_table(
         out += _table(rows, shown, widths, paint, width, reasons)
     elif rows:
         out += _records(rows, shown, width or table_w, paint, reasons)
-    folded = len(gates) - len(shown)
+    out += [terminal_safe(o.describe()) for o in omitted]
     if folded:
         out.append(
             f"{folded} passing gate{'s' * (folded != 1)} not listed ({verbose_hint} lists them)"
         )
+    # Run-level warnings (e.g. a pickled model loaded because the config allowed it).
+    out += [paint("warn", "warning:") + " " + terminal_safe(w) for w in doc.get("warnings", [])]
     s = doc["summary"]
     status = str(doc["status"])
     out.append(
