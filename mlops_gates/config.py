@@ -196,10 +196,12 @@ class StatisticsConfig(_Model):
         "metric, fairness or baseline gate may have; more is an error naming the gate and "
         "column. Each slice costs its bootstrap replicates in memory (~100 KB at 1,000).",
     )
-    interval: Literal["bootstrap", "wilson", "clopper_pearson"] = Field(
-        default="bootstrap",
-        description="Interval for proportion metrics (accuracy, recall, ...); others use "
-        "the bootstrap or normal theory regardless.",
+    interval: Literal["auto", "wilson", "jeffreys", "clopper_pearson", "bootstrap"] = Field(
+        default="auto",
+        description="Interval for proportion metrics (accuracy, recall, FPR, precision, "
+        "...) and their fairness gaps: auto (= wilson), wilson, jeffreys, clopper_pearson "
+        "(a guaranteed level, wider) or bootstrap; other metrics use the bootstrap or "
+        "normal theory regardless.",
     )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.stats
 from conftest import Project
 from helpers import base_config, binary_frame, validate_report
+from statsmodels.stats.proportion import confint_proportions_2indep  # type: ignore[import-untyped]
 
 from mlops_gates.config import ConfigError, config_from_dict, load_config
 from mlops_gates.gates.result import GateResult, Report
@@ -14,8 +16,10 @@ from mlops_gates.gates.runner import run_gates
 from mlops_gates.stats.inference import holm
 
 
-def _run(make_project: Project, gates: list[dict], **cfg: object) -> Report:
-    report = run_gates(load_config(make_project(base_config(gates=gates, **cfg))))
+def _run(
+    make_project: Project, gates: list[dict], frame: pd.DataFrame | None = None, **cfg: object
+) -> Report:
+    report = run_gates(load_config(make_project(base_config(gates=gates, **cfg), frame)))
     validate_report(report.to_dict())
     return report
 
@@ -30,8 +34,9 @@ SLICED = {"kind": "metric", "slices": ["region"], "min_support": 30}
 @pytest.mark.parametrize(
     ("metric", "method"),
     [
-        ("accuracy", "bootstrap"),
-        ("f1", "bootstrap"),
+        ("accuracy", "wilson"),
+        ("recall", "wilson"),
+        ("f1", "smoothed bootstrap"),
         ("roc_auc", "delong"),
         ("brier", "normal"),
         ("average_precision", "bootstrap"),
@@ -52,7 +57,7 @@ def test_every_verdict_has_an_interval_around_its_estimate(
 
 
 def test_same_seed_same_intervals_other_seed_other_intervals(make_project: Project) -> None:
-    gate = [{**SLICED, "id": "m", "metric": "accuracy", "min": 0}]
+    gate = [{**SLICED, "id": "m", "metric": "f1", "min": 0}]
     a = _run(make_project, gate, statistics={"seed": 1})
     b = _run(make_project, gate, statistics={"seed": 1})
     c = _run(make_project, gate, statistics={"seed": 2})
@@ -122,13 +127,13 @@ def test_a_slicing_is_resampled_once_for_every_gate_that_reads_it(
 ) -> None:
     """Two gates on one slicing read the same replicates (same metric, same interval),
     and a gate's interval does not change when other gates join the config."""
-    acc = {**SLICED, "id": "acc", "metric": "accuracy", "min": 0}
+    acc = {**SLICED, "id": "acc", "metric": "f1", "min": 0}
     alone = _ids(_run(make_project, [acc]))
     together = _ids(
         _run(
             make_project,
             [
-                {**SLICED, "id": "recall", "metric": "recall", "min": 0},
+                {**SLICED, "id": "bacc", "metric": "balanced_accuracy", "min": 0},
                 {**acc, "id": "acc-again"},
                 acc,
                 {"id": "b", "kind": "baseline", "metric": "accuracy", "max_drop": 0.5},
@@ -182,8 +187,51 @@ def test_fairness_interval(make_project: Project) -> None:
         ],
     )
     g = report.gates[0]
-    assert g.details["ci_method"] == "stratified bootstrap"
+    assert g.details["ci_method"] == "simultaneous wilson (Newcombe, Bonferroni)"
     assert g.ci is not None and g.ci[0] <= g.observed <= g.ci[1]  # type: ignore[operator]
+    # Two groups: one pair, so the gap's interval is the Newcombe interval of |difference|.
+    df = binary_frame()
+    (x1, n1), (x2, n2) = (
+        (int(part["pred_c"].sum()), len(part)) for _, part in sorted(df.groupby("sex"))
+    )
+    lo, hi = confint_proportions_2indep(x1, n1, x2, n2, method="newcomb", compare="diff")
+    assert g.ci == pytest.approx((max(lo, -hi, 0.0), max(abs(lo), abs(hi))), rel=1e-9, abs=1e-12)
+
+
+def test_thirty_rows_all_correct_fail_min_095_on_the_interval(make_project: Project) -> None:
+    """The acceptance case of issue 19: no zero-width interval from 30 rows."""
+    df = binary_frame().head(30).copy()
+    df["pred_c"] = df["y"]
+    gate = {"id": "m", "kind": "metric", "metric": "accuracy", "min": 0.95, "judge": "interval"}
+    g = _run(make_project, [gate], df).gates[0]
+    assert (g.status, g.reason) == ("fail", "below_min")
+    assert g.ci is not None and round(g.ci[0], 3) == 0.886 and g.ci[1] == 1.0
+    assert "[0.886, 1]" in g.message, g.message
+
+
+def test_support_is_the_metric_denominator(make_project: Project) -> None:
+    """FNR from a handful of positives is insufficient evidence however many rows."""
+    df = binary_frame()
+    positives = int((df["y"] == 1).sum())
+    negatives = len(df) - positives
+    gates = [
+        {"id": "fnr", "kind": "metric", "metric": "fnr", "max": 1, "slices": ["sex"],
+         "min_support": 10_000},
+        {"id": "fpr", "kind": "metric", "metric": "fpr", "max": 1},
+        {"id": "acc", "kind": "metric", "metric": "accuracy", "min": 0},
+    ]  # fmt: skip
+    got = _ids(_run(make_project, gates))
+    assert got["fpr"].support == negatives
+    assert got["fpr"].details["rows"] == len(df)
+    assert f"{negatives} negatives of {len(df)} rows" in got["fpr"].message
+    assert got["acc"].support == len(df) and "rows" not in got["acc"].details
+    for g in got.values():
+        if g.gate == "fnr" and g.slice:
+            part = df[df["sex"] == g.slice["sex"]]
+            assert g.reason == "insufficient_support"
+            assert g.support == int((part["y"] == 1).sum())
+            assert f"{g.support} positives of {len(part)} rows" in g.message
+    assert got["fnr"].support == positives
 
 
 def test_judge_needs_intervals() -> None:
@@ -223,3 +271,46 @@ def test_regression_metric_without_interval_says_why(make_project: Project) -> N
     assert got["mse"].ci is None and "fourth moments" in got["mse"].details["ci_note"]
     assert got["mae"].status == "pass" and got["mae"].details["ci_method"] == "normal"
     assert (got["mse-i"].status, got["mse-i"].reason) == ("error", "undefined")
+
+
+def test_a_gap_with_one_defined_group_is_never_a_pass(make_project: Project) -> None:
+    """No positives among the men: TPR is defined for one group only, so the equal
+    opportunity gap is undefined (an error on the whole data), not `0 [0, 0]`."""
+    df = binary_frame()
+    df.loc[df["sex"] == "M", "y"] = 0
+    gates = [
+        {"id": judge, "kind": "fairness", "metric": "equal_opportunity_difference",
+         "sensitive": "sex", "max": 0.1, "min_support": 1, "judge": judge}
+        for judge in ("estimate", "interval", "significance")
+    ]  # fmt: skip
+    for g in _run(make_project, gates, df).gates:
+        assert g.status == "error" and g.reason == "undefined", g.message
+        assert "fewer than 2 groups with a defined tpr" in g.message
+        assert g.observed is None
+
+
+def test_identical_groups_pass_on_significance_and_differences_fail(
+    make_project: Project,
+) -> None:
+    """Six groups with the same selection rate: the family-wise p-value is 1. Make one
+    group's rate far higher and the gap is significant."""
+    rng = np.random.default_rng(5)
+    n = 6 * 200
+    df = pd.DataFrame(
+        {
+            "y": rng.integers(0, 2, n),
+            "pred_c": np.tile([1] * 60 + [0] * 140, 6),
+            "score_c": 0.5,
+            "pred_b": 0,
+            "score_b": 0.5,
+            "grp": np.repeat(list("abcdef"), 200),
+        }
+    )
+    gate = {"id": "dp", "kind": "fairness", "metric": "demographic_parity_difference",
+            "sensitive": "grp", "max": 0.05, "judge": "significance"}  # fmt: skip
+    g = _run(make_project, [gate], df).gates[0]
+    assert (g.status, g.observed, g.details["p_value"]) == ("pass", 0.0, 1.0)
+    df.loc[df["grp"] == "f", "pred_c"] = np.r_[[1] * 140, [0] * 60]
+    g = _run(make_project, [gate], df).gates[0]
+    assert g.status == "fail" and g.details["p_value"] < 1e-6
+    assert g.observed == pytest.approx(0.4)

@@ -16,6 +16,7 @@ from mlops_gates.config import BaselineGate, gate_id
 from mlops_gates.gates.common import (
     Context,
     Finding,
+    denominator,
     judge_findings,
     outcome_status,
     scores_needed,
@@ -79,6 +80,7 @@ def evaluate_baseline(
         base = metric_values(gate.metric, table, model="baseline")
         mcnemar = _mcnemar(gate.metric, table)
         rows = support(table)
+        counted, unit = denominator(gate.metric, table, paired=True)
         for i, slc in enumerate(values):
             b = float(base[i])
             delta = float(ev.estimate[i])
@@ -98,11 +100,13 @@ def evaluate_baseline(
                     slc=slc,
                     observed=delta,
                     bound=bound,
-                    support=int(rows[i]),
+                    support=int(counted[i]),
                     min_support=gate.min_support if columns else 0,
                     ci=ev.interval(i),
                     p_value=_pvalue(ev, i, bound),
                     details=details,
+                    rows=int(rows[i]),
+                    unit=unit,
                 )
             )
     return judge_findings(

@@ -104,31 +104,46 @@ class Context:
         own, so a subset of the replicates is a resample of the subset).
         """
         draws = self._draws.get((columns, what))
-        if draws is None:
-            draws = self._draw(columns, what)
-        return draws if slices is None else draws[:, slices]
-
-    def _draw(self, columns: tuple[str, ...], what: Resample) -> np.ndarray:
-        from mlops_gates.stats import intervals
-
+        if draws is not None:
+            return draws if slices is None else draws[:, slices]
         table, _ = self.table(columns)
         if not isinstance(table, ClassificationStats):
             raise TypeError("only classification tables are resampled")
+        cells = int(np.prod(table.counts.shape[1:] if what == "paired" else (table.n_classes,) * 2))
+        size = self.config.statistics.replicates * table.n_groups * cells * 8
+        if slices is None or size <= _KEEP_DRAWS_BYTES:
+            draws = self._draw(table, columns, what, None)
+            if size <= _KEEP_DRAWS_BYTES:
+                self._draws[columns, what] = draws
+            return draws if slices is None else draws[:, slices]
+        # Too large to keep: draw only the slices asked for (a stream of their own), so a
+        # gate over many strata costs one draw per stratum, not one of the whole slicing.
+        return self._draw(table, columns, what, slices)
+
+    def _draw(
+        self,
+        table: ClassificationStats,
+        columns: tuple[str, ...],
+        what: Resample,
+        slices: list[int] | None,
+    ) -> np.ndarray:
+        from mlops_gates.stats import intervals
+
         settings = self.config.statistics
+        which = "" if slices is None else ":" + ",".join(map(str, slices))
         rng = np.random.default_rng(
-            [settings.seed, zlib.crc32(f"{what}:{','.join(columns)}".encode())]
+            [settings.seed, zlib.crc32(f"{what}:{','.join(columns)}{which}".encode())]
         )
         if what == "paired":
-            draws = intervals.bootstrap_paired(
-                table.counts, replicates=settings.replicates, rng=rng
-            )
-        else:
-            draws = intervals.bootstrap_confusion(
-                table.candidate_confusion(), replicates=settings.replicates, rng=rng
-            )
-        if draws.nbytes <= _KEEP_DRAWS_BYTES:
-            self._draws[columns, what] = draws
-        return draws
+            counts = table.counts if slices is None else table.counts[slices]
+            return intervals.bootstrap_paired(counts, replicates=settings.replicates, rng=rng)
+        cm = table.candidate_confusion()
+        return intervals.bootstrap_confusion(
+            cm if slices is None else cm[slices],
+            replicates=settings.replicates,
+            rng=rng,
+            smoothing=intervals.SMOOTHING,
+        )
 
 
 def _check_slice_count(columns: tuple[str, ...], count: int, limit: int) -> None:
@@ -150,6 +165,42 @@ def support(table: ClassificationStats | RegressionStats) -> np.ndarray:
     if isinstance(table, ClassificationStats):
         return table.support()
     return table.n
+
+
+# What a proportion metric is a share of, when that is not every row of the slice.
+DENOMINATORS = {
+    "recall": "positives",
+    "tpr": "positives",
+    "fnr": "positives",
+    "fpr": "negatives",
+    "specificity": "negatives",
+    "precision": "predicted positives",
+}
+
+
+def denominator(
+    metric: str, table: ClassificationStats | RegressionStats, *, paired: bool = False
+) -> tuple[np.ndarray, str]:
+    """The evidence behind each slice's value of ``metric``: its own denominator (positives
+    for recall, negatives for FPR, predicted positives for precision) or, for every other
+    metric, the slice's rows; and the name of what is counted. ``paired``: for a
+    candidate − baseline difference, the smaller of the two models' denominators."""
+    from mlops_gates.stats.intervals import proportion_counts
+
+    unit = DENOMINATORS.get(metric)
+    if unit is None or not isinstance(table, ClassificationStats) or table.n_classes != 2:
+        return support(table), "rows"
+    _, n = proportion_counts(metric, table.candidate_confusion())
+    if paired and table.has_baseline:
+        n = np.minimum(n, proportion_counts(metric, table.baseline_confusion())[1])
+    return n, unit
+
+
+def evidence_count(support: int, rows: int | None, unit: str) -> str:
+    """ "12 positives of 340 rows", or "340 rows" when the metric is a share of all rows."""
+    if unit == "rows" or rows is None:
+        return f"{support} rows"
+    return f"{support} {unit} of {rows} rows"
 
 
 def slicings(overall: bool, slices: list[SliceSpec]) -> list[tuple[str, ...]]:
@@ -183,6 +234,8 @@ class Finding:
     ci: tuple[float, float] | None = None
     p_value: float = math.nan  # that the bound is violated
     details: dict[str, Any] = field(default_factory=dict)
+    rows: int | None = None  # the slice's rows, when `support` counts something else
+    unit: str = "rows"  # what `support` counts (see `denominator`)
 
 
 def judge_findings(
@@ -236,8 +289,9 @@ def judge_findings(
                 min_support=f.min_support,
                 on_insufficient=on_insufficient,
                 what=what,
-                details={**f.details, **evidence},
+                details={**f.details, **evidence, **_counted(f)},
                 undefined_why=undefined_why,
+                counted=evidence_count(f.support, f.rows, f.unit),
                 ci=f.ci,
                 mode=mode,
                 p_adjusted=p_adj,
@@ -245,6 +299,12 @@ def judge_findings(
             )
         )
     return out
+
+
+def _counted(f: Finding) -> dict[str, Any]:
+    if f.unit == "rows" or f.rows is None:
+        return {}
+    return {"rows": f.rows, "support_counts": f.unit}
 
 
 def judge(
@@ -266,12 +326,14 @@ def judge(
     mode: Judge = "estimate",
     p_adjusted: float = math.nan,
     alpha: float = 0.05,
+    counted: str | None = None,
 ) -> GateResult:
     """The verdict on one number: support first, then definedness, then the bound, judged
     on the point estimate, the interval or the (adjusted) p-value as `mode` says."""
     where = slice_label(slc)
-    shown = fmt(observed) + (f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "")
+    shown = fmt(observed) + (f" [{_outward(ci[0], -1)}, {_outward(ci[1], 1)}]" if ci else "")
     status: Status
+    count = counted or f"{support} rows"
     undefined = math.isnan(observed)
     if not undefined and mode == "interval" and (ci is None or math.isnan(ci[0] + ci[1])):
         undefined, undefined_why = True, "no confidence interval for it"
@@ -280,7 +342,7 @@ def judge(
     if support < min_support:
         status, reason = outcome_status(on_insufficient, severity), "insufficient_support"
         message = (
-            f"{what} on {where}: insufficient evidence, {support} rows "
+            f"{what} on {where}: insufficient evidence, {count} "
             f"(min_support {min_support}); outcome set by on_insufficient: {on_insufficient}"
         )
     elif undefined:
@@ -289,12 +351,12 @@ def judge(
         if slc:
             status = outcome_status(on_insufficient, severity)
             message = (
-                f"{what} on {where} is undefined{why} over {support} rows; "
+                f"{what} on {where} is undefined{why} over {count}; "
                 f"outcome set by on_insufficient: {on_insufficient}"
             )
         else:
             status = "error"
-            message = f"{what} is undefined on the whole data{why} ({support} rows)"
+            message = f"{what} is undefined on the whole data{why} ({count})"
     else:
         too_low = bound.min is not None and observed < bound.min
         if mode == "interval":
@@ -311,13 +373,13 @@ def judge(
             holds, basis = bound.holds(observed), "it is"
         if holds:
             status, reason = "pass", "ok"
-            message = f"{what} on {where} is {shown} ({bound.describe()}, {support} rows)"
+            message = f"{what} on {where} is {shown} ({bound.describe()}, {count})"
         else:
             status = outcome_status("fail", severity)
             reason = "below_min" if too_low else "above_max"
             limit = fmt(bound.min if too_low else bound.max)
             side = "below the minimum" if too_low else "above the maximum"
-            message = f"{what} on {where} is {shown}: {basis} {side} {limit} ({support} rows)"
+            message = f"{what} on {where} is {shown}: {basis} {side} {limit} ({count})"
     return GateResult(
         id=result_id(gate_id, slc),
         gate=gate_id,
@@ -334,6 +396,20 @@ def judge(
         support=int(support),
         details=details or {},
     )
+
+
+def _outward(x: float, side: int, digits: int = 3) -> str:
+    """An interval end to ``digits`` significant digits, rounded away from the estimate
+    (``side`` -1: down, 1: up), so the interval shown contains the one computed."""
+    if not math.isfinite(x) or x == 0:
+        return fmt(x)
+    scale = 10.0 ** (digits - 1 - math.floor(math.log10(abs(x))))
+    scaled = x * scale
+    # A hair of slack: 0.95 * 100 is 94.99999999999999, and must stay 95.
+    near = round(scaled)
+    if abs(scaled - near) < 1e-9 * max(1.0, abs(scaled)):
+        scaled = near
+    return fmt((math.floor(scaled) if side < 0 else math.ceil(scaled)) / scale)
 
 
 def error_result(

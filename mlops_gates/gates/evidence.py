@@ -2,15 +2,20 @@
 
 Which method serves which metric (all computed on the reduced tables, never on rows):
 
-- confusion metrics: bootstrap of the cell counts (or Wilson / Clopper-Pearson for
-  proportions, if configured); p-values from the bootstrap;
+- proportions (accuracy, recall/TPR, FNR, FPR, specificity, precision, selection rate):
+  Wilson by default (`statistics.interval`: jeffreys, clopper_pearson), p-values from the
+  dual test; other confusion metrics (F1, balanced accuracy, macro averages): bootstrap of
+  the cell counts, smoothed so that a table without errors still has spread;
+- fairness gaps of proportions: simultaneous Newcombe intervals over all pairs of groups
+  (ratios: over all groups), p-values family-wise (see stats/proportions.py);
 - ROC AUC: DeLong; log loss and Brier: normal theory over per-row losses; p-values normal;
 - average precision: bootstrap of the score table (coarsened to 2,000 bins when large);
 - regression mae and mean_error: normal theory; mse, rmse and r2: none (the reduction
   keeps no fourth moments).
 
 Differences candidate − baseline are paired for confusion metrics (both models' cells of
-the same rows are resampled together) and unpaired, hence conservative, otherwise.
+the same rows are resampled together) and for ROC AUC when the joint score table was
+reduced (paired DeLong); otherwise unpaired, and said so in the method name.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import numpy as np
 
 from mlops_gates.config import StatisticsConfig
 from mlops_gates.gates.result import Bound
-from mlops_gates.stats import inference, intervals
+from mlops_gates.stats import inference, intervals, proportions
 from mlops_gates.stats.fairness import Criterion, Measure, between_groups_batch, parity_batch
 from mlops_gates.stats.metrics import METRICS, confusion_metric, metric_values
 from mlops_gates.stats.normal import NORMAL_METRICS, normal_interval, normal_pvalue, score_metric_se
@@ -53,6 +58,9 @@ class Evidence:
     replicates: np.ndarray | None = None  # (R, S) bootstrap replicates
     se: np.ndarray | None = None  # normal-theory standard errors
     note: str = ""  # why there is no interval
+    # Analytic proportions: (successes, trials) per slice, tested with `method`'s dual test.
+    counts: tuple[np.ndarray, np.ndarray] | None = None
+    pvalues: Callable[[float, Literal["below", "above"]], np.ndarray] | None = None
 
     def interval(self, i: int) -> tuple[float, float] | None:
         if self.lo is None or self.hi is None:
@@ -73,6 +81,17 @@ class Evidence:
         return both
 
     def _one_sided(self, bound: float, alternative: Literal["below", "above"]) -> np.ndarray:
+        if self.pvalues is not None:
+            return self.pvalues(bound, alternative)
+        if self.counts is not None and self.method in proportions.METHODS:
+            k, n = self.counts
+            return proportions.proportion_pvalue(
+                self.method,
+                k,
+                n,
+                bound=bound,
+                alternative=alternative,
+            )
         if self.replicates is not None:
             return inference.bootstrap_pvalue(
                 self.replicates, margin=bound, greater_is_better=alternative == "above"
@@ -80,6 +99,13 @@ class Evidence:
         if self.se is not None:
             return normal_pvalue(self.estimate, self.se, bound=bound, alternative=alternative)
         return np.full(self.estimate.shape, np.nan)
+
+
+def proportion_method(settings: StatisticsConfig) -> proportions.Method | None:
+    """The analytic interval for proportions, or None for the bootstrap."""
+    if settings.interval == "bootstrap":
+        return None
+    return "wilson" if settings.interval == "auto" else settings.interval
 
 
 def rng_for(settings: StatisticsConfig, gate_id: str) -> np.random.Generator:
@@ -113,21 +139,21 @@ def metric_evidence(
         return Evidence(estimate, lo, hi, "normal", se=(hi - lo) / (2 * _z(level)))
     if family == "confusion":
         cm = table.candidate_confusion() if model == "candidate" else table.baseline_confusion()
+        method = proportion_method(settings)
+        if method is not None and name in intervals.PROPORTIONS:
+            k, n = intervals.proportion_counts(name, cm)
+            lo, hi = proportions.proportion_interval(method, k, n, level=level)
+            return Evidence(estimate, lo, hi, method, counts=(k, n))
         resampled = (
-            draws() if draws else intervals.bootstrap_confusion(cm, replicates=reps, rng=rng)
+            draws()
+            if draws
+            else intervals.bootstrap_confusion(
+                cm, replicates=reps, rng=rng, smoothing=intervals.SMOOTHING
+            )
         )
         samples = confusion_metric(name, resampled)
-        if settings.interval != "bootstrap" and name in intervals.PROPORTIONS:
-            k, n = intervals.proportion_counts(name, cm)
-            fn = (
-                intervals.wilson_interval
-                if settings.interval == "wilson"
-                else intervals.clopper_pearson_interval
-            )
-            lo, hi = fn(k, n, level=level)
-            return Evidence(estimate, lo, hi, settings.interval, replicates=samples)
         pi = intervals.percentile_interval(samples, level=level)
-        return Evidence(estimate, pi.lo, pi.hi, "bootstrap", replicates=samples)
+        return Evidence(estimate, pi.lo, pi.hi, "smoothed bootstrap", replicates=samples)
     scores = _scores(table, model)
     if name in NORMAL_METRICS:
         se = score_metric_se(name, scores)
@@ -219,7 +245,9 @@ def _confusion_draws(
 ) -> np.ndarray:
     if draws is not None:
         return draws()
-    return intervals.bootstrap_confusion(cm, replicates=replicates, rng=rng)
+    return intervals.bootstrap_confusion(
+        cm, replicates=replicates, rng=rng, smoothing=intervals.SMOOTHING
+    )
 
 
 def _normal_difference(estimate: np.ndarray, se: np.ndarray, level: float) -> Evidence:

@@ -13,6 +13,7 @@ import numpy as np
 
 from mlops_gates.config import FAIRNESS_METRICS, FairnessGate, gate_id
 from mlops_gates.gates.common import (
+    DENOMINATORS,
     Context,
     Finding,
     judge_findings,
@@ -21,11 +22,13 @@ from mlops_gates.gates.common import (
     scores_needed,
     support,
 )
-from mlops_gates.gates.evidence import Evidence, parity_evidence, rng_for
+from mlops_gates.gates.evidence import Evidence, parity_evidence, proportion_method, rng_for
 from mlops_gates.gates.result import Bound, GateResult, slice_label
 from mlops_gates.stats import fairness as fair
 from mlops_gates.stats.fairness import Criterion
+from mlops_gates.stats.intervals import PROPORTIONS, proportion_counts
 from mlops_gates.stats.metrics import confusion_metric, metric_values
+from mlops_gates.stats.proportions import GapInference
 from mlops_gates.stats.reduce import ClassificationStats
 
 _CRITERIA: dict[str, Criterion] = {
@@ -69,7 +72,15 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
     results: list[GateResult] = []
     findings: list[Finding] = []
     method = None
-    for key, idx in strata.items():
+    # Proportions are compared by simultaneous score intervals, each over the groups whose
+    # own denominator (positives for TPR, negatives for FPR) reaches min_support.
+    counts = _component_counts(components, table, gate.min_support)
+    gaps = (
+        _gap_evidence(counts, strata, rows, gate.min_support, measure, ctx)
+        if counts is not None
+        else None
+    )
+    for n_stratum, (key, idx) in enumerate(strata.items()):
         stratum = dict(zip(gate.control, key, strict=True)) or None
         keep = [i for i in idx if rows[i] >= gate.min_support]
         kept = set(keep)  # a set: thousands of groups must not cost groups squared
@@ -79,6 +90,15 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
                 "support": int(rows[i]),
                 "included": i in kept,
                 **{m: float(per_group[m][i]) for m in components},
+                **(
+                    {}
+                    if counts is None
+                    else {
+                        f"{m}_support": int(counts[m][1][i])
+                        for m in components
+                        if m != "selection_rate"
+                    }
+                ),
             }
             for i in idx
         ]
@@ -103,6 +123,23 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
                         f"fewer than 2 groups with {gate.min_support}+ rows to compare "
                         f"({found}); outcome set by on_insufficient: {gate.on_insufficient}"
                     ),
+                )
+            )
+            continue
+        if gaps is not None:
+            ev = gaps
+            observed = float(ev.estimate[n_stratum])
+            method = ev.method
+            findings.append(
+                Finding(
+                    slc=stratum,
+                    observed=observed,
+                    bound=bound,
+                    support=int(sum(rows[i] for i in keep)),
+                    min_support=0,
+                    ci=ev.interval(n_stratum),
+                    p_value=float(ev.pvalue(bound)[n_stratum]),
+                    details=details,
                 )
             )
             continue
@@ -153,7 +190,7 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
         multiplicity=gate.multiplicity,
         confidence=settings.confidence,
         method=method,
-        undefined_why=_undefined_why(measure),
+        undefined_why=_undefined_why(measure, components if counts is not None else ()),
     )
     order = {
         result_id(gid, dict(zip(gate.control, k, strict=True)) or None): n
@@ -174,10 +211,78 @@ def _groups_found(groups: list[dict[str, Any]], shown: int = 5) -> str:
     return "found: " + ", ".join(parts) + more
 
 
-def _undefined_why(measure: str) -> str:
+def _undefined_why(measure: str, components: tuple[str, ...]) -> str:
+    if components:
+        what = " and ".join(
+            f"{m} ({'rows' if m == 'selection_rate' else DENOMINATORS.get(m, 'rows')} "
+            "at least min_support)"
+            for m in components
+        )
+        extra = "; or the largest group value is 0" if measure == "ratio" else ""
+        return f"fewer than 2 groups with a defined {what}{extra}"
     if measure == "ratio":
         return "the largest group value is 0, or no group value is defined"
     return "no group value is defined"
+
+
+_Counts = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def _component_counts(
+    components: tuple[str, ...], table: object, min_support: int
+) -> _Counts | None:
+    """``(successes, trials)`` per group of each proportion the gap compares; a group whose
+    trials fall below ``min_support`` gets 0 trials (left out). None: not proportions."""
+    if not isinstance(table, ClassificationStats):
+        return None
+    if not all(m in PROPORTIONS for m in components):
+        return None
+    if table.n_classes != 2 and components != ("accuracy",):
+        return None
+    cm = table.candidate_confusion()
+    out: _Counts = {}
+    for m in components:
+        x, n = proportion_counts(m, cm)
+        usable = n >= max(min_support, 1)
+        out[m] = (np.where(usable, x, 0), np.where(usable, n, 0))
+    return out
+
+
+def _gap_evidence(
+    counts: _Counts,
+    strata: dict[tuple[Any, ...], list[int]],
+    rows: np.ndarray,
+    min_support: int,
+    measure: str,
+    ctx: Context,
+) -> Evidence | None:
+    """Gap or ratio per stratum with its simultaneous interval and family-wise p-values,
+    all strata at once (groups padded to the largest stratum with empty ones)."""
+    settings = ctx.config.statistics
+    method = proportion_method(settings)
+    if method is None or not settings.intervals:
+        return None
+    width = max((len(idx) for idx in strata.values()), default=0)
+    parts = []
+    for x, n in counts.values():
+        xs = np.zeros((len(strata), max(width, 2)), dtype=np.int64)
+        ns = np.zeros_like(xs)
+        for s, idx in enumerate(strata.values()):
+            keep = [i for i in idx if rows[i] >= min_support]
+            xs[s, : len(keep)] = x[keep]
+            ns[s, : len(keep)] = n[keep]
+        parts.append((xs, ns))
+    gi = GapInference(parts, measure=measure, method=method)  # type: ignore[arg-type]
+    lo, hi = gi.interval(settings.confidence)
+    return Evidence(
+        gi.estimate(),
+        lo,
+        hi,
+        f"simultaneous {method} (Newcombe, Bonferroni)"
+        if measure == "difference"
+        else f"simultaneous {method} (Bonferroni)",
+        pvalues=gi.pvalue,
+    )
 
 
 __all__ = ["evaluate_fairness"]

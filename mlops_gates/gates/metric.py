@@ -8,6 +8,7 @@ from mlops_gates.config import MetricGate, gate_id
 from mlops_gates.gates.common import (
     Context,
     Finding,
+    denominator,
     judge_findings,
     scores_needed,
     slicings,
@@ -37,16 +38,20 @@ def evaluate_metric(gate: MetricGate, ctx: Context) -> list[GateResult]:
         method = ev.method or method
         p = ev.pvalue(bound)
         rows = support(table)
+        # min_support applies to what the metric is a share of (positives for recall).
+        counted, unit = denominator(gate.metric, table)
         findings += [
             Finding(
                 slc=slc,
                 observed=float(ev.estimate[i]),
                 bound=bound,
-                support=int(rows[i]),
+                support=int(counted[i]),
                 min_support=gate.min_support if columns else 0,
                 ci=ev.interval(i),
                 p_value=float(p[i]),
                 details={"ci_note": ev.note} if ev.note else {},
+                rows=int(rows[i]),
+                unit=unit,
             )
             for i, slc in enumerate(values)
         ]
