@@ -122,6 +122,8 @@ def assert_same(a: Report, b: Report) -> None:
             _close(x.ci[1], y.ci[1], where)
         for key in ("p_value", "p_adjusted"):
             _close(x.details.get(key), y.details.get(key), where)
+        # Same method too: baseline ROC AUC is paired DeLong under every engine.
+        assert x.details.get("ci_method") == y.details.get("ci_method"), where
 
 
 def _close(u: float | None, v: float | None, where: str) -> None:
@@ -145,6 +147,9 @@ def test_binary_gates_agree_with_memory(tmp_path: Path, engine: str, score_bins:
     assert any(g.status == "fail" for g in mem.gates)  # the data exercise both outcomes
     assert any(g.status == "pass" for g in mem.gates)
     assert_same(mem, other)
+    assert {g.details["ci_method"] for g in other.gates if g.gate == "base-auc"} == {
+        "paired delong"
+    }
     assert other.context["reduction"]["engine"] == engine
     assert other.context["data"]["rows"] == len(df)
     scores = other.context["reduction"]["scores"]["candidate"]

@@ -314,3 +314,19 @@ def test_identical_groups_pass_on_significance_and_differences_fail(
     g = _run(make_project, [gate], df).gates[0]
     assert g.status == "fail" and g.details["p_value"] < 1e-6
     assert g.observed == pytest.approx(0.4)
+
+
+def test_baseline_roc_auc_is_paired_delong(make_project: Project) -> None:
+    """The candidate − baseline AUC interval comes from paired DeLong; a model compared
+    with itself gets a difference of 0, the interval [0, 0] and p = 1."""
+    gate = {"id": "b", "kind": "baseline", "metric": "roc_auc", "max_drop": 0.0,
+            "judge": "significance", "slices": ["sex"], "min_support": 1}  # fmt: skip
+    report = _run(make_project, [gate])
+    for g in report.gates:
+        assert g.details["ci_method"] == "paired delong", g.id
+        assert "ci_note" not in g.details
+    df = binary_frame()
+    df["score_b"], df["pred_b"] = df["score_c"], df["pred_c"]
+    for g in _run(make_project, [gate], df).gates:
+        assert (g.observed, g.ci, g.details["p_value"]) == (0.0, (0.0, 0.0), 1.0), g.id
+        assert g.status == "pass"

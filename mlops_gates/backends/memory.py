@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from mlops_gates.backends.grouping import Grouping
 from mlops_gates.backends.plan import Plan, Reduced, resolve_bins
 from mlops_gates.config import Config
@@ -10,6 +12,7 @@ from mlops_gates.stats.reduce import (
     ClassificationStats,
     RegressionStats,
     reduce_classification,
+    reduce_joint_scores,
     reduce_regression,
     reduce_scores,
 )
@@ -50,6 +53,7 @@ def reduce_frame(config: Config, data: EvalData, plan: Plan) -> Reduced:
         return reduced
     codes = to_coarse[grouping.codes]
     n_bins = resolve_bins(config.backend.score_bins, data.n_rows)
+    index: dict[str, np.ndarray] = {}  # each row's index into its model's score table
     for model in plan.score_models:
         scores = data.candidate_scores if model == "candidate" else data.baseline_scores
         if scores is None or (model == "baseline" and data.baseline is None):
@@ -60,13 +64,25 @@ def reduce_frame(config: Config, data: EvalData, plan: Plan) -> Reduced:
         ng = score_grouping.n_groups
         if n_bins is None:
             reduced.bins[model] = None
-            reduced.scores[model] = reduce_scores(codes, ng, data.y_true, scores)
+            reduced.scores[model] = table = reduce_scores(codes, ng, data.y_true, scores)
+            index[model] = np.searchsorted(table.thresholds, scores)
         else:
             bins = ScoreBins(lo, hi, n_bins)
             reduced.bins[model] = bins
+            index[model] = bins.codes(scores)
             reduced.scores[model] = reduce_scores(
-                codes, ng, data.y_true, bins.codes(scores), thresholds=bins.thresholds()
+                codes, ng, data.y_true, index[model], thresholds=bins.thresholds()
             )
+    if len(index) == 2:
+        # One more grouped pass, over (group, class, candidate score, baseline score): the
+        # pairing paired DeLong needs, which the two per-model tables lose.
+        reduced.joint_scores = reduce_joint_scores(
+            codes,
+            score_grouping.n_groups,
+            data.y_true,
+            index["candidate"],
+            index["baseline"],
+        )
     return reduced
 
 

@@ -18,7 +18,12 @@ from mlops_gates.config import (
     FairnessGate,
     MetricGate,
 )
-from mlops_gates.stats.reduce import ClassificationStats, RegressionStats, ScoreStats
+from mlops_gates.stats.reduce import (
+    ClassificationStats,
+    JointScores,
+    RegressionStats,
+    ScoreStats,
+)
 from mlops_gates.stats.scorebins import ScoreBins
 
 Model = Literal["candidate", "baseline"]
@@ -90,6 +95,9 @@ class Reduced:
     scores: dict[str, ScoreStats | None] = field(default_factory=dict)
     score_range: dict[str, tuple[float, float]] = field(default_factory=dict)
     bins: dict[str, ScoreBins | None] = field(default_factory=dict)
+    # Both models' scores per row over the score grouping, for paired DeLong; None when the
+    # engine does not reduce it (baseline ROC AUC is then unpaired, and says so).
+    joint_scores: JointScores | None = None
     classes: tuple[Any, ...] = ()
     label: str = ""  # the label column
     models: dict[str, dict[str, Any]] = field(default_factory=dict)

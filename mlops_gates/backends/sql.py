@@ -23,7 +23,12 @@ from mlops_gates.backends.plan import Model, Plan, Reduced, plan_for, resolve_bi
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
 from mlops_gates.sources.evaluation import _encode, build_inputs
-from mlops_gates.stats.reduce import RegressionStats, reduce_classification, reduce_scores
+from mlops_gates.stats.reduce import (
+    RegressionStats,
+    reduce_classification,
+    reduce_joint_scores,
+    reduce_scores,
+)
 from mlops_gates.stats.scorebins import ScoreBins
 
 N = "__mg_n"  # the row-count column of every cell query
@@ -81,13 +86,7 @@ def score_query(
     the small KEYS view (one row per distinct combination of `keys`), so the engine's
     hash table holds integers, not strings: at 100M rows that is what keeps DuckDB
     inside a 1 GB memory limit."""
-    s = f"CAST(r.{d.q(score)} AS DOUBLE)"
-    if bins is None:
-        value = s
-    else:
-        # The formula of ScoreBins.codes, operation for operation.
-        raw = f"FLOOR(({s} - {double_literal(bins.lo)}) * {double_literal(bins.scale)})"
-        value = f"CAST(LEAST(GREATEST({raw}, 0), {bins.n_bins - 1}) AS BIGINT)"
+    value = _score_value(d, score, bins)
     y = f"r.{d.q(label)}"
     if not keys:
         return (
@@ -98,6 +97,37 @@ def score_query(
     return (
         f"SELECT k.{SG} AS {SG}, {y} AS {d.q(label)}, {value} AS __mg_s, COUNT(*) AS {N} "
         f"FROM {src} AS r JOIN {KEYS} AS k ON {on} GROUP BY k.{SG}, {y}, {value}"
+    )
+
+
+def _score_value(d: Dialect, score: str, bins: ScoreBins | None) -> str:
+    s = f"CAST(r.{d.q(score)} AS DOUBLE)"
+    if bins is None:
+        return s
+    # The formula of ScoreBins.codes, operation for operation.
+    raw = f"FLOOR(({s} - {double_literal(bins.lo)}) * {double_literal(bins.scale)})"
+    return f"CAST(LEAST(GREATEST({raw}, 0), {bins.n_bins - 1}) AS BIGINT)"
+
+
+def joint_query(
+    d: Dialect,
+    src: str,
+    keys: list[str],
+    label: str,
+    scores: tuple[str, str],
+    bins: tuple[ScoreBins | None, ScoreBins | None],
+) -> str:
+    """Rows per (score group, label, candidate score, baseline score): the pairing that
+    paired DeLong needs, one more grouped pass (see :func:`score_query`)."""
+    vc, vb = (_score_value(d, sc, b) for sc, b in zip(scores, bins, strict=True))
+    y = f"r.{d.q(label)}"
+    cols = f"{y} AS {d.q(label)}, {vc} AS __mg_c, {vb} AS __mg_b, COUNT(*) AS {N}"
+    if not keys:
+        return f"SELECT 0 AS {SG}, {cols} FROM {src} AS r GROUP BY {y}, {vc}, {vb}"
+    on = " AND ".join(f"r.{d.q(c)} IS NOT DISTINCT FROM k.{d.q(c)}" for c in keys)
+    return (
+        f"SELECT k.{SG} AS {SG}, {cols} FROM {src} AS r JOIN {KEYS} AS k ON {on} "
+        f"GROUP BY k.{SG}, {y}, {vc}, {vb}"
     )
 
 
@@ -224,7 +254,43 @@ def reduce_sql(
         ranges = run(range_query(dialect, src, [c for _, c in wanted])).iloc[0]
         for i, (model, column) in enumerate(wanted):
             _score_table(reduced, model, column, ranges, i, plan, dialect, src, run, n_bins, where)
+    if len(wanted) == 2:
+        _joint_table(reduced, (wanted[0][1], wanted[1][1]), plan, dialect, src, run, where)
     return reduced
+
+
+def _joint_table(
+    reduced: Reduced,
+    columns: tuple[str, str],
+    plan: Plan,
+    dialect: Dialect,
+    src: str,
+    run: Run,
+    where: Path,
+) -> None:
+    """Both models' scores per row, for paired DeLong on baseline ROC AUC."""
+    bins = (reduced.bins["candidate"], reduced.bins["baseline"])
+    label = reduced.label
+    cells = run(joint_query(dialect, src, plan.score_columns, label, columns, bins))
+    y = _encode(cells[label].to_numpy(), reduced.classes, f"column {label!r} (task.label)", where)
+    index = []
+    for model, b, col in zip(("candidate", "baseline"), bins, ("__mg_c", "__mg_b"), strict=True):
+        table = reduced.scores[model]
+        assert table is not None
+        values = cells[col].to_numpy()
+        index.append(
+            values.astype(np.int64)
+            if b is not None
+            else np.searchsorted(table.thresholds, values.astype(np.float64))
+        )
+    reduced.joint_scores = reduce_joint_scores(
+        cells[SG].to_numpy(dtype=np.int64),
+        reduced.score_grouping.n_groups,
+        y,
+        index[0],
+        index[1],
+        weights=cells[N].to_numpy(dtype=np.int64),
+    )
 
 
 def _register_score_keys(

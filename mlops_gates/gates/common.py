@@ -15,7 +15,12 @@ from mlops_gates.backends.plan import Reduced
 from mlops_gates.config import Config, Judge, Multiplicity, Outcome, SliceSpec
 from mlops_gates.gates.result import Bound, GateResult, Status, fmt, slice_label
 from mlops_gates.sources.evaluation import EvalData
-from mlops_gates.stats.reduce import ClassificationStats, RegressionStats, ScoreStats
+from mlops_gates.stats.reduce import (
+    ClassificationStats,
+    JointScores,
+    RegressionStats,
+    ScoreStats,
+)
 
 ScoresNeeded = Literal["none", "candidate", "both"]
 Resample = Literal["candidate", "paired"]
@@ -44,6 +49,7 @@ class Context:
     )
     _scores: dict[tuple[tuple[str, ...], str], ScoreStats | None] = field(default_factory=dict)
     _draws: dict[tuple[tuple[str, ...], Resample], np.ndarray] = field(default_factory=dict)
+    _joint: dict[tuple[str, ...], JointScores] = field(default_factory=dict)
 
     @property
     def grouping(self) -> Grouping:
@@ -79,7 +85,7 @@ class Context:
         s2s, score_values = score_grouping.slicing(columns)
         if len(score_values) != len(values):
             raise RuntimeError("score and count tables disagree on the slices")
-        parts: dict[str, ScoreStats | None] = {}
+        parts: dict[str, ScoreStats | JointScores | None] = {}
         for model in ("candidate", "baseline") if scores == "both" else ("candidate",):
             if (columns, model) not in self._scores:
                 full = self.reduced.scores.get(model)
@@ -87,6 +93,13 @@ class Context:
                     None if full is None else marginalize(full, s2s, len(values))
                 )
             parts[f"{model}_scores"] = self._scores[columns, model]
+        joint = self.reduced.joint_scores
+        if scores == "both" and joint is not None:
+            from mlops_gates.stats.reduce import marginalize_joint
+
+            if columns not in self._joint:
+                self._joint[columns] = marginalize_joint(joint, s2s, len(values))
+            parts["joint_scores"] = self._joint[columns]
         return dataclasses.replace(table, **parts), values  # type: ignore[arg-type]
 
     def resampled(

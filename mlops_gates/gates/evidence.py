@@ -20,6 +20,7 @@ reduced (paired DeLong); otherwise unpaired, and said so in the method name.
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +34,13 @@ from mlops_gates.gates.result import Bound
 from mlops_gates.stats import inference, intervals, proportions
 from mlops_gates.stats.fairness import Criterion, Measure, between_groups_batch, parity_batch
 from mlops_gates.stats.metrics import METRICS, confusion_metric, metric_values
-from mlops_gates.stats.normal import NORMAL_METRICS, normal_interval, normal_pvalue, score_metric_se
+from mlops_gates.stats.normal import (
+    NORMAL_METRICS,
+    normal_interval,
+    normal_pvalue,
+    paired_roc_auc_difference_se,
+    score_metric_se,
+)
 from mlops_gates.stats.reduce import (
     ClassificationStats,
     RegressionStats,
@@ -199,11 +206,24 @@ def difference_evidence(
         pi = intervals.percentile_interval(samples, level=level)
         return Evidence(estimate, pi.lo, pi.hi, "paired bootstrap", replicates=samples)
     cand_scores, base_scores = _scores(table, "candidate"), _scores(table, "baseline")
+    if name == "roc_auc" and table.joint_scores is not None:
+        se = paired_roc_auc_difference_se(cand_scores, base_scores, table.joint_scores)
+        z = _z(level)
+        return Evidence(estimate, estimate - z * se, estimate + z * se, "paired delong", se=se)
     if name in NORMAL_METRICS:
         se = np.sqrt(
             score_metric_se(name, cand_scores) ** 2 + score_metric_se(name, base_scores) ** 2
         )
-        return _normal_difference(estimate, se, level)
+        ev = _normal_difference(estimate, se, level)
+        if name == "roc_auc":
+            # Not silently: an engine without the joint score table gives the unpaired test.
+            return dataclasses.replace(
+                ev,
+                method="unpaired delong",
+                note="unpaired: this engine reduced no joint (candidate, baseline) score "
+                "table; the interval ignores the correlation of the two models",
+            )
+        return ev
     samples = intervals.bootstrap_score_difference(
         name, coarsen_scores(cand_scores), coarsen_scores(base_scores), replicates=reps, rng=rng
     )

@@ -7,7 +7,8 @@ errors cost one pass over the cells instead:
 - ROC AUC: DeLong's variance, ``S10 / n1 + S01 / n0``, from the placement values of the
   positives (share of negatives scored below, ties counting half) and of the negatives
   (share of positives scored above). With ties handled as midranks it is the variance
-  estimate behind DeLong's test.
+  estimate behind DeLong's test. For candidate − baseline on the same rows, the paired
+  variance (:func:`paired_roc_auc_difference_se`) from a joint score table.
 - log loss and Brier score are means of per-row losses, so their standard error is the
   sample standard deviation of the losses over ``sqrt(n)``.
 
@@ -23,17 +24,26 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mlops_gates.stats.metrics import below, score_metric
-from mlops_gates.stats.reduce import ScoreStats
+from mlops_gates.stats.reduce import JointScores, ScoreStats
 
 FloatArray = NDArray[np.float64]
 
 NORMAL_METRICS = frozenset({"roc_auc", "log_loss", "brier"})
 _RANGE = {"roc_auc": (0.0, 1.0), "brier": (0.0, 1.0), "log_loss": (0.0, np.inf)}
 
-__all__ = ["NORMAL_METRICS", "normal_interval", "normal_pvalue", "score_metric_se"]
+__all__ = [
+    "NORMAL_METRICS",
+    "normal_interval",
+    "normal_pvalue",
+    "paired_roc_auc_difference_se",
+    "score_metric_se",
+]
 
 
-def _roc_auc_se(s: ScoreStats) -> FloatArray:
+def _placements(s: ScoreStats) -> tuple[FloatArray, FloatArray]:
+    """DeLong's placement values per entry, centred on the group's AUC: of a positive at
+    this score (share of negatives below, ties half) and of a negative (share of positives
+    above, ties half)."""
     g, pos, neg = s.group, s.pos.astype(np.float64), s.neg.astype(np.float64)
     n1 = s.n_positive().astype(np.float64)
     n0 = s.n_negative().astype(np.float64)
@@ -42,15 +52,69 @@ def _roc_auc_se(s: ScoreStats) -> FloatArray:
         # The cumulative counts ROC AUC itself used (exact: they are sums of integers).
         neg_below = below(s, "neg")
         pos_above = n1[g] - below(s, "pos") - pos
-        v10 = (neg_below + 0.5 * neg) / n0[g]  # placement of the positives at this score
-        v01 = (pos_above + 0.5 * pos) / n1[g]  # placement of the negatives at this score
+        v10 = (neg_below + 0.5 * neg) / n0[g]
+        v01 = (pos_above + 0.5 * pos) / n1[g]
         at = auc[g]
         v10 -= at
         v01 -= at
+    return v10, v01
+
+
+def _roc_auc_se(s: ScoreStats) -> FloatArray:
+    g, pos, neg = s.group, s.pos.astype(np.float64), s.neg.astype(np.float64)
+    n1 = s.n_positive().astype(np.float64)
+    n0 = s.n_negative().astype(np.float64)
+    v10, v01 = _placements(s)
+    with np.errstate(divide="ignore", invalid="ignore"):
         s10 = np.bincount(g, weights=pos * v10 * v10, minlength=s.n_groups) / (n1 - 1)
         s01 = np.bincount(g, weights=neg * v01 * v01, minlength=s.n_groups) / (n0 - 1)
         var = s10 / n1 + s01 / n0
     return np.asarray(np.where((n1 >= 2) & (n0 >= 2), np.sqrt(var), np.nan), dtype=np.float64)
+
+
+def paired_roc_auc_difference_se(
+    candidate: ScoreStats, baseline: ScoreStats, joint: JointScores
+) -> FloatArray:
+    """Standard error of ``AUC(candidate) − AUC(baseline)`` on the same rows, per group:
+    DeLong's paired variance (DeLong, DeLong and Clarke-Pearson 1988; R pROC's
+    ``roc.test(paired = TRUE, method = "delong")``).
+
+    With ``D10 = V10(candidate) − V10(baseline)`` per positive row (placement values
+    centred on each model's AUC) and ``D01`` likewise per negative row, the variance is
+    ``Σ D10² / (n1 − 1) / n1 + Σ D01² / (n0 − 1) / n0``: the two models' variances minus
+    twice their covariance, written as one sum of squares, so it is never negative and a
+    model compared with itself gets exactly 0. The sums run over the joint table's
+    (candidate score, baseline score) cells, each looking up its two placements in the
+    models' own tables. The three tables must be over the same groups.
+    """
+    if not candidate.n_groups == baseline.n_groups == joint.n_groups:
+        raise ValueError("candidate, baseline and joint score tables must share the groups")
+    pairs = joint.pairs
+    g = pairs.group
+    c10, c01 = _placements(candidate)
+    b10, b01 = _placements(baseline)
+    ce = _entry(candidate, g, joint.candidate[pairs.score])
+    be = _entry(baseline, g, joint.baseline[pairs.score])
+    d10, d01 = c10[ce] - b10[be], c01[ce] - b01[be]
+    n1 = candidate.n_positive().astype(np.float64)
+    n0 = candidate.n_negative().astype(np.float64)
+    pos, neg = pairs.pos.astype(np.float64), pairs.neg.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s10 = np.bincount(g, weights=pos * d10 * d10, minlength=joint.n_groups) / (n1 - 1)
+        s01 = np.bincount(g, weights=neg * d01 * d01, minlength=joint.n_groups) / (n0 - 1)
+        var = s10 / n1 + s01 / n0
+    return np.asarray(np.where((n1 >= 2) & (n0 >= 2), np.sqrt(var), np.nan), dtype=np.float64)
+
+
+def _entry(s: ScoreStats, group: NDArray[np.int64], score: NDArray[np.int64]) -> NDArray[np.intp]:
+    """Entry of ``s`` holding each (group, score index); entries are sorted by both."""
+    width = max(s.thresholds.shape[0], 1)
+    keys = s.group * width + s.score
+    want = group * width + score
+    at = np.searchsorted(keys, want)
+    if at.shape[0] and (at.max() >= keys.shape[0] or np.any(keys[at] != want)):
+        raise ValueError("the joint score table has a score its model's table lacks")
+    return np.asarray(at, dtype=np.intp)
 
 
 def _loss_se(name: str, s: ScoreStats) -> FloatArray:

@@ -22,10 +22,13 @@ FloatArray = NDArray[np.float64]
 
 __all__ = [
     "ClassificationStats",
+    "JointScores",
     "RegressionStats",
     "ScoreStats",
     "marginalize",
+    "marginalize_joint",
     "reduce_classification",
+    "reduce_joint_scores",
     "reduce_regression",
     "reduce_scores",
 ]
@@ -73,6 +76,59 @@ class ScoreStats:
 
 
 @dataclass(frozen=True, eq=False)
+class JointScores:
+    """Both models' scores of the same rows: counts per (group, candidate score, baseline
+    score) and class, what a paired comparison of rank metrics needs (paired DeLong).
+
+    ``pairs`` is a :class:`ScoreStats` whose "scores" are the distinct (candidate,
+    baseline) score pairs that occur (``pairs.thresholds`` is just ``0 .. P-1``), so it
+    marginalizes like any score table; ``candidate[k]`` and ``baseline[k]`` are pair
+    ``k``'s indices into the two models' own score tables (their thresholds). At most one
+    entry per row, and with binned scores at most groups x bins² x 2.
+    """
+
+    pairs: ScoreStats
+    candidate: IntArray  # (P,) index into the candidate table's thresholds
+    baseline: IntArray  # (P,) index into the baseline table's thresholds
+
+    @property
+    def n_groups(self) -> int:
+        return self.pairs.n_groups
+
+
+def reduce_joint_scores(
+    groups: ArrayLike,
+    n_groups: int,
+    y_true: ArrayLike,
+    candidate_index: ArrayLike,
+    baseline_index: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+) -> JointScores:
+    """Rows (or weighted cells) to a :class:`JointScores`: ``candidate_index`` and
+    ``baseline_index`` are each row's index into its model's score thresholds (the
+    inverse of ``np.unique`` for exact tables, the bin for binned ones)."""
+    g = _codes("groups", groups, n_groups, None)
+    n = g.shape[0]
+    t = _codes("y_true", y_true, 2, n)
+    ci = np.asarray(candidate_index, dtype=np.int64)
+    bi = np.asarray(baseline_index, dtype=np.int64)
+    if ci.shape != (n,) or bi.shape != (n,) or (n and min(ci.min(), bi.min()) < 0):
+        raise ValueError("candidate_index and baseline_index must be non-negative, one per row")
+    width = int(bi.max()) + 1 if n else 1
+    pair_keys, pair = np.unique(ci * width + bi, return_inverse=True)
+    pair = pair.astype(np.int64, copy=False).reshape(-1)
+    thresholds = np.arange(pair_keys.shape[0], dtype=np.float64)
+    w = _weights(weights, n)
+    if w is None:
+        table = _scores_from_rows(thresholds, g, pair, t, n_groups)
+    else:
+        key = g * max(thresholds.shape[0], 1) + pair
+        table = _scores_from_keys(thresholds, key, t * w, (1 - t) * w, n_groups)
+    return JointScores(table, pair_keys // width, pair_keys % width)
+
+
+@dataclass(frozen=True, eq=False)
 class ClassificationStats:
     """Counts over (group, true class, candidate prediction, baseline prediction).
 
@@ -85,6 +141,7 @@ class ClassificationStats:
     candidate_scores: ScoreStats | None = None  # binary tasks with candidate scores only
     baseline_scores: ScoreStats | None = None
     has_baseline: bool = False
+    joint_scores: JointScores | None = None  # both models' scores per row, when reduced
 
     def __post_init__(self) -> None:
         c = self.counts
@@ -298,8 +355,17 @@ def marginalize(
             else _marginalize_scores(cand, to_slice, n_slices),
             baseline_scores=None if base is None else _marginalize_scores(base, to_slice, n_slices),
             has_baseline=stats.has_baseline,
+            joint_scores=None
+            if stats.joint_scores is None
+            else marginalize_joint(stats.joint_scores, to_slice, n_slices),
         )
     return _marginalize_regression(stats, to_slice, n_slices)
+
+
+def marginalize_joint(joint: JointScores, group_to_slice: ArrayLike, n_slices: int) -> JointScores:
+    """:func:`marginalize` for a :class:`JointScores`."""
+    to_slice = _codes("group_to_slice", group_to_slice, n_slices, joint.n_groups)
+    return dataclasses.replace(joint, pairs=_marginalize_scores(joint.pairs, to_slice, n_slices))
 
 
 def _marginalize_regression(
