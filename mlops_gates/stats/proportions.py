@@ -82,10 +82,11 @@ def proportion_pvalue(
     successes: ArrayLike,
     n: ArrayLike,
     *,
-    bound: float,
+    bound: ArrayLike,
     alternative: Alternative,
 ) -> FloatArray:
-    """One-sided p-value that the true proportion is ``below`` (or ``above``) ``bound``.
+    """One-sided p-value that the true proportion is ``below`` (or ``above``) ``bound``
+    (a number, or one per element).
 
     Dual to :func:`proportion_interval` of the same method: ``p < a`` exactly when the
     two-sided ``1 − 2a`` interval lies wholly on that side of ``bound``. Wilson: the score
@@ -96,16 +97,15 @@ def proportion_pvalue(
     from scipy.stats import beta, binom  # type: ignore[import-untyped]
 
     x, t = _args(successes, n)
-    b = float(bound)
+    x, t, raw = np.broadcast_arrays(x, t, np.asarray(bound, dtype=np.float64))
     below = alternative == "below"
     if alternative not in ("below", "above"):
         raise ValueError(f"alternative must be 'below' or 'above', got {alternative!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    b = np.clip(raw, 1e-300, 1.0 - 1e-16)  # in range for the formulas; ends handled below
     with np.errstate(divide="ignore", invalid="ignore"):
-        if b <= 0.0 or b >= 1.0:
-            # Nothing lies beyond 0 or 1; at the other end any miss is decisive.
-            impossible = (b <= 0.0) == below
-            p = np.ones_like(x) if impossible else np.where(x == (t if below else 0), 1.0, 0.0)
-        elif method == "wilson":
+        if method == "wilson":
             z = (x / t - b) / np.sqrt(b * (1.0 - b) / t)
             p = _phi(z if below else -z)
         elif method == "jeffreys":
@@ -113,10 +113,13 @@ def proportion_pvalue(
             p = beta.sf(b, a, c) if below else beta.cdf(b, a, c)
             # The interval's ends are fixed at 1 (x = n) and 0 (x = 0): no evidence beyond.
             p = np.where(x == (t if below else 0), 1.0, p)
-        elif method == "clopper_pearson":
-            p = binom.cdf(x, t, b) if below else binom.sf(x - 1, t, b)
         else:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+            p = binom.cdf(x, t, b) if below else binom.sf(x - 1, t, b)
+        # Nothing lies beyond 0 or 1; at the other end any miss is decisive.
+        edge = (raw <= 0.0) | (raw >= 1.0)
+        impossible = (raw <= 0.0) == below
+        at_edge = np.where(impossible, 1.0, np.where(x == (t if below else 0), 1.0, 0.0))
+        p = np.where(edge, at_edge, p)
     return np.asarray(np.where(t > 0, np.clip(p, 0.0, 1.0), np.nan), dtype=np.float64)
 
 
