@@ -6,6 +6,7 @@ fairlearn's MetricFrame does with control features.
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Any
 
@@ -80,6 +81,7 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
         if counts is not None
         else None
     )
+    gap_p = gaps.pvalue(bound) if gaps is not None else None  # every stratum in one pass
     for n_stratum, (key, idx) in enumerate(strata.items()):
         stratum = dict(zip(gate.control, key, strict=True)) or None
         keep = [i for i in idx if rows[i] >= gate.min_support]
@@ -138,7 +140,7 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
                     support=int(sum(rows[i] for i in keep)),
                     min_support=0,
                     ci=ev.interval(n_stratum),
-                    p_value=float(ev.pvalue(bound)[n_stratum]),
+                    p_value=float(gap_p[n_stratum]) if gap_p is not None else math.nan,
                     details=details,
                 )
             )
