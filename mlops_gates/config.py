@@ -262,7 +262,11 @@ class _Sliced(_Model):
         description="Columns to slice by; a list of columns is their cross.",
     )
     min_support: int = Field(
-        default=30, ge=0, description="Slices with fewer rows are insufficient evidence."
+        default=30,
+        ge=0,
+        description="Slices with less evidence are insufficient: the metric's own "
+        "denominator (positives for recall, negatives for FPR, predicted positives for "
+        "precision), rows for other metrics.",
     )
     on_insufficient: Outcome = Field(
         default="skip", description="Outcome of a slice below min_support."
