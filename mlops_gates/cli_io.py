@@ -21,7 +21,7 @@ def error(message: str, code: int = EXIT_USAGE) -> int:
 
     Each line is escaped for terminals and CI logs: messages quote values from files.
     """
-    from mlops_gates.report.text import defuse, terminal_safe
+    from mlops_gates._text import defuse, terminal_safe
 
     lines = str(message).split("\n")
     lines[0] = f"mlops-gates: error: {lines[0]}"
