@@ -37,9 +37,9 @@ from mlops_gates.init import ACTION_REPOSITORY
 ROOT = Path(__file__).parents[1]
 STANDINS = Path(__file__).parent / "act_standins"
 ACT_TIMEOUT = 240  # seconds for one act run; a healthy one takes well under 30
-# What the project copy needs: the package source (installed by the actions), the actions
-# themselves and the self-test workflow with its fixtures.
-PROJECT_FILES = ("pyproject.toml", "README.md", "mlops_gates", "actions", ".github")
+# What the project copy needs: the package source with what its build reads (installed by
+# the actions), the actions themselves and the self-test workflow with its fixtures.
+PROJECT_FILES = ("pyproject.toml", "README.md", "LICENSE", "mlops_gates", "actions", ".github")
 
 
 def git(cwd: Path, *args: str) -> None:
