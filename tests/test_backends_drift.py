@@ -74,16 +74,38 @@ def _project(root: Path, engine: str, reference: str) -> Path:
     return project(root, _data(3000, 2, shift=0.5), engine, gates=_gates(reference), baseline=False)
 
 
-def _without_staleness(a: Report, b: Report) -> tuple[Report, Report]:
-    """Ages are taken moments apart: the newest row and the verdict must be the same."""
-    for x, y in zip(a.gates, b.gates, strict=True):
+# Clock readings just before and just after a run.
+Clock = tuple[pd.Timestamp, pd.Timestamp]
+
+
+def _without_staleness(
+    a: tuple[Report, Clock], b: tuple[Report, Clock], newest: pd.Timestamp
+) -> tuple[Report, Report]:
+    """The same newest row and verdict; each age is the clock of its own run minus that row.
+
+    The two runs read the clock minutes apart on a loaded machine, so their ages are not
+    compared with each other: each must lie between the clock readings taken just before
+    and just after its own run (an engine that got the newest row or its time zone wrong
+    is off by far more than a run takes)."""
+    (ra, ca), (rb, cb) = a, b
+    for x, y in zip(ra.gates, rb.gates, strict=True):
         if x.kind == "staleness":
             assert (x.status, x.support) == (y.status, y.support)
-            assert x.details["timestamp"] == y.details["timestamp"]
-            assert x.observed == pytest.approx(y.observed, abs=1e-3)
+            stamp = newest.to_pydatetime().isoformat()
+            assert x.details["timestamp"] == y.details["timestamp"] == stamp
+            for verdict, (before, after) in ((x, ca), (y, cb)):
+                days = [(t - newest).total_seconds() / 86_400 for t in (before, after)]
+                assert days[0] - 1e-9 <= verdict.observed <= days[1] + 1e-9, (verdict, days)
     return tuple(  # type: ignore[return-value]
-        replace(r, gates=[g for g in r.gates if g.kind != "staleness"]) for r in (a, b)
+        replace(r, gates=[g for g in r.gates if g.kind != "staleness"]) for r in (ra, rb)
     )
+
+
+def _timed(path: Path) -> tuple[Report, Clock]:
+    """A run and the clock readings that enclose it."""
+    before = pd.Timestamp.now(tz="UTC")
+    report = run(path)
+    return report, (before, pd.Timestamp.now(tz="UTC"))
 
 
 @pytest.mark.parametrize("engine", ["duckdb", SPARK])
@@ -100,14 +122,17 @@ def test_drift_and_staleness_agree_with_memory(tmp_path: Path, engine: str, refe
                 str(cfg.parent / "ref.json"),
             ]
             assert main([*profile, "--config", str(cfg)]) == 0
-    mem, other = run(paths["memory"]), run(paths[engine])
+    (mem, mem_clock), (other, other_clock) = _timed(paths["memory"]), _timed(paths[engine])
     by = {g.id: g for g in mem.gates}
     # The shifted features fail, the untouched one passes, new categories are named.
     assert by["psi[feature=x]"].status == "fail" and by["psi[feature=gain]"].status == "pass"
     assert by["psi[prediction=scores]"].observed > 0
     assert "violet" in str(by["psi[feature=color]"].details)
     assert by["fresh[age=data]"].details["timestamp"].startswith("2026-11-")
-    assert_same(*_without_staleness(mem, other))
+    # The newest row, as pandas reads it from the file both engines read.
+    seen = pd.read_parquet(paths[engine].parent / "eval.parquet")["seen"]
+    newest = seen.max().tz_localize("UTC")
+    assert_same(*_without_staleness((mem, mem_clock), (other, other_clock), newest))
     for x, y in zip(mem.gates, other.gates, strict=True):
         if x.kind == "drift":
             assert x.details["rows"] == y.details["rows"]
@@ -200,12 +225,27 @@ def _same_profile(got: dict[str, Any], want: dict[str, Any], name: str) -> None:
     if want["type"] == "categorical":
         return
     g, w = got["histogram"], want["histogram"]
-    for key in ("counts", "underflow", "overflow"):
-        assert g[key] == pytest.approx(w[key], rel=1e-12), name
-    assert g["edges"] == pytest.approx(w["edges"], rel=1e-12), name
-    assert g["means"] == pytest.approx(w["means"], rel=1e-12, nan_ok=True), name
-    for key, value in want["summary"].items():
-        assert got["summary"][key] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+    for key in ("counts", "underflow", "overflow", "edges", "means"):
+        _same_numbers(g[key], w[key], rel=1e-12, abs_=0.0, where=f"{name}.histogram.{key}")
+    _same_numbers(got["summary"], want["summary"], rel=1e-9, abs_=1e-12, where=f"{name}.summary")
+
+
+def _same_numbers(got: Any, want: Any, *, rel: float, abs_: float, where: str) -> None:
+    """JSON values alike: the same keys and lengths, None (an empty bin's mean) and whole
+    numbers (counts) exactly, floats to the tolerance. pytest.approx(None, rel=...) raises
+    since pytest 9.2, so None never reaches it."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys(), where
+        for k in want:
+            _same_numbers(got[k], want[k], rel=rel, abs_=abs_, where=f"{where}.{k}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for i, (u, v) in enumerate(zip(got, want, strict=True)):
+            _same_numbers(u, v, rel=rel, abs_=abs_, where=f"{where}[{i}]")
+    elif want is None or isinstance(want, bool | int | str):
+        assert got == want, where
+    else:
+        assert got == pytest.approx(want, rel=rel, abs=abs_, nan_ok=True), where
 
 
 SCHEMA = """

@@ -27,18 +27,27 @@ def prepare(folder: Path) -> None:
     uri = os.environ["MLFLOW_TRACKING_URI"]
     client = MlflowClient(uri, uri)
     client.create_registered_model(MODEL)
+    experiment = client.create_experiment(f"gates-{MODEL}")
+    runs: dict[str, str] = {}
     for _ in range(2):
         # Deploy never loads the model: any source will do.
         mv = client.create_model_version(MODEL, source=f"s3://selftest/{MODEL}")
-        # What a passing gates run records on the version.
-        client.set_model_version_tag(MODEL, mv.version, "mlops_gates.status", "pass")
-        client.set_model_version_tag(MODEL, mv.version, "mlops_gates.config_digest", DIGEST)
+        # A passing gates run (deploy checks it), and what it records on the version.
+        run = client.create_run(experiment, tags={"mlops_gates.status": "pass"})
+        client.set_terminated(run.info.run_id, "FINISHED")
+        runs[str(mv.version)] = run.info.run_id
+        for key, value in (
+            ("mlops_gates.status", "pass"),
+            ("mlops_gates.config_digest", DIGEST),
+            ("mlops_gates.report_run_id", run.info.run_id),
+        ):
+            client.set_model_version_tag(MODEL, mv.version, key, value)
     client.set_registered_model_alias(MODEL, "production", "1")
     manifest = {
         "schema_version": 1,
         "model": {"name": MODEL, "version": "2", "uri": f"models:/{MODEL}/2"},
         "alias": "production",
-        "mlflow": {"training_run_id": None, "gates_run_id": None},
+        "mlflow": {"training_run_id": None, "gates_run_id": runs["2"]},
         "digests": {"config": DIGEST, "data": DIGEST, "code": None},
         "gates": {"status": "pass", "report_started_at": "2026-11-01T00:00:00Z"},
         "promoted_at": "2026-11-01T00:00:00Z",

@@ -179,6 +179,11 @@ def describe_failure(exc: BaseException, conn: MlflowConnection) -> str:
     """One sentence for a failed MLflow call: unreachable, refused, or something else."""
     if isinstance(exc, MlopsGatesError):
         return str(exc)
+    from mlops_gates.sources.mlflow_store import newer_store_message
+
+    newer = newer_store_message(exc, conn)
+    if newer is not None:
+        return newer
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     lowered = str(exc).lower()
     unreachable = (
