@@ -63,10 +63,18 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         description="Check that BUNDLE is signed by one of the --key public keys, that its "
         "subjects are exactly the files of --model (names and sha256), that the gates "
         "passed, and whatever else is asked (--config-digest, --name, --version, --report). "
-        "Exit status: 0 verified; 1 refused, with one line naming what did not match; 2 "
-        "usage error.",
+        "Without BUNDLE, --model models:/NAME/VERSION is checked the way `deploy "
+        "--verify-key` checks it: the attestation its gates run holds in MLflow, the "
+        "version's files, and the report logged with the run. Exit status: 0 verified; 1 "
+        "refused, with one line naming what did not match; 2 usage error.",
     )
-    v.add_argument("bundle", metavar="BUNDLE", type=Path, help="attestation.dsse.json")
+    v.add_argument(
+        "bundle",
+        metavar="BUNDLE",
+        nargs="?",
+        type=Path,
+        help="attestation.dsse.json (default: the one stored with the version in MLflow)",
+    )
     v.add_argument(
         "--model",
         required=True,
@@ -140,13 +148,38 @@ def _verify(args: argparse.Namespace) -> int:
 
     try:
         keys = load_public_keys(args.key)
-        envelope = read_bundle(args.bundle)
+        envelope = None if args.bundle is None else read_bundle(args.bundle)
     except AttestationError as exc:
         return _error(str(exc))
+    if envelope is None:
+        return _verify_registered(args, keys)
     expect = Expect(args.config_digest, args.name, args.version, args.report)
     try:
         with model_files(_conn(args.tracking_uri), args.model) as files:
             verified = verify(envelope, files, keys, expect, where=str(args.bundle))
+    except MlopsGatesError as exc:
+        return _error(f"refused: {exc}", EXIT_REFUSED)
+    print(verified.describe())
+    return EXIT_OK
+
+
+def _verify_registered(args: argparse.Namespace, keys: dict[str, Any]) -> int:
+    from mlops_gates.attest.store import verify_version
+    from mlops_gates.errors import MlopsGatesError
+    from mlops_gates.sources.mlflow_models import parse_models_uri
+
+    try:
+        ref = parse_models_uri(args.model) if args.model.startswith("models:/") else None
+    except MlopsGatesError as exc:
+        return _error(str(exc))
+    if ref is None or ref.version is None:
+        return _error(
+            "without BUNDLE, --model must name a registered version: models:/NAME/VERSION"
+        )
+    try:
+        verified = verify_version(
+            _conn(args.tracking_uri), ref.name, ref.version, keys, config_digest=args.config_digest
+        )
     except MlopsGatesError as exc:
         return _error(f"refused: {exc}", EXIT_REFUSED)
     print(verified.describe())
