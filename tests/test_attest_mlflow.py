@@ -213,3 +213,75 @@ def test_verify_refuses_tampering_in_the_registry(
     line = one_line(capsys.readouterr().err)
     assert line.startswith(f"mlops-gates: error: refused: model '{gated.name}' version {version}")
     assert expected in line
+
+
+# -- deploy ------------------------------------------------------------------------------
+
+
+def deploy(g: Gated, version: str | None = None, *extra: str) -> int:
+    manifest = g.write_manifest(version)
+    return main(
+        ["deploy", "--tracking-uri", g.url, "--manifest", str(manifest), "--no-github", *extra]
+    )
+
+
+def test_the_honest_path_deploys(gated: Gated, capsys: pytest.CaptureFixture[str]) -> None:
+    assert deploy(gated, None, "--verify-key", str(gated.pub)) == 0
+    assert "deployed model" in capsys.readouterr().out
+    assert gated.alias() == gated.version
+
+
+def test_the_key_can_come_from_the_environment(
+    gated: Gated, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _replace_model_file(gated)
+    assert deploy(gated) == 0, "no key configured: the check is off, as before"
+    gated.client.delete_registered_model_alias(gated.name, "production")
+    monkeypatch.setenv(VERIFY_KEY_ENV, str(gated.pub))
+    capsys.readouterr()
+    assert deploy(gated) == 1
+    assert "model file 'model.skops' has sha256" in one_line(capsys.readouterr().err)
+    assert gated.alias() is None
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"), [t[1:] for t in TAMPERING], ids=[t[0] for t in TAMPERING]
+)
+def test_deploy_refuses_tampering_and_leaves_the_alias(
+    gated: Gated, capsys: pytest.CaptureFixture[str], tamper: Any, expected: str
+) -> None:
+    version = tamper(gated)
+    capsys.readouterr()
+    assert deploy(gated, version, "--verify-key", str(gated.pub)) == 1
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("mlops-gates: error: refusing to deploy: ")
+    assert f"attestation check failed: model '{gated.name}' version {version}" in line
+    assert expected in line
+    assert gated.alias() is None
+    assert not any(
+        k.startswith("mlops_gates.deploy.")
+        for k in gated.client.get_model_version(gated.name, version).tags
+    )
+
+
+def test_override_is_the_recorded_escape(gated: Gated) -> None:
+    _replace_model_file(gated)
+    reason = "INC-7: hotfix weights, checked by hand"
+    assert deploy(gated, None, "--verify-key", str(gated.pub), "--override-gates", reason) == 0
+    assert gated.alias() == gated.version
+    tags = gated.client.get_model_version(gated.name, gated.version).tags
+    assert tags["mlops_gates.deploy.production.override_reason"] == reason
+
+
+def test_rollback_verifies_its_target(gated: Gated, capsys: pytest.CaptureFixture[str]) -> None:
+    assert deploy(gated, None, "--verify-key", str(gated.pub)) == 0
+    honest = gated.version
+    other = _tag_by_hand(gated)  # a second version, live without evidence (override)
+    assert deploy(gated, other, "--override-gates", "test") == 0
+    _replace_model_file(gated)  # the earlier version's files change while it is not live
+    capsys.readouterr()
+    args = ["rollback", "--tracking-uri", gated.url, "--model", gated.name, "--no-github"]
+    assert main([*args, "--reason", "bad", "--verify-key", str(gated.pub)]) == 1
+    assert "model file 'model.skops' has sha256" in one_line(capsys.readouterr().err)
+    assert gated.alias() == other
+    assert honest != other
