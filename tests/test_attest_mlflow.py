@@ -63,7 +63,8 @@ class Gated:
             version=version or self.version,
             uri=f"models:/{self.name}/{version or self.version}",
             promoted_at="2026-12-06T00:00:00Z",
-            gates_run_id=self.run_id,
+            # promote names the gates run of the version it promotes; nothing else does.
+            gates_run_id=self.run_id if version in (None, self.version) else None,
         )
         self.manifest.parent.mkdir(parents=True, exist_ok=True)
         self.manifest.write_text(dump_manifest(manifest))
@@ -285,3 +286,15 @@ def test_rollback_verifies_its_target(gated: Gated, capsys: pytest.CaptureFixtur
     assert "model file 'model.skops' has sha256" in one_line(capsys.readouterr().err)
     assert gated.alias() == other
     assert honest != other
+
+
+def test_a_manifest_naming_its_gates_run_is_read_there_not_where_tags_point(
+    gated: Gated, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A registry writer re-points the version's run tag; the reviewed manifest wins.
+    gated.client.set_model_version_tag(gated.name, gated.version, RUN_TAG, "0" * 32)
+    capsys.readouterr()
+    assert gated.verify() == 1  # without a manifest, the tag is all there is
+    assert "holds no attestation.dsse.json" in one_line(capsys.readouterr().err)
+    assert deploy(gated, None, "--verify-key", str(gated.pub)) == 0
+    assert gated.alias() == gated.version

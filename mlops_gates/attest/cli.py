@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +119,9 @@ def _attest(args: argparse.Namespace) -> int:
     ref = args.model or cand.get("resolved_uri") or cand.get("path")
     if not ref:
         return _error(f"{report}: the report names no candidate model file; pass --model PATH")
-    tracking = args.tracking_uri or ((doc.get("context") or {}).get("mlflow") or {}).get(
-        "tracking_uri"
-    )
+    # The report's URI has its credentials stripped: the environment's wins over it.
+    logged = ((doc.get("context") or {}).get("mlflow") or {}).get("tracking_uri")
+    tracking = args.tracking_uri or (None if os.environ.get("MLFLOW_TRACKING_URI") else logged)
     try:
         signer = load_signer(args.key)
     except AttestationError as exc:

@@ -34,9 +34,11 @@ def attestation_problems(
     version: str,
     config_digest: str | None,
     keys: Sequence[Path] = (),
+    gates_run_id: str | None = None,
 ) -> list[str]:
     """Why `model` `version` may not go live on the evidence (empty: verified, or no key
-    configured). Each problem is one sentence."""
+    configured). `gates_run_id`: the run the manifest names, the only place then looked in.
+    Each problem is one sentence."""
     paths = verify_key_paths(keys)
     if not paths:
         return []
@@ -45,7 +47,9 @@ def attestation_problems(
 
     try:
         trusted = load_public_keys(paths)
-        verify_version(conn, model, version, trusted, config_digest=config_digest)
+        verify_version(
+            conn, model, version, trusted, config_digest=config_digest, gates_run_id=gates_run_id
+        )
     except AttestationError as exc:
         return [f"attestation check failed: {exc}"]
     return []

@@ -112,6 +112,11 @@ def version_files(conn: MlflowConnection, name: str, version: str) -> Iterator[P
 def model_files(conn: MlflowConnection, ref: str) -> Iterator[Path]:
     """A local path as is, or `models:/name/version` downloaded."""
     if not ref.startswith("models:/"):
+        if ":/" in ref and not Path(ref).exists():
+            raise AttestationError(
+                f"{ref}: attest a registered version (models:/NAME/VERSION) or local files "
+                "(--model PATH); other model URIs are not downloaded here"
+            )
         yield Path(ref)
         return
     parsed = parse_models_uri(ref)
@@ -167,10 +172,13 @@ def verify_version(
     keys: dict[str, Any],
     *,
     config_digest: str | None,
+    gates_run_id: str | None = None,
 ) -> Verified:
     """Verify registered `name` `version` against the attestation its gates run holds: the
     bundle's digest tag, the signature, the files, pass, the config digest, the version,
-    and the report as logged. AttestationError (one line) otherwise."""
+    and the report as logged. The bundle is read from `gates_run_id` when the (reviewed)
+    manifest names it, else from the run the version's tag points to. AttestationError
+    (one line) otherwise."""
     where = f"model '{name}' version {version}"
     with mlflow_session(conn):
         c = client(conn)
@@ -178,8 +186,8 @@ def verify_version(
             tags = dict(c.get_model_version(name, version).tags or {})
         except Exception as exc:
             raise AttestationError(f"reading {where}: {describe_failure(exc, conn)}") from None
-        run_id, digest = tags.get(RUN_TAG), tags.get(DIGEST_TAG)
-        if not run_id or not digest:
+        run_id, digest = gates_run_id or tags.get(RUN_TAG), tags.get(DIGEST_TAG)
+        if not run_id or not (digest or gates_run_id):
             raise AttestationError(
                 f"{where} has no attestation (tags {DIGEST_TAG} / {RUN_TAG}): sign its gates "
                 "run with `mlops-gates attest`; a status tag alone is not evidence"
@@ -187,8 +195,10 @@ def verify_version(
         with _scratch() as folder:
             local = _download_run_file(conn, run_id, f"{ARTIFACT_DIR}/{BUNDLE_NAME}", folder)
             if local is None:
-                raise AttestationError(f"{where}: MLflow run {run_id} holds no {BUNDLE_NAME}")
-            if hashlib.sha256(local.read_bytes()).hexdigest() != digest:
+                raise AttestationError(
+                    f"{where}: MLflow run {run_id} holds no {BUNDLE_NAME} (or cannot be read)"
+                )
+            if digest and hashlib.sha256(local.read_bytes()).hexdigest() != digest:
                 raise AttestationError(
                     f"{where}: the attestation in run {run_id} is not the one tagged "
                     f"({DIGEST_TAG}); it was replaced after signing"

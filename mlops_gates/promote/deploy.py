@@ -563,8 +563,10 @@ class Deployer:
     def _evidence(self, target: Target) -> list[str]:
         from mlops_gates.attest.gate import attestation_problems
 
-        keys, conn = self.verify_keys, self.registry.conn
-        return attestation_problems(conn, target.model, target.version, target.config_digest, keys)
+        t, conn = target, self.registry.conn
+        return attestation_problems(
+            conn, t.model, t.version, t.config_digest, self.verify_keys, t.gates_run_id
+        )
 
     def _holder(self, target: Target) -> str:
         who = self.provenance.actor or "unknown"
