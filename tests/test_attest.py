@@ -393,3 +393,47 @@ def test_a_signing_key_that_is_not_ed25519_is_refused(tmp_path: Path) -> None:
         AttestationError, match=r"p256\.key: is an EC key; an Ed25519 key is required"
     ):
         load_signer(path)
+
+
+# -- CycloneDX ML-BOM ----------------------------------------------------------------------
+
+
+def test_ml_bom_is_valid_cyclonedx_with_every_gate_number(
+    make_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Validated by cyclonedx-python-lib's strict JSON validator (CycloneDX's own schema)."""
+    validation = pytest.importorskip("cyclonedx.validation.json")
+    schema = pytest.importorskip("cyclonedx.schema")
+    g = Gated(make_project, tmp_path)
+    cfg = base_config(
+        candidate={"model": g.model.name},
+        gates=[
+            {"id": "acc", "kind": "metric", "metric": "accuracy", "min": 0.5, "slices": ["sex"]}
+        ],
+    )
+    g.config.write_text(json.dumps(cfg))
+    assert main(["check", "--config", str(g.config), "--report-dir", str(g.report_dir)]) == 0
+    assert main(["ml-bom", str(g.report_dir)]) == 0
+    text = (g.report_dir / "ml-bom.cdx.json").read_text()
+    error = validation.JsonStrictValidator(schema.SchemaVersion.V1_6).validate_str(text)
+    assert error is None, error
+    bom = json.loads(text)
+    report = json.loads((g.report_dir / "report.json").read_text())
+    (model,) = bom["components"]
+    assert model["type"] == "machine-learning-model"
+    assert model["hashes"] == [
+        {"alg": "SHA-256", "content": hashlib.sha256(g.model.read_bytes()).hexdigest()}
+    ]
+    metrics = model["modelCard"]["quantitativeAnalysis"]["performanceMetrics"]
+    by_slice = {m.get("slice"): m for m in metrics}
+    gates = {g_["id"]: g_ for g_ in report["gates"]}
+    assert set(by_slice) == {None, "sex=F", "sex=M"}
+    female = gates["acc[sex=F]"]
+    assert float(by_slice["sex=F"]["value"]) == female["observed"]
+    assert [
+        float(by_slice["sex=F"]["confidenceInterval"][k]) for k in ("lowerBound", "upperBound")
+    ] == female["ci"]
+    raw = (g.report_dir / "report.json").read_bytes()
+    props = {p["name"]: p["value"] for p in bom["metadata"]["properties"]}
+    assert props["mlops-gates:report-sha256"] == hashlib.sha256(raw).hexdigest()
+    assert props["mlops-gates:status"] == "pass"

@@ -58,6 +58,28 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
     a.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI")
     a.set_defaults(func=_attest)
 
+    b = subparsers.add_parser(
+        "ml-bom",
+        help="write the gates evidence as a CycloneDX ML-BOM",
+        description="Write a CycloneDX 1.6 BOM of a written report: the candidate (and "
+        "baseline) as machine-learning-model components with their digests, every gate "
+        "number as a model-card performance metric with its slice and interval, and the "
+        "report's status and digests. Read from report.json only. Exit status: 0 written; "
+        "2 no report or the file cannot be written.",
+    )
+    b.add_argument(
+        "report_dir",
+        metavar="REPORT_DIR",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_REPORT_DIR,
+        help=f"directory holding report.json (default: ./{DEFAULT_REPORT_DIR})",
+    )
+    b.add_argument(
+        "--output", type=Path, metavar="PATH", help="where (default: REPORT_DIR/ml-bom.cdx.json)"
+    )
+    b.set_defaults(func=_ml_bom)
+
     v = subparsers.add_parser(
         "verify",
         help="check an attestation against model files and a public key",
@@ -184,4 +206,24 @@ def _verify_registered(args: argparse.Namespace, keys: dict[str, Any]) -> int:
     except MlopsGatesError as exc:
         return _error(f"refused: {exc}", EXIT_REFUSED)
     print(verified.describe())
+    return EXIT_OK
+
+
+def _ml_bom(args: argparse.Namespace) -> int:
+    import hashlib
+
+    from mlops_gates.attest.bom import ml_bom
+
+    report = args.report_dir / "report.json"
+    try:
+        raw = report.read_bytes()
+        doc = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        return _error(f"{report}: cannot read the report ({exc}); run `mlops-gates check` first")
+    output = args.output or args.report_dir / "ml-bom.cdx.json"
+    try:
+        output.write_text(json.dumps(ml_bom(doc, hashlib.sha256(raw).hexdigest()), indent=2))
+    except OSError as exc:
+        return _error(f"{output}: cannot write the BOM ({exc.strerror})")
+    print(f"ml-bom: {output}")
     return EXIT_OK
