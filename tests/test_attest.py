@@ -12,9 +12,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import joblib
 import jsonschema
 import pytest
+import skops.io as sio
 from conftest import Project
 from helpers import base_config, binary_frame
 
@@ -61,8 +61,8 @@ class Gated:
 
         df = binary_frame()
         df["x1"] = df["score_c"]
-        self.model = root / "model.joblib"
-        joblib.dump(LogisticRegression().fit(df[["x1"]], df["y"]), self.model)
+        self.model = root / "model.skops"
+        sio.dump(LogisticRegression().fit(df[["x1"]], df["y"]), self.model)
         cfg = base_config(
             candidate={"model": self.model.name},
             gates=[{"id": "acc", "kind": "metric", "metric": "accuracy", "min": min_accuracy}],
@@ -178,7 +178,7 @@ def test_statement_is_in_toto_v1_and_valid_against_the_shipped_schema(gated: Gat
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
     assert statement["subject"] == [
         {
-            "name": "model.joblib",
+            "name": "model.skops",
             "digest": {"sha256": hashlib.sha256(gated.model.read_bytes()).hexdigest()},
         }
     ]
@@ -250,7 +250,7 @@ def _extra_file(g: Gated) -> None:
 
 
 TAMPERING = [
-    ("model-replaced", _tamper_model, (), "model file 'model.joblib' has sha256"),
+    ("model-replaced", _tamper_model, (), "model file 'model.skops' has sha256"),
     (
         "statement-edited",
         lambda g: _payload(g, lambda s: s["predicate"]["fingerprint"].update(config="x")),
@@ -328,13 +328,13 @@ def test_model_files_missing_or_extra(
     assert gated.attest() == 0
     folder = tmp_path / "served"
     folder.mkdir()
-    shutil.copy(gated.model, folder / "other-name.joblib")
+    shutil.copy(gated.model, folder / "other-name.skops")
     capsys.readouterr()
     assert main(["verify", str(gated.bundle), "--model", str(folder), "--key", str(gated.pub)]) == 1
-    assert "'model.joblib' is attested but missing" in one_line(capsys.readouterr().err)
-    shutil.copy(gated.model, folder / "model.joblib")
+    assert "'model.skops' is attested but missing" in one_line(capsys.readouterr().err)
+    shutil.copy(gated.model, folder / "model.skops")
     assert main(["verify", str(gated.bundle), "--model", str(folder), "--key", str(gated.pub)]) == 1
-    assert "'other-name.joblib' is not in the attestation (1 extra)" in one_line(
+    assert "'other-name.skops' is not in the attestation (1 extra)" in one_line(
         capsys.readouterr().err
     )
 
