@@ -99,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_data_commands(sub)  # profile, schema infer
 
+    from mlops_gates.attest.cli import add_subcommands as add_attest_commands
+
+    add_attest_commands(sub)  # attest, verify
+
     init = sub.add_parser(
         "init",
         help="write a starter mlops-gates.yaml and GitHub workflows into a repository",

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from mlops_gates.errors import PromotionError
@@ -274,6 +275,7 @@ class Deployer:
     provenance: Provenance = field(default_factory=Provenance)
     recorder: Recorder = field(default_factory=_NoRecorder)
     tracking_uri: str | None = None  # handed to the smoke command as MLFLOW_TRACKING_URI
+    verify_keys: tuple[Path, ...] = ()  # attestation keys; none: $MLOPS_GATES_VERIFY_KEY or off
 
     def deploy(
         self,
@@ -300,6 +302,7 @@ class Deployer:
         if not problems:
             gates_run = reg.run(target.gates_run_id) if target.gates_run_id else None
             problems = run_problems(gates_run, target.gates_run_id, tags, target)
+        problems += self._evidence(target)
         if problems and not override:
             message = (
                 "refusing to deploy: "
@@ -480,6 +483,7 @@ class Deployer:
                 run_id = dict(mv.tags or {}).get(GATE_RUN_TAG)
                 run = reg.run(run_id) if run_id else None
                 problems = run_problems(run, run_id, dict(mv.tags or {}), target, manifest=False)
+            problems += self._evidence(target)  # files can change after a version was live
             if problems and not override:
                 return Outcome(
                     "refused",
@@ -555,6 +559,14 @@ class Deployer:
                     parts.append(f"PR #{move.pr}")
                 return ", ".join(parts)
         return "someone outside mlops-gates (no deploy recorded it)"
+
+    def _evidence(self, target: Target) -> list[str]:
+        from mlops_gates.attest.gate import attestation_problems
+
+        t, conn = target, self.registry.conn
+        return attestation_problems(
+            conn, t.model, t.version, t.config_digest, self.verify_keys, t.gates_run_id
+        )
 
     def _holder(self, target: Target) -> str:
         who = self.provenance.actor or "unknown"

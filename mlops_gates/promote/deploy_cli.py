@@ -145,6 +145,15 @@ def _common(p: argparse.ArgumentParser) -> None:
         "recorded on the model version and the deployment",
     )
     p.add_argument(
+        "--verify-key",
+        action="append",
+        type=Path,
+        metavar="PATH",
+        help="Ed25519 public key (PEM) trusted to sign gate attestations (repeatable; "
+        "default: $MLOPS_GATES_VERIFY_KEY); when set, the version's files must match a "
+        "signed passing attestation (docs/attestations.md)",
+    )
+    p.add_argument(
         "--environment",
         metavar="NAME",
         help="GitHub environment of the deployment record (default: the alias)",
@@ -346,6 +355,7 @@ def _deployer(
         use_github = os.environ.get("GITHUB_ACTIONS") == "true"
     client = None
     deployer = Deployer(Registry(conn, model), provenance, tracking_uri=conn.tracking_uri)
+    deployer.verify_keys = tuple(args.verify_key or ())
     if use_github:
         from mlops_gates.promote.deployments import GitHubRecorder, pull_request_of
         from mlops_gates.promote.github import GitHubClient

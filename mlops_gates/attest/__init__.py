@@ -1,0 +1,27 @@
+"""Signed gate attestations: evidence bound to the bytes of the model that will be served.
+
+A gates run that decides a promotion is turned into an in-toto Statement (v1) whose
+subjects are the model's files with their sha256 and whose predicate is the verdict
+(`statement.py`), signed offline with an Ed25519 key into a DSSE envelope (`dsse.py`),
+stored with the gates run in MLflow (`store.py`), and checked before an alias moves
+(`verify.py`). Registry tags stay conveniences; the signature over the file digests is the
+proof. See docs/attestations.md.
+"""
+
+from __future__ import annotations
+
+from mlops_gates.errors import MlopsGatesError
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://mlops-gates.dev/attestation/gates/v1"
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+BUNDLE_NAME = "attestation.dsse.json"  # in the report directory and the gates run
+ARTIFACT_DIR = "attestation"  # folder of the gates run's artifacts holding the bundle
+DIGEST_TAG = "mlops_gates.attestation_sha256"  # model-version tag: sha256 of the bundle
+RUN_TAG = "mlops_gates.attestation_run_id"  # model-version tag: the run holding it
+SIGNING_KEY_ENV = "MLOPS_GATES_SIGNING_KEY"  # PEM text of the private key
+VERIFY_KEY_ENV = "MLOPS_GATES_VERIFY_KEY"  # path(s) of public keys, os.pathsep-separated
+
+
+class AttestationError(MlopsGatesError):
+    """An attestation could not be made, or was refused: one line saying what did not match."""

@@ -1,0 +1,229 @@
+"""`mlops-gates attest` and `mlops-gates verify`: argument parsing, output and exit codes.
+
+Exit status: 0 signed / verified; 1 refused (the attestation does not match) or MLflow
+failed; 2 usage error (options, unreadable key or report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mlops_gates.cli_io import DEFAULT_REPORT_DIR
+from mlops_gates.cli_io import error as _error
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Register `attest` and `verify` on the `mlops-gates` parser."""
+    a = subparsers.add_parser(
+        "attest",
+        help="sign the verdict of a gates run, bound to the model's file digests",
+        description="Make an in-toto attestation of a written report (its verdict, its "
+        "sha256, the config / data / code digests, candidate and baseline) whose subjects "
+        "are the candidate model's files with their sha256, sign it with an Ed25519 key "
+        "(DSSE), write it to REPORT_DIR/attestation.dsse.json, and, when the report was "
+        "logged to MLflow, store it in the gates run and tag the candidate's model version "
+        "with its digest. Exit status: 0 signed; 1 the files are not the model the report "
+        "judged, or MLflow failed; 2 usage error.",
+    )
+    a.add_argument(
+        "report_dir",
+        metavar="REPORT_DIR",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_REPORT_DIR,
+        help=f"directory holding report.json (default: ./{DEFAULT_REPORT_DIR})",
+    )
+    a.add_argument(
+        "--model",
+        metavar="PATH|URI",
+        help="the candidate's files: a path, or models:/NAME/VERSION (default: the "
+        "candidate the report names)",
+    )
+    a.add_argument(
+        "--key",
+        type=Path,
+        metavar="PATH",
+        help="Ed25519 private key, PEM (default: the PEM text in $MLOPS_GATES_SIGNING_KEY)",
+    )
+    a.add_argument("--output", type=Path, metavar="PATH", help="bundle file to write")
+    a.add_argument(
+        "--no-upload", action="store_true", help="write the bundle only; do not touch MLflow"
+    )
+    a.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI")
+    a.set_defaults(func=_attest)
+
+    b = subparsers.add_parser(
+        "ml-bom",
+        help="write the gates evidence as a CycloneDX ML-BOM",
+        description="Write a CycloneDX 1.6 BOM of a written report: the candidate (and "
+        "baseline) as machine-learning-model components with their digests, every gate "
+        "number as a model-card performance metric with its slice and interval, and the "
+        "report's status and digests. Read from report.json only. Exit status: 0 written; "
+        "2 no report or the file cannot be written.",
+    )
+    b.add_argument(
+        "report_dir",
+        metavar="REPORT_DIR",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_REPORT_DIR,
+        help=f"directory holding report.json (default: ./{DEFAULT_REPORT_DIR})",
+    )
+    b.add_argument(
+        "--output", type=Path, metavar="PATH", help="where (default: REPORT_DIR/ml-bom.cdx.json)"
+    )
+    b.set_defaults(func=_ml_bom)
+
+    v = subparsers.add_parser(
+        "verify",
+        help="check an attestation against model files and a public key",
+        description="Check that BUNDLE is signed by one of the --key public keys, that its "
+        "subjects are exactly the files of --model (names and sha256), that the gates "
+        "passed, and whatever else is asked (--config-digest, --name, --version, --report). "
+        "Without BUNDLE, --model models:/NAME/VERSION is checked the way `deploy "
+        "--verify-key` checks it: the attestation its gates run holds in MLflow, the "
+        "version's files, and the report logged with the run. Exit status: 0 verified; 1 "
+        "refused, with one line naming what did not match; 2 usage error.",
+    )
+    v.add_argument(
+        "bundle",
+        metavar="BUNDLE",
+        nargs="?",
+        type=Path,
+        help="attestation.dsse.json (default: the one stored with the version in MLflow)",
+    )
+    v.add_argument(
+        "--model",
+        required=True,
+        metavar="PATH|URI",
+        help="model directory or file, or models:/NAME/VERSION (downloaded)",
+    )
+    v.add_argument(
+        "--key",
+        action="append",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="trusted Ed25519 public key, PEM (repeatable)",
+    )
+    v.add_argument("--config-digest", metavar="DIGEST", help="expected config digest")
+    v.add_argument("--name", metavar="NAME", help="expected registered model name")
+    v.add_argument("--version", metavar="VERSION", help="expected model version")
+    v.add_argument("--report", type=Path, metavar="PATH", help="report.json that was signed")
+    v.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI for models:/")
+    v.set_defaults(func=_verify)
+
+
+def _conn(uri: str | None) -> Any:
+    from mlops_gates.sources.mlflow_models import connection_for
+
+    return connection_for(None, uri=uri)
+
+
+def _attest(args: argparse.Namespace) -> int:
+    from mlops_gates.attest import BUNDLE_NAME, AttestationError
+    from mlops_gates.attest.dsse import load_signer
+    from mlops_gates.attest.store import attest_report, model_files, upload_bundle, write_bundle
+    from mlops_gates.errors import MlopsGatesError
+
+    report = args.report_dir / "report.json"
+    try:
+        doc = json.loads(report.read_text())
+    except (OSError, ValueError) as exc:
+        return _error(f"{report}: cannot read the report ({exc}); run `mlops-gates check` first")
+    cand = ((doc.get("context") or {}).get("models") or {}).get("candidate") or {}
+    ref = args.model or cand.get("resolved_uri") or cand.get("path")
+    if not ref:
+        return _error(f"{report}: the report names no candidate model file; pass --model PATH")
+    # The report's URI has its credentials stripped: the environment's wins over it.
+    logged = ((doc.get("context") or {}).get("mlflow") or {}).get("tracking_uri")
+    tracking = args.tracking_uri or (None if os.environ.get("MLFLOW_TRACKING_URI") else logged)
+    try:
+        signer = load_signer(args.key)
+    except AttestationError as exc:
+        return _error(str(exc))
+    output = args.output or args.report_dir / BUNDLE_NAME
+    try:
+        conn = _conn(tracking)
+        with model_files(conn, str(ref)) as files:
+            envelope = attest_report(args.report_dir, files, signer)
+        sha = write_bundle(envelope, output)
+        print(f"attestation: {output} (sha256 {sha[:16]}…, key {signer.keyid[:16]})")
+        if not args.no_upload and (doc.get("context") or {}).get("mlflow"):
+            print(f"mlflow: {upload_bundle(conn, output, doc, sha)}")
+    except MlopsGatesError as exc:
+        return _error(str(exc), EXIT_REFUSED)
+    return EXIT_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from mlops_gates.attest import AttestationError
+    from mlops_gates.attest.dsse import load_public_keys
+    from mlops_gates.attest.store import model_files
+    from mlops_gates.attest.verify import Expect, read_bundle, verify
+    from mlops_gates.errors import MlopsGatesError
+
+    try:
+        keys = load_public_keys(args.key)
+        envelope = None if args.bundle is None else read_bundle(args.bundle)
+    except AttestationError as exc:
+        return _error(str(exc))
+    if envelope is None:
+        return _verify_registered(args, keys)
+    expect = Expect(args.config_digest, args.name, args.version, args.report)
+    try:
+        with model_files(_conn(args.tracking_uri), args.model) as files:
+            verified = verify(envelope, files, keys, expect, where=str(args.bundle))
+    except MlopsGatesError as exc:
+        return _error(f"refused: {exc}", EXIT_REFUSED)
+    print(verified.describe())
+    return EXIT_OK
+
+
+def _verify_registered(args: argparse.Namespace, keys: dict[str, Any]) -> int:
+    from mlops_gates.attest.store import verify_version
+    from mlops_gates.errors import MlopsGatesError
+    from mlops_gates.sources.mlflow_models import parse_models_uri
+
+    try:
+        ref = parse_models_uri(args.model) if args.model.startswith("models:/") else None
+    except MlopsGatesError as exc:
+        return _error(str(exc))
+    if ref is None or ref.version is None:
+        return _error(
+            "without BUNDLE, --model must name a registered version: models:/NAME/VERSION"
+        )
+    try:
+        verified = verify_version(
+            _conn(args.tracking_uri), ref.name, ref.version, keys, config_digest=args.config_digest
+        )
+    except MlopsGatesError as exc:
+        return _error(f"refused: {exc}", EXIT_REFUSED)
+    print(verified.describe())
+    return EXIT_OK
+
+
+def _ml_bom(args: argparse.Namespace) -> int:
+    import hashlib
+
+    from mlops_gates.attest.bom import ml_bom
+
+    report = args.report_dir / "report.json"
+    try:
+        raw = report.read_bytes()
+        doc = json.loads(raw)
+    except (OSError, ValueError) as exc:
+        return _error(f"{report}: cannot read the report ({exc}); run `mlops-gates check` first")
+    output = args.output or args.report_dir / "ml-bom.cdx.json"
+    try:
+        output.write_text(json.dumps(ml_bom(doc, hashlib.sha256(raw).hexdigest()), indent=2))
+    except OSError as exc:
+        return _error(f"{output}: cannot write the BOM ({exc.strerror})")
+    print(f"ml-bom: {output}")
+    return EXIT_OK

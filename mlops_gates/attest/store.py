@@ -1,0 +1,235 @@
+"""Make a bundle from a written report, keep it with the gates run, and check a registered
+version against it.
+
+Where things live in MLflow:
+
+- the bundle: artifact `attestation/attestation.dsse.json` of the gates run (the run the
+  report was logged as, `context.mlflow.run_id`);
+- model-version tags `mlops_gates.attestation_sha256` (the bundle's sha256) and
+  `mlops_gates.attestation_run_id` (the run holding it): pointers, never the proof. A
+  person with registry write access can change them; they cannot make a signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mlops_gates.attest import (
+    ARTIFACT_DIR,
+    BUNDLE_NAME,
+    DIGEST_TAG,
+    RUN_TAG,
+    AttestationError,
+)
+from mlops_gates.attest.dsse import Signer, sign_envelope
+from mlops_gates.attest.statement import build_statement, file_subjects, model_digest
+from mlops_gates.attest.verify import Expect, Verified, read_bundle, verify
+from mlops_gates.sources.mlflow_models import (
+    MlflowConnection,
+    client,
+    describe_failure,
+    mlflow_session,
+    parse_models_uri,
+)
+
+
+def attest_report(report_dir: Path, model: Path, signer: Signer) -> dict[str, Any]:
+    """The signed envelope for the report in `report_dir` about the model files at `model`.
+
+    Refuses files that are not the model the report judged (their digest differs from the
+    candidate digest the report recorded when it loaded the model)."""
+    path = report_dir / "report.json"
+    try:
+        raw = path.read_bytes()
+        doc = json.loads(raw)
+    except OSError as exc:
+        raise AttestationError(f"{path}: cannot read the report ({exc.strerror})") from None
+    except ValueError:
+        raise AttestationError(f"{path}: not JSON; was the gates run interrupted?") from None
+    cand = ((doc.get("context") or {}).get("models") or {}).get("candidate") or {}
+    judged = cand.get("digest") or ((doc.get("fingerprint") or {}).get("models") or {}).get(
+        "candidate"
+    )
+    subjects = file_subjects(model)
+    if not judged:
+        raise AttestationError(
+            f"{path}: the report records no candidate model digest (predictions came from a "
+            "column?); only a gates run that loaded the model can attest its files"
+        )
+    actual = model_digest(model)
+    if actual != judged:
+        raise AttestationError(
+            f"{model}: digest {actual[:19]}… is not the candidate the report judged "
+            f"({judged[:19]}…); attest the same files the gates loaded"
+        )
+    statement = build_statement(doc, hashlib.sha256(raw).hexdigest(), subjects)
+    return sign_envelope(statement, signer)
+
+
+def write_bundle(envelope: dict[str, Any], path: Path) -> str:
+    """Write the envelope as JSON; returns its sha256 (hex)."""
+    data = (json.dumps(envelope, indent=2) + "\n").encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+@contextmanager
+def _scratch() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="mlops-gates-attest-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def version_files(conn: MlflowConnection, name: str, version: str) -> Iterator[Path]:
+    """The files of a registered model version, downloaded to a folder removed afterwards."""
+    with _scratch() as folder, mlflow_session(conn) as mlflow:
+        import mlflow.artifacts
+
+        try:
+            storage = client(conn).get_model_version_download_uri(name, version)
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=storage, dst_path=str(folder), tracking_uri=conn.tracking_uri
+            )
+        except Exception as exc:
+            raise AttestationError(
+                f"downloading model '{name}' version {version}: {describe_failure(exc, conn)}"
+            ) from None
+        yield Path(local)
+
+
+@contextmanager
+def model_files(conn: MlflowConnection, ref: str) -> Iterator[Path]:
+    """A local path as is, or `models:/name/version` downloaded."""
+    if not ref.startswith("models:/"):
+        if ":/" in ref and not Path(ref).exists():
+            raise AttestationError(
+                f"{ref}: attest a registered version (models:/NAME/VERSION) or local files "
+                "(--model PATH); other model URIs are not downloaded here"
+            )
+        yield Path(ref)
+        return
+    parsed = parse_models_uri(ref)
+    if parsed.version is None:
+        raise AttestationError(
+            f"{ref}: name the version (models:/{parsed.name}/3): an alias can move between "
+            "attesting and checking"
+        )
+    with version_files(conn, parsed.name, parsed.version) as path:
+        yield path
+
+
+def upload_bundle(conn: MlflowConnection, bundle: Path, doc: dict[str, Any], sha256: str) -> str:
+    """Log the bundle to the report's gates run and tag the candidate's version with its
+    digest; returns what was done, in words."""
+    run_id = ((doc.get("context") or {}).get("mlflow") or {}).get("run_id")
+    cand = ((doc.get("context") or {}).get("models") or {}).get("candidate") or {}
+    if not run_id:
+        raise AttestationError(
+            "the report was not logged to MLflow (no context.mlflow.run_id): log it with "
+            "`mlops-gates log`, then attest again, or pass --no-upload"
+        )
+    with mlflow_session(conn):
+        c = client(conn)
+        try:
+            with _scratch() as folder:
+                named = folder / BUNDLE_NAME
+                shutil.copyfile(bundle, named)
+                c.log_artifact(run_id, str(named), ARTIFACT_DIR)
+            if cand.get("source") == "mlflow" and cand.get("name") and cand.get("version"):
+                name, version = str(cand["name"]), str(cand["version"])
+                c.set_model_version_tag(name, version, DIGEST_TAG, sha256)
+                c.set_model_version_tag(name, version, RUN_TAG, str(run_id))
+                return f"stored in MLflow run {run_id}; tagged model '{name}' version {version}"
+        except Exception as exc:
+            raise AttestationError(
+                f"storing the attestation in MLflow run {run_id}: {describe_failure(exc, conn)}"
+            ) from None
+    return f"stored in MLflow run {run_id}"
+
+
+def _download_run_file(conn: MlflowConnection, run_id: str, path: str, dest: Path) -> Path | None:
+    try:
+        return Path(client(conn).download_artifacts(run_id, path, str(dest)))
+    except Exception:
+        return None
+
+
+def verify_version(
+    conn: MlflowConnection,
+    name: str,
+    version: str,
+    keys: dict[str, Any],
+    *,
+    config_digest: str | None,
+    gates_run_id: str | None = None,
+) -> Verified:
+    """Verify registered `name` `version` against the attestation its gates run holds: the
+    bundle's digest tag, the signature, the files, pass, the config digest, the version,
+    and the report as logged. The bundle is read from `gates_run_id` when the (reviewed)
+    manifest names it, else from the run the version's tag points to. AttestationError
+    (one line) otherwise."""
+    where = f"model '{name}' version {version}"
+    with mlflow_session(conn):
+        c = client(conn)
+        try:
+            tags = dict(c.get_model_version(name, version).tags or {})
+        except Exception as exc:
+            raise AttestationError(f"reading {where}: {describe_failure(exc, conn)}") from None
+        run_id, digest = gates_run_id or tags.get(RUN_TAG), tags.get(DIGEST_TAG)
+        if not run_id or not (digest or gates_run_id):
+            raise AttestationError(
+                f"{where} has no attestation (tags {DIGEST_TAG} / {RUN_TAG}): sign its gates "
+                "run with `mlops-gates attest`; a status tag alone is not evidence"
+            )
+        with _scratch() as folder:
+            local = _download_run_file(conn, run_id, f"{ARTIFACT_DIR}/{BUNDLE_NAME}", folder)
+            if local is None:
+                raise AttestationError(
+                    f"{where}: MLflow run {run_id} holds no {BUNDLE_NAME} (or cannot be read)"
+                )
+            if digest and hashlib.sha256(local.read_bytes()).hexdigest() != digest:
+                raise AttestationError(
+                    f"{where}: the attestation in run {run_id} is not the one tagged "
+                    f"({DIGEST_TAG}); it was replaced after signing"
+                )
+            envelope = read_bundle(local)
+            report = _download_run_file(conn, run_id, "report.json", folder / "report")
+            with version_files(conn, name, version) as files:
+                verified = verify(
+                    envelope,
+                    files,
+                    keys,
+                    Expect(config_digest=config_digest, model=name, version=version),
+                    where=where,
+                )
+            ml = verified.predicate.get("mlflow") or {}
+            if ml.get("run_id") != run_id:
+                raise AttestationError(
+                    f"{where}: the attestation names gates run {ml.get('run_id')}, but it is "
+                    f"stored in run {run_id}"
+                )
+            if report is None:
+                raise AttestationError(f"{where}: gates run {run_id} holds no report.json")
+            _check_report(verified, report, where)
+    return verified
+
+
+def _check_report(verified: Verified, report: Path, where: str) -> None:
+    digest = hashlib.sha256(report.read_bytes()).hexdigest()
+    signed = verified.predicate["report"]["sha256"]
+    if digest != signed:
+        raise AttestationError(
+            f"{where}: report digest mismatch: the gates run's report.json has sha256 "
+            f"{digest[:16]}…, the signed one {signed[:16]}…: it was edited after signing"
+        )
