@@ -377,7 +377,7 @@ def test_explicit_rollback_and_status(model: Model, capsys: pytest.CaptureFixtur
     assert model.alias() == "3"
     capsys.readouterr()
 
-    assert main(["status", "--json", "--tracking-uri", model.url]) == 0
+    assert main(["status", "--json", "--tracking-uri", model.url]) == 1  # out of sync
     rows = json.loads(capsys.readouterr().out)
     assert rows == [
         {
@@ -394,8 +394,40 @@ def test_explicit_rollback_and_status(model: Model, capsys: pytest.CaptureFixtur
             "in_sync": False,
         }
     ]
+    assert main(["status", "--tracking-uri", model.url]) == 1
+    out, err = capsys.readouterr()
+    assert "differs" in out
+    found = f"deploy/{model.name}.yaml"  # found in ./deploy, named as found
+    assert (
+        f"{model.name}: out of sync: the manifest {found} says version 2, alias "
+        "'production' points to version 3; run "
+        f"`mlops-gates deploy --manifest {found}` to deploy the manifest, "
+        "or revert the manifest in git to version 3"
+    ) in err
+
+
+def test_status_exits_1_only_when_a_manifest_and_its_alias_disagree(
+    model: Model, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A scheduled `status` job has to fail when git and the registry disagree."""
+    manifest = model.manifest("1")
+    # Merged, not deployed yet: the alias does not exist.
+    assert main(["status", "--manifest", str(manifest), "--tracking-uri", model.url]) == 1
+    err = capsys.readouterr().err
+    assert "says version 1, alias 'production' points to no version" in err
+    assert f"run `mlops-gates deploy --manifest {manifest}`" in err
+    assert "revert" not in err
+    assert deploy(model) == 0
+    capsys.readouterr()
     assert main(["status", "--tracking-uri", model.url]) == 0
-    assert "differs" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "production" in out and "differs" not in out and err == ""
+    # --model alone has no manifest to disagree with.
+    model.manifest("2")
+    assert main(["status", "--model", model.name, "--tracking-uri", model.url]) == 0
+    assert main(["status", "--json", "--tracking-uri", model.url]) == 1
+    out, err = capsys.readouterr()
+    assert "out of sync" in err and "points to version 1" in err
 
 
 def test_a_deploy_never_undoes_someone_elses_move(

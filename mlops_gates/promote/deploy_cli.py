@@ -1,7 +1,8 @@
 """`mlops-gates deploy`, `rollback` and `status`: argument parsing, output and exit codes.
 
 Exit status: 0 deployed, rolled back, or already live; 1 refused (gates), smoke failed and
-rolled back, a conflicting deploy, or MLflow failed; 2 usage error (options, manifest).
+rolled back, a conflicting deploy, MLflow failed, or (`status`) a manifest and its alias
+disagree; 2 usage error (options, manifest).
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         description="Show every registry alias of the manifests' models (or of --model): "
         "the version, when and how it got there (deploy, rollback, auto-rollback), the "
         "commit and pull request, and whether it matches the manifest in the repository. "
-        "Exit status: 0 shown; 1 MLflow failed; 2 usage error.",
+        "Exit status: 0 shown and every manifest agrees with its alias; 1 a manifest and "
+        "its alias disagree (out of sync: deploy pending, failed or rolled back), or MLflow "
+        "failed; 2 usage error.",
     )
     s.add_argument(
         "--manifest", action="append", type=Path, metavar="PATH", help="manifest (repeatable)"
@@ -285,14 +288,16 @@ def _rollback(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from mlops_gates.errors import MlopsGatesError
     from mlops_gates.promote.manifest import load_manifest
-    from mlops_gates.promote.status import alias_status, format_status
+    from mlops_gates.promote.status import alias_status, format_status, out_of_sync
 
     try:
         wanted: dict[str, dict[str, str]] = {}  # model -> alias -> manifest version
+        sources: dict[tuple[str, str], str] = {}  # (model, alias) -> manifest path
         paths = args.manifest or ([] if args.model else _manifests_in(args.manifest_dir))
         for p in paths:
             m = load_manifest(p)
             wanted.setdefault(m["model"]["name"], {})[m["alias"]] = m["model"]["version"]
+            sources[(m["model"]["name"], m["alias"])] = str(p)
         for name in args.model:
             wanted.setdefault(name, {})
         conn = _connection(args)
@@ -307,7 +312,14 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
     else:
         print(format_status(rows))
-    return EXIT_OK
+    # Out of sync is what a scheduled `status` job exists to catch: it must fail the job.
+    drift = out_of_sync(rows, sources)
+    if drift:
+        from mlops_gates._text import defuse, terminal_safe
+
+        for line in drift:  # model names and paths come from files: escape them
+            print(defuse(terminal_safe(f"mlops-gates: {line}")), file=sys.stderr)
+    return EXIT_FAILED if drift else EXIT_OK
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -39,6 +39,29 @@ def alias_status(
     return rows
 
 
+def out_of_sync(rows: list[dict[str, Any]], manifests: dict[tuple[str, str], str]) -> list[str]:
+    """One line per alias whose manifest names another version than the registry holds.
+
+    `manifests` maps (model, alias) to the manifest path, so the line can name the command
+    that settles it: deploy what git says, or revert git to what is live.
+    """
+    lines = []
+    for r in rows:
+        if r["in_sync"] is not False:
+            continue
+        path = manifests.get((r["model"], r["alias"]))
+        deploy = f"mlops-gates deploy --manifest {path}" if path else "mlops-gates deploy"
+        live = f"version {r['version']}" if r["version"] else "no version"
+        fix = f"run `{deploy}` to deploy the manifest"
+        if r["version"]:
+            fix += f", or revert the manifest in git to version {r['version']}"
+        lines.append(
+            f"{r['model']}: out of sync: the manifest{f' {path}' if path else ''} says "
+            f"version {r['manifest_version']}, alias '{r['alias']}' points to {live}; {fix}"
+        )
+    return lines
+
+
 def format_status(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no aliases"
