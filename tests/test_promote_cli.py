@@ -190,6 +190,32 @@ def test_comment_is_sticky(
     assert "pull request #7 not found" in capsys.readouterr().err
 
 
+def test_two_configs_on_one_pull_request_keep_two_comments(
+    gh: GitHubDouble, report_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main("promote", str(report_dir), "--model", "m", "--model-version", "1") == 0
+    other = tmp_path / "other-report"
+    other.mkdir()
+    doc = json.loads((report_dir / "report.json").read_text())
+    doc["context"]["config_path"] = "models/other/mlops-gates.yaml"
+    (other / "report.json").write_text(json.dumps(doc))
+    (other / "report.md").write_text("## ❌ mlops-gates: FAIL\n")
+    assert main("comment", "--pr", "1", str(report_dir)) == 0
+    assert main("comment", "--pr", "1", str(other)) == 0
+    assert main("comment", "--pr", "1", str(report_dir)) == 0
+    assert main("comment", "--pr", "1", "--key", "nightly", str(other)) == 0
+    out = capsys.readouterr().out
+    assert out.count("created the report comment on #1") == 3
+    bodies = sorted(c.body for c in gh.repo.comments.values())
+    assert len(bodies) == 3
+    assert [b.split("\n", 1)[0] for b in bodies] == [
+        "<!-- mlops-gates:report key=examples/adult/mlops-gates.yaml -->",
+        "<!-- mlops-gates:report key=models/other/mlops-gates.yaml -->",
+        "<!-- mlops-gates:report key=nightly -->",
+    ]
+    assert "PASS" in bodies[0] and "FAIL" in bodies[1] and "FAIL" in bodies[2]
+
+
 def test_importing_the_commands_loads_nothing_heavy() -> None:
     code = (
         "import sys, mlops_gates.promote.cli, mlops_gates.promote, mlops_gates.promote.pr;"

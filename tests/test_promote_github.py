@@ -16,12 +16,13 @@ from github_double import GitHubDouble
 from github_double.state import Repo, blob_sha
 
 from mlops_gates.errors import PromotionError
-from mlops_gates.promote.body import REPORT_MARKER, parse_marker
+from mlops_gates.promote.body import REPORT_MARKER, parse_marker, report_marker
 from mlops_gates.promote.github import GitHubClient, RetryPolicy
 from mlops_gates.promote.manifest import dump_manifest, parse_manifest
 from mlops_gates.promote.pr import (
     SUPERSEDED_MARKER,
     PromoteOptions,
+    default_comment_key,
     make_plan,
     promote,
     upsert_comment,
@@ -439,6 +440,52 @@ def test_sticky_comment_is_created_then_updated_in_place(
     sticky = [x for x in gh.repo.comments.values() if x.body.startswith(REPORT_MARKER)]
     assert len(sticky) == 1 and "## run 2" in sticky[0].body
     assert len(gh.calls("GET", "/comments")) >= 4, "pagination was followed"
+
+
+def test_two_keys_keep_two_comments_and_the_unkeyed_one_is_taken_over(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    """Two models gated on one pull request: each config's report keeps its own comment.
+    A comment an older release posted without a key is reused for the default key."""
+    number = run(gh, doc).number
+    c = client(gh)
+    old = c.create_comment(number, f"{REPORT_MARKER}\nreport of an older release")
+    a, b = "models/a/mlops-gates.yaml", "models/b/mlops-gates.yaml"
+    assert upsert_comment(c, number, "## model a, run 1\n", key=a, adopt_unkeyed=True) == (
+        "updated"
+    )
+    assert upsert_comment(c, number, "## model b, run 1\n", key=b, adopt_unkeyed=True) == (
+        "created"
+    )
+    assert upsert_comment(c, number, "## model a, run 2\n", key=a, adopt_unkeyed=True) == (
+        "updated"
+    )
+    bodies = {x.id: x.body for x in gh.repo.comments.values() if x.issue == number}
+    assert len(bodies) == 2, "one comment per key, the old one reused"
+    assert bodies[old.id].startswith(report_marker(a) + "\n") and "model a, run 2" in bodies[old.id]
+    [other] = [body for i, body in bodies.items() if i != old.id]
+    assert other.startswith(report_marker(b) + "\n") and "model b, run 1" in other
+    # An explicit key never takes over another report's comment.
+    c.create_comment(number, f"{REPORT_MARKER}\nunkeyed again")
+    assert upsert_comment(c, number, "## nightly\n", key="nightly") == "created"
+    assert sum(x.body.startswith(REPORT_MARKER) for x in gh.repo.comments.values()) == 1
+
+
+def test_a_key_cannot_end_the_hidden_marker() -> None:
+    marker = report_marker("a --> <b>\nc")
+    assert marker.startswith("<!-- mlops-gates:report key=") and marker.endswith(" -->")
+    assert marker.count(">") == 1 and "\n" not in marker and "<b" not in marker
+    assert report_marker("a") != report_marker("ab") and report_marker(None) == REPORT_MARKER
+
+
+def test_the_default_key_is_the_config_path_relative_to_the_workspace(
+    doc: dict[str, Any], tmp_path: Path
+) -> None:
+    assert default_comment_key(doc) == "examples/adult/mlops-gates.yaml"
+    absolute = copy.deepcopy(doc)
+    absolute["context"]["config_path"] = str(tmp_path / "models" / "a.yaml")
+    assert default_comment_key(absolute, workspace=str(tmp_path)) == "models/a.yaml"
+    assert default_comment_key({"context": {}}) is None
 
 
 def test_comment_on_a_missing_pull_request(gh: GitHubDouble) -> None:

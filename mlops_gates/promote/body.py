@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from mlops_gates._text import clean, clean_block
 from mlops_gates.errors import PromotionError
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 BODY_LIMIT = 65536  # GitHub's limit on PR bodies and comments, in characters
 PROMOTION_MARKER = "mlops-gates:promotion"
-REPORT_MARKER = "<!-- mlops-gates:report -->"
+REPORT_MARKER = "<!-- mlops-gates:report -->"  # unkeyed: comments of releases before keys
 _ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
 
 # Detail levels, most detailed first; the first whose rendering fits is used.
@@ -64,6 +65,15 @@ def promotion_marker(model: str, version: str, base_blob: str | None) -> str:
         f"<!-- {PROMOTION_MARKER} model={model} version={version} "
         f"base-blob={base_blob or 'none'} -->"
     )
+
+
+def report_marker(key: str | None) -> str:
+    """The sticky comment's first line: one comment per key (config path or model name),
+    so two models gated on one pull request keep two comments. No key: the old marker."""
+    if not key:
+        return REPORT_MARKER
+    # Percent-encoding leaves no `>`, space or newline, so the key cannot end the comment.
+    return f"<!-- mlops-gates:report key={quote(key, safe='/._-+@:')} -->"
 
 
 def parse_marker(body: str) -> dict[str, str] | None:
@@ -303,9 +313,11 @@ def truncate(text: str, limit: int = BODY_LIMIT) -> str:
     return text[: cut if cut > 0 else room] + TRUNCATION_NOTE
 
 
-def render_comment(markdown: str, *, limit: int = BODY_LIMIT) -> str:
-    """The sticky comment: the marker that finds it again, then report.md."""
+def render_comment(markdown: str, *, key: str | None = None, limit: int = BODY_LIMIT) -> str:
+    """The sticky comment: the marker that finds it again (see `report_marker`), then
+    report.md."""
     env = _environment(None)
     report = clean_block(markdown)  # report.md may come from an older or foreign run
-    body = str(env.get_template("comment.md.j2").render(marker=REPORT_MARKER, report=report))
+    marker = report_marker(key)
+    body = str(env.get_template("comment.md.j2").render(marker=marker, report=report))
     return truncate(body, limit)

@@ -7,6 +7,7 @@ Exit status: 0 done; 1 refused (the report did not pass) or GitHub failed; 2 usa
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -113,11 +114,18 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="post or update the sticky report comment on a pull request",
         description="Post report.md as a comment on a pull request, or update the comment "
         "an earlier run posted (found by its hidden marker), so a pull request carries one "
-        "report however often the gates run. Needs GITHUB_TOKEN (pull-requests: write). "
-        "Exit status: 0 done; 1 GitHub failed; 2 usage error.",
+        "report however often the gates run. Each --key keeps its own comment, so two "
+        "models gated on one pull request keep two. Needs GITHUB_TOKEN (pull-requests: "
+        "write). Exit status: 0 done; 1 GitHub failed; 2 usage error.",
     )
     add_report_dir(c, holding="report.md / report.json")
     c.add_argument("--pr", type=int, required=True, metavar="N", help="pull request number")
+    c.add_argument(
+        "--key",
+        metavar="KEY",
+        help="which sticky comment to update (default: the config path in report.json; "
+        "a comment from before keys existed is taken over)",
+    )
     _repo_option(c)
     c.set_defaults(func=_comment)
 
@@ -212,20 +220,28 @@ def _promote(args: argparse.Namespace) -> int:
 def _comment(args: argparse.Namespace) -> int:
     from mlops_gates.errors import MlopsGatesError, PromotionError
     from mlops_gates.promote.github import GitHubClient
-    from mlops_gates.promote.pr import report_markdown, upsert_comment
+    from mlops_gates.promote.pr import default_comment_key, report_markdown, upsert_comment
+    from mlops_gates.report.writer import read_report
 
     try:
         markdown = report_markdown(args.report_dir)
     except MlopsGatesError as exc:
         _error(str(exc))
         return EXIT_FAILED
+    key = args.key
+    if not key:
+        try:
+            doc = read_report(args.report_dir)
+        except MlopsGatesError:
+            doc = {}  # report.md alone: no config path, so the unkeyed comment
+        key = default_comment_key(doc, workspace=os.environ.get("GITHUB_WORKSPACE"))
     try:
         client = GitHubClient.from_env(args.repo)
     except PromotionError as exc:
         _error(str(exc))
         return EXIT_USAGE
     try:
-        action = upsert_comment(client, args.pr, markdown)
+        action = upsert_comment(client, args.pr, markdown, key=key, adopt_unkeyed=not args.key)
     except PromotionError as exc:
         _error(str(exc))
         return EXIT_FAILED

@@ -37,6 +37,7 @@ from mlops_gates.promote.body import (
     promotion_marker,
     render_comment,
     render_promotion_body,
+    report_marker,
 )
 from mlops_gates.promote.manifest import (
     DEFAULT_ALIAS,
@@ -473,10 +474,19 @@ def _short(sha: str | None) -> str:
 
 # -- the sticky comment -----------------------------------------------------------------
 def upsert_comment(
-    client: GitHubClient, number: int, markdown: str
+    client: GitHubClient,
+    number: int,
+    markdown: str,
+    *,
+    key: str | None = None,
+    adopt_unkeyed: bool = False,
 ) -> Literal["created", "updated", "unchanged"]:
-    """Create the report comment on pull request `number`, or update it in place."""
-    body = render_comment(markdown)
+    """Create the report comment for `key` on pull request `number`, or update it in place.
+
+    `adopt_unkeyed`: with no comment for `key` yet, take over a comment an older release
+    posted without a key (for the default key, so upgrading leaves no stale comment).
+    """
+    body = render_comment(markdown, key=key)
     _ = client.repo  # a missing repository is reported as such, not as a missing PR
     try:
         client.get_pull(number)
@@ -486,19 +496,48 @@ def upsert_comment(
                 f"pull request #{number} not found in {client.repository}"
             ) from None
         raise
-    action, _ = converge_comment(client, number, REPORT_MARKER, body, update=True)
+    marker = report_marker(key)
+    legacy = REPORT_MARKER if adopt_unkeyed and marker != REPORT_MARKER else None
+    action, _ = converge_comment(client, number, marker, body, update=True, legacy=legacy)
     return action
 
 
+def default_comment_key(doc: dict[str, Any], *, workspace: str | None = None) -> str | None:
+    """The sticky comment's key when `--key` is not given: the config path in report.json,
+    relative to the workspace (absolute paths differ between runners), else None."""
+    context = doc.get("context")
+    raw = context.get("config_path") if isinstance(context, dict) else None
+    if not isinstance(raw, str) or not raw:
+        return None
+    path = Path(raw)
+    if path.is_absolute():
+        for root in (workspace, str(Path.cwd())):
+            if root:
+                try:
+                    return path.relative_to(root).as_posix()
+                except ValueError:
+                    continue
+    return path.as_posix()
+
+
 def converge_comment(
-    client: GitHubClient, number: int, marker: str, body: str, *, update: bool
+    client: GitHubClient,
+    number: int,
+    marker: str,
+    body: str,
+    *,
+    update: bool,
+    legacy: str | None = None,
 ) -> tuple[Literal["created", "updated", "unchanged"], CommentInfo]:
     """Make exactly one comment starting with `marker` on #`number` hold `body` (with
     `update`; else leave an existing one as it is). Runs at the same moment may each
     create one, so after creating the comments are listed again and all but the oldest
-    deleted: every run agrees on the oldest, which nobody deletes, so they converge."""
+    deleted: every run agrees on the oldest, which nobody deletes, so they converge.
+    `legacy`: a first line that also counts as ours when no comment has `marker`."""
     before = client.comments(number)
     mine = [c for c in before if c.body.startswith(marker)]
+    if not mine and legacy is not None:
+        mine = [c for c in before if c.body.split("\n", 1)[0] == legacy]
     action: Literal["created", "updated", "unchanged"] = "unchanged"
     created = None
     if not mine:
