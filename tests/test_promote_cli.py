@@ -216,6 +216,29 @@ def test_two_configs_on_one_pull_request_keep_two_comments(
     assert "PASS" in bodies[0] and "FAIL" in bodies[1] and "FAIL" in bodies[2]
 
 
+def test_a_failed_review_request_warns_and_the_rerun_asks_again(
+    gh: GitHubDouble,
+    report_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
+    args = (str(report_dir), "--model", "m", "--model-version", "1", "--reviewer", "alice")
+    gh.fail("POST", r"/requested_reviewers$", 503, times=10)
+    assert main("promote", *args) == 0, "the pull request is open: exit 0, with a warning"
+    out, err = capsys.readouterr()
+    assert "opened pull request #1" in out
+    assert "::warning title=mlops-gates::requesting a review from alice on #1 failed" in out
+    assert "mlops-gates: warning: requesting a review from alice on #1 failed" in err
+    assert gh.repo.pulls[1].reviewers == []
+    gh.faults.clear()
+    assert main("promote", *args) == 0
+    out, err = capsys.readouterr()
+    assert "updated pull request #1" in out and "warning" not in out + err
+    assert gh.repo.pulls[1].reviewers == ["alice"]
+
+
 def test_importing_the_commands_loads_nothing_heavy() -> None:
     code = (
         "import sys, mlops_gates.promote.cli, mlops_gates.promote, mlops_gates.promote.pr;"

@@ -119,7 +119,12 @@ def test_promoting_twice_updates_the_one_pull_request(
     assert len(gh.calls("PUT", "/contents/")) == puts
     assert len(gh.repo.pulls) == 1 and len(gh.open_pulls()) == 1
     assert gh.repo.pulls[first.number].labels == ["model-promotion"]
-    assert gh.calls("POST", "/requested_reviewers") == [], "no re-request on an unchanged PR"
+    # bob was added to the workflow after the first run: asked now, and only once.
+    assert [r.body for r in gh.calls("POST", "/requested_reviewers")] == [
+        {"reviewers": ["bob"], "team_reviewers": []}
+    ]
+    run(gh, doc, now="2026-11-23T12:00:00Z", reviewers=("bob",))
+    assert len(gh.calls("POST", "/requested_reviewers")) == 1, "no re-request when present"
     # A new timestamp alone is not a reason for a new commit.
     assert branch_manifest(gh.repo, first.branch)["promoted_at"] == "2026-11-23T10:00:00Z"
 
@@ -386,11 +391,54 @@ def test_unknown_repository(gh: GitHubDouble, doc: dict[str, Any]) -> None:
 
 
 def test_422_carries_githubs_reason(gh: GitHubDouble, doc: dict[str, Any]) -> None:
-    with pytest.raises(PromotionError) as info:
-        run(gh, doc, reviewers=("mallory",))
-    assert "GitHub refused requesting reviews on pull request #1 (422 Reviews may only be" in str(
-        info.value
+    result = run(gh, doc, reviewers=("mallory",))
+    assert result.action == "opened", (
+        "the pull request exists: a review request is no reason to fail"
     )
+    [warning] = result.warnings
+    assert warning.startswith("requesting a review from mallory on #1 failed: ")
+    assert "GitHub refused requesting reviews on pull request #1 (422 Reviews may only be" in (
+        warning
+    )
+    assert warning.endswith("the next promote run asks again.")
+
+
+# -- review requests converge ------------------------------------------------------------
+def test_review_requests_converge_over_runs(gh: GitHubDouble, doc: dict[str, Any]) -> None:
+    """A failed request is asked again on the next run, one unknown login does not keep
+    the others from being asked, and someone who already reviewed is not re-notified."""
+    gh.fail("POST", r"/requested_reviewers$", 500, times=10)  # outlasts the retries
+    first = run(gh, doc, reviewers=("alice",), team_reviewers=("ml-reviewers",))
+    assert first.action == "opened"
+    [warning] = first.warnings
+    assert "from alice, ml-reviewers on #1 failed" in warning and "500" in warning
+    pr = gh.repo.pulls[first.number]
+    assert (pr.reviewers, pr.teams) == ([], [])
+    gh.faults.clear()
+
+    # Same evidence, run again: the missing requests are made; mallory cannot be asked.
+    again = run(gh, doc, reviewers=("alice", "mallory"), team_reviewers=("ml-reviewers",))
+    assert (again.action, again.committed) == ("updated", False)
+    assert (pr.reviewers, pr.teams) == (["alice"], ["ml-reviewers"])
+    [warning] = again.warnings
+    assert "from mallory on #1 failed" in warning and "422" in warning
+
+    # alice approves for the team; a re-run with the same evidence leaves her alone ...
+    gh.review(first.number, "alice", team="ml-reviewers")
+    asked = len(gh.calls("POST", r"/requested_reviewers$"))
+    quiet = run(gh, doc, reviewers=("alice", "bob"), team_reviewers=("ml-reviewers",))
+    assert quiet.warnings == []
+    assert [r.body for r in gh.calls("POST", r"/requested_reviewers$")[asked:]] == [
+        {"reviewers": ["bob"], "team_reviewers": []}
+    ]
+    assert (pr.reviewers, pr.teams) == (["bob"], [])
+
+    # ... and new evidence (another config digest) asks everyone to look again.
+    changed = copy.deepcopy(doc)
+    changed["fingerprint"]["data"] = "sha256:" + "e" * 64
+    fresh = run(gh, changed, reviewers=("alice", "bob"), team_reviewers=("ml-reviewers",))
+    assert fresh.committed and fresh.warnings == []
+    assert (sorted(pr.reviewers), pr.teams) == (["alice", "bob"], ["ml-reviewers"])
 
 
 def test_missing_base_branch(gh: GitHubDouble, doc: dict[str, Any]) -> None:

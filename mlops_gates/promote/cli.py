@@ -1,7 +1,8 @@
 """`mlops-gates promote` and `mlops-gates comment`: argument parsing and exit codes.
 
 Importing this module is cheap; PyGithub, jinja2 and PyYAML load when a command runs.
-Exit status: 0 done; 1 refused (the report did not pass) or GitHub failed; 2 usage.
+Exit status: 0 done (review requests that failed are warnings); 1 refused (the report did
+not pass) or GitHub failed; 2 usage.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "Running it again for the same candidate updates that pull request; promoting "
         "another version closes the model's older promotion pull requests. Needs "
         "GITHUB_TOKEN (contents: write, pull-requests: write); GITHUB_API_URL for GitHub "
-        "Enterprise. Exit status: 0 done; 1 refused (the report did not pass) or GitHub "
-        "failed; 2 usage error.",
+        "Enterprise. Exit status: 0 done (a failed review request is a warning: the next "
+        "run asks again); 1 refused (the report did not pass) or GitHub failed; 2 usage "
+        "error.",
     )
     add_report_dir(p)
     p.add_argument("--model", required=True, help="registered model name; names the manifest")
@@ -200,6 +202,8 @@ def _promote(args: argparse.Namespace) -> int:
     finally:
         client.close()
     _github_outputs(result.number, result.url)
+    for warning in result.warnings:
+        _warn(warning)
     if result.action == "unchanged":
         print(result.message)
         return EXIT_OK
@@ -249,6 +253,20 @@ def _comment(args: argparse.Namespace) -> int:
         client.close()
     print(f"{action} the report comment on #{args.pr}")
     return EXIT_OK
+
+
+def _warn(message: str) -> None:
+    """A warning line on stderr; in GitHub Actions also an annotation on the run."""
+    import sys
+
+    from mlops_gates._text import defuse, terminal_safe
+
+    line = defuse(terminal_safe(message.replace("\n", " ")))
+    print(f"mlops-gates: warning: {line}", file=sys.stderr)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from mlops_gates.report.github import workflow_command
+
+        print(workflow_command("warning", message, title="mlops-gates"))
 
 
 def _github_outputs(number: int | None, url: str | None) -> None:

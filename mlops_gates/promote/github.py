@@ -78,6 +78,16 @@ class PullInfo:
 
 
 @dataclass(frozen=True)
+class ReviewState:
+    """A pull request's pending review requests and who reviewed it (logins and team slugs,
+    lower case: GitHub compares them case-insensitively)."""
+
+    users: frozenset[str]
+    teams: frozenset[str]
+    reviewed: frozenset[str]
+
+
+@dataclass(frozen=True)
 class FileInfo:
     text: str
     sha: str  # blob SHA: what the contents API compares on update
@@ -521,6 +531,24 @@ class GitHubClient:
 
         # Adding labels that are there already changes nothing: sending it again is safe.
         self.write_once(f"labelling pull request #{number}", write, lambda: None)
+
+    def review_state(self, number: int) -> ReviewState:
+        """Who is asked to review pull request `number` now, and who has reviewed it (read
+        fresh: a review answers its request, which then leaves the requested lists)."""
+        action = f"reading the reviews of pull request #{number}"
+        _, pull = self.request("GET", f"{self.repo.url}/pulls/{number}", action=action)
+        reviews = self.get_all(f"{self.repo.url}/pulls/{number}/reviews", action=action)
+        pull = pull if isinstance(pull, dict) else {}
+
+        def logins(items: Any, key: str) -> frozenset[str]:
+            found = (i.get(key) for i in items or () if isinstance(i, dict))
+            return frozenset(str(x).lower() for x in found if x)
+
+        return ReviewState(
+            users=logins(pull.get("requested_reviewers"), "login"),
+            teams=logins(pull.get("requested_teams"), "slug"),
+            reviewed=logins([r.get("user") for r in reviews if isinstance(r, dict)], "login"),
+        )
 
     def request_reviewers(self, number: int, users: list[str], teams: list[str]) -> None:
         if not users and not teams:

@@ -105,6 +105,7 @@ class PromotionResult:
     committed: bool = False
     superseded: list[int] = field(default_factory=list)
     message: str = ""
+    warnings: list[str] = field(default_factory=list)  # done, but not all of it (reviews)
 
 
 def check_passed(doc: dict[str, Any], source: str = "report.json") -> None:
@@ -354,9 +355,7 @@ def promote(client: GitHubClient, plan: Plan) -> PromotionResult:
         else:
             pull, action = created, "opened"
     client.add_labels(pull.number, list(opts.labels))
-    if action == "opened" or committed:
-        # Asking again on an unchanged re-run would re-notify reviewers who already approved.
-        client.request_reviewers(pull.number, list(opts.reviewers), list(opts.team_reviewers))
+    warnings = _request_reviews(client, pull.number, opts, everyone=action == "opened" or committed)
 
     # Listed again now that ours is open: a promote running at the same time either saw
     # ours or is seen here, so one of the two closes the older candidate.
@@ -377,6 +376,7 @@ def promote(client: GitHubClient, plan: Plan) -> PromotionResult:
         url=pull.url,
         committed=committed,
         superseded=superseded,
+        warnings=warnings,
     )
     if newer:
         top = newer[0]
@@ -387,6 +387,53 @@ def promote(client: GitHubClient, plan: Plan) -> PromotionResult:
             f"newer than {plan.ctx.version}, and was opened meanwhile: closed #{pull.number}"
         )
     return result
+
+
+def _request_reviews(
+    client: GitHubClient, number: int, opts: PromoteOptions, *, everyone: bool
+) -> list[str]:
+    """Ask the wanted reviewers who are not asked yet; warnings for the ones that failed.
+
+    Runs on every promote, so a request that failed, or a reviewer added to the workflow
+    later, is asked on the next run. With new evidence (`everyone`) all are asked to look
+    again; without, someone who already reviewed is left alone (asking would re-notify an
+    approver), and so is a team once the pull request has any review: GitHub does not say
+    which team a review answered. A failure does not undo the pull request: it is a
+    warning, and the next run asks again.
+    """
+    users, teams = list(opts.reviewers), list(opts.team_reviewers)
+    if not users and not teams:
+        return []
+    if not everyone:
+        try:
+            state = client.review_state(number)
+        except PromotionError as exc:
+            return [f"could not read the review requests of #{number}: {exc}"]
+        users = [u for u in users if u.lower() not in state.users | state.reviewed]
+        teams = [t for t in teams if t.lower() not in state.teams and not state.reviewed]
+    if not users and not teams:
+        return []
+    try:
+        client.request_reviewers(number, users, teams)
+        return []
+    except PromotionError as exc:
+        if len(users) + len(teams) == 1 or "(422 " not in str(exc):
+            return [_review_warning(number, users + teams, exc)]
+    # GitHub refuses the whole request (422) for one unknown login: ask each on their own.
+    warnings = []
+    for name, as_team in [(u, False) for u in users] + [(t, True) for t in teams]:
+        try:
+            client.request_reviewers(number, [] if as_team else [name], [name] if as_team else [])
+        except PromotionError as exc:
+            warnings.append(_review_warning(number, [name], exc))
+    return warnings
+
+
+def _review_warning(number: int, names: list[str], exc: PromotionError) -> str:
+    return (
+        f"requesting a review from {', '.join(names)} on #{number} failed: {exc}. The pull "
+        "request is open; the next promote run asks again."
+    )
 
 
 def _version(pull: PullInfo, prefix: str) -> str:

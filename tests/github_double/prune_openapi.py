@@ -44,6 +44,7 @@ OPERATIONS = {
         "post",
         "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers",
     ),
+    "pulls/list-reviews": ("get", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
     "issues/add-labels": ("post", "/repos/{owner}/{repo}/issues/{issue_number}/labels"),
     "issues/list-comments": ("get", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),
     "issues/create-comment": ("post", "/repos/{owner}/{repo}/issues/{issue_number}/comments"),

@@ -195,6 +195,17 @@ class GitHubDouble:
         with self._lock:
             return self.repo.merge(self.repo.pulls[number]).sha
 
+    def review(
+        self, number: int, login: str, state: str = "APPROVED", *, team: str | None = None
+    ) -> None:
+        """`login` submits a review of pull request `number` (for `team`, if given). As on
+        GitHub, the answered request leaves `requested_reviewers` / `requested_teams`."""
+        with self._lock:
+            p = self.repo.pulls[number]
+            p.reviews.append((login, state, self.repo.clock.tick()))
+            p.reviewers = [u for u in p.reviewers if u != login]
+            p.teams = [t for t in p.teams if t != team]
+
     def deployments(self) -> list[Deployment]:
         return list(self.repo.deployments.values())
 
@@ -698,6 +709,35 @@ class GitHubDouble:
         p.reviewers += [u for u in users if u not in p.reviewers]
         p.teams += [t for t in teams if t not in p.teams]
         return 201, self._pull(p, "pull-request-simple"), {}
+
+    def _op_pulls_list_reviews(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Response:
+        p = self._get_pull(params)
+        url = f"{self._repo_url}/pulls/{p.number}"
+        html = f"{self.root}/{self.repo.full_name}/pull/{p.number}"
+        items = list(enumerate(p.reviews, start=1))
+        chunk, headers = self._page(
+            items, query, f"/repos/{self.repo.full_name}/pulls/{p.number}/reviews"
+        )
+        reviews = [
+            self._obj(
+                "pull-request-review",
+                id=p.number * 1000 + i,
+                node_id=f"PRR_{p.number}_{i}",
+                user=self._user(login),
+                body="",
+                state=state,
+                html_url=f"{html}#pullrequestreview-{p.number * 1000 + i}",
+                pull_request_url=url,
+                _links={"html": {"href": html}, "pull_request": {"href": url}},
+                submitted_at=at,
+                commit_id=p.head_sha,
+                author_association="COLLABORATOR",
+            )
+            for i, (login, state, at) in chunk
+        ]
+        return 200, reviews, headers
 
     def _op_issues_add_labels(self, params: dict[str, str], query: Any, body: Any) -> Response:
         p = self._get_pull(params)

@@ -40,8 +40,9 @@ class Pull:
     merged_at: str | None = None
     merge_commit_sha: str | None = None
     labels: list[str] = field(default_factory=list)
-    reviewers: list[str] = field(default_factory=list)
+    reviewers: list[str] = field(default_factory=list)  # pending review requests
     teams: list[str] = field(default_factory=list)
+    reviews: list[tuple[str, str, str]] = field(default_factory=list)  # login, state, time
 
 
 @dataclass
