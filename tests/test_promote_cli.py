@@ -123,7 +123,9 @@ def test_auto_merge_is_refused_not_ignored(
 ) -> None:
     argv = ["promote", str(report_dir), "--model", "m", "--model-version", "1", "--auto-merge"]
     assert main(*argv) == 2
-    assert "--auto-merge is not supported" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--auto-merge is not supported" in err
+    assert "a merge made by the workflow's GITHUB_TOKEN starts no deploy" in err
 
 
 @pytest.mark.parametrize(

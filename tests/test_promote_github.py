@@ -373,6 +373,26 @@ def test_bad_token_names_the_variable_never_the_value(
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
+def test_actions_not_allowed_to_open_pull_requests_names_the_setting(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    """GitHub's 403 here is a repository setting, not a missing `permissions:` key: the
+    advice must say which setting, and not send people to edit their workflow."""
+    gh.actions_may_create_pulls = False
+    with pytest.raises(PromotionError) as info:
+        run(gh, doc)
+    message = str(info.value)
+    assert "403 GitHub Actions is not permitted to create or approve pull requests" in message
+    assert (
+        '"Allow GitHub Actions to create and approve pull requests" in acme/models\'s '
+        "Settings > Actions > General"
+    ) in message
+    assert "permissions:" not in message and gh.token not in message
+    assert gh.open_pulls() == []
+    gh.actions_may_create_pulls = True  # turned on: the next run opens it
+    assert run(gh, doc).action == "opened"
+
+
 def test_read_only_token_is_told_which_permissions(gh: GitHubDouble, doc: dict[str, Any]) -> None:
     gh.read_only = True
     with pytest.raises(PromotionError) as info:

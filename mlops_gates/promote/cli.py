@@ -151,7 +151,8 @@ def _promote(args: argparse.Namespace) -> int:
         _error(
             "--auto-merge is not supported: GitHub turns auto-merge on only through its "
             "GraphQL API, which mlops-gates does not call yet. Drop the option and enable "
-            "auto-merge on the pull request (or `gh pr merge --auto`)."
+            "auto-merge on the pull request (or `gh pr merge --auto`) as a person or with a "
+            "GitHub App token: a merge made by the workflow's GITHUB_TOKEN starts no deploy."
         )
         return EXIT_USAGE
     try:

@@ -282,6 +282,14 @@ class GitHubClient:
                 "longest wait allowed. Try again later, or use a token with its own limit "
                 "(a GitHub App installation token rather than a shared one)"
             )
+        if status == 403 and "not permitted to create" in what.lower():
+            # No `permissions:` key grants this: it is a repository/organisation setting.
+            return (
+                f"GitHub refused {action} (403 {what}): the repository does not allow GitHub "
+                'Actions to open pull requests. Turn on "Allow GitHub Actions to create and '
+                f"approve pull requests\" in {repo}'s Settings > Actions > General (an "
+                "organisation's setting can override it), or promote with a GitHub App token"
+            )
         if status == 403:
             return f"GitHub refused {action} (403 {what}): {PERMISSIONS_HINT} {repo}"
         if status == 404:

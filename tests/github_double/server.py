@@ -93,6 +93,9 @@ class GitHubDouble:
     collaborators: tuple[str, ...] = ("alice", "bob")
     teams: tuple[str, ...] = ("ml-reviewers",)
     read_only: bool = False  # a token without write permission: writes answer 403
+    # The repository setting "Allow GitHub Actions to create and approve pull requests",
+    # as a workflow's GITHUB_TOKEN meets it: off, opening a pull request answers 403.
+    actions_may_create_pulls: bool = True
     repo: Repo = field(init=False)
     requests: list[Record] = field(default_factory=list, init=False)
     violations: list[str] = field(default_factory=list, init=False)
@@ -625,6 +628,10 @@ class GitHubDouble:
 
     def _op_pulls_create(self, params: dict[str, str], query: Any, body: Any) -> Response:
         r = self._check_repo(params)
+        if not self.actions_may_create_pulls:
+            raise HTTPError(
+                403, "GitHub Actions is not permitted to create or approve pull requests."
+            )
         head = body["head"].split(":", 1)[-1]
         base = body["base"]
         invalid = [
