@@ -157,7 +157,9 @@ def test_pr_workflow_passes(act: Act, gh: GitHubDouble, tmp_path: Path) -> None:
     run_id = (report["context"].get("mlflow") or {}).get("run_id") or ""
     assert run.outputs()["mlflow-run-id"] == run_id
     [comment] = gh.repo.comments.values()
-    assert comment.issue == number and comment.body.startswith("<!-- mlops-gates:report -->")
+    # Keyed by the config path, relative to the workspace (stable across runners).
+    marker = "<!-- mlops-gates:report key=mlops-gates.yaml -->\n"
+    assert comment.issue == number and comment.body.startswith(marker)
     assert "mlops-gates: PASS" in comment.body
 
 
