@@ -25,6 +25,16 @@ COLUMNS = {
 }
 
 
+def assert_keys_equal(got: pd.DataFrame, groupby: pd.DataFrame) -> None:
+    """Equal key frames. pandas < 3 types a text key column that holds only a missing
+    value as float in groupby's keys; the value (missing) is what the slices use."""
+    groupby = groupby.copy()
+    for c in groupby.columns:
+        if got[c].dtype == object and groupby[c].dtype == float and groupby[c].isna().all():
+            groupby[c] = groupby[c].astype(object)
+    pd.testing.assert_frame_equal(got, groupby)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.sampled_from(sorted(COLUMNS)), min_size=1, max_size=3, unique=True),
@@ -36,14 +46,14 @@ def test_groups_and_keys_equal_pandas_groupby(columns: list[str], n: int, seed: 
     frame = pd.DataFrame({c: COLUMNS[c](rng, n) for c in columns})
     fast, slow = Grouping.of(frame, columns), Grouping.by_groupby(frame, columns)
     np.testing.assert_array_equal(fast.codes, slow.codes)
-    pd.testing.assert_frame_equal(fast.keys, slow.keys)
+    assert_keys_equal(fast.keys, slow.keys)
     for cols in ((columns[0],), (columns[-1],), tuple(columns), tuple(reversed(columns))):
         got, want = fast.slicing(cols), slow.slicing(cols)
         np.testing.assert_array_equal(got[0], want[0])
         assert got[1] == want[1]
         (fine, to_fine), (slow_fine, slow_to) = fast.coarsen(list(cols)), slow.coarsen(list(cols))
         np.testing.assert_array_equal(to_fine, slow_to)
-        pd.testing.assert_frame_equal(fine.keys, slow_fine.keys)
+        assert_keys_equal(fine.keys, slow_fine.keys)
         # Slicing the coarse grouping again (its codes kept) still agrees with groupby.
         sub = (cols[0],)
         np.testing.assert_array_equal(fine.slicing(sub)[0], slow_fine.slicing(sub)[0])
@@ -102,7 +112,7 @@ def test_parquet_text_columns_come_factorized_as_pandas_would(
     columns = ["s", "n", "t"]
     fast, slow = Grouping.of(got, columns), Grouping.by_groupby(expected, columns)
     np.testing.assert_array_equal(fast.codes, slow.codes)
-    pd.testing.assert_frame_equal(fast.keys, slow.keys)
+    assert_keys_equal(fast.keys, slow.keys)
     assert got._frame is None  # grouping decoded no text
     for c, (codes, uniques) in got.factorized.items():
         decoded = pd.Series(pd.Index(uniques).take(codes), name=c)

@@ -123,6 +123,8 @@ def _by_factorize(table: Table, columns: list[str]) -> Grouping | None:
     for c in columns:
         if c in table.factorized:
             k, u = table.factorized[c]
+            if isinstance(u, pd.arrays.NumpyExtensionArray):
+                u = u.to_numpy()  # object text (pandas < 3): pandas 2 warns factorizing it
         else:
             col = table.column(c)
             if isinstance(col.dtype, pd.CategoricalDtype):

@@ -136,7 +136,7 @@ def schema_rows(schema: Any, ref: str, columns: list[str], frame: pd.DataFrame |
     # them, which happens on first validation; load them now so they are known.
     import pandera.backends.pandas.builtin_checks  # noqa: F401
     from hypothesis import strategies as st
-    from pandera.strategies.base_strategies import CONSTRAINT_DISPATCHER, STRATEGY_DISPATCHER
+    from pandera.strategies import base_strategies
     from pandera.strategies.pandas_strategies import field_element_strategy
 
     missing = [c for c in columns if c not in schema.columns]
@@ -155,6 +155,9 @@ def schema_rows(schema: Any, ref: str, columns: list[str], frame: pd.DataFrame |
             f"and generated rows could break them; use `rows: data` (rows drawn from the "
             f"evaluation data) or move the checks to the columns"
         )
+    # Checks' strategies live in STRATEGY_DISPATCHER; newer pandera adds constraints.
+    constraints = getattr(base_strategies, "CONSTRAINT_DISPATCHER", {})
+    strategies = base_strategies.STRATEGY_DISPATCHER
     values: dict[str, Any] = {}
     dtypes: dict[str, Any] = {}
     for c in columns:
@@ -162,9 +165,9 @@ def schema_rows(schema: Any, ref: str, columns: list[str], frame: pd.DataFrame |
         for check in col.checks:
             known = (
                 getattr(check, "constraint", None)
-                or CONSTRAINT_DISPATCHER.get((check.name, pd.Series))
+                or constraints.get((check.name, pd.Series))
                 or check.strategy
-                or STRATEGY_DISPATCHER.get((check.name, pd.Series))
+                or strategies.get((check.name, pd.Series))
             )
             if known is None:
                 raise DataError(

@@ -145,6 +145,12 @@ def mlflow_session(conn: MlflowConnection) -> Iterator[Any]:
     levels = {name: logging.getLogger(name).level for name in _QUIET_LOGGERS}
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # MLflow 2 migrates a new store under alembic.ini's logging config (fileConfig): it
+    # sets those levels back to INFO and swaps the root logger's handlers. Hold INFO off
+    # and give the root logger back what it had.
+    root, disabled = logging.getLogger(), logging.root.manager.disable
+    root_level, root_handlers = root.level, list(root.handlers)
+    logging.disable(max(disabled, logging.INFO))
     try:
         try:
             import mlflow
@@ -162,6 +168,9 @@ def mlflow_session(conn: MlflowConnection) -> Iterator[Any]:
                 os.environ[k] = v
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+        logging.disable(disabled)
+        root.setLevel(root_level)
+        root.handlers[:] = root_handlers
 
 
 def client(conn: MlflowConnection) -> Any:

@@ -192,7 +192,9 @@ def sk_score(name: str, y: NDArray[np.int64], s: NDArray[np.float64]) -> float:
     if y.shape[0] == 0:
         return NAN
     if name == "roc_auc":
-        return float(quiet(skm.roc_auc_score, y, s))  # NaN (and a warning) with one class
+        if np.unique(y).size < 2:
+            return NAN  # sklearn >= 1.6: NaN and a warning; older releases raise ValueError
+        return float(skm.roc_auc_score(y, s))
     if name == "average_precision":
         if not (y == 1).any():
             return NAN  # sklearn: 0.0 and "No positive class found in y_true"
