@@ -8,8 +8,16 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import scipy.special
+import scipy.stats
 import yaml
 from helpers import binary_frame
+
+# pytester's in-process runs restore sys.modules afterwards, so a module first imported
+# inside one (the gates import scipy lazily) is imported again by the next, and scipy's
+# compiled modules refuse a second initialisation in one process. Importing them here keeps
+# them loaded across runs, whichever test file runs first.
+_KEEP_LOADED = (scipy.special, scipy.stats)
 
 Project = Callable[..., Path]
 
