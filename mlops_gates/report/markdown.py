@@ -32,13 +32,16 @@ def md_escape(value: Any, limit: int = 200) -> str:
     return text.replace("@", "@\u200d")
 
 
-def describe_bound(bound: dict[str, Any] | None) -> str:
+def describe_bound(bound: dict[str, Any] | None, *, ascii: bool = False) -> str:
+    """The bound as Markdown shows it (`≥ 0.8`), or with `ascii` as a terminal does
+    (`>= 0.8`, `in [a, b]`)."""
     if not bound:
         return ""
     lo, hi = bound.get("min"), bound.get("max")
     if lo is not None and hi is not None:
-        return f"[{fmt(lo)}, {fmt(hi)}]"
-    return f"≥ {fmt(lo)}" if lo is not None else f"≤ {fmt(hi)}"
+        return f"{'in ' if ascii else ''}[{fmt(lo)}, {fmt(hi)}]"
+    ge, le = (">=", "<=") if ascii else ("≥", "≤")
+    return f"{ge} {fmt(lo)}" if lo is not None else f"{le} {fmt(hi)}"
 
 
 def describe_interval(ci: list[float | None] | None) -> str:

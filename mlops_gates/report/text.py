@@ -13,6 +13,7 @@ from typing import Any
 from mlops_gates._text import defuse, terminal_safe
 from mlops_gates.gates.result import fmt
 from mlops_gates.report.bounded import worst_per_gate
+from mlops_gates.report.markdown import describe_bound, describe_interval, slice_text
 
 _ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
 # SGR colours per status; bold for the two that fail a run.
@@ -20,27 +21,6 @@ _COLOUR = {"error": "1;31", "fail": "1;31", "warn": "33", "skip": "36", "pass": 
 _HEADER = ("status", "gate", "slice", "observed", "interval", "bound", "support")
 _STATUS_W = 6  # "ERROR " and friends
 _INDENT = " " * (_STATUS_W + 2)
-
-
-def slice_text(s: dict[str, Any] | None) -> str:
-    if not s:
-        return "overall"
-    return ", ".join(f"{k}={'<missing>' if v is None else v}" for k, v in s.items())
-
-
-def _bound(bound: dict[str, Any] | None) -> str:
-    if not bound:
-        return ""
-    lo, hi = bound.get("min"), bound.get("max")
-    if lo is not None and hi is not None:
-        return f"in [{fmt(lo)}, {fmt(hi)}]"
-    return f">= {fmt(lo)}" if lo is not None else f"<= {fmt(hi)}"
-
-
-def _interval(ci: list[float | None] | None) -> str:
-    if not ci or ci[0] is None or ci[1] is None:
-        return ""
-    return f"[{fmt(ci[0])}, {fmt(ci[1])}]"
 
 
 def render_table(
@@ -71,8 +51,8 @@ def render_table(
             terminal_safe(g.get("gate") or g["id"]),
             terminal_safe(slice_text(g.get("slice"))),
             fmt(g.get("observed")),
-            _interval(g.get("ci")),
-            _bound(g.get("bound")),
+            describe_interval(g.get("ci")),
+            describe_bound(g.get("bound"), ascii=True),
             "" if g.get("support") is None else str(g["support"]),
         )
         for g in shown
