@@ -377,16 +377,16 @@ def clopper_pearson_interval(
 ) -> Interval:
     """Clopper-Pearson ("exact") interval of ``successes / n``; NaN where ``n == 0``.
 
-    Bounds are beta quantiles (``scipy.stats.beta.ppf``, imported on first use); the
+    Bounds are beta quantiles (``scipy.special.betaincinv``, imported on first use); the
     interval covers at least ``level`` for every true proportion, so it is conservative.
     """
-    from scipy.stats import beta  # type: ignore[import-untyped]
+    from scipy.special import betaincinv  # type: ignore[import-untyped]
 
     x, t = _proportion_args(successes, n)
     tail = _tail(level)
     # Safe parameters where a bound is fixed (0 successes, or all) or n is 0.
-    lo = beta.ppf(tail, np.maximum(x, 1), np.maximum(t - x + 1, 1))
-    hi = beta.ppf(1 - tail, x + 1, np.maximum(t - x, 1))
+    lo = betaincinv(np.maximum(x, 1), np.maximum(t - x + 1, 1), tail)
+    hi = betaincinv(x + 1, np.maximum(t - x, 1), 1 - tail)
     lo = np.where(x == 0, 0.0, lo)
     hi = np.where(x == t, 1.0, hi)
     return Interval(_undefined_if_empty(lo, t), _undefined_if_empty(hi, t))
