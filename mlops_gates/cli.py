@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from mlops_gates._text import defuse, terminal_safe
+    from mlops_gates._text import safe_line, terminal_safe
     from mlops_gates.config import load_config
     from mlops_gates.errors import ConfigError, MlopsGatesError
     from mlops_gates.gates.runner import run_gates
@@ -221,9 +221,9 @@ def _check(args: argparse.Namespace) -> int:
         _error(err)
     if not written:
         return EXIT_GATES
-    print(defuse(terminal_safe(written)))
+    print(safe_line(written))
     if tracked is not None and tracked.status == "logged":
-        print(defuse(terminal_safe(f"mlflow: {tracked.message}")))
+        print(safe_line(f"mlflow: {tracked.message}"))
     elif tracked is not None and tracked.status == "failed":
         level = "error" if config.tracking.on_failure == "error" else "warning"
         message = terminal_safe(f"mlops-gates: {level}: MLflow tracking failed: {tracked.message}")

@@ -21,11 +21,11 @@ def error(message: str, code: int = EXIT_USAGE) -> int:
 
     Each line is escaped for terminals and CI logs: messages quote values from files.
     """
-    from mlops_gates._text import defuse, terminal_safe
+    from mlops_gates._text import safe_line
 
     lines = str(message).split("\n")
     lines[0] = f"mlops-gates: error: {lines[0]}"
-    print("\n".join(defuse(terminal_safe(line)) for line in lines), file=sys.stderr)
+    print("\n".join(safe_line(line) for line in lines), file=sys.stderr)
     return code
 
 

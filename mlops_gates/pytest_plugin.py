@@ -333,7 +333,7 @@ class GatesPlugin:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        from mlops_gates._text import defuse, terminal_safe
+        from mlops_gates._text import safe_line
         from mlops_gates.report.text import render_table
 
         tr = terminalreporter
@@ -361,9 +361,9 @@ class GatesPlugin:
             colour=tr._tw.hasmarkup,
             verbose_hint="-v",
         )
-        lines.append(defuse(terminal_safe(self.write_error or f"report: {self.report_dir}")))
+        lines.append(safe_line(self.write_error or f"report: {self.report_dir}"))
         if self.tracking_line:
-            lines.append(defuse(terminal_safe(self.tracking_line)))
+            lines.append(safe_line(self.tracking_line))
         for line in lines:
             tr.write_line(line)
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mlops_gates.cli_io import DEFAULT_REPORT_DIR
+from mlops_gates.cli_io import add_report_dir
 from mlops_gates.cli_io import error as _error
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -31,14 +31,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "with its digest. Exit status: 0 signed; 1 the files are not the model the report "
         "judged, or MLflow failed; 2 usage error.",
     )
-    a.add_argument(
-        "report_dir",
-        metavar="REPORT_DIR",
-        nargs="?",
-        type=Path,
-        default=DEFAULT_REPORT_DIR,
-        help=f"directory holding report.json (default: ./{DEFAULT_REPORT_DIR})",
-    )
+    add_report_dir(a)
     a.add_argument(
         "--model",
         metavar="PATH|URI",
@@ -67,14 +60,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "report's status and digests. Read from report.json only. Exit status: 0 written; "
         "2 no report or the file cannot be written.",
     )
-    b.add_argument(
-        "report_dir",
-        metavar="REPORT_DIR",
-        nargs="?",
-        type=Path,
-        default=DEFAULT_REPORT_DIR,
-        help=f"directory holding report.json (default: ./{DEFAULT_REPORT_DIR})",
-    )
+    add_report_dir(b)
     b.add_argument(
         "--output", type=Path, metavar="PATH", help="where (default: REPORT_DIR/ml-bom.cdx.json)"
     )

@@ -129,45 +129,41 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
             )
             continue
         if gaps is not None:
-            ev = gaps
-            observed = float(ev.estimate[n_stratum])
-            method = ev.method
-            findings.append(
-                Finding(
-                    slc=stratum,
-                    observed=observed,
-                    bound=bound,
-                    support=int(sum(rows[i] for i in keep)),
-                    min_support=0,
-                    ci=ev.interval(n_stratum),
-                    p_value=float(gap_p[n_stratum]) if gap_p is not None else math.nan,
-                    details=details,
+            # Gaps of proportions: every stratum's simultaneous interval, computed at once.
+            observed = float(gaps.estimate[n_stratum])
+            method = gaps.method
+            ci = gaps.interval(n_stratum)
+            p_value = float(gap_p[n_stratum]) if gap_p is not None else math.nan
+        else:
+            criterion = _CRITERIA.get(family) if named else None
+            cm = (
+                table.candidate_confusion()[keep]
+                if isinstance(table, ClassificationStats)
+                else None
+            )
+            if criterion is not None:
+                assert cm is not None
+                observed = float(fair.parity_batch(criterion, cm, measure=measure))
+            else:
+                observed = fair.between_groups(per_group[gate.metric][keep], measure=measure)
+            if cm is not None:
+                ev = parity_evidence(
+                    gate.metric,
+                    cm,
+                    criterion=criterion,
+                    measure=measure,
+                    estimate=observed,
+                    settings=settings,
+                    rng=rng,
+                    draws=partial(ctx.resampled, columns, "candidate", keep),
                 )
-            )
-            continue
-        criterion = _CRITERIA.get(family) if named else None
-        cm = table.candidate_confusion()[keep] if isinstance(table, ClassificationStats) else None
-        if criterion is not None:
-            assert cm is not None
-            observed = float(fair.parity_batch(criterion, cm, measure=measure))
-        else:
-            observed = fair.between_groups(per_group[gate.metric][keep], measure=measure)
-        if cm is not None:
-            ev = parity_evidence(
-                gate.metric,
-                cm,
-                criterion=criterion,
-                measure=measure,
-                estimate=observed,
-                settings=settings,
-                rng=rng,
-                draws=partial(ctx.resampled, columns, "candidate", keep),
-            )
-        else:
-            ev = Evidence(np.array([observed]), note="no interval for a regression metric gap")
-        method = ev.method or method
-        if ev.note:
-            details["ci_note"] = ev.note
+            else:
+                ev = Evidence(np.array([observed]), note="no interval for a regression metric gap")
+            method = ev.method or method
+            if ev.note:
+                details["ci_note"] = ev.note
+            ci = ev.interval(0)
+            p_value = float(ev.pvalue(bound)[0])
         findings.append(
             Finding(
                 slc=stratum,
@@ -175,8 +171,8 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
                 bound=bound,
                 support=int(sum(rows[i] for i in keep)),
                 min_support=0,
-                ci=ev.interval(0),
-                p_value=float(ev.pvalue(bound)[0]),
+                ci=ci,
+                p_value=p_value,
                 details=details,
             )
         )

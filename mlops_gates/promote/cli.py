@@ -260,9 +260,9 @@ def _warn(message: str) -> None:
     """A warning line on stderr; in GitHub Actions also an annotation on the run."""
     import sys
 
-    from mlops_gates._text import defuse, terminal_safe
+    from mlops_gates._text import safe_line
 
-    line = defuse(terminal_safe(message.replace("\n", " ")))
+    line = safe_line(message.replace("\n", " "))
     print(f"mlops-gates: warning: {line}", file=sys.stderr)
     if os.environ.get("GITHUB_ACTIONS") == "true":
         from mlops_gates.report.github import workflow_command

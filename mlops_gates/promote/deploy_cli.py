@@ -315,10 +315,10 @@ def _status(args: argparse.Namespace) -> int:
     # Out of sync is what a scheduled `status` job exists to catch: it must fail the job.
     drift = out_of_sync(rows, sources)
     if drift:
-        from mlops_gates._text import defuse, terminal_safe
+        from mlops_gates._text import safe_line
 
         for line in drift:  # model names and paths come from files: escape them
-            print(defuse(terminal_safe(f"mlops-gates: {line}")), file=sys.stderr)
+            print(safe_line(f"mlops-gates: {line}"), file=sys.stderr)
     return EXIT_FAILED if drift else EXIT_OK
 
 

@@ -7,7 +7,6 @@ and is never cut. Every cell is escaped for terminals and CI logs (see `terminal
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from mlops_gates._text import defuse, terminal_safe
@@ -182,10 +181,3 @@ def _last_break(text: str, width: int, seps: str) -> int:
     for sep in seps.replace(" ", ""):
         best = max(best, text.rfind(sep, 0, width) + 1)
     return best
-
-
-def plain_lines(lines: Iterable[str]) -> list[str]:
-    """`lines` without colour codes (for tests and width checks)."""
-    import re
-
-    return [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in lines]
