@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -172,3 +173,59 @@ def test_pytest_plugin_on_the_example(example: Path, report: dict) -> None:
 def _sex_swap(doc: dict) -> tuple[float, dict]:
     g = next(g for g in doc["gates"] if g["id"] == "invariant-sex[invariance=sex]")
     return g["observed"], g["details"]["counterexample"]
+
+
+# The renovation guard: the example's report.json is the same document, apart from what a run
+# cannot repeat (clock readings, absolute paths, the model files' bytes: skops zips carry
+# timestamps). Made with the versions in GOLDEN_VERSIONS; other versions of the numeric stack
+# train a different model, so the comparison would measure scikit-learn, not this package.
+GOLDEN = Path(__file__).parent / "golden" / "adult-report.json"
+GOLDEN_VERSIONS = GOLDEN.with_suffix(".versions.json")
+_CLOCK_KEYS = {"started_at", "finished_at", "duration_s"}
+
+
+def _stack_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    names = ("numpy", "pandas", "scikit-learn", "scipy", "pyarrow", "skops")
+    return {name: version(name) for name in names}
+
+
+def _is_model_digest(doc: dict, key: str, value: object) -> bool:
+    if not (isinstance(value, str) and value.startswith("sha256:")):
+        return False
+    return key in ("candidate", "baseline") or (key == "digest" and "format" in doc)
+
+
+def _normalise(doc: object, root: str) -> object:
+    if isinstance(doc, dict):
+        out = {}
+        for key, value in doc.items():
+            if key in _CLOCK_KEYS:
+                out[key] = "<clock>"
+            elif _is_model_digest(doc, key, value):
+                out[key] = "<model bytes>"
+            else:
+                out[key] = _normalise(value, root)
+        return out
+    if isinstance(doc, list):
+        return [_normalise(value, root) for value in doc]
+    if isinstance(doc, str):
+        return doc.replace(root, "<example>")
+    return doc
+
+
+def test_report_is_the_golden_document(example: Path, report: dict) -> None:
+    got = _normalise(report, str(example))
+    if os.environ.get("MLOPS_GATES_WRITE_GOLDEN") == "1":
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
+        GOLDEN_VERSIONS.write_text(json.dumps(_stack_versions(), indent=1) + "\n")
+    made_with = json.loads(GOLDEN_VERSIONS.read_text())
+    if made_with != _stack_versions():
+        pytest.skip(
+            f"golden report made with {made_with}, this environment has {_stack_versions()}; "
+            "rewrite it on an unchanged main with MLOPS_GATES_WRITE_GOLDEN=1"
+        )
+    want = json.loads(GOLDEN.read_text())
+    assert json.dumps(got, indent=1, sort_keys=True) == json.dumps(want, indent=1, sort_keys=True)
