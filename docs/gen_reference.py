@@ -241,7 +241,7 @@ def cli_page() -> str:
         [[f"[`mlops-gates {n}`](#mlops-gates-{n})", _summary(parser, n)] for n, _ in commands],
     )
     return (
-        _banner("the argparse parser in mlops_gates/cli.py")
+        _banner("the argparse parser in mlops_gates/cli/")
         + "# Command line: `mlops-gates`\n\n"
         + "Every subcommand answers `--help` with the same text; `mlops-gates --version` "
         "prints the version.\n\n" + index + "\n" + "\n".join(_command_sections(parser))

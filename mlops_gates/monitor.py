@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_gates.cli_io import error as _error
+from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK
+from mlops_gates.cli.common import error as _error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from mlops_gates.config import Config
     from mlops_gates.gates.result import GateResult, Report
 
-EXIT_OK, EXIT_RETRAIN, EXIT_USAGE = 0, 1, 2
 DEFAULT_REPORT_DIR = Path("mlops-gates-monitor")
 DEFAULT_KINDS = ("schema", "drift", "metric", "fairness", "staleness")
 # Kinds that read only the table; the others need labels (or the model's output with them).
@@ -334,7 +334,7 @@ def _monitor(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _error(str(exc))
     except MlopsGatesError as exc:
-        return _error(str(exc), EXIT_RETRAIN)
+        return _error(str(exc), EXIT_FAIL)
     write_report(report, args.report_dir)
     doc = report.to_dict()
     from mlops_gates.tracking import track
@@ -356,11 +356,11 @@ def _monitor(args: argparse.Namespace) -> int:
         print(f"monitor: healthy: {span}")
     print(f"report: {args.report_dir}/report.json, {args.report_dir}/report.md")
     _outputs(doc, args.report_dir)
-    return EXIT_RETRAIN if mon["retrain"] else EXIT_OK
+    return EXIT_FAIL if mon["retrain"] else EXIT_OK
 
 
 def _outputs(doc: dict[str, Any], report_dir: Path) -> None:
-    from mlops_gates.cli_io import step_outputs
+    from mlops_gates.cli.common import step_outputs
 
     retrain = doc["context"]["monitor"]["retrain"]
     step_outputs(

@@ -331,7 +331,7 @@ def test_stderr_holds_no_pyspark_warning(tmp_path: Path) -> None:
 
 
 def test_terminal_width_without_a_terminal_is_80(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlops_gates.cli_io import terminal_width
+    from mlops_gates.cli.common import terminal_width
 
     monkeypatch.delenv("COLUMNS", raising=False)
     assert terminal_width() == 80  # captured streams: what a CI log gets, as with pytest

@@ -28,9 +28,8 @@ if TYPE_CHECKING:
     from mlops_gates.promote.github import GitHubClient
     from mlops_gates.promote.issues import IssueInfo
 
-from mlops_gates.cli_io import add_report_dir
+from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, add_report_dir
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_TITLE = "Model monitoring: retraining warranted"
 MARKER_PREFIX = "mlops-gates:monitor"
 ISSUE_PERMISSIONS = (
@@ -307,7 +306,7 @@ def _alert(args: argparse.Namespace) -> int:
         message = str(exc)
         if "(403 " in message:
             message = message.split("): ", 1)[0] + f"): {ISSUE_PERMISSIONS}"
-        return _error(message, EXIT_FAILED)
+        return _error(message, EXIT_FAIL)
     finally:
         client.close()
     _report(result)

@@ -14,10 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlops_gates._version import __version__
-from mlops_gates.cli_io import add_report_dir, terminal_width, use_colour
-from mlops_gates.cli_io import error as _error
-
-EXIT_OK, EXIT_GATES, EXIT_USAGE = 0, 1, 2
+from mlops_gates.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_report_dir,
+    terminal_width,
+    use_colour,
+)
+from mlops_gates.cli.common import error as _error
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,11 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.set_defaults(func=_config_schema)
 
-    from mlops_gates.promote.cli import add_subcommands as add_promote_commands
+    from mlops_gates.cli.promote import add_subcommands as add_promote_commands
 
     add_promote_commands(sub)
 
-    from mlops_gates.promote.deploy_cli import add_subcommands as add_deploy_commands
+    from mlops_gates.cli.deploy import add_subcommands as add_deploy_commands
 
     add_deploy_commands(sub)  # deploy, rollback, status
 
@@ -95,11 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_monitor_commands(sub)
 
-    from mlops_gates.data_cli import add_subcommands as add_data_commands
+    from mlops_gates.cli.data import add_subcommands as add_data_commands
 
     add_data_commands(sub)  # profile, schema infer
 
-    from mlops_gates.attest.cli import add_subcommands as add_attest_commands
+    from mlops_gates.cli.attest import add_subcommands as add_attest_commands
 
     add_attest_commands(sub)  # attest, verify
 
@@ -220,7 +225,7 @@ def _check(args: argparse.Namespace) -> int:
     for err in report.errors:
         _error(err)
     if not written:
-        return EXIT_GATES
+        return EXIT_FAIL
     print(safe_line(written))
     if tracked is not None and tracked.status == "logged":
         print(safe_line(f"mlflow: {tracked.message}"))
@@ -228,7 +233,7 @@ def _check(args: argparse.Namespace) -> int:
         level = "error" if config.tracking.on_failure == "error" else "warning"
         message = terminal_safe(f"mlops-gates: {level}: MLflow tracking failed: {tracked.message}")
         print(message, file=sys.stderr)
-    return EXIT_OK if doc["status"] == "pass" else EXIT_GATES
+    return EXIT_OK if doc["status"] == "pass" else EXIT_FAIL
 
 
 def _log(args: argparse.Namespace) -> int:
@@ -245,7 +250,7 @@ def _log(args: argparse.Namespace) -> int:
         )
     except TrackingError as exc:
         _error(f"MLflow tracking failed: {exc}; the report is unchanged, try again later")
-        return EXIT_GATES
+        return EXIT_FAIL
     except MlopsGatesError as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -268,7 +273,7 @@ def _init(args: argparse.Namespace) -> int:
         )
     except InitExists as exc:
         _error(str(exc))
-        return EXIT_GATES
+        return EXIT_FAIL
     except MlopsGatesError as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -288,7 +293,7 @@ def _github_report(args: argparse.Namespace) -> int:
         publish(args.report_dir)
     except OSError as exc:
         _error(f"cannot write the GitHub Actions files: {exc}")
-        return EXIT_GATES
+        return EXIT_FAIL
     return EXIT_OK
 
 

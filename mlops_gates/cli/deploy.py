@@ -16,14 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_gates.cli_io import error as _error
+from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK
+from mlops_gates.cli.common import error as _error
 
 if TYPE_CHECKING:
     from mlops_gates.promote.deploy import Deployer, Outcome, Provenance, Smoke, Target
     from mlops_gates.promote.github import GitHubClient
     from mlops_gates.sources.mlflow_models import MlflowConnection
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -231,7 +230,7 @@ def _deploy_all(
             )
         except MlopsGatesError as exc:
             _error(str(exc))
-            worst = EXIT_FAILED
+            worst = EXIT_FAIL
             continue
         finally:
             if client is not None:
@@ -239,7 +238,7 @@ def _deploy_all(
         outcomes.append(outcome)
         _print_outcome(outcome)
         if not outcome.ok:
-            worst = EXIT_FAILED
+            worst = EXIT_FAIL
     return outcomes, worst
 
 
@@ -276,13 +275,13 @@ def _rollback(args: argparse.Namespace) -> int:
                 override=args.override_gates,
             )
         except MlopsGatesError as exc:
-            return _error(str(exc), EXIT_FAILED)
+            return _error(str(exc), EXIT_FAIL)
         finally:
             if client is not None:
                 client.close()
     _print_outcome(outcome)
     _outputs([outcome])
-    return EXIT_OK if outcome.ok else EXIT_FAILED
+    return EXIT_OK if outcome.ok else EXIT_FAIL
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -307,7 +306,7 @@ def _status(args: argparse.Namespace) -> int:
         with _session(conn):
             rows = [r for model, want in wanted.items() for r in alias_status(conn, model, want)]
     except MlopsGatesError as exc:
-        return _error(str(exc), EXIT_FAILED)
+        return _error(str(exc), EXIT_FAIL)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -319,7 +318,7 @@ def _status(args: argparse.Namespace) -> int:
 
         for line in drift:  # model names and paths come from files: escape them
             print(safe_line(f"mlops-gates: {line}"), file=sys.stderr)
-    return EXIT_FAILED if drift else EXIT_OK
+    return EXIT_FAIL if drift else EXIT_OK
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -396,7 +395,7 @@ def _outputs(outcomes: list[Outcome]) -> None:
     # The deploy action's outputs come from here.
     if not outcomes:
         return
-    from mlops_gates.cli_io import step_outputs
+    from mlops_gates.cli.common import step_outputs
 
     last = outcomes[-1]
     status = "unchanged" if all(o.status == "unchanged" for o in outcomes) else last.status

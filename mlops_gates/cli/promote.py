@@ -12,10 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mlops_gates.cli_io import add_report_dir
-from mlops_gates.cli_io import error as _error
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, add_report_dir
+from mlops_gates.cli.common import error as _error
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -160,7 +158,7 @@ def _promote(args: argparse.Namespace) -> int:
         check_passed(doc, str(args.report_dir / "report.json"))
     except MlopsGatesError as exc:
         _error(str(exc))
-        return EXIT_FAILED
+        return EXIT_FAIL
     options = PromoteOptions(
         model=args.model,
         version=args.model_version,
@@ -199,7 +197,7 @@ def _promote(args: argparse.Namespace) -> int:
         result = promote(client, plan)
     except PromotionError as exc:
         _error(str(exc))
-        return EXIT_FAILED
+        return EXIT_FAIL
     finally:
         client.close()
     _github_outputs(result.number, result.url)
@@ -232,7 +230,7 @@ def _comment(args: argparse.Namespace) -> int:
         markdown = report_markdown(args.report_dir)
     except MlopsGatesError as exc:
         _error(str(exc))
-        return EXIT_FAILED
+        return EXIT_FAIL
     key = args.key
     if not key:
         try:
@@ -249,7 +247,7 @@ def _comment(args: argparse.Namespace) -> int:
         action = upsert_comment(client, args.pr, markdown, key=key, adopt_unkeyed=not args.key)
     except PromotionError as exc:
         _error(str(exc))
-        return EXIT_FAILED
+        return EXIT_FAIL
     finally:
         client.close()
     print(f"{action} the report comment on #{args.pr}")
@@ -272,6 +270,6 @@ def _warn(message: str) -> None:
 
 def _github_outputs(number: int | None, url: str | None) -> None:
     # In GitHub Actions the promote action's `pr-number` / `pr-url` outputs come from here.
-    from mlops_gates.cli_io import step_outputs
+    from mlops_gates.cli.common import step_outputs
 
     step_outputs({"pr-number": "" if number is None else str(number), "pr-url": url or ""})

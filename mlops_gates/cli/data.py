@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlops_gates.cli_io import error as _error
+from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from mlops_gates.cli.common import error as _error
 
-EXIT_OK, EXIT_DATA, EXIT_USAGE = 0, 1, 2
 MAX_BINS = 1000
 
 
@@ -182,7 +182,7 @@ def _read(args: argparse.Namespace) -> Any:
         return read_table(path, fmt)
     except DataError as exc:
         _error(_for_cli(str(exc)))
-        args.exit = EXIT_DATA
+        args.exit = EXIT_FAIL
         return None
 
 
@@ -238,7 +238,7 @@ def _profile(args: argparse.Namespace) -> int:
         )
     except MlopsGatesError as exc:
         _error(str(exc))
-        return EXIT_DATA
+        return EXIT_FAIL
     return _emit(profile_json(profile), args.output, f"{len(profile.features)} columns")
 
 
@@ -266,7 +266,7 @@ def _profile_at_scale(args: argparse.Namespace, config: Any, columns: list[str] 
         return EXIT_USAGE
     except MlopsGatesError as exc:
         _error(str(exc))
-        return EXIT_DATA
+        return EXIT_FAIL
     profile = replace(profile, predictions=outputs)
     return _emit(profile_json(profile), args.output, f"{len(profile.features)} columns")
 
@@ -284,7 +284,7 @@ def _schema_infer(args: argparse.Namespace) -> int:
         text = schema_yaml(schema, source=args.data, rows=len(frame), slack=args.slack)
     except Exception as exc:  # pandera raises a mix of its own and pandas errors
         _error(f"{args.data}: cannot infer a schema ({type(exc).__name__}: {exc})")
-        return EXIT_DATA
+        return EXIT_FAIL
     return _emit(text, args.output, f"{len(schema.columns)} columns")
 
 
@@ -297,7 +297,7 @@ def _emit(text: str, output: Path | None, what: str) -> int:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         _error(f"{output}: cannot write it: {exc.strerror or exc}")
-        return EXIT_DATA
+        return EXIT_FAIL
     size = len(text.encode("utf-8"))
     print(f"wrote {output} ({what}, {size / 1024:.1f} KB)")
     return EXIT_OK

@@ -12,10 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mlops_gates.cli_io import add_report_dir
-from mlops_gates.cli_io import error as _error
-
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK, add_report_dir
+from mlops_gates.cli.common import error as _error
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -144,7 +142,7 @@ def _attest(args: argparse.Namespace) -> int:
         if not args.no_upload and (doc.get("context") or {}).get("mlflow"):
             print(f"mlflow: {upload_bundle(conn, output, doc, sha)}")
     except MlopsGatesError as exc:
-        return _error(str(exc), EXIT_REFUSED)
+        return _error(str(exc), EXIT_FAIL)
     return EXIT_OK
 
 
@@ -167,7 +165,7 @@ def _verify(args: argparse.Namespace) -> int:
         with model_files(_conn(args.tracking_uri), args.model) as files:
             verified = verify(envelope, files, keys, expect, where=str(args.bundle))
     except MlopsGatesError as exc:
-        return _error(f"refused: {exc}", EXIT_REFUSED)
+        return _error(f"refused: {exc}", EXIT_FAIL)
     print(verified.describe())
     return EXIT_OK
 
@@ -190,7 +188,7 @@ def _verify_registered(args: argparse.Namespace, keys: dict[str, Any]) -> int:
             _conn(args.tracking_uri), ref.name, ref.version, keys, config_digest=args.config_digest
         )
     except MlopsGatesError as exc:
-        return _error(f"refused: {exc}", EXIT_REFUSED)
+        return _error(f"refused: {exc}", EXIT_FAIL)
     print(verified.describe())
     return EXIT_OK
 

@@ -1,4 +1,4 @@
-"""What every subcommand prints the same way: an error line, and GitHub Actions step outputs.
+"""What every subcommand does the same way: exit codes, an error line, GitHub step outputs.
 
 Standard library only: the CLI modules import it at load time.
 """
@@ -12,6 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+# Every command exits the same way: 0 done and every blocking judgement passed; 1 a gate,
+# deploy, verification or check said no (or could not be evaluated); 2 the command was used
+# wrongly or its input is invalid. 130 is an interrupt, as shells report it.
+EXIT_OK = 0
+EXIT_FAIL = 1
 EXIT_USAGE = 2
 DEFAULT_REPORT_DIR = Path("mlops-gates-report")
 
