@@ -15,8 +15,8 @@ SERVER_FIXTURES = {"mlflow_server", "registered"}
 LEFT_OUT = {
     # The committed JSON Schema is generated with the newest pydantic; pydantic < 2.7 words
     # it differently (no "type" beside a Literal's "const", no `additionalProperties: true`
-    # for dict fields). The models themselves are tested by the rest of test_config.py.
-    "tests/test_config.py::test_shipped_json_schema_is_current",
+    # for dict fields). The models themselves are tested by the rest of tests/config/test_config.py.
+    "tests/config/test_config.py::test_shipped_json_schema_is_current",
     # Runs the example's gates a second time through pytest; the plugin is covered by
     # test_plugin.py, the example's numbers by the other two tests of this file.
     "tests/test_example_adult.py::test_pytest_plugin_on_the_example",

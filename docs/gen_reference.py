@@ -170,7 +170,7 @@ def schema_page(file: str, title: str, intro: str) -> str:
     if file == "config.schema.json":
         from mlops_gates.config import json_schema
 
-        # The models are the source; the shipped file is their export (tests/test_config.py
+        # The models are the source; the shipped file is their export (tests/config/test_config.py
         # keeps the two equal).
         schema = json_schema()
     else:
