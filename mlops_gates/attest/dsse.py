@@ -58,6 +58,7 @@ class KeySigner:
     keyid: str
 
     def sign(self, data: bytes) -> bytes:
+        """The Ed25519 signature of `data`."""
         return self.key.sign(data)
 
 

@@ -31,15 +31,21 @@ class Expect:
 
 @dataclass(frozen=True)
 class Verified:
+    """What a verified attestation proved: its statement, the key that signed it and how many model
+    files matched their digests."""
+
     statement: dict[str, Any]
     keyid: str
     files: int
 
     @property
     def predicate(self) -> dict[str, Any]:
+        """The statement's predicate: the gates verdict the signature vouches for."""
         return dict(self.statement["predicate"])
 
     def describe(self) -> str:
+        """One line for the log: which model, how many files matched, the gates' status and which
+        key signed."""
         cand = self.predicate.get("candidate") or {}
         what = (
             f"model '{cand.get('name')}' version {cand.get('version')}"

@@ -33,6 +33,8 @@ def _exact_floats() -> dict[str, Any]:
 
 
 def infer_format(path: Path) -> Literal["parquet", "csv"]:
+    """The format a data file's name implies (.parquet / .pq, or .csv / .tsv, compressed or not); a
+    `DataError` saying how to set it when the name does not tell."""
     name = path.name.lower()
     if name.endswith(_PARQUET_SUFFIXES):
         return "parquet"
@@ -84,6 +86,8 @@ class Table:
 
     @property
     def frame(self) -> pd.DataFrame:
+        """The whole table as a DataFrame; text columns kept as dictionaries are decoded on first
+        use."""
         if self._frame is None:
             assert self._decode is not None
             self._frame = self._decode()
@@ -92,6 +96,7 @@ class Table:
 
     @property
     def columns(self) -> list[str]:
+        """Column names in file order, without decoding the table."""
         if self._frame is not None or self._columns is None:
             return list(self.frame.columns)
         return list(self._columns)

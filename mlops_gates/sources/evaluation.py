@@ -52,16 +52,20 @@ class EvalData:
 
     @property
     def frame(self) -> pd.DataFrame:
+        """The evaluation rows as a DataFrame (decoded on first use), for gates that read rows."""
         return self.table.frame
 
     @property
     def n_rows(self) -> int:
+        """Number of evaluation rows."""
         return len(self.table)
 
 
 def model_output(
     role: str, mc: ModelConfig, rows: Table | pd.DataFrame, config: Config, path: Path
 ) -> ModelOutput:
+    """One model's predictions on `rows` (`role` is `candidate` or `baseline`): read from the
+    configured columns, or predicted by loading the configured model."""
     table = Table.of(rows)
     positive = config.task.positive_label if config.task.type == "binary" else None
     if mc.predictions is not None:

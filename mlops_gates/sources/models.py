@@ -29,6 +29,9 @@ from mlops_gates.errors import ModelError
 
 @dataclass(frozen=True)
 class LoadedModel:
+    """A model ready to predict, with the config reference it came from and its provenance for the
+    report."""
+
     model: Any  # anything with .predict (and .predict_proba for scores)
     ref: str  # what the config said
     info: dict[str, Any]  # provenance for the report: path, digest, version, ...
@@ -175,6 +178,8 @@ def refuse_pickle(path: Path | str, what: str, trust: ModelTrust) -> None:
 
 
 def pickle_warning(path: Path | str, trust: ModelTrust) -> str:
+    """The notice a run records after loading a model with pickle: which file, and that the config
+    trusted whoever can write it."""
     return (
         f"{trust.section}.model {path} was loaded with pickle (`allow_pickle: true`): "
         f"it could run any code; this run trusted whoever can write it"
@@ -236,6 +241,8 @@ def untrusted_message(path: Path | str, untrusted: list[str], trust: ModelTrust)
 
 
 def model_features(loaded: LoadedModel, features: list[str] | None) -> list[str]:
+    """The input columns `loaded` predicts from: the config's `features`, else the names the model
+    recorded when fitted; a `ModelError` saying to list them when neither exists."""
     if features is not None:
         return features
     names = getattr(loaded.model, "feature_names_in_", None)

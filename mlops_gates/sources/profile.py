@@ -63,12 +63,14 @@ class FeatureProfile:
 
     @property
     def rows(self) -> int:
+        """Rows counted in this column, missing values included."""
         table = self.numeric if self.numeric is not None else self.categorical
         assert table is not None
         return table.rows
 
     @property
     def missing(self) -> int:
+        """Rows with no value in this column."""
         table = self.numeric if self.numeric is not None else self.categorical
         assert table is not None
         return table.missing
@@ -146,6 +148,8 @@ def category_values(series: pd.Series) -> tuple[list[str], list[int], int]:
 
 
 def profile_column(series: pd.Series, *, bins: int, top_k: int) -> FeatureProfile:
+    """One column's profile: a quantile histogram for numbers, counts of the `top_k` most frequent
+    values for categories; a `DataError` for dtypes profiles do not cover (dates, times)."""
     kind = column_type(series)
     name = f"column {series.name!r}"
     if kind is None:
@@ -244,6 +248,8 @@ def _check_settings(bins: int, top_k: int) -> None:
 
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
+    """The profile as its JSON document (format, version and tool stamped; see
+    schemas/profile.schema.json)."""
     from mlops_gates._version import __version__
 
     doc: dict[str, Any] = {
@@ -297,10 +303,12 @@ def _num(v: float) -> float | None:
 
 
 def profile_json(profile: Profile) -> str:
+    """The profile's JSON text as `mlops-gates profile` writes it (strict JSON: no NaN)."""
     return json.dumps(profile_to_dict(profile), indent=1, allow_nan=False) + "\n"
 
 
 def write_profile(profile: Profile, path: Path) -> None:
+    """Write the profile's JSON to `path`, creating its folder; one `DataError` when that fails."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(profile_json(profile), encoding="utf-8")
@@ -310,6 +318,7 @@ def write_profile(profile: Profile, path: Path) -> None:
 
 @cache
 def profile_schema() -> dict[str, Any]:
+    """The JSON Schema every profile file must satisfy (read from the package once)."""
     schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     return schema
 
@@ -333,6 +342,8 @@ def read_profile(path: Path) -> Profile:
 
 
 def profile_from_dict(doc: Any, *, where: str = "profile") -> Profile:
+    """A `Profile` from its JSON document, checked against the format version and the schema; every
+    problem is one `DataError` naming `where`."""
     # Through import_module: jsonschema ships no type information.
     jsonschema = importlib.import_module("jsonschema")
 
@@ -410,6 +421,7 @@ def _feature_from_dict(d: dict[str, Any], where: str) -> FeatureProfile:
 
 
 def is_profile_path(path: Path) -> bool:
+    """Is this reference a profile (a .json file) rather than data to profile?"""
     return path.name.lower().endswith(".json")
 
 

@@ -161,10 +161,12 @@ class NumericHistogram:
 
     @property
     def present(self) -> int:
+        """Values counted (under- and overflow included), missing ones not."""
         return int(self.counts.sum())
 
     @property
     def rows(self) -> int:
+        """All rows counted, missing values included."""
         return self.present + self.missing
 
     def means(self) -> FloatArray:
@@ -231,6 +233,7 @@ class CategoryCounts:
 
     @property
     def rows(self) -> int:
+        """All rows counted: listed categories, the `other` bucket and missing values."""
         return int(self.counts.sum()) + self.other + self.missing
 
     @property
@@ -345,6 +348,9 @@ def _kl_bits(p: FloatArray, m: FloatArray) -> float:
 
 @dataclass(frozen=True)
 class Chi2Result:
+    """A chi-square homogeneity test of two count vectors: statistic, degrees of freedom, p-value
+    and Cramér's V."""
+
     statistic: float
     dof: int
     p_value: float
@@ -371,6 +377,9 @@ def chi2_homogeneity(reference: ArrayLike, current: ArrayLike) -> Chi2Result:
 
 @dataclass(frozen=True)
 class KSResult:
+    """A two-sample Kolmogorov-Smirnov test on binned counts: the statistic at the bin edges, its
+    asymptotic p-value and an upper bound of the unbinned statistic."""
+
     statistic: float
     p_value: float
     upper_bound: float  # the unbinned statistic is at most this

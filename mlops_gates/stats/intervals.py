@@ -73,11 +73,16 @@ __all__ = [
 
 
 class Interval(NamedTuple):
+    """Lower and upper confidence bounds, one pair per group; NaN where undefined."""
+
     lo: FloatArray
     hi: FloatArray
 
 
 class BootstrapInterval(NamedTuple):
+    """Percentile bounds of bootstrap replicates per group, with how many replicates were left out
+    because the metric was undefined in them."""
+
     lo: FloatArray
     hi: FloatArray
     undefined: IntArray  # replicates left out because the metric was NaN in them

@@ -49,6 +49,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class MetricSpec:
+    """What the catalogue knows about one metric: the table it is computed from (family), the tasks
+    it applies to, its direction and a one-line formula for the docs."""
+
     name: str
     family: Family
     tasks: frozenset[str]

@@ -54,9 +54,11 @@ class ScoreStats:
         return _sum_by(self.group, self.pos + self.neg, self.n_groups)
 
     def n_positive(self) -> IntArray:
+        """Rows of true class 1 per group, shape ``(n_groups,)``."""
         return _sum_by(self.group, self.pos, self.n_groups)
 
     def n_negative(self) -> IntArray:
+        """Rows of true class 0 per group, shape ``(n_groups,)``."""
         return _sum_by(self.group, self.neg, self.n_groups)
 
     def memo(self, key: str, compute: Callable[[], FloatArray]) -> FloatArray:
@@ -93,6 +95,7 @@ class JointScores:
 
     @property
     def n_groups(self) -> int:
+        """Number of groups (slice cells) in the table."""
         return self.pairs.n_groups
 
 
@@ -156,10 +159,12 @@ class ClassificationStats:
 
     @property
     def n_classes(self) -> int:
+        """Number of classes ``K``."""
         return int(self.counts.shape[1])
 
     @property
     def n_groups(self) -> int:
+        """Number of groups ``G``."""
         return int(self.counts.shape[0])
 
     def candidate_confusion(self) -> IntArray:
@@ -199,6 +204,7 @@ class RegressionStats:
 
     @property
     def n_groups(self) -> int:
+        """Number of groups ``G``."""
         return int(self.n.shape[0])
 
     def true_mean(self) -> FloatArray:
@@ -206,6 +212,7 @@ class RegressionStats:
         return np.where(self.n > 0, self.mean_true + self.shift, np.nan)
 
     def support(self) -> IntArray:
+        """Rows per group, shape ``(G,)``."""
         return self.n
 
 

@@ -74,6 +74,7 @@ class ScoreBins:
 
     @property
     def width(self) -> float:
+        """Width of one bin in score units; 0 when every score is the same."""
         return 0.0 if self.scale == 0.0 else 1.0 / self.scale
 
 
