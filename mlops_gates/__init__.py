@@ -11,6 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_gates._version import __version__
 
+if TYPE_CHECKING:
+    from mlops_gates.config import Config, load_config
+    from mlops_gates.gates.result import GateResult, Report
+    from mlops_gates.gates.runner import run_gates
+
 __all__ = [
     "Config",
     "GateResult",
@@ -27,11 +32,6 @@ _LAZY = {
     "Report": "mlops_gates.gates.result",
     "run_gates": "mlops_gates.gates.runner",
 }
-
-if TYPE_CHECKING:
-    from mlops_gates.config import Config, load_config
-    from mlops_gates.gates.result import GateResult, Report
-    from mlops_gates.gates.runner import run_gates
 
 
 def __getattr__(name: str) -> Any:

@@ -14,6 +14,17 @@ from __future__ import annotations
 import re
 import unicodedata
 
+__all__ = [
+    "EXCERPT_LIMIT",
+    "clean",
+    "clean_block",
+    "defuse",
+    "excerpt",
+    "safe_line",
+    "terminal_safe",
+]
+
+
 # C0 controls, DEL, C1 controls; bidi embeddings, overrides and isolates; the Unicode line
 # and paragraph separators (line breaks to some renderers); the byte order mark.
 _UNSAFE = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ufeff"
@@ -100,14 +111,3 @@ def defuse(line: str) -> str:
 def safe_line(line: object) -> str:
     """One line for stdout: `terminal_safe`, then `defuse`."""
     return defuse(terminal_safe(line))
-
-
-__all__ = [
-    "EXCERPT_LIMIT",
-    "clean",
-    "clean_block",
-    "defuse",
-    "excerpt",
-    "safe_line",
-    "terminal_safe",
-]

@@ -6,6 +6,16 @@ column, and what to do about it. The CLI and the pytest plugin print it without 
 
 from __future__ import annotations
 
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "GateError",
+    "MlopsGatesError",
+    "ModelError",
+    "PromotionError",
+    "TrackingError",
+]
+
 
 class MlopsGatesError(Exception):
     """Base class of every error mlops-gates raises on purpose."""

@@ -12,6 +12,20 @@ from __future__ import annotations
 
 from mlops_gates.errors import MlopsGatesError
 
+__all__ = [
+    "ARTIFACT_DIR",
+    "BUNDLE_NAME",
+    "DIGEST_TAG",
+    "PAYLOAD_TYPE",
+    "PREDICATE_TYPE",
+    "RUN_TAG",
+    "SIGNING_KEY_ENV",
+    "STATEMENT_TYPE",
+    "VERIFY_KEY_ENV",
+    "AttestationError",
+]
+
+
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://mlops-gates.dev/attestation/gates/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"

@@ -13,6 +13,11 @@ from typing import Any
 
 from mlops_gates._version import __version__
 
+__all__ = [
+    "ml_bom",
+]
+
+
 SPEC_VERSION = "1.6"
 
 

@@ -26,6 +26,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from mlops_gates.attest import PAYLOAD_TYPE, SIGNING_KEY_ENV, AttestationError
 
+__all__ = [
+    "KeySigner",
+    "Signer",
+    "keyid",
+    "load_public_keys",
+    "load_signer",
+    "open_envelope",
+    "pae",
+    "sign_envelope",
+]
+
 
 def pae(payload_type: str, body: bytes) -> bytes:
     """DSSE v1 pre-authentication encoding of `body` under `payload_type`."""

@@ -19,6 +19,11 @@ from mlops_gates.attest import VERIFY_KEY_ENV, AttestationError
 if TYPE_CHECKING:
     from mlops_gates.sources.mlflow_models import MlflowConnection
 
+__all__ = [
+    "attestation_problems",
+    "verify_key_paths",
+]
+
 
 def verify_key_paths(given: Sequence[Path] = ()) -> list[Path]:
     """The configured verification keys: the given paths, else $MLOPS_GATES_VERIFY_KEY."""

@@ -19,6 +19,16 @@ from typing import Any
 from mlops_gates._version import __version__
 from mlops_gates.attest import PREDICATE_TYPE, STATEMENT_TYPE, AttestationError
 
+__all__ = [
+    "build_statement",
+    "file_subjects",
+    "model_digest",
+    "sha256_file",
+    "statement_schema",
+    "validate_statement",
+]
+
+
 _CHUNK = 1 << 20
 
 

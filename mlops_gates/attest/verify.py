@@ -18,6 +18,14 @@ from mlops_gates.attest import AttestationError
 from mlops_gates.attest.dsse import open_envelope
 from mlops_gates.attest.statement import file_subjects, sha256_file, validate_statement
 
+__all__ = [
+    "Expect",
+    "Verified",
+    "read_bundle",
+    "subject_problem",
+    "verify",
+]
+
 
 @dataclass(frozen=True)
 class Expect:

@@ -17,6 +17,17 @@ import pandas as pd
 from mlops_gates._text import EXCERPT_LIMIT, clean, excerpt
 from mlops_gates.errors import DataError
 
+__all__ = [
+    "Table",
+    "file_digest",
+    "infer_format",
+    "read_rows",
+    "read_table",
+    "require_columns",
+    "require_regular_file",
+]
+
+
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".tsv")
 

@@ -18,6 +18,13 @@ from mlops_gates.errors import DataError, MlopsGatesError
 from mlops_gates.sources.data import Table, require_columns
 from mlops_gates.sources.models import load_model, model_features, predict, trust_of
 
+__all__ = [
+    "EvalData",
+    "ModelOutput",
+    "build_inputs",
+    "model_output",
+]
+
 
 @dataclass(frozen=True)
 class ModelOutput:

@@ -19,6 +19,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mlops_gates.sources.mlflow_models import MlflowConnection
 
+__all__ = [
+    "newer_store_message",
+]
+
+
 _FOUND = re.compile(r"out-of-date database schema \(found version (\w+)", re.IGNORECASE)
 
 

@@ -26,6 +26,23 @@ import pandas as pd
 from mlops_gates.config import ModelConfig
 from mlops_gates.errors import ModelError
 
+__all__ = [
+    "LoadedModel",
+    "ModelTrust",
+    "PickleLoadWarning",
+    "load_model",
+    "load_skops",
+    "model_features",
+    "notice",
+    "pickle_warning",
+    "predict",
+    "refuse_pickle",
+    "register_loader",
+    "start_notices",
+    "trust_of",
+    "untrusted_message",
+]
+
 
 @dataclass(frozen=True)
 class LoadedModel:

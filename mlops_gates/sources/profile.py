@@ -40,6 +40,31 @@ from mlops_gates.stats.drift import (
 if TYPE_CHECKING:
     from mlops_gates.config import Config
 
+__all__ = [
+    "DEFAULT_BINS",
+    "DEFAULT_TOP_K",
+    "PROFILE_FORMAT",
+    "PROFILE_VERSION",
+    "FeatureProfile",
+    "FeatureType",
+    "Profile",
+    "build_profile",
+    "category_values",
+    "column_type",
+    "count_like",
+    "is_profile_path",
+    "numeric_values",
+    "prediction_profiles",
+    "profile_column",
+    "profile_from_dict",
+    "profile_json",
+    "profile_schema",
+    "profile_to_dict",
+    "read_profile",
+    "write_profile",
+]
+
+
 PROFILE_FORMAT = "mlops-gates-profile"
 PROFILE_VERSION = 1
 DEFAULT_BINS = 10
@@ -423,23 +448,3 @@ def _feature_from_dict(d: dict[str, Any], where: str) -> FeatureProfile:
 def is_profile_path(path: Path) -> bool:
     """Is this reference a profile (a .json file) rather than data to profile?"""
     return path.name.lower().endswith(".json")
-
-
-__all__ = [
-    "DEFAULT_BINS",
-    "DEFAULT_TOP_K",
-    "PROFILE_FORMAT",
-    "PROFILE_VERSION",
-    "FeatureProfile",
-    "Profile",
-    "build_profile",
-    "column_type",
-    "count_like",
-    "is_profile_path",
-    "prediction_profiles",
-    "profile_from_dict",
-    "profile_json",
-    "profile_to_dict",
-    "read_profile",
-    "write_profile",
-]

@@ -37,23 +37,14 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-Statistic = Literal["psi", "js", "wasserstein", "chi2", "ks"]
-
-# Added to both counts of every bin in PSI, so that a bin empty on one side gives a large
-# but finite term; it scales with the sample, unlike a fixed epsilon on the proportions.
-PSEUDO_COUNT = 0.5
-SUMMARY_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
-NUMERIC_ONLY: frozenset[str] = frozenset({"wasserstein", "ks"})
-MAX_LISTED = 20  # new / vanished categories named in the details
-
 __all__ = [
     "NUMERIC_ONLY",
     "PSEUDO_COUNT",
+    "SUMMARY_QUANTILES",
     "CategoryCounts",
     "Chi2Result",
     "Drift",
+    "KSResult",
     "NumericHistogram",
     "Statistic",
     "category_counts",
@@ -74,6 +65,18 @@ __all__ = [
     "quantile_edges",
     "wasserstein",
 ]
+
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+Statistic = Literal["psi", "js", "wasserstein", "chi2", "ks"]
+
+# Added to both counts of every bin in PSI, so that a bin empty on one side gives a large
+# but finite term; it scales with the sample, unlike a fixed epsilon on the proportions.
+PSEUDO_COUNT = 0.5
+SUMMARY_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+NUMERIC_ONLY: frozenset[str] = frozenset({"wasserstein", "ks"})
+MAX_LISTED = 20  # new / vanished categories named in the details
 
 
 # ---------------------------------------------------------------- binning (the one pass)

@@ -34,10 +34,6 @@ from numpy.typing import ArrayLike, NDArray
 
 from mlops_gates.stats.metrics import confusion_metric
 
-FloatArray = NDArray[np.float64]
-Measure = Literal["difference", "ratio"]
-Criterion = Literal["demographic_parity", "equalized_odds", "equal_opportunity"]
-
 __all__ = [
     "Criterion",
     "Measure",
@@ -48,6 +44,11 @@ __all__ = [
     "equalized_odds",
     "parity_batch",
 ]
+
+
+FloatArray = NDArray[np.float64]
+Measure = Literal["difference", "ratio"]
+Criterion = Literal["demographic_parity", "equalized_odds", "equal_opportunity"]
 
 
 def between_groups(values: ArrayLike, *, measure: Measure) -> float:

@@ -16,10 +16,6 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-Adjustment = Literal["holm", "bh", "none"]
-
 __all__ = [
     "Adjustment",
     "adjust",
@@ -30,6 +26,12 @@ __all__ = [
     "mcnemar",
     "mcnemar_batch",
 ]
+
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+Adjustment = Literal["holm", "bh", "none"]
+
 
 # Below this many discordant rows the exact test is the default (the chi-square
 # approximation is poor for small counts).

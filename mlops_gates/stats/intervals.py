@@ -47,9 +47,6 @@ from mlops_gates.stats.fairness import Criterion, Measure, between_groups_batch,
 from mlops_gates.stats.metrics import METRICS, confusion_metric, score_metric
 from mlops_gates.stats.reduce import RegressionStats, ScoreStats
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-
 __all__ = [
     "PROPORTIONS",
     "SMOOTHING",
@@ -70,6 +67,10 @@ __all__ = [
     "regression_interval",
     "wilson_interval",
 ]
+
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 
 
 class Interval(NamedTuple):

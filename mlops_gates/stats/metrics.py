@@ -29,22 +29,24 @@ from numpy.typing import NDArray
 
 from mlops_gates.stats.reduce import ClassificationStats, RegressionStats, ScoreStats
 
-FloatArray = NDArray[np.float64]
-Task = Literal["binary", "multiclass", "regression"]
-Family = Literal["confusion", "score", "regression"]
-
 __all__ = [
     "METRICS",
     "UNDEFINED_WHEN",
     "Family",
     "MetricSpec",
     "Task",
+    "below",
     "confusion_metric",
     "metric_values",
     "metrics_for_task",
     "regression_metric",
     "score_metric",
 ]
+
+
+FloatArray = NDArray[np.float64]
+Task = Literal["binary", "multiclass", "regression"]
+Family = Literal["confusion", "score", "regression"]
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,6 @@ from numpy.typing import ArrayLike, NDArray
 from mlops_gates.stats.metrics import below, score_metric
 from mlops_gates.stats.reduce import JointScores, ScoreStats
 
-FloatArray = NDArray[np.float64]
-
-NORMAL_METRICS = frozenset({"roc_auc", "log_loss", "brier"})
-_RANGE = {"roc_auc": (0.0, 1.0), "brier": (0.0, 1.0), "log_loss": (0.0, np.inf)}
-
 __all__ = [
     "NORMAL_METRICS",
     "normal_interval",
@@ -38,6 +33,12 @@ __all__ = [
     "paired_roc_auc_difference_se",
     "score_metric_se",
 ]
+
+
+FloatArray = NDArray[np.float64]
+
+NORMAL_METRICS = frozenset({"roc_auc", "log_loss", "brier"})
+_RANGE = {"roc_auc": (0.0, 1.0), "brier": (0.0, 1.0), "log_loss": (0.0, np.inf)}
 
 
 def _placements(s: ScoreStats) -> tuple[FloatArray, FloatArray]:

@@ -41,11 +41,6 @@ from numpy.typing import ArrayLike, NDArray
 
 from mlops_gates.stats.intervals import Interval
 
-FloatArray = NDArray[np.float64]
-Method = Literal["wilson", "jeffreys", "clopper_pearson"]
-Alternative = Literal["below", "above"]
-Measure = Literal["difference", "ratio"]
-
 __all__ = [
     "METHODS",
     "GapInference",
@@ -55,6 +50,13 @@ __all__ = [
     "proportion_interval",
     "proportion_pvalue",
 ]
+
+
+FloatArray = NDArray[np.float64]
+Method = Literal["wilson", "jeffreys", "clopper_pearson"]
+Alternative = Literal["below", "above"]
+Measure = Literal["difference", "ratio"]
+
 
 METHODS: tuple[Method, ...] = ("wilson", "jeffreys", "clopper_pearson")
 # Bisection on the one-sided tail a of each interval: 1e-16 is below any adjusted p-value

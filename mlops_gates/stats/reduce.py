@@ -17,14 +17,12 @@ from typing import Any, overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
-
 __all__ = [
     "ClassificationStats",
     "JointScores",
     "RegressionStats",
     "ScoreStats",
+    "coarsen_scores",
     "marginalize",
     "marginalize_joint",
     "reduce_classification",
@@ -32,6 +30,10 @@ __all__ = [
     "reduce_regression",
     "reduce_scores",
 ]
+
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True, eq=False)

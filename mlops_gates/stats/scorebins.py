@@ -26,10 +26,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from mlops_gates.stats.reduce import ScoreStats
 
+__all__ = [
+    "ScoreBins",
+    "auc_error_bound",
+]
+
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
-
-__all__ = ["ScoreBins", "auc_error_bound"]
 
 
 @dataclass(frozen=True)

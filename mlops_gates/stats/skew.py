@@ -10,9 +10,14 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-BoolArray = NDArray[np.bool_]
+__all__ = [
+    "exact_mismatch",
+    "largest_difference",
+    "numeric_mismatch",
+]
 
-__all__ = ["exact_mismatch", "largest_difference", "numeric_mismatch"]
+
+BoolArray = NDArray[np.bool_]
 
 
 def numeric_mismatch(
