@@ -74,7 +74,8 @@ IntArray = NDArray[np.int64]
 
 
 class Interval(NamedTuple):
-    """Lower and upper confidence bounds, one pair per group; NaN where undefined."""
+    """Lower and upper confidence bounds, elementwise (one pair per group or count); NaN where
+    undefined."""
 
     lo: FloatArray
     hi: FloatArray
