@@ -219,10 +219,10 @@ def mean_evalue(
     fell below it accumulates ("above": null ``mean <= bound``). One-sided normal mixture
     (half-normal over ``lambda``) with the Hoeffding proxy; its expectation is at most 1
     under the null at every stopping time, so ``e >= 1/alpha`` is an alarm at level alpha."""
-    nn, tt = _counts(n, total)
-    sign = 1.0 if alternative == "below" else -1.0
     if alternative not in ("below", "above"):
         raise ValueError(f"alternative must be 'below' or 'above', got {alternative!r}")
+    nn, tt = _counts(n, total)
+    sign = 1.0 if alternative == "below" else -1.0
     s = sign * (tt - nn * bound)  # negative when the data sit on the alarm side
     rho = normal_mixture_rho(n_opt * (hi - lo) ** 2 / 4.0, alpha=alpha)
     vr = nn * (hi - lo) ** 2 / 4.0 + rho

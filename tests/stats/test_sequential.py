@@ -83,6 +83,24 @@ def test_out_of_range_observations_and_mismatched_merges_are_refused() -> None:
         Running().merge(Running(lo=-1.0, hi=1.0))
 
 
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: proportion_evalue(5, 3, 0.9), r"0 <= successes <= n"),
+        (lambda: proportion_evalue(5, 10, 1.0), r"bound must be strictly between 0 and 1"),
+        (lambda: proportion_evalue(5, 10, 0.5, alternative="less"), r"'below' or 'above'"),
+        (lambda: proportion_cs(1, 2, alpha=5), r"alpha must be in \(0, 1\)"),
+        (lambda: proportion_cs(1, 2, prior=(0, 1)), r"two positive Beta parameters"),
+        (lambda: mean_cs(-1, 0), r"n must be >= 0"),
+        (lambda: e_bh([1.0, -2.0]), r"nonnegative"),
+    ],
+    ids=["successes>n", "bound", "alternative", "alpha", "prior", "negative-n", "negative-e"],
+)
+def test_bad_arguments_say_which_and_what_is_allowed(call: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()  # type: ignore[operator]
+
+
 # --- closed forms against numerical integration (scipy) ---------------------------------
 
 
@@ -268,6 +286,23 @@ def test_the_score_mean_evalue_also_keeps_its_level_over_a_year() -> None:
     totals = np.cumsum(rng.beta(2, 5, size=(reps, DAYS, rows)).sum(axis=2), axis=1)
     e = mean_evalue(rows * np.arange(1, DAYS + 1), totals, mean, alternative="above")
     assert float(np.mean(np.any(e >= 1 / ALPHA, axis=1))) <= ALPHA + _tolerance(reps)
+
+
+def test_a_model_better_than_its_bound_is_inside_the_null_too() -> None:
+    # The null of a gate is composite (accuracy >= bound). A mixture over alternatives on
+    # both sides of the bound would treat a model that is *better* than required as
+    # evidence against the bound and alarm on it; the one-sided mixtures must not.
+    rng = np.random.default_rng(13)
+    reps, rows = 300, 200
+    n = rows * np.arange(1, DAYS + 1)
+    better = np.cumsum(rng.binomial(rows, 0.93, size=(reps, DAYS)), axis=1)
+    e_prop = proportion_evalue(better, n, BOUND, alternative="below")
+    e_mean = mean_evalue(n, better, BOUND, alternative="below")
+    # ...while the two-sided mixture (the CS) does exclude the bound: it is not a test of it
+    lo = proportion_cs(better[:, -1], n[-1], alpha=ALPHA).lo
+    assert np.all(lo > BOUND)
+    for e in (e_prop, e_mean):
+        assert float(np.mean(np.any(e >= 1 / ALPHA, axis=1))) == 0.0
 
 
 def test_e_bh_controls_the_false_discovery_rate() -> None:
