@@ -35,10 +35,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from mlops_gates.stats.reduce import ScoreStats, reduce_scores
 
+__all__ = ["Estimate", "PerformanceEstimate", "estimate_performance", "unlabelled_scores"]
+
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
-
-__all__ = ["Estimate", "PerformanceEstimate", "estimate_performance", "unlabelled_scores"]
 
 ASSUMPTION = (
     "estimated from scores without labels; assumes the scores are calibrated in each slice "

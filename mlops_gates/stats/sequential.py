@@ -52,9 +52,6 @@ from scipy import special  # type: ignore[import-untyped]
 
 from mlops_gates.stats.intervals import Interval
 
-FloatArray = NDArray[np.float64]
-Alternative = Literal["below", "above"]
-
 __all__ = [
     "Running",
     "difference_cs",
@@ -67,6 +64,8 @@ __all__ = [
     "proportion_evalue",
 ]
 
+FloatArray = NDArray[np.float64]
+Alternative = Literal["below", "above"]
 # Bisection steps for the beta-binomial CS ends: 2^-45 of [0, 1] (3e-14) is far below any
 # difference a gate acts on.
 _STEPS = 45
