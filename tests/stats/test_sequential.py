@@ -211,8 +211,15 @@ def test_every_confidence_sequence_covers_at_all_times() -> None:
         proportion_cs(canary, np.arange(1, steps // 3 + 1), alpha=ALPHA / 2),
         proportion_cs(stable, np.arange(3, steps + 1, 3), alpha=ALPHA / 2),
     )
+    # difference of two bounded means (scores of canary and stable, equal traffic)
+    other = np.cumsum(rng.beta(5, 2, size=(reps, steps)), axis=1)
+    mean_diff = difference_cs(
+        mean_cs(looks, np.cumsum(scores, axis=1), alpha=ALPHA / 2, n_opt=300),
+        mean_cs(looks, other, alpha=ALPHA / 2, n_opt=300),
+    )
     tol = _tolerance(reps)
     rates = {
+        "mean difference": _ever_outside(mean_diff.lo, mean_diff.hi, 2 / 7 - 5 / 7),
         "proportion": _ever_outside(prop.lo, prop.hi, p),
         "mean": _ever_outside(mean.lo, mean.hi, 2 / 7),
         "difference": _ever_outside(diff.lo, diff.hi, 0.8 - 0.85),
