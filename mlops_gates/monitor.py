@@ -1,4 +1,4 @@
-"""`mlops-gates monitor`: the gates that watch a deployed model, run on recent production data.
+"""Monitoring: the gates that watch a deployed model, run on recent production data.
 
 The production table (the model's inputs and outputs as logged, with labels where they
 have arrived) is cut to a time window and judged with the config's monitoring gates:
@@ -9,22 +9,16 @@ window is split the honest way:
 - gates that need the truth (metrics, fairness, staleness, drift on the model's output)
   see the rows whose label is present; with none, they are `skip` with the reason.
 
-One report comes out (report.json / report.md, plus `context.monitor`), and the exit
-status says whether retraining is warranted: 0 healthy, 1 a blocking gate failed or could
-not be evaluated, 2 usage error.
+One report comes out (with `context.monitor`, saying whether retraining is warranted);
+`mlops-gates monitor` (mlops_gates.cli.monitor) parses the options and writes it.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK
-from mlops_gates.cli.common import error as _error
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,60 +26,16 @@ if TYPE_CHECKING:
     from mlops_gates.config import Config
     from mlops_gates.gates.result import GateResult, Report
 
-DEFAULT_REPORT_DIR = Path("mlops-gates-monitor")
 DEFAULT_KINDS = ("schema", "drift", "metric", "fairness", "staleness")
 # Kinds that read only the table; the others need labels (or the model's output with them).
 TABLE_KINDS = ("schema", "drift")
 WINDOW_FILE = "window.parquet"
 
 
-def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
-    p = subparsers.add_parser(
-        "monitor",
-        help="run drift and metric gates on a window of recent production data",
-        description="Judge a deployed model on recent production data: the rows of --data "
-        "(default: data.path of the config) whose --time-column falls in the last "
-        "--window, against the config's schema, drift, metric, fairness and staleness gates "
-        "(or the --gate ids given). Gates that need labels use the rows whose label has "
-        "arrived. Writes report.json and report.md with a `monitor` section. Exit status: 0 "
-        "healthy; 1 retraining warranted (a blocking gate failed or could not be "
-        "evaluated); 2 usage or config error.",
-    )
-    p.add_argument("--config", type=Path, metavar="PATH", help="mlops-gates.yaml (default: ./)")
-    p.add_argument("--data", type=Path, metavar="PATH", help="production data (default: data.path)")
-    p.add_argument(
-        "--time-column", metavar="COL", help="column with each row's timestamp (needs --window)"
-    )
-    p.add_argument(
-        "--window",
-        metavar="DURATION",
-        help="how far back to look, e.g. 7d, 12h, 30m (needs --time-column; default: all rows)",
-    )
-    p.add_argument(
-        "--now",
-        metavar="ISO8601",
-        help="end of the window (default: the current time, UTC); makes a run reproducible",
-    )
-    p.add_argument(
-        "--gate",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="gate id to run (repeatable; default: every schema, drift, metric, fairness and "
-        "staleness gate)",
-    )
-    p.add_argument(
-        "--report-dir",
-        type=Path,
-        default=DEFAULT_REPORT_DIR,
-        metavar="DIR",
-        help=f"where report.json and report.md go (default: ./{DEFAULT_REPORT_DIR})",
-    )
-    p.set_defaults(func=_monitor)
-
-
 @dataclass(frozen=True)
 class Window:
+    """The production rows in the window, and those of them whose label has arrived."""
+
     frame: pd.DataFrame
     start: str | None
     end: str
@@ -290,83 +240,3 @@ def _tool() -> dict[str, str]:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _parse_now(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"--now {text!r} is not an ISO 8601 time, e.g. 2026-11-23T06:00:00Z"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _monitor(args: argparse.Namespace) -> int:
-    from mlops_gates.config import load_config
-    from mlops_gates.errors import ConfigError, MlopsGatesError
-    from mlops_gates.report.text import format_table
-    from mlops_gates.report.writer import write_report
-
-    if (args.window is None) != (args.time_column is None):
-        return _error("--window and --time-column go together: which column, how far back")
-    try:
-        now = _parse_now(args.now)
-        if args.window is not None:
-            from mlops_gates.config import parse_duration
-
-            parse_duration(args.window)
-        config = load_config(args.config)
-    except (ValueError, ConfigError) as exc:
-        return _error(str(exc).splitlines()[0] if isinstance(exc, ValueError) else str(exc))
-    try:
-        report = monitor(
-            config,
-            data=args.data,
-            time_column=args.time_column,
-            window=args.window,
-            now=now,
-            gate_ids=args.gate,
-            report_dir=args.report_dir,
-        )
-    except ConfigError as exc:
-        return _error(str(exc))
-    except MlopsGatesError as exc:
-        return _error(str(exc), EXIT_FAIL)
-    write_report(report, args.report_dir)
-    doc = report.to_dict()
-    from mlops_gates.tracking import track
-
-    try:
-        # A monitoring run must not overwrite the promotion gates' verdict on the model
-        # version (`mlops_gates.status`), which deploy checks.
-        quiet = config.tracking.model_copy(update={"tag_model_version": False})
-        doc, _ = track(report, args.report_dir, config.model_copy(update={"tracking": quiet}))
-    except MlopsGatesError as exc:
-        print(f"mlops-gates: warning: {exc}", file=sys.stderr)
-    for line in format_table(doc):
-        print(line)
-    mon = doc["context"]["monitor"]
-    span = f"{mon['rows']} rows ({mon['labeled_rows']} labelled)"
-    if mon["retrain"]:
-        print(f"monitor: retraining warranted: {span}; {len(mon['reasons'])} problem(s)")
-    else:
-        print(f"monitor: healthy: {span}")
-    print(f"report: {args.report_dir}/report.json, {args.report_dir}/report.md")
-    _outputs(doc, args.report_dir)
-    return EXIT_FAIL if mon["retrain"] else EXIT_OK
-
-
-def _outputs(doc: dict[str, Any], report_dir: Path) -> None:
-    from mlops_gates.cli.common import step_outputs
-
-    retrain = doc["context"]["monitor"]["retrain"]
-    step_outputs(
-        {
-            "status": str(doc["status"]),
-            "retrain": "true" if retrain else "false",
-            "report-dir": str(report_dir),
-        }
-    )

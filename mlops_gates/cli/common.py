@@ -1,6 +1,7 @@
 """What every subcommand does the same way: exit codes, an error line, GitHub step outputs.
 
-Standard library only: the CLI modules import it at load time.
+Standard library only (and `mlops_gates.runs`, itself standard library at import): the CLI
+modules import it at load time.
 """
 
 from __future__ import annotations
@@ -12,13 +13,28 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+from mlops_gates.runs import DEFAULT_REPORT_DIR
+
+__all__ = [
+    "DEFAULT_REPORT_DIR",
+    "EXIT_FAIL",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "add_report_dir",
+    "error",
+    "step_outputs",
+    "terminal_width",
+    "use_colour",
+]
+
 # Every command exits the same way: 0 done and every blocking judgement passed; 1 a gate,
 # deploy, verification or check said no (or could not be evaluated); 2 the command was used
 # wrongly or its input is invalid. 130 is an interrupt, as shells report it.
 EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
-DEFAULT_REPORT_DIR = Path("mlops-gates-report")
+EXIT_INTERRUPTED = 130
 
 
 def error(message: str, code: int = EXIT_USAGE) -> int:

@@ -1,0 +1,103 @@
+"""The one ending of a gates run: write the report, log it to MLflow, say what came of it.
+
+`mlops-gates check`, `mlops-gates monitor` and `pytest --mlops-gates` end the same way:
+the report goes to disk first (whatever happens next, it is there), then to MLflow (MLflow
+being down can cost a verdict, never the report), and one `RunOutcome` comes back that each
+edge prints in its own voice and turns into its exit status.
+
+Standard library only at import: the pytest plugin reads `DEFAULT_REPORT_DIR` from here and
+must stay cheap while `--mlops-gates` is off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_gates.config import Config
+    from mlops_gates.gates.result import Report
+    from mlops_gates.tracking import TrackingOutcome
+
+__all__ = ["DEFAULT_REPORT_DIR", "RunOutcome", "finish"]
+
+# Where report.json and report.md go unless told otherwise (relative to the working
+# directory for the CLI, to the rootdir for pytest); documented in DESIGN.md "Contracts".
+DEFAULT_REPORT_DIR = Path("mlops-gates-report")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What the ending of a run came to: the report as recorded, where it went, and what
+    MLflow said. The verdict is derived here once; edges only print it and map it to their
+    exit status."""
+
+    report: Report
+    doc: dict[str, Any]
+    report_dir: Path
+    write_error: str | None = None
+    tracking: TrackingOutcome | None = None
+    tracking_error: str | None = None
+    on_failure: str = "warn"
+
+    @property
+    def written(self) -> bool:
+        """report.json and report.md are on disk."""
+        return self.write_error is None
+
+    @property
+    def passed(self) -> bool:
+        """Every blocking gate passed and the report is on disk: the command exits 0."""
+        return self.written and self.doc["status"] == "pass"
+
+    @property
+    def ending_failed(self) -> bool:
+        """The ending itself cost the verdict: the report could not be written, or MLflow
+        failed with `tracking.on_failure: error`. pytest adds this to its items' outcome,
+        which already carry the gates' verdicts."""
+        return not self.written or self.tracking_blocked
+
+    @property
+    def tracking_blocked(self) -> bool:
+        """MLflow failed and the config says that fails the run."""
+        failed = self.tracking is not None and self.tracking.status == "failed"
+        return failed and self.on_failure == "error"
+
+    @property
+    def written_line(self) -> str:
+        """`report: DIR/report.json, DIR/report.md`, as the command line prints it."""
+        return f"report: {self.report_dir}/report.json, {self.report_dir}/report.md"
+
+
+def finish(
+    report: Report, report_dir: Path, config: Config, *, tag_model_version: bool = True
+) -> RunOutcome:
+    """Write `report` into `report_dir`, then log it to MLflow as `config.tracking` says.
+
+    `tag_model_version=False` logs the run without touching the model version's
+    `mlops_gates.status` tag: a monitoring run must not overwrite the promotion gates'
+    verdict, which deploy checks. Problems become fields of the outcome, never exceptions.
+    """
+    from mlops_gates.errors import MlopsGatesError
+    from mlops_gates.gates.result import Report as ReportType
+    from mlops_gates.report.writer import write_report
+
+    doc = report.to_dict()
+    on_failure = config.tracking.on_failure
+    try:
+        write_report(report, report_dir)
+    except MlopsGatesError as exc:
+        return RunOutcome(report, doc, report_dir, write_error=str(exc), on_failure=on_failure)
+    from mlops_gates.tracking import track
+
+    if not tag_model_version:
+        quiet = config.tracking.model_copy(update={"tag_model_version": False})
+        config = config.model_copy(update={"tracking": quiet})
+    try:
+        doc, tracked = track(report, report_dir, config)
+    except MlopsGatesError as exc:
+        return RunOutcome(report, doc, report_dir, tracking_error=str(exc), on_failure=on_failure)
+    return RunOutcome(
+        ReportType.from_dict(doc), doc, report_dir, tracking=tracked, on_failure=on_failure
+    )
