@@ -12,6 +12,7 @@ import difflib
 import json
 import os
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -997,19 +998,27 @@ def _need_bound(lo: float | None, hi: float | None) -> None:
         raise ValueError(f"min ({lo}) is greater than max ({hi})")
 
 
-def find_config(start: Path | None = None) -> Path:
-    """The config to use: $MLOPS_GATES_CONFIG, else `mlops-gates.yaml` in `start` (cwd)."""
+def find_config(given: Path | str | None = None, *, candidates: Sequence[Path] = ()) -> Path:
+    """The config a command or the pytest plugin uses, found the same way by all of them:
+    the path given (--config / --mlops-gates-config), else $MLOPS_GATES_CONFIG, else the
+    first of `candidates` that exists (default: `mlops-gates.yaml` in the working
+    directory). With none existing, the first candidate: the not-found message names it."""
+    if given is not None:
+        return Path(given)
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env)
-    return (start or Path.cwd()) / CONFIG_FILENAME
+    places = list(candidates) or [Path.cwd() / CONFIG_FILENAME]
+    return next((p for p in places if p.is_file()), places[0])
 
 
 def load_config(path: Path | str | None = None) -> Config:
     """Read and validate a config file; every problem is one `ConfigError`."""
-    cfg_path = Path(path) if path is not None else find_config()
+    cfg_path = find_config(path)
     if not cfg_path.is_file():
-        where = "" if path is not None else f" in {Path.cwd()}"
+        where = ""
+        if path is None:
+            where = f" (${CONFIG_ENV})" if os.environ.get(CONFIG_ENV) else f" in {Path.cwd()}"
         raise ConfigError(
             f"{cfg_path}: config file not found{where}. Create one with `mlops-gates init` "
             f"or pass its path with --config / --mlops-gates-config."

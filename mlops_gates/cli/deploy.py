@@ -133,8 +133,8 @@ def _tracking_options(p: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         metavar="PATH",
-        help="mlops-gates.yaml whose tracking settings to use (default: ./mlops-gates.yaml "
-        "if present)",
+        help="mlops-gates.yaml whose tracking settings to use (default: $MLOPS_GATES_CONFIG, "
+        "else ./mlops-gates.yaml if present)",
     )
 
 
@@ -346,11 +346,14 @@ def _manifests_in(folder: Path) -> list[Path]:
 
 
 def _connection(args: argparse.Namespace) -> MlflowConnection:
-    from mlops_gates.config import CONFIG_FILENAME, load_config
+    from mlops_gates.config import CONFIG_ENV, find_config, load_config
     from mlops_gates.sources.mlflow_models import connection_for
 
-    path = args.config or (Path(CONFIG_FILENAME) if Path(CONFIG_FILENAME).is_file() else None)
-    config = load_config(path) if path is not None else None
+    # Optional here (the URI may come from --tracking-uri), but found as every command
+    # finds it; one asked for by --config or $MLOPS_GATES_CONFIG must exist.
+    path = find_config(args.config)
+    asked = args.config is not None or bool(os.environ.get(CONFIG_ENV))
+    config = load_config(path) if asked or path.is_file() else None
     return connection_for(config, Path.cwd(), uri=args.tracking_uri)
 
 
