@@ -22,8 +22,12 @@ if TYPE_CHECKING:
     from mlops_gates.gates.runner import Evaluation
     from mlops_gates.sources.evaluation import EvalData
 
-DEFAULT_REPORT_DIR = "mlops-gates-report"
+from mlops_gates.runs import DEFAULT_REPORT_DIR
+
 _PLUGIN_NAME = "mlops-gates-session"
+# The session's state (config, evaluation, what was selected, the final report) lives on
+# the pytest config, as pytest's own plugins keep theirs; pytest_unconfigure removes it.
+_SESSION = pytest.StashKey["GatesPlugin"]()
 
 
 class GateWarning(pytest.PytestWarning):
@@ -67,7 +71,17 @@ def pytest_configure(config: pytest.Config) -> None:
         _refuse_distribution(config)
         for name, text in _MARKERS.items():
             config.addinivalue_line("markers", f"{name}: {text}")
-        config.pluginmanager.register(GatesPlugin(config), _PLUGIN_NAME)
+        plugin = GatesPlugin(config)
+        config.stash[_SESSION] = plugin
+        config.pluginmanager.register(plugin, _PLUGIN_NAME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # pytester runs many sessions in one process: each leaves no plugin or state behind.
+    plugin = config.stash.get(_SESSION, None)
+    if plugin is not None:
+        del config.stash[_SESSION]
+        config.pluginmanager.unregister(plugin, _PLUGIN_NAME)
 
 
 # Every gate item carries its kind and severity as markers (`-m fairness`, `-m "not warn"`);
@@ -101,26 +115,21 @@ class GatesPlugin:
     """Session state and the hooks that exist only with --mlops-gates."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from mlops_gates.config import CONFIG_FILENAME, load_config
+        from mlops_gates.config import CONFIG_FILENAME, find_config, load_config
         from mlops_gates.errors import ConfigError
 
         self.pytest_config = config
-        given = config.getoption("mlops_gates_config") or config.getini("mlops_gates_config")
-        if given:
-            path = Path(given)
-            if not path.is_absolute():
-                base = (
-                    config.invocation_params.dir
-                    if config.getoption("mlops_gates_config")
-                    else config.rootpath
-                )
-                path = base / path
+        # --mlops-gates-config, else $MLOPS_GATES_CONFIG, else the ini key, else the rootdir,
+        # then the working directory: the option and the variable are relative to where
+        # pytest was started, the ini key to the rootdir that holds it.
+        option = config.getoption("mlops_gates_config")
+        ini = config.getini("mlops_gates_config")
+        start = config.invocation_params.dir
+        if ini:
+            candidates = [config.rootpath / ini]
         else:
-            candidates = [
-                config.rootpath / CONFIG_FILENAME,
-                config.invocation_params.dir / CONFIG_FILENAME,
-            ]
-            path = next((p for p in candidates if p.is_file()), candidates[0])
+            candidates = [config.rootpath / CONFIG_FILENAME, start / CONFIG_FILENAME]
+        path = start / find_config(option, candidates=candidates)
         try:
             self.config: Config = load_config(path)
         except ConfigError as exc:
@@ -136,7 +145,7 @@ class GatesPlugin:
         for kind in sorted({g.kind for g in self.config.gates} - set(_MARKERS)):
             config.addinivalue_line("markers", f"{kind}: mlops-gates {kind} gate")
         report_dir = config.getoption("mlops_gates_report_dir")
-        base = config.invocation_params.dir
+        base = start
         if not report_dir:
             report_dir = config.getini("mlops_gates_report_dir") or DEFAULT_REPORT_DIR
             base = config.rootpath
@@ -172,7 +181,7 @@ class GatesPlugin:
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        if not any(isinstance(i, GateItem | StatusItem) for i in items):
+        if not any(isinstance(i, VerdictItem) for i in items):
             # The config was never walked (testpaths, path arguments, --ignore, a config
             # outside the rootdir) or pytest dropped its node: the gates run regardless.
             node = GatesFile.from_parent(
@@ -300,37 +309,26 @@ class GatesPlugin:
             return  # every gate deselected: no report of nothing (see the summary)
         from dataclasses import replace
 
-        from mlops_gates.errors import MlopsGatesError
         from mlops_gates.gates.result import Report
-        from mlops_gates.report.writer import write_report
+        from mlops_gates.runs import finish
 
         base = self._evaluation.report
         selected = self.selected
         gates = [g for g in base.gates if selected is None or g.id in selected] + self.custom
-        self.final_report = replace(
-            base, gates=gates, status=Report.overall_status(gates, base.errors)
-        )
-        try:
-            write_report(self.final_report, self.report_dir)
-        except MlopsGatesError as exc:
-            self.write_error = str(exc)
+        judged = replace(base, gates=gates, status=Report.overall_status(gates, base.errors))
+        outcome = finish(judged, self.report_dir, self.config)
+        self.final_report = outcome.report
+        self.write_error = outcome.write_error
+        tracked = outcome.tracking
+        if outcome.tracking_error is not None:
+            self.tracking_line = f"mlflow: {outcome.tracking_error}"
+        elif tracked is not None and tracked.status == "logged":
+            self.tracking_line = f"mlflow: {tracked.message}"
+        elif tracked is not None and tracked.status == "failed":
+            self.tracking_line = f"mlflow: tracking failed: {tracked.message}"
+        # The items carry the gates' verdicts; this is what the ending itself adds.
+        if outcome.ending_failed:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-            return
-        # After the report is on disk: MLflow being down can cost a verdict, never the report.
-        from mlops_gates.tracking import track
-
-        try:
-            doc, outcome = track(self.final_report, self.report_dir, self.config)
-        except MlopsGatesError as exc:
-            self.tracking_line = f"mlflow: {exc}"
-            return
-        self.final_report = Report.from_dict(doc)
-        if outcome.status == "logged":
-            self.tracking_line = f"mlflow: {outcome.message}"
-        elif outcome.status == "failed":
-            self.tracking_line = f"mlflow: tracking failed: {outcome.message}"
-            if self.config.tracking.on_failure == "error":
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from mlops_gates._text import safe_line
@@ -390,7 +388,19 @@ class GateFailure(Exception):
     """A gate verdict that fails its item; shown as text, not a traceback."""
 
 
-class GateItem(pytest.Item):
+class VerdictItem(pytest.Item):
+    """An item that reads a verdict of the session's one evaluation, never computes one;
+    a failure prints the verdict, not a traceback into this plugin."""
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, GateFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo, style=style))
+
+
+class GateItem(VerdictItem):
+    """One verdict (a gate, or one slice of it): passes, fails, warns or skips as it says."""
+
     def __init__(self, *, result: GateResult, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.result = result
@@ -450,17 +460,12 @@ class GateItem(pytest.Item):
         # Messages quote slice values and failure cases from the data: one line each.
         return "\n".join(terminal_safe(line) for line in lines)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, GateFailure):
-            return str(excinfo.value)
-        return str(super().repr_failure(excinfo, style=style))
-
     def reportinfo(self) -> tuple[Path, int | None, str]:
         line = None if self.line is None else self.line - 1  # pytest counts from 0
         return self.path, line, f"mlops-gate {self.name}"
 
 
-class StatusItem(pytest.Item):
+class StatusItem(VerdictItem):
     """Fails when the engine could not use the inputs (unreadable data, bad labels...)."""
 
     def runtest(self) -> None:
@@ -473,24 +478,17 @@ class StatusItem(pytest.Item):
                 + "\n".join(f"  {terminal_safe(e)}" for e in errors)
             )
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, GateFailure):
-            return str(excinfo.value)
-        return str(super().repr_failure(excinfo, style=style))
-
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, "mlops-gates inputs"
 
 
 def _plugin(config: pytest.Config) -> GatesPlugin:
-    plugin = config.pluginmanager.get_plugin(_PLUGIN_NAME)
-    assert isinstance(plugin, GatesPlugin)
-    return plugin
+    return config.stash[_SESSION]
 
 
 def _need_plugin(request: pytest.FixtureRequest) -> GatesPlugin:
-    plugin = request.config.pluginmanager.get_plugin(_PLUGIN_NAME)
-    if not isinstance(plugin, GatesPlugin):
+    plugin = request.config.stash.get(_SESSION, None)
+    if plugin is None:
         pytest.skip("mlops-gates fixtures need `pytest --mlops-gates`")
     return plugin
 

@@ -287,6 +287,44 @@ def test_gates_are_collected_in_every_layout(pytester: pytest.Pytester, layout: 
     assert [g["id"] for g in report["gates"]] == GATE_IDS
 
 
+def test_the_config_variable_is_honoured(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _layout(pytester, "ml")
+    monkeypatch.setenv("MLOPS_GATES_CONFIG", "ml/mlops-gates.yaml")
+    result = pytester.runpytest("--mlops-gates")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert [g["id"] for g in _report(pytester)["gates"]] == GATE_IDS
+
+
+def test_option_then_variable_then_ini(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--mlops-gates-config, else $MLOPS_GATES_CONFIG, else the ini key, as the CLI's
+    --config, else the variable, else the working directory."""
+    _layout(pytester, "ml")
+    pytester.makeini("[pytest]\nmlops_gates_config = nowhere.yaml\n")
+    monkeypatch.setenv("MLOPS_GATES_CONFIG", "ml/mlops-gates.yaml")
+    assert pytester.runpytest("--mlops-gates").ret == pytest.ExitCode.OK
+    monkeypatch.setenv("MLOPS_GATES_CONFIG", "elsewhere.yaml")
+    result = pytester.runpytest("--mlops-gates", "--mlops-gates-config", "ml/mlops-gates.yaml")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result = pytester.runpytest("--mlops-gates")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*/elsewhere.yaml: config file not found*"])
+
+
+def test_a_session_leaves_no_plugin_or_state_behind(pytester: pytest.Pytester) -> None:
+    from mlops_gates.pytest_plugin import _SESSION
+
+    _layout(pytester)
+    recorder = pytester.inline_run("--mlops-gates")
+    recorder.assertoutcome(passed=5)
+    config = recorder.getcall("pytest_unconfigure").config
+    assert config.pluginmanager.get_plugin("mlops-gates-session") is None
+    assert _SESSION not in config.stash
+
+
 def test_deselecting_every_gate_is_said_and_writes_nothing(pytester: pytest.Pytester) -> None:
     _layout(pytester)
     result = pytester.runpytest("--mlops-gates", "-k", "test_x")
