@@ -315,13 +315,13 @@ def test_option_then_variable_then_ini(
 
 
 def test_a_session_leaves_no_plugin_or_state_behind(pytester: pytest.Pytester) -> None:
-    from mlops_gates.pytest_plugin import _SESSION
-
     _layout(pytester)
     recorder = pytester.inline_run("--mlops-gates")
     recorder.assertoutcome(passed=5)
     config = recorder.getcall("pytest_unconfigure").config
     assert config.pluginmanager.get_plugin("mlops-gates-session") is None
+    from mlops_gates.pytest_plugin import _SESSION
+
     assert _SESSION not in config.stash
 
 
