@@ -15,6 +15,16 @@ from pathlib import Path
 from mlops_gates._version import __version__
 from mlops_gates.errors import MlopsGatesError
 
+__all__ = [
+    "NEXT_STEPS",
+    "InitExists",
+    "default_action_ref",
+    "detect_default_branch",
+    "init_repository",
+    "render_workflow",
+    "template_text",
+]
+
 # Where the actions live; the templates name it and `--action-ref` repins it.
 ACTION_REPOSITORY = "mlops-gates/mlops-gates"
 WORKFLOWS = {
@@ -41,10 +51,12 @@ class InitExists(MlopsGatesError):
 
 
 def template_text(*parts: str) -> str:
+    """A template shipped in the package (mlops_gates/templates/...), as text."""
     return resources.files("mlops_gates").joinpath("templates", *parts).read_text("utf-8")
 
 
 def default_action_ref() -> str:
+    """The actions' tag matching this version: workflows pin what was tested with it."""
     return f"v{__version__}"
 
 

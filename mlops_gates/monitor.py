@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from mlops_gates.config import Config
     from mlops_gates.gates.result import GateResult, Report
 
+__all__ = ["DEFAULT_KINDS", "TABLE_KINDS", "Window", "cut_window", "monitor"]
+
 DEFAULT_KINDS = ("schema", "drift", "metric", "fairness", "staleness")
 # Kinds that read only the table; the others need labels (or the model's output with them).
 TABLE_KINDS = ("schema", "drift")

@@ -16,13 +16,29 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
+from mlops_gates.runs import DEFAULT_REPORT_DIR
+
 if TYPE_CHECKING:
     from mlops_gates.config import Config
     from mlops_gates.gates.result import GateResult, Report, Status
     from mlops_gates.gates.runner import Evaluation
     from mlops_gates.sources.evaluation import EvalData
 
-from mlops_gates.runs import DEFAULT_REPORT_DIR
+__all__ = [
+    "GateFailure",
+    "GateItem",
+    "GateWarning",
+    "GatesFile",
+    "GatesPlugin",
+    "StatusItem",
+    "VerdictItem",
+    "mlops_gates_config",
+    "mlops_gates_data",
+    "mlops_gates_report",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_unconfigure",
+]
 
 _PLUGIN_NAME = "mlops-gates-session"
 # The session's state (config, evaluation, what was selected, the final report) lives on
@@ -35,6 +51,7 @@ class GateWarning(pytest.PytestWarning):
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """The options and ini keys: always, so `pytest --help` shows them."""
     group = parser.getgroup("mlops-gates", "model gates (mlops-gates)")
     group.addoption(
         "--mlops-gates",
@@ -62,6 +79,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the `mlops_gate` marker; with --mlops-gates, the session's plugin and state."""
     config.addinivalue_line(
         "markers",
         "mlops_gate(id=None, severity='block'): this test is a gate; its outcome joins the "
@@ -77,6 +95,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's plugin and state."""
     # pytester runs many sessions in one process: each leaves no plugin or state behind.
     plugin = config.stash.get(_SESSION, None)
     if plugin is not None:
@@ -161,6 +180,7 @@ class GatesPlugin:
         self.tracking_line: str | None = None  # the MLflow run, or why it was not logged
 
     def evaluation(self) -> Evaluation:
+        """The session's one evaluation of the gates, computed on first use."""
         if self._evaluation is None:
             from mlops_gates.gates.runner import evaluate
 
@@ -170,6 +190,7 @@ class GatesPlugin:
     # -- collection ---------------------------------------------------------------------
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> GatesFile | None:
+        """The config file, collected once, as the gates' collector."""
         # Lets `pytest mlops-gates.yaml` and node ids like `mlops-gates.yaml::acc` work;
         # whether the node survives collection is checked in modifyitems, not assumed.
         if file_path.resolve() == self.config_path and not self._collected:
@@ -181,6 +202,7 @@ class GatesPlugin:
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
+        """Put the gates into every session, whatever was collected; mark custom gates."""
         if not any(isinstance(i, VerdictItem) for i in items):
             # The config was never walked (testpaths, path arguments, --ignore, a config
             # outside the rootdir) or pytest dropped its node: the gates run regardless.
@@ -213,9 +235,11 @@ class GatesPlugin:
         return Path(os.path.relpath(self.config_path, config.rootpath.resolve())).as_posix()
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        """Count the gate items -k / -m / --deselect removed: the summary says so."""
         self.deselected += sum(isinstance(i, GateItem) for i in items)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Record which verdicts this run judges; refuse gates that vanished unasked."""
         # The report describes what this run judged: gates deselected by -k / -m stay out.
         self.selected = {i.result.id for i in session.items if isinstance(i, GateItem)}
         in_session = sum(isinstance(i, GateItem) for i in session.items)
@@ -234,7 +258,7 @@ class GatesPlugin:
     def pytest_report_teststatus(
         self, report: pytest.TestReport, config: pytest.Config
     ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-        # A warn verdict is neither a pass nor a failure: its own letter, word and count.
+        """A warn verdict is neither a pass nor a failure: its own letter, word and count."""
         if report.when == "call" and getattr(report, "mlops_gates_warn", False):
             return "warned", "W", ("WARN", {"yellow": True})
         return None
@@ -245,6 +269,7 @@ class GatesPlugin:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Mark non-passing warn verdicts; turn `mlops_gate`-marked tests into verdicts."""
         report = yield
         if isinstance(item, GateItem):
             r = item.result
@@ -303,6 +328,7 @@ class GatesPlugin:
     # -- end of session -----------------------------------------------------------------
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """End the run as the CLI does (runs.finish): report on disk, then MLflow."""
         if self._evaluation is None or session.config.option.collectonly:
             return  # --collect-only lists the gates; it writes and logs nothing
         if not self.selected and not self.custom:
@@ -331,6 +357,7 @@ class GatesPlugin:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        """The mlops-gates section: the verdict table, where the report went, the MLflow run."""
         from mlops_gates._text import safe_line
         from mlops_gates.report.text import render_table
 
@@ -370,6 +397,7 @@ class GatesFile(pytest.File):
     """The config file as a collector: one item per verdict, plus a status item."""
 
     def collect(self) -> Iterator[pytest.Item]:
+        """The status item first, then one item per verdict."""
         plugin = _plugin(self.config)
         evaluation = plugin.evaluation()
         status = StatusItem.from_parent(self, name="mlops-gates-inputs")
@@ -393,6 +421,7 @@ class VerdictItem(pytest.Item):
     a failure prints the verdict, not a traceback into this plugin."""
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        """A verdict's own text; anything else as pytest shows it."""
         if isinstance(excinfo.value, GateFailure):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo, style=style))
@@ -420,6 +449,7 @@ class GateItem(VerdictItem):
         self.user_properties.extend((k, v) for k, v in props if v is not None)
 
     def runtest(self) -> None:
+        """Fail on a blocking verdict, skip a skip, warn on the rest that did not pass."""
         r = self.result
         if r.status == "skip":
             pytest.skip(r.message)
@@ -461,6 +491,7 @@ class GateItem(VerdictItem):
         return "\n".join(terminal_safe(line) for line in lines)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
+        """Point at the gate's line in the config."""
         line = None if self.line is None else self.line - 1  # pytest counts from 0
         return self.path, line, f"mlops-gate {self.name}"
 
@@ -469,6 +500,7 @@ class StatusItem(VerdictItem):
     """Fails when the engine could not use the inputs (unreadable data, bad labels...)."""
 
     def runtest(self) -> None:
+        """Fail when the engine reported errors not tied to one gate."""
         errors = _plugin(self.config).evaluation().report.errors
         if errors:
             from mlops_gates._text import terminal_safe
@@ -479,6 +511,7 @@ class StatusItem(VerdictItem):
             )
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
+        """Point at the config file."""
         return self.path, None, "mlops-gates inputs"
 
 

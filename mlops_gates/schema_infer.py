@@ -26,6 +26,8 @@ from typing import Any
 
 import pandas as pd
 
+__all__ = ["DEFAULT_MAX_CATEGORIES", "infer_schema", "schema_yaml"]
+
 DEFAULT_MAX_CATEGORIES = 50
 
 
@@ -111,6 +113,3 @@ def schema_yaml(schema: Any, *, source: Path, rows: int, slack: float) -> str:
         "# pandera.pandas.DataFrameSchema.from_yaml(path), or use it in a `schema` gate.",
     ]
     return "\n".join(header) + "\n" + str(schema.to_yaml())
-
-
-__all__ = ["DEFAULT_MAX_CATEGORIES", "infer_schema", "schema_yaml"]

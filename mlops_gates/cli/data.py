@@ -14,6 +14,8 @@ from typing import Any
 from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from mlops_gates.cli.common import error as _error
 
+__all__ = ["add_subcommands"]
+
 MAX_BINS = 1000
 
 
