@@ -156,4 +156,15 @@ def open_backend(config: Config, *, rows: pd.DataFrame | None = None) -> MemoryB
     return factory(config)
 
 
+if TYPE_CHECKING:
+    from mlops_gates.backends.profiles import SqlTable
+    from mlops_gates.sources.data import Table
+
+    def _implement(
+        memory: MemoryBackend, sql: SqlBackend
+    ) -> tuple[Backend[Table], Backend[SqlTable]]:
+        """Never called: mypy checks here that both kinds of engine implement `Backend`."""
+        return memory, sql
+
+
 __all__ = ["ENGINES", "FACTORIES", "Backend", "Engine", "open_backend", "require"]
