@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from mlops_gates.backends.profiles import SqlTable
     from mlops_gates.config import Config
 
+__all__ = ["ENGINES", "FACTORIES", "Backend", "Engine", "open_backend", "open_table", "require"]
+
 
 @contextmanager
 def open_table(
@@ -37,6 +39,3 @@ def open_table(
             )
         with backend.open_table(path, fmt) as table:
             yield table
-
-
-__all__ = ["ENGINES", "FACTORIES", "Backend", "Engine", "open_backend", "open_table", "require"]

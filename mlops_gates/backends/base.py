@@ -9,11 +9,11 @@ set up once, and a run reads the same bytes throughout.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from types import ModuleType, TracebackType
-from typing import TYPE_CHECKING, NamedTuple, Protocol, Self, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, Self, TypeVar
 
+from mlops_gates.backends.engines import ENGINES, Engine, require
 from mlops_gates.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from mlops_gates.backends.sql_backend import SqlBackend
     from mlops_gates.config import Config
     from mlops_gates.sources.evaluation import EvalData
+
+__all__ = ["ENGINES", "FACTORIES", "Backend", "Engine", "open_backend", "require"]
 
 TableT = TypeVar("TableT", covariant=True)
 
@@ -75,33 +77,6 @@ class Backend(Protocol[TableT]):
     def sample(self, rows: int, seed: int) -> pd.DataFrame:
         """A seeded uniform sample of `rows` rows (all rows when there are fewer)."""
         ...
-
-
-class Engine(NamedTuple):
-    """An engine beyond memory: where it lives, the library it needs, the extra providing it."""
-
-    module: str
-    dist: str
-    extra: str
-
-
-ENGINES: dict[str, Engine] = {
-    "duckdb": Engine("mlops_gates.backends.duckdb_reducer", "duckdb", "duckdb"),
-    "spark": Engine("mlops_gates.backends.spark_reducer", "pyspark", "spark"),
-}
-
-
-def require(module: str, engine: str) -> ModuleType:
-    """Import an engine's library, or say which extra installs it."""
-    extra = ENGINES[engine].extra
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ConfigError(
-            f"backend.engine: {engine} needs the {module!r} package, which is not installed; "
-            f"install it with `pip install 'mlops-gates[{extra}]'`, or use "
-            f"`backend.engine: memory`"
-        ) from None
 
 
 def _memory(config: Config) -> MemoryBackend:
@@ -165,6 +140,3 @@ if TYPE_CHECKING:
     ) -> tuple[Backend[Table], Backend[SqlTable]]:
         """Never called: mypy checks here that both kinds of engine implement `Backend`."""
         return memory, sql
-
-
-__all__ = ["ENGINES", "FACTORIES", "Backend", "Engine", "open_backend", "require"]

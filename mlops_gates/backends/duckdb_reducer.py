@@ -16,13 +16,15 @@ from typing import Any
 
 import pandas as pd
 
-from mlops_gates.backends.base import ENGINES, require
+from mlops_gates.backends.engines import ENGINES, require
 from mlops_gates.backends.files import parquet_files, scan_pattern
 from mlops_gates.backends.profiles import SqlTable
 from mlops_gates.backends.sql import Dialect, to_frame
 from mlops_gates.backends.sql_backend import SqlBackend
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
+
+__all__ = ["DuckDBBackend"]
 
 DIALECT = Dialect('"')
 
@@ -104,6 +106,3 @@ class DuckDBBackend(SqlBackend):
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-__all__ = ["DuckDBBackend"]

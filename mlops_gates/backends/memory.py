@@ -26,6 +26,8 @@ from mlops_gates.stats.reduce import (
 )
 from mlops_gates.stats.scorebins import ScoreBins
 
+__all__ = ["MemoryBackend", "reduce_frame"]
+
 
 def reduce_frame(config: Config, data: EvalData, plan: Plan) -> Reduced:
     """Encoded rows (`EvalData`) to the shared tables."""
@@ -168,6 +170,3 @@ class MemoryBackend:
         """A seeded uniform sample of `rows` rows (all rows when there are fewer)."""
         frame = self.table().frame
         return frame if len(frame) <= rows else frame.sample(n=rows, random_state=seed)
-
-
-__all__ = ["MemoryBackend", "reduce_frame"]

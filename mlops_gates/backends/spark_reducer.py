@@ -12,13 +12,15 @@ from typing import Any
 
 import pandas as pd
 
-from mlops_gates.backends.base import ENGINES, require
+from mlops_gates.backends.engines import ENGINES, require
 from mlops_gates.backends.files import parquet_files, scan_pattern
 from mlops_gates.backends.profiles import SqlTable
 from mlops_gates.backends.sql import Dialect, to_frame
 from mlops_gates.backends.sql_backend import SqlBackend
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
+
+__all__ = ["SparkBackend", "session"]
 
 DIALECT = Dialect("`", text="STRING", quantiles="percentile({v}, array({qs}))")
 VIEW = "__mlops_gates_rows"
@@ -115,6 +117,3 @@ class SparkBackend(SqlBackend):
 def _first(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-__all__ = ["SparkBackend", "session"]

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from mlops_gates.config import Config
     from mlops_gates.sources.evaluation import EvalData
 
+__all__ = ["SqlBackend"]
+
 
 class SqlBackend:
     """An engine that reduces and profiles the rows where they are, with SQL; only small
@@ -127,6 +129,3 @@ class SqlBackend:
     def _register(self, name: str, table: Any) -> None:
         """Make a small Arrow table queryable under `name`."""
         raise NotImplementedError
-
-
-__all__ = ["SqlBackend"]

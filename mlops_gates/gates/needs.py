@@ -12,6 +12,8 @@ from typing import Any
 
 from mlops_gates.config import DriftGate, SchemaGate, SkewGate
 
+__all__ = ["needs_inputs"]
+
 
 def needs_inputs(gate: Any) -> bool:
     """Whether `gate` needs labels and the models' output (encoded inputs).
@@ -25,6 +27,3 @@ def needs_inputs(gate: Any) -> bool:
     if isinstance(gate, SchemaGate | SkewGate):
         return False
     return not (isinstance(gate, DriftGate) and not gate.predictions)
-
-
-__all__ = ["needs_inputs"]
