@@ -103,6 +103,10 @@ class MemoryBackend:
     engine = "memory"
 
     def __init__(self, config: Config, *, rows: pd.DataFrame | None = None) -> None:
+        if rows is not None and not isinstance(rows, pd.DataFrame):
+            raise TypeError(
+                f"run_gates(table=...) takes a pandas DataFrame, not {type(rows).__name__}"
+            )
         self.config = config
         self.notes: list[str] = []  # what the report should warn about (base.open_backend)
         self._given = rows

@@ -88,6 +88,8 @@ def test_rows_given_in_memory_are_judged_like_the_file(tmp_path: Path) -> None:
     assert in_memory.fingerprint["data"] is None  # no file was read
     assert in_memory.context["data"] == {"path": str(tmp_path / "absent.parquet"), "rows": 1500}
     assert in_memory.warnings == []
+    with pytest.raises(TypeError, match=r"takes a pandas DataFrame, not list"):
+        run_gates(config, table=df.to_dict("records"))  # type: ignore[arg-type]
 
 
 def test_rows_given_under_another_engine_are_judged_in_memory_and_said_so(
