@@ -5,9 +5,13 @@ have arrived) is cut to a time window and judged with the config's monitoring ga
 schema, drift, metric, fairness and staleness by default. Labels arrive late, so the
 window is split the honest way:
 
-- gates that read only the table (schema; drift on features) see every row of the window;
+- gates that read only the table (schema; drift on features; skew, which reads its own
+  tables) see every row of the window (`gates.needs.needs_inputs` says which);
 - gates that need the truth (metrics, fairness, staleness, drift on the model's output)
   see the rows whose label is present; with none, they are `skip` with the reason.
+
+The window is handed to `run_gates` in memory; the rows judged are also written beside
+the report for inspection, never read back.
 
 One report comes out (with `context.monitor`, saying whether retraining is warranted);
 `mlops-gates monitor` (mlops_gates.cli.monitor) parses the options and writes it.
@@ -26,12 +30,11 @@ if TYPE_CHECKING:
     from mlops_gates.config import Config
     from mlops_gates.gates.result import GateResult, Report
 
-__all__ = ["DEFAULT_KINDS", "TABLE_KINDS", "Window", "cut_window", "monitor"]
+__all__ = ["DEFAULT_KINDS", "Window", "cut_window", "monitor"]
 
 DEFAULT_KINDS = ("schema", "drift", "metric", "fairness", "staleness")
-# Kinds that read only the table; the others need labels (or the model's output with them).
-TABLE_KINDS = ("schema", "drift")
 WINDOW_FILE = "window.parquet"
+LABELED_FILE = "labeled.parquet"
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ def monitor(
     from dataclasses import replace
 
     from mlops_gates.config import DataConfig, DriftGate, gate_id
+    from mlops_gates.gates.needs import needs_inputs
     from mlops_gates.gates.runner import run_gates
     from mlops_gates.sources.data import read_table
 
@@ -114,12 +118,22 @@ def monitor(
     folder.mkdir(parents=True, exist_ok=True)
 
     def run(rows: pd.DataFrame, gates: list[Any], name: str) -> Report:
-        file = folder / name
-        rows.to_parquet(file, index=False)
+        # The rows judged are kept beside the report (docs/monitor.md) and name the data
+        # in it: context.data.path is that file, fingerprint.data the sha256 of its bytes.
+        # They reach run_gates in memory, judged by the memory engine: they are in memory
+        # already, having been read to cut the window.
+        file = (folder / name).resolve()
+        digest = _keep(rows, file)
+        memory = config.backend.model_copy(update={"engine": "memory"})
         sub = config.model_copy(
-            update={"data": DataConfig(path=file.resolve(), format="parquet"), "gates": gates}
+            update={
+                "data": DataConfig(path=file, format="parquet"),
+                "gates": gates,
+                "backend": memory,
+            }
         )
-        return run_gates(sub)
+        report = run_gates(sub, table=rows)
+        return replace(report, fingerprint={**report.fingerprint, "data": digest})
 
     skipped: list[GateResult] = []
     label = config.task.label
@@ -136,17 +150,19 @@ def monitor(
         report = run(win.frame, chosen, WINDOW_FILE)
     else:
         table_gates = []
+        truth_gates = []
         for g in chosen:
-            if g.kind in TABLE_KINDS:
-                if isinstance(g, DriftGate) and g.predictions:
-                    table_gates.append(g.model_copy(update={"predictions": False}))
-                    skipped.append(_skip(g, f"{gate_id(g)}[predictions]", win, label))
-                else:
-                    table_gates.append(g)
-        truth_gates = [g for g in chosen if g.kind not in TABLE_KINDS]
+            if not needs_inputs(g):
+                table_gates.append(g)
+            elif isinstance(g, DriftGate):
+                # Its features need no label; the model's output waits for labelled rows.
+                table_gates.append(g.model_copy(update={"predictions": False}))
+                skipped.append(_skip(g, f"{gate_id(g)}[predictions]", win, label))
+            else:
+                truth_gates.append(g)
         parts = [run(win.frame, table_gates, WINDOW_FILE)] if table_gates else []
         if truth_gates and len(win.labeled):
-            parts.append(run(win.labeled, truth_gates, "labeled.parquet"))
+            parts.append(run(win.labeled, truth_gates, LABELED_FILE))
         elif truth_gates:
             skipped.extend(_skip(g, gate_id(g), win, label) for g in truth_gates)
         report = _merge(parts, skipped, config)
@@ -167,6 +183,18 @@ def monitor(
         },
     }
     return replace(report, context=context)
+
+
+def _keep(rows: pd.DataFrame, file: Path) -> str:
+    """Write `rows` to `file` as Parquet; the sha256 of the bytes written."""
+    import hashlib
+    import io
+
+    buffer = io.BytesIO()
+    rows.to_parquet(buffer, index=False)
+    data = buffer.getvalue()
+    file.write_bytes(data)
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _select(config: Config, gate_ids: list[str]) -> list[Any]:

@@ -231,3 +231,47 @@ def test_monitoring_is_logged_but_leaves_the_promotion_verdict_alone(
     assert client.get_run(run_id).data.tags["mlops_gates.status"] == "fail"
     tags = client.get_model_version(registered.name, version).tags
     assert tags["mlops_gates.status"] == "pass"
+
+
+def test_a_skew_gate_is_judged_whatever_labels_have_arrived(tmp_path: Path) -> None:
+    """Skew compares its own training and serving tables: it needs no label, so monitor
+    judges it like the table gates (it used to wait for labels, as a metric does)."""
+    path = project(tmp_path, production(600, 8, days=7).assign(y=np.nan))
+    ids = pd.DataFrame({"id": np.arange(200), "x": np.linspace(0, 1, 200)})
+    ids.to_parquet(tmp_path / "train.parquet", index=False)
+    ids.assign(x=ids.x.where(ids.id % 50 != 0, -1.0)).to_parquet(tmp_path / "serve.parquet")
+    config = yaml.safe_load(path.read_text())
+    config["gates"].append(
+        {"id": "skew", "kind": "skew", "training": "train.parquet", "serving": "serve.parquet",
+         "key": "id", "max": 0.01}
+    )  # fmt: skip
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    code, doc = run(path, "--gate", "skew", "--gate", "acc")
+    gates = by_id(doc)
+    assert gates["acc"]["status"] == "skip"  # no label yet
+    skew = gates["skew[feature=x]"]
+    assert skew["status"] == "fail" and skew["reason"] != "no_labels"
+    assert skew["observed"] == pytest.approx(4 / 200)  # ids 0, 50, 100, 150 disagree
+    assert code == 1
+
+
+def test_the_window_reaches_the_gates_in_memory_and_is_kept_beside_the_report(
+    tmp_path: Path,
+) -> None:
+    """The report names the kept file holding exactly the rows judged, and its digest is
+    the sha256 of that file's bytes."""
+    import hashlib
+
+    frame = production(800, 9, days=7)
+    late = frame.ts > pd.Timestamp(NOW) - pd.Timedelta(days=1)
+    frame.loc[late, "y"] = np.nan
+    code, doc = run(project(tmp_path, frame))
+    assert code == 0
+    folder = (tmp_path / "monitor-report" / "monitor").resolve()
+    window, labeled = folder / "window.parquet", folder / "labeled.parquet"
+    assert doc["fingerprint"]["data"] == "sha256:" + hashlib.sha256(window.read_bytes()).hexdigest()
+    kept = pd.read_parquet(window)
+    assert len(kept) == doc["context"]["monitor"]["rows"] == 800
+    assert len(pd.read_parquet(labeled)) == int((~late).sum())
+    # The label gates ran last, on the labelled rows: the report's data is their file.
+    assert doc["context"]["data"] == {"path": str(labeled), "rows": int((~late).sum())}

@@ -1,5 +1,6 @@
-"""What a drift gate reads at scale: the engine's table of the current data, data-file
-references opened by the same engine, and the model output as the configured columns."""
+"""What a drift gate reads at scale: the engine's table of the current data (the run's,
+opened once), data-file references opened by the same engine, and the model output as the
+configured columns."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from mlops_gates.sources.profile import FeatureProfile, FeatureType, Profile
 if TYPE_CHECKING:
     from mlops_gates.config import Config
 
-OpenTable = Callable[["Config", Path | None], AbstractContextManager[SqlTable]]
+# A reference file as a table of the run's engine (`SqlBackend.open_table`).
+OpenTable = Callable[[Path], AbstractContextManager[SqlTable]]
 
 
 @dataclass
@@ -43,12 +45,12 @@ class TableSource:
     def reference(
         self, path: Path, *, bins: int, top_k: int
     ) -> tuple[Profile, Callable[[], dict[str, FeatureProfile]] | None]:
-        with self.open_table(self.config, path) as ref:
+        with self.open_table(path) as ref:
             profile = profile_table(ref, bins=bins, top_k=top_k)
         return profile, partial(self._reference_outputs, path, bins, top_k)
 
     def _reference_outputs(self, path: Path, bins: int, top_k: int) -> dict[str, FeatureProfile]:
-        with self.open_table(self.config, path) as ref:
+        with self.open_table(path) as ref:
             return output_profiles(self.config, ref, bins=bins, top_k=top_k)
 
     def outputs(self) -> dict[str, Callable[[FeatureProfile], FeatureProfile]]:

@@ -4,108 +4,105 @@ Chosen over Polars' streaming engine by measurement (docs/scale.md): on the benc
 10M-row file the same three aggregations took DuckDB 5.8 s / 0.8 GB peak and Polars
 10.7 s / 1.2 GB, and DuckDB spills to disk under a `memory_limit` where Polars' streaming
 group-by may not. Only the small cell tables come back into Python.
+
+One connection serves the whole run: the reduction, the sample, the schema checks over
+every row, drift (references included) and staleness.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from mlops_gates.backends.files import files_digest, parquet_files, scan_pattern
-from mlops_gates.backends.plan import Reduced
+from mlops_gates.backends.engines import ENGINES, require
+from mlops_gates.backends.files import parquet_files, scan_pattern
 from mlops_gates.backends.profiles import SqlTable
-from mlops_gates.backends.sql import Dialect, reduce_sql, to_frame
+from mlops_gates.backends.sql import Dialect, to_frame
+from mlops_gates.backends.sql_backend import SqlBackend
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
+
+__all__ = ["DuckDBBackend"]
 
 DIALECT = Dialect('"')
 
 
-class _Source:
-    def __init__(self, config: Config, path: Path | None = None, fmt: str | None = None) -> None:
-        import duckdb
+class DuckDBBackend(SqlBackend):
+    """The data as DuckDB reads it: Parquet files, folders and globs, or a CSV file."""
 
-        self.where = path or config.resolve(config.data.path)
-        self.con = duckdb.connect()
-        # Order of the rows does not matter to a GROUP BY; not keeping it saves memory.
-        self.con.execute("SET preserve_insertion_order = false")
-        if config.backend.memory_limit:
-            self.con.execute("SET memory_limit = ?", [config.backend.memory_limit])
-        fmt = fmt or (config.data.format if path is None else None)
-        name = self.where.name.lower()
+    engine = "duckdb"
+    dialect = DIALECT
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self._con: Any = None
+
+    def _connection(self) -> Any:
+        if self._con is None:
+            duckdb = require(ENGINES["duckdb"].dist, "duckdb")
+            con = duckdb.connect()
+            # Order of the rows does not matter to a GROUP BY; not keeping it saves memory.
+            con.execute("SET preserve_insertion_order = false")
+            if self.config.backend.memory_limit:
+                con.execute("SET memory_limit = ?", [self.config.backend.memory_limit])
+            self._con = con
+        return self._con
+
+    def _open(self, path: Path | None, fmt: str | None) -> SqlTable:
+        where = path or self.config.resolve(self.config.data.path)
+        fmt = fmt or (self.config.data.format if path is None else None)
+        name = where.name.lower()
         if fmt == "csv" or (fmt is None and name.endswith((".csv", ".csv.gz", ".tsv"))):
-            if not self.where.is_file():
-                raise DataError(f"{self.where}: data file not found; check `data.path`")
-            self.files = [self.where]
-            self.src = f"read_csv({_literal(str(self.where))})"
+            if not where.is_file():
+                raise DataError(f"{where}: data file not found; check `data.path`")
+            files = [where]
+            src = f"read_csv({_literal(str(where))})"
         else:
-            self.files = parquet_files(self.where)
-            pattern = scan_pattern(self.where)
-            self.src = f"read_parquet({_literal(pattern)}, hive_partitioning = true)"
-        described = self.run(f"DESCRIBE SELECT * FROM {self.src}")
-        self.types = {
+            files = parquet_files(where)
+            src = f"read_parquet({_literal(scan_pattern(where))}, hive_partitioning = true)"
+        described = self._run(where, f"DESCRIBE SELECT * FROM {src}")
+        types = {
             str(c): str(t)
             for c, t in zip(described["column_name"], described["column_type"], strict=True)
         }
-        self.columns = list(self.types)
+        return SqlTable(DIALECT, src, types, lambda sql: self._run(where, sql), where, files)
 
-    def run(self, sql: str) -> pd.DataFrame:
+    def _run(self, where: Path, sql: str) -> pd.DataFrame:
+        con = self._connection()  # first: it names the extra when duckdb is missing
         import duckdb
 
         try:
-            frame = to_frame(self.con.sql(sql).to_arrow_table())
+            return to_frame(con.sql(sql).to_arrow_table())
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DataError(f"{self.where}: DuckDB could not read or reduce it: {first}") from None
-        return frame
+            raise DataError(f"{where}: DuckDB could not read or reduce it: {first}") from None
+
+    def _register(self, name: str, table: Any) -> None:
+        self._connection().register(name, table)
+
+    def sample(self, rows: int, seed: int) -> pd.DataFrame:
+        """A seeded uniform sample of `rows` rows (all rows when there are fewer)."""
+        t = self.table()
+        con = self._connection()
+        threads = int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+        # Reservoir sampling repeats with a seed only on one thread; the queries after it
+        # get their threads back.
+        con.execute("SET threads = 1")
+        try:
+            sampled = f"reservoir({int(rows)} ROWS) REPEATABLE ({seed})"
+            return t.run(f"SELECT * FROM {t.src} USING SAMPLE {sampled}")
+        finally:
+            con.execute(f"SET threads = {threads}")
+
+    def close(self) -> None:
+        """Close the run's connection."""
+        super().close()
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-@contextmanager
-def open_table(
-    config: Config, path: Path | None = None, fmt: str | None = None
-) -> Iterator[SqlTable]:
-    """The configured data (or the file or directory `path`) as a queryable table."""
-    s = _Source(config, path, fmt)
-    try:
-        yield SqlTable(DIALECT, s.src, s.types, s.run, s.where, s.files)
-    finally:
-        s.con.close()
-
-
-def reduce(config: Config) -> tuple[Reduced, str | None]:
-    """Reduce the configured Parquet data; returns the tables and the data's digest."""
-    s = _Source(config)
-    try:
-        reduced = reduce_sql(
-            config,
-            engine="duckdb",
-            dialect=DIALECT,
-            src=s.src,
-            columns=s.columns,
-            run=s.run,
-            register=s.con.register,
-            where=s.where,
-        )
-        return reduced, files_digest(s.files)
-    finally:
-        s.con.close()
-
-
-def sample(config: Config, rows: int, seed: int) -> pd.DataFrame:
-    """A seeded uniform sample of `rows` rows (all rows when there are fewer)."""
-    s = _Source(config)
-    try:
-        # Reservoir sampling repeats with a seed only on one thread.
-        s.con.execute("SET threads = 1")
-        return s.run(
-            f"SELECT * FROM {s.src} USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE ({seed})"
-        )
-    finally:
-        s.con.close()

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
 import numpy as np
+import pandas as pd
 
 from mlops_gates.backends.grouping import Grouping
-from mlops_gates.backends.plan import Plan, Reduced, resolve_bins
+from mlops_gates.backends.plan import Plan, Reduced, plan_for, resolve_bins
 from mlops_gates.config import Config
+from mlops_gates.errors import MlopsGatesError
+from mlops_gates.sources.data import Table, file_digest, read_rows
 from mlops_gates.sources.evaluation import EvalData
 from mlops_gates.stats.reduce import (
     ClassificationStats,
@@ -17,6 +25,8 @@ from mlops_gates.stats.reduce import (
     reduce_scores,
 )
 from mlops_gates.stats.scorebins import ScoreBins
+
+__all__ = ["MemoryBackend", "reduce_frame"]
 
 
 def reduce_frame(config: Config, data: EvalData, plan: Plan) -> Reduced:
@@ -86,4 +96,81 @@ def reduce_frame(config: Config, data: EvalData, plan: Plan) -> Reduced:
     return reduced
 
 
-__all__ = ["reduce_frame"]
+class MemoryBackend:
+    """The rows in this process: the data file read once with pandas (or rows handed over
+    as a DataFrame), reduced with numpy. Implements `backends.base.Backend[Table]`."""
+
+    engine = "memory"
+
+    def __init__(self, config: Config, *, rows: pd.DataFrame | None = None) -> None:
+        if rows is not None and not isinstance(rows, pd.DataFrame):
+            raise TypeError(
+                f"run_gates(table=...) takes a pandas DataFrame, not {type(rows).__name__}"
+            )
+        self.config = config
+        self.notes: list[str] = []  # what the report should warn about (base.open_backend)
+        self._given = rows
+        self._table: Table | None = None
+        self._digest: str | None = None
+        self._failed: MlopsGatesError | None = None
+
+    @property
+    def where(self) -> Path:
+        """The configured data's path: the rows' name when they were handed over."""
+        return self.config.resolve(self.config.data.path)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._table = None
+
+    def table(self) -> Table:
+        """The rows, read on first use and kept for the run."""
+        if self._failed is not None:
+            raise self._failed
+        if self._table is None:
+            try:
+                self._table = self._read()
+            except MlopsGatesError as exc:
+                self._failed = exc
+                raise
+        return self._table
+
+    def _read(self) -> Table:
+        if self._given is not None:
+            return Table(self._given)  # no file read: no digest
+        # The file's digest is read on a second thread while the rows are parsed (both
+        # release the GIL); it is waited for only if the rows could be read (a file that
+        # cannot be read fails in read_rows with the clearer message).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            digest = pool.submit(file_digest, self.where)
+            # The columns gates slice by come factorized from a Parquet dictionary.
+            sliced = plan_for(self.config).columns
+            table = read_rows(self.where, self.config.data.format, factorize=sliced)
+            self._digest = digest.result()
+        return table
+
+    def digest(self) -> str | None:
+        """sha256 of the data file; None for rows handed over in memory."""
+        self.table()
+        return self._digest
+
+    def reduce(self, inputs: EvalData | None = None) -> Reduced:
+        """The encoded rows (labels and the models' output, made in this process) to the
+        shared tables."""
+        if inputs is None:
+            raise ValueError("the memory engine reduces encoded inputs: pass `inputs`")
+        # A missing slice column is a problem of the gates that name it, reported on them.
+        plan = plan_for(self.config, {str(c) for c in inputs.table.columns})
+        return reduce_frame(self.config, inputs, plan)
+
+    def sample(self, rows: int, seed: int) -> pd.DataFrame:
+        """A seeded uniform sample of `rows` rows (all rows when there are fewer)."""
+        frame = self.table().frame
+        return frame if len(frame) <= rows else frame.sample(n=rows, random_state=seed)

@@ -2,23 +2,25 @@
 
 The driver collects only the cell tables (slices x labels x predictions, and slices x
 labels x score bins), never rows, so it runs against a cluster as well as `local[2]`.
+The run's data is one temporary view, created once and dropped when the run ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from mlops_gates.backends.files import files_digest, parquet_files, scan_pattern
-from mlops_gates.backends.plan import Reduced
+from mlops_gates.backends.engines import ENGINES, require
+from mlops_gates.backends.files import parquet_files, scan_pattern
 from mlops_gates.backends.profiles import SqlTable
-from mlops_gates.backends.sql import Dialect, reduce_sql, to_frame
+from mlops_gates.backends.sql import Dialect, to_frame
+from mlops_gates.backends.sql_backend import SqlBackend
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
+
+__all__ = ["SparkBackend", "session"]
 
 DIALECT = Dialect("`", text="STRING", quantiles="percentile({v}, array({qs}))")
 VIEW = "__mlops_gates_rows"
@@ -39,86 +41,79 @@ def session(config: Config) -> Any:
     return builder.getOrCreate()
 
 
-class _Source:
-    def __init__(
-        self, config: Config, path: Path | None = None, view: str = VIEW, fmt: str | None = None
-    ) -> None:
-        self.spark = session(config)
-        self.files: list[Any] = []
-        fmt = fmt or (config.data.format if path is None else None)
+class SparkBackend(SqlBackend):
+    """The data as Spark reads it: Parquet files, folders and globs, CSV, or a catalog
+    table (`data.format: table`)."""
+
+    engine = "spark"
+    dialect = DIALECT
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self._spark: Any = None
+        self._frames: dict[str, Any] = {}  # view -> the Spark DataFrame behind it
+
+    def _session(self) -> Any:
+        if self._spark is None:
+            require(ENGINES["spark"].dist, "spark")
+            self._spark = session(self.config)
+        return self._spark
+
+    def _open(self, path: Path | None, fmt: str | None) -> SqlTable:
+        spark = self._session()
+        view = VIEW if path is None else f"{VIEW}_{abs(hash(str(path)))}"
+        files: list[Path] = []
+        fmt = fmt or (self.config.data.format if path is None else None)
+        where = path or self.where
         try:
             if fmt == "table":
-                self.where = Path(str(config.data.path))
-                frame = self.spark.table(str(config.data.path))
+                where = Path(str(self.config.data.path))
+                frame = spark.table(str(self.config.data.path))
             else:
-                self.where = path or config.resolve(config.data.path)
-                name = self.where.name.lower()
+                name = where.name.lower()
                 if fmt == "csv" or (fmt is None and name.endswith((".csv", ".csv.gz", ".tsv"))):
-                    reader = self.spark.read.option("header", True).option("inferSchema", True)
-                    frame = reader.csv(str(self.where))
-                    self.files = [self.where]
+                    reader = spark.read.option("header", True).option("inferSchema", True)
+                    frame = reader.csv(str(where))
+                    files = [where]
                 else:
-                    self.files = parquet_files(self.where)
-                    pattern = self.where if self.where.is_dir() else scan_pattern(self.where)
-                    frame = self.spark.read.parquet(str(pattern))
+                    files = parquet_files(where)
+                    pattern = where if where.is_dir() else scan_pattern(where)
+                    frame = spark.read.parquet(str(pattern))
         except DataError:
             raise
         except Exception as exc:  # AnalysisException and friends: a missing table or path
-            raise DataError(f"{self.where}: Spark could not read it: {_first(exc)}") from None
+            raise DataError(f"{where}: Spark could not read it: {_first(exc)}") from None
         frame.createOrReplaceTempView(view)
-        self.frame = frame
-        self.columns = [str(c) for c in frame.columns]
-        self.types = {str(c): str(t) for c, t in frame.dtypes}
+        self._frames[view] = frame
+        types = {str(c): str(t) for c, t in frame.dtypes}
+        return SqlTable(DIALECT, view, types, lambda sql: self._run(where, sql), where, files)
 
-    def register(self, name: str, table: Any) -> None:
-        self.spark.createDataFrame(table).createOrReplaceTempView(name)
-
-    def run(self, sql: str) -> pd.DataFrame:
+    def _run(self, where: Path, sql: str) -> pd.DataFrame:
         try:
-            table = self.spark.sql(sql).toArrow()
+            table = self._session().sql(sql).toArrow()
         except Exception as exc:
-            raise DataError(f"{self.where}: Spark could not reduce it: {_first(exc)}") from None
+            raise DataError(f"{where}: Spark could not reduce it: {_first(exc)}") from None
         return to_frame(table)
+
+    def _register(self, name: str, table: Any) -> None:
+        self._session().createDataFrame(table).createOrReplaceTempView(name)
+
+    def _release(self, table: SqlTable) -> None:
+        self._frames.pop(table.src, None)
+        self._session().catalog.dropTempView(table.src)
+
+    def sample(self, rows: int, seed: int) -> pd.DataFrame:
+        """A seeded uniform sample of `rows` rows (all rows when there are fewer)."""
+        t = self.table()
+        frame = self._frames[t.src]
+        total = frame.count()
+        if total <= rows:
+            return t.run(f"SELECT * FROM {t.src}")
+        # Bernoulli sampling with some slack, then cut to size: seeded, one pass.
+        part = frame.sample(fraction=min(1.0, 1.1 * rows / total + 1e-3), seed=seed).limit(rows)
+        return to_frame(part.toArrow())
 
 
 def _first(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-@contextmanager
-def open_table(
-    config: Config, path: Path | None = None, fmt: str | None = None
-) -> Iterator[SqlTable]:
-    """The configured data (or the file or directory `path`) as a queryable table."""
-    view = VIEW if path is None else f"{VIEW}_{abs(hash(str(path)))}"
-    s = _Source(config, path, view, fmt)
-    try:
-        yield SqlTable(DIALECT, view, s.types, s.run, s.where, list(s.files))
-    finally:
-        s.spark.catalog.dropTempView(view)
-
-
-def reduce(config: Config) -> tuple[Reduced, str | None]:
-    s = _Source(config)
-    reduced = reduce_sql(
-        config,
-        engine="spark",
-        dialect=DIALECT,
-        src=VIEW,
-        columns=s.columns,
-        run=s.run,
-        register=s.register,
-        where=s.where,
-    )
-    return reduced, files_digest(s.files) if s.files else None
-
-
-def sample(config: Config, rows: int, seed: int) -> pd.DataFrame:
-    s = _Source(config)
-    total = s.frame.count()
-    if total <= rows:
-        return s.run(f"SELECT * FROM {VIEW}")
-    # Bernoulli sampling with some slack, then cut to size: seeded, one pass.
-    part = s.frame.sample(fraction=min(1.0, 1.1 * rows / total + 1e-3), seed=seed).limit(rows)
-    return to_frame(part.toArrow())

@@ -1,8 +1,9 @@
 """`run_gates(config) -> Report`: the only way gates are evaluated.
 
-Data is read once, labels and predictions are encoded once, rows are reduced once to
-per-group sufficient statistics; every gate then works on those small tables. A gate that
-throws becomes an `error` verdict and the run goes on, so one report shows everything.
+The engine is opened once and the data read once, labels and predictions are encoded once,
+rows are reduced once to per-group sufficient statistics; every gate then works on those
+small tables. A gate that throws becomes an `error` verdict and the run goes on, so one
+report shows everything.
 """
 
 from __future__ import annotations
@@ -10,17 +11,17 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_gates._text import excerpt
 from mlops_gates._version import __version__
-from mlops_gates.backends.memory import reduce_frame
-from mlops_gates.backends.plan import plan_for
+from mlops_gates.backends.base import open_backend
+from mlops_gates.backends.memory import MemoryBackend
+from mlops_gates.backends.sql_backend import SqlBackend
 from mlops_gates.config import (
     BaselineGate,
     BehaviourGate,
@@ -38,12 +39,18 @@ from mlops_gates.gates.baseline import evaluate_baseline
 from mlops_gates.gates.common import Context, error_result, slicings
 from mlops_gates.gates.fairness import evaluate_fairness
 from mlops_gates.gates.metric import evaluate_metric
+from mlops_gates.gates.needs import needs_inputs
 from mlops_gates.gates.result import GateResult, Report
 from mlops_gates.gates.unjudged import floor_gates, nothing_judged
 from mlops_gates.sources import mlflow_models  # registers the models:/ and runs:/ loaders
-from mlops_gates.sources.data import Table, file_digest, read_rows, require_columns
+from mlops_gates.sources.data import Table, file_digest, require_columns
 from mlops_gates.sources.evaluation import EvalData, build_inputs
 from mlops_gates.sources.models import start_notices
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_gates.backends.profiles import SqlTable
 
 
 @dataclass
@@ -54,15 +61,27 @@ class Evaluation:
     data: EvalData | None
 
 
-def run_gates(config: Config) -> Report:
-    """Evaluate every configured gate and return the report."""
-    return evaluate(config).report
+def run_gates(config: Config, *, table: pd.DataFrame | None = None) -> Report:
+    """Evaluate every configured gate and return the report.
+
+    `table`: the evaluation rows, already in memory, instead of reading `data.path`; the
+    memory engine judges them (the report warns when `backend.engine` says otherwise), and
+    `data.path` only names them in messages and the report, so name them honestly.
+    `fingerprint.data` is then None: no file was read."""
+    return evaluate(config, table=table).report
 
 
-def evaluate(config: Config) -> Evaluation:
+def evaluate(config: Config, *, table: pd.DataFrame | None = None) -> Evaluation:
+    """Evaluate every gate with the engine opened once; the report and the encoded inputs."""
+    with open_backend(config, rows=table) as backend:
+        return _evaluate(config, backend)
+
+
+def _evaluate(config: Config, backend: MemoryBackend | SqlBackend) -> Evaluation:
     started = _now()
     t0 = time.perf_counter()
     notices = start_notices()  # model loads add theirs (a pickle was trusted, ...)
+    notices.extend(backend.notes)  # e.g. rows given in memory under another engine
     errors: list[str] = []
     results: list[GateResult] = []
     data_path = config.resolve(config.data.path)
@@ -76,25 +95,19 @@ def evaluate(config: Config) -> Evaluation:
     }
 
     ctx: Context | None = None
-    scaled = config.backend.engine != "memory"  # reduced where the data lives: no frame
-    if scaled:
+    sql: SqlBackend | None = None  # SQL engines reduce where the data lives: no frame
+    if isinstance(backend, SqlBackend):
+        sql = backend
         try:
-            ctx = _reduce_at_scale(config, fingerprint, results)
+            ctx = _reduce_at_scale(config, sql, fingerprint, results)
         except Exception as exc:
             errors.append(_describe(exc, "reducing the data"))
     else:
-        # The file's digest is read on a second thread while the rows are parsed (both
-        # release the GIL); the fingerprint waits for it only if the rows could be read
-        # (a file that cannot be read fails in read_rows with the clearer message).
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            digest = pool.submit(file_digest, data_path)
-            try:
-                # The columns gates slice by come factorized from a Parquet dictionary.
-                sliced = plan_for(config).columns
-                table = read_rows(data_path, config.data.format, factorize=sliced)
-                fingerprint["data"] = digest.result()
-            except MlopsGatesError as exc:
-                errors.append(str(exc))
+        try:
+            table = backend.table()
+            fingerprint["data"] = backend.digest()
+        except MlopsGatesError as exc:
+            errors.append(str(exc))
     rows = ctx.reduced.n_rows if ctx else None if table is None else len(table)
     no_rows = _no_rows(data_path, rows)
     if no_rows is not None:  # no rows, no verdict: every gate that needs rows says why
@@ -115,7 +128,7 @@ def evaluate(config: Config) -> Evaluation:
     # Gates that read only the table (schema, feature drift) need no labels or models: a
     # config made of those alone (monitoring unlabelled production rows) must not fail on
     # a label column it never uses.
-    if table is not None and no_rows is None and any(_needs_inputs(g) for g in config.gates):
+    if table is not None and no_rows is None and any(needs_inputs(g) for g in config.gates):
         # models:/ and runs:/ resolve against this config's MLflow. A baseline alias that is
         # not set yet (the first model) is "no baseline", not an error.
         with mlflow_models.resolving(config):
@@ -131,7 +144,7 @@ def evaluate(config: Config) -> Evaluation:
     if data is not None:
         fingerprint["models"] = {k: v.get("digest") for k, v in data.models.items()}
         try:
-            ctx = _context(config, data)
+            ctx = Context(config, backend.reduce(data), data)
         except Exception as exc:
             inputs_error = _describe(exc, "reducing the data")
             errors.append(inputs_error)
@@ -139,11 +152,12 @@ def evaluate(config: Config) -> Evaluation:
     for gate in config.gates:
         if isinstance(gate, SchemaGate):
             continue
-        if scaled and isinstance(gate, DriftGate | StalenessGate):
+        if sql is not None and isinstance(gate, DriftGate | StalenessGate):
             # Reduced where the data live, like the metrics: counts into the reference's
             # bins, the newest timestamp (backends/profiles.py).
             models = ctx.reduced.models if ctx else None
-            results.extend(_guard(gate, partial(_at_scale, gate, config, models, inputs_error)))
+            at_scale = partial(_at_scale, gate, config, sql, models, inputs_error)
+            results.extend(_guard(gate, at_scale))
             continue
         if isinstance(gate, BaselineGate):
             base = partial(_baseline, gate, ctx, data, inputs_config, inputs_error)
@@ -245,12 +259,6 @@ def _no_rows(path: Path, rows: int | None) -> str | None:
     )
 
 
-def _needs_inputs(gate: Any) -> bool:
-    if isinstance(gate, SchemaGate | SkewGate):
-        return False
-    return not (isinstance(gate, DriftGate) and not gate.predictions)
-
-
 def _name_missing_baseline(
     verdicts: list[GateResult], gate: BaselineGate, why: str | None
 ) -> list[GateResult]:
@@ -267,27 +275,26 @@ def _baseline_ref(config: Config) -> str | None:
     return config.baseline.model if config.baseline is not None else None
 
 
-def _context(config: Config, data: EvalData) -> Context:
-    # A missing slice column is a problem of the gates that name it, reported on them.
-    plan = plan_for(config, {str(c) for c in data.table.columns})
-    return Context(config, reduce_frame(config, data, plan), data)
-
-
 def _reduce_at_scale(
-    config: Config, fingerprint: dict[str, Any], results: list[GateResult]
+    config: Config, backend: SqlBackend, fingerprint: dict[str, Any], results: list[GateResult]
 ) -> Context:
-    """Reduce with an out-of-core or Spark backend; schema gates check a seeded sample."""
+    """Reduce with an out-of-core or Spark backend; schema gates check a seeded sample of
+    `backend.sample_rows` rows (one pass, the pandera schema as it is: docs/scale.md), and
+    SQL counts what it can over every row."""
     from dataclasses import replace
 
-    from mlops_gates.backends import reduce_at_scale
-
-    reduced, fingerprint["data"], sample = reduce_at_scale(config)
+    reduced = backend.reduce()
+    digest = backend.digest()
+    sample = None
+    if any(isinstance(g, SchemaGate) for g in config.gates):
+        sample = backend.sample(config.backend.sample_rows, config.statistics.seed)
+    fingerprint["data"] = digest
     if sample is not None:
         from mlops_gates.gates.schema import evaluate_schema
 
         for gate in config.gates:
             if isinstance(gate, SchemaGate):
-                full = partial(_schema_over_all_rows, config, gate.max_failure_cases)
+                full = partial(_schema_over_all_rows, backend.table(), gate.max_failure_cases)
                 check = partial(
                     evaluate_schema, gate, config, sample, all_rows=full, rows=reduced.n_rows
                 )
@@ -301,38 +308,36 @@ def _reduce_at_scale(
     return Context(config, reduced)
 
 
-def _schema_over_all_rows(config: Config, max_cases: int, schema: Any) -> Any:
+def _schema_over_all_rows(table: SqlTable, max_cases: int, schema: Any) -> Any:
     """The schema checks SQL can count over every row (backends/schema_sql.py)."""
-    from mlops_gates.backends import open_table
     from mlops_gates.backends.schema_sql import run_full_checks
 
-    with open_table(config) as table:
-        return run_full_checks(schema, table, max_cases=max_cases)
+    return run_full_checks(schema, table, max_cases=max_cases)
 
 
 def _at_scale(
     gate: DriftGate | StalenessGate,
     config: Config,
+    backend: SqlBackend,
     models: dict[str, dict[str, Any]] | None,
     inputs_error: str | None,
 ) -> list[GateResult]:
     """A drift or staleness gate on the engine's table of the evaluation data."""
-    from mlops_gates.backends import open_table
     from mlops_gates.backends.drift_source import TableSource
 
-    with open_table(config) as table:
-        if isinstance(gate, DriftGate):
-            from mlops_gates.gates.drift import evaluate_drift_on
+    table = backend.table()
+    if isinstance(gate, DriftGate):
+        from mlops_gates.gates.drift import evaluate_drift_on
 
-            return evaluate_drift_on(gate, config, TableSource(config, table, open_table))
-        from mlops_gates.gates.staleness import evaluate_staleness_on
+        return evaluate_drift_on(gate, config, TableSource(config, table, backend.open_table))
+    from mlops_gates.gates.staleness import evaluate_staleness_on
 
-        def newest(column: str) -> tuple[datetime | None, int, int]:
-            where = f"gate {gate_id(gate)!r}"
-            require_columns(list(table.types), [column], where=where, path=table.where)
-            return table.newest(column)
+    def newest(column: str) -> tuple[datetime | None, int, int]:
+        where = f"gate {gate_id(gate)!r}"
+        require_columns(list(table.types), [column], where=where, path=table.where)
+        return table.newest(column)
 
-        return evaluate_staleness_on(gate, newest, models, inputs_error)
+    return evaluate_staleness_on(gate, newest, models, inputs_error)
 
 
 def _check_columns(gate: MetricGate | BaselineGate | FairnessGate, ctx: Context) -> None:
