@@ -381,9 +381,9 @@ def actions_page() -> str:
 
 
 def metrics_page() -> str:
-    from mlops_gates.config import FAIRNESS_METRICS
+    from mlops_gates.catalog import FAIRNESS_METRICS, METRICS
     from mlops_gates.stats import fairness
-    from mlops_gates.stats.metrics import METRICS, UNDEFINED_WHEN
+    from mlops_gates.stats.metrics import UNDEFINED_WHEN
 
     better = {True: "higher", False: "lower", None: "no direction"}
     rows = [
@@ -403,7 +403,10 @@ def metrics_page() -> str:
         fair_rows.append([f"`{name}`", measure, doc])
     between = _rst(inspect.getdoc(fairness.between_groups) or "")
     return (
-        _banner("mlops_gates/stats/metrics.py (METRICS, UNDEFINED_WHEN) and stats/fairness.py")
+        _banner(
+            "mlops_gates/catalog.py (METRICS, FAIRNESS_METRICS), stats/metrics.py "
+            "(UNDEFINED_WHEN) and stats/fairness.py"
+        )
         + "# Metrics reference\n\n"
         + "Names for `metric:` in `metric` and `baseline` gates, and (with `measure:`) in "
         "`fairness` gates. An undefined value is never reported as 0: the verdict has "

@@ -21,12 +21,12 @@ Binary tasks: class index 1 is the positive class, 0 the negative.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
+from mlops_gates.catalog import METRICS, Family, MetricSpec, Task, metrics_for_task
 from mlops_gates.stats.reduce import ClassificationStats, RegressionStats, ScoreStats
 
 __all__ = [
@@ -45,72 +45,9 @@ __all__ = [
 
 
 FloatArray = NDArray[np.float64]
-Task = Literal["binary", "multiclass", "regression"]
-Family = Literal["confusion", "score", "regression"]
 
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """What the catalogue knows about one metric: the table it is computed from (family), the tasks
-    it applies to, its direction and a one-line formula for the docs."""
-
-    name: str
-    family: Family
-    tasks: frozenset[str]
-    greater_is_better: bool | None  # None: no natural direction (selection_rate, mean_error)
-    description: str  # one line with the formula, for docs
-
-
-_BINARY = frozenset({"binary"})
-_CLASSIFICATION = frozenset({"binary", "multiclass"})
-_REGRESSION = frozenset({"regression"})
-
-# fmt: off
-_SPECS: list[tuple[str, Family, frozenset[str], bool | None, str]] = [
-    # name, family, tasks, greater_is_better, description
-    ("accuracy", "confusion", _CLASSIFICATION, True, "share of rows predicted correctly"),
-    ("balanced_accuracy", "confusion", _CLASSIFICATION, True,
-     "mean recall over the classes present in y_true"),
-    ("precision", "confusion", _BINARY, True, "TP / (TP + FP)"),
-    ("recall", "confusion", _BINARY, True, "TP / (TP + FN)"),
-    ("tpr", "confusion", _BINARY, True, "true positive rate, TP / (TP + FN) (= recall)"),
-    ("specificity", "confusion", _BINARY, True, "TN / (TN + FP)"),
-    ("f1", "confusion", _BINARY, True, "2·TP / (2·TP + FP + FN)"),
-    ("fpr", "confusion", _BINARY, False, "false positive rate, FP / (FP + TN)"),
-    ("fnr", "confusion", _BINARY, False, "false negative rate, FN / (FN + TP)"),
-    ("selection_rate", "confusion", _BINARY, None,
-     "share of rows predicted positive, (TP + FP) / n"),
-    ("precision_macro", "confusion", _CLASSIFICATION, True,
-     "unweighted mean of per-class precision, undefined classes skipped"),
-    ("recall_macro", "confusion", _CLASSIFICATION, True,
-     "unweighted mean of per-class recall, undefined classes skipped"),
-    ("f1_macro", "confusion", _CLASSIFICATION, True,
-     "unweighted mean of per-class F1, undefined classes skipped"),
-    ("precision_weighted", "confusion", _CLASSIFICATION, True,
-     "per-class precision averaged with weights = class support in y_true"),
-    ("recall_weighted", "confusion", _CLASSIFICATION, True,
-     "per-class recall averaged with weights = class support in y_true"),
-    ("f1_weighted", "confusion", _CLASSIFICATION, True,
-     "per-class F1 averaged with weights = class support in y_true"),
-    ("roc_auc", "score", _BINARY, True,
-     "P(score_pos > score_neg) + ½·P(tie): area under the ROC curve"),
-    ("average_precision", "score", _BINARY, True,
-     "Σ_t (R_t − R_{t+1})·P_t over distinct score thresholds t (step-wise, no interpolation)"),
-    ("log_loss", "score", _BINARY, False,
-     "−mean(y·log p + (1−y)·log(1−p)), p clipped to [eps, 1−eps]"),
-    ("brier", "score", _BINARY, False, "mean((p − y)²)"),
-    ("mae", "regression", _REGRESSION, False, "mean(|y_pred − y_true|)"),
-    ("mse", "regression", _REGRESSION, False, "mean((y_pred − y_true)²)"),
-    ("rmse", "regression", _REGRESSION, False, "sqrt(mean((y_pred − y_true)²))"),
-    ("r2", "regression", _REGRESSION, True,
-     "1 − Σ(y_pred − y_true)² / Σ(y_true − mean(y_true))²"),
-    ("mean_error", "regression", _REGRESSION, None, "mean(y_pred − y_true) (bias)"),
-]
-# fmt: on
-
-METRICS: dict[str, MetricSpec] = {
-    name: MetricSpec(name, family, tasks, gib, desc) for name, family, tasks, gib, desc in _SPECS
-}
+# The names, families, tasks and directions live in the catalog (numpy-free, shared with
+# the config); this module implements each of them and re-exports the catalog's names.
 
 # When each metric is undefined (NaN, reported as `observed: null`), as the functions below
 # compute it. Kept as data beside the registry so the metrics reference page is generated
@@ -144,11 +81,6 @@ UNDEFINED_WHEN: dict[str, str] = {
     "r2": _EMPTY + "; a constant target (Σ(y_true − mean)² = 0), so every one-row slice",
     "mean_error": _EMPTY,
 }
-
-
-def metrics_for_task(task: Task) -> list[str]:
-    """Names of the metrics valid for ``task``, in registry order."""
-    return [name for name, spec in METRICS.items() if task in spec.tasks]
 
 
 def metric_values(
@@ -189,7 +121,7 @@ def confusion_metric(name: str, cm: NDArray[np.generic]) -> FloatArray:
     m = np.asarray(cm, dtype=np.float64)
     if m.ndim < 2 or m.shape[-1] != m.shape[-2]:
         raise ValueError(f"confusion matrices must have shape (..., K, K), got {m.shape}")
-    if spec.tasks == _BINARY and m.shape[-1] != 2:
+    if spec.tasks == {"binary"} and m.shape[-1] != 2:
         raise ValueError(f"metric {name!r} is for binary tasks (K=2), got K={m.shape[-1]}")
     with np.errstate(divide="ignore", invalid="ignore"):
         return _CONFUSION[name](m)

@@ -3,7 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlops_gates.stats.metrics import METRICS, metric_values, metrics_for_task
+from mlops_gates import catalog
+from mlops_gates.stats import fairness
+from mlops_gates.stats.metrics import METRICS, UNDEFINED_WHEN, metric_values, metrics_for_task
 from mlops_gates.stats.reduce import reduce_classification, reduce_regression
 
 BINARY_STATS = reduce_classification(
@@ -15,9 +17,15 @@ REGRESSION_STATS = reduce_regression([0, 1, 1], 2, [1.0, 2.0, 4.0], [1.5, 2.0, 3
 STATS = {"binary": BINARY_STATS, "multiclass": MULTICLASS_STATS, "regression": REGRESSION_STATS}
 
 
-@pytest.mark.parametrize("name", sorted(METRICS))
-def test_every_metric_is_implemented_for_its_tasks(name: str) -> None:
-    spec = METRICS[name]
+def test_the_metric_names_are_the_catalog() -> None:
+    # One list: the stats implement the catalog's names, they keep none of their own.
+    assert METRICS is catalog.METRICS
+    assert list(UNDEFINED_WHEN) == list(catalog.METRICS)
+
+
+@pytest.mark.parametrize("name", sorted(catalog.METRICS))
+def test_every_catalog_metric_is_implemented_for_its_tasks(name: str) -> None:
+    spec = catalog.METRICS[name]
     assert spec.name == name
     assert spec.description and "\n" not in spec.description
     assert spec.tasks and spec.tasks <= {"binary", "multiclass", "regression"}
@@ -45,3 +53,12 @@ def test_directions() -> None:
 def test_unknown_metric_names_the_choices() -> None:
     with pytest.raises(ValueError, match=r"unknown metric 'auc'; choose one of .*roc_auc"):
         metric_values("auc", BINARY_STATS)
+
+
+@pytest.mark.parametrize("name", catalog.FAIRNESS_METRICS)
+def test_every_catalog_fairness_metric_is_implemented(name: str) -> None:
+    criterion, _, measure = name.rpartition("_")
+    assert measure in {"difference", "ratio"}
+    cm = np.array([[[40, 10], [5, 45]], [[30, 20], [15, 35]]])  # two groups, [true, pred]
+    value = getattr(fairness, criterion)(cm, measure=measure)
+    assert isinstance(value, float) and np.isfinite(value), (name, value)
