@@ -103,7 +103,7 @@ def monitor(
     from mlops_gates.sources.data import read_table
 
     chosen = _select(config, gate_ids)
-    path = Path(data) if data is not None else config.resolve(config.data.path)
+    path = Path(data) if data is not None else config.data_path
     fmt = None if data is not None else config.data.format
     frame = read_table(path, fmt)
     win = cut_window(

@@ -51,7 +51,7 @@ class DuckDBBackend(SqlBackend):
         return self._con
 
     def _open(self, path: Path | None, fmt: str | None) -> SqlTable:
-        where = path or self.config.resolve(self.config.data.path)
+        where = path or self.config.data_path
         fmt = fmt or (self.config.data.format if path is None else None)
         name = where.name.lower()
         if fmt == "csv" or (fmt is None and name.endswith((".csv", ".csv.gz", ".tsv"))):

@@ -117,7 +117,7 @@ class MemoryBackend:
     @property
     def where(self) -> Path:
         """The configured data's path: the rows' name when they were handed over."""
-        return self.config.resolve(self.config.data.path)
+        return self.config.data_path
 
     def __enter__(self) -> Self:
         return self

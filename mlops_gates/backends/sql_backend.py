@@ -46,7 +46,7 @@ class SqlBackend:
         """The configured data's path (a Spark table's name as a path)."""
         if self.config.data.format == "table":
             return Path(str(self.config.data.path))
-        return self.config.resolve(self.config.data.path)
+        return self.config.data_path
 
     def __enter__(self) -> Self:
         return self

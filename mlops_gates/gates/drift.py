@@ -82,7 +82,7 @@ class FrameSource:
 
     @property
     def where(self) -> Path:
-        return self.config.resolve(self.config.data.path)
+        return self.config.data_path
 
     def has(self, column: str) -> bool:
         return column in self.frame.columns

@@ -84,7 +84,7 @@ def _evaluate(config: Config, backend: MemoryBackend | SqlBackend) -> Evaluation
     notices.extend(backend.notes)  # e.g. rows given in memory under another engine
     errors: list[str] = []
     results: list[GateResult] = []
-    data_path = config.resolve(config.data.path)
+    data_path = config.data_path
     table: Table | None = None
     data: EvalData | None = None
     fingerprint: dict[str, Any] = {
@@ -203,6 +203,10 @@ def _evaluate(config: Config, backend: MemoryBackend | SqlBackend) -> Evaluation
                     metric=getattr(gate, "metric", None),
                 )
             )
+            continue
+        if not isinstance(gate, MetricGate | FairnessGate):  # a kind registered elsewhere
+            msg = f"not evaluated: no evaluator for gate kind {gate.kind!r}"
+            results.append(error_result(gate_id(gate), gate.kind, gate.severity, msg))
             continue
         results.extend(_guard(gate, partial(_dispatch, gate, ctx)))
 
@@ -345,7 +349,7 @@ def _check_columns(gate: MetricGate | BaselineGate | FairnessGate, ctx: Context)
         cols = [*gate.control, gate.sensitive]
     else:
         cols = [c for s in slicings(False, gate.slices) for c in s]
-    where = ctx.data.path if ctx.data else ctx.config.resolve(ctx.config.data.path)
+    where = ctx.data.path if ctx.data else ctx.config.data_path
     require_columns(list(ctx.reduced.columns), cols, where=f"gate {gate_id(gate)!r}", path=where)
 
 
