@@ -206,7 +206,7 @@ def _evaluate(config: Config, backend: MemoryBackend | SqlBackend) -> Evaluation
             continue
         if not isinstance(gate, MetricGate | FairnessGate):  # a kind registered elsewhere
             msg = f"not evaluated: no evaluator for gate kind {gate.kind!r}"
-            results.append(error_result(gate_id(gate), gate.kind, gate.severity, msg))
+            results.append(error_result(gate.id, gate.kind, gate.severity, msg))
             continue
         results.extend(_guard(gate, partial(_dispatch, gate, ctx)))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -222,3 +222,17 @@ def test_config_and_catalog_import_no_numpy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_kind_with_no_evaluator_is_an_error_never_a_pass(
+    make_project: Callable[..., Path], row_count: type
+) -> None:
+    from mlops_gates.gates.runner import run_gates
+
+    gates = [{"kind": "row_count", "min": 1}, {"kind": "metric", "metric": "f1", "min": 0}]
+    report = run_gates(load_config(make_project(base_config(gates=gates))))
+    verdicts = {g.id: g for g in report.gates}
+    assert verdicts["row_count"].status == "error"
+    assert verdicts["row_count"].kind == "row_count"
+    assert verdicts["metric-f1"].status == "pass"
+    assert report.status == "error"  # a blocking gate that could not be judged
