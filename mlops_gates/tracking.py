@@ -173,8 +173,15 @@ def prepare(doc: dict[str, Any], report_dir: Path, config: Config | None) -> Non
 def _write_plots(doc: dict[str, Any], folder: Path) -> None:
     from mlops_gates.report.plots import plots_available, write_plots
 
-    if plots_available():
+    if not plots_available():
+        return
+    try:
         write_plots(doc, folder)
+    except OSError:
+        raise
+    except Exception as exc:  # a picture that fails must not cost the run its tracking
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "NOT_DRAWN.txt").write_text(f"plots could not be drawn: {exc}\n")
 
 
 def verdict_table(doc: dict[str, Any]) -> dict[str, list[Any]]:
