@@ -15,6 +15,8 @@ from mlops_gates.gates.result import fmt
 from mlops_gates.report.bounded import worst_per_gate
 from mlops_gates.report.markdown import describe_bound, describe_interval, slice_text
 
+__all__ = ["render_html"]
+
 _ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
 
 
@@ -84,6 +86,3 @@ def _row(g: dict[str, Any]) -> dict[str, str]:
         "support": "" if support is None else f"{support:,}",
         "message": str(g.get("message") or ""),
     }
-
-
-__all__ = ["render_html"]

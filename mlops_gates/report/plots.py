@@ -30,6 +30,25 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+__all__ = [
+    "INTERVAL_KINDS",
+    "MAX_SLICES",
+    "IntervalPanel",
+    "IntervalRow",
+    "Plot",
+    "axes_of",
+    "confusion_figure",
+    "curve_figure",
+    "inline_svg",
+    "interval_figure",
+    "interval_panels",
+    "plots_available",
+    "plots_for",
+    "reliability_figure",
+    "render",
+    "write_plots",
+]
+
 Format = Literal["svg", "png"]
 INTERVAL_KINDS = ("metric", "fairness", "baseline")
 MAX_SLICES = 30  # rows of one interval plot; the rest are counted in its title
@@ -341,23 +360,3 @@ def _xlabel(p: IntervalPanel) -> str:
 
 def _file_part(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "gate"
-
-
-__all__ = [
-    "INTERVAL_KINDS",
-    "MAX_SLICES",
-    "IntervalPanel",
-    "IntervalRow",
-    "Plot",
-    "axes_of",
-    "confusion_figure",
-    "curve_figure",
-    "inline_svg",
-    "interval_figure",
-    "interval_panels",
-    "plots_available",
-    "plots_for",
-    "reliability_figure",
-    "render",
-    "write_plots",
-]

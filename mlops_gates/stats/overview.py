@@ -15,6 +15,8 @@ import numpy as np
 
 from mlops_gates.stats.reduce import ClassificationStats, RegressionStats, ScoreStats, marginalize
 
+__all__ = ["CURVE_POINTS", "RELIABILITY_BINS", "curve_points", "overview"]
+
 CURVE_POINTS = 101  # points kept of a ROC / PR curve: enough to draw, small in JSON
 RELIABILITY_BINS = 10  # equal-width score bins on [0, 1], as sklearn's calibration_curve
 _DIGITS = 6
@@ -90,6 +92,3 @@ def _reliability(values: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> dict[s
 
 def _round(values: np.ndarray) -> list[float]:
     return [round(float(v), _DIGITS) for v in values]
-
-
-__all__ = ["CURVE_POINTS", "RELIABILITY_BINS", "curve_points", "overview"]
