@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 TRACKING_ENV = "MLOPS_GATES_TRACKING"
 ARTIFACTS = "mlflow"  # folder of the report directory holding the extra run artifacts
 KEYS_FILE = "metric_keys.json"
+PLOTS = "plots"  # artifact folder of the plots (SVG and PNG), when matplotlib is installed
+VERDICTS_TABLE = "verdicts.json"  # the verdicts as an MLflow table (log_table)
 TRACKING_GATE = "mlflow-tracking"
 
 # MLflow's own limits per log_batch call.
@@ -160,11 +162,91 @@ def prepare(doc: dict[str, Any], report_dir: Path, config: Config | None) -> Non
             (folder / "config").mkdir(exist_ok=True)
             shutil.copy2(config.source, folder / "config" / config.source.name)
             _copy_schemas(config, folder / "schema")
+        _write_plots(doc, folder / PLOTS)
     except OSError as exc:
         raise MlopsGatesError(
             f"{folder}: cannot write the MLflow artifacts ({exc.strerror or exc})"
         ) from None
     write_report(doc, report_dir)
+
+
+def _write_plots(doc: dict[str, Any], folder: Path) -> None:
+    from mlops_gates.report.plots import plots_available, write_plots
+
+    if not plots_available():
+        return
+    try:
+        write_plots(doc, folder)
+    except OSError:
+        raise
+    except Exception as exc:  # a picture that fails must not cost the run its tracking
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "NOT_DRAWN.txt").write_text(f"plots could not be drawn: {exc}\n")
+
+
+def verdict_table(doc: dict[str, Any]) -> dict[str, list[Any]]:
+    """The verdicts as columns, for `log_table`: one row per verdict, comparable across
+    slices and runs in the MLflow UI's evaluation view."""
+    from mlops_gates.gates.result import slice_label
+
+    columns: dict[str, list[Any]] = {
+        k: []
+        for k in (
+            "id", "gate", "kind", "status", "severity", "metric", "slice", "observed",
+            "ci_low", "ci_high", "bound_min", "bound_max", "support", "message",
+        )
+    }  # fmt: skip
+    for g in doc.get("gates", []):
+        ci = g.get("ci") or [None, None]
+        bound = g.get("bound") or {}
+        row = {
+            **{k: g.get(k) for k in ("id", "gate", "kind", "status", "severity", "metric")},
+            "slice": slice_label(g.get("slice")),
+            "observed": g.get("observed"),
+            "ci_low": ci[0],
+            "ci_high": ci[1],
+            "bound_min": bound.get("min"),
+            "bound_max": bound.get("max"),
+            "support": g.get("support"),
+            "message": g.get("message"),
+        }
+        for k, v in row.items():
+            columns[k].append(v)
+    return columns
+
+
+_NOTE_PROBLEMS = 15  # verdicts listed in the run description; the table has them all
+
+
+def run_description(doc: dict[str, Any]) -> str:
+    """The run's description (`mlflow.note.content`, Markdown): the outcome, what needs a
+    look, and where the pictures are."""
+    from mlops_gates._text import clean
+
+    s = doc.get("summary") or {}
+    gates = doc.get("gates", [])
+    counts = ", ".join(f"{s.get(k, 0)} {k}" for k in ("pass", "fail", "warn", "error", "skip"))
+    lines = [
+        f"**mlops-gates: {str(doc.get('status')).upper()}**: {counts} "
+        f"({len(gates)} verdicts of {len({g.get('gate') for g in gates})} gates).",
+        "",
+    ]
+    problems = [g for g in gates if g.get("status") in ("fail", "error", "warn")]
+    problems.sort(key=lambda g: -_RANK[g["status"]])
+    if problems:
+        lines.append("Needs a look:")
+        lines += [
+            f"- {g['status']}: {clean(g.get('message') or g.get('id'), 300)}"
+            for g in problems[:_NOTE_PROBLEMS]
+        ]
+        if len(problems) > _NOTE_PROBLEMS:
+            lines.append(f"- … and {len(problems) - _NOTE_PROBLEMS} more in `{VERDICTS_TABLE}`")
+        lines.append("")
+    lines.append(
+        f"Artifacts: `report.html` (plots and a filterable table), `{PLOTS}/`, "
+        f"`{VERDICTS_TABLE}` (every verdict), `report.json` (the canonical report)."
+    )
+    return "\n".join(lines)[:_TAG_MAX]
 
 
 def _copy_schemas(config: Config, folder: Path) -> None:
@@ -390,13 +472,23 @@ def upload(
                 c.log_inputs(run_id, datasets=[dataset])
                 budget.check(doing)
             doing = "uploading the report artifacts"
-            for name in ("report.json", "report.md"):
+            for name in ("report.json", "report.md", "report.html"):
+                if name == "report.html" and not (report_dir / name).exists():
+                    continue  # matplotlib missing: no page (report.md says how to get it)
                 c.log_artifact(run_id, str(report_dir / name))
                 budget.check(doing)
             extra = report_dir / ARTIFACTS
             if extra.is_dir():
                 c.log_artifacts(run_id, str(extra))
                 budget.check(doing)
+            doing = "logging the verdict table"
+            import warnings
+
+            with warnings.catch_warnings():
+                # MLflow's own select_dtypes("object") warns under pandas 3; nothing to fix here.
+                warnings.filterwarnings("ignore", message=".*'str' dtypes are included")
+                c.log_table(run_id, data=verdict_table(doc), artifact_file=VERDICTS_TABLE)
+            budget.check(doing)
             doing = "finishing the run"
             c.set_terminated(run_id, "FINISHED")
             doing = "tagging the candidate's model version"
@@ -516,6 +608,7 @@ def _run_tags(doc: dict[str, Any], parent: str | None) -> dict[str, str]:
         "mlops_gates.status": str(doc.get("status")),
         "mlops_gates.version": str((ctx.get("tool") or {}).get("version", "")),
         "mlops_gates.started_at": str(doc.get("started_at")),
+        "mlflow.note.content": run_description(doc),  # the run's description in the UI
     }
     sha = ci.get("sha") or fp.get("code")
     if sha:

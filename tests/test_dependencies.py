@@ -25,7 +25,9 @@ PACKAGE = ROOT / "mlops_gates"
 
 # Modules imported only behind an extra: the reducer engines, imported on first use with a
 # message naming the extra (mlops_gates.backends.ENGINES) -> the extra that provides them.
-OPTIONAL = {"duckdb": "duckdb", "pyspark": "spark"}
+ENGINE_EXTRAS = {"duckdb": "duckdb", "pyspark": "spark"}
+# ... and the plots (report.html, MLflow plot artifacts), drawn only when matplotlib is there.
+OPTIONAL = {**ENGINE_EXTRAS, "matplotlib": "plots"}
 
 # Declared core dependencies that no module imports, and why users need them anyway.
 NOT_IMPORTED = {
@@ -130,7 +132,7 @@ def test_optional_imports_are_the_engines_and_their_extras() -> None:
     somewhere (else it would not need a place here)."""
     from mlops_gates.backends import ENGINES
 
-    assert {dist: extra for _, dist, extra in ENGINES.values()} == OPTIONAL
+    assert {dist: extra for _, dist, extra in ENGINES.values()} == ENGINE_EXTRAS
     assert set(OPTIONAL) <= set(third_party_imports())
 
 

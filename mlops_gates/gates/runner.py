@@ -46,6 +46,7 @@ from mlops_gates.sources import mlflow_models  # registers the models:/ and runs
 from mlops_gates.sources.data import Table, file_digest, require_columns
 from mlops_gates.sources.evaluation import EvalData, build_inputs
 from mlops_gates.sources.models import start_notices
+from mlops_gates.stats.overview import overview
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -237,6 +238,10 @@ def _evaluate(config: Config, backend: MemoryBackend | SqlBackend) -> Evaluation
             "rows": ctx.reduced.n_rows if ctx else None if table is None else len(table),
         },
         "reduction": ctx.reduced.describe() if ctx else None,
+        # Small tables the pictures need (report/plots.py draws from the report, never rows).
+        "overview": overview(ctx.reduced.stats, ctx.reduced.scores, ctx.reduced.classes)
+        if ctx
+        else None,
         "models": models,
         "statistics": config.statistics.model_dump(),
         "duration_s": round(time.perf_counter() - t0, 3),

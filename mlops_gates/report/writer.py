@@ -1,4 +1,5 @@
-"""Write a report directory: `report.json` (canonical) and `report.md` (rendered from it)."""
+"""Write a report directory: `report.json` (canonical), `report.md` and, when matplotlib is
+installed (the `plots` extra), `report.html` with the plots (all rendered from the JSON)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from mlops_gates.gates.result import Report
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+HTML_HINT = (
+    "\n_report.html (plots, a filterable table) is written when matplotlib is installed: "
+    "`pip install 'mlops-gates[plots]'`._\n"
+)
 COMPACT_ABOVE = 1000  # verdicts
 
 
@@ -29,13 +35,27 @@ def write_report(report: Report | dict[str, Any], directory: Path | str) -> Path
         separators = None if indent else (",", ":")
         text = json.dumps(doc, indent=indent, separators=separators, allow_nan=False)
         _atomic_write(out / REPORT_JSON, text + "\n")
-        _atomic_write(out / REPORT_MD, render_markdown(doc))
+        _write_pages(doc, out, render_markdown(doc))
     except OSError as exc:
         raise MlopsGatesError(
             f"{out}: cannot write the report ({exc.strerror or exc}); choose another "
             f"directory with --report-dir / --mlops-gates-report-dir"
         ) from None
     return out
+
+
+def _write_pages(doc: dict[str, Any], out: Path, markdown: str) -> None:
+    from mlops_gates.report.plots import plots_available
+
+    if plots_available():
+        from mlops_gates.report.html import render_html
+
+        _atomic_write(out / REPORT_MD, markdown)
+        _atomic_write(out / REPORT_HTML, render_html(doc))
+        return
+    _atomic_write(out / REPORT_MD, markdown + HTML_HINT)
+    # An older run's page would show other verdicts than report.json.
+    (out / REPORT_HTML).unlink(missing_ok=True)
 
 
 def read_report(directory: Path | str) -> dict[str, Any]:

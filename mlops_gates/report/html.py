@@ -1,0 +1,88 @@
+"""report.html: one self-contained page beside report.json and report.md.
+
+Plots inline as SVG, a verdict table a reader can filter (a few lines of inline script),
+no network at all: no CDN, no web fonts, and a Content-Security-Policy that forbids
+loading anything. Every value that came from data is HTML-escaped by jinja2's autoescape.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from mlops_gates.gates.result import fmt
+from mlops_gates.report.bounded import worst_per_gate
+from mlops_gates.report.markdown import describe_bound, describe_interval, slice_text
+
+__all__ = ["render_html"]
+
+_ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    """The page for one report document (the parsed report.json). Needs matplotlib."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("mlops_gates.report", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    shown, omitted = worst_per_gate(doc.get("gates") or [])
+    rows = sorted(shown, key=lambda g: _ORDER.get(str(g.get("status")), 5))
+    # The SVG is matplotlib's output with text drawn as paths: no data reaches it as markup.
+    figures = [{"name": name, "title": title, "svg": svg} for name, title, svg in _figures(doc)]
+    return env.get_template("report.html.j2").render(
+        doc=doc,
+        rows=[_row(g) for g in rows],
+        omitted=[o.describe() for o in omitted],
+        figures=figures,
+        statuses=[s for s in _ORDER if (doc.get("summary") or {}).get(s)],
+        problems=sum(r.get("status") != "pass" for r in rows),
+    )
+
+
+def _figures(doc: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    # write_report runs several times per run (before and after MLflow adds its context);
+    # the plots depend only on the verdicts and the overview, so draw them once.
+    key = json.dumps(
+        [doc.get("gates"), (doc.get("context") or {}).get("overview")],
+        sort_keys=True,
+        default=str,
+    )
+    return _figures_cached(key)
+
+
+@functools.lru_cache(maxsize=2)
+def _figures_cached(key: str) -> tuple[tuple[str, str, str], ...]:
+    from mlops_gates.report.plots import inline_svg, plots_for
+
+    gates, ov = json.loads(key)
+    doc = {"gates": gates, "context": {"overview": ov}}
+    out = []
+    for plot in plots_for(doc):
+        try:
+            svg = inline_svg(plot)
+        except Exception as exc:  # a picture that fails must not cost the report
+            out.append((plot.name, f"{plot.title}: could not be drawn ({exc})", ""))
+        else:
+            out.append((plot.name, plot.title, svg))
+    return tuple(out)
+
+
+def _row(g: dict[str, Any]) -> dict[str, str]:
+    support = g.get("support")
+    return {
+        "status": str(g.get("status")),
+        "gate": str(g.get("gate")),
+        "kind": str(g.get("kind")),
+        "slice": slice_text(g.get("slice")),
+        "observed": fmt(g.get("observed")),
+        "interval": describe_interval(g.get("ci")),
+        "bound": describe_bound(g.get("bound")),
+        "support": "" if support is None else f"{support:,}",
+        "message": str(g.get("message") or ""),
+    }
