@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import Field, GetCoreSchemaHandler
-from pydantic_core import CoreSchema
 
 from mlops_gates.config.base import GateBase
 from mlops_gates.config.behaviour import BehaviourGate
@@ -119,7 +118,7 @@ class GateKinds:
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
-    ) -> CoreSchema:
+    ) -> Any:  # a pydantic-core CoreSchema (pydantic-core is pydantic's, not ours to import)
         union: Any = Union[tuple(_KINDS.values())]  # noqa: UP007 (a runtime tuple of types)
         return handler.generate_schema(Annotated[union, Field(discriminator="kind")])
 
