@@ -26,6 +26,8 @@ from typing import Any
 
 import pandas as pd
 
+from mlops_gates._values import scalar
+
 __all__ = ["DEFAULT_MAX_CATEGORIES", "infer_schema", "schema_yaml"]
 
 DEFAULT_MAX_CATEGORIES = 50
@@ -71,10 +73,10 @@ def _checks(series: pd.Series, *, max_categories: int, slack: float) -> tuple[li
         return [], note
     if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
         lo, hi = _range(present, slack, integer=pd.api.types.is_integer_dtype(dtype))
-        seen = f"observed {_plain(present.min())} to {_plain(present.max())}"
+        seen = f"observed {scalar(present.min())} to {scalar(present.max())}"
         return [pa.Check.in_range(lo, hi)], f"{note}, {seen}"
     if isinstance(dtype, pd.CategoricalDtype):
-        values = [_plain(v) for v in dtype.categories]
+        values = [scalar(v) for v in dtype.categories]
     elif pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
         if not all(isinstance(v, str) for v in present.unique()):
             return [], note  # mixed types: no set that YAML can carry faithfully
@@ -87,7 +89,7 @@ def _checks(series: pd.Series, *, max_categories: int, slack: float) -> tuple[li
 
 
 def _range(present: pd.Series, slack: float, *, integer: bool) -> tuple[float | int, float | int]:
-    lo, hi = _plain(present.min()), _plain(present.max())
+    lo, hi = scalar(present.min()), scalar(present.max())
     width = (hi - lo) * slack
     new_lo, new_hi = lo - width, hi + width
     if lo >= 0:
@@ -95,11 +97,6 @@ def _range(present: pd.Series, slack: float, *, integer: bool) -> tuple[float | 
     if integer:
         return math.floor(new_lo), math.ceil(new_hi)
     return float(new_lo), float(new_hi)
-
-
-def _plain(v: Any) -> Any:
-    item = getattr(v, "item", None)
-    return item() if callable(item) else v
 
 
 def schema_yaml(schema: Any, *, source: Path, rows: int, slack: float) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlops_gates._values import scalar
 from mlops_gates.sources.data import Table
 
 
@@ -61,7 +61,7 @@ class Grouping:
             elif all(c in self._digits for c in columns):
                 g2s, first = self._merge(columns)
                 values = [
-                    {c: _plain(self._digits[c][1][self._digits[c][0][i]]) for c in columns}
+                    {c: scalar(self._digits[c][1][self._digits[c][0][i]]) for c in columns}
                     for i in first.tolist()
                 ]
                 self._cache[columns] = (g2s, values)
@@ -69,7 +69,7 @@ class Grouping:
                 grouped = self.keys.groupby(list(columns), dropna=False, sort=True, observed=True)
                 g2s = grouped.ngroup().to_numpy(dtype=np.int64)
                 values = [
-                    {c: _plain(v) for c, v in zip(columns, key, strict=True)}
+                    {c: scalar(v) for c, v in zip(columns, key, strict=True)}
                     for key in grouped.size().index.to_frame(index=False).itertuples(index=False)
                 ]
                 self._cache[columns] = (g2s, values)
@@ -175,10 +175,3 @@ def _by_factorize(table: Table, columns: list[str]) -> Grouping | None:
     }
     keys = pd.DataFrame({c: u.take(d) for c, (d, u) in per_column.items()})
     return Grouping(group, keys, _digits=per_column)
-
-
-def _plain(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
-        return None
-    item = getattr(v, "item", None)
-    return item() if callable(item) else v

@@ -15,9 +15,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_gates._values import plain
 from mlops_gates.backends.profiles import SqlTable
 from mlops_gates.backends.sql import double_literal
-from mlops_gates.gates.schema import plain_value
 
 # pandera check name -> SQL condition that a value *passes*, from the check's statistics.
 _COMPARISONS = {
@@ -142,7 +142,7 @@ def _count(
         frame = table.run(
             f"SELECT DISTINCT {q} AS v FROM {table.src} WHERE {fails} LIMIT {int(max_cases)}"
         )
-        cases = sorted((plain_value(v) for v in frame["v"]), key=str)
+        cases = sorted((plain(v) for v in frame["v"]), key=str)
     out.failures.append(_failure("Column", column, check, n, cases))
 
 
@@ -158,7 +158,7 @@ def _duplicates(
     if total is None or total != total or not int(total):
         return
     frame = table.run(f"SELECT v FROM ({groups}) AS d LIMIT {int(max_cases)}")
-    cases = sorted((plain_value(v) for v in frame["v"]), key=str)
+    cases = sorted((plain(v) for v in frame["v"]), key=str)
     out.failures.append(_failure("Column", column, "field_uniqueness", int(total), cases))
 
 

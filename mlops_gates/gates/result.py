@@ -10,6 +10,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from mlops_gates._values import jsonable
+
 Status = Literal["pass", "fail", "warn", "error", "skip"]
 RunStatus = Literal["pass", "fail", "error"]
 
@@ -67,8 +69,8 @@ class GateResult:
         d["bound"] = None if self.bound is None else asdict(self.bound)
         d["observed"] = _finite_or_none(self.observed)
         d["ci"] = None if self.ci is None else [_finite_or_none(v) for v in self.ci]
-        d["details"] = _jsonable(self.details)
-        d["slice"] = None if self.slice is None else _jsonable(self.slice)
+        d["details"] = jsonable(self.details)
+        d["slice"] = None if self.slice is None else jsonable(self.slice)
         return d
 
 
@@ -105,11 +107,11 @@ class Report:
             "status": self.status,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
-            "fingerprint": _jsonable(self.fingerprint),
+            "fingerprint": jsonable(self.fingerprint),
             "summary": self.counts(),
             "errors": list(self.errors),
             "warnings": list(self.warnings),
-            "context": _jsonable(self.context),
+            "context": jsonable(self.context),
             "gates": [g.to_dict() for g in self.gates],
         }
 
@@ -153,22 +155,3 @@ def _finite_or_none(x: float | None) -> float | None:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
-
-
-def _jsonable(obj: Any) -> Any:
-    """Plain JSON types only: numpy scalars become Python numbers, NaN becomes null."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
-        return obj
-    if isinstance(obj, int):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    # numpy scalars and the like
-    item = getattr(obj, "item", None)
-    if callable(item):
-        return _jsonable(item())
-    return str(obj)
