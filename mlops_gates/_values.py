@@ -10,6 +10,8 @@ import math
 import sys
 from typing import Any
 
+__all__ = ["is_missing", "jsonable", "plain", "scalar"]
+
 
 def is_missing(v: Any) -> bool:
     """None, a float NaN (numpy's included), or pandas' NA / NaT."""
@@ -50,6 +52,3 @@ def jsonable(obj: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return None
     return v
-
-
-__all__ = ["is_missing", "jsonable", "plain", "scalar"]

@@ -8,33 +8,71 @@ the metric's own direction (`greater_is_better`), and become one bound on that d
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
 
 from mlops_gates.config import BaselineGate, gate_id
+from mlops_gates.gates.base import NotEvaluated, Run, register
 from mlops_gates.gates.common import (
     Context,
-    Finding,
+    check_columns,
+    check_scores,
     denominator,
-    judge_findings,
-    outcome_status,
     scores_needed,
     slicings,
     support,
 )
 from mlops_gates.gates.evidence import Evidence, difference_evidence, rng_for
+from mlops_gates.gates.judge import Finding, Judge
 from mlops_gates.gates.result import Bound, GateResult
 from mlops_gates.stats.inference import discordant_counts, mcnemar_batch
 from mlops_gates.stats.metrics import METRICS, metric_values
 from mlops_gates.stats.reduce import ClassificationStats
 
+__all__ = ["evaluate", "evaluate_baseline"]
+
 _NO_BASELINE = "no baseline configured (a first model?); outcome set by if_no_baseline: {outcome}"
+
+
+# Without a configured baseline the gate needs nothing: `if_no_baseline` decides.
+@register("baseline", wants=("reduced",))
+def evaluate(gate: BaselineGate, run: Run) -> list[GateResult]:
+    """The gate on the run's reduced tables, or its `if_no_baseline` outcome."""
+    has_baseline = run.config.baseline is not None and run.no_baseline is None
+    ctx = run.reduced
+    if has_baseline and ctx is None:
+        raise NotEvaluated(run.why.get("reduced"))
+    if ctx is not None:
+        check_columns(gate, ctx, [c for s in slicings(False, gate.slices) for c in s])
+        if has_baseline and ctx.reduced.baseline_error is None:
+            check_scores(gate.metric, ctx, baseline=True)
+    why = (
+        ctx.reduced.baseline_error
+        if ctx
+        else run.inputs.baseline_error
+        if run.inputs
+        else run.why.get("reduced")
+    )
+    verdicts = evaluate_baseline(gate, ctx, why, has_baseline)
+    return _name_missing_baseline(verdicts, gate, run.no_baseline)
+
+
+def _name_missing_baseline(
+    verdicts: list[GateResult], gate: BaselineGate, why: str | None
+) -> list[GateResult]:
+    """Say which registry alias is missing, where the gate says "no baseline configured"."""
+    if why is None:
+        return verdicts
+    message = f"{why}; treated as no baseline, outcome set by if_no_baseline: {gate.if_no_baseline}"
+    return [replace(v, message=message) if v.reason == "no_baseline" else v for v in verdicts]
 
 
 def evaluate_baseline(
     gate: BaselineGate, ctx: Context | None, baseline_error: str | None, has_baseline_config: bool
 ) -> list[GateResult]:
+    """Candidate minus baseline on the whole data and each slice, against the margins."""
     gid = gate_id(gate)
     gib = gate.greater_is_better
     if gib is None:
@@ -52,7 +90,7 @@ def evaluate_baseline(
         return [
             _single(
                 gate,
-                outcome_status(gate.if_no_baseline, gate.severity),
+                gate.if_no_baseline,
                 "no_baseline",
                 _NO_BASELINE.format(outcome=gate.if_no_baseline),
             )
@@ -109,20 +147,13 @@ def evaluate_baseline(
                     unit=unit,
                 )
             )
-    return judge_findings(
-        findings,
-        gate_id=gid,
-        kind="baseline",
-        severity=gate.severity,
-        metric=gate.metric,
-        on_insufficient=gate.on_insufficient,
-        what=f"{gate.metric} candidate - baseline",
-        mode=gate.judge,
-        multiplicity=gate.multiplicity,
+    judge = Judge.of(
+        gate,
         confidence=settings.confidence,
-        method=method,
+        what=f"{gate.metric} candidate - baseline",
         undefined_why="the metric is undefined for the candidate or the baseline",
     )
+    return judge.findings(findings, method=method)
 
 
 def _pvalue(ev: Evidence, i: int, bound: Bound) -> float:

@@ -1,9 +1,8 @@
-"""What every gate kind shares: the evaluation context, slicing and verdict wording."""
+"""What gate kinds share: the evaluation context over the reduced tables, and slicing."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -12,8 +11,8 @@ import numpy as np
 
 from mlops_gates.backends.grouping import Grouping
 from mlops_gates.backends.plan import Reduced
-from mlops_gates.config import Config, Judge, Multiplicity, Outcome, SliceSpec
-from mlops_gates.gates.result import Bound, GateResult, Status, fmt, slice_label
+from mlops_gates.config import Config, SliceSpec
+from mlops_gates.gates.result import GateResult
 from mlops_gates.sources.evaluation import EvalData
 from mlops_gates.stats.reduce import (
     ClassificationStats,
@@ -21,6 +20,17 @@ from mlops_gates.stats.reduce import (
     RegressionStats,
     ScoreStats,
 )
+
+__all__ = [
+    "Context",
+    "check_columns",
+    "check_scores",
+    "denominator",
+    "error_result",
+    "scores_needed",
+    "slicings",
+    "support",
+]
 
 ScoresNeeded = Literal["none", "candidate", "both"]
 Resample = Literal["candidate", "paired"]
@@ -30,6 +40,7 @@ _KEEP_DRAWS_BYTES = 64 * 2**20
 
 
 def scores_needed(metric: str, *, baseline: bool = False) -> ScoresNeeded:
+    """Which models' score tables `metric` reads: none, the candidate's, or both."""
     from mlops_gates.config import SCORE_METRICS
 
     if metric not in SCORE_METRICS:
@@ -53,10 +64,12 @@ class Context:
 
     @property
     def grouping(self) -> Grouping:
+        """The groups the rows were reduced over (one per distinct slice key)."""
         return self.reduced.grouping
 
     @property
     def stats(self) -> ClassificationStats | RegressionStats:
+        """The reduced count (or sum) table over every group."""
         return self.reduced.stats
 
     def table(
@@ -209,14 +222,8 @@ def denominator(
     return n, unit
 
 
-def evidence_count(support: int, rows: int | None, unit: str) -> str:
-    """ "12 positives of 340 rows", or "340 rows" when the metric is a share of all rows."""
-    if unit == "rows" or rows is None:
-        return f"{support} rows"
-    return f"{support} {unit} of {rows} rows"
-
-
 def slicings(overall: bool, slices: list[SliceSpec]) -> list[tuple[str, ...]]:
+    """The column tuples a gate slices by (``()``: the whole data), each once."""
     out: list[tuple[str, ...]] = [()] if overall else []
     for s in slices:
         cols = (s,) if isinstance(s, str) else tuple(s)
@@ -225,209 +232,10 @@ def slicings(overall: bool, slices: list[SliceSpec]) -> list[tuple[str, ...]]:
     return out
 
 
-def outcome_status(outcome: Outcome, severity: Literal["block", "warn"]) -> Status:
-    if outcome == "fail":
-        return "fail" if severity == "block" else "warn"
-    return outcome
-
-
-def result_id(gate_id: str, slc: dict[str, Any] | None) -> str:
-    return gate_id if not slc else f"{gate_id}[{slice_label(slc)}]"
-
-
-@dataclass
-class Finding:
-    """One slice's number with its evidence, before it is judged."""
-
-    slc: dict[str, Any] | None
-    observed: float
-    bound: Bound
-    support: int
-    min_support: int
-    ci: tuple[float, float] | None = None
-    p_value: float = math.nan  # that the bound is violated
-    details: dict[str, Any] = field(default_factory=dict)
-    rows: int | None = None  # the slice's rows, when `support` counts something else
-    unit: str = "rows"  # what `support` counts (see `denominator`)
-
-
-def judge_findings(
-    findings: list[Finding],
-    *,
-    gate_id: str,
-    kind: str,
-    severity: Literal["block", "warn"],
-    metric: str,
-    on_insufficient: Outcome,
-    what: str,
-    mode: Judge = "estimate",
-    multiplicity: Multiplicity = "none",
-    confidence: float = 0.95,
-    method: str | None = None,
-    undefined_why: str = "",
-) -> list[GateResult]:
-    """Adjust the p-values across the gate's slices that have enough rows, then judge each."""
-    from mlops_gates.stats.inference import adjust
-
-    eligible = [
-        i
-        for i, f in enumerate(findings)
-        if f.support >= f.min_support and not math.isnan(f.p_value)
-    ]
-    adjusted = [math.nan] * len(findings)
-    if eligible:
-        values = adjust(np.array([findings[i].p_value for i in eligible]), multiplicity)
-        for i, v in zip(eligible, values, strict=True):
-            adjusted[i] = float(v)
-    out = []
-    for f, p_adj in zip(findings, adjusted, strict=True):
-        evidence = {
-            "judged_on": mode,
-            "confidence": confidence,
-            "ci_method": method if f.ci is not None else None,
-            "p_value": None if math.isnan(f.p_value) else f.p_value,
-            "p_adjusted": None if math.isnan(p_adj) else p_adj,
-            "multiplicity": multiplicity,
-        }
-        out.append(
-            judge(
-                gate_id=gate_id,
-                kind=kind,
-                severity=severity,
-                metric=metric,
-                slc=f.slc,
-                observed=f.observed,
-                bound=f.bound,
-                support=f.support,
-                min_support=f.min_support,
-                on_insufficient=on_insufficient,
-                what=what,
-                details={**f.details, **evidence, **_counted(f)},
-                undefined_why=undefined_why,
-                counted=evidence_count(f.support, f.rows, f.unit),
-                ci=f.ci,
-                mode=mode,
-                p_adjusted=p_adj,
-                alpha=1 - confidence,
-            )
-        )
-    return out
-
-
-def _counted(f: Finding) -> dict[str, Any]:
-    if f.unit == "rows" or f.rows is None:
-        return {}
-    return {"rows": f.rows, "support_counts": f.unit}
-
-
-def judge(
-    *,
-    gate_id: str,
-    kind: str,
-    severity: Literal["block", "warn"],
-    metric: str,
-    slc: dict[str, Any] | None,
-    observed: float,
-    bound: Bound,
-    support: int,
-    min_support: int,
-    on_insufficient: Outcome,
-    what: str,
-    details: dict[str, Any] | None = None,
-    undefined_why: str = "",
-    ci: tuple[float, float] | None = None,
-    mode: Judge = "estimate",
-    p_adjusted: float = math.nan,
-    alpha: float = 0.05,
-    counted: str | None = None,
-) -> GateResult:
-    """The verdict on one number: support first, then definedness, then the bound, judged
-    on the point estimate, the interval or the (adjusted) p-value as `mode` says."""
-    where = slice_label(slc)
-    shown = fmt(observed) + (f" [{_outward(ci[0], -1)}, {_outward(ci[1], 1)}]" if ci else "")
-    status: Status
-    count = counted or f"{support} rows"
-    undefined = math.isnan(observed)
-    if not undefined and mode == "interval" and (ci is None or math.isnan(ci[0] + ci[1])):
-        undefined, undefined_why = True, "no confidence interval for it"
-    if not undefined and mode == "significance" and math.isnan(p_adjusted):
-        undefined, undefined_why = True, "no p-value for it"
-    if support < min_support:
-        status, reason = outcome_status(on_insufficient, severity), "insufficient_support"
-        message = (
-            f"{what} on {where}: insufficient evidence, {count} "
-            f"(min_support {min_support}); outcome set by on_insufficient: {on_insufficient}"
-        )
-    elif undefined:
-        why = f" ({undefined_why})" if undefined_why else ""
-        reason = "undefined"
-        if slc:
-            status = outcome_status(on_insufficient, severity)
-            message = (
-                f"{what} on {where} is undefined{why} over {count}; "
-                f"outcome set by on_insufficient: {on_insufficient}"
-            )
-        else:
-            status = "error"
-            message = f"{what} is undefined on the whole data{why} ({count})"
-    else:
-        too_low = bound.min is not None and observed < bound.min
-        if mode == "interval":
-            assert ci is not None
-            lo_ok = bound.min is None or ci[0] >= bound.min
-            hi_ok = bound.max is None or ci[1] <= bound.max
-            holds, too_low = lo_ok and hi_ok, not lo_ok
-            basis = "its interval is"
-        elif mode == "significance":
-            holds = p_adjusted >= alpha
-            too_low = bound.max is None or (bound.min is not None and observed < bound.min)
-            basis = f"adjusted p = {fmt(p_adjusted, 3)} that it is"
-        else:
-            holds, basis = bound.holds(observed), "it is"
-        if holds:
-            status, reason = "pass", "ok"
-            message = f"{what} on {where} is {shown} ({bound.describe()}, {count})"
-        else:
-            status = outcome_status("fail", severity)
-            reason = "below_min" if too_low else "above_max"
-            limit = fmt(bound.min if too_low else bound.max)
-            side = "below the minimum" if too_low else "above the maximum"
-            message = f"{what} on {where} is {shown}: {basis} {side} {limit} ({count})"
-    return GateResult(
-        id=result_id(gate_id, slc),
-        gate=gate_id,
-        kind=kind,
-        status=status,
-        severity=severity,
-        message=message,
-        reason=reason,
-        metric=metric,
-        slice=slc or None,
-        observed=None if math.isnan(observed) else float(observed),
-        bound=bound,
-        ci=None if ci is None or math.isnan(ci[0] + ci[1]) else (float(ci[0]), float(ci[1])),
-        support=int(support),
-        details=details or {},
-    )
-
-
-def _outward(x: float, side: int, digits: int = 3) -> str:
-    """An interval end to ``digits`` significant digits, rounded away from the estimate
-    (``side`` -1: down, 1: up), so the interval shown contains the one computed."""
-    if not math.isfinite(x) or x == 0:
-        return fmt(x)
-    scale = 10.0 ** (digits - 1 - math.floor(math.log10(abs(x))))
-    scaled = x * scale
-    # A hair of slack: 0.95 * 100 is 94.99999999999999, and must stay 95.
-    near = round(scaled)
-    if abs(scaled - near) < 1e-9 * max(1.0, abs(scaled)):
-        scaled = near
-    return fmt((math.floor(scaled) if side < 0 else math.ceil(scaled)) / scale)
-
-
 def error_result(
     gate_id: str, kind: str, severity: Literal["block", "warn"], message: str, **extra: Any
 ) -> GateResult:
+    """A gate's one `error` verdict: it could not be judged, and the message says why."""
     return GateResult(
         id=gate_id,
         gate=gate_id,
@@ -438,3 +246,35 @@ def error_result(
         message=message,
         **extra,
     )
+
+
+def check_columns(gate: Any, ctx: Context, columns: list[str]) -> None:
+    """Stop with one message naming the gate when the data lack a column it slices by."""
+    from mlops_gates.config import gate_id
+    from mlops_gates.sources.data import require_columns
+
+    where = ctx.data.path if ctx.data else ctx.config.data_path
+    require_columns(list(ctx.reduced.columns), columns, where=f"gate {gate_id(gate)!r}", path=where)
+
+
+def check_scores(metric: str, ctx: Context, *, baseline: bool) -> None:
+    """Stop when a score metric has no scores to read, or a probability metric's scores
+    leave [0, 1]; the message says which model and what to do."""
+    from mlops_gates.config import SCORE_METRICS
+    from mlops_gates.errors import DataError
+
+    if metric not in SCORE_METRICS:
+        return
+    roles = ["candidate"] + (["baseline"] if baseline else [])
+    for role in roles:
+        if ctx.reduced.scores.get(role) is None:
+            raise DataError(
+                f"{metric} needs scores, but the {role} gives none: use a model with "
+                f"predict_proba, or add `scores: <column>` to `{role}`"
+            )
+        lo, hi = ctx.reduced.score_range.get(role, (0.0, 0.0))
+        if metric in ("log_loss", "brier") and (lo < 0 or hi > 1):
+            raise DataError(
+                f"{metric} needs probabilities, but the {role} scores leave [0, 1] "
+                f"(min {lo:.4g}, max {hi:.4g})"
+            )

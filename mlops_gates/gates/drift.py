@@ -20,7 +20,9 @@ import pandas as pd
 
 from mlops_gates.config import Config, DriftGate, gate_id
 from mlops_gates.errors import DataError, MlopsGatesError
-from mlops_gates.gates.common import Finding, error_result, judge_findings, result_id
+from mlops_gates.gates.base import Need, NotEvaluated, Run, register
+from mlops_gates.gates.common import error_result
+from mlops_gates.gates.judge import Finding, Judge, result_id
 from mlops_gates.gates.result import Bound, GateResult, slice_label
 from mlops_gates.sources.data import read_table
 from mlops_gates.sources.evaluation import EvalData
@@ -36,6 +38,8 @@ from mlops_gates.sources.profile import (
     read_profile,
 )
 from mlops_gates.stats.drift import NUMERIC_ONLY, Drift, compare_categorical, compare_numeric
+
+__all__ = ["Counter", "DriftSource", "FrameSource", "evaluate", "evaluate_drift_on"]
 
 # The model output compared with `predictions: true`, in order of preference.
 PREDICTION_KINDS = ("scores", "values", "labels")
@@ -54,11 +58,14 @@ class DriftSource(Protocol):
     `spark` (`backends.drift_source.TableSource`) the engine computes the same tables."""
 
     @property
-    def where(self) -> Path: ...
+    def where(self) -> Path:
+        """The evaluation data's path, for messages."""
 
-    def has(self, column: str) -> bool: ...
+    def has(self, column: str) -> bool:
+        """Does the current data have this column?"""
 
-    def counter(self, column: str) -> Counter: ...
+    def counter(self, column: str) -> Counter:
+        """How to count this column of the current data into a reference's bins."""
 
     def reference(
         self, path: Path, *, bins: int, top_k: int
@@ -82,17 +89,21 @@ class FrameSource:
 
     @property
     def where(self) -> Path:
+        """The evaluation data's path, for messages."""
         return self.config.data_path
 
     def has(self, column: str) -> bool:
+        """Does the frame have this column?"""
         return column in self.frame.columns
 
     def counter(self, column: str) -> Counter:
+        """Counts this column of the frame into a reference's bins."""
         return partial(_count_series, self.frame[column])
 
     def reference(
         self, path: Path, *, bins: int, top_k: int
     ) -> tuple[Profile, Callable[[], dict[str, FeatureProfile]] | None]:
+        """A data-file reference profiled in memory, and its model-output profiler."""
         frame = read_table(path)
         profile = build_profile(frame, bins=bins, top_k=top_k, source=path)
         return profile, partial(
@@ -100,8 +111,9 @@ class FrameSource:
         )
 
     def outputs(self) -> dict[str, Counter]:
+        """The candidate's output on the rows; `NotEvaluated` when inputs failed."""
         if self.data is None:
-            raise DataError(f"not evaluated: {self.inputs_error}")
+            raise NotEvaluated(self.inputs_error)
         return {kind: partial(_count_series, s) for kind, s in _current_output(self.data).items()}
 
 
@@ -109,20 +121,21 @@ def _count_series(series: pd.Series, reference: FeatureProfile) -> FeatureProfil
     return count_like(reference, series)
 
 
-def evaluate_drift(
-    gate: DriftGate,
-    config: Config,
-    frame: pd.DataFrame | None,
-    data: EvalData | None,
-    inputs_error: str | None,
-) -> list[GateResult]:
-    """The gate on rows in memory."""
-    if frame is None:
-        return [_not_evaluated(gate, inputs_error)]
-    return evaluate_drift_on(gate, config, FrameSource(config, frame, data, inputs_error))
+def _reads(gate: DriftGate) -> tuple[Need, ...]:
+    # The model's output is compared only with `predictions: true`; features need no model.
+    return ("inputs",) if gate.predictions else ()
+
+
+@register("drift", needs=("table",), wants=_reads)
+def evaluate(gate: DriftGate, run: Run) -> list[GateResult]:
+    """The gate on the run's rows in memory."""
+    frame = run.need("table").frame
+    why = run.why.get("inputs")
+    return evaluate_drift_on(gate, run.config, FrameSource(run.config, frame, run.inputs, why))
 
 
 def evaluate_drift_on(gate: DriftGate, config: Config, source: DriftSource) -> list[GateResult]:
+    """The gate from a `DriftSource`: the rows in memory, or an engine's table."""
     gid = gate_id(gate)
     ref_path = config.resolve(gate.reference)
     if not ref_path.exists():
@@ -161,28 +174,15 @@ def evaluate_drift_on(gate: DriftGate, config: Config, source: DriftSource) -> l
         items.append(_predictions(gate, gid, reference, ref_outputs, ref_path, source))
 
     findings = [i for i in items if isinstance(i, Finding)]
-    judged = iter(
-        judge_findings(
-            findings,
-            gate_id=gid,
-            kind="drift",
-            severity=gate.severity,
-            metric=gate.statistic,
-            on_insufficient=gate.on_insufficient,
-            what=f"{gate.statistic} drift",
-            multiplicity=gate.multiplicity,
-            confidence=config.statistics.confidence,
-            undefined_why="no values on one side",
-        )
+    judge = Judge.of(
+        gate,
+        confidence=config.statistics.confidence,
+        metric=gate.statistic,
+        what=f"{gate.statistic} drift",
+        undefined_why="no values on one side",
     )
+    judged = iter(judge.findings(findings))
     return [next(judged) if isinstance(i, Finding) else i for i in items]
-
-
-def _not_evaluated(gate: DriftGate, why: str | None) -> GateResult:
-    gid = gate_id(gate)
-    return error_result(
-        gid, "drift", gate.severity, f"{gid}: not evaluated: {why}", metric=gate.statistic
-    )
 
 
 def _feature_names(gate: DriftGate, reference: Profile, ref_path: Path) -> list[str]:
@@ -307,6 +307,3 @@ def _listing(features: dict[str, Any], limit: int = 40) -> str:
     names = list(features)
     more = f" (and {len(names) - limit} more)" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
-
-
-__all__ = ["DriftSource", "FrameSource", "evaluate_drift", "evaluate_drift_on"]

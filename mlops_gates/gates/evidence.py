@@ -48,6 +48,16 @@ from mlops_gates.stats.reduce import (
     coarsen_scores,
 )
 
+__all__ = [
+    "Evidence",
+    "difference_evidence",
+    "metric_evidence",
+    "parity_evidence",
+    "proportion_method",
+    "proportion_test",
+    "rng_for",
+]
+
 Model = Literal["candidate", "baseline"]
 # Bootstrap replicates of the table's cells, drawn on demand (and shared across gates by
 # the context): (R, S, K, K) confusion matrices, or (R, S, K, K, K) paired counts.
@@ -71,6 +81,7 @@ class Evidence:
     pvalues: Callable[[float, Literal["below", "above"]], np.ndarray] | None = None
 
     def interval(self, i: int) -> tuple[float, float] | None:
+        """Slice i's interval, or None when there is none (or it is undefined)."""
         if self.lo is None or self.hi is None:
             return None
         return float(self.lo[i]), float(self.hi[i])

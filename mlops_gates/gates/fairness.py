@@ -13,17 +13,17 @@ from typing import Any
 import numpy as np
 
 from mlops_gates.config import FAIRNESS_METRICS, FairnessGate, gate_id
+from mlops_gates.gates.base import Run, register
 from mlops_gates.gates.common import (
     DENOMINATORS,
     Context,
-    Finding,
-    judge_findings,
-    outcome_status,
-    result_id,
+    check_columns,
+    check_scores,
     scores_needed,
     support,
 )
 from mlops_gates.gates.evidence import Evidence, parity_evidence, proportion_method, rng_for
+from mlops_gates.gates.judge import Finding, Judge, result_id
 from mlops_gates.gates.result import Bound, GateResult, slice_label
 from mlops_gates.stats import fairness as fair
 from mlops_gates.stats.fairness import Criterion
@@ -31,6 +31,8 @@ from mlops_gates.stats.intervals import PROPORTIONS, proportion_counts
 from mlops_gates.stats.metrics import confusion_metric, metric_values
 from mlops_gates.stats.proportions import GapInference
 from mlops_gates.stats.reduce import ClassificationStats
+
+__all__ = ["evaluate", "evaluate_fairness"]
 
 _CRITERIA: dict[str, Criterion] = {
     "demographic_parity": "demographic_parity",
@@ -45,7 +47,17 @@ _COMPONENTS = {
 }
 
 
+@register("fairness", needs=("reduced",))
+def evaluate(gate: FairnessGate, run: Run) -> list[GateResult]:
+    """The gate on the run's reduced tables."""
+    ctx: Context = run.need("reduced")
+    check_columns(gate, ctx, [*gate.control, gate.sensitive])
+    check_scores(gate.metric, ctx, baseline=False)
+    return evaluate_fairness(gate, ctx)
+
+
 def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
+    """The gap or ratio across the sensitive groups, in each stratum of `control`."""
     gid = gate_id(gate)
     measure = gate.resolved_measure
     columns = (*gate.control, gate.sensitive)
@@ -112,7 +124,7 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
                     id=result_id(gid, stratum),
                     gate=gid,
                     kind="fairness",
-                    status=outcome_status(gate.on_insufficient, gate.severity),
+                    status=gate.on_insufficient,
                     severity=gate.severity,
                     reason="insufficient_support",
                     metric=gate.metric,
@@ -123,7 +135,7 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
                     message=(
                         f"{gate.metric} across {gate.sensitive} on {slice_label(stratum)}: "
                         f"fewer than 2 groups with {gate.min_support}+ rows to compare "
-                        f"({found}); outcome set by on_insufficient: {gate.on_insufficient}"
+                        f"({found})"
                     ),
                 )
             )
@@ -176,20 +188,13 @@ def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
                 details=details,
             )
         )
-    results += judge_findings(
-        findings,
-        gate_id=gid,
-        kind="fairness",
-        severity=gate.severity,
-        metric=gate.metric,
-        on_insufficient=gate.on_insufficient,
-        what=f"{gate.metric} across {gate.sensitive}",
-        mode=gate.judge,
-        multiplicity=gate.multiplicity,
+    judge = Judge.of(
+        gate,
         confidence=settings.confidence,
-        method=method,
+        what=f"{gate.metric} across {gate.sensitive}",
         undefined_why=_undefined_why(measure, components if counts is not None else ()),
     )
+    results += judge.findings(findings, method=method)
     order = {
         result_id(gid, dict(zip(gate.control, k, strict=True)) or None): n
         for n, k in enumerate(strata)
@@ -281,6 +286,3 @@ def _gap_evidence(
         else f"simultaneous {method} (Bonferroni)",
         pvalues=gi.pvalue,
     )
-
-
-__all__ = ["evaluate_fairness"]

@@ -5,20 +5,34 @@ from __future__ import annotations
 from functools import partial
 
 from mlops_gates.config import MetricGate, gate_id
+from mlops_gates.gates.base import Run, register
 from mlops_gates.gates.common import (
     Context,
-    Finding,
+    check_columns,
+    check_scores,
     denominator,
-    judge_findings,
     scores_needed,
     slicings,
     support,
 )
 from mlops_gates.gates.evidence import metric_evidence, rng_for
+from mlops_gates.gates.judge import Finding, Judge
 from mlops_gates.gates.result import Bound, GateResult
+
+__all__ = ["evaluate", "evaluate_metric"]
+
+
+@register("metric", needs=("reduced",))
+def evaluate(gate: MetricGate, run: Run) -> list[GateResult]:
+    """The gate on the run's reduced tables."""
+    ctx: Context = run.need("reduced")
+    check_columns(gate, ctx, [c for s in slicings(False, gate.slices) for c in s])
+    check_scores(gate.metric, ctx, baseline=False)
+    return evaluate_metric(gate, ctx)
 
 
 def evaluate_metric(gate: MetricGate, ctx: Context) -> list[GateResult]:
+    """The metric on the whole data and each slice, judged against `min` / `max`."""
     gid = gate_id(gate)
     bound = Bound(gate.min, gate.max)
     settings = ctx.config.statistics
@@ -55,19 +69,7 @@ def evaluate_metric(gate: MetricGate, ctx: Context) -> list[GateResult]:
             )
             for i, slc in enumerate(values)
         ]
-    results = judge_findings(
-        findings,
-        gate_id=gid,
-        kind="metric",
-        severity=gate.severity,
-        metric=gate.metric,
-        on_insufficient=gate.on_insufficient,
-        what=gate.metric,
-        mode=gate.judge,
-        multiplicity=gate.multiplicity,
-        confidence=settings.confidence,
-        method=method,
-    )
+    results = Judge.of(gate, confidence=settings.confidence).findings(findings, method=method)
     return [
         _why_undefined(r, ctx) if r.reason == "undefined" and not r.slice else r for r in results
     ]
@@ -96,6 +98,3 @@ def _why_undefined(result: GateResult, ctx: Context) -> GateResult:
         f"class{'es' if present != 1 else ''} over {rows} row{'s' if rows != 1 else ''}, and "
         f"{result.metric} needs rows of every class; evaluate on data with both classes",
     )
-
-
-__all__ = ["evaluate_metric"]

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from mlops_gates._values import jsonable
 
+__all__ = ["Bound", "GateResult", "Report", "fmt", "slice_label"]
+
 Status = Literal["pass", "fail", "warn", "error", "skip"]
 RunStatus = Literal["pass", "fail", "error"]
 
@@ -20,13 +22,17 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True)
 class Bound:
+    """The range a gate's number must stay in: a minimum, a maximum, or both."""
+
     min: float | None = None
     max: float | None = None
 
     def holds(self, value: float) -> bool:
+        """Is `value` within the bound (ends included)?"""
         return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
 
     def describe(self) -> str:
+        """The bound as a report says it: ">= 0.8", "<= 0.1" or "in [a, b]"."""
         if self.min is not None and self.max is not None:
             return f"in [{fmt(self.min)}, {fmt(self.max)}]"
         if self.min is not None:
@@ -60,11 +66,13 @@ class GateResult:
 
     @property
     def slice_label(self) -> str:
+        """The slice as text, "overall" for the whole data."""
         return slice_label(self.slice)
 
     def to_dict(self) -> dict[str, Any]:
         # Field by field, not asdict(): that deep-copies the details only to have them
         # replaced, and costs a tenth of a second on a thousand verdicts.
+        """The verdict as report.json holds it: plain JSON, no NaN."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["bound"] = None if self.bound is None else asdict(self.bound)
         d["observed"] = _finite_or_none(self.observed)
@@ -89,6 +97,8 @@ class Report:
 
     @staticmethod
     def overall_status(gates: list[GateResult], errors: list[str]) -> RunStatus:
+        """The run's status: error when the run hit a problem or a blocking gate could not
+        be judged, fail when a blocking gate failed, else pass."""
         if errors or any(g.blocking and g.status == "error" for g in gates):
             return "error"
         if any(g.blocking for g in gates):
@@ -96,12 +106,14 @@ class Report:
         return "pass"
 
     def counts(self) -> dict[str, int]:
+        """How many verdicts have each status."""
         out = {s: 0 for s in ("pass", "fail", "warn", "error", "skip")}
         for g in self.gates:
             out[g.status] += 1
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """The canonical JSON document (report.json)."""
         return {
             "schema_version": SCHEMA_VERSION,
             "status": self.status,
@@ -117,6 +129,7 @@ class Report:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Report:
+        """A report read back from its JSON document."""
         gates = []
         for g in d["gates"]:
             g = dict(g)
@@ -136,6 +149,7 @@ class Report:
 
 
 def slice_label(s: dict[str, Any] | None) -> str:
+    """A slice as text, `col=value,...` ("overall" for the whole data)."""
     if not s:
         return "overall"
     return ",".join(f"{k}={'<missing>' if v is None else v}" for k, v in s.items())

@@ -1,9 +1,11 @@
 """`run_gates(config) -> Report`: the only way gates are evaluated.
 
-The engine is opened once and the data read once, labels and predictions are encoded once,
-rows are reduced once to per-group sufficient statistics; every gate then works on those
-small tables. A gate that throws becomes an `error` verdict and the run goes on, so one
-report shows everything.
+The engine is opened once and the data read once, labels and predictions are encoded once
+(each model loaded once), rows are reduced once to per-group sufficient statistics; every
+gate then works on those small tables, through its kind's evaluator (`gates/base.py`). Only
+what some gate reads is made; a gate whose needs could not be met, or that throws, becomes
+an `error` verdict and the run goes on, so one report shows everything. Severity is applied
+here, once for every kind.
 """
 
 from __future__ import annotations
@@ -22,26 +24,13 @@ from mlops_gates._version import __version__
 from mlops_gates.backends.base import open_backend
 from mlops_gates.backends.memory import MemoryBackend
 from mlops_gates.backends.sql_backend import SqlBackend
-from mlops_gates.config import (
-    BaselineGate,
-    BehaviourGate,
-    Config,
-    DriftGate,
-    FairnessGate,
-    MetricGate,
-    SchemaGate,
-    SkewGate,
-    StalenessGate,
-    gate_id,
-)
+from mlops_gates.config import Config, DriftGate, SchemaGate, StalenessGate, gate_id
 from mlops_gates.errors import MlopsGatesError
-from mlops_gates.gates.baseline import evaluate_baseline
-from mlops_gates.gates.common import Context, error_result, slicings
-from mlops_gates.gates.fairness import evaluate_fairness
-from mlops_gates.gates.metric import evaluate_metric
+from mlops_gates.gates.base import NEEDS, Run, evaluator_for, not_evaluated
+from mlops_gates.gates.common import Context, error_result
 from mlops_gates.gates.needs import needs_inputs
 from mlops_gates.gates.result import GateResult, Report
-from mlops_gates.gates.unjudged import floor_gates, nothing_judged
+from mlops_gates.gates.unjudged import floor_gates, nothing_judged, settle
 from mlops_gates.sources import mlflow_models  # registers the models:/ and runs:/ loaders
 from mlops_gates.sources.data import Table, file_digest, require_columns
 from mlops_gates.sources.evaluation import EvalData, build_inputs
@@ -52,6 +41,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlops_gates.backends.profiles import SqlTable
+
+__all__ = ["Evaluation", "evaluate", "run_gates"]
+
+# With an engine (backend.engine duckdb or spark), these kinds are computed where the data
+# live (`_at_scale`), and schema gates are judged on the engine's sample while it reduces.
+_AT_SCALE = ("drift", "staleness")
+_WHILE_REDUCING = ("schema",)
 
 
 @dataclass
@@ -87,7 +83,6 @@ def _evaluate(config: Config, backend: MemoryBackend | SqlBackend) -> Evaluation
     results: list[GateResult] = []
     data_path = config.data_path
     table: Table | None = None
-    data: EvalData | None = None
     fingerprint: dict[str, Any] = {
         "config": file_digest(config.source) if config.source else None,
         "data": None,
@@ -115,113 +110,98 @@ def _evaluate(config: Config, backend: MemoryBackend | SqlBackend) -> Evaluation
         errors.append(no_rows)
         ctx = None
 
-    # Schema gates need only the table, so they run even when predictions cannot be made.
-    inputs_error: str | None = errors[0] if errors else None  # (no rows included)
-    no_baseline: str | None = None  # why a registry baseline does not exist yet
-    inputs_config = config
-    if table is not None:
-        for gate in config.gates:
-            if isinstance(gate, SchemaGate):
-                from mlops_gates.gates.schema import evaluate_schema
-
-                check = partial(evaluate_schema, gate, config, table.frame)
-                results.extend(_guard(gate, check))
-    # Gates that read only the table (schema, feature drift) need no labels or models: a
-    # config made of those alone (monitoring unlabelled production rows) must not fail on
-    # a label column it never uses.
-    if table is not None and no_rows is None and any(needs_inputs(g) for g in config.gates):
-        # models:/ and runs:/ resolve against this config's MLflow. A baseline alias that is
-        # not set yet (the first model) is "no baseline", not an error.
-        with mlflow_models.resolving(config):
-            no_baseline = mlflow_models.absent_baseline(config)
-            if no_baseline is not None:
-                inputs_config = config.model_copy(update={"baseline": None})
-            try:
-                data = build_inputs(inputs_config, table, data_path)
-            except Exception as exc:
-                inputs_error = _describe(exc, "reading labels and predictions")
-                errors.append(inputs_error)
-
-    if data is not None:
-        fingerprint["models"] = {k: v.get("digest") for k, v in data.models.items()}
-        try:
-            ctx = Context(config, backend.reduce(data), data)
-        except Exception as exc:
-            inputs_error = _describe(exc, "reducing the data")
-            errors.append(inputs_error)
+    run = Run(config, data_path, table=table, reduced=ctx)
+    if errors:  # (no rows included)
+        run.why = dict.fromkeys(NEEDS, errors[0])
+    elif sql is not None:
+        held = (
+            f"with backend.engine: {config.backend.engine} the rows stay in the engine, and "
+            "this gate reads them in memory; use backend.engine: memory for it"
+        )
+        run.why = {"table": held, "inputs": held, "candidate_model": held}
+    if no_rows is None:
+        _make_inputs(run, backend, errors)
+    if run.inputs is not None:
+        fingerprint["models"] = {k: v.get("digest") for k, v in run.inputs.models.items()}
 
     for gate in config.gates:
-        if isinstance(gate, SchemaGate):
+        if sql is not None and gate.kind in _WHILE_REDUCING:
             continue
-        if sql is not None and isinstance(gate, DriftGate | StalenessGate):
+        if sql is not None and gate.kind in _AT_SCALE:
             # Reduced where the data live, like the metrics: counts into the reference's
             # bins, the newest timestamp (backends/profiles.py).
-            models = ctx.reduced.models if ctx else None
-            at_scale = partial(_at_scale, gate, config, sql, models, inputs_error)
+            assert isinstance(gate, DriftGate | StalenessGate)
+            models = run.reduced.reduced.models if run.reduced else None
+            unread = run.why.get("inputs")
+            at_scale = partial(_at_scale, gate, config, sql, models, unread)
             results.extend(_guard(gate, at_scale))
             continue
-        if isinstance(gate, BaselineGate):
-            base = partial(_baseline, gate, ctx, data, inputs_config, inputs_error)
-            results.extend(_name_missing_baseline(_guard(gate, base), gate, no_baseline))
-            continue
-        if isinstance(gate, StalenessGate):
-            from mlops_gates.gates.staleness import evaluate_staleness
+        results.extend(_judge(gate, run))
 
-            frame = None if table is None else table.frame
-            stale = partial(
-                evaluate_staleness, gate, frame, data, inputs_error, data_path=data_path
-            )
-            results.extend(_guard(gate, stale))
-            continue
-        if isinstance(gate, DriftGate):
-            # Drift needs only the table (and, for the model's output, the predictions).
-            from mlops_gates.gates.drift import evaluate_drift
-
-            frame = None if table is None else table.frame
-            drift = partial(evaluate_drift, gate, config, frame, data, inputs_error)
-            results.extend(_guard(gate, drift))
-            continue
-        if isinstance(gate, SkewGate):
-            # Skew compares two other tables; the evaluation data play no part.
-            from mlops_gates.gates.skew import evaluate_skew
-
-            results.extend(_guard(gate, partial(evaluate_skew, gate, config)))
-            continue
-        if isinstance(gate, BehaviourGate):
-            from mlops_gates.gates.behaviour import evaluate_behaviour
-
-            with mlflow_models.resolving(config):
-                behave = partial(evaluate_behaviour, gate, config, data, inputs_error)
-                results.extend(_guard(gate, behave))
-            continue
-        if ctx is None:
-            results.append(
-                error_result(
-                    gate_id(gate),
-                    gate.kind,
-                    gate.severity,
-                    f"not evaluated: {inputs_error}",
-                    metric=getattr(gate, "metric", None),
-                )
-            )
-            continue
-        if not isinstance(gate, MetricGate | FairnessGate):  # a kind registered elsewhere
-            msg = f"not evaluated: no evaluator for gate kind {gate.kind!r}"
-            results.append(error_result(gate.id, gate.kind, gate.severity, msg))
-            continue
-        results.extend(_guard(gate, partial(_dispatch, gate, ctx)))
-
-    # No verdict, no pass: a gate or run that judged nothing is an error (gates/unjudged.py).
+    # No verdict, no pass: a gate or run that judged nothing is an error (gates/unjudged.py);
+    # then each verdict gets its gate's severity, once for every kind.
     results = floor_gates(config, results)
+    gates = {gate_id(g): g for g in config.gates}
+    results = [settle(gates.get(r.gate), r) for r in results]
     if (nothing := nothing_judged(config, results)) is not None:
         errors.append(nothing)
     # Order follows the config; the gate's own results keep their slice order.
     order = {gate_id(g): i for i, g in enumerate(config.gates)}
     results.sort(key=lambda r: order.get(r.gate, len(order)))
+    report = Report(
+        status=Report.overall_status(results, errors),
+        started_at=started,
+        finished_at=_now(),
+        fingerprint=fingerprint,
+        gates=results,
+        errors=errors,
+        context=_report_context(run, round(time.perf_counter() - t0, 3)),
+        warnings=list(notices),
+    )
+    return Evaluation(report, run.inputs)
+
+
+def _make_inputs(run: Run, backend: MemoryBackend | SqlBackend, errors: list[str]) -> None:
+    """Encode labels and predictions (loading the models once) and reduce them, when a
+    gate reads them: a config of schema and feature-drift gates alone (monitoring
+    unlabelled production rows) must not fail on a label column it never uses."""
+    config, table = run.config, run.table
+    if table is None or not any(needs_inputs(g) for g in config.gates):
+        return
+    # models:/ and runs:/ resolve against this config's MLflow. A baseline alias that is
+    # not set yet (the first model) is "no baseline", not an error.
+    with mlflow_models.resolving(config):
+        run.no_baseline = mlflow_models.absent_baseline(config)
+        inputs_config = config
+        if run.no_baseline is not None:
+            inputs_config = config.model_copy(update={"baseline": None})
+        try:
+            data = build_inputs(inputs_config, table, run.data_path)
+        except Exception as exc:
+            why = _describe(exc, "reading labels and predictions")
+            run.why.update({"inputs": why, "reduced": why, "candidate_model": why})
+            errors.append(why)
+            return
+    run.inputs, run.candidate_model = data, data.candidate_model
+    if data.candidate_model is None:
+        run.why["candidate_model"] = (
+            "the candidate is a column of predictions (`candidate.predictions`), not a model "
+            "to call; give `candidate.model`"
+        )
+    try:
+        run.reduced = Context(config, backend.reduce(data), data)
+    except Exception as exc:
+        run.why["reduced"] = _describe(exc, "reducing the data")
+        errors.append(run.why["reduced"])
+
+
+def _report_context(run: Run, duration_s: float) -> dict[str, Any]:
+    """The report's `context`: tool, task, data, reduction, models, statistics."""
+    config, ctx, data, table = run.config, run.reduced, run.inputs, run.table
     models = dict(data.models) if data else dict(ctx.reduced.models) if ctx else {}
-    if no_baseline is not None:
-        models["baseline"] = {"uri": _baseline_ref(config), "missing": no_baseline}
-    context = {
+    if run.no_baseline is not None:
+        models["baseline"] = {"uri": _baseline_ref(config), "missing": run.no_baseline}
+    return {
         "tool": {"name": "mlops-gates", "version": __version__},
         "config_path": str(config.source) if config.source else None,
         "task": {
@@ -234,7 +214,7 @@ def _evaluate(config: Config, backend: MemoryBackend | SqlBackend) -> Evaluation
             else None,
         },
         "data": {
-            "path": str(data_path),
+            "path": str(run.data_path),
             "rows": ctx.reduced.n_rows if ctx else None if table is None else len(table),
         },
         "reduction": ctx.reduced.describe() if ctx else None,
@@ -244,19 +224,8 @@ def _evaluate(config: Config, backend: MemoryBackend | SqlBackend) -> Evaluation
         else None,
         "models": models,
         "statistics": config.statistics.model_dump(),
-        "duration_s": round(time.perf_counter() - t0, 3),
+        "duration_s": duration_s,
     }
-    report = Report(
-        status=Report.overall_status(results, errors),
-        started_at=started,
-        finished_at=_now(),
-        fingerprint=fingerprint,
-        gates=results,
-        errors=errors,
-        context=context,
-        warnings=list(notices),
-    )
-    return Evaluation(report, data)
 
 
 def _no_rows(path: Path, rows: int | None) -> str | None:
@@ -266,18 +235,6 @@ def _no_rows(path: Path, rows: int | None) -> str | None:
         f"{path}: the data has no rows (a header only?); every gate needs rows to judge: "
         "check `data.path` and the step that wrote the file"
     )
-
-
-def _name_missing_baseline(
-    verdicts: list[GateResult], gate: BaselineGate, why: str | None
-) -> list[GateResult]:
-    """Say which registry alias is missing, where the gate says "no baseline configured"."""
-    if why is None:
-        return verdicts
-    from dataclasses import replace
-
-    message = f"{why}; treated as no baseline, outcome set by if_no_baseline: {gate.if_no_baseline}"
-    return [replace(v, message=message) if v.reason == "no_baseline" else v for v in verdicts]
 
 
 def _baseline_ref(config: Config) -> str | None:
@@ -349,61 +306,6 @@ def _at_scale(
     return evaluate_staleness_on(gate, newest, models, inputs_error)
 
 
-def _check_columns(gate: MetricGate | BaselineGate | FairnessGate, ctx: Context) -> None:
-    if isinstance(gate, FairnessGate):
-        cols = [*gate.control, gate.sensitive]
-    else:
-        cols = [c for s in slicings(False, gate.slices) for c in s]
-    where = ctx.data.path if ctx.data else ctx.config.data_path
-    require_columns(list(ctx.reduced.columns), cols, where=f"gate {gate_id(gate)!r}", path=where)
-
-
-def _dispatch(gate: MetricGate | FairnessGate, ctx: Context) -> list[GateResult]:
-    _check_columns(gate, ctx)
-    _check_scores(gate.metric, ctx, baseline=False)
-    if isinstance(gate, MetricGate):
-        return evaluate_metric(gate, ctx)
-    return evaluate_fairness(gate, ctx)
-
-
-def _baseline(
-    gate: BaselineGate,
-    ctx: Context | None,
-    data: EvalData | None,
-    config: Config,
-    inputs_error: str | None,
-) -> list[GateResult]:
-    if config.baseline is not None and ctx is None:
-        return evaluate_baseline(gate, None, f"not evaluated: {inputs_error}", True)
-    if ctx is not None:
-        _check_columns(gate, ctx)
-        if config.baseline is not None and ctx.reduced.baseline_error is None:
-            _check_scores(gate.metric, ctx, baseline=True)
-    why = ctx.reduced.baseline_error if ctx else data.baseline_error if data else inputs_error
-    return evaluate_baseline(gate, ctx, why, config.baseline is not None)
-
-
-def _check_scores(metric: str, ctx: Context, *, baseline: bool) -> None:
-    from mlops_gates.config import SCORE_METRICS
-    from mlops_gates.errors import DataError
-
-    if metric not in SCORE_METRICS:
-        return
-    roles = ["candidate"] + (["baseline"] if baseline else [])
-    for role in roles:
-        if ctx.reduced.scores.get(role) is None:
-            raise DataError(
-                f"{metric} needs scores, but the {role} gives none: use a model with "
-                f"predict_proba, or add `scores: <column>` to `{role}`"
-            )
-        lo, hi = ctx.reduced.score_range.get(role, (0.0, 0.0))
-        if metric in ("log_loss", "brier") and (lo < 0 or hi > 1):
-            raise DataError(
-                f"{metric} needs probabilities, but the {role} scores leave [0, 1] "
-                f"(min {lo:.4g}, max {hi:.4g})"
-            )
-
-
 def _describe(exc: Exception, doing: str) -> str:
     if isinstance(exc, MlopsGatesError):
         return str(exc)
@@ -411,6 +313,21 @@ def _describe(exc: Exception, doing: str) -> str:
     # no more: a library's message may quote the file it choked on).
     said = excerpt(exc, 300)
     return f"internal error while {doing} ({type(exc).__name__}: {said}); please report it"
+
+
+def _judge(gate: Any, run: Run) -> list[GateResult]:
+    """One gate by its kind's evaluator; a need the run could not meet is its one `error`."""
+    gid = gate_id(gate)
+    metric = getattr(gate, "metric", None)
+    try:
+        evaluator = evaluator_for(gate.kind)
+    except MlopsGatesError as exc:
+        return [error_result(gid, gate.kind, gate.severity, f"{gid}: {exc}", metric=metric)]
+    why = run.missing(evaluator.needs(gate))
+    if why is not None:
+        message = f"{gid}: {not_evaluated(why)}"
+        return [error_result(gid, gate.kind, gate.severity, message, metric=metric)]
+    return _guard(gate, partial(evaluator.evaluate, gate, run))
 
 
 def _guard(gate: Any, fn: Callable[[], list[GateResult]]) -> list[GateResult]:

@@ -10,10 +10,14 @@ from typing import Any
 
 import pandas as pd
 
+from mlops_gates._values import plain
 from mlops_gates.config import Config, SchemaGate, gate_id
 from mlops_gates.errors import DataError
+from mlops_gates.gates.base import Run, register
 from mlops_gates.gates.common import error_result
 from mlops_gates.gates.result import Bound, GateResult
+
+__all__ = ["evaluate", "evaluate_schema", "load_schema"]
 
 
 def load_schema(ref: str, config: Config) -> Any:
@@ -67,6 +71,13 @@ def load_schema(ref: str, config: Config) -> Any:
             "data; is the file empty or truncated? `mlops-gates schema infer` writes one."
         )
     return schema
+
+
+@register("schema", needs=("table",))
+def evaluate(gate: SchemaGate, run: Run) -> list[GateResult]:
+    """The gate on the run's rows in memory (at scale the runner checks an engine's
+    sample with `evaluate_schema` while it reduces)."""
+    return evaluate_schema(gate, run.config, run.need("table").frame)
 
 
 def evaluate_schema(
@@ -162,11 +173,11 @@ def _failures(gate: SchemaGate, cases: pd.DataFrame) -> list[dict[str, Any]]:
         failures.append(
             {
                 "context": ctx,
-                "column": None if plain_value(column) in (None, "None") else column,
+                "column": None if plain(column) in (None, "None") else column,
                 "check": check,
                 "count": len(grp),
-                "failure_cases": [plain_value(v) for v in sample],
-                "rows": [plain_value(v) for v in rows],
+                "failure_cases": [plain(v) for v in sample],
+                "rows": [plain(v) for v in rows],
             }
         )
     return failures
@@ -183,7 +194,7 @@ def _failed(
         id=gid,
         gate=gid,
         kind="schema",
-        status="fail" if gate.severity == "block" else "warn",
+        status="fail",
         severity=gate.severity,
         reason="schema_failures",
         observed=float(total),
@@ -193,12 +204,3 @@ def _failed(
         f"{gate.schema_!r}: {summary}{more}{where}",
         details={"failures": failures},
     )
-
-
-def plain_value(v: Any) -> Any:
-    """A failure case as JSON: numpy scalars as Python numbers, NaN as None, others as text."""
-    item = getattr(v, "item", None)
-    v = item() if callable(item) else v
-    if isinstance(v, float) and v != v:
-        return None
-    return v if isinstance(v, str | int | float | bool) or v is None else str(v)

@@ -16,13 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_gates._values import plain
 from mlops_gates.config import Config, SkewGate, gate_id
 from mlops_gates.errors import DataError, MlopsGatesError
-from mlops_gates.gates.common import Finding, error_result, judge_findings, result_id
+from mlops_gates.gates.base import Run, register
+from mlops_gates.gates.common import error_result
+from mlops_gates.gates.judge import Finding, Judge, result_id
 from mlops_gates.gates.result import Bound, GateResult, fmt, slice_label
 from mlops_gates.sources.data import read_table, require_columns
 from mlops_gates.stats.intervals import wilson_interval
 from mlops_gates.stats.skew import exact_mismatch, largest_difference, numeric_mismatch
+
+__all__ = ["evaluate", "evaluate_skew"]
 
 UNMATCHED = {"keys": "unmatched"}
 
@@ -49,7 +54,15 @@ class _Join:
         return len(self.training)
 
 
+# Skew compares two other tables; the evaluation data play no part.
+@register("skew")
+def evaluate(gate: SkewGate, run: Run) -> list[GateResult]:
+    """The gate on its own training and serving files."""
+    return evaluate_skew(gate, run.config)
+
+
 def evaluate_skew(gate: SkewGate, config: Config) -> list[GateResult]:
+    """Join training and serving rows on the key and judge each feature's mismatch rate."""
     gid = gate_id(gate)
     keys = gate.keys
     train = _side("training", config.resolve(gate.training), gate, gid)
@@ -88,18 +101,14 @@ def evaluate_skew(gate: SkewGate, config: Config) -> list[GateResult]:
             judged.append(f)
             continue
         unmatched = f.slc == UNMATCHED
-        (verdict,) = judge_findings(
-            [f],
-            gate_id=gid,
-            kind="skew",
-            severity=gate.severity,
-            metric="unmatched" if unmatched else "mismatch",
-            on_insufficient=gate.on_insufficient,
-            what="share of keys on one side only" if unmatched else "skew mismatch rate",
+        judge = Judge.of(
+            gate,
             confidence=config.statistics.confidence,
-            method="wilson",
+            metric="unmatched" if unmatched else "mismatch",
+            what="share of keys on one side only" if unmatched else "skew mismatch rate",
             undefined_why="no keys on either side" if unmatched else "no joined rows",
         )
+        (verdict,) = judge.findings([f], method="wilson")
         judged.append(_with_examples(verdict))
     return judged
 
@@ -242,9 +251,9 @@ def _finding(
     details["missing_one_side"] = int((a.isna() != b.isna()).sum())
     details["examples"] = [
         {
-            "key": {c: _plain(train.frame[c].iloc[join.training[i]]) for c in gate.keys},
-            "training": _plain(a.iloc[i]),
-            "serving": _plain(b.iloc[i]),
+            "key": {c: plain(train.frame[c].iloc[join.training[i]]) for c in gate.keys},
+            "training": plain(a.iloc[i]),
+            "serving": plain(b.iloc[i]),
         }
         for i in shown
     ]
@@ -297,16 +306,8 @@ def _floats(s: pd.Series) -> np.ndarray:
     return out
 
 
-def _plain(v: Any) -> Any:
-    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
-        return None
-    item = getattr(v, "item", None)
-    v = item() if callable(item) else v
-    return v if isinstance(v, str | int | float | bool) else str(v)
-
-
 def _show(v: Any) -> str:
-    v = _plain(v)
+    v = plain(v)
     if v is None:
         return "<missing>"
     if isinstance(v, float):
@@ -321,6 +322,3 @@ def _key_text(key: dict[str, Any]) -> str:
 def _did_you_mean(name: str, choices: list[Any]) -> str:
     hint = difflib.get_close_matches(name, [str(c) for c in choices], n=1)
     return f" (did you mean {hint[0]!r}?)" if hint else ""
-
-
-__all__ = ["evaluate_skew"]

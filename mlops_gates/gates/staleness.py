@@ -20,10 +20,14 @@ import pandas as pd
 
 from mlops_gates.config import DataAgeCheck, ModelAgeCheck, StalenessGate, gate_id
 from mlops_gates.errors import DataError, MlopsGatesError
-from mlops_gates.gates.common import error_result, outcome_status, result_id
+from mlops_gates.gates.base import Run, not_evaluated, register
+from mlops_gates.gates.common import error_result
+from mlops_gates.gates.judge import result_id
 from mlops_gates.gates.result import Bound, GateResult, Status
 from mlops_gates.sources.data import require_columns
 from mlops_gates.sources.evaluation import EvalData
+
+__all__ = ["evaluate", "evaluate_staleness", "evaluate_staleness_on", "format_age", "timestamps"]
 
 _DAY = 86_400.0
 # Verdicts are told apart the way drift tells features apart: a one-key "slice".
@@ -35,6 +39,15 @@ _FUTURE_SLACK = timedelta(minutes=5)
 
 # The newest timestamp of a column, the rows holding a timestamp, and all rows.
 Newest = Callable[[str], tuple[datetime | None, int, int]]
+
+
+# Each check judges what it can: the data's age needs no model, the model's needs no rows.
+@register("staleness", wants=("table", "inputs"))
+def evaluate(gate: StalenessGate, run: Run) -> list[GateResult]:
+    """The gate on the run's rows in memory and its models' records."""
+    frame = None if run.table is None else run.table.frame
+    why = run.why.get("inputs")
+    return evaluate_staleness(gate, frame, run.inputs, why, data_path=run.data_path)
 
 
 def evaluate_staleness(
@@ -106,7 +119,7 @@ def _model_age(
 ) -> GateResult:
     metric = "model_age_days"
     if models is None:
-        return _error(gate, rid, metric, f"not evaluated: {inputs_error}")
+        return _error(gate, rid, metric, not_evaluated(inputs_error))
     info = models.get("candidate") or {}
     what = _describe_model(info)
     if info.get("source") != "mlflow":
@@ -154,7 +167,7 @@ def _data_age(
 ) -> GateResult:
     metric = "data_age_days"
     if newest_of is None:
-        return _error(gate, rid, metric, f"not evaluated: {inputs_error}")
+        return _error(gate, rid, metric, not_evaluated(inputs_error))
     newest, valid, rows = newest_of(check.column)
     if newest is None or not valid:
         return _insufficient(
@@ -226,7 +239,7 @@ def _judge(
     days = age.total_seconds() / _DAY
     bound = Bound(max=max_age.total_seconds() / _DAY)
     ok = age <= max_age
-    status: Status = "pass" if ok else ("fail" if gate.severity == "block" else "warn")
+    status: Status = "pass" if ok else "fail"
     if age < -_FUTURE_SLACK:
         when = f"{format_age(-age)} in the future (check the clocks)"
     else:
@@ -255,10 +268,10 @@ def _insufficient(gate: StalenessGate, rid: str, metric: str, why: str) -> GateR
         id=rid,
         gate=gate_id(gate),
         kind="staleness",
-        status=outcome_status(outcome, gate.severity),
+        status=outcome,
         severity=gate.severity,
         reason="unknown_age",
-        message=f"age unknown: {why}; outcome set by on_insufficient: {outcome}",
+        message=f"age unknown: {why}",
         metric=metric,
         slice=_slice(metric),
     )

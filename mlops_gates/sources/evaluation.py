@@ -16,7 +16,7 @@ import pandas as pd
 from mlops_gates.config import Config, ModelConfig
 from mlops_gates.errors import DataError, MlopsGatesError
 from mlops_gates.sources.data import Table, require_columns
-from mlops_gates.sources.models import load_model, model_features, predict, trust_of
+from mlops_gates.sources.models import LoadedModel, load_model, model_features, predict, trust_of
 
 __all__ = [
     "EvalData",
@@ -33,6 +33,7 @@ class ModelOutput:
     labels: np.ndarray
     scores: np.ndarray | None
     info: dict[str, Any]
+    loaded: LoadedModel | None = None  # the model that made them (None: a column gave them)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class EvalData:
     baseline_scores: np.ndarray | None = None
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     baseline_error: str | None = None  # why the configured baseline is unusable
+    # The candidate that made the predictions, for gates that call it again (behaviour):
+    # loaded once, so a registry alias cannot resolve to two versions in one run.
+    candidate_model: LoadedModel | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "table", Table.of(self.table))
@@ -92,7 +96,7 @@ def model_output(
     if config.task.type == "binary" and positive is None:
         positive = _default_positive(frame[config.task.label])
     labels, scores = predict(loaded, frame, features, positive_label=positive)
-    return ModelOutput(labels, scores, {**loaded.info, "ref": mc.model})
+    return ModelOutput(labels, scores, {**loaded.info, "ref": mc.model}, loaded)
 
 
 def build_inputs(config: Config, rows: Table | pd.DataFrame, path: Path) -> EvalData:
@@ -120,7 +124,20 @@ def build_inputs(config: Config, rows: Table | pd.DataFrame, path: Path) -> Eval
             b = _numeric(
                 pd.Series(base.labels), "baseline predictions", _col(config.baseline), path
             )
-        return EvalData(table, path, task.type, (), y, c, None, b, None, models, baseline_error)
+        return EvalData(
+            table,
+            path,
+            task.type,
+            (),
+            y,
+            c,
+            None,
+            b,
+            None,
+            models,
+            baseline_error,
+            candidate_model=cand.loaded,
+        )
 
     classes = _classes(config, label, cand.labels, base.labels if base else None, path)
     y = _encode(label.to_numpy(), classes, f"column {task.label!r} (task.label)", path)
@@ -148,6 +165,7 @@ def build_inputs(config: Config, rows: Table | pd.DataFrame, path: Path) -> Eval
         base.scores if (base is not None and task.type == "binary") else None,
         models,
         baseline_error,
+        candidate_model=cand.loaded,
     )
 
 

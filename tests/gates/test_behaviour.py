@@ -459,3 +459,28 @@ def test_each_property_scores_all_its_examples_in_one_model_call(tmp_path: Path)
     assert v.status == "pass" and v.support == 40
     # The evaluation rows, then the 40 examples before and after the change, together.
     assert CountingClassifier.calls == [len(frame), 80]
+
+
+def test_the_candidate_is_loaded_once_for_predictions_and_behaviour(tmp_path: Path) -> None:
+    # A registry alias resolved twice could name two versions in one run; counting loads
+    # through a loader of our own shows the behaviour gate calls the model that predicted.
+    from mlops_gates.sources import models
+
+    loads: list[str] = []
+
+    def counting(ref: str, base_dir: Path, trust: models.ModelTrust) -> models.LoadedModel:
+        loads.append(ref)
+        return models.load_model(ref.removeprefix("counting:"), base_dir, trust)
+
+    gates = [
+        {"id": "acc", "kind": "metric", "metric": "accuracy", "min": 0.5},
+        _gate(rows="data", max_examples=20, invariance=[{"column": "applicant_id"}]),
+    ]
+    path = _project(tmp_path, gates, candidate={"model": "counting:model.skops"})
+    models.register_loader("counting", counting)
+    try:
+        got = _run(path)
+    finally:
+        models._LOADERS.pop("counting")
+    assert loads == ["counting:model.skops"]
+    assert got["acc"].status == "pass" and got["b[invariance=applicant_id]"].status == "pass"

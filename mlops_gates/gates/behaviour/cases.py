@@ -8,25 +8,28 @@ the types the columns have in the evaluation data.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlops_gates._values import plain
 from mlops_gates.config import BehaviourGate, MinimumCase
 from mlops_gates.errors import DataError, MlopsGatesError, ModelError
-from mlops_gates.gates.behaviour_rows import did_you_mean, plain, same, show
-from mlops_gates.gates.common import error_result, result_id
+from mlops_gates.gates.behaviour.model import Candidate
+from mlops_gates.gates.behaviour.rows import did_you_mean, same, show
+from mlops_gates.gates.common import error_result
+from mlops_gates.gates.judge import result_id
 from mlops_gates.gates.result import Bound, GateResult, fmt, slice_label
 from mlops_gates.sources.evaluation import EvalData
 
-if TYPE_CHECKING:
-    from mlops_gates.gates.behaviour import Candidate
+__all__ = ["evaluate_cases"]
 
 
 def evaluate_cases(
     gate: BehaviourGate, gid: str, model: Candidate, data: EvalData
 ) -> list[GateResult]:
+    """One verdict per case, in the config's order; all cases in one model call."""
     good: list[tuple[MinimumCase, dict[str, Any]]] = []
     results: dict[str, GateResult] = {}
     for case in gate.cases:
@@ -102,7 +105,7 @@ def _case_verdict(
         problems.append(f"score {fmt(score)}, expected {bound.describe()}")
     got = f"{show(plain(label))}" + ("" if score is None else f" with score {fmt(score)}")
     if problems:
-        status = "fail" if gate.severity == "block" else "warn"
+        status = "fail"
         message = f"case {case.name}: predicted {got}: {'; '.join(problems)}"
     else:
         status = "pass"
@@ -136,6 +139,3 @@ def _case_verdict(
 def _error(gate: BehaviourGate, gid: str, slc: dict[str, Any], message: str) -> GateResult:
     res = error_result(gid, "behaviour", gate.severity, f"{gid} on {slice_label(slc)}: {message}")
     return replace(res, id=result_id(gid, slc), slice=slc)
-
-
-__all__ = ["evaluate_cases"]

@@ -1,30 +1,17 @@
-"""`behaviour` gate: the candidate behaves as declared on rows it has never seen.
-
-- invariance: replacing a column's value (a name, an id, a sampling weight) changes at
-  most `max_flip_rate` of the predictions;
-- directional: raising a numeric column by `delta` moves the score the declared way on
-  all but `max_violation_rate` of the examples;
-- cases: hand-written rows get the expected label and score.
-
-Examples come from hypothesis, seeded, so the same config finds the same examples. The
-rate is measured on the examples of one seeded generation pass (scored in one model call,
-original and changed rows together);
-when it breaks the bound, a second pass with the same seed lets hypothesis shrink the
-first violation to a small counterexample, which the verdict shows.
-"""
+"""`behaviour` gate: evaluate the properties and cases against the run's candidate."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from mlops_gates._values import plain
 from mlops_gates.config import (
     BehaviourGate,
     Config,
@@ -33,58 +20,37 @@ from mlops_gates.config import (
     gate_id,
 )
 from mlops_gates.errors import DataError, MlopsGatesError, ModelError
-from mlops_gates.gates.behaviour_rows import (
-    NO_EXAMPLES,
-    Row,
-    RowSource,
-    collect,
-    data_rows,
-    plain,
-    same,
-    schema_rows,
-    show,
-    shrink,
-)
-from mlops_gates.gates.common import error_result, judge, result_id
+from mlops_gates.gates.base import Run, register
+from mlops_gates.gates.behaviour.cases import evaluate_cases
+from mlops_gates.gates.behaviour.model import Candidate
+from mlops_gates.gates.behaviour.rows import Row, RowSource, data_rows, same, schema_rows, show
+from mlops_gates.gates.behaviour.strategies import NO_EXAMPLES, collect, shrink
+from mlops_gates.gates.common import error_result
+from mlops_gates.gates.judge import Finding, Judge, result_id
 from mlops_gates.gates.result import Bound, GateResult, fmt, slice_label
 from mlops_gates.sources.evaluation import EvalData
-from mlops_gates.sources.models import (
-    LoadedModel,
-    load_model,
-    model_features,
-    predict,
-    trust_of,
-)
+from mlops_gates.sources.models import LoadedModel, model_features
 from mlops_gates.stats.intervals import wilson_interval
+
+__all__ = ["check_kind", "describe", "evaluate", "evaluate_behaviour"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-@dataclass
-class Candidate:
-    """The candidate model as a function of a frame: labels, and scores when it has them."""
-
-    loaded: LoadedModel
-    features: list[str]
-    task: str
-    positive: Any
-
-    def __call__(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-        labels, scores = predict(self.loaded, frame, self.features, positive_label=self.positive)
-        if self.task == "regression":
-            scores = np.asarray(labels, dtype=np.float64)
-        return labels, scores
+# The candidate is the one the run loaded to predict (a registry alias resolves once).
+@register("behaviour", needs=("inputs", "candidate_model"))
+def evaluate(gate: BehaviourGate, run: Run) -> list[GateResult]:
+    """The gate on the run's candidate model and evaluation rows."""
+    return evaluate_behaviour(gate, run.config, run.need("inputs"), run.need("candidate_model"))
 
 
 def evaluate_behaviour(
-    gate: BehaviourGate, config: Config, data: EvalData | None, inputs_error: str | None
+    gate: BehaviourGate, config: Config, data: EvalData, loaded: LoadedModel
 ) -> list[GateResult]:
+    """Each invariance and directional property, then the cases, one verdict each."""
     gid = gate_id(gate)
-    if data is None:
-        why = f"{gid}: not evaluated: {inputs_error}"
-        return [error_result(gid, "behaviour", gate.severity, why)]
-    model = _candidate(config, data)
+    model = _candidate(config, data, loaded)
     seed = gate.seed if gate.seed is not None else config.statistics.seed
     out: list[GateResult] = []
     source: RowSource | None = None
@@ -112,8 +78,6 @@ def evaluate_behaviour(
         except MlopsGatesError as exc:
             out.append(_error(gate, gid, slc, str(exc)))
     if gate.cases:
-        from mlops_gates.gates.behaviour_cases import evaluate_cases
-
         try:
             out.extend(evaluate_cases(gate, gid, model, data))
         except MlopsGatesError as exc:
@@ -122,14 +86,12 @@ def evaluate_behaviour(
 
 
 def check_kind(check: InvarianceCheck | DirectionalCheck) -> str:
+    """The slice key of a property's verdict: invariance or directional."""
     return "invariance" if isinstance(check, InvarianceCheck) else "directional"
 
 
-def _candidate(config: Config, data: EvalData) -> Candidate:
+def _candidate(config: Config, data: EvalData, loaded: LoadedModel) -> Candidate:
     mc = config.candidate
-    assert mc.model is not None  # the config insists on a model for behaviour gates
-    base = config.source.parent if config.source else Path.cwd()
-    loaded = load_model(mc.model, base, trust_of(mc, "candidate"))
     positive = data.classes[1] if data.task == "binary" else None
     return Candidate(loaded, model_features(loaded, mc.features), data.task, positive)
 
@@ -359,18 +321,18 @@ def _search(
     if config.statistics.intervals and n:
         w = wilson_interval(k, n, level=config.statistics.confidence)
         ci = (float(w.lo), float(w.hi))
-    verdict = judge(
-        gate_id=gid,
-        kind="behaviour",
-        severity=gate.severity,
+    policy = Judge.of(
+        gate,
+        confidence=config.statistics.confidence,
         metric=str(details["property"]),
-        slc=slc,
-        observed=k / n if n else float("nan"),
-        bound=bound,
-        support=n,
-        min_support=1,
-        on_insufficient="fail",
         what=what,
+        undefined_why="no examples",
+    )
+    finding = Finding(
+        slc=slc, observed=k / n if n else float("nan"), bound=bound, support=n, min_support=1, ci=ci
+    )
+    verdict = policy.verdict(
+        finding,
         details={
             **details,
             "rows_from": source.kind,
@@ -384,8 +346,6 @@ def _search(
             "confidence": config.statistics.confidence,
             "ci_method": "wilson" if ci else None,
         },
-        undefined_why="no examples",
-        ci=ci,
     )
     note = "" if column in model.features else f"; {column} is not among the model's features"
     if counterexample is not None:
@@ -452,6 +412,3 @@ def describe(cx: dict[str, Any], limit: int = 600) -> str:
 def _error(gate: BehaviourGate, gid: str, slc: dict[str, Any], message: str) -> GateResult:
     res = error_result(gid, "behaviour", gate.severity, f"{gid} on {slice_label(slc)}: {message}")
     return replace(res, id=result_id(gid, slc), slice=slc)
-
-
-__all__ = ["describe", "evaluate_behaviour"]

@@ -1,5 +1,5 @@
 """Example rows for behaviour gates: hypothesis strategies from a pandera schema, or rows
-drawn from the evaluation data, and a seeded search that collects or shrinks them.
+drawn from the evaluation data (the search over them is in `strategies`).
 
 A schema column becomes pandera's element strategy for its dtype and checks (plus `None`
 when it is nullable). pandera would turn a check without a strategy into a filter that
@@ -11,31 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlops_gates._values import is_missing
 from mlops_gates.errors import DataError
 from mlops_gates.gates.result import fmt
 
+__all__ = ["Row", "RowSource", "data_rows", "did_you_mean", "same", "schema_rows", "show"]
+
 Row = dict[str, Any]
-
-NO_EXAMPLES = (
-    "no usable example rows: every candidate row was rejected (a value that cannot be "
-    "raised by `delta` inside the schema's range, a missing value, or a column with a "
-    "single value to replace it by); check the column, `delta` and `values`"
-)
-
-# Model calls a counterexample may be shrunk with (each runs the model on one row, about
-# 20 ms for Adult's gradient boosting). A count, not a time, keeps the result reproducible.
-SHRINK_CALLS = 300
-
-
-class Violation(Exception):
-    """Raised inside the search when an example breaks the property."""
 
 
 @dataclass
@@ -53,6 +42,7 @@ class RowSource:
     _accepted: dict[tuple[str, str], bool] = field(default_factory=dict)
 
     def values(self, column: str) -> Any:
+        """Strategy of one replacement value for `column` (invariance)."""
         return self._values[column]
 
     def rows(self, columns: list[str]) -> Any:
@@ -102,6 +92,7 @@ class RowSource:
         return others[int(rng.integers(len(others)))] if others else None
 
     def frame(self, rows: Sequence[Row]) -> pd.DataFrame:
+        """Rows as a frame with the columns' dtypes, ready for the model."""
         out = pd.DataFrame(list(rows))
         for c, dtype in self.dtypes.items():
             if c in out.columns:
@@ -217,123 +208,12 @@ def data_rows(
 
 
 def _distinct(s: pd.Series) -> list[Any]:
-    values = [None if _missing(v) else v for v in pd.unique(s)]
+    values = [None if is_missing(v) else v for v in pd.unique(s)]
     return list(dict.fromkeys(values)) or [None]
 
 
-def collect(strategy: Any, *, seed: int, max_examples: int) -> list[Any]:
-    """Up to `max_examples` examples as hypothesis generates them for `seed`."""
-    from hypothesis import Phase
-
-    found: list[Any] = []
-    _run(strategy, found.append, seed=seed, max_examples=max_examples, phases=[Phase.generate])
-    return found
-
-
-def shrink(
-    strategy: Any,
-    breaks: Callable[[Any], Any],
-    *,
-    seed: int,
-    max_examples: int,
-    budget: int = SHRINK_CALLS,
-) -> tuple[Any, bool] | None:
-    """The smallest example hypothesis finds for which `breaks` returns a record (it
-    returns None when the property holds), and whether shrinking ran to the end; None
-    when the search finds no such example.
-
-    Every shrink step runs the model on one row, so shrinking is capped at `budget`
-    model calls: after that, examples not seen before count as passing, which ends the
-    search with the smallest violation found so far. Seen examples keep their outcome,
-    so hypothesis's final replay of that violation agrees with the search."""
-    from hypothesis import Phase
-
-    records: list[Any] = []
-    seen: dict[str, Any] = {}
-    cut = [False]
-
-    def test(example: Any) -> None:
-        key = repr(example)
-        if key not in seen:
-            if records and len(seen) >= budget:
-                cut[0] = True
-                return
-            try:
-                seen[key] = breaks(example)
-            except Exception:
-                # A row the model cannot score is not a smaller violation of this
-                # property; the batch pass already reported a model that fails outright.
-                seen[key] = None
-        if seen[key] is not None:
-            records.append(seen[key])
-            raise Violation
-
-    try:
-        phases = [Phase.generate, Phase.shrink]
-        _run(strategy, test, seed=seed, max_examples=max_examples, phases=phases)
-    except Violation:
-        # Hypothesis replays the shrunk example last, so its record is the last one.
-        return (records[-1], not cut[0]) if records else None
-    return None
-
-
-def _run(
-    strategy: Any, body: Callable[[Any], None], *, seed: int, max_examples: int, phases: list[Any]
-) -> None:
-    from hypothesis import HealthCheck, Verbosity, given, settings
-    from hypothesis import seed as hseed
-    from hypothesis.errors import Unsatisfiable
-
-    @hseed(seed)
-    @settings(
-        max_examples=max_examples,
-        phases=phases,
-        database=None,  # reproducible: no examples remembered from earlier runs
-        derandomize=False,
-        deadline=None,
-        print_blob=False,
-        verbosity=Verbosity.quiet,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def search(example: Any) -> None:
-        body(example)
-
-    try:
-        with _without_local_constants():
-            search()
-    except Unsatisfiable:
-        raise DataError(NO_EXAMPLES) from None
-
-
-@contextlib.contextmanager
-def _without_local_constants() -> Iterator[None]:
-    """Hypothesis mixes in constants found in the source of local (not installed) modules
-    that happen to be imported, and caches them under ./.hypothesis. The examples would
-    then change with the user's code, and differ between `pytest --mlops-gates` and
-    `mlops-gates check`. Hypothesis has no setting for it, so the lookup is swapped for
-    an empty set while a gate searches (and its cache cleared on both sides, so neither
-    the gate nor the user's own hypothesis tests see the other's constants)."""
-    try:
-        from hypothesis.internal.conjecture import providers
-        from hypothesis.internal.constants_ast import Constants
-
-        original = providers._get_local_constants
-        cache = providers.CONSTANTS_CACHE
-    except (ImportError, AttributeError):  # a hypothesis without the feature
-        yield
-        return
-    empty = Constants()
-    providers._get_local_constants = lambda: empty
-    cache.cache.clear()
-    try:
-        yield
-    finally:
-        providers._get_local_constants = original
-        cache.cache.clear()
-
-
 def did_you_mean(name: str, choices: list[Any]) -> str:
+    """A " (did you mean 'x'?)" hint for a misspelt column, or nothing."""
     hint = difflib.get_close_matches(name, [str(c) for c in choices], n=1)
     return f" (did you mean {hint[0]!r}?)" if hint else ""
 
@@ -347,27 +227,14 @@ def _pandas_dtype(dtype: Any) -> Any:
     return getattr(dtype, "type", None) or str(dtype)
 
 
-def _missing(v: Any) -> bool:
-    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and np.isnan(v))
-
-
 def same(a: Any, b: Any) -> bool:
     """Equal values, with missing equal to missing."""
-    if _missing(a) or _missing(b):
-        return _missing(a) and _missing(b)
+    if is_missing(a) or is_missing(b):
+        return is_missing(a) and is_missing(b)
     try:
         return bool(a == b)
     except (TypeError, ValueError):
         return False
-
-
-def plain(v: Any) -> Any:
-    """A JSON-friendly scalar."""
-    if _missing(v):
-        return None
-    item = getattr(v, "item", None)
-    v = item() if callable(item) else v
-    return v if isinstance(v, str | int | float | bool) else str(v)
 
 
 def show(v: Any) -> str:
