@@ -44,20 +44,19 @@ class DataConfig(StrictModel):
         "a Spark catalog table (backend.engine: spark).",
     )
 
-    # `path` made absolute against the config file's folder, once: by Config's validator
-    # when the file is loaded, or as given (`~` expanded) for a section built on its own.
-    _resolved: Path = PrivateAttr(default=Path())
-
-    @model_validator(mode="after")
-    def _resolve_alone(self) -> DataConfig:
-        self._resolved = self.path.expanduser()
-        return self
+    # The config file's folder, set once by Config's validator at load (None for a section
+    # built on its own). `path` is resolved against it on reading, so a copy with another
+    # `path` (model_copy runs no validator) never answers with the old file.
+    _base: Path | None = PrivateAttr(default=None)
 
     @property
     def resolved_path(self) -> Path:
         """Where the data is: `path`, resolved against the config file's folder at load.
         With `format: table` (Spark) `path` is a table name: read `path` instead."""
-        return self._resolved
+        p = self.path.expanduser()
+        if p.is_absolute() or self._base is None:
+            return p
+        return self._base / p
 
 
 class TaskConfig(StrictModel):
@@ -274,7 +273,7 @@ class Config(StrictModel):
     def _locate(self, info: ValidationInfo) -> Config:
         source = (info.context or {}).get("source")
         self._source = Path(source).resolve() if source is not None else None
-        self.data._resolved = self.resolve(self.data.path)
+        self.data._base = self.source.parent if self.source is not None else None
         return self
 
     @model_validator(mode="after")
