@@ -200,8 +200,8 @@ def test_a_kind_defined_in_a_test_runs_like_a_built_in_one(
 ) -> None:
     frame = binary_frame()
     gate = {"kind": "positive_share", "max": limit, "severity": severity}
-    # (Not validated against report.schema.json: its `kind` enum lists the built-in kinds.)
     report = run_gates(load_config(make_project(base_config(gates=[gate]), frame=frame)))
+    validate_report(report.to_dict())  # a registered kind's report is a valid report
     (verdict,) = report.gates
     assert (verdict.gate, verdict.kind) == ("positive_share", "positive_share")
     assert verdict.status == status
