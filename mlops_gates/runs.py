@@ -15,16 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_gates._version import DEFAULT_REPORT_DIR
+
 if TYPE_CHECKING:
     from mlops_gates.config import Config
     from mlops_gates.gates.result import Report
     from mlops_gates.tracking import TrackingOutcome
 
 __all__ = ["DEFAULT_REPORT_DIR", "RunOutcome", "finish"]
-
-# Where report.json and report.md go unless told otherwise (relative to the working
-# directory for the CLI, to the rootdir for pytest); documented in DESIGN.md "Contracts".
-DEFAULT_REPORT_DIR = Path("mlops-gates-report")
 
 
 @dataclass(frozen=True)

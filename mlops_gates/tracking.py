@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from mlops_gates.errors import ConfigError, MlopsGatesError, TrackingError
 from mlops_gates.gates.result import GateResult, Report
 from mlops_gates.report.writer import write_report
-from mlops_gates.sources.mlflow_models import (
+from mlops_gates.sources.mlflow import (
     MlflowConnection,
     client,
     connection_for,

@@ -216,7 +216,7 @@ def _hostile_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[
 
 
 def _renderings(doc: dict[str, Any], tmp_path: Path) -> dict[str, str]:
-    from mlops_gates.promote.alert import AlertOptions, issue_body
+    from mlops_gates.alerts.alert import AlertOptions, issue_body
     from mlops_gates.promote.body import BodyContext, render_comment, render_promotion_body
     from mlops_gates.report import github
 
@@ -315,7 +315,7 @@ def test_many_slices_are_listed_worst_first_and_counted(
 def test_smoke_command_gets_a_scrubbed_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlops_gates.promote.deploy import Smoke, run_smoke
+    from mlops_gates.deploy.deploy import Smoke, run_smoke
 
     monkeypatch.setenv("GITHUB_TOKEN", "ghs_secret")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")

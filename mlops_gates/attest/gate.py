@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from mlops_gates.attest import VERIFY_KEY_ENV, AttestationError
 
 if TYPE_CHECKING:
-    from mlops_gates.sources.mlflow_models import MlflowConnection
+    from mlops_gates.sources.mlflow import MlflowConnection
 
 __all__ = [
     "attestation_problems",

@@ -31,13 +31,8 @@ from mlops_gates.attest import (
 from mlops_gates.attest.dsse import Signer, sign_envelope
 from mlops_gates.attest.statement import build_statement, file_subjects, model_digest
 from mlops_gates.attest.verify import Expect, Verified, read_bundle, verify
-from mlops_gates.sources.mlflow_models import (
-    MlflowConnection,
-    client,
-    describe_failure,
-    mlflow_session,
-    parse_models_uri,
-)
+from mlops_gates.sources.mlflow import MlflowConnection, client, describe_failure, mlflow_session
+from mlops_gates.sources.mlflow_models import parse_models_uri
 
 
 def attest_report(report_dir: Path, model: Path, signer: Signer) -> dict[str, Any]:

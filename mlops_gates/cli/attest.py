@@ -107,7 +107,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 
 def _conn(uri: str | None) -> Any:
-    from mlops_gates.sources.mlflow_models import connection_for
+    from mlops_gates.sources.mlflow import connection_for
 
     return connection_for(None, uri=uri)
 

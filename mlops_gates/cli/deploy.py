@@ -20,9 +20,9 @@ from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK
 from mlops_gates.cli.common import error as _error
 
 if TYPE_CHECKING:
-    from mlops_gates.promote.deploy import Deployer, Outcome, Provenance, Smoke, Target
-    from mlops_gates.promote.github import GitHubClient
-    from mlops_gates.sources.mlflow_models import MlflowConnection
+    from mlops_gates.deploy.deploy import Deployer, Outcome, Provenance, Smoke, Target
+    from mlops_gates.github import GitHubClient
+    from mlops_gates.sources.mlflow import MlflowConnection
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -193,8 +193,8 @@ def _seconds(text: str) -> float:
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    from mlops_gates.deploy.deploy import Smoke, Target
     from mlops_gates.errors import MlopsGatesError
-    from mlops_gates.promote.deploy import Smoke, Target
     from mlops_gates.promote.manifest import load_manifest
 
     if args.override_gates is not None and not args.override_gates.strip():
@@ -285,9 +285,9 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from mlops_gates.deploy.status import alias_status, format_status, out_of_sync
     from mlops_gates.errors import MlopsGatesError
     from mlops_gates.promote.manifest import load_manifest
-    from mlops_gates.promote.status import alias_status, format_status, out_of_sync
 
     try:
         wanted: dict[str, dict[str, str]] = {}  # model -> alias -> manifest version
@@ -327,7 +327,7 @@ def _status(args: argparse.Namespace) -> int:
 @contextmanager
 def _session(conn: MlflowConnection) -> Iterator[None]:
     """MLflow calls under our bounded HTTP settings (a dead server fails in seconds)."""
-    from mlops_gates.sources.mlflow_models import mlflow_session
+    from mlops_gates.sources.mlflow import mlflow_session
 
     with mlflow_session(conn):
         yield
@@ -347,7 +347,7 @@ def _manifests_in(folder: Path) -> list[Path]:
 
 def _connection(args: argparse.Namespace) -> MlflowConnection:
     from mlops_gates.config import CONFIG_ENV, find_config, load_config
-    from mlops_gates.sources.mlflow_models import connection_for
+    from mlops_gates.sources.mlflow import connection_for
 
     # Optional here (the URI may come from --tracking-uri), but found as every command
     # finds it; one asked for by --config or $MLOPS_GATES_CONFIG must exist.
@@ -360,8 +360,8 @@ def _connection(args: argparse.Namespace) -> MlflowConnection:
 def _deployer(
     args: argparse.Namespace, conn: MlflowConnection, model: str
 ) -> tuple[Deployer, GitHubClient | None]:
-    from mlops_gates.promote.deploy import Deployer, Provenance
-    from mlops_gates.promote.registry import Registry
+    from mlops_gates.deploy.deploy import Deployer, Provenance
+    from mlops_gates.deploy.registry import Registry
 
     provenance = Provenance.from_env(sha=args.sha, pr=args.pr)
     use_github = args.github
@@ -371,8 +371,8 @@ def _deployer(
     deployer = Deployer(Registry(conn, model), provenance, tracking_uri=conn.tracking_uri)
     deployer.verify_keys = tuple(args.verify_key or ())
     if use_github:
-        from mlops_gates.promote.deployments import GitHubRecorder, pull_request_of
-        from mlops_gates.promote.github import GitHubClient
+        from mlops_gates.deploy.deployments import GitHubRecorder, pull_request_of
+        from mlops_gates.github import GitHubClient
 
         client = GitHubClient.from_env(args.repo)
         if provenance.pr is None:

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_subcommands(sub)
     deploy.add_subcommands(sub)  # deploy, rollback, status
 
-    from mlops_gates.promote.alert import add_subcommands as add_alert_commands
+    from mlops_gates.cli.alerts import add_subcommands as add_alert_commands
 
     add_alert_commands(sub)  # alert
     monitor.add_subcommands(sub)

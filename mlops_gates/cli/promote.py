@@ -136,13 +136,13 @@ def _repo_option(p: argparse.ArgumentParser) -> None:
 
 def _promote(args: argparse.Namespace) -> int:
     from mlops_gates.errors import MlopsGatesError, PromotionError
-    from mlops_gates.promote.pr import (
+    from mlops_gates.promote.plan import (
         PromoteOptions,
         check_passed,
         make_plan,
         mlflow_ui_from_env,
-        promote,
     )
+    from mlops_gates.promote.pr import promote
     from mlops_gates.report.writer import read_report
 
     if args.auto_merge:
@@ -187,7 +187,7 @@ def _promote(args: argparse.Namespace) -> int:
             print(f"# pull request: {plan.title}")
             print(plan.body(args.base or "<default branch>", None))
             return EXIT_OK
-        from mlops_gates.promote.github import GitHubClient
+        from mlops_gates.github import GitHubClient
 
         client = GitHubClient.from_env(args.repo)
     except PromotionError as exc:
@@ -222,8 +222,8 @@ def _promote(args: argparse.Namespace) -> int:
 
 def _comment(args: argparse.Namespace) -> int:
     from mlops_gates.errors import MlopsGatesError, PromotionError
-    from mlops_gates.promote.github import GitHubClient
-    from mlops_gates.promote.pr import default_comment_key, report_markdown, upsert_comment
+    from mlops_gates.github import GitHubClient
+    from mlops_gates.promote.comment import default_comment_key, report_markdown, upsert_comment
     from mlops_gates.report.writer import read_report
 
     try:

@@ -1,7 +1,10 @@
-"""GitOps promotion: the deploy manifest, promotion pull requests, the sticky report comment.
+"""GitOps promotion: the deploy manifest (`manifest`), what a promotion writes (`plan`),
+the promotion pull request (`pr`, over `branch` and `pulls`), its body (`body`) and the
+sticky report comment (`comment`).
 
 Cheap to import: PyGithub, jinja2, PyYAML and jsonschema load inside the functions that
-need them (`mlops_gates.promote.github` imports PyGithub when it is itself imported).
+need them (`branch`, `pulls`, `comment` and `pr` import PyGithub through
+`mlops_gates.github` when they are themselves imported).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mlops_gates.sources.mlflow_models import MlflowConnection
+    from mlops_gates.sources.mlflow import MlflowConnection
 
 __all__ = [
     "newer_store_message",
@@ -73,7 +73,7 @@ def _installed(dist: str) -> str | None:
 def _store_uri(conn: MlflowConnection, found: str) -> str:
     """The tracking or registry store holding revision `found` (SQLite files are read to
     tell them apart), else the tracking store."""
-    from mlops_gates.sources.mlflow_models import redact
+    from mlops_gates.sources.mlflow import redact
 
     prefix = "sqlite:///"
     for uri in dict.fromkeys((conn.tracking_uri, conn.registry_uri)):

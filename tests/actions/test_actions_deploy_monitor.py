@@ -26,8 +26,8 @@ from github_double import GitHubDouble
 from github_double.state import Commit, Pull
 from mlflow_server import MlflowServer
 
+from mlops_gates.alerts.alert import marker
 from mlops_gates.init import init_repository
-from mlops_gates.promote.alert import marker
 from mlops_gates.promote.manifest import dump_manifest
 
 # The act harness's fixtures (`act`, once per session, and `gh`).

@@ -13,7 +13,7 @@ import pytest
 from github_double import GitHubDouble
 
 from mlops_gates import cli
-from mlops_gates.promote.github import GitHubClient, RetryPolicy
+from mlops_gates.github import GitHubClient, RetryPolicy
 from mlops_gates.report import github as gr
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"

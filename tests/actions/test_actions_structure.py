@@ -233,7 +233,7 @@ def test_deploy_summary_names_every_outcome() -> None:
     can write, so a new status is not reported as a bare failure by accident."""
     from typing import get_args
 
-    from mlops_gates.promote.deploy import Status
+    from mlops_gates.deploy.deploy import Status
 
     summary = next(s for s in _load(ACTIONS["deploy"])["runs"]["steps"] if s["name"] == "Summary")
     arms = set(re.findall(r"^\s+([a-z_]+)\) line=", summary["run"], re.M))

@@ -14,10 +14,10 @@ import pytest
 from github_double import GitHubDouble
 from github_double.state import Issue, Repo
 
+from mlops_gates.alerts.alert import AlertOptions, alert, dispatch_key, marker, retrain_verdict
 from mlops_gates.cli import main
 from mlops_gates.errors import PromotionError
-from mlops_gates.promote.alert import AlertOptions, alert, dispatch_key, marker, retrain_verdict
-from mlops_gates.promote.github import GitHubClient, RetryPolicy
+from mlops_gates.github import GitHubClient, RetryPolicy
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 FAST = RetryPolicy(
@@ -395,3 +395,21 @@ def test_cli_without_a_report_or_token(
     assert main(["alert", str(_write(tmp_path, _report(True)))]) == 2
     err = capsys.readouterr().err
     assert "GITHUB_TOKEN is not set" in err and "issues: write" in err
+
+
+def test_cli_errors_are_printed_like_every_commands(
+    gh: GitHubDouble,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """alert prints through the CLI's one error printer: a value quoted from the command
+    line (here a workflow name) cannot rewrite the terminal."""
+    _env(monkeypatch, gh, tmp_path)
+    report = _write(tmp_path, _report(True))
+    name = "nope\x1b[2J.yml"
+    assert main(["alert", str(report), "--no-issue", "--dispatch-workflow", name]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("mlops-gates: error: ") and "dispatching workflow nope" in err
+    assert "\x1b" not in err, "a raw escape sequence reached the terminal"
+    assert "nope\\x1b[2J.yml" in err, "the escape is shown, not dropped"

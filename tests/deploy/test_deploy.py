@@ -25,9 +25,9 @@ from helpers import validate_report
 from mlflow_server import MlflowServer, free_port, model_frame, register_models
 
 from mlops_gates.cli import main
-from mlops_gates.promote.github import GitHubClient, RetryPolicy
+from mlops_gates.deploy.registry import history_tag, lease_tag
+from mlops_gates.github import GitHubClient, RetryPolicy
 from mlops_gates.promote.manifest import build_manifest, dump_manifest, load_manifest
-from mlops_gates.promote.registry import history_tag, lease_tag
 
 DIGEST = "sha256:" + "a" * 64
 OTHER_DIGEST = "sha256:" + "b" * 64

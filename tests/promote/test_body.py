@@ -32,7 +32,7 @@ from mlops_gates.promote.body import (
     render_comment,
     truncate,
 )
-from mlops_gates.promote.pr import PromoteOptions, make_plan
+from mlops_gates.promote.plan import PromoteOptions, make_plan
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 GOLDEN = FIXTURES / "promotion-body.adult.md"

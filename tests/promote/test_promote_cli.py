@@ -15,7 +15,7 @@ import pytest
 from github_double import GitHubDouble
 
 from mlops_gates.cli import promote as cli
-from mlops_gates.promote.github import GitHubClient, RetryPolicy
+from mlops_gates.github import GitHubClient, RetryPolicy
 from mlops_gates.promote.manifest import parse_manifest
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -243,7 +243,8 @@ def test_a_failed_review_request_warns_and_the_rerun_asks_again(
 
 def test_importing_the_commands_loads_nothing_heavy() -> None:
     code = (
-        "import sys, mlops_gates.cli.promote, mlops_gates.promote, mlops_gates.promote.pr;"
+        "import sys, mlops_gates.cli.promote, mlops_gates.promote, mlops_gates.promote.pr,"
+        " mlops_gates.promote.comment, mlops_gates.github, mlops_gates.cli.alerts;"
         "heavy = {'github', 'jinja2', 'yaml', 'jsonschema', 'requests', 'pandas', 'numpy'};"
         "print(sorted(heavy & set(sys.modules)))"
     )

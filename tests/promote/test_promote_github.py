@@ -16,17 +16,12 @@ from github_double import GitHubDouble
 from github_double.state import Repo, blob_sha
 
 from mlops_gates.errors import PromotionError
+from mlops_gates.github import GitHubClient, RetryPolicy
 from mlops_gates.promote.body import REPORT_MARKER, parse_marker, report_marker
-from mlops_gates.promote.github import GitHubClient, RetryPolicy
+from mlops_gates.promote.comment import create_comment, default_comment_key, upsert_comment
 from mlops_gates.promote.manifest import dump_manifest, parse_manifest
-from mlops_gates.promote.pr import (
-    SUPERSEDED_MARKER,
-    PromoteOptions,
-    default_comment_key,
-    make_plan,
-    promote,
-    upsert_comment,
-)
+from mlops_gates.promote.plan import PromoteOptions, make_plan
+from mlops_gates.promote.pr import SUPERSEDED_MARKER, promote
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 PATH = "deploy/adult-income.yaml"
@@ -501,7 +496,7 @@ def test_sticky_comment_is_created_then_updated_in_place(
     number = run(gh, doc).number
     c = client(gh)
     for i in range(105):  # the marker comment must be found past the first page
-        c.create_comment(number, f"chatter {i}")
+        create_comment(c, number, f"chatter {i}")
     assert upsert_comment(c, number, "## run 1\n") == "created"
     assert upsert_comment(client(gh), number, "## run 2\n") == "updated"
     assert upsert_comment(client(gh), number, "## run 2\n") == "unchanged"
@@ -517,7 +512,7 @@ def test_two_keys_keep_two_comments_and_the_unkeyed_one_is_taken_over(
     A comment an older release posted without a key is reused for the default key."""
     number = run(gh, doc).number
     c = client(gh)
-    old = c.create_comment(number, f"{REPORT_MARKER}\nreport of an older release")
+    old = create_comment(c, number, f"{REPORT_MARKER}\nreport of an older release")
     a, b = "models/a/mlops-gates.yaml", "models/b/mlops-gates.yaml"
     assert upsert_comment(c, number, "## model a, run 1\n", key=a, adopt_unkeyed=True) == (
         "updated"
@@ -534,7 +529,7 @@ def test_two_keys_keep_two_comments_and_the_unkeyed_one_is_taken_over(
     [other] = [body for i, body in bodies.items() if i != old.id]
     assert other.startswith(report_marker(b) + "\n") and "model b, run 1" in other
     # An explicit key never takes over another report's comment.
-    c.create_comment(number, f"{REPORT_MARKER}\nunkeyed again")
+    create_comment(c, number, f"{REPORT_MARKER}\nunkeyed again")
     assert upsert_comment(c, number, "## nightly\n", key="nightly") == "created"
     assert sum(x.body.startswith(REPORT_MARKER) for x in gh.repo.comments.values()) == 1
 
@@ -588,8 +583,8 @@ def test_duplicate_sticky_comments_from_earlier_runs_are_removed(
 ) -> None:
     number = run(gh, doc).number
     c = client(gh)
-    first = c.create_comment(number, f"{REPORT_MARKER}\nold run")
-    c.create_comment(number, f"{REPORT_MARKER}\nold run, sent twice")
+    first = create_comment(c, number, f"{REPORT_MARKER}\nold run")
+    create_comment(c, number, f"{REPORT_MARKER}\nold run, sent twice")
     assert upsert_comment(c, number, "## run 2\n") == "updated"
     [kept] = _sticky(gh, number)
     assert kept.id == first.id and "## run 2" in kept.body

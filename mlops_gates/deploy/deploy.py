@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from mlops_gates.errors import PromotionError
-from mlops_gates.promote.registry import (
+from mlops_gates.deploy.registry import (
     DeployConflict,
     Lease,
     Move,
@@ -31,6 +30,7 @@ from mlops_gates.promote.registry import (
     now_iso,
     version_tag,
 )
+from mlops_gates.errors import PromotionError
 
 Status = Literal["deployed", "unchanged", "refused", "rolled_back", "failed", "conflict"]
 # Tags `mlops_gates.tracking` writes on the candidate's model version after a gates run.

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlops_gates.errors import PromotionError
-from mlops_gates.sources.mlflow_models import MlflowConnection, describe_failure, is_missing
+from mlops_gates.sources.mlflow import MlflowConnection, describe_failure, is_missing
 
 HISTORY_KEEP = 20  # entries per alias; older ones fall off (the tag value is bounded)
 _TAG_VALUE_MAX = 5000
@@ -127,7 +127,7 @@ class Registry:
     _client: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        from mlops_gates.sources.mlflow_models import client
+        from mlops_gates.sources.mlflow import client
 
         self._client = client(self.conn)
 

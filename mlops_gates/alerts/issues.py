@@ -29,13 +29,16 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from mlops_gates.errors import PromotionError
-from mlops_gates.promote.github import AmbiguousWrite, GitHubClient, next_link
+from mlops_gates.github import AmbiguousWrite, GitHubClient, next_link
+from mlops_gates.promote.comment import comments, create_comment
 
 KEY_INPUT = "mlops_gates_key"
 
 
 @dataclass(frozen=True)
 class IssueInfo:
+    """The fields of an issue that alert decides on."""
+
     number: int
     title: str
     body: str
@@ -71,6 +74,7 @@ def open_issues(client: GitHubClient) -> list[IssueInfo]:
 
 
 def create_issue(client: GitHubClient, *, title: str, body: str, labels: list[str]) -> IssueInfo:
+    """Open an issue once (after an unclear answer it is looked for by title and body)."""
     payload: dict[str, Any] = {"title": title, "body": body}
     if labels:
         payload["labels"] = labels
@@ -96,6 +100,7 @@ def update_issue(
     state: str | None = None,
     state_reason: str | None = None,
 ) -> IssueInfo:
+    """Change an issue's title, body or state (closing it with `state_reason`)."""
     fields = {"title": title, "body": body, "state": state, "state_reason": state_reason}
     payload = {k: v for k, v in fields.items() if v is not None}
     url = f"{_issues_api(client)}/{number}"
@@ -105,10 +110,10 @@ def update_issue(
 
 def comment_on_issue(client: GitHubClient, number: int, body: str) -> None:
     """Comment once: a comment with exactly this body is not written a second time."""
-    before = client.comments(number)
+    before = comments(client, number)
     if any(c.body == body for c in before):
         return
-    client.create_comment(number, body, known={c.id for c in before})
+    create_comment(client, number, body, known={c.id for c in before})
 
 
 def dispatch_workflow(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlops_gates.promote.registry import Registry
-from mlops_gates.sources.mlflow_models import MlflowConnection
+from mlops_gates.deploy.registry import Registry
+from mlops_gates.sources.mlflow import MlflowConnection
 
 
 def alias_status(
