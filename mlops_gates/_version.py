@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 __version__ = "0.1.0"
-# Ground floor, so the pytest plugin, cli.common and promote (which must not import cli) share
-# it: where commands write and read a report by default, and the directory in the reproduce
-# command of a promotion pull request.
+# Where report.json and report.md go unless told otherwise (relative to the working
+# directory for the CLI, to the rootdir for pytest); documented in DESIGN.md "Contracts".
+# Ground floor because promote (below runs and cli) spells it too, in the reproduce command
+# of a promotion pull request; runs and cli.common re-export it.
 DEFAULT_REPORT_DIR = Path("mlops-gates-report")

@@ -39,6 +39,15 @@ from mlops_gates.errors import PromotionError
 if TYPE_CHECKING:
     from github import GithubException, GithubRetry
 
+__all__ = [
+    "AmbiguousWrite",
+    "GitHubClient",
+    "RetryPolicy",
+    "error_text",
+    "next_link",
+    "retry_after_seconds",
+]
+
 DEFAULT_API_URL = "https://api.github.com"
 TOKEN_ENV, API_URL_ENV, REPOSITORY_ENV = "GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_REPOSITORY"
 PERMISSIONS_HINT = (

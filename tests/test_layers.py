@@ -55,7 +55,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
 FLOOR_OF = {name: level for level, names in enumerate(FLOORS) for name in names}
 
 # What the package got wrong when this test was written, outside the folders renovated
-# with it (stats/, sources/{data,evaluation,models,profile,mlflow_store}.py, attest/ but
+# with it (stats/, sources/{data,evaluation,models,profile}.py, attest/ but
 # store.py, _text.py, errors.py, _version.py, __init__.py). Entries by kind:
 #   "up:<file>:<imported module>"   an import from a higher floor
 #   "cycle:<module> -> ... -> <same module>"   a circle from its smallest module (dotted,
@@ -448,13 +448,6 @@ def _current_keys() -> list[str]:
 
 KNOWN_EXCEPTIONS: frozenset[str] = frozenset(
     {
-        # Imports from a higher floor. promote/alert and monitor -> cli.common: exit codes
-        # and step outputs move below them with runs.py and alerts/.
-        "up:mlops_gates/promote/alert.py:mlops_gates.cli.common",
-        # Circles. mlflow_models <-> mlflow_store (function-level imports both ways): the
-        # MLflow connection moves to sources/mlflow.py, which the store can import without
-        # a circle.
-        "cycle:sources.mlflow_models -> sources.mlflow_store -> sources.mlflow_models",
         # Public definitions without a docstring.
         "doc:mlops_gates/backends/drift_source.py:TableSource.counter",
         "doc:mlops_gates/backends/drift_source.py:TableSource.has",
@@ -471,60 +464,6 @@ KNOWN_EXCEPTIONS: frozenset[str] = frozenset(
         "doc:mlops_gates/backends/sql.py:counts_query",
         "doc:mlops_gates/backends/sql.py:double_literal",
         "doc:mlops_gates/backends/sql.py:regression_query",
-        "doc:mlops_gates/promote/alert.py:AlertOptions",
-        "doc:mlops_gates/promote/alert.py:AlertResult",
-        "doc:mlops_gates/promote/alert.py:marker",
-        "doc:mlops_gates/promote/body.py:build_view",
-        "doc:mlops_gates/promote/body.py:chart_number",
-        "doc:mlops_gates/promote/body.py:ci_text",
-        "doc:mlops_gates/promote/body.py:parse_marker",
-        "doc:mlops_gates/promote/body.py:percent",
-        "doc:mlops_gates/promote/body.py:promotion_marker",
-        "doc:mlops_gates/promote/body.py:signed",
-        "doc:mlops_gates/promote/deploy.py:Deployer",
-        "doc:mlops_gates/promote/deploy.py:Deployer.deploy",
-        "doc:mlops_gates/promote/deploy.py:Deployer.rollback",
-        "doc:mlops_gates/promote/deploy.py:Outcome",
-        "doc:mlops_gates/promote/deploy.py:Outcome.ok",
-        "doc:mlops_gates/promote/deploy.py:Provenance.from_env",
-        "doc:mlops_gates/promote/deploy.py:Target.from_manifest",
-        "doc:mlops_gates/promote/deployments.py:GitHubRecorder.start",
-        "doc:mlops_gates/promote/deployments.py:GitHubRecorder.status",
-        "doc:mlops_gates/promote/github.py:CommentInfo",
-        "doc:mlops_gates/promote/github.py:FileInfo",
-        "doc:mlops_gates/promote/github.py:GitHubClient.add_labels",
-        "doc:mlops_gates/promote/github.py:GitHubClient.default_branch",
-        "doc:mlops_gates/promote/github.py:GitHubClient.delete_branch",
-        "doc:mlops_gates/promote/github.py:GitHubClient.deployment_status",
-        "doc:mlops_gates/promote/github.py:GitHubClient.get_pull",
-        "doc:mlops_gates/promote/github.py:GitHubClient.repo",
-        "doc:mlops_gates/promote/github.py:GitHubClient.request_reviewers",
-        "doc:mlops_gates/promote/github.py:GitHubClient.update_comment",
-        "doc:mlops_gates/promote/github.py:GitHubClient.update_pull",
-        "doc:mlops_gates/promote/github.py:PullInfo",
-        "doc:mlops_gates/promote/issues.py:IssueInfo",
-        "doc:mlops_gates/promote/issues.py:create_issue",
-        "doc:mlops_gates/promote/issues.py:update_issue",
-        "doc:mlops_gates/promote/manifest.py:manifest_schema",
-        "doc:mlops_gates/promote/manifest.py:parse_manifest",
-        "doc:mlops_gates/promote/pr.py:Plan.body",
-        "doc:mlops_gates/promote/pr.py:PromoteOptions",
-        "doc:mlops_gates/promote/pr.py:PromotionResult",
-        "doc:mlops_gates/promote/pr.py:make_plan",
-        "doc:mlops_gates/promote/pr.py:mlflow_links",
-        "doc:mlops_gates/promote/pr.py:mlflow_ui_from_env",
-        "doc:mlops_gates/promote/pr.py:promote",
-        "doc:mlops_gates/promote/registry.py:Move.from_dict",
-        "doc:mlops_gates/promote/registry.py:Registry.aliases",
-        "doc:mlops_gates/promote/registry.py:Registry.history",
-        "doc:mlops_gates/promote/registry.py:Registry.model_tags",
-        "doc:mlops_gates/promote/registry.py:Registry.tag_version",
-        "doc:mlops_gates/promote/registry.py:describe_version",
-        "doc:mlops_gates/promote/registry.py:history_tag",
-        "doc:mlops_gates/promote/registry.py:lease_tag",
-        "doc:mlops_gates/promote/registry.py:now_iso",
-        "doc:mlops_gates/promote/registry.py:version_tag",
-        "doc:mlops_gates/promote/status.py:format_status",
         "doc:mlops_gates/report/bounded.py:Omitted.describe",
         "doc:mlops_gates/report/bounded.py:Omitted.total",
         "doc:mlops_gates/report/github.py:append_summary",
@@ -535,12 +474,6 @@ KNOWN_EXCEPTIONS: frozenset[str] = frozenset(
         "doc:mlops_gates/report/markdown.py:render_markdown",
         "doc:mlops_gates/report/markdown.py:slice_text",
         "doc:mlops_gates/report/writer.py:read_report",
-        "doc:mlops_gates/sources/mlflow_models.py:MlflowConnection.display_uri",
-        "doc:mlops_gates/sources/mlflow_models.py:PyfuncModel.predict",
-        "doc:mlops_gates/sources/mlflow_models.py:RegistryRef",
-        "doc:mlops_gates/sources/mlflow_models.py:RegistryRef.pinned_uri",
-        "doc:mlops_gates/sources/mlflow_models.py:client",
-        "doc:mlops_gates/sources/mlflow_models.py:parse_models_uri",
         "doc:mlops_gates/tracking.py:TrackingOutcome",
         "doc:mlops_gates/tracking.py:run_url",
         # Modules without `__all__`, or with it elsewhere than right after the imports.
@@ -552,24 +485,11 @@ KNOWN_EXCEPTIONS: frozenset[str] = frozenset(
         "all:mlops_gates/backends/profiles.py",
         "all:mlops_gates/backends/schema_sql.py",
         "all:mlops_gates/backends/sql.py",
-        "all:mlops_gates/cli/deploy.py",
-        "all:mlops_gates/cli/promote.py",
-        "all:mlops_gates/promote/alert.py",
-        "all:mlops_gates/promote/body.py",
-        "all:mlops_gates/promote/deploy.py",
-        "all:mlops_gates/promote/deployments.py",
-        "all:mlops_gates/promote/github.py",
-        "all:mlops_gates/promote/issues.py",
-        "all:mlops_gates/promote/manifest.py",
-        "all:mlops_gates/promote/pr.py",
-        "all:mlops_gates/promote/registry.py",
-        "all:mlops_gates/promote/status.py",
         "all:mlops_gates/report/bounded.py",
         "all:mlops_gates/report/github.py",
         "all:mlops_gates/report/markdown.py",
         "all:mlops_gates/report/text.py",
         "all:mlops_gates/report/writer.py",
-        "all:mlops_gates/sources/mlflow_models.py",
         "all:mlops_gates/tracking.py",
     }
 )

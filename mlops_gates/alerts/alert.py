@@ -23,6 +23,16 @@ if TYPE_CHECKING:
     from mlops_gates.alerts.issues import IssueInfo
     from mlops_gates.github import GitHubClient
 
+__all__ = [
+    "AlertOptions",
+    "AlertResult",
+    "alert",
+    "dispatch_key",
+    "issue_body",
+    "marker",
+    "retrain_verdict",
+]
+
 DEFAULT_TITLE = "Model monitoring: retraining warranted"
 MARKER_PREFIX = "mlops-gates:monitor"
 ISSUE_PERMISSIONS = (

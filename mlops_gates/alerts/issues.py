@@ -32,6 +32,15 @@ from mlops_gates.errors import PromotionError
 from mlops_gates.github import AmbiguousWrite, GitHubClient, next_link
 from mlops_gates.promote.comment import comments, create_comment
 
+__all__ = [
+    "IssueInfo",
+    "comment_on_issue",
+    "create_issue",
+    "dispatch_workflow",
+    "open_issues",
+    "update_issue",
+]
+
 KEY_INPUT = "mlops_gates_key"
 
 

@@ -19,6 +19,10 @@ from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK, add_report_dir, error, st
 if TYPE_CHECKING:
     from mlops_gates.alerts.alert import AlertResult
 
+__all__ = [
+    "add_subcommands",
+]
+
 _KEY = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from mlops_gates.github import GitHubClient
     from mlops_gates.sources.mlflow import MlflowConnection
 
+__all__ = [
+    "add_subcommands",
+]
+
 
 def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Register `deploy`, `rollback` and `status` on the `mlops-gates` parser."""

@@ -15,6 +15,10 @@ from typing import Any
 from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, add_report_dir
 from mlops_gates.cli.common import error as _error
 
+__all__ = [
+    "add_subcommands",
+]
+
 
 def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Register `promote` and `comment` on the `mlops-gates` parser's subcommands."""

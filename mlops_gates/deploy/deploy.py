@@ -32,6 +32,19 @@ from mlops_gates.deploy.registry import (
 )
 from mlops_gates.errors import PromotionError
 
+__all__ = [
+    "Deployer",
+    "Outcome",
+    "Provenance",
+    "Recorder",
+    "Smoke",
+    "Target",
+    "gate_problems",
+    "run_problems",
+    "run_smoke",
+    "smoke_environment",
+]
+
 Status = Literal["deployed", "unchanged", "refused", "rolled_back", "failed", "conflict"]
 # Tags `mlops_gates.tracking` writes on the candidate's model version after a gates run.
 GATE_STATUS_TAG = "mlops_gates.status"
@@ -53,6 +66,7 @@ class Target:
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> Target:
+        """The target a deploy manifest names."""
         m = manifest["model"]
         return cls(
             model=str(m["name"]),
@@ -75,6 +89,7 @@ class Provenance:
 
     @classmethod
     def from_env(cls, *, sha: str | None = None, pr: int | None = None) -> Provenance:
+        """Who and what from GitHub Actions' environment (actor, commit, run page), when there."""
         env = os.environ
         run_url = None
         if (
@@ -100,6 +115,9 @@ class Smoke:
 
 @dataclass
 class Outcome:
+    """What a deploy or rollback came to: its status, one sentence, and the alias before
+    and after."""
+
     status: Status
     message: str
     target: Target
@@ -109,6 +127,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
+        """Whether the alias now serves the target (deployed, or it already did)."""
         return self.status in ("deployed", "unchanged")
 
 
@@ -271,6 +290,9 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
 
 @dataclass
 class Deployer:
+    """Moves registry aliases to the versions manifests name, and back: gate evidence
+    checked, one mover at a time (a lease), smoke-tested, recorded."""
+
     registry: Registry
     provenance: Provenance = field(default_factory=Provenance)
     recorder: Recorder = field(default_factory=_NoRecorder)
@@ -285,6 +307,8 @@ class Deployer:
         canary: str | None = None,
         override: str | None = None,
     ) -> Outcome:
+        """Point `target.alias` at `target.version` once its gates passed (or `override`
+        says why not), optionally through a `canary` alias, smoke-tested."""
         reg = self.registry
         live = reg.alias(target.alias)
         if live == target.version:
@@ -456,6 +480,7 @@ class Deployer:
         reason: str,
         override: str | None = None,
     ) -> Outcome:
+        """Move `alias` back to `to` (default: the version it held before), recording `reason`."""
         reg = self.registry
         with reg.lease(alias, f"rollback by {self.provenance.actor or 'unknown'}"):
             live = reg.alias(alias)

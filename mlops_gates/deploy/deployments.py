@@ -16,6 +16,14 @@ from urllib.parse import urlencode
 from mlops_gates.deploy.deploy import Provenance, Target
 from mlops_gates.github import GitHubClient
 
+__all__ = [
+    "GitHubRecorder",
+    "create_deployment",
+    "deployment_status",
+    "pull_request_of",
+    "pulls_for_commit",
+]
+
 DEPLOYMENT_KEY = "mlops_gates_key"  # in a deployment's payload: which deploy command made it
 
 

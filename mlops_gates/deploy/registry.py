@@ -33,6 +33,18 @@ from typing import Any
 from mlops_gates.errors import PromotionError
 from mlops_gates.sources.mlflow import MlflowConnection, describe_failure, is_missing
 
+__all__ = [
+    "DeployConflict",
+    "Lease",
+    "Move",
+    "Registry",
+    "describe_version",
+    "history_tag",
+    "lease_tag",
+    "now_iso",
+    "version_tag",
+]
+
 HISTORY_KEEP = 20  # entries per alias; older ones fall off (the tag value is bounded)
 _TAG_VALUE_MAX = 5000
 LEASE_SECONDS = 3600.0  # a lease older than this belongs to a deploy that died
@@ -43,18 +55,22 @@ class DeployConflict(PromotionError):
 
 
 def history_tag(alias: str) -> str:
+    """The registered-model tag holding `alias`'s history of moves."""
     return f"mlops_gates.alias.{alias}.history"
 
 
 def lease_tag(alias: str) -> str:
+    """The registered-model tag holding the lease of whoever is moving `alias`."""
     return f"mlops_gates.alias.{alias}.lease"
 
 
 def version_tag(alias: str, field_name: str) -> str:
+    """A model-version tag about its deployment on `alias` (deployed_at, git_sha ...)."""
     return f"mlops_gates.deploy.{alias}.{field_name}"
 
 
 def now_iso() -> str:
+    """The current UTC time as tags hold it (seconds, `Z`)."""
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
@@ -74,6 +90,8 @@ class Move:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Move:
+        """A move read back from the history tag (missing fields as None)."""
+
         def text(key: str) -> str | None:
             value = data.get(key)
             return None if value is None else str(value)
@@ -171,6 +189,7 @@ class Registry:
         return str(mv.version)
 
     def model_tags(self) -> dict[str, str]:
+        """The registered model's tags."""
         with self._call(f"reading registered model '{self.model}'"):
             try:
                 rm = self._client.get_registered_model(self.model)
@@ -183,6 +202,7 @@ class Registry:
         return dict(rm.tags or {})
 
     def aliases(self) -> dict[str, str]:
+        """Alias -> version of the registered model."""
         with self._call(f"reading registered model '{self.model}'"):
             rm = self._client.get_registered_model(self.model)
         return {str(k): str(v) for k, v in (rm.aliases or {}).items()}
@@ -199,6 +219,7 @@ class Registry:
             ) from None
 
     def history(self, alias: str) -> list[Move]:
+        """The recorded moves of `alias`, oldest first."""
         raw = self.model_tags().get(history_tag(alias))
         if not raw:
             return []
@@ -236,6 +257,7 @@ class Registry:
             )
 
     def tag_version(self, version: str, tags: dict[str, str | None]) -> None:
+        """Set (or, for None, delete) tags on model version `version`."""
         with self._call(f"tagging model '{self.model}' version {version}"):
             for key, value in tags.items():
                 if value is not None:
@@ -323,4 +345,5 @@ def _expired(lease: dict[str, Any]) -> bool:
 
 
 def describe_version(version: str | None) -> str:
+    """ "version 7", or what an absent alias is called in messages."""
     return "no version (alias absent)" if version is None else f"version {version}"

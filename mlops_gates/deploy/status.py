@@ -7,6 +7,12 @@ from typing import Any
 from mlops_gates.deploy.registry import Registry
 from mlops_gates.sources.mlflow import MlflowConnection
 
+__all__ = [
+    "alias_status",
+    "format_status",
+    "out_of_sync",
+]
+
 
 def alias_status(
     conn: MlflowConnection, model: str, wanted: dict[str, str]
@@ -63,6 +69,7 @@ def out_of_sync(rows: list[dict[str, Any]], manifests: dict[tuple[str, str], str
 
 
 def format_status(rows: list[dict[str, Any]]) -> str:
+    """The rows of `alias_status` as a plain-text table for the terminal."""
     if not rows:
         return "no aliases"
     header = ("model", "alias", "version", "since", "how", "pr", "sha", "manifest")

@@ -26,6 +26,24 @@ from mlops_gates.report.markdown import (
 if TYPE_CHECKING:
     import jinja2
 
+__all__ = [
+    "BodyContext",
+    "build_view",
+    "chart_number",
+    "ci_text",
+    "code",
+    "fence",
+    "mermaid_text",
+    "parse_marker",
+    "percent",
+    "promotion_marker",
+    "render_comment",
+    "render_promotion_body",
+    "report_marker",
+    "signed",
+    "truncate",
+]
+
 BODY_LIMIT = 65536  # GitHub's limit on PR bodies and comments, in characters
 PROMOTION_MARKER = "mlops-gates:promotion"
 REPORT_MARKER = "<!-- mlops-gates:report -->"  # unkeyed: comments of releases before keys
@@ -60,6 +78,7 @@ class BodyContext:
 
 
 def promotion_marker(model: str, version: str, base_blob: str | None) -> str:
+    """The hidden marker a promotion body carries: model, version, and the base manifest's blob."""
     # model and version match [A-Za-z0-9._+-], so they cannot end the HTML comment.
     return (
         f"<!-- {PROMOTION_MARKER} model={model} version={version} "
@@ -77,6 +96,7 @@ def report_marker(key: str | None) -> str:
 
 
 def parse_marker(body: str) -> dict[str, str] | None:
+    """The fields of the hidden promotion marker in a pull request body; None without one."""
     m = re.search(rf"<!-- {PROMOTION_MARKER} ([^>]*?) -->", body or "")
     if m is None:
         return None
@@ -116,24 +136,28 @@ def mermaid_text(value: Any, limit: int = 30) -> str:
 
 
 def chart_number(x: float) -> str:
+    """A number as a Mermaid chart reads it: plain decimals, no exponent."""
     # Plain decimals: Mermaid's parser is not promised to read 1e-05.
     text = f"{x:.6f}".rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
 
 
 def signed(x: float | None) -> str:
+    """A difference with its sign ("+0.012"); "n/a" when undefined."""
     if x is None:
         return "n/a"
     return ("+" if x > 0 else "") + fmt(x)
 
 
 def percent(x: float | None) -> str:
+    """A relative change as a signed percentage; "n/a" when undefined."""
     if x is None:
         return "n/a"
     return f"{x * 100:+.2f}%"
 
 
 def ci_text(ci: Any) -> str:
+    """A confidence interval as `[low, high]`, or a dash when there is none."""
     if not ci or len(ci) != 2 or ci[0] is None or ci[1] is None:
         return "—"
     return f"[{fmt(ci[0])}, {fmt(ci[1])}]"
@@ -203,6 +227,8 @@ def _fairness_rows(gates: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_view(doc: dict[str, Any], limits: dict[str, int]) -> dict[str, Any]:
+    """The facts the pull request body template shows, from report.json (`limits`: rows
+    per table)."""
     gates = list(doc.get("gates") or [])
     baseline = [g for g in gates if g.get("kind") == "baseline"]
     overall = [_comparison(g) for g in baseline if not g.get("slice")]

@@ -11,6 +11,16 @@ from dataclasses import dataclass
 from mlops_gates.errors import PromotionError
 from mlops_gates.github import GitHubClient, error_text
 
+__all__ = [
+    "FileInfo",
+    "branch_sha",
+    "create_branch",
+    "delete_branch",
+    "put_file",
+    "read_file",
+    "reset_branch",
+]
+
 
 @dataclass(frozen=True)
 class FileInfo:

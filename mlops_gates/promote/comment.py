@@ -20,6 +20,18 @@ from mlops_gates.github import GitHubClient
 from mlops_gates.promote.body import REPORT_MARKER, render_comment, report_marker
 from mlops_gates.promote.pulls import get_pull
 
+__all__ = [
+    "CommentInfo",
+    "comments",
+    "converge_comment",
+    "create_comment",
+    "default_comment_key",
+    "delete_comment",
+    "report_markdown",
+    "update_comment",
+    "upsert_comment",
+]
+
 
 @dataclass(frozen=True)
 class CommentInfo:

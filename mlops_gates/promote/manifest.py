@@ -19,6 +19,17 @@ from typing import Any
 
 from mlops_gates.errors import PromotionError
 
+__all__ = [
+    "build_manifest",
+    "dump_manifest",
+    "load_manifest",
+    "manifest_path",
+    "manifest_schema",
+    "parse_manifest",
+    "same_candidate",
+    "validate_manifest",
+]
+
 SCHEMA_VERSION = 1
 DEFAULT_DIR = "deploy"
 DEFAULT_ALIAS = "production"
@@ -30,6 +41,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 @cache
 def manifest_schema() -> dict[str, Any]:
+    """The JSON Schema of the deploy manifest (package data)."""
     text = resources.files("mlops_gates").joinpath("schemas/manifest.schema.json").read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema
@@ -145,6 +157,7 @@ def load_manifest(path: Path | str) -> dict[str, Any]:
 
 
 def parse_manifest(text: str, *, source: str = "manifest") -> dict[str, Any]:
+    """A manifest from YAML text, validated; errors name `source`, the line and the field."""
     import yaml
 
     try:

@@ -18,6 +18,16 @@ from mlops_gates.errors import PromotionError
 from mlops_gates.promote.body import BodyContext, promotion_marker, render_promotion_body
 from mlops_gates.promote.manifest import DEFAULT_ALIAS, DEFAULT_DIR, build_manifest, manifest_path
 
+__all__ = [
+    "Plan",
+    "PromoteOptions",
+    "check_passed",
+    "make_plan",
+    "mlflow_links",
+    "mlflow_ui_from_env",
+    "reproduce_lines",
+]
+
 BRANCH_PREFIX = "mlops-gates/promote"
 
 

@@ -48,6 +48,11 @@ from mlops_gates.promote.pulls import (
     update_pull,
 )
 
+__all__ = [
+    "PromotionResult",
+    "promote",
+]
+
 SUPERSEDED_MARKER = "<!-- mlops-gates:superseded -->"
 
 

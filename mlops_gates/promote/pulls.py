@@ -10,6 +10,18 @@ from typing import Any
 
 from mlops_gates.github import GitHubClient, error_text
 
+__all__ = [
+    "PullInfo",
+    "ReviewState",
+    "add_labels",
+    "create_pull",
+    "get_pull",
+    "open_pulls",
+    "request_reviewers",
+    "review_state",
+    "update_pull",
+]
+
 
 @dataclass(frozen=True)
 class PullInfo:

@@ -1,6 +1,7 @@
 """The connection to MLflow, shared by every part that talks to it (models from the
 registry, tracking, deploy, attestations): which tracking and registry URIs, the bounded
-HTTP settings every call runs under, the client, and one sentence for a failed call.
+HTTP settings every call runs under, the client, and one sentence for a failed call
+(including a SQL store written by a newer MLflow than the one installed).
 
 Cheap to import: mlflow (2-4 s to import) loads inside `mlflow_session` and `client`.
 """
@@ -10,8 +11,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +25,17 @@ from mlops_gates.errors import MlopsGatesError
 
 if TYPE_CHECKING:
     from mlops_gates.config import Config
+
+__all__ = [
+    "MlflowConnection",
+    "client",
+    "connection_for",
+    "describe_failure",
+    "is_missing",
+    "mlflow_session",
+    "newer_store_message",
+    "redact",
+]
 
 DEFAULT_STORE = "mlruns.db"
 # Our defaults for MLflow's HTTP client; its own (7 retries, 120 s per request) let a
@@ -172,8 +188,6 @@ def describe_failure(exc: BaseException, conn: MlflowConnection) -> str:
     """One sentence for a failed MLflow call: unreachable, refused, or something else."""
     if isinstance(exc, MlopsGatesError):
         return str(exc)
-    from mlops_gates.sources.mlflow_store import newer_store_message
-
     newer = newer_store_message(exc, conn)
     if newer is not None:
         return newer
@@ -196,3 +210,74 @@ def describe_failure(exc: BaseException, conn: MlflowConnection) -> str:
     if len(text) > 300:
         text = text[:297] + "..."
     return f"MLflow at {conn.display_uri} answered: {text}"
+
+
+# -- a SQL store written by a newer MLflow -------------------------------------------------
+# MLflow refuses a store whose schema revision is not its own head with one message for both
+# directions: "out-of-date database schema ... run 'mlflow db upgrade'". For an older store
+# that is the fix. For a newer one (left by a newer MLflow, e.g. after installing an extra
+# downgraded the client) the installed MLflow does not know the revision, `mlflow db upgrade`
+# fails, and the fixes are a newer MLflow or another store; `newer_store_message` says so.
+
+_FOUND = re.compile(r"out-of-date database schema \(found version (\w+)", re.IGNORECASE)
+
+
+def newer_store_message(exc: BaseException, conn: MlflowConnection) -> str | None:
+    """The sentence for `exc` when it is MLflow refusing a store written by a newer MLflow
+    (a schema revision the installed MLflow does not know); None for anything else."""
+    match = _FOUND.search(str(exc))
+    if match is None:
+        return None
+    found = match.group(1)
+    known = _known_revisions()
+    if found == "None" or known is None or found in known:
+        return None  # an older store: MLflow's own advice (`mlflow db upgrade`) is right
+    # Full `mlflow` pins its mlflow-skinny: upgrading the client means upgrading it.
+    dist = "mlflow" if _installed("mlflow") else "mlflow-skinny"
+    installed = _installed(dist) or "?"
+    return (
+        f"the MLflow store {_store_uri(conn, found)} was written by a newer MLflow than the "
+        f"one installed ({dist} {installed}): its schema revision {found!r} is unknown to "
+        f"this MLflow. Upgrade MLflow to the version that wrote the store "
+        f"(pip install -U '{dist}>{installed}'), or point tracking.uri or "
+        f"MLFLOW_TRACKING_URI at another store"
+    )
+
+
+def _known_revisions() -> set[str] | None:
+    """Every schema revision the installed MLflow's migrations know; None if unreadable."""
+    spec = find_spec("mlflow.store.db_migrations")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    try:
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory(next(iter(spec.submodule_search_locations)))
+        return {rev.revision for rev in script.walk_revisions()}
+    except Exception:
+        return None  # cannot tell: leave MLflow's message as it is
+
+
+def _installed(dist: str) -> str | None:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def _store_uri(conn: MlflowConnection, found: str) -> str:
+    """The tracking or registry store holding revision `found` (SQLite files are read to
+    tell them apart), else the tracking store."""
+    prefix = "sqlite:///"
+    for uri in dict.fromkeys((conn.tracking_uri, conn.registry_uri)):
+        if not uri.startswith(prefix):
+            continue
+        path = Path(uri[len(prefix) :])
+        try:
+            with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as db:
+                row = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        except (sqlite3.Error, ValueError):
+            continue
+        if row and row[0] == found:
+            return redact(uri)
+    return conn.display_uri

@@ -45,6 +45,17 @@ from mlops_gates.sources.models import (
 if TYPE_CHECKING:
     from mlops_gates.config import Config
 
+__all__ = [
+    "PyfuncModel",
+    "RegistryRef",
+    "absent_baseline",
+    "load_registered_model",
+    "load_run_model",
+    "parse_models_uri",
+    "resolving",
+    "tree_digest",
+]
+
 # -- the session a gates run resolves models in -------------------------------------------
 
 
@@ -76,16 +87,20 @@ def _resolution(base_dir: Path) -> _Resolution:
 
 @dataclass(frozen=True)
 class RegistryRef:
+    """A `models:/` reference split into model name and alias or version."""
+
     name: str
     alias: str | None
     version: str | None
 
     @property
     def pinned_uri(self) -> str:
+        """The reference by version number, which no alias move can change."""
         return f"models:/{self.name}/{self.version}"
 
 
 def parse_models_uri(ref: str) -> RegistryRef:
+    """Split `models:/name@alias` or `models:/name/3`; anything else is a `ModelError`."""
     body = ref[len("models:/") :].lstrip("/")
     if "@" in body:
         name, _, alias = body.rpartition("@")
@@ -370,6 +385,7 @@ class PyfuncModel:
             self.feature_names_in_ = names
 
     def predict(self, X: Any) -> Any:
+        """Predictions as a 1-d array (a one-column frame is unwrapped)."""
         import numpy as np
 
         out = self._model.predict(X)
