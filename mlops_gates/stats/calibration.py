@@ -114,10 +114,21 @@ def calibration_bins(
     else:
         edges = _quantile_edges(scores, n_bins)
     value = thr[scores.score] if thr.shape[0] else np.zeros(0)
-    bin_of = np.empty(scores.group.shape[0], dtype=np.int64)
-    for s in range(s_count):
-        rows = scores.group == s
-        bin_of[rows] = np.searchsorted(edges[s, 1:-1], value[rows])
+    if strategy == "uniform":  # one set of edges for every slice: one search
+        bin_of = np.searchsorted(edges[0, 1:-1], value).astype(np.int64)
+    else:
+        # Each slice's own edges, over its contiguous run of entries: O(entries) overall,
+        # not O(slices x entries) as a mask per slice would be.
+        bin_of = np.empty(scores.group.shape[0], dtype=np.int64)
+        order = _group_order(scores)
+        ends = np.cumsum(np.bincount(scores.group, minlength=s_count))
+        for s in range(s_count):
+            lo, hi = (ends[s - 1] if s else 0), ends[s]
+            if order is None:
+                bin_of[lo:hi] = np.searchsorted(edges[s, 1:-1], value[lo:hi])
+            else:
+                run = order[lo:hi]
+                bin_of[run] = np.searchsorted(edges[s, 1:-1], value[run])
     key = scores.group * n_bins + bin_of
     size = s_count * n_bins
     total = np.bincount(key, weights=scores.pos + scores.neg, minlength=size)
@@ -268,11 +279,22 @@ def _ece_bounds(
     return _weighted(bins, least), _weighted(bins, most)
 
 
+def _group_order(scores: ScoreStats) -> IntArray | None:
+    """Entry order by (group, score), or None when the entries are in it already: the
+    reduction stores them so (one O(E) check instead of a sort and gathers of up to one
+    entry per row), but a hand-built table may not."""
+    key = scores.group * max(scores.thresholds.shape[0], 1) + scores.score
+    if key.shape[0] < 2 or bool(np.all(key[1:] >= key[:-1])):
+        return None
+    return np.asarray(np.lexsort((scores.score, scores.group)), dtype=np.int64)
+
+
 def _quantile_edges(scores: ScoreStats, n_bins: int) -> FloatArray:
     """Each slice's ``np.percentile(rows, linspace(0, 100, B + 1))`` from its table."""
-    order = np.lexsort((scores.score, scores.group))
-    group, score = scores.group[order], scores.score[order]
-    count = (scores.pos + scores.neg)[order]
+    order = _group_order(scores)
+    group, score, count = scores.group, scores.score, scores.pos + scores.neg
+    if order is not None:  # gathers of up to one entry per row: only when needed
+        group, score, count = group[order], score[order], count[order]
     cum = np.cumsum(count)
     thr = scores.thresholds
     per = np.bincount(group, weights=count, minlength=scores.n_groups).astype(np.int64)
