@@ -36,13 +36,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from mlops_gates.stats.intervals import Interval
-from mlops_gates.stats.proportions import Method, proportion_interval
+from mlops_gates.stats.proportions import Method, proportion_interval, proportion_pvalue
 from mlops_gates.stats.reduce import ScoreStats
 
 __all__ = [
     "CalibrationBins",
     "calibration_bins",
     "calibration_in_the_large",
+    "citl_pvalue",
     "ece_difference",
     "ece_interval",
     "ece_pvalue",
@@ -198,19 +199,49 @@ def calibration_in_the_large(
 ) -> tuple[FloatArray, Interval]:
     """Mean score minus observed rate per slice, and its ``level`` interval given the
     scores (the proportion interval of the observed rate, reflected); NaN if empty."""
-    n = scores.support().astype(np.float64)
+    mean_score, n = _mean_scores(scores)
     x = scores.n_positive()
-    value = scores.thresholds[scores.score] if scores.thresholds.shape[0] else np.zeros(0)
-    total = np.bincount(
-        scores.group, weights=(scores.pos + scores.neg) * value, minlength=scores.n_groups
-    )
     with np.errstate(divide="ignore", invalid="ignore"):
-        mean_score = np.where(n > 0, total / n, np.nan)
         estimate = mean_score - x / n
     rate = proportion_interval(method, x, n, level=level)
     return np.asarray(estimate, dtype=np.float64), Interval(
         mean_score - rate.hi, mean_score - rate.lo
     )
+
+
+def citl_pvalue(
+    scores: ScoreStats,
+    *,
+    bound: float,
+    alternative: Alternative,
+    method: Method = "wilson",
+) -> FloatArray:
+    """One-sided p-value that each slice's CITL is ``above`` (or ``below``) ``bound``,
+    dual to :func:`calibration_in_the_large`'s interval: CITL above ``b`` means the
+    observed rate is below ``s̄ − b``, the proportion test of that (score test for
+    Wilson, exact binomial for Clopper-Pearson). NaN for an empty slice."""
+    if alternative not in ("above", "below"):
+        raise ValueError(f"alternative must be 'above' or 'below', got {alternative!r}")
+    mean_score, _ = _mean_scores(scores)
+    rate_side: Literal["below", "above"] = "below" if alternative == "above" else "above"
+    return proportion_pvalue(
+        method,
+        scores.n_positive(),
+        scores.support(),
+        bound=np.nan_to_num(mean_score - bound),
+        alternative=rate_side,
+    )
+
+
+def _mean_scores(scores: ScoreStats) -> tuple[FloatArray, FloatArray]:
+    """Mean score and rows per slice (NaN mean for an empty slice)."""
+    n = scores.support().astype(np.float64)
+    value = scores.thresholds[scores.score] if scores.thresholds.shape[0] else np.zeros(0)
+    total = np.bincount(
+        scores.group, weights=(scores.pos + scores.neg) * value, minlength=scores.n_groups
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.where(n > 0, total / n, np.nan), dtype=np.float64), n
 
 
 def ece_difference(

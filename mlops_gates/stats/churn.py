@@ -25,17 +25,20 @@ of freedom), the same as statsmodels' ``ttost_paired`` on the rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from mlops_gates.stats.inference import holm
 from mlops_gates.stats.intervals import Interval
-from mlops_gates.stats.proportions import Method, proportion_interval
+from mlops_gates.stats.proportions import Method, proportion_interval, proportion_pvalue
 
 __all__ = [
     "TOST_METRICS",
     "FlipRates",
     "Tost",
+    "flip_pvalue",
     "flip_rates",
     "tost_paired",
 ]
@@ -121,6 +124,24 @@ def flip_rates(
         neg_to_pos_interval=proportion_interval(method, n2p, n, level=lv),
         pos_to_neg_interval=proportion_interval(method, p2n, n, level=lv),
     )
+
+
+def flip_pvalue(
+    rates: FlipRates,
+    *,
+    bound: float,
+    which: Literal["flips", "neg_to_pos", "pos_to_neg"] = "flips",
+    method: Method = "clopper_pearson",
+    simultaneous: bool = False,
+) -> FloatArray:
+    """One-sided p-value per slice that the flip share (or one direction) is above
+    ``bound``: the evidence a ``max:`` bound is broken. Exact binomial by default (its
+    level is guaranteed); ``simultaneous``: Holm-adjusted over the slices."""
+    x = {"flips": rates.flips, "neg_to_pos": rates.neg_to_pos, "pos_to_neg": rates.pos_to_neg}
+    if which not in x:
+        raise ValueError(f"which must be one of {', '.join(x)}, got {which!r}")
+    p = proportion_pvalue(method, x[which], rates.n, bound=bound, alternative="above")
+    return holm(p) if simultaneous else p
 
 
 def tost_paired(name: str, counts: ArrayLike, *, delta: float, alpha: float = 0.05) -> Tost:

@@ -13,13 +13,15 @@ import dataclasses
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from scipy.stats import binomtest
 from sklearn.calibration import calibration_curve
-from statsmodels.stats.proportion import proportion_confint
+from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
 from mlops_gates.stats.calibration import (
     Strategy,
     calibration_bins,
     calibration_in_the_large,
+    citl_pvalue,
     ece_difference,
     ece_interval,
     ece_pvalue,
@@ -203,3 +205,30 @@ def test_entries_in_any_order_give_the_same_bins(strategy: Strategy) -> None:
     assert_close(a.edges, b.edges)
     assert np.array_equal(a.total, b.total) and np.array_equal(a.positives, b.positives)
     assert_close(a.score_sum, b.score_sum)
+
+
+def test_citl_pvalue_equals_scipy_and_statsmodels_tests() -> None:
+    g, y, s = _rows(6, 600, 2, ties=False)
+    table = reduce_scores(g, 2, y, s)
+    _, iv = calibration_in_the_large(table, level=0.95)
+    for bound, alternative in ((0.0, "above"), (0.02, "below"), (-0.05, "above")):
+        exact = citl_pvalue(table, bound=bound, alternative=alternative, method="clopper_pearson")
+        score = citl_pvalue(table, bound=bound, alternative=alternative)
+        for i in range(2):
+            m = g == i
+            rate_bound = s[m].mean() - bound  # CITL above b <=> rate below s̄ - b
+            side = "less" if alternative == "above" else "greater"
+            assert_close(
+                exact[i], binomtest(int(y[m].sum()), int(m.sum()), rate_bound, side).pvalue
+            )
+            _, p = proportions_ztest(
+                y[m].sum(),
+                m.sum(),
+                rate_bound,
+                alternative="smaller" if side == "less" else "larger",
+                prop_var=rate_bound,
+            )
+            assert_close(score[i], p)
+            # Dual to the 95 % interval: significant at 0.025 exactly when it excludes b.
+            beyond = iv.lo[i] > bound if alternative == "above" else iv.hi[i] < bound
+            assert (score[i] < 0.025) == beyond

@@ -10,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, confusion_matrix
+from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 from statsmodels.stats.weightstats import ttost_paired
 
-from mlops_gates.stats.churn import TOST_METRICS, flip_rates, tost_paired
+from mlops_gates.stats.churn import TOST_METRICS, flip_pvalue, flip_rates, tost_paired
 from mlops_gates.stats.reduce import reduce_classification
 
 from ._support import assert_close
@@ -115,3 +117,22 @@ def test_tost_error_rate_at_the_margin_is_at_most_alpha() -> None:
                 shown += eq
     assert false_eq / datasets <= 0.05 + 0.02  # Monte Carlo slack for 800 datasets
     assert shown / datasets >= 0.5
+
+
+def test_flip_pvalue_equals_scipy_binomtest_and_holm() -> None:
+    g, y, c, b = _rows(5, 3000, 4, 0.02)
+    rates = flip_rates(reduce_classification(g, 4, y, c, b, n_classes=2).counts)
+    raw = flip_pvalue(rates, bound=0.015)
+    expected = [
+        binomtest(int((c[g == i] != b[g == i]).sum()), int((g == i).sum()), 0.015, "greater").pvalue
+        for i in range(4)
+    ]
+    assert_close(raw, expected)
+    assert_close(
+        flip_pvalue(rates, bound=0.015, simultaneous=True),
+        multipletests(expected, method="holm")[1],
+    )
+    up = flip_pvalue(rates, bound=0.01, which="neg_to_pos")
+    m = g == 0
+    x = int(((b[m] == 0) & (c[m] == 1)).sum())
+    assert_close(up[0], binomtest(x, int(m.sum()), 0.01, "greater").pvalue)
