@@ -79,7 +79,9 @@ def timing(sizes: list[int], slices: int) -> None:
 
 def _truth(p: NDArray[np.float64], s: NDArray[np.float64], edges: NDArray[np.float64]) -> float:
     b = np.digitize(s, edges[1:-1], right=True)
-    return float(sum((b == k).mean() * abs(s[b == k].mean() - p[b == k].mean()) for k in np.unique(b)))
+    return float(
+        sum((b == k).mean() * abs(s[b == k].mean() - p[b == k].mean()) for k in np.unique(b))
+    )
 
 
 def coverage(datasets: int) -> None:
