@@ -29,6 +29,7 @@ each bin of the reduction for its midpoint; ECE is then computed on those values
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,6 +46,7 @@ __all__ = [
     "calibration_in_the_large",
     "citl_pvalue",
     "ece_difference",
+    "ece_difference_pvalue",
     "ece_interval",
     "ece_pvalue",
     "expected_calibration_error",
@@ -173,25 +175,13 @@ def ece_pvalue(
     wholly on that side of ``bound``."""
     if alternative not in ("above", "below"):
         raise ValueError(f"alternative must be 'above' or 'below', got {alternative!r}")
-    statements = _statements(bins)
     end = 0 if alternative == "above" else 1
 
     def beyond(a: FloatArray) -> NDArray[np.bool_]:
         e = _ece_bounds(bins, a, method)[end]
         return np.asarray(e > bound if alternative == "above" else e < bound)
 
-    lo_a = np.full(statements.shape, _A_MIN)
-    hi_a = np.full(statements.shape, 0.5)
-    at_half, sure = beyond(hi_a), beyond(lo_a)
-    for _ in range(_STEPS):
-        mid = np.sqrt(lo_a * hi_a)
-        ok = beyond(mid)
-        hi_a = np.where(ok, mid, hi_a)
-        lo_a = np.where(ok, lo_a, mid)
-    p = np.where(at_half, np.minimum(1.0, statements * hi_a), 1.0)
-    p = np.where(sure, np.minimum(1.0, statements * _A_MIN), p)
-    empty = bins.total.sum(axis=1) == 0
-    return np.asarray(np.where(empty, np.nan, p), dtype=np.float64)
+    return _dual_pvalue(beyond, _statements(bins), bins.total.sum(axis=1) == 0)
 
 
 def calibration_in_the_large(
@@ -270,6 +260,52 @@ def ece_difference(
     b_lo, b_hi = _ece_bounds(baseline, tail, method)
     estimate = expected_calibration_error(candidate) - expected_calibration_error(baseline)
     return np.asarray(estimate, dtype=np.float64), Interval(c_lo - b_hi, c_hi - b_lo)
+
+
+def ece_difference_pvalue(
+    candidate: CalibrationBins,
+    baseline: CalibrationBins,
+    *,
+    margin: float,
+    alternative: Alternative,
+    method: Method = "clopper_pearson",
+) -> FloatArray:
+    """One-sided p-value that ``ECE(candidate) − ECE(baseline)`` is ``above`` (or
+    ``below``) ``margin``, dual to :func:`ece_difference`'s interval (``p < 1 − level``
+    exactly when that interval lies beyond ``margin``)."""
+    if alternative not in ("above", "below"):
+        raise ValueError(f"alternative must be 'above' or 'below', got {alternative!r}")
+    ece_difference(candidate, baseline)  # the same checks of the two tables
+
+    def beyond(a: FloatArray) -> NDArray[np.bool_]:
+        c_lo, c_hi = _ece_bounds(candidate, a, method)
+        b_lo, b_hi = _ece_bounds(baseline, a, method)
+        if alternative == "above":
+            return np.asarray(c_lo - b_hi > margin)
+        return np.asarray(c_hi - b_lo < margin)
+
+    statements = _statements(candidate) + _statements(baseline)
+    return _dual_pvalue(beyond, statements, candidate.total.sum(axis=1) == 0)
+
+
+def _dual_pvalue(
+    beyond: Callable[[FloatArray], NDArray[np.bool_]],
+    statements: FloatArray,
+    empty: NDArray[np.bool_],
+) -> FloatArray:
+    """Bonferroni p-value ``statements · a*``, where ``a*`` is the per-statement tail at
+    which the interval's end meets the bound (bisection on log a, as GapInference)."""
+    lo_a = np.full(statements.shape, _A_MIN)
+    hi_a = np.full(statements.shape, 0.5)
+    at_half, sure = beyond(hi_a), beyond(lo_a)
+    for _ in range(_STEPS):
+        mid = np.sqrt(lo_a * hi_a)
+        ok = beyond(mid)
+        hi_a = np.where(ok, mid, hi_a)
+        lo_a = np.where(ok, lo_a, mid)
+    p = np.where(at_half, np.minimum(1.0, statements * hi_a), 1.0)
+    p = np.where(sure, np.minimum(1.0, statements * _A_MIN), p)
+    return np.asarray(np.where(empty, np.nan, p), dtype=np.float64)
 
 
 # --- internals -------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from mlops_gates.stats.calibration import (
     calibration_in_the_large,
     citl_pvalue,
     ece_difference,
+    ece_difference_pvalue,
     ece_interval,
     ece_pvalue,
     expected_calibration_error,
@@ -181,7 +182,22 @@ def test_ece_difference_equals_rows_and_covers(stretch: float) -> None:
             assert_close(est[0], _ece_from_rows(y, s, edges) - _ece_from_rows(y, b, edges))
         truth = _conditional_truth(s, s, edges) - _conditional_truth(s, b, edges)
         hits += bool(iv.lo[0] <= truth + 1e-12 and truth <= iv.hi[0] + 1e-12)
+        if d < 8:  # the p-value is dual to the interval, on both sides
+            for margin in (0.0, truth, -0.05):
+                up = ece_difference_pvalue(cb, bb, margin=margin, alternative="above")[0]
+                down = ece_difference_pvalue(cb, bb, margin=margin, alternative="below")[0]
+                assert (up < 0.1) == (iv.lo[0] > margin)
+                assert (down < 0.1) == (iv.hi[0] < margin)
     assert hits / datasets >= 0.9
+    # The interval ignores the pairing, so it is wide: a clearly better calibrated
+    # candidate (true difference -0.15) is shown better from 5,000 rows, not 1,500.
+    s = rng.beta(2, 3, 5000)
+    y = (rng.random(5000) < s).astype(np.int64)
+    zeros = np.zeros(5000, dtype=np.int64)
+    cb = calibration_bins(reduce_scores(zeros, 1, y, s))
+    bb = calibration_bins(reduce_scores(zeros, 1, y, np.clip(s * stretch, 0, 1)))
+    shown = ece_difference_pvalue(cb, bb, margin=0.0, alternative="below")[0] < 0.05
+    assert shown == (stretch == 1.4)
     with pytest.raises(ValueError, match="same rows"):
         ece_difference(cb, calibration_bins(reduce_scores(zeros[:10], 1, y[:10], s[:10])))
 

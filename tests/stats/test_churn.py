@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from scipy.stats import binomtest
+from scipy.stats import binomtest, ttest_rel
 from sklearn.metrics import accuracy_score, confusion_matrix
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
@@ -84,6 +84,8 @@ def test_tost_equals_statsmodels_ttost_paired(name: str) -> None:
         score_b = (b[m] == (y[m] if label is None else label)).astype(float)
         p, _, _ = ttost_paired(score_c, score_b, -0.03, 0.03)
         assert_close(res.pvalue[i], p)
+        ci = ttest_rel(score_c, score_b).confidence_interval(confidence_level=0.9)
+        assert_close([res.interval.lo[i], res.interval.hi[i]], [ci.low, ci.high])
         assert_close(res.difference[i], score_c.mean() - score_b.mean())
         assert res.n[i] == m.sum()
 
