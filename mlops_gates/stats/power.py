@@ -54,22 +54,24 @@ def mde_proportion(
     power: float = 0.8,
     direction: Direction = "drop",
 ) -> FloatArray:
-    """Smallest drop (or rise) from proportion ``p`` detectable from ``n`` rows; NaN where
-    ``n == 0``, and the whole way to 0 (or 1) when even that is not detectable."""
+    """Smallest drop (or rise) from proportion ``p`` detectable from ``n`` rows. NaN where
+    ``n == 0`` or where no change inside [0, 1] is detectable (a drop from 0.05 that even
+    reaching 0 would not show): "could only detect a drop of 0.05" would read as
+    evidence of something."""
     z = _z(alpha) + _zp(power)
     pp, nn = _arrays(p, n)
     with np.errstate(divide="ignore", invalid="ignore"):
         phi = np.arcsin(np.sqrt(pp))
         step = z / (2.0 * np.sqrt(nn))
         if direction == "drop":
-            p1 = np.sin(np.maximum(phi - step, 0.0)) ** 2
-            mde = pp - p1
+            reachable = phi - step >= 0.0
+            mde = pp - np.sin(phi - step) ** 2
         elif direction == "rise":
-            p1 = np.sin(np.minimum(phi + step, math.pi / 2)) ** 2
-            mde = p1 - pp
+            reachable = phi + step <= math.pi / 2
+            mde = np.sin(phi + step) ** 2 - pp
         else:
             raise ValueError(f"direction must be 'drop' or 'rise', got {direction!r}")
-    return np.asarray(np.where(nn > 0, mde, np.nan), dtype=np.float64)
+    return np.asarray(np.where((nn > 0) & reachable, mde, np.nan), dtype=np.float64)
 
 
 def rows_proportion(
@@ -113,8 +115,8 @@ def mde_paired(
 ) -> FloatArray:
     """Smallest paired difference McNemar detects from ``n`` rows of which a share
     ``discordant`` disagree: Connor's formula solved for ``δ`` (bisection). NaN where
-    ``n == 0`` or nothing is discordant; ``discordant`` itself when even that is not
-    detectable."""
+    ``n == 0``, nothing is discordant, or not even ``δ = ψ`` (every discordant row in
+    the candidate's favour) is detectable."""
     za, zb = _z(alpha), _zp(power)
     psi, nn = _arrays(discordant, n)
     ok = (nn > 0) & (psi > 0)
@@ -133,7 +135,8 @@ def mde_paired(
             enough = needed(mid) <= n_ok
         hi = np.where(enough, mid, hi)
         lo = np.where(enough, lo, mid)
-    return np.asarray(np.where(ok, hi, np.nan), dtype=np.float64)
+    reachable = needed(psi_ok) <= n_ok
+    return np.asarray(np.where(ok & reachable, hi, np.nan), dtype=np.float64)
 
 
 def mde_mean(sd: ArrayLike, n: ArrayLike, *, alpha: float = 0.05, power: float = 0.8) -> FloatArray:

@@ -60,8 +60,12 @@ def test_mean_mde_equals_statsmodels_and_edges_are_nan() -> None:
     assert_close(exact, 0.8)
     assert rows_mean(0.3, mde_mean(0.3, 400))[()] in (400, 401)
     assert np.isnan(mde_proportion(0.5, 0)[()])
+    # No drop from 0 (or from 0.05 with 10 rows) and no rise from 1 can be detected.
+    assert np.isnan(mde_proportion([0.0, 0.05], 10)).all()
+    assert np.isnan(mde_proportion(1.0, 10, direction="rise")[()])
     assert np.isnan(rows_proportion(0.01, 0.02)[()])  # a drop below 0 cannot happen
     assert np.isnan(mde_paired(0.0, 100)[()])
+    assert np.isnan(mde_paired(0.01, 20)[()])  # 20 rows with 1 % discordant: hopeless
     with pytest.raises(ValueError, match="alpha is a one-sided level"):
         mde_proportion(0.5, 10, alpha=0.95)
 
