@@ -21,6 +21,7 @@ from mlops_gates.stats.calibration import (
     Strategy,
     calibration_bins,
     calibration_in_the_large,
+    calibration_slope,
     citl_pvalue,
     ece_difference,
     ece_difference_pvalue,
@@ -248,3 +249,29 @@ def test_citl_pvalue_equals_scipy_and_statsmodels_tests() -> None:
             # Dual to the 95 % interval: significant at 0.025 exactly when it excludes b.
             beyond = iv.lo[i] > bound if alternative == "above" else iv.hi[i] < bound
             assert (score[i] < 0.025) == beyond
+
+
+def test_calibration_slope_equals_statsmodels_logistic_fit() -> None:
+    import statsmodels.api as sm
+
+    g, y, s = _rows(8, 1500, 3, ties=False)
+    s = 0.02 + 0.96 * s  # no score at exactly 0 or 1
+    a, b, a_iv, b_iv = calibration_slope(reduce_scores(g, 3, y, s), level=0.9)
+    for i in range(3):
+        m = g == i
+        x = sm.add_constant(np.log(s[m] / (1 - s[m])))
+        fit = sm.GLM(y[m], x, family=sm.families.Binomial()).fit()
+        ci = fit.conf_int(alpha=0.1)  # statsmodels stops IRLS earlier: rtol 1e-5 there
+        np.testing.assert_allclose([a[i], b[i]], fit.params, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose([a_iv.lo[i], a_iv.hi[i]], ci[0], rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose([b_iv.lo[i], b_iv.hi[i]], ci[1], rtol=1e-5, atol=1e-8)
+
+
+def test_calibration_slope_is_nan_where_no_fit_exists() -> None:
+    z = np.zeros(4, dtype=np.int64)
+    at_edge = reduce_scores(z, 1, [0, 1, 0, 1], [0.0, 0.3, 0.6, 0.9])
+    one_class = reduce_scores(z, 1, [1, 1, 1, 1], [0.2, 0.3, 0.6, 0.9])
+    separated = reduce_scores(z, 1, [0, 0, 1, 1], [0.2, 0.3, 0.6, 0.9])
+    for table in (at_edge, one_class, separated):
+        a, b, _, _ = calibration_slope(table)
+        assert np.isnan(a[0]) and np.isnan(b[0])
