@@ -21,7 +21,6 @@ from mlops_gates.stats.calibration import (
     Strategy,
     calibration_bins,
     calibration_in_the_large,
-    calibration_slope,
     citl_pvalue,
     ece_difference,
     ece_difference_pvalue,
@@ -29,6 +28,7 @@ from mlops_gates.stats.calibration import (
     ece_pvalue,
     expected_calibration_error,
 )
+from mlops_gates.stats.calibration_slope import calibration_slope
 from mlops_gates.stats.proportions import Method
 from mlops_gates.stats.reduce import marginalize, reduce_scores
 
