@@ -27,7 +27,7 @@ def calibration_slope(
 ) -> tuple[FloatArray, FloatArray, Interval, Interval]:
     """Cox's logistic recalibration per slice: ``logit P(y) = a + b · logit(score)``
     fitted by maximum likelihood from the table's (distinct score, class) counts, which
-    is exact. Returns intercept ``a``, slope ``b`` (1 and 0 when calibrated; ``b < 1``:
+    is exact. Returns intercept ``a``, slope ``b`` (0 and 1 when calibrated; ``b < 1``:
     over-confident) and their Wald ``level`` intervals. NaN where the fit does not exist:
     a score of exactly 0 or 1 (infinite logit), one class only, one distinct score, or
     separation (Newton steps that do not converge)."""

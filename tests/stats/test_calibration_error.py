@@ -275,3 +275,22 @@ def test_calibration_slope_is_nan_where_no_fit_exists() -> None:
     for table in (at_edge, one_class, separated):
         a, b, _, _ = calibration_slope(table)
         assert np.isnan(a[0]) and np.isnan(b[0])
+
+
+def test_calibration_slope_wald_interval_covers_in_a_seeded_simulation() -> None:
+    """True recalibration a = 0.3, b = 0.7 (over-confident scores): the 90 % Wald
+    intervals cover about nominally at 600 rows."""
+    rng = np.random.default_rng(31)
+    a_true, b_true, datasets, n = 0.3, 0.7, 300, 600
+    hits_a = hits_b = 0
+    for _ in range(datasets):
+        s = rng.beta(2, 3, n)
+        eta = a_true + b_true * np.log(s / (1 - s))
+        y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(np.int64)
+        _, _, a_iv, b_iv = calibration_slope(
+            reduce_scores(np.zeros(n, dtype=np.int64), 1, y, s), level=0.9
+        )
+        hits_a += bool(a_iv.lo[0] <= a_true <= a_iv.hi[0])
+        hits_b += bool(b_iv.lo[0] <= b_true <= b_iv.hi[0])
+    assert 0.86 <= hits_a / datasets <= 0.94
+    assert 0.86 <= hits_b / datasets <= 0.94
