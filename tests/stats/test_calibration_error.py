@@ -153,7 +153,7 @@ def test_ece_interval_covers_in_a_seeded_simulation(
         assert least <= coverage < 0.9
 
 
-def test_percentile_bootstrap_of_ece_would_not_cover_a_calibrated_model() -> None:
+def test_ece_interval_reaches_zero_for_a_calibrated_model() -> None:
     """Why the interval is not the bootstrap: for a calibrated model the true ECE is 0
     and every replicate is above 0, so the analytic interval must reach 0 where the
     estimate does not."""
