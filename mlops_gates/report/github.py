@@ -24,6 +24,7 @@ MAX_ANNOTATIONS = 10
 # A step's summary may hold at most 1 MiB; past that GitHub drops the whole summary.
 SUMMARY_LIMIT = 1024 * 1024
 TITLE = "mlops-gates"
+_CLOSE = "\n</details>\n"
 _VERB = {"fail": "failed", "error": "could not be evaluated", "warn": "warning"}
 
 
@@ -139,8 +140,12 @@ def summary(markdown: str, *, limit: int = SUMMARY_LIMIT) -> str:
         "in the report artifact._\n"
     )
     budget = limit - len(note.encode("utf-8"))
-    kept = markdown.encode("utf-8")[:budget].decode("utf-8", "ignore")
-    return kept[: kept.rfind("\n") + 1] + note
+    kept = markdown.encode("utf-8")[:budget - len(_CLOSE)].decode("utf-8", "ignore")
+    kept = kept[: kept.rfind("\n") + 1]
+    # Cut inside a folded section, the note would be folded away with the rest.
+    if kept.count("<details>") > kept.count("</details>"):
+        kept += _CLOSE
+    return kept + note
 
 
 def no_report_summary(report_dir: str, reason: str) -> str:

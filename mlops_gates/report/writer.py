@@ -35,13 +35,20 @@ def write_report(report: Report | dict[str, Any], directory: Path | str) -> Path
         separators = None if indent else (",", ":")
         text = json.dumps(doc, indent=indent, separators=separators, allow_nan=False)
         _atomic_write(out / REPORT_JSON, text + "\n")
-        _write_pages(doc, out, render_markdown(doc))
+        # report.md points to report.html exactly when the page is written.
+        _write_pages(doc, out, render_markdown(doc, html_page=_html_page()))
     except OSError as exc:
         raise MlopsGatesError(
             f"{out}: cannot write the report ({exc.strerror or exc}); choose another "
             f"directory with --report-dir / --mlops-gates-report-dir"
         ) from None
     return out
+
+
+def _html_page() -> bool:
+    from mlops_gates.report.plots import plots_available
+
+    return plots_available()
 
 
 def _write_pages(doc: dict[str, Any], out: Path, markdown: str) -> None:
