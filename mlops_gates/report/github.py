@@ -140,7 +140,7 @@ def summary(markdown: str, *, limit: int = SUMMARY_LIMIT) -> str:
         "in the report artifact._\n"
     )
     budget = limit - len(note.encode("utf-8"))
-    kept = markdown.encode("utf-8")[:budget - len(_CLOSE)].decode("utf-8", "ignore")
+    kept = markdown.encode("utf-8")[: budget - len(_CLOSE)].decode("utf-8", "ignore")
     kept = kept[: kept.rfind("\n") + 1]
     # Cut inside a folded section, the note would be folded away with the rest.
     if kept.count("<details>") > kept.count("</details>"):

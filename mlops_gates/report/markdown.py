@@ -49,12 +49,14 @@ def describe_bound(bound: dict[str, Any] | None, *, ascii: bool = False) -> str:
 
 
 def describe_interval(ci: list[float | None] | None) -> str:
+    """The interval as every report shows it (`[0.931, 0.945]`), "" without one."""
     if not ci or ci[0] is None or ci[1] is None:
         return ""
     return f"[{fmt(ci[0])}, {fmt(ci[1])}]"
 
 
 def describe_pvalues(details: dict[str, Any]) -> str:
+    """`p (adjusted p)` of a verdict, "" when it has none."""
     p, adj = details.get("p_value"), details.get("p_adjusted")
     if p is None:
         return ""
@@ -62,6 +64,7 @@ def describe_pvalues(details: dict[str, Any]) -> str:
 
 
 def slice_text(s: dict[str, Any] | None) -> str:
+    """A slice as people read it (`sex=Female, race=Other`; `overall` for the whole data)."""
     if not s:
         return "overall"
     return ", ".join(f"{k}={'<missing>' if v is None else v}" for k, v in s.items())
@@ -131,6 +134,7 @@ class Scale:
         return min(max(round(frac * (self.width - 1)), 0), self.width - 1)
 
     def label(self) -> str:
+        """The scale as the bar column's header shows it (`0.15 … 0.73`)."""
         return f"{fmt(self.lo)} … {fmt(self.hi)}"
 
 
@@ -333,8 +337,8 @@ def _section(
 
     def reasons(part: list[dict[str, Any]]) -> list[str]:
         return [
-            f"{STATUS_ICON.get(str(g.get('status')), '')} **{md_escape(slice_text(g.get('slice')))}**"
-            f": {md_escape(reason_line(g), 500)}"
+            f"{STATUS_ICON.get(str(g.get('status')), '')} "
+            f"**{md_escape(slice_text(g.get('slice')))}**: {md_escape(reason_line(g), 500)}"
             for g in part
         ]
 
@@ -384,9 +388,7 @@ def render_markdown(doc: dict[str, Any], *, html_page: bool = False) -> str:
     for g in doc["gates"]:
         every.setdefault(str(g.get("gate")), []).append(g)
     left_out = {o.gate: o.describe() for o in omitted}
-    sections = [
-        _section(gid, rows, every[gid], left_out.get(gid)) for gid, rows in by_gate.items()
-    ]
+    sections = [_section(gid, rows, every[gid], left_out.get(gid)) for gid, rows in by_gate.items()]
     first = {gid: i for i, gid in enumerate(by_gate)}
     worst = {
         gid: min(_ORDER.get(str(g.get("status")), 5) for g in rows) for gid, rows in by_gate.items()

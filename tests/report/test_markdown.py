@@ -220,12 +220,9 @@ def test_bars_agree_with_the_numbers_of_report_json() -> None:
             assert abs(dot - at(g["observed"])) <= 0.5 + 1e-9, (g["id"], bar)
             if g["ci"] is not None:
                 # The interval is the one run of interval glyphs around the dot.
-                inside = [i for i, c in enumerate(bar) if c in "├─┤┼●"]
-                run = [i for i in inside if i <= dot][::-1]
-                start = next(
-                    (a for a, b in zip(run, run[1:] + [-2], strict=True) if a - b != 1), dot
-                )
-                end = dot
+                start = end = dot
+                while start > 0 and bar[start - 1] in "├─┼":
+                    start -= 1
                 while end + 1 < BAR_WIDTH and bar[end + 1] in "├─┤┼":
                     end += 1
                 assert abs(start - at(g["ci"][0])) <= 0.5 + 1e-9, (g["id"], bar)
@@ -358,9 +355,9 @@ def test_every_pass_is_folded_with_thousands_of_slices() -> None:
     doc = _many(golden(), "accuracy-by-slice", 3000, "pass")
     page = parse(render_markdown(doc))
     assert sum(len(t.rows) for t in page.tables if not t.folded) == 8
-    assert all(
-        len(t.rows) <= SHOWN_PER_GATE for t in page.tables
-    ), "a table lists more than the worst of its gate"
+    assert all(len(t.rows) <= SHOWN_PER_GATE for t in page.tables), (
+        "a table lists more than the worst of its gate"
+    )
 
 
 def test_job_summary_and_comment_stay_within_githubs_limits() -> None:
@@ -374,7 +371,9 @@ def test_job_summary_and_comment_stay_within_githubs_limits() -> None:
         d = _many(doc, "accuracy-by-slice", 60, "fail" if k < 3 else "pass")
         for g in d["gates"]:
             if g["gate"] == "accuracy-by-slice":
-                g.update(gate=f"acc-{k:02d}", id=g["id"].replace("accuracy-by-slice", f"acc-{k:02d}"))
+                g.update(
+                    gate=f"acc-{k:02d}", id=g["id"].replace("accuracy-by-slice", f"acc-{k:02d}")
+                )
                 g["slice"] = {"user": g["slice"]["user"] + "-" + "x" * 60}
                 gates.append(g)
     doc["gates"] += gates
