@@ -183,7 +183,10 @@ def bar_scale(rows: list[dict[str, Any]], width: int = BAR_WIDTH) -> Scale | Non
 
 def interval_bar(g: dict[str, Any], scale: Scale | None) -> str:
     """`···├──●─┼──┤····` for one verdict: its interval (├ ┤), value (●) and bound (│, or
-    ┼ where the bound falls inside the interval) on the gate's scale. "" without a value."""
+    ┼ where the bound falls inside the interval) on the gate's scale. "" without a value.
+
+    Each glyph sits on the character its number rounds to, except a bound outside the
+    interval that rounds onto an end: it moves one character outward."""
     observed = _finite(g.get("observed"))
     if scale is None or observed is None:
         return ""
@@ -197,7 +200,14 @@ def interval_bar(g: dict[str, Any], scale: Scale | None) -> str:
         cells[a], cells[b] = LEFT, RIGHT
     for bound in _bounds(g):
         p = scale.position(bound)
-        cells[p] = BOUND_INSIDE if a <= p <= b else BOUND
+        inside = ci is not None and ci[0] <= bound <= ci[1]
+        if ci is not None and not inside and p in (a, b):
+            # On an end's character but outside the interval: one character outward, so
+            # the bar never shows a bound inside an interval that excludes it.
+            p += -1 if p == a and bound < ci[0] else 1
+            if not 0 <= p < scale.width:
+                continue
+        cells[p] = BOUND_INSIDE if inside else BOUND
     cells[scale.position(observed)] = DOT
     return "".join(cells)
 
