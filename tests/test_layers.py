@@ -483,7 +483,6 @@ KNOWN_EXCEPTIONS: frozenset[str] = frozenset(
         "all:mlops_gates/backends/sql.py",
         "all:mlops_gates/report/bounded.py",
         "all:mlops_gates/report/github.py",
-        "all:mlops_gates/report/markdown.py",
         "all:mlops_gates/report/text.py",
         "all:mlops_gates/report/writer.py",
         "all:mlops_gates/tracking.py",

@@ -1,8 +1,10 @@
-"""Render a report document (the parsed report.json) as Markdown.
+"""Render a report document (the parsed report.json) as Markdown: report.md, which is also
+the GitHub job summary and the sticky PR comment.
 
-Templates are package data; every value that came from data (slice names, column names,
-category values, messages that quote them) is escaped so it cannot break the table or
-inject Markdown / HTML.
+What needs a human comes first, then one compact table per gate with a text interval bar,
+passing rows folded in `<details>`. Templates are package data; every value that came from
+data (slice names, column names, category values, messages that quote them) is escaped so
+it cannot break the table or inject Markdown / HTML.
 """
 
 from __future__ import annotations
@@ -19,6 +21,25 @@ from mlops_gates.gates.result import fmt
 
 if TYPE_CHECKING:
     import jinja2
+
+__all__ = [
+    "BAR_WIDTH",
+    "STATUS_ICON",
+    "UNFOLDED_PER_GATE",
+    "Scale",
+    "bar_scale",
+    "baseline_verdict",
+    "describe_bound",
+    "describe_interval",
+    "describe_pvalues",
+    "interval_bar",
+    "markdown_environment",
+    "md_escape",
+    "problem_kind",
+    "reason_line",
+    "render_markdown",
+    "slice_text",
+]
 
 # `&` too: "&amp;" in a value must show as written, not as the character it names.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~&])")
