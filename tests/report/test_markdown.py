@@ -438,3 +438,20 @@ def test_report_md_of_a_real_run(picture_report: tuple[Path, pd.DataFrame]) -> N
     assert all(_status(r) != "pass" for r in unfolded)
     # matplotlib is installed here, so report.html is written and report.md points to it.
     assert (out / "report.html").is_file() and "`report.html`" in text
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://127.0.0.1:5000/#/experiments/1/runs/abc", True),
+        ("javascript:alert(1)", False),
+        ("http://x/<img src=x>", False),
+    ],
+    ids=["http", "javascript", "markup"],
+)
+def test_the_mlflow_run_is_linked_only_by_a_plain_web_address(url: str, shown: bool) -> None:
+    doc = golden()
+    doc["context"]["mlflow"] = {"run_id": "abc", "run_url": url}
+    page = render_github(render_markdown(doc))
+    assert (f'<a href="{url}">' in page) is shown
+    assert "<img" not in page and 'href="javascript' not in page
