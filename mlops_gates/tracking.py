@@ -37,6 +37,23 @@ from mlops_gates.sources.mlflow import (
 if TYPE_CHECKING:
     from mlops_gates.config import Config, TrackingConfig
 
+__all__ = [
+    "TrackingOutcome",
+    "ci_context",
+    "component",
+    "log_saved_report",
+    "metric_keys",
+    "prepare",
+    "run_description",
+    "run_url",
+    "track",
+    "tracking_enabled",
+    "upload",
+    "verdict_table",
+    "with_tracking_failure",
+    "without_tracking_failure",
+]
+
 TRACKING_ENV = "MLOPS_GATES_TRACKING"
 ARTIFACTS = "mlflow"  # folder of the report directory holding the extra run artifacts
 KEYS_FILE = "metric_keys.json"
@@ -53,6 +70,9 @@ _TAG_MAX = 8000
 
 @dataclass(frozen=True)
 class TrackingOutcome:
+    """What became of one attempt to log a report to MLflow, for the caller to print and
+    for the `tracking` verdict: logged (with the run's ids and link), disabled, or failed."""
+
     status: Literal["logged", "disabled", "failed"]
     message: str
     run_id: str | None = None
@@ -578,6 +598,8 @@ def _artifact_location(conn: MlflowConnection) -> str | None:
 
 
 def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str | None:
+    """The run's page in the MLflow UI, credentials removed, so the report and the job
+    summary can link it; None when the store is not a server (nothing to open)."""
     if not tracking_uri.startswith(("http://", "https://")):
         return None
     return f"{redact(tracking_uri).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"

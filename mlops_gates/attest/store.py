@@ -34,6 +34,15 @@ from mlops_gates.attest.verify import Expect, Verified, read_bundle, verify
 from mlops_gates.sources.mlflow import MlflowConnection, client, describe_failure, mlflow_session
 from mlops_gates.sources.mlflow_models import parse_models_uri
 
+__all__ = [
+    "attest_report",
+    "model_files",
+    "upload_bundle",
+    "verify_version",
+    "version_files",
+    "write_bundle",
+]
+
 
 def attest_report(report_dir: Path, model: Path, signer: Signer) -> dict[str, Any]:
     """The signed envelope for the report in `report_dir` about the model files at `model`.

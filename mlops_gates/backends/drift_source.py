@@ -18,6 +18,8 @@ from mlops_gates.sources.profile import FeatureProfile, FeatureType, Profile
 if TYPE_CHECKING:
     from mlops_gates.config import Config
 
+__all__ = ["OpenTable", "TableSource", "output_columns", "output_profiles"]
+
 # A reference file as a table of the run's engine (`SqlBackend.open_table`).
 OpenTable = Callable[[Path], AbstractContextManager[SqlTable]]
 
@@ -34,17 +36,23 @@ class TableSource:
 
     @property
     def where(self) -> Path:
+        """Where the current data was read from, for messages naming the file."""
         return self.table.where
 
     def has(self, column: str) -> bool:
+        """Does the current data hold `column` (a missing one is the gate's error)?"""
         return self.table.has(column)
 
     def counter(self, column: str) -> Callable[[FeatureProfile], FeatureProfile]:
+        """Count the current `column` into a reference's bins, by the engine, once the
+        reference is known."""
         return partial(self.table.count, column)
 
     def reference(
         self, path: Path, *, bins: int, top_k: int
     ) -> tuple[Profile, Callable[[], dict[str, FeatureProfile]] | None]:
+        """A data file's profile as the reference, read by the run's engine, and how to
+        profile its model-output columns later (read only if a gate compares the output)."""
         with self.open_table(path) as ref:
             profile = profile_table(ref, bins=bins, top_k=top_k)
         return profile, partial(self._reference_outputs, path, bins, top_k)
@@ -54,6 +62,8 @@ class TableSource:
             return output_profiles(self.config, ref, bins=bins, top_k=top_k)
 
     def outputs(self) -> dict[str, Callable[[FeatureProfile], FeatureProfile]]:
+        """Counters of the model output by kind (labels, scores or values), read from the
+        configured columns, since at scale no model is run."""
         return {kind: self.counter(c) for kind, c in output_columns(self.config).items()}
 
 
@@ -85,6 +95,3 @@ def output_profiles(
         as_kind: FeatureType = "categorical" if kind == "labels" else "numeric"
         out[kind] = table.profile(column, bins=bins, top_k=top_k, kind=as_kind)
     return out
-
-
-__all__ = ["OpenTable", "TableSource", "output_columns", "output_profiles"]

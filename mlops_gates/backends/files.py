@@ -9,6 +9,8 @@ from pathlib import Path
 from mlops_gates.errors import DataError
 from mlops_gates.sources.data import file_digest
 
+__all__ = ["files_digest", "parquet_files", "scan_pattern"]
+
 
 def parquet_files(path: Path) -> list[Path]:
     """The Parquet files `path` names, sorted; a `DataError` if there are none."""

@@ -11,6 +11,8 @@ import pandas as pd
 from mlops_gates._values import scalar
 from mlops_gates.sources.data import Table
 
+__all__ = ["Grouping"]
+
 
 @dataclass
 class Grouping:
@@ -51,6 +53,7 @@ class Grouping:
 
     @property
     def n_groups(self) -> int:
+        """How many groups: the length every per-group table has."""
         return len(self.keys)
 
     def slicing(self, columns: tuple[str, ...]) -> tuple[np.ndarray, list[dict[str, Any]]]:

@@ -26,6 +26,16 @@ from mlops_gates.stats.reduce import (
 )
 from mlops_gates.stats.scorebins import ScoreBins
 
+__all__ = [
+    "AUTO_BINS",
+    "AUTO_EXACT_MAX_ROWS",
+    "Model",
+    "Plan",
+    "Reduced",
+    "plan_for",
+    "resolve_bins",
+]
+
 Model = Literal["candidate", "baseline"]
 
 # Exact score tables cost about one cell per row; below this many rows that is cheap and
@@ -36,6 +46,9 @@ AUTO_BINS = 4096
 
 @dataclass(frozen=True)
 class Plan:
+    """What every backend must reduce for a run's gates, so that each reads the rows once:
+    the grouping columns, and which score tables to build for which models."""
+
     columns: list[str]  # the finest grouping: every column a gate slices by
     score_columns: list[str]  # the columns gates using score metrics slice by
     score_models: tuple[Model, ...]  # whose scores those gates read

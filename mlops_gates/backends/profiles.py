@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,8 +44,7 @@ from mlops_gates.stats.drift import (
     edges_from,
 )
 
-if TYPE_CHECKING:
-    pass
+__all__ = ["SqlTable", "profile_table", "sql_kind"]
 
 _NUMERIC = (
     "tinyint", "smallint", "integer", "int", "bigint", "hugeint", "long", "short", "byte",
@@ -85,12 +84,16 @@ class SqlTable:
     files: list[Path] = field(default_factory=list)  # the files read (for their digest)
 
     def has(self, column: str) -> bool:
+        """Does the table hold `column` (a missing one is the gate's error)?"""
         return column in self.types
 
     def kind(self, column: str) -> FeatureType | None:
+        """How a profile treats `column`, from the engine's type, as in memory from the
+        dtype; None for what is not profiled."""
         return sql_kind(self.types[column])
 
     def rows(self) -> int:
+        """The table's row count, for the profile's source and the report."""
         return int(self.run(f"SELECT COUNT(*) AS n FROM {self.src}")["n"].iloc[0])
 
     def count(self, column: str, reference: FeatureProfile) -> FeatureProfile:
@@ -332,6 +335,3 @@ def profile_table(
         skipped=skipped,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-
-
-__all__ = ["SqlTable", "profile_table", "sql_kind"]

@@ -19,6 +19,8 @@ from mlops_gates._values import plain
 from mlops_gates.backends.profiles import SqlTable
 from mlops_gates.backends.sql import double_literal
 
+__all__ = ["FullChecks", "run_full_checks"]
+
 # pandera check name -> SQL condition that a value *passes*, from the check's statistics.
 _COMPARISONS = {
     "greater_than": ("min_value", ">"),
@@ -42,6 +44,8 @@ class FullChecks:
 
 
 def run_full_checks(schema: Any, table: SqlTable, *, max_cases: int) -> FullChecks:
+    """Run the pandera `schema`'s checks that SQL can state over every row of `table`,
+    so a violation outside the sample is still found; the rest are left for the sample."""
     out = FullChecks()
     rest = schema
     for name, column in schema.columns.items():
@@ -174,6 +178,3 @@ def _failure(
         "rows": [],
         "over": "all rows",
     }
-
-
-__all__ = ["FullChecks", "run_full_checks"]

@@ -31,6 +31,18 @@ from mlops_gates.stats.reduce import (
 )
 from mlops_gates.stats.scorebins import ScoreBins
 
+__all__ = [
+    "Dialect",
+    "counts_query",
+    "double_literal",
+    "joint_query",
+    "range_query",
+    "reduce_sql",
+    "regression_query",
+    "score_query",
+    "to_frame",
+]
+
 N = "__mg_n"  # the row-count column of every cell query
 SG = "__mg_sg"  # score-group id column
 KEYS = "__mg_score_keys"  # view: score-slice values -> score-group id
@@ -46,11 +58,13 @@ class Dialect:
     quantiles: str = "quantile_cont({v}, [{qs}])"
 
     def q(self, name: str) -> str:
+        """`name` as a quoted identifier, so any column name is safe in a statement."""
         c = self.quote_char
         return c + name.replace(c, c + c) + c
 
 
 def double_literal(x: float) -> str:
+    """`x` as an SQL DOUBLE that every engine reads as exactly this float."""
     # A string cast, not a numeric literal: engines read `0.1` as DECIMAL, which would
     # round differently; repr() round-trips and both engines parse it correctly rounded.
     return f"CAST('{x!r}' AS DOUBLE)"
@@ -61,6 +75,8 @@ def _unique(items: list[str]) -> list[str]:
 
 
 def counts_query(d: Dialect, src: str, keys: list[str], outputs: list[str]) -> str:
+    """The cells: one row per distinct (slice values, label, predictions) with its row
+    count, the small result every count table is reduced from."""
     cols = ", ".join(d.q(c) for c in _unique(keys + outputs))
     return f"SELECT {cols}, COUNT(*) AS {N} FROM {src} GROUP BY {cols}"
 
@@ -132,6 +148,8 @@ def joint_query(
 
 
 def regression_query(d: Dialect, src: str, keys: list[str], label: str, preds: list[str]) -> str:
+    """Per slice, the label's count, mean and variance and each prediction's error sums:
+    everything the regression metrics need, without returning a row per value."""
     y = f"CAST({d.q(label)} AS DOUBLE)"
     parts = [
         f"COUNT(*) AS {N}",
