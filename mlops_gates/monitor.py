@@ -97,7 +97,7 @@ def monitor(
     """Run the monitoring gates on the window; the report (not yet written)."""
     from dataclasses import replace
 
-    from mlops_gates.config import DataConfig, DriftGate, gate_id
+    from mlops_gates.config import DataConfig, DriftGate
     from mlops_gates.gates.needs import needs_inputs
     from mlops_gates.gates.runner import run_gates
     from mlops_gates.sources.data import read_table
@@ -157,14 +157,14 @@ def monitor(
             elif isinstance(g, DriftGate):
                 # Its features need no label; the model's output waits for labelled rows.
                 table_gates.append(g.model_copy(update={"predictions": False}))
-                skipped.append(_skip(g, f"{gate_id(g)}[predictions]", win, label))
+                skipped.append(_skip(g, f"{g.id}[predictions]", win, label))
             else:
                 truth_gates.append(g)
         parts = [run(win.frame, table_gates, WINDOW_FILE)] if table_gates else []
         if truth_gates and len(win.labeled):
             parts.append(run(win.labeled, truth_gates, LABELED_FILE))
         elif truth_gates:
-            skipped.extend(_skip(g, gate_id(g), win, label) for g in truth_gates)
+            skipped.extend(_skip(g, g.id, win, label) for g in truth_gates)
         report = _merge(parts, skipped, config)
     retrain_reasons = [f"{g.id}: {g.message}" for g in report.gates if g.blocking]
     retrain_reasons += list(report.errors)
@@ -198,10 +198,9 @@ def _keep(rows: pd.DataFrame, file: Path) -> str:
 
 
 def _select(config: Config, gate_ids: list[str]) -> list[Any]:
-    from mlops_gates.config import gate_id
     from mlops_gates.errors import ConfigError
 
-    by_id = {gate_id(g): g for g in config.gates}
+    by_id = {g.id: g for g in config.gates}
     if gate_ids:
         unknown = [i for i in gate_ids if i not in by_id]
         if unknown:
@@ -241,12 +240,11 @@ def _skip(gate: Any, rid: str, win: Window, label: str) -> GateResult:
 def _merge(
     parts: list[Report], skipped: list[GateResult], config: Config, errors: list[str] | None = None
 ) -> Report:
-    from mlops_gates.config import gate_id
     from mlops_gates.gates.result import Report
 
     first = parts[0] if parts else None
     gates = [g for p in parts for g in p.gates] + skipped
-    order = {gate_id(g): i for i, g in enumerate(config.gates)}
+    order = {g.id: i for i, g in enumerate(config.gates)}
     gates.sort(key=lambda g: order.get(g.gate, len(order)))
     errors = [*(errors or []), *(e for p in parts for e in p.errors)]
     now = _iso(datetime.now(UTC))

@@ -154,13 +154,11 @@ class GatesPlugin:
         except ConfigError as exc:
             raise pytest.UsageError(f"mlops-gates: {exc}") from None
         self.config_path = path.resolve()
-        from mlops_gates.config import gate_id, gate_lines
+        from mlops_gates.config import gate_lines
 
         lines = gate_lines(self.config_path)
         # Gate id -> its 1-based line in the config: where pytest points a verdict.
-        self.gate_line = {
-            gate_id(g): lines[i] for i, g in enumerate(self.config.gates) if i < len(lines)
-        }
+        self.gate_line = {g.id: lines[i] for i, g in enumerate(self.config.gates) if i < len(lines)}
         for kind in sorted({g.kind for g in self.config.gates} - set(_MARKERS)):
             config.addinivalue_line("markers", f"{kind}: mlops-gates {kind} gate")
         report_dir = config.getoption("mlops_gates_report_dir")

@@ -270,7 +270,7 @@ def run_description(doc: dict[str, Any]) -> str:
 
 
 def _copy_schemas(config: Config, folder: Path) -> None:
-    from mlops_gates.config import SchemaGate, gate_id
+    from mlops_gates.config import SchemaGate
 
     for gate in config.gates:
         if not isinstance(gate, SchemaGate):
@@ -278,7 +278,7 @@ def _copy_schemas(config: Config, folder: Path) -> None:
         path = config.resolve(gate.schema_)
         if path.is_file():
             folder.mkdir(exist_ok=True)
-            shutil.copy2(path, folder / f"{component(gate_id(gate))}{path.suffix or '.yaml'}")
+            shutil.copy2(path, folder / f"{component(gate.id)}{path.suffix or '.yaml'}")
 
 
 def ci_context() -> dict[str, Any] | None:

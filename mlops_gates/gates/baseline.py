@@ -13,7 +13,7 @@ from functools import partial
 
 import numpy as np
 
-from mlops_gates.config import BaselineGate, gate_id
+from mlops_gates.config import BaselineGate
 from mlops_gates.gates.base import NotEvaluated, Run, register
 from mlops_gates.gates.common import (
     Context,
@@ -73,7 +73,7 @@ def evaluate_baseline(
     gate: BaselineGate, ctx: Context | None, baseline_error: str | None, has_baseline_config: bool
 ) -> list[GateResult]:
     """Candidate minus baseline on the whole data and each slice, against the margins."""
-    gid = gate_id(gate)
+    gid = gate.id
     gib = gate.greater_is_better
     if gib is None:
         gib = METRICS[gate.metric].greater_is_better
@@ -193,7 +193,7 @@ def _bound(gate: BaselineGate, baseline_value: float, gib: bool) -> Bound:
 
 
 def _single(gate: BaselineGate, status: str, reason: str, message: str) -> GateResult:
-    gid = gate_id(gate)
+    gid = gate.id
     return GateResult(
         id=gid,
         gate=gid,

@@ -250,11 +250,10 @@ def error_result(
 
 def check_columns(gate: Any, ctx: Context, columns: list[str]) -> None:
     """Stop with one message naming the gate when the data lack a column it slices by."""
-    from mlops_gates.config import gate_id
     from mlops_gates.sources.data import require_columns
 
     where = ctx.data.path if ctx.data else ctx.config.data_path
-    require_columns(list(ctx.reduced.columns), columns, where=f"gate {gate_id(gate)!r}", path=where)
+    require_columns(list(ctx.reduced.columns), columns, where=f"gate {gate.id!r}", path=where)
 
 
 def check_scores(metric: str, ctx: Context, *, baseline: bool) -> None:

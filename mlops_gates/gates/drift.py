@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from mlops_gates.config import Config, DriftGate, gate_id
+from mlops_gates.config import Config, DriftGate
 from mlops_gates.errors import DataError, MlopsGatesError
 from mlops_gates.gates.base import Need, NotEvaluated, Run, register
 from mlops_gates.gates.common import error_result
@@ -136,7 +136,7 @@ def evaluate(gate: DriftGate, run: Run) -> list[GateResult]:
 
 def evaluate_drift_on(gate: DriftGate, config: Config, source: DriftSource) -> list[GateResult]:
     """The gate from a `DriftSource`: the rows in memory, or an engine's table."""
-    gid = gate_id(gate)
+    gid = gate.id
     ref_path = config.resolve(gate.reference)
     if not ref_path.exists():
         raise DataError(

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops_gates.config import FAIRNESS_METRICS, FairnessGate, gate_id
+from mlops_gates.config import FAIRNESS_METRICS, FairnessGate
 from mlops_gates.gates.base import Run, register
 from mlops_gates.gates.common import (
     DENOMINATORS,
@@ -58,7 +58,7 @@ def evaluate(gate: FairnessGate, run: Run) -> list[GateResult]:
 
 def evaluate_fairness(gate: FairnessGate, ctx: Context) -> list[GateResult]:
     """The gap or ratio across the sensitive groups, in each stratum of `control`."""
-    gid = gate_id(gate)
+    gid = gate.id
     measure = gate.resolved_measure
     columns = (*gate.control, gate.sensitive)
     table, values = ctx.table(columns, scores=scores_needed(gate.metric))

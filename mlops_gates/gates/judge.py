@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mlops_gates.config import Judge as JudgeMode
-from mlops_gates.config import Multiplicity, Outcome, gate_id
+from mlops_gates.config import Multiplicity, Outcome
 from mlops_gates.gates.result import Bound, GateResult, Status, fmt, slice_label
 
 __all__ = ["Finding", "Judge", "evidence_count", "result_id"]
@@ -70,7 +70,7 @@ class Judge:
         and `severity` are read from the gate where it has them."""
         name = metric if metric is not None else str(getattr(gate, "metric", gate.kind))
         return cls(
-            gate_id=gate_id(gate),
+            gate_id=gate.id,
             kind=gate.kind,
             severity=gate.severity,
             metric=name,

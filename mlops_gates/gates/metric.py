@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from mlops_gates.config import MetricGate, gate_id
+from mlops_gates.config import MetricGate
 from mlops_gates.gates.base import Run, register
 from mlops_gates.gates.common import (
     Context,
@@ -33,7 +33,7 @@ def evaluate(gate: MetricGate, run: Run) -> list[GateResult]:
 
 def evaluate_metric(gate: MetricGate, ctx: Context) -> list[GateResult]:
     """The metric on the whole data and each slice, judged against `min` / `max`."""
-    gid = gate_id(gate)
+    gid = gate.id
     bound = Bound(gate.min, gate.max)
     settings = ctx.config.statistics
     rng = rng_for(settings, gid)

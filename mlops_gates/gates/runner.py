@@ -24,7 +24,7 @@ from mlops_gates._version import __version__
 from mlops_gates.backends.base import open_backend
 from mlops_gates.backends.memory import MemoryBackend
 from mlops_gates.backends.sql_backend import SqlBackend
-from mlops_gates.config import Config, DriftGate, SchemaGate, StalenessGate, gate_id
+from mlops_gates.config import Config, DriftGate, SchemaGate, StalenessGate
 from mlops_gates.errors import MlopsGatesError
 from mlops_gates.gates.base import NEEDS, Run, evaluator_for, not_evaluated
 from mlops_gates.gates.common import Context, error_result
@@ -141,12 +141,12 @@ def _evaluate(config: Config, backend: MemoryBackend | SqlBackend) -> Evaluation
     # No verdict, no pass: a gate or run that judged nothing is an error (gates/unjudged.py);
     # then each verdict gets its gate's severity, once for every kind.
     results = floor_gates(config, results)
-    gates = {gate_id(g): g for g in config.gates}
+    gates = {g.id: g for g in config.gates}
     results = [settle(gates.get(r.gate), r) for r in results]
     if (nothing := nothing_judged(config, results)) is not None:
         errors.append(nothing)
     # Order follows the config; the gate's own results keep their slice order.
-    order = {gate_id(g): i for i, g in enumerate(config.gates)}
+    order = {g.id: i for i, g in enumerate(config.gates)}
     results.sort(key=lambda r: order.get(r.gate, len(order)))
     report = Report(
         status=Report.overall_status(results, errors),
@@ -299,7 +299,7 @@ def _at_scale(
     from mlops_gates.gates.staleness import evaluate_staleness_on
 
     def newest(column: str) -> tuple[datetime | None, int, int]:
-        where = f"gate {gate_id(gate)!r}"
+        where = f"gate {gate.id!r}"
         require_columns(list(table.types), [column], where=where, path=table.where)
         return table.newest(column)
 
@@ -317,7 +317,7 @@ def _describe(exc: Exception, doing: str) -> str:
 
 def _judge(gate: Any, run: Run) -> list[GateResult]:
     """One gate by its kind's evaluator; a need the run could not meet is its one `error`."""
-    gid = gate_id(gate)
+    gid = gate.id
     metric = getattr(gate, "metric", None)
     try:
         evaluator = evaluator_for(gate.kind)
@@ -332,7 +332,7 @@ def _judge(gate: Any, run: Run) -> list[GateResult]:
 
 def _guard(gate: Any, fn: Callable[[], list[GateResult]]) -> list[GateResult]:
     """Run one gate; whatever it raises becomes an `error` verdict, never a crash."""
-    gid = gate_id(gate)
+    gid = gate.id
     try:
         return fn()
     except Exception as exc:

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from mlops_gates._values import plain
-from mlops_gates.config import Config, SchemaGate, gate_id
+from mlops_gates.config import Config, SchemaGate
 from mlops_gates.errors import DataError
 from mlops_gates.gates.base import Run, register
 from mlops_gates.gates.common import error_result
@@ -93,7 +93,7 @@ def evaluate_schema(
     `backends.schema_sql.FullChecks`); the sample is then checked for the rest."""
     import pandera.errors as pe
 
-    gid = gate_id(gate)
+    gid = gate.id
     try:
         schema = load_schema(gate.schema_, config)
     except DataError as exc:

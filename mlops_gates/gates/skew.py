@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_gates._values import plain
-from mlops_gates.config import Config, SkewGate, gate_id
+from mlops_gates.config import Config, SkewGate
 from mlops_gates.errors import DataError, MlopsGatesError
 from mlops_gates.gates.base import Run, register
 from mlops_gates.gates.common import error_result
@@ -63,7 +63,7 @@ def evaluate(gate: SkewGate, run: Run) -> list[GateResult]:
 
 def evaluate_skew(gate: SkewGate, config: Config) -> list[GateResult]:
     """Join training and serving rows on the key and judge each feature's mismatch rate."""
-    gid = gate_id(gate)
+    gid = gate.id
     keys = gate.keys
     train = _side("training", config.resolve(gate.training), gate, gid)
     serve = _side("serving", config.resolve(gate.serving), gate, gid)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from mlops_gates.config import DataAgeCheck, ModelAgeCheck, StalenessGate, gate_id
+from mlops_gates.config import DataAgeCheck, ModelAgeCheck, StalenessGate
 from mlops_gates.errors import DataError, MlopsGatesError
 from mlops_gates.gates.base import Run, not_evaluated, register
 from mlops_gates.gates.common import error_result
@@ -76,7 +76,7 @@ def evaluate_staleness_on(
     """The gate from what it needs: the newest timestamp of a column (`newest`, from the
     rows in memory or an engine's MAX), and the models' records (None: not available)."""
     at = now or datetime.now(UTC)
-    gid = gate_id(gate)
+    gid = gate.id
     out: list[GateResult] = []
     if gate.model is not None:
         rid = result_id(gid, MODEL)
@@ -101,7 +101,7 @@ def _each(gate: StalenessGate, rid: str, metric: str, fn: Callable[[], GateResul
 
 
 def _error(gate: StalenessGate, rid: str, metric: str, message: str) -> GateResult:
-    res = error_result(gate_id(gate), "staleness", gate.severity, message, metric=metric)
+    res = error_result(gate.id, "staleness", gate.severity, message, metric=metric)
     return replace(res, id=rid, slice=_slice(metric))
 
 
@@ -189,7 +189,7 @@ def _data_age(
 def _newest_in_frame(
     gate: StalenessGate, frame: pd.DataFrame, path: Path, column: str
 ) -> tuple[datetime | None, int, int]:
-    require_columns(frame, [column], where=f"gate {gate_id(gate)!r}", path=path)
+    require_columns(frame, [column], where=f"gate {gate.id!r}", path=path)
     stamps = timestamps(frame[column], column)
     valid = stamps.dropna()
     if valid.empty:
@@ -247,7 +247,7 @@ def _judge(
     verdict = "within" if ok else "older than"
     return GateResult(
         id=rid,
-        gate=gate_id(gate),
+        gate=gate.id,
         kind="staleness",
         status=status,
         severity=gate.severity,
@@ -266,7 +266,7 @@ def _insufficient(gate: StalenessGate, rid: str, metric: str, why: str) -> GateR
     outcome = gate.on_insufficient
     return GateResult(
         id=rid,
-        gate=gate_id(gate),
+        gate=gate.id,
         kind="staleness",
         status=outcome,
         severity=gate.severity,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from mlops_gates.config import Config, gate_id
+from mlops_gates.config import Config
 from mlops_gates.gates.common import error_result
 from mlops_gates.gates.result import GateResult, Status
 
@@ -51,7 +51,7 @@ def floor_gates(config: Config, results: list[GateResult]) -> list[GateResult]:
     extra: list[GateResult] = []
     unjudged: set[str] = set()
     for gate in config.gates:
-        gid = gate_id(gate)
+        gid = gate.id
         mine = by_gate.get(gid, [])
         metric = getattr(gate, "metric", None)
         if not mine:

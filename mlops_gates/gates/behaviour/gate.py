@@ -17,7 +17,6 @@ from mlops_gates.config import (
     Config,
     DirectionalCheck,
     InvarianceCheck,
-    gate_id,
 )
 from mlops_gates.errors import DataError, MlopsGatesError, ModelError
 from mlops_gates.gates.base import Run, register
@@ -49,7 +48,7 @@ def evaluate_behaviour(
     gate: BehaviourGate, config: Config, data: EvalData, loaded: LoadedModel
 ) -> list[GateResult]:
     """Each invariance and directional property, then the cases, one verdict each."""
-    gid = gate_id(gate)
+    gid = gate.id
     model = _candidate(config, data, loaded)
     seed = gate.seed if gate.seed is not None else config.statistics.seed
     out: list[GateResult] = []
