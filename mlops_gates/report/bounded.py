@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = ["SHOWN_PER_GATE", "Omitted", "worst_first", "worst_per_gate"]
+
 SHOWN_PER_GATE = 50
 _ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
 
@@ -26,9 +28,11 @@ class Omitted:
 
     @property
     def total(self) -> int:
+        """How many verdicts were left out."""
         return sum(self.counts.values())
 
     def describe(self) -> str:
+        """The line standing in for them: how many, by status, and where to find them all."""
         parts = ", ".join(
             f"{n:,} {s}"
             for s, n in sorted(self.counts.items(), key=lambda kv: _ORDER.get(kv[0], 5))
@@ -70,6 +74,3 @@ def worst_per_gate(
         if len(ranked) > limit:
             omitted.append(Omitted(gid, Counter(str(g.get("status")) for g in ranked[limit:])))
     return shown, omitted
-
-
-__all__ = ["SHOWN_PER_GATE", "Omitted", "worst_first", "worst_per_gate"]

@@ -18,6 +18,23 @@ from typing import Any
 
 from mlops_gates._text import clean, clean_block
 
+__all__ = [
+    "MAX_ANNOTATIONS",
+    "SUMMARY_LIMIT",
+    "Location",
+    "annotation_lines",
+    "append_outputs",
+    "append_summary",
+    "escape_data",
+    "escape_property",
+    "locate_config",
+    "no_report_summary",
+    "publish",
+    "step_outputs",
+    "summary",
+    "workflow_command",
+]
+
 # GitHub shows at most 10 error and 10 warning annotations of one step; more are dropped
 # silently, so the last one we print says how many more there are.
 MAX_ANNOTATIONS = 10
@@ -39,6 +56,7 @@ def escape_property(text: str) -> str:
 
 
 def workflow_command(command: str, message: str, **properties: str | int | None) -> str:
+    """One `::command props::message` line for the Actions runner, every part escaped."""
     props = ",".join(
         f"{k}={escape_property(clean(v))}" for k, v in properties.items() if v not in (None, "")
     )
@@ -149,6 +167,7 @@ def summary(markdown: str, *, limit: int = SUMMARY_LIMIT) -> str:
 
 
 def no_report_summary(report_dir: str, reason: str) -> str:
+    """The job summary when no report was written: say so, and where the reason is."""
     return (
         f"## 💥 mlops-gates: no report\n\n`mlops-gates check` wrote no report to "
         f"`{report_dir}`: {reason}\n\nThe log of the step that ran the gates says why "
@@ -181,6 +200,7 @@ def append_outputs(path: str | os.PathLike[str], outputs: Mapping[str, str]) -> 
 
 
 def append_summary(path: str | os.PathLike[str], markdown: str) -> None:
+    """Add Markdown to the job summary file ($GITHUB_STEP_SUMMARY)."""
     with open(path, "a", encoding="utf-8") as f:
         f.write(markdown)
 

@@ -14,6 +14,8 @@ from mlops_gates.gates.result import fmt
 from mlops_gates.report.bounded import worst_per_gate
 from mlops_gates.report.markdown import describe_bound, describe_interval, slice_text
 
+__all__ = ["format_table", "render_table", "wrap"]
+
 _ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
 # SGR colours per status; bold for the two that fail a run.
 _COLOUR = {"error": "1;31", "fail": "1;31", "warn": "33", "skip": "36", "pass": "32"}

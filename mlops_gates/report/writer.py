@@ -11,6 +11,8 @@ from typing import Any
 from mlops_gates.errors import MlopsGatesError
 from mlops_gates.gates.result import Report
 
+__all__ = ["REPORT_HTML", "REPORT_JSON", "REPORT_MD", "read_report", "write_report"]
+
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -66,6 +68,7 @@ def _write_pages(doc: dict[str, Any], out: Path, markdown: str) -> None:
 
 
 def read_report(directory: Path | str) -> dict[str, Any]:
+    """The report.json a run wrote to `directory`, or one message saying what is wrong."""
     path = Path(directory) / REPORT_JSON
     try:
         doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
