@@ -10,6 +10,7 @@ of detail until it fits, and says so when it was shortened.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,8 +19,25 @@ from urllib.parse import quote
 from mlops_gates._text import clean, clean_block
 from mlops_gates.errors import PromotionError
 from mlops_gates.gates.result import fmt
+from mlops_gates.report.bounded import worst_first, worst_per_gate
 from mlops_gates.report.markdown import (
+    AXIS,
+    BOUND,
+    DOT,
+    LEFT,
+    LINE,
+    RIGHT,
+    STATUS_ICON,
+    Scale,
+    bar_scale,
+    baseline_verdict,
+    describe_bound,
+    describe_interval,
+    interval_bar,
     markdown_environment,
+    md_escape,
+    problem_kind,
+    reason_line,
     slice_text,
 )
 
@@ -48,12 +66,16 @@ BODY_LIMIT = 65536  # GitHub's limit on PR bodies and comments, in characters
 PROMOTION_MARKER = "mlops-gates:promotion"
 REPORT_MARKER = "<!-- mlops-gates:report -->"  # unkeyed: comments of releases before keys
 _ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
+_NEEDS_ORDER = ("failed", "errors", "warnings", "insufficient evidence", "skipped")
 
 # Detail levels, most detailed first; the first whose rendering fits is used.
+# per_gate: verdicts listed per gate (the worst); unfolded: problem rows shown per gate
+# before the rest are folded; passing: whether gates that passed everywhere are listed;
+# glance: problem lines in the list that opens the body.
 LEVELS: tuple[dict[str, int], ...] = (
-    {"slices": 40, "fairness": 60, "attention": 50, "all_gates": 250, "charts": 3, "bars": 20},
-    {"slices": 15, "fairness": 25, "attention": 25, "all_gates": 60, "charts": 2, "bars": 12},
-    {"slices": 5, "fairness": 10, "attention": 10, "all_gates": 0, "charts": 1, "bars": 8},
+    {"per_gate": 50, "unfolded": 10, "passing": 1, "glance": 30},
+    {"per_gate": 15, "unfolded": 5, "passing": 1, "glance": 20},
+    {"per_gate": 5, "unfolded": 3, "passing": 0, "glance": 10},
 )
 TRUNCATION_NOTE = (
     "\n\n> [!NOTE]\n> This description was cut to fit GitHub's 65,536-character limit; "
@@ -164,13 +186,77 @@ def ci_text(ci: Any) -> str:
 
 
 # -- view -------------------------------------------------------------------------------
-def _gain(g: dict[str, Any]) -> float | None:
-    """The delta oriented so that larger is better (None when undefined)."""
-    delta = g.get("observed")
-    if delta is None:
-        return None
-    greater = (g.get("details") or {}).get("greater_is_better", True)
-    return float(delta) if greater is not False else -float(delta)
+def _cells(g: dict[str, Any], scale: Scale | None, kind: str) -> list[str]:
+    support, details = g.get("support"), g.get("details") or {}
+    bar = interval_bar(g, scale)
+    cells = [
+        f"{STATUS_ICON.get(str(g.get('status')), '')} {md_escape(g.get('status'))}",
+        md_escape(slice_text(g.get("slice"))),
+        fmt(g.get("observed")),
+        describe_interval(g.get("ci")),
+        f"`{bar}`" if bar else "",
+        describe_bound(g.get("bound")),
+        "" if support is None else f"{support:,}",
+    ]
+    if kind == "baseline":
+        base, cand = details.get("baseline"), details.get("candidate")
+        cells.append("" if base is None or cand is None else f"{fmt(base)} → {fmt(cand)}")
+        cells.append(baseline_verdict(g))
+    return cells
+
+
+def _table(rows: list[dict[str, Any]], scale: Scale | None, kind: str) -> str:
+    """One gate's verdicts as a table; the bar column's header is the bars' scale."""
+    header = ["status", "slice", "value", "interval", "bar", "bound", "support"]
+    align = ["---", "---", "---:", "---", "---", "---", "---:"]
+    if scale is not None:
+        header[4] = f"`{scale.label()}`"
+    if kind == "baseline":
+        header += ["baseline → candidate", "vs baseline"]
+        align += ["---", "---"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(_cells(g, scale, kind)) + " |" for g in rows]
+    return "\n".join(lines)
+
+
+def _section(
+    gid: str, rows: list[dict[str, Any]], every: list[dict[str, Any]], unfolded: int
+) -> dict[str, Any]:
+    """One gate: its first problem rows with their reason lines, the rest folded."""
+    ranked = worst_first(rows)
+    kind, metric = str(ranked[0].get("kind")), ranked[0].get("metric")
+    scale = bar_scale(ranked)
+    problems = [g for g in ranked if g.get("status") != "pass"]
+    passes = [g for g in ranked if g.get("status") == "pass"]
+
+    def table(part: list[dict[str, Any]]) -> str:
+        return _table(part, scale, kind) if part else ""
+
+    def reasons(part: list[dict[str, Any]]) -> list[str]:
+        return [
+            f"{STATUS_ICON.get(str(g.get('status')), '')} **{md_escape(gid)}** · "
+            f"{md_escape(slice_text(g.get('slice')))}: "
+            + ("" if g.get("observed") is None else f"{fmt(g.get('observed'))}, ")
+            + md_escape(reason_line(g), 500)
+            for g in part
+        ]
+
+    shown, folded = problems[:unfolded], problems[unfolded:]
+    status = str(ranked[0].get("status"))
+    return {
+        "id": gid,
+        "title": f"{STATUS_ICON.get(status, '')} {md_escape(gid)} · "
+        + md_escape(f"{kind}{f' · {metric}' if metric else ''}"),
+        "count": len(every),
+        "problems": sum(g.get("status") != "pass" for g in every),
+        "problem_table": table(shown),
+        "problem_reasons": reasons(shown),
+        "more_problems": len(folded),
+        "more_table": table(folded),
+        "more_reasons": reasons(folded),
+        "passes": len(passes),
+        "pass_table": table(passes),
+    }
 
 
 def _comparison(g: dict[str, Any]) -> dict[str, Any]:
@@ -178,107 +264,66 @@ def _comparison(g: dict[str, Any]) -> dict[str, Any]:
     return {
         "gate": g["gate"],
         "metric": g.get("metric"),
-        "slice": g.get("slice"),
         "status": g["status"],
         "candidate": d.get("candidate"),
         "baseline": d.get("baseline"),
         "delta": g.get("observed"),
         "relative": d.get("relative_change"),
         "ci": g.get("ci"),
-        "support": g.get("support"),
-        "bound": g.get("bound"),
         "direction": "higher" if d.get("greater_is_better", True) is not False else "lower",
-        "gain": _gain(g),
+        "verdict": baseline_verdict(g),
     }
 
 
-def _fairness_rows(gates: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    for g in sorted(gates, key=lambda g: _ORDER.get(g["status"], 5)):
-        groups = (g.get("details") or {}).get("groups") or []
-        for i, grp in enumerate(groups):
-            values = {
-                k: v
-                for k, v in grp.items()
-                if k not in ("group", "support", "included") and isinstance(v, int | float)
-            }
-            rows.append(
-                {
-                    "first": i == 0,
-                    "gate": g,
-                    "group": grp.get("group"),
-                    "support": grp.get("support"),
-                    "included": grp.get("included", True),
-                    "metrics": values,
-                }
-            )
-        if not groups:
-            rows.append(
-                {
-                    "first": True,
-                    "gate": g,
-                    "group": None,
-                    "support": None,
-                    "included": True,
-                    "metrics": {},
-                }
-            )
-    return rows
+def _model_text(m: Any) -> str:
+    """A model of report.json's context as people name it: registry name and version, or
+    the file it was loaded from."""
+    if not isinstance(m, dict):
+        return ""
+    if m.get("name") and m.get("version") is not None:
+        return f"{m['name']} version {m['version']}"
+    return str(m.get("ref") or m.get("path") or m.get("uri") or "")
 
 
 def build_view(doc: dict[str, Any], limits: dict[str, int]) -> dict[str, Any]:
     """The facts the pull request body template shows, from report.json (`limits`: rows
-    per table)."""
+    per gate, problem rows unfolded per gate, whether passing gates are listed)."""
     gates = list(doc.get("gates") or [])
-    baseline = [g for g in gates if g.get("kind") == "baseline"]
-    overall = [_comparison(g) for g in baseline if not g.get("slice")]
-    sliced = [_comparison(g) for g in baseline if g.get("slice")]
-    # Worst first: the smallest oriented gain; undefined deltas last.
-    sliced.sort(key=lambda r: (r["gain"] is None, r["gain"] if r["gain"] is not None else 0))
-
-    charts = []
+    shown, omitted = worst_per_gate(gates, limits["per_gate"])
     by_gate: dict[str, list[dict[str, Any]]] = {}
-    for r in sliced:
-        if r["delta"] is not None:
-            by_gate.setdefault(r["gate"], []).append(r)
-    for gate_id, rows in list(by_gate.items())[: limits["charts"]]:
-        bars = rows[: limits["bars"]]
-        values = [float(r["delta"]) for r in bars]
-        lo, hi = min(0.0, *values), max(0.0, *values)
-        pad = (hi - lo) * 0.1 or 0.01
-        charts.append(
-            {
-                "gate": gate_id,
-                "metric": bars[0]["metric"],
-                "direction": bars[0]["direction"],
-                "labels": [slice_text(r["slice"]) for r in bars],
-                "deltas": values,
-                "lo": lo - pad if lo < 0 else 0.0,
-                "hi": hi + pad,
-                "omitted": len(rows) - len(bars),
-            }
-        )
-
-    fairness = _fairness_rows([g for g in gates if g.get("kind") == "fairness"])
-    ordered = sorted(gates, key=lambda g: _ORDER.get(g["status"], 5))
-    attention = [g for g in ordered if g["status"] in ("error", "fail", "warn")]
-    improved = sum(1 for r in overall if r["gain"] is not None and r["gain"] > 0)
-    worse = sum(1 for r in overall if r["gain"] is not None and r["gain"] < 0)
+    for g in shown:
+        by_gate.setdefault(str(g.get("gate")), []).append(g)
+    every: dict[str, list[dict[str, Any]]] = {}
+    for g in gates:
+        every.setdefault(str(g.get("gate")), []).append(g)
+    first = {gid: i for i, gid in enumerate(by_gate)}
+    worst = {gid: min(_ORDER.get(str(g.get("status")), 5) for g in r) for gid, r in by_gate.items()}
+    sections = [_section(gid, r, every[gid], limits["unfolded"]) for gid, r in by_gate.items()]
+    sections.sort(key=lambda s: (worst[s["id"]], first[s["id"]]))
+    counted = Counter(problem_kind(g) for g in gates if g.get("status") != "pass")
+    needs = {k: counted[k] for k in _NEEDS_ORDER if counted[k]}
+    needs.update((k, n) for k, n in counted.items() if k not in needs)
+    # One line per problem, worst gate first, so the reviewer sees them all on one screen.
+    glance = [r for s in sections for r in s["problem_reasons"]]
+    overall = [_comparison(g) for g in gates if g.get("kind") == "baseline" and not g.get("slice")]
+    models = (doc.get("context") or {}).get("models") or {}
+    passing = [s for s in sections if not s["problems"]]
     return {
+        "n_gates": len(every),
+        "n_verdicts": len(gates),
+        "needs": needs,
+        "glance": glance[: limits["glance"]],
+        "glance_omitted": max(0, len(glance) - limits["glance"]),
+        "problem_gates": sum(1 for s in sections if s["problems"]),
+        "problem_sections": [s for s in sections if s["problems"]],
+        "passing_sections": passing if limits["passing"] else [],
+        "passing_gates": len(passing),
+        "omitted": [md_escape(o.describe(), 500) for o in omitted],
         "overall": overall,
-        "slices": sliced[: limits["slices"]],
-        "slices_omitted": max(0, len(sliced) - limits["slices"]),
-        "charts": charts,
-        "charts_omitted": max(0, len(by_gate) - limits["charts"]),
-        "fairness": fairness[: limits["fairness"]],
-        "fairness_omitted": max(0, len(fairness) - limits["fairness"]),
-        "attention": attention[: limits["attention"]],
-        "attention_omitted": max(0, len(attention) - limits["attention"]),
-        "all_gates": ordered[: limits["all_gates"]],
-        "all_gates_omitted": max(0, len(ordered) - limits["all_gates"]),
-        "n_gates": len(gates),
-        "improved": improved,
-        "worse": worse,
+        "verdicts": Counter(r["verdict"] for r in overall),
+        "candidate_text": _model_text(models.get("candidate")),
+        "baseline": _model_text(models.get("baseline")),
+        "legend": f"{AXIS}{LEFT}{LINE}{DOT}{LINE}{RIGHT}{AXIS}{BOUND}{AXIS}",
     }
 
 

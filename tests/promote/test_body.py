@@ -14,6 +14,7 @@ import copy
 import json
 import os
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 from helpers import validate_report
 
 from mlops_gates.errors import PromotionError
+from mlops_gates.gates.result import fmt
 from mlops_gates.promote.body import (
     BODY_LIMIT,
     REPORT_MARKER,
@@ -33,6 +35,9 @@ from mlops_gates.promote.body import (
     truncate,
 )
 from mlops_gates.promote.plan import PromoteOptions, make_plan
+from mlops_gates.report.markdown import md_escape, slice_text
+
+cmarkgfm = pytest.importorskip("cmarkgfm")
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 GOLDEN = FIXTURES / "promotion-body.adult.md"
@@ -88,29 +93,49 @@ def test_body_reads_the_report_and_recomputes_nothing(doc: dict[str, Any]) -> No
     body = _body(doc)
     assert body.startswith(promotion_marker("adult-income", "7", BLOB))
     assert "**✅ Ready to promote:**" in body.splitlines()[1]
+    # "N gates" counts gates, not verdicts.
+    n_gates = len({g["gate"] for g in doc["gates"]})
+    assert n_gates < len(doc["gates"])
+    assert f"{n_gates} gates, {len(doc['gates'])} verdicts" in body.splitlines()[1]
     # The candidate vs baseline row shows the report's own numbers.
     auc = next(g for g in doc["gates"] if g["id"] == "auc-vs-baseline")
-    row = next(line for line in body.splitlines() if line.startswith("| roc\\_auc | auc-vs"))
-    assert "0.9276 | 0.8421 | +0.08551 | +10.15%" in row
+    row = next(line for line in body.splitlines() if line.startswith("| auc-vs-baseline |"))
+    assert "| roc\\_auc | 0.8421 → 0.9276 | +0.08551 | +10.15% |" in row
     assert auc["details"]["candidate"] == pytest.approx(0.9276, abs=5e-5)
-    # Worst slice first: the smallest improvement over the baseline.
-    slice_rows = [line for line in body.splitlines() if line.startswith("| accuracy-vs-baseline |")]
+    # Without an interval the body does not call the candidate better from the sign.
+    assert row.endswith("| higher | ✅ no interval |")
+    # Worst slice first (closest to its bound) in a gate's table.
+    section = body[body.index("#### ✅ accuracy-vs-baseline") :]
+    slice_rows = [line for line in section.splitlines() if line.startswith("| ✅ pass |")]
     assert "race=Amer-Indian-Eskimo" in slice_rows[0]
-    # Problems before passes; links; digests; the reproduce command.
-    assert body.index("⚠️ warn (non-blocking)") < body.index("<details><summary>All")
+    # Problems before passes, with the reason line; links; digests; the reproduce command.
+    assert body.index("⚠️ **equal-opportunity-race** · overall: 0.3427, above the maximum 0.1") < (
+        body.index("### Passed")
+    )
     assert "[training run](https://mlflow.example.com/#/runs/" + "a" * 32 + ")" in body
     assert "[model version](https://mlflow.example.com/#/models/adult-income/versions/7)" in body
+    assert "the baseline `models/baseline.skops`" in body
     assert doc["fingerprint"]["data"] in body
     assert "mlops-gates check --config examples/adult/mlops-gates.yaml" in body
-    assert "```mermaid\nxychart-beta\n" in body
+    # Bar charts that drew every difference as a positive bar are gone.
+    assert "```mermaid" not in body
 
 
-def test_confidence_intervals_are_shown_when_present(doc: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("ci", "verdict"),
+    [([0.071, 0.099], "better"), ([-0.01, 0.099], "not shown better"), ([-0.2, -0.1], "worse")],
+)
+def test_candidate_vs_baseline_is_judged_from_the_interval(
+    doc: dict[str, Any], ci: list[float], verdict: str
+) -> None:
     d = copy.deepcopy(doc)
     for g in d["gates"]:
         if g["id"] == "auc-vs-baseline":
-            g["ci"] = [0.071, 0.099]
-    assert "| [0.071, 0.099] |" in _body(d)
+            g["ci"] = ci
+    body = _body(d)
+    row = next(line for line in body.splitlines() if line.startswith("| auc-vs-baseline |"))
+    # The delta is +0.0855 in every case: the verdict follows the interval, not the sign.
+    assert f"| +0.08551 | +10.15% | [{ci[0]:g}, {ci[1]:g}] | higher | ✅ {verdict} |" in row
 
 
 def test_marker_round_trip() -> None:
@@ -156,13 +181,8 @@ def _check_markdown_is_contained(body: str) -> None:
             while j < len(lines) and lines[j].startswith("|"):
                 assert len(re.findall(r"(?<!\\)\|", lines[j])) == width, lines[j][:200]
                 j += 1
-    # Fences open and close in pairs; Mermaid blocks are exactly the five lines we write.
-    blocks = re.findall(r"^```mermaid\n(.*?)^```$", body, re.S | re.M)
-    for block in blocks:
-        rows = block.splitlines()
-        assert [r.split()[0] for r in rows] == ["xychart-beta", "title", "x-axis", "y-axis", "bar"]
-        for label in re.findall(r'"([^"]*)"', block):
-            assert re.fullmatch(r"[\w .,=+\-/:]*", label), label
+    # No charts: what a reviewer reads is text and tables.
+    assert "```mermaid" not in body
 
 
 def test_hostile_names_are_escaped_and_bounded(doc: dict[str, Any]) -> None:
@@ -219,7 +239,7 @@ def test_custom_template(doc: dict[str, Any], tmp_path: Path) -> None:
         "{{ ctx.marker }}\n{{ ctx.model | code }} {{ doc.status }} {{ view.n_gates }}\n"
     )
     body = _body(doc, template=template)
-    assert body.endswith("`adult-income` pass 43\n")
+    assert body.endswith("`adult-income` pass 16\n")  # gates, not verdicts
     template.write_text("{{ nonsense.field }}")
     with pytest.raises(PromotionError, match="template uses an unknown value"):
         _body(doc, template=template)
@@ -252,3 +272,98 @@ def test_a_registry_candidate_names_its_training_run(doc: dict[str, Any]) -> Non
         doc, PromoteOptions(model="adult-income", version="7"), now="2026-11-23T10:00:00Z"
     )
     assert local.manifest["mlflow"]["training_run_id"] is None
+
+
+# -- the body as GitHub renders it ----------------------------------------------------------
+class _Rendered(HTMLParser):
+    """Tables of cmark-gfm's HTML: header cells, rows, whether inside a <details>, and the
+    heading above each."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[dict[str, Any]] = []
+        self.details = 0
+        self.heading = ""
+        self.text: list[str] | None = None
+        self.row: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "details":
+            self.details += 1
+        elif tag == "table":
+            self.tables.append(
+                {"heading": self.heading, "folded": self.details > 0, "header": [], "rows": []}
+            )
+        elif tag == "tr":
+            self.row = []
+        elif tag in ("h3", "h4", "th", "td"):
+            self.text = []
+
+    def handle_endtag(self, tag: str) -> None:
+        text = "".join(self.text or []).strip()
+        if tag == "details":
+            self.details -= 1
+        elif tag in ("h3", "h4"):
+            self.heading = text
+        elif tag == "th":
+            self.tables[-1]["header"].append(text)
+        elif tag == "td" and self.row is not None:
+            self.row.append(text)
+        elif tag == "tr" and self.row:
+            self.tables[-1]["rows"].append(self.row)
+            self.row = None
+        if tag in ("h3", "h4", "th", "td"):
+            self.text = None
+
+    def handle_data(self, data: str) -> None:
+        if self.text is not None:
+            self.text.append(data)
+
+
+def _rendered(body: str) -> _Rendered:
+    from cmarkgfm.cmark import Options
+
+    html = cmarkgfm.github_flavored_markdown_to_html(body, options=Options.CMARK_OPT_UNSAFE)
+    page = _Rendered()
+    page.feed(html)
+    page.close()
+    assert page.details == 0, "a <details> is left open"
+    return page
+
+
+def test_the_body_reads_at_a_glance_on_github(doc: dict[str, Any]) -> None:
+    body = _body(doc)
+    page = _rendered(body)
+    assert page.tables
+    for table in page.tables:
+        assert any(table["header"]), f"an empty header row above {table['heading']!r}"
+    # Per-gate tables: problem rows unfolded, passing rows only inside <details>.
+    gate_tables = [t for t in page.tables if t["header"][:2] == ["status", "slice"]]
+    unfolded = [row for t in gate_tables if not t["folded"] for row in t["rows"]]
+    problems = [g for g in doc["gates"] if g["status"] != "pass"]
+    assert len(unfolded) == len(problems) and all("pass" not in r[0] for r in unfolded)
+    folded = [row for t in gate_tables if t["folded"] for row in t["rows"]]
+    assert len(folded) == len(doc["gates"]) - len(problems)
+    # Every unfolded row of the page (problems plus one line per baseline gate) is bounded.
+    baseline_gates = {g["gate"] for g in doc["gates"] if g["kind"] == "baseline"}
+    shown = sum(len(t["rows"]) for t in page.tables if not t["folded"])
+    assert shown <= len(problems) + len(baseline_gates) + 7  # + the digests' rows
+    # The first screen names every warning of the Adult example, with its value and reason.
+    first_screen = body[:2500]
+    for g in problems:
+        assert g["status"] == "warn"
+        line = f"**{md_escape(g['gate'])}** · {md_escape(slice_text(g['slice']))}: "
+        assert line + fmt(g["observed"]) in first_screen, line
+    assert body.index("### Needs a reviewer") < body.index("### What this deploys")
+    assert body.index("### What this deploys") < body.index("### Passed")
+
+
+def test_a_shortened_body_still_leads_with_the_problems(doc: dict[str, Any]) -> None:
+    names = [f"{'long-slice-name-' * 8}{i}" for i in range(3000)]
+    body = _body(_hostile_doc(doc, names))
+    page = _rendered(body)
+    assert body.index("### Needs a reviewer") < 1000
+    for table in page.tables:
+        assert any(table["header"])
+        if not table["folded"]:
+            assert len(table["rows"]) <= 50, table["heading"]
