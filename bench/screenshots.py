@@ -98,7 +98,19 @@ def main() -> None:
         markdown = (Path(tmp) / REPORT_MD).read_text(encoding="utf-8")
         page.write_text(markdown_page(markdown), encoding="utf-8")
         shoot(page, IMAGES / "report-md.png", height=1500)
-    print(f"wrote {IMAGES / 'report-html.png'}, {IMAGES / 'report-md.png'}")
+        page.write_text(markdown_page(promotion_body()), encoding="utf-8")
+        shoot(page, IMAGES / "promotion-body.png", height=1500)
+    print(f"wrote {IMAGES / 'report-html.png'}, {IMAGES / 'report-md.png'}, promotion-body.png")
+
+
+def promotion_body() -> str:
+    """The promotion pull request body `mlops-gates promote` opens for the example (from the
+    report tests/promote/test_body.py pins: the golden's digests and clock are placeholders)."""
+    from mlops_gates.promote.plan import PromoteOptions, make_plan
+
+    doc = json.loads((ROOT / "tests" / "fixtures" / "adult-report.json").read_text("utf-8"))
+    options = PromoteOptions(model="adult-income", version="7")
+    return make_plan(doc, options, now="2026-11-23T10:00:00Z").body("main", None)
 
 
 if __name__ == "__main__":
