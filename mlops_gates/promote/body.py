@@ -1,8 +1,11 @@
 """Render a promotion pull request's body, and the sticky report comment, from report.json.
 
 Nothing here computes a metric: rows are picked, sorted and formatted from the report
-document. Every value that came from data or config (slice values, group names, gate ids,
-messages, paths) goes through an escaping filter; Mermaid labels have their own sanitizer.
+document, in the order a reviewer needs them (what needs a look, what deploys, candidate vs
+baseline, then one table per gate with report.md's interval bars, passing rows folded).
+Every value that came from data or config (slice values, group names, gate ids, messages,
+paths) goes through an escaping filter; the `mermaid` filter stays for users' templates
+(ours draws no charts: a bar chart of differences without intervals misleads).
 GitHub refuses bodies over 65,536 characters, so the body is rendered at decreasing levels
 of detail until it fits, and says so when it was shortened.
 """
