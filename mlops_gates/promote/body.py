@@ -34,13 +34,11 @@ from mlops_gates.report.markdown import (
     Scale,
     bar_scale,
     baseline_verdict,
-    describe_bound,
-    describe_interval,
-    interval_bar,
     markdown_environment,
     md_escape,
     problem_kind,
     reason_line,
+    row_cells,
     slice_text,
 )
 
@@ -189,25 +187,6 @@ def ci_text(ci: Any) -> str:
 
 
 # -- view -------------------------------------------------------------------------------
-def _cells(g: dict[str, Any], scale: Scale | None, kind: str) -> list[str]:
-    support, details = g.get("support"), g.get("details") or {}
-    bar = interval_bar(g, scale)
-    cells = [
-        f"{STATUS_ICON.get(str(g.get('status')), '')} {md_escape(g.get('status'))}",
-        md_escape(slice_text(g.get("slice"))),
-        fmt(g.get("observed")),
-        describe_interval(g.get("ci")),
-        f"`{bar}`" if bar else "",
-        describe_bound(g.get("bound")),
-        "" if support is None else f"{support:,}",
-    ]
-    if kind == "baseline":
-        base, cand = details.get("baseline"), details.get("candidate")
-        cells.append("" if base is None or cand is None else f"{fmt(base)} → {fmt(cand)}")
-        cells.append(baseline_verdict(g))
-    return cells
-
-
 def _table(rows: list[dict[str, Any]], scale: Scale | None, kind: str) -> str:
     """One gate's verdicts as a table; the bar column's header is the bars' scale."""
     header = ["status", "slice", "value", "interval", "bar", "bound", "support"]
@@ -218,7 +197,7 @@ def _table(rows: list[dict[str, Any]], scale: Scale | None, kind: str) -> str:
         header += ["baseline → candidate", "vs baseline"]
         align += ["---", "---"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(_cells(g, scale, kind)) + " |" for g in rows]
+    lines += ["| " + " | ".join(row_cells(g, scale, kind)) + " |" for g in rows]
     return "\n".join(lines)
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "problem_kind",
     "reason_line",
     "render_markdown",
+    "row_cells",
     "slice_text",
 ]
 
@@ -316,7 +317,11 @@ def _columns(kind: str, significance: bool) -> list[tuple[str, str]]:
     return cols
 
 
-def _cells(g: dict[str, Any], scale: Scale | None, kind: str, significance: bool) -> list[str]:
+def row_cells(
+    g: dict[str, Any], scale: Scale | None, kind: str, significance: bool = False
+) -> list[str]:
+    """One verdict's table cells: status, slice, value, interval, bar, bound, support, then the
+    p-value (`significance`) and, for baseline gates, baseline → candidate and the verdict."""
     support = g.get("support")
     details = g.get("details") or {}
     bar = interval_bar(g, scale)
@@ -364,7 +369,9 @@ def _section(
     passes = [g for g in ranked if g.get("status") == "pass"]
 
     def table(part: list[dict[str, Any]]) -> str:
-        return _table(header, [_cells(g, scale, kind, significance) for g in part]) if part else ""
+        return (
+            _table(header, [row_cells(g, scale, kind, significance) for g in part]) if part else ""
+        )
 
     def reasons(part: list[dict[str, Any]]) -> list[str]:
         return [
