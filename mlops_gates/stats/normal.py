@@ -91,12 +91,10 @@ def paired_roc_auc_difference_se(
     if not candidate.n_groups == baseline.n_groups == joint.n_groups:
         raise ValueError("candidate, baseline and joint score tables must share the groups")
     pairs = joint.pairs
-    g = pairs.group
-    c10, c01 = _placements(candidate)
-    b10, b01 = _placements(baseline)
-    ce = _entry(candidate, g, joint.candidate[pairs.score])
-    be = _entry(baseline, g, joint.baseline[pairs.score])
-    d10, d01 = c10[ce] - b10[be], c01[ce] - b01[be]
+    g = joint.entry_groups()
+    c10, c01 = _lookup(candidate, _placements(candidate), g, joint.candidate[pairs.score])
+    b10, b01 = _lookup(baseline, _placements(baseline), g, joint.baseline[pairs.score])
+    d10, d01 = c10 - b10, c01 - b01
     n1 = candidate.n_positive().astype(np.float64)
     n0 = candidate.n_negative().astype(np.float64)
     pos, neg = pairs.pos.astype(np.float64), pairs.neg.astype(np.float64)
@@ -107,15 +105,40 @@ def paired_roc_auc_difference_se(
     return np.asarray(np.where((n1 >= 2) & (n0 >= 2), np.sqrt(var), np.nan), dtype=np.float64)
 
 
-def _entry(s: ScoreStats, group: NDArray[np.int64], score: NDArray[np.int64]) -> NDArray[np.intp]:
-    """Entry of ``s`` holding each (group, score index); entries are sorted by both."""
+# Largest (groups x thresholds) table of placement values looked up densely: 32 MB.
+_DENSE_CELLS = 1 << 22
+
+
+def _lookup(
+    s: ScoreStats,
+    values: tuple[FloatArray, FloatArray],
+    group: NDArray[np.int64],
+    score: NDArray[np.int64],
+) -> tuple[FloatArray, FloatArray]:
+    """``values`` (one array per entry of ``s``) at each (group, score index) asked for.
+
+    Binned scores give a small (groups x bins) grid: spread the values over it and
+    gather, one pass and no search. Exact scores on many groups fall back to a binary
+    search in the table's (group, score) order."""
     width = max(s.thresholds.shape[0], 1)
     keys = s.group * width + s.score
+    if s.n_groups * width <= _DENSE_CELLS:
+        at = group * width + score
+        present = np.zeros(s.n_groups * width, dtype=bool)
+        present[keys] = True
+        if at.shape[0] and not present[at].all():
+            raise ValueError("the joint score table has a score its model's table lacks")
+        out = []
+        for v in values:
+            grid = np.zeros(s.n_groups * width, dtype=np.float64)
+            grid[keys] = v
+            out.append(grid[at])
+        return out[0], out[1]
     want = group * width + score
-    at = np.searchsorted(keys, want)
-    if at.shape[0] and (at.max() >= keys.shape[0] or np.any(keys[at] != want)):
+    pos = np.searchsorted(keys, want)
+    if pos.shape[0] and (pos.max() >= keys.shape[0] or np.any(keys[pos] != want)):
         raise ValueError("the joint score table has a score its model's table lacks")
-    return np.asarray(at, dtype=np.intp)
+    return values[0][pos], values[1][pos]
 
 
 def _loss_se(name: str, s: ScoreStats) -> FloatArray:
