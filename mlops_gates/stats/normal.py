@@ -90,18 +90,22 @@ def paired_roc_auc_difference_se(
     """
     if not candidate.n_groups == baseline.n_groups == joint.n_groups:
         raise ValueError("candidate, baseline and joint score tables must share the groups")
-    pairs = joint.pairs
-    g = joint.entry_groups()
-    c10, c01 = _lookup(candidate, _placements(candidate), g, joint.candidate[pairs.score])
-    b10, b01 = _lookup(baseline, _placements(baseline), g, joint.baseline[pairs.score])
-    d10, d01 = c10 - b10, c01 - b01
+    c10, c01 = _placements(candidate)
+    b10, b01 = _placements(baseline)
     n1 = candidate.n_positive().astype(np.float64)
     n0 = candidate.n_negative().astype(np.float64)
-    pos, neg = pairs.pos.astype(np.float64), pairs.neg.astype(np.float64)
+    sums = []
+    for positive, c, b in ((True, c10, b10), (False, c01, b01)):
+        # Each class needs only its own placement values: V10 for positives, V01 for
+        # negatives, looked up in each model's table at the entry's own score.
+        g, ci, bi, count = joint.of_class(positive)
+        d = _lookup(candidate, c, g, ci)
+        d -= _lookup(baseline, b, g, bi)
+        d *= d
+        d *= count
+        sums.append(np.bincount(g, weights=d, minlength=joint.n_groups))
     with np.errstate(divide="ignore", invalid="ignore"):
-        s10 = np.bincount(g, weights=pos * d10 * d10, minlength=joint.n_groups) / (n1 - 1)
-        s01 = np.bincount(g, weights=neg * d01 * d01, minlength=joint.n_groups) / (n0 - 1)
-        var = s10 / n1 + s01 / n0
+        var = sums[0] / (n1 - 1) / n1 + sums[1] / (n0 - 1) / n0
     return np.asarray(np.where((n1 >= 2) & (n0 >= 2), np.sqrt(var), np.nan), dtype=np.float64)
 
 
@@ -110,35 +114,27 @@ _DENSE_CELLS = 1 << 22
 
 
 def _lookup(
-    s: ScoreStats,
-    values: tuple[FloatArray, FloatArray],
-    group: NDArray[np.int64],
-    score: NDArray[np.int64],
-) -> tuple[FloatArray, FloatArray]:
-    """``values`` (one array per entry of ``s``) at each (group, score index) asked for.
+    s: ScoreStats, values: FloatArray, group: NDArray[np.int64], score: NDArray[np.int64]
+) -> FloatArray:
+    """``values`` (one per entry of ``s``) at each (group, score index) asked for, as a
+    new array. Every pair asked for must be an entry of ``s``: the joint table and the
+    models' tables come from the same rows.
 
     Binned scores give a small (groups x bins) grid: spread the values over it and
     gather, one pass and no search. Exact scores on many groups fall back to a binary
     search in the table's (group, score) order."""
     width = max(s.thresholds.shape[0], 1)
     keys = s.group * width + s.score
+    at = group * width
+    at += score
     if s.n_groups * width <= _DENSE_CELLS:
-        at = group * width + score
-        present = np.zeros(s.n_groups * width, dtype=bool)
-        present[keys] = True
-        if at.shape[0] and not present[at].all():
-            raise ValueError("the joint score table has a score its model's table lacks")
-        out = []
-        for v in values:
-            grid = np.zeros(s.n_groups * width, dtype=np.float64)
-            grid[keys] = v
-            out.append(grid[at])
-        return out[0], out[1]
-    want = group * width + score
-    pos = np.searchsorted(keys, want)
-    if pos.shape[0] and (pos.max() >= keys.shape[0] or np.any(keys[pos] != want)):
+        grid = np.zeros(s.n_groups * width, dtype=np.float64)
+        grid[keys] = values
+        return np.asarray(grid[at], dtype=np.float64)
+    pos = np.searchsorted(keys, at)
+    if pos.shape[0] and (pos.max() >= keys.shape[0] or np.any(keys[pos] != at)):
         raise ValueError("the joint score table has a score its model's table lacks")
-    return values[0][pos], values[1][pos]
+    return np.asarray(values[pos], dtype=np.float64)
 
 
 def _loss_se(name: str, s: ScoreStats) -> FloatArray:

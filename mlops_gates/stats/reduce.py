@@ -82,35 +82,29 @@ class ScoreStats:
 @dataclass(frozen=True, eq=False)
 class JointScores:
     """Both models' scores of the same rows: counts per (group, candidate score, baseline
-    score) and class, what a paired comparison of rank metrics needs (paired DeLong).
+    score, class), what a paired comparison of rank metrics needs (paired DeLong).
 
-    ``pairs`` is a :class:`ScoreStats` whose "scores" are the distinct (candidate,
-    baseline) score pairs that occur (``pairs.thresholds`` is just ``0 .. P-1``), so it
-    marginalizes like any score table; ``candidate[k]`` and ``baseline[k]`` are pair
-    ``k``'s indices into the two models' own score tables (their thresholds). At most one
-    entry per row, and with binned scores at most groups x bins² x 2.
+    One entry per distinct (class, group, candidate score index, baseline score index)
+    that occurs, the negatives' entries first: ``entries[:n_negative_entries]`` are rows
+    of class 0, the rest rows of class 1, so each class is a view and the paired variance
+    gathers only the placement values its class needs. ``candidate`` and ``baseline`` index
+    the two models' own score tables (their thresholds). At most one entry per row, and
+    with binned scores at most groups x bins² x 2. After :func:`marginalize_joint` the
+    groups are slices and a (slice, scores, class) may occur in several entries: the
+    entries are never merged, because everything read from them is a sum over entries.
     """
 
-    pairs: ScoreStats
-    candidate: IntArray  # (P,) index into the candidate table's thresholds
-    baseline: IntArray  # (P,) index into the baseline table's thresholds
-    # Set by marginalize_joint: the slice of each of ``pairs``' groups. The entries are
-    # not merged per slice, because the paired variance only ever sums over them: merging
-    # would sort a table as long as the rows once per slicing, and that sort was most of a
-    # baseline gate's time.
-    slice_of_group: IntArray | None = None
-    n_slices: int | None = None
+    group: IntArray  # (E,)
+    candidate: IntArray  # (E,) index into the candidate table's thresholds
+    baseline: IntArray  # (E,) index into the baseline table's thresholds
+    count: IntArray  # (E,) rows
+    n_negative_entries: int
+    n_groups: int
 
-    @property
-    def n_groups(self) -> int:
-        """Number of groups (slices, once marginalized) the table describes."""
-        return self.pairs.n_groups if self.n_slices is None else self.n_slices
-
-    def entry_groups(self) -> IntArray:
-        """The group (slice, once marginalized) of each entry of ``pairs``; unsorted, and a
-        (group, pair) may occur more than once."""
-        g = self.pairs.group
-        return g if self.slice_of_group is None else self.slice_of_group[g]
+    def of_class(self, positive: bool) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+        """``(group, candidate, baseline, count)`` of the entries of one class (views)."""
+        part = slice(self.n_negative_entries, None) if positive else slice(self.n_negative_entries)
+        return self.group[part], self.candidate[part], self.baseline[part], self.count[part]
 
 
 def reduce_joint_scores(
@@ -124,7 +118,10 @@ def reduce_joint_scores(
 ) -> JointScores:
     """Rows (or weighted cells) to a :class:`JointScores`: ``candidate_index`` and
     ``baseline_index`` are each row's index into its model's score thresholds (the
-    inverse of ``np.unique`` for exact tables, the bin for binned ones)."""
+    inverse of ``np.unique`` for exact tables, the bin for binned ones).
+
+    One sort of one packed key per row, class most significant (as
+    :func:`_scores_from_rows` does for one model)."""
     g = _codes("groups", groups, n_groups, None)
     n = g.shape[0]
     t = _codes("y_true", y_true, 2, n)
@@ -132,17 +129,47 @@ def reduce_joint_scores(
     bi = np.asarray(baseline_index, dtype=np.int64)
     if ci.shape != (n,) or bi.shape != (n,) or (n and min(ci.min(), bi.min()) < 0):
         raise ValueError("candidate_index and baseline_index must be non-negative, one per row")
-    width = int(bi.max()) + 1 if n else 1
-    pair_keys, pair = np.unique(ci * width + bi, return_inverse=True)
-    pair = pair.astype(np.int64, copy=False).reshape(-1)
-    thresholds = np.arange(pair_keys.shape[0], dtype=np.float64)
+    wc = int(ci.max()) + 1 if n else 1
+    wb = int(bi.max()) + 1 if n else 1
+    if 2 * max(n_groups, 1) * wc * wb >= 1 << 62:
+        # Exact scores on very many groups: number the (candidate, baseline) pairs that
+        # occur first, so the packed key stays inside int64.
+        pairs, pair = np.unique(np.stack([ci, bi], axis=1), axis=0, return_inverse=True)
+        cand_of, base_of = pairs[:, 0], pairs[:, 1]
+        joint = reduce_joint_scores(
+            g, n_groups, t, pair.reshape(-1), np.zeros(n, dtype=np.int64), weights=weights
+        )
+        return dataclasses.replace(
+            joint, candidate=cand_of[joint.candidate], baseline=base_of[joint.candidate]
+        )
+    space = 2 * max(n_groups, 1) * wc * wb
     w = _weights(weights, n)
+    key = np.multiply(t, max(n_groups, 1), dtype=np.int64)
+    key += g
+    key *= wc
+    key += ci
+    key *= wb
+    key += bi
     if w is None:
-        table = _scores_from_rows(thresholds, g, pair, t, n_groups)
+        key.sort()
+        first = np.empty(n, dtype=bool)
+        first[:1] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        cells = key[starts]
+        count = np.diff(np.append(starts, n)).astype(np.int64)
     else:
-        key = g * max(thresholds.shape[0], 1) + pair
-        table = _scores_from_keys(thresholds, key, t * w, (1 - t) * w, n_groups)
-    return JointScores(table, pair_keys // width, pair_keys % width)
+        cells, inverse = _factorize(key, space)
+        count = _sum_by(inverse, w, cells.shape[0])
+        kept = count > 0
+        cells, count = cells[kept], count[kept]
+    baseline = cells % wb
+    cells //= wb
+    candidate = cells % wc
+    cells //= wc
+    group = cells % max(n_groups, 1)
+    n_negative = int(np.searchsorted(cells, max(n_groups, 1)))  # class 0 keys come first
+    return JointScores(group, candidate, baseline, count, n_negative, n_groups)
 
 
 @dataclass(frozen=True, eq=False)
@@ -384,11 +411,10 @@ def marginalize(
 
 
 def marginalize_joint(joint: JointScores, group_to_slice: ArrayLike, n_slices: int) -> JointScores:
-    """:func:`marginalize` for a :class:`JointScores`: O(groups), the entries untouched
-    (see :attr:`JointScores.slice_of_group`)."""
+    """:func:`marginalize` for a :class:`JointScores`: each entry relabelled with its
+    slice, nothing sorted or merged (see :class:`JointScores`)."""
     to_slice = _codes("group_to_slice", group_to_slice, n_slices, joint.n_groups)
-    composed = to_slice if joint.slice_of_group is None else to_slice[joint.slice_of_group]
-    return dataclasses.replace(joint, slice_of_group=composed, n_slices=n_slices)
+    return dataclasses.replace(joint, group=to_slice[joint.group], n_groups=n_slices)
 
 
 def _marginalize_regression(

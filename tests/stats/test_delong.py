@@ -526,3 +526,28 @@ def test_groups_without_both_classes_are_undefined() -> None:
     ta, tb, joint = _tables(y, s, s[::-1].copy(), g)
     se = paired_roc_auc_difference_se(ta, tb, joint)
     assert np.isnan(se[1]) and np.isfinite(se[0])
+
+
+def test_the_joint_table_of_huge_score_indices_is_the_same_table() -> None:
+    """Indices so large that (class, group, candidate, baseline) no longer packs into
+    int64 are paired first; the table lists the same cells as for small indices."""
+    rng = np.random.default_rng(3)
+    n = 400
+    y = rng.integers(0, 2, n)
+    g = rng.integers(0, 4, n)
+    ci, bi = rng.integers(0, 6, n), rng.integers(0, 5, n)
+    big = 1 << 30
+
+    def cells(joint: JointScores) -> list[tuple[int, ...]]:
+        rows = []
+        for positive in (False, True):
+            grp, c, b, count = joint.of_class(positive)
+            rows += [(int(positive), *map(int, t)) for t in zip(grp, c, b, count, strict=True)]
+        return sorted(rows)
+
+    small = cells(reduce_joint_scores(g, 4, y, ci, bi))
+    huge = cells(reduce_joint_scores(g, 4, y, ci * big, bi * big))
+    assert [(k, grp, c * big, b * big, m) for k, grp, c, b, m in small] == huge
+    weighted = cells(reduce_joint_scores(g, 4, y, ci, bi, weights=np.ones(n, dtype=np.int64)))
+    assert weighted == small
+    assert sum(m for *_, m in small) == n
