@@ -31,7 +31,18 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .openapi import OpenAPI, Operation, Violation, spec
-from .state import Comment, Deployment, DeploymentStatus, Dispatch, Issue, Pull, Repo, blob_sha
+from .state import (
+    Comment,
+    Deployment,
+    DeploymentStatus,
+    Dispatch,
+    Event,
+    Issue,
+    Pull,
+    Repo,
+    Status,
+    blob_sha,
+)
 
 DOCS = "https://docs.github.com/rest"
 Response = tuple[int, Any, dict[str, str]]
@@ -89,6 +100,14 @@ class GitHubDouble:
     owner: str = "acme"
     repo_name: str = "models"
     token: str = "ghs_double_0123456789abcdef"  # fake; the tests check it never leaks
+    # `token` is a workflow's GITHUB_TOKEN: the events it causes start no workflow run and
+    # the "Allow GitHub Actions to create ... pull requests" setting applies to it. False
+    # models a GitHub App's or a person's token, whose events do start workflows.
+    workflow_token: bool = True
+    # A person's token (a collaborator's): what pressing the merge button or pushing by
+    # hand looks like over the API.
+    person: str = "alice"
+    person_token: str = "ghp_person_abcdef0123456789"
     prefix: str = "/api/v3"  # GitHub Enterprise style: proves GITHUB_API_URL is used as is
     collaborators: tuple[str, ...] = ("alice", "bob")
     teams: tuple[str, ...] = ("ml-reviewers",)
@@ -102,6 +121,7 @@ class GitHubDouble:
     faults: list[Fault] = field(default_factory=list, init=False)
     hooks: list[Hook] = field(default_factory=list, init=False)
     meetings: list[Meeting] = field(default_factory=list, init=False)
+    _actor: tuple[str, bool] = field(default=("", False), init=False)  # login, workflow token
 
     def __post_init__(self) -> None:
         self.api: OpenAPI = spec()
@@ -194,9 +214,37 @@ class GitHubDouble:
         ]
 
     def merge(self, number: int) -> str:
-        """Merge pull request `number` (as a person pressing the button); the merge SHA."""
+        """Merge pull request `number` (as a person pressing the button); the merge SHA.
+        Branch protection applies as it does to the button: `HTTPError` 405 when a required
+        status check has no `success` on the head."""
         with self._lock:
-            return self.repo.merge(self.repo.pulls[number]).sha
+            self._actor = (self.person, False)
+            return self._merge(self.repo.pulls[number])
+
+    def protect(self, branch: str, contexts: list[str]) -> None:
+        """Branch protection on `branch`: "Require status checks to pass before merging"
+        with these contexts."""
+        with self._lock:
+            self.repo.required_checks[branch] = list(contexts)
+
+    def status(self, sha: str, context: str) -> Status | None:
+        """The latest status of `context` on commit `sha` (what the merge box shows)."""
+        with self._lock:
+            return self.repo.latest_statuses(sha).get(context.lower())
+
+    def head_sha(self, number: int) -> str:
+        p = self.repo.pulls[number]
+        return self.repo.refs.get(f"refs/heads/{p.head}", p.head_sha)
+
+    def mergeable(self, number: int) -> bool:
+        """Whether branch protection lets pull request `number` be merged now."""
+        with self._lock:
+            p = self.repo.pulls[number]
+            return p.state == "open" and not self.repo.missing_checks(p)
+
+    def workflow_events(self, name: str | None = None) -> list[Event]:
+        """The events that would start workflow runs (none caused by the workflow token)."""
+        return [e for e in self.repo.events if e.starts_workflows and name in (None, e.name)]
 
     def review(
         self, number: int, login: str, state: str = "APPROVED", *, team: str | None = None
@@ -268,8 +316,11 @@ class GitHubDouble:
             return 400, {"message": f"double: {exc}", "documentation_url": DOCS}, {}
 
         auth = headers.get("authorization", "")
-        if auth not in (f"token {self.token}", f"Bearer {self.token}"):
+        scheme, _, presented = auth.partition(" ")
+        if scheme not in ("token", "Bearer") or presented not in (self.token, self.person_token):
             return self._checked(op, HTTPError(401, "Bad credentials"))
+        by_workflow = presented == self.token and self.workflow_token
+        self._actor = (self.repo.login if presented == self.token else self.person, by_workflow)
         landed: Fault | None = None
         for fault in self.faults:
             if fault.times > 0 and fault.method == method and fault.path.search(rel):
@@ -279,7 +330,7 @@ class GitHubDouble:
                     return self._checked(op, (fault.status, fault.body, fault.headers))
                 landed = fault
                 break
-        if self.read_only and method != "GET":
+        if self.read_only and method != "GET" and presented == self.token:
             err = HTTPError(403, "Resource not accessible by integration")
             return self._checked(op, err)
 
@@ -531,6 +582,7 @@ class GitHubDouble:
         if sha not in r.commits:
             raise HTTPError(422, "Object does not exist")
         r.refs[ref] = sha
+        self._pushed(ref.removeprefix("refs/heads/"), sha)
         return 201, self._ref(ref), {"Location": f"{self._repo_url}/git/{ref}"}
 
     def _op_git_update_ref(self, params: dict[str, str], query: Any, body: Any) -> Response:
@@ -544,6 +596,7 @@ class GitHubDouble:
         if not body.get("force") and not r.is_ancestor(r.refs[name], sha):
             raise HTTPError(422, "Update is not a fast forward")
         r.refs[name] = sha
+        self._pushed(name.removeprefix("refs/heads/"), sha)
         return 200, self._ref(name), {}
 
     def _op_git_delete_ref(self, params: dict[str, str], query: Any, body: Any) -> Response:
@@ -586,6 +639,7 @@ class GitHubDouble:
         except ValueError:
             raise HTTPError(422, "content is not valid Base64") from None
         c = r.commit(branch, {path: data}, body["message"])
+        self._pushed(branch, c.sha)
         sha = blob_sha(data)
         content = self._content(path, sha, branch)
         content.pop("content")
@@ -628,7 +682,7 @@ class GitHubDouble:
 
     def _op_pulls_create(self, params: dict[str, str], query: Any, body: Any) -> Response:
         r = self._check_repo(params)
-        if not self.actions_may_create_pulls:
+        if not self.actions_may_create_pulls and self._actor[1]:
             raise HTTPError(
                 403, "GitHub Actions is not permitted to create or approve pull requests."
             )
@@ -672,6 +726,7 @@ class GitHubDouble:
             head_sha=head_sha,
         )
         r.pulls[p.number] = p
+        self._event("pull_request", "opened", head, head_sha, p.number)
         return 201, self._pull(p), {"Location": f"{self._repo_url}/pulls/{p.number}"}
 
     def _get_pull(self, params: dict[str, str]) -> Pull:
@@ -694,8 +749,10 @@ class GitHubDouble:
         p.updated_at = self.repo.clock.tick()
         if body.get("state") == "closed" and p.state == "open":
             p.state, p.closed_at = "closed", p.updated_at
+            self._event("pull_request", "closed", p.head, self.head_sha(p.number), p.number)
         elif body.get("state") == "open" and p.state == "closed":
             p.state, p.closed_at = "open", None
+            self._event("pull_request", "reopened", p.head, self.head_sha(p.number), p.number)
         return 200, self._pull(p), {}
 
     def _op_pulls_request_reviewers(
@@ -793,6 +850,238 @@ class GitHubDouble:
         if self.repo.comments.pop(int(params["comment_id"]), None) is None:
             raise HTTPError(404, "Not Found")
         return 204, None, {}
+
+    # -- events, statuses and merging --------------------------------------------------
+    def _event(
+        self,
+        name: str,
+        action: str | None,
+        ref: str | None,
+        sha: str | None,
+        number: int | None = None,
+    ) -> None:
+        login, by_workflow = self._actor
+        # GitHub: "events triggered by the GITHUB_TOKEN ... will not create a new workflow
+        # run" (workflow_dispatch and repository_dispatch excepted).
+        starts = not by_workflow or name in ("workflow_dispatch", "repository_dispatch")
+        self.repo.events.append(Event(name, action, ref, sha, login, by_workflow, starts, number))
+
+    def _pushed(self, branch: str, sha: str) -> None:
+        """A push to `branch`: the push event, and `synchronize` on its open pull requests."""
+        self._event("push", None, f"refs/heads/{branch}", sha)
+        for p in self.repo.pulls.values():
+            if p.state == "open" and p.head == branch:
+                self._event("pull_request", "synchronize", branch, sha, p.number)
+
+    def _merge(self, p: Pull) -> str:
+        if p.state != "open":
+            raise HTTPError(405, "Pull Request is not mergeable")
+        missing = self.repo.missing_checks(p)
+        if missing:
+            context, why = missing[0]
+            err = HTTPError(405, f'Required status check "{context}" {why}.')
+            err.body["documentation_url"] = (
+                "https://docs.github.com/articles/about-protected-branches"
+            )
+            raise err
+        head = self.head_sha(p.number)
+        merge = self.repo.merge(p)
+        self._event("pull_request", "closed", p.head, head, p.number)
+        self._event("push", None, f"refs/heads/{p.base}", merge.sha)
+        return merge.sha
+
+    def _op_pulls_merge(self, params: dict[str, str], query: Any, body: Any) -> Response:
+        p = self._get_pull(params)
+        wanted = (body or {}).get("sha")
+        if wanted and wanted != self.head_sha(p.number):
+            raise HTTPError(409, "Head branch was modified. Review and try the merge again.")
+        sha = self._merge(p)
+        result = {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}
+        return 200, result, {}
+
+    def _status(self, st: Status) -> dict[str, Any]:
+        return self._obj(
+            "status",
+            url=f"{self._repo_url}/statuses/{st.sha}",
+            avatar_url=None,
+            id=st.id,
+            node_id=f"SC_{st.id}",
+            state=st.state,
+            description=st.description,
+            target_url=st.target_url,
+            context=st.context,
+            created_at=st.created_at,
+            updated_at=st.created_at,
+            creator=self._user(st.creator),
+        )
+
+    def _op_repos_create_commit_status(
+        self, params: dict[str, str], query: Any, body: Any
+    ) -> Response:
+        r = self._check_repo(params)
+        sha = params["sha"]
+        if sha not in r.commits:
+            raise HTTPError(422, f"No commit found for SHA: {sha}")
+        description = body.get("description")
+        if description is not None and len(description) > 140:
+            raise HTTPError(
+                422,
+                "Validation Failed",
+                [
+                    {
+                        "resource": "Status",
+                        "code": "custom",
+                        "field": "description",
+                        "message": "description is too long (maximum is 140 characters)",
+                    }
+                ],
+            )
+        st = Status(
+            id=90000 + len(r.statuses) + 1,
+            sha=sha,
+            state=body["state"],
+            context=body.get("context") or "default",
+            description=description,
+            target_url=body.get("target_url"),
+            creator=self._actor[0],
+            created_at=r.clock.tick(),
+        )
+        r.statuses.append(st)
+        self._event("status", None, None, sha)
+        return 201, self._status(st), {"Location": f"{self._repo_url}/statuses/{sha}"}
+
+    def _op_repos_get_combined_status_for_ref(
+        self, params: dict[str, str], query: Any, body: Any
+    ) -> Response:
+        r = self._check_repo(params)
+        commit = r.resolve(params["ref"])
+        if commit is None:
+            raise HTTPError(404, f"No commit found for SHA: {params['ref']}")
+        latest = sorted(r.latest_statuses(commit.sha).values(), key=lambda s: -s.id)
+        states = {s.state for s in latest}
+        # GitHub: failure if any is error or failure, pending if none or any pending.
+        if states & {"error", "failure"}:
+            state = "failure"
+        elif not latest or "pending" in states:
+            state = "pending"
+        else:
+            state = "success"
+        simple = []
+        for st in latest:
+            full = self._status(st)
+            full.pop("creator")
+            simple.append(full)
+        combined = {
+            "state": state,
+            "sha": commit.sha,
+            "total_count": len(latest),
+            "statuses": simple,
+            "repository": self._repository("minimal-repository"),
+            "commit_url": f"{self._repo_url}/commits/{commit.sha}",
+            "url": f"{self._repo_url}/commits/{commit.sha}/status",
+        }
+        return 200, combined, {}
+
+    def _op_repos_compare_commits_with_basehead(
+        self, params: dict[str, str], query: Any, body: Any
+    ) -> Response:
+        """Three-dot comparison: the files changed on HEAD since its merge base with BASE."""
+        r = self._check_repo(params)
+        base_ref, sep, head_ref = params["basehead"].partition("...")
+        base, head = r.resolve(base_ref), r.resolve(head_ref)
+        if not sep or base is None or head is None:
+            raise HTTPError(404, "Not Found")
+        seen, todo = set(), [base.sha]
+        while todo:
+            sha = todo.pop()
+            if sha not in seen:
+                seen.add(sha)
+                todo.extend(r.commits[sha].parents)
+        todo, merge_base = [head.sha], base
+        while todo:
+            sha = todo.pop(0)
+            if sha in seen:
+                merge_base = r.commits[sha]
+                break
+            todo.extend(r.commits[sha].parents)
+        old, new = merge_base.tree, head.tree
+        files = []
+        for path in sorted(set(old) | set(new)):
+            if old.get(path) == new.get(path):
+                continue
+            status = "added" if path not in old else "removed" if path not in new else "modified"
+            sha = new.get(path) or old[path]
+            files.append(
+                self._obj(
+                    "diff-entry",
+                    sha=sha,
+                    filename=path,
+                    status=status,
+                    additions=0,
+                    deletions=0,
+                    changes=0,
+                    blob_url=f"{self.root}/{r.full_name}/blob/{head.sha}/{path}",
+                    raw_url=f"{self.root}/{r.full_name}/raw/{head.sha}/{path}",
+                    contents_url=f"{self._repo_url}/contents/{path}?ref={head.sha}",
+                )
+            )
+        url = f"{self._repo_url}/compare/{params['basehead']}"
+        html = f"{self.root}/{r.full_name}/compare/{params['basehead']}"
+        comparison = self._obj(
+            "commit-comparison",
+            url=url,
+            html_url=html,
+            permalink_url=html,
+            diff_url=f"{html}.diff",
+            patch_url=f"{html}.patch",
+            base_commit=self._commit(base.sha),
+            merge_base_commit=self._commit(merge_base.sha),
+            status="identical" if not files else "ahead",
+            ahead_by=0,
+            behind_by=0,
+            total_commits=0,
+            commits=[],
+            files=files,
+        )
+        return 200, comparison, {}
+
+    def _op_repos_list_commits(
+        self, params: dict[str, str], query: dict[str, list[str]], body: Any
+    ) -> Response:
+        """History from `sha` (default branch) newest first, first parents only; with
+        `path`, the commits that changed that file."""
+        r = self._check_repo(params)
+        start = r.resolve(query.get("sha", [None])[0])
+        if start is None:
+            raise HTTPError(404, "Not Found")
+        path = query.get("path", [None])[0]
+        history = []
+        c: Any = start
+        while c is not None:
+            parent = r.commits[c.parents[0]] if c.parents else None
+            before = parent.tree.get(path) if parent and path else None
+            if path is None or c.tree.get(path) != before:
+                history.append(c.sha)
+            c = parent
+        chunk, headers = self._page(history, query, f"/repos/{r.full_name}/commits")
+        return 200, [self._commit(sha) for sha in chunk], headers
+
+    def _commit(self, sha: str) -> dict[str, Any]:
+        c = self.repo.commits[sha]
+        url = f"{self._repo_url}/commits/{sha}"
+        obj = self._obj(
+            "commit",
+            url=url,
+            sha=sha,
+            node_id=f"C_{sha[:8]}",
+            html_url=f"{self.root}/{self.repo.full_name}/commit/{sha}",
+            comments_url=f"{url}/comments",
+            author=None,
+            committer=None,
+            parents=[{"sha": p, "url": f"{self._repo_url}/commits/{p}"} for p in c.parents],
+        )
+        obj["commit"]["message"] = c.message
+        return obj
 
     # -- issues ------------------------------------------------------------------------
     def _issue(self, i: Issue | Pull) -> dict[str, Any]:

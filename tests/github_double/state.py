@@ -97,6 +97,37 @@ class Dispatch:
 
 
 @dataclass
+class Status:
+    """One commit status. GitHub keeps every one (append-only); for a context the latest
+    wins, and that is what required status checks and the combined status read."""
+
+    id: int
+    sha: str
+    state: str  # error | failure | pending | success
+    context: str
+    description: str | None
+    target_url: str | None
+    creator: str
+    created_at: str
+
+
+@dataclass
+class Event:
+    """A webhook event the repository would deliver, with what caused it. GitHub starts no
+    workflow run for an event caused by a workflow's GITHUB_TOKEN (apart from
+    workflow_dispatch and repository_dispatch), so `starts_workflows` is False for those."""
+
+    name: str  # pull_request, push, status, ...
+    action: str | None  # opened, closed, synchronize; None where GitHub sends none
+    ref: str | None
+    sha: str | None
+    actor: str
+    by_workflow_token: bool
+    starts_workflows: bool
+    number: int | None = None  # the pull request, for pull_request events
+
+
+@dataclass
 class Comment:
     id: int
     issue: int
@@ -134,6 +165,11 @@ class Repo:
     deployments: dict[int, Deployment] = field(default_factory=dict)
     issues: dict[int, Issue] = field(default_factory=dict)  # pull requests are in `pulls`
     dispatches: list[Dispatch] = field(default_factory=list)
+    statuses: list[Status] = field(default_factory=list)  # oldest first, never removed
+    # Branch protection: branch -> contexts that need a `success` on a pull request's head
+    # before it may be merged into that branch ("Require status checks to pass").
+    required_checks: dict[str, list[str]] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
     clock: Clock = field(default_factory=Clock)
     _next_issue: int = 1
     _next_comment: int = 1000
@@ -203,6 +239,30 @@ class Repo:
         pull.state, pull.closed_at, pull.merged_at, pull.updated_at = "closed", stamp, stamp, stamp
         pull.merge_commit_sha = merge.sha
         return merge
+
+    # -- statuses ------------------------------------------------------------------------
+    def latest_statuses(self, sha: str) -> dict[str, Status]:
+        """The latest status per context on commit `sha` (contexts compare case-insensitively,
+        as on GitHub; the first spelling is kept)."""
+        latest: dict[str, Status] = {}
+        for st in self.statuses:
+            if st.sha == sha:
+                latest[st.context.lower()] = st
+        return latest
+
+    def missing_checks(self, pull: Pull) -> list[tuple[str, str]]:
+        """The required contexts of `pull`'s base that its head lacks a `success` for, each
+        with GitHub's 405 wording ("is expected" when absent or pending, "is failing")."""
+        head = self.refs.get(f"refs/heads/{pull.head}", pull.head_sha)
+        latest = self.latest_statuses(head)
+        missing = []
+        for context in self.required_checks.get(pull.base, []):
+            st = latest.get(context.lower())
+            if st is None or st.state == "pending":
+                missing.append((context, "is expected"))
+            elif st.state != "success":
+                missing.append((context, "is failing"))
+        return missing
 
     # -- issues ----------------------------------------------------------------------
     def next_issue_number(self) -> int:
