@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,14 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         description="Open a promotion pull request for a candidate whose gates passed: it "
         "changes deploy/<model>.yaml on a branch and carries the evidence from report.json. "
         "Running it again for the same candidate updates that pull request; promoting "
-        "another version closes the model's older promotion pull requests. Needs "
-        "GITHUB_TOKEN (contents: write, pull-requests: write); GITHUB_API_URL for GitHub "
-        "Enterprise. Exit status: 0 done (a failed review request is a warning: the next "
-        "run asks again); 1 refused (the report did not pass) or GitHub failed; 2 usage "
-        "error.",
+        "another version closes the model's older promotion pull requests. The verdict is "
+        "set as the commit status mlops-gates/promotion on the pull request's head (require "
+        "it in branch protection): success only when the report passed and the manifest "
+        "there matches it; a report that did not pass marks an open promotion of that "
+        "candidate failing. Needs GITHUB_TOKEN (contents: write, pull-requests: write, "
+        "statuses: write); GITHUB_API_URL for GitHub Enterprise. Exit status: 0 done (a "
+        "failed review request is a warning: the next run asks again); 1 refused (the "
+        "report did not pass) or GitHub failed; 2 usage error.",
     )
     add_report_dir(p)
     p.add_argument("--model", required=True, help="registered model name; names the manifest")
@@ -107,6 +111,24 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "since it was prepared",
     )
     p.add_argument(
+        "--status-context",
+        metavar="NAME",
+        default="mlops-gates/promotion",
+        help="commit status promote sets on the pull request's head; require it in branch "
+        "protection (default: mlops-gates/promotion)",
+    )
+    p.add_argument(
+        "--no-status",
+        action="store_true",
+        help="set no commit status (the pull request then needs another check to merge)",
+    )
+    p.add_argument(
+        "--status-url",
+        metavar="URL",
+        help="Details link of the status (default: this GitHub Actions run, else the "
+        "MLflow gates run)",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="print the manifest and the body; do not contact GitHub",
@@ -132,6 +154,41 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     _repo_option(c)
     c.set_defaults(func=_comment)
+
+    s = subparsers.add_parser(
+        "promotion-status",
+        help="set the promotion check on a pull request or merge group promote never saw",
+        description="Set the commit status mlops-gates/promotion on a change that promote "
+        "did not judge, so requiring that check in branch protection does not block them: "
+        "success when no deploy manifest changed; on a merge-group commit, the verdict of "
+        "the queued pull request's head when the manifests are identical; on a pull "
+        "request that changes a manifest nothing (only promote's verdict passes it). "
+        "Without --sha, reads the pull_request or merge_group event GitHub Actions ran for. "
+        "Needs GITHUB_TOKEN (statuses: write, contents: read). Exit status: 0 done; 1 "
+        "GitHub failed; 2 usage error.",
+    )
+    s.add_argument("--sha", metavar="SHA", help="commit to set the status on")
+    s.add_argument("--base", metavar="SHA", help="commit it is compared with (with --sha)")
+    s.add_argument(
+        "--queued-pr",
+        type=int,
+        metavar="N",
+        help="with --sha: the commit is the merge group of pull request N",
+    )
+    s.add_argument(
+        "--status-context",
+        metavar="NAME",
+        default="mlops-gates/promotion",
+        help="commit status to set (default: mlops-gates/promotion)",
+    )
+    s.add_argument(
+        "--manifest-dir",
+        metavar="DIR",
+        default="deploy",
+        help="repository folder of the manifests (default: deploy)",
+    )
+    _repo_option(s)
+    s.set_defaults(func=_promotion_status)
 
 
 def _repo_option(p: argparse.ArgumentParser) -> None:
@@ -159,10 +216,14 @@ def _promote(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         doc = read_report(args.report_dir)
-        check_passed(doc, str(args.report_dir / "report.json"))
     except MlopsGatesError as exc:
         _error(str(exc))
         return EXIT_FAIL
+    refused: str | None = None
+    try:
+        check_passed(doc, str(args.report_dir / "report.json"))
+    except MlopsGatesError as exc:
+        refused = str(exc)
     options = PromoteOptions(
         model=args.model,
         version=args.model_version,
@@ -180,9 +241,19 @@ def _promote(args: argparse.Namespace) -> int:
         config_path=args.config,
         template=args.template,
         force=args.force,
+        status_context=None if args.no_status else args.status_context,
+        status_url=args.status_url,
     )
+    if refused is not None:
+        _error(refused)
+        if not args.dry_run:
+            _mark_refused(args, doc, options)
+        return EXIT_FAIL
     try:
         plan = make_plan(doc, options)
+        if options.status_url is None:
+            options = replace(options, status_url=_status_url(plan))
+            plan = replace(plan, options=options)
         if args.dry_run:
             from mlops_gates.promote.manifest import dump_manifest
 
@@ -217,10 +288,124 @@ def _promote(args: argparse.Namespace) -> int:
         return EXIT_OK
     what = "opened" if result.action == "opened" else "updated"
     print(f"{what} pull request #{result.number}: {result.url}")
+    _print_status(result.status, options.status_context)
     if not result.committed:
         print(f"{result.path} on {result.branch} was already current")
     for n in result.superseded:
         print(f"closed #{n}: superseded by #{result.number}")
+    return EXIT_OK
+
+
+def _status_url(plan: Any) -> str | None:
+    """The status's Details link: this Actions run, else the gates run in MLflow."""
+    from mlops_gates.promote.status import run_url_from_env
+
+    return run_url_from_env() or plan.ctx.links.get("gates_run")
+
+
+def _print_status(status: Any, context: str | None) -> None:
+    if status is not None:
+        said = "set" if status.posted else "already"
+        print(f"{context} {said} {status.verdict.state} on {status.sha[:10]}: ", end="")
+        print(status.verdict.description)
+
+
+def _mark_refused(args: argparse.Namespace, doc: dict[str, Any], options: Any) -> None:
+    """A report that did not pass: the candidate's open promotion, if any, turns red. Best
+    effort: without a token or a version there is nothing to mark, and the refusal above is
+    the message that matters."""
+    from mlops_gates.errors import PromotionError
+    from mlops_gates.github import GitHubClient
+    from mlops_gates.promote.plan import make_plan
+    from mlops_gates.promote.pr import mark_refused
+
+    if not options.status_context or not os.environ.get("GITHUB_TOKEN", "").strip():
+        return
+    try:
+        plan = make_plan(doc, options)
+        if options.status_url is None:
+            plan = replace(plan, options=replace(options, status_url=_status_url(plan)))
+        client = GitHubClient.from_env(args.repo)
+    except PromotionError:
+        return
+    try:
+        result = mark_refused(client, plan)
+    except PromotionError as exc:
+        _warn(f"could not mark the open promotion pull request failing: {exc}")
+        return
+    finally:
+        client.close()
+    if result is not None:
+        print(f"pull request #{result.number} ({result.url}) is marked failing")
+        _print_status(result.status, options.status_context)
+
+
+def _event_commits(args: argparse.Namespace) -> tuple[str, str, int | None] | str:
+    """(sha, base, queued pull request) from the options or the Actions event; else why not."""
+    import json
+
+    from mlops_gates.promote.carry import queued_pull
+
+    if args.sha or args.base:
+        if not (args.sha and args.base):
+            return "--sha and --base go together"
+        return str(args.sha), str(args.base), args.queued_pr
+    name = os.environ.get("GITHUB_EVENT_NAME", "")
+    path = os.environ.get("GITHUB_EVENT_PATH", "")
+    if name not in ("pull_request", "merge_group") or not path:
+        return (
+            f"no commit to judge: pass --sha and --base, or run it on a pull_request or "
+            f"merge_group event (GITHUB_EVENT_NAME is {name or 'unset'!r})"
+        )
+    try:
+        event = json.loads(Path(path).read_text(encoding="utf-8"))
+        if name == "pull_request":
+            pull = event["pull_request"]
+            return str(pull["head"]["sha"]), str(pull["base"]["sha"]), None
+        group = event["merge_group"]
+        queued = queued_pull(str(group["head_ref"]))
+        if queued is None:
+            return f"merge_group.head_ref {group['head_ref']!r} names no pull request"
+        return str(group["head_sha"]), str(group["base_sha"]), queued
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"GITHUB_EVENT_PATH {path}: not a {name} event ({type(exc).__name__}: {exc})"
+
+
+def _promotion_status(args: argparse.Namespace) -> int:
+    from mlops_gates.errors import PromotionError
+    from mlops_gates.github import GitHubClient
+    from mlops_gates.promote.carry import judge_change
+    from mlops_gates.promote.status import post_status, run_url_from_env
+
+    commits = _event_commits(args)
+    if isinstance(commits, str):
+        _error(commits)
+        return EXIT_USAGE
+    sha, base, queued = commits
+    try:
+        client = GitHubClient.from_env(args.repo)
+    except PromotionError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    context = args.status_context
+    try:
+        verdict, why = judge_change(
+            client,
+            sha=sha,
+            base=base,
+            context=context,
+            manifest_dir=args.manifest_dir,
+            queued=queued,
+        )
+        if verdict is not None:
+            post_status(client, sha, verdict, context=context, target_url=run_url_from_env())
+    except PromotionError as exc:
+        _error(str(exc))
+        return EXIT_FAIL
+    finally:
+        client.close()
+    said = "nothing set" if verdict is None else f"set {verdict.state}"
+    print(f"{context} on {sha[:10]}: {said} ({why})")
     return EXIT_OK
 
 

@@ -29,6 +29,9 @@ __all__ = [
 ]
 
 BRANCH_PREFIX = "mlops-gates/promote"
+# The commit status promote sets on the pull request's head (promote/status.py): the check
+# to require in branch protection.
+STATUS_CONTEXT = "mlops-gates/promotion"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class PromoteOptions:
     config_path: str | None = None  # for the reproduce command
     template: Path | None = None
     force: bool = False
+    status_context: str | None = STATUS_CONTEXT  # None: set no commit status
+    status_url: str | None = None  # the status's Details link (the CI run, the report)
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,11 @@ from mlops_gates.promote.pulls import (
     review_state,
     update_pull,
 )
+from mlops_gates.promote.status import StatusResult, set_promotion_status
 
 __all__ = [
     "PromotionResult",
+    "mark_refused",
     "promote",
 ]
 
@@ -69,6 +71,7 @@ class PromotionResult:
     superseded: list[int] = field(default_factory=list)
     message: str = ""
     warnings: list[str] = field(default_factory=list)  # done, but not all of it (reviews)
+    status: StatusResult | None = None  # the verdict set on the pull request's head
 
 
 # -- the promotion ----------------------------------------------------------------------
@@ -151,6 +154,9 @@ def promote(client: GitHubClient, plan: Plan) -> PromotionResult:
             pull, action = created, "opened"
     add_labels(client, pull.number, list(opts.labels))
     warnings = _request_reviews(client, pull.number, opts, everyone=action == "opened" or committed)
+    # Opened by the workflow token, the pull request starts no gates workflow: its check
+    # is this status (promote/status.py).
+    status = _set_status(client, plan, pull.number)
 
     # Listed again now that ours is open: a promote running at the same time either saw
     # ours or is seen here, so one of the two closes the older candidate.
@@ -172,6 +178,7 @@ def promote(client: GitHubClient, plan: Plan) -> PromotionResult:
         committed=committed,
         superseded=superseded,
         warnings=warnings,
+        status=status,
     )
     if newer:
         top = newer[0]
@@ -182,6 +189,38 @@ def promote(client: GitHubClient, plan: Plan) -> PromotionResult:
             f"newer than {plan.ctx.version}, and was opened meanwhile: closed #{pull.number}"
         )
     return result
+
+
+def mark_refused(client: GitHubClient, plan: Plan) -> PromotionResult | None:
+    """For a report that did not pass: set the failing status on the candidate's open
+    promotion pull request, if there is one (an earlier passing run opened it; its check
+    must not stay green on old evidence). Opens nothing; None when there is no such pull
+    request."""
+    base = plan.options.base or client.default_branch
+    pulls = open_pulls(client, base=base, head_prefix=plan.branch)
+    pull = next((p for p in pulls if p.head_ref == plan.branch), None)
+    if pull is None:
+        return None
+    status = _set_status(client, plan, pull.number)
+    return PromotionResult(
+        "updated", plan.branch, plan.path, number=pull.number, url=pull.url, status=status
+    )
+
+
+def _set_status(client: GitHubClient, plan: Plan, number: int) -> StatusResult | None:
+    context = plan.options.status_context
+    if not context:
+        return None
+    try:
+        return set_promotion_status(
+            client, plan, context=context, target_url=plan.options.status_url
+        )
+    except PromotionError as exc:
+        raise PromotionError(
+            f"{exc}. Pull request #{number} is open but carries no {context} status, so "
+            "branch protection keeps it blocked; setting it needs `statuses: write` in the "
+            "workflow's permissions. Run promote again once that is fixed."
+        ) from None
 
 
 def _request_reviews(

@@ -61,7 +61,7 @@ def gh(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubDouble]:
         assert double.violations == [], "\n".join(double.violations)
 
 
-@pytest.mark.parametrize("command", ["promote", "comment"])
+@pytest.mark.parametrize("command", ["promote", "comment", "promotion-status"])
 def test_every_subcommand_answers_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(command, "--help")
@@ -110,7 +110,131 @@ def test_promote_refuses_a_report_that_did_not_pass(
     err = capsys.readouterr().err
     assert "the gates run ended 'fail': blocking gates accuracy." in err
     assert "Only a passing candidate is promoted" in err
-    assert gh.requests == [], "a refused promotion never talks to GitHub"
+    # It looks for an open promotion of that candidate to mark failing; there is none,
+    # so it writes nothing and opens nothing.
+    assert [r.method for r in gh.requests if r.method != "GET"] == []
+    assert gh.repo.pulls == {}
+
+
+def test_a_refused_report_marks_the_open_promotion_failing(
+    gh: GitHubDouble, report_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["promote", str(report_dir), "--model", "adult-income", "--model-version", "7"]
+    assert main(*args) == 0
+    out = capsys.readouterr().out
+    head = gh.head_sha(1)
+    assert f"mlops-gates/promotion set success on {head[:10]}: gates passed for" in out
+    failing = json.loads((report_dir / "report.json").read_text())
+    failing["status"] = "fail"
+    failing["gates"][1].update(status="fail")
+    (report_dir / "report.json").write_text(json.dumps(failing))
+    assert main(*args) == 1
+    captured = capsys.readouterr()
+    assert "the gates run ended 'fail'" in captured.err
+    assert "pull request #1 (" in captured.out and "is marked failing" in captured.out
+    st = gh.status(head, "mlops-gates/promotion")
+    assert st is not None and st.state == "failure"
+    assert st.description == "adult-income 7: gates run ended 'fail'; blocking: accuracy"
+
+
+def _event(tmp_path: Path, name: str, payload: dict[str, Any]) -> dict[str, str]:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(payload))
+    return {"GITHUB_EVENT_NAME": name, "GITHUB_EVENT_PATH": str(path)}
+
+
+def test_promotion_status_passes_changes_that_promote_nothing_and_carries_merge_groups(
+    gh: GitHubDouble,
+    report_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    context = "mlops-gates/promotion"
+    base = gh.repo.refs["refs/heads/main"]
+    gh.repo.refs["refs/heads/feature"] = base
+    code = gh.repo.commit("feature", {"train.py": b"print(1)\n"}, "a better model")
+    env = _event(
+        tmp_path,
+        "pull_request",
+        {"pull_request": {"head": {"sha": code.sha}, "base": {"sha": base}}},
+    )
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert main("promotion-status") == 0
+    st = gh.status(code.sha, context)
+    assert st is not None and (st.state, st.description) == (
+        "success",
+        "no model promotion: deploy/ unchanged",
+    )
+
+    # A promotion pull request: nothing set on its head by the PR workflow...
+    assert main("promote", str(report_dir), "--model", "adult-income", "--model-version", "7") == 0
+    pr_head = gh.head_sha(1)
+    capsys.readouterr()
+    assert main("promotion-status", "--sha", pr_head, "--base", base) == 0
+    assert "nothing set" in capsys.readouterr().out
+    assert [s.context for s in gh.repo.statuses if s.sha == pr_head] == [context]
+    # ...and in the merge queue its verdict is carried to the merge-group commit.
+    with gh._lock:
+        gh.repo.refs[f"refs/heads/gh-readonly-queue/main/pr-1-{pr_head}"] = base
+        group = gh.repo.commit(
+            "gh-readonly-queue/main/pr-1-" + pr_head,
+            {"deploy/adult-income.yaml": gh.repo.file(pr_head, "deploy/adult-income.yaml")},
+            "merge group",
+        )
+    ref = f"refs/heads/gh-readonly-queue/main/pr-1-{pr_head}"
+    payload = {"merge_group": {"head_sha": group.sha, "base_sha": base, "head_ref": ref}}
+    for k, v in _event(tmp_path, "merge_group", payload).items():
+        monkeypatch.setenv(k, v)
+    assert main("promotion-status") == 0
+    st = gh.status(group.sha, context)
+    assert st is not None and st.state == "success"
+    assert st.description.startswith("from #1: gates passed for adult-income 7")
+
+    # The same merge group with a different manifest is refused.
+    edited = gh.repo.file(pr_head, "deploy/adult-income.yaml").replace(b"7", b"8")  # type: ignore[union-attr]
+    with gh._lock:
+        other = gh.repo.commit(
+            ref.removeprefix("refs/heads/"), {"deploy/adult-income.yaml": edited}, "x"
+        )
+    assert main("promotion-status", "--sha", other.sha, "--base", base, "--queued-pr", "1") == 0
+    st = gh.status(other.sha, context)
+    assert st is not None and (st.state, st.description) == (
+        "failure",
+        "deploy/adult-income.yaml in the merge group differs from #1's judged head",
+    )
+
+
+def test_promotion_status_passes_a_revert_of_a_promotion(
+    gh: GitHubDouble, report_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = "deploy/adult-income.yaml"
+    with gh._lock:
+        v6 = gh.repo.commit("main", {path: b"model: {name: adult-income, version: '6'}\n"}, "v6")
+        gh.repo.commit("main", {path: b"model: {name: adult-income, version: '7'}\n"}, "v7")
+        base = gh.repo.refs["refs/heads/main"]
+        gh.repo.refs["refs/heads/revert-7"] = gh.repo.refs["refs/heads/hand"] = base
+        revert = gh.repo.commit("revert-7", {path: gh.repo.file(v6.sha, path)}, "Revert v7")
+        hand = gh.repo.commit("hand", {path: b"model: {name: adult-income, version: '5'}\n"}, "")
+    assert main("promotion-status", "--sha", revert.sha, "--base", base) == 0
+    st = gh.status(revert.sha, "mlops-gates/promotion")
+    assert st is not None and (st.state, st.description) == (
+        "success",
+        f"rollback: restores {path} as of {v6.sha[:7]}",
+    )
+    assert main("promotion-status", "--sha", hand.sha, "--base", base) == 0
+    assert gh.status(hand.sha, "mlops-gates/promotion") is None
+
+
+def test_promotion_status_without_an_event_is_a_usage_error(
+    gh: GitHubDouble, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GITHUB_EVENT_NAME", raising=False)
+    assert main("promotion-status") == 2
+    assert "pass --sha and --base" in capsys.readouterr().err
+    assert main("promotion-status", "--sha", "abc") == 2
+    assert gh.requests == []
 
 
 def test_promote_without_a_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -260,7 +384,7 @@ def test_docs_list_every_option_and_no_other() -> None:
     sub = parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     actual = {
         opt
-        for command in ("promote", "comment")
+        for command in ("promote", "comment", "promotion-status")
         for action in sub[command]._actions
         for opt in action.option_strings
         if opt.startswith("--") and opt != "--help"
