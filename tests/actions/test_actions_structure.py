@@ -29,7 +29,9 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _uses_lines(path: Path) -> list[str]:
-    return [m.strip() for m in re.findall(r"uses:\s*(.+)", path.read_text())]
+    # The `uses:` key only: `statuses: write` ends in "uses:" too.
+    text = path.read_text()
+    return [m.strip() for m in re.findall(r"^\s*(?:-\s+)?uses:\s*(.+)", text, re.M)]
 
 
 def _steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -43,7 +45,8 @@ def _steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_pr_workflow_runs_on_every_pull_request() -> None:
     on = _load(TEMPLATES["mlops-gates-pr.yml"])["on"]
-    assert on == {"pull_request": None}, "no branch or path filter: every pull request"
+    # merge_group: a merge queue waits for the required checks on its merge-group commit.
+    assert on == {"pull_request": None, "merge_group": None}, "no filter: every change"
 
 
 def test_train_promote_triggers_and_path_filters() -> None:
@@ -120,8 +123,11 @@ def test_least_privilege(name: str) -> None:
         assert set(perms.values()) <= {"read", "write"}, (job_id, perms)
         writers[job_id] = {k for k, v in perms.items() if v == "write"}
     allowed = {
-        "mlops-gates-pr.yml": {"gates": {"pull-requests"}},
-        "mlops-train-promote.yml": {"train": set(), "promote": {"contents", "pull-requests"}},
+        "mlops-gates-pr.yml": {"gates": {"pull-requests", "statuses"}},
+        "mlops-train-promote.yml": {
+            "train": set(),
+            "promote": {"contents", "pull-requests", "statuses"},
+        },
         "mlops-deploy.yml": {"deploy": {"deployments"}},
         "mlops-monitor.yml": {"monitor": set(), "alert": {"issues"}},
     }.get(name, {job_id: set() for job_id in doc["jobs"]})
