@@ -140,7 +140,14 @@ def test_pr_workflow_passes(act: Act, gh: GitHubDouble, tmp_path: Path) -> None:
     number = _open_user_pull(gh)
     secrets, env = _github(gh)
     env["MLOPS_GATES_TRACKING"] = ""  # the default: track (to a local store)
-    event = {"pull_request": {"number": number, "head": {"ref": "feature"}}}
+    head, base = gh.head_sha(number), gh.repo.refs["refs/heads/main"]
+    event = {
+        "pull_request": {
+            "number": number,
+            "head": {"ref": "feature", "sha": head, "repo": {"full_name": "acme/models"}},
+            "base": {"ref": "main", "sha": base},
+        }
+    }
     run = act.run(repo, PR_WORKFLOW, "pull_request", event=event, secrets=secrets, env=env)
 
     assert run.returncode == 0 and run.jobs() == {"gates": "success"}, run.log()
@@ -161,6 +168,32 @@ def test_pr_workflow_passes(act: Act, gh: GitHubDouble, tmp_path: Path) -> None:
     marker = "<!-- mlops-gates:report key=mlops-gates.yaml -->\n"
     assert comment.issue == number and comment.body.startswith(marker)
     assert "mlops-gates: PASS" in comment.body
+    # A change that promotes nothing gets the required promotion check from this workflow.
+    status = gh.status(head, "mlops-gates/promotion")
+    assert status is not None and status.state == "success", run.log()
+    assert status.description == "no model promotion: deploy/ unchanged"
+
+
+def test_pr_workflow_on_a_merge_group(act: Act, gh: GitHubDouble, tmp_path: Path) -> None:
+    """A merge queue's event has no pull request number: the gates run on the merge-group
+    commit, nothing is commented, and the group gets its promotion check."""
+    repo = _user_repo(tmp_path / "queued", PASSING_GATES, "pr")
+    number = _open_user_pull(gh)
+    base = gh.repo.refs["refs/heads/main"]
+    ref = f"gh-readonly-queue/main/pr-{number}-{gh.head_sha(number)}"
+    gh.repo.refs[f"refs/heads/{ref}"] = base
+    group = gh.repo.commit(ref, {"train.py": b"print('better model')\n"}, "merge group")
+    secrets, env = _github(gh)
+    event = {
+        "merge_group": {"head_sha": group.sha, "base_sha": base, "head_ref": f"refs/heads/{ref}"}
+    }
+    run = act.run(repo, PR_WORKFLOW, "merge_group", event=event, secrets=secrets, env=env)
+
+    assert run.returncode == 0 and run.jobs() == {"gates": "success"}, run.log()
+    assert run.outputs()["status"] == "pass"
+    assert gh.repo.comments == {}
+    status = gh.status(group.sha, "mlops-gates/promotion")
+    assert status is not None and status.state == "success", run.log()
 
 
 def test_pr_workflow_fails_with_one_annotation_per_failing_gate(
