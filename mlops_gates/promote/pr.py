@@ -21,6 +21,7 @@ The sticky report comment lives in `comment.py`; what is written, in `plan.py`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -216,11 +217,18 @@ def _set_status(client: GitHubClient, plan: Plan, number: int) -> StatusResult |
             client, plan, context=context, target_url=plan.options.status_url
         )
     except PromotionError as exc:
-        raise PromotionError(
-            f"{exc}. Pull request #{number} is open but carries no {context} status, so "
-            "branch protection keeps it blocked; setting it needs `statuses: write` in the "
-            "workflow's permissions. Run promote again once that is fixed."
-        ) from None
+        blocked = (
+            f"Pull request #{number} is open but carries no {context} status, so branch "
+            "protection keeps it blocked; run promote again once that is fixed."
+        )
+        said = re.search(r"\(403 [^)]*\)", str(exc))
+        if said:  # the one permission this step needs beyond opening the pull request
+            raise PromotionError(
+                f"GitHub refused setting the {context} status {said.group(0)}: the token "
+                "needs `statuses: write` (in a workflow: add it to the job's "
+                f"`permissions:`). {blocked}"
+            ) from None
+        raise PromotionError(f"{exc}. {blocked}") from None
 
 
 def _request_reviews(

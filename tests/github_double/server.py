@@ -111,6 +111,9 @@ class GitHubDouble:
     prefix: str = "/api/v3"  # GitHub Enterprise style: proves GITHUB_API_URL is used as is
     collaborators: tuple[str, ...] = ("alice", "bob")
     teams: tuple[str, ...] = ("ml-reviewers",)
+    # Teams the workflow token cannot see (secret teams; the token has no organisation
+    # read access): GitHub answers a review request for one as for a non-collaborator.
+    hidden_teams: tuple[str, ...] = ()
     read_only: bool = False  # a token without write permission: writes answer 403
     # The repository setting "Allow GitHub Actions to create and approve pull requests",
     # as a workflow's GITHUB_TOKEN meets it: off, opening a pull request answers 403.
@@ -760,8 +763,9 @@ class GitHubDouble:
     ) -> Response:
         p = self._get_pull(params)
         users, teams = body.get("reviewers", []), body.get("team_reviewers", [])
+        visible = self.repo.teams - (set(self.hidden_teams) if self._actor[1] else set())
         unknown = [u for u in users if u not in self.repo.collaborators] + [
-            t for t in teams if t not in self.repo.teams
+            t for t in teams if t not in visible
         ]
         if unknown:
             raise HTTPError(

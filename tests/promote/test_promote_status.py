@@ -16,6 +16,7 @@ import pytest
 from github import GithubException
 from github_double import GitHubDouble, HTTPError
 
+from mlops_gates.errors import PromotionError
 from mlops_gates.github import GitHubClient, RetryPolicy
 from mlops_gates.promote.manifest import dump_manifest, parse_manifest
 from mlops_gates.promote.plan import PromoteOptions, make_plan
@@ -182,6 +183,20 @@ def test_rerunning_promote_posts_no_duplicate_status(gh: GitHubDouble, doc: dict
     assert (st.target_url, st.creator) == (url, gh.repo.login)
 
 
+def test_a_token_without_statuses_write_is_told_so(gh: GitHubDouble, doc: dict[str, Any]) -> None:
+    gh.fail("POST", "/statuses/", 403, message="Resource not accessible by integration")
+    with pytest.raises(PromotionError) as info:
+        promote(client(gh), plan_of(doc))
+    assert str(info.value) == (
+        f"GitHub refused setting the {CONTEXT} status (403 Resource not accessible by "
+        "integration): the token needs `statuses: write` (in a workflow: add it to the "
+        f"job's `permissions:`). Pull request #1 is open but carries no {CONTEXT} status, "
+        "so branch protection keeps it blocked; run promote again once that is fixed."
+    )
+    assert not gh.mergeable(1)
+    assert promote(client(gh), plan_of(doc)).status is not None and gh.mergeable(1)
+
+
 def test_the_context_is_configurable_and_can_be_turned_off(
     gh: GitHubDouble, doc: dict[str, Any]
 ) -> None:
@@ -247,3 +262,21 @@ def test_the_doubles_merge_button_obeys_branch_protection(gh: GitHubDouble) -> N
     assert info.value.body["message"] == f'Required status check "{CONTEXT}" is expected.'
     # A person's pull request starts workflows; the Actions setting does not apply to them.
     assert [e.action for e in gh.workflow_events("pull_request")] == ["opened"]
+
+
+def test_a_team_the_workflow_token_cannot_see_is_a_warning(doc: dict[str, Any]) -> None:
+    with GitHubDouble(teams=("ml-reviewers", "secret-ml"), hidden_teams=("secret-ml",)) as gh:
+        plan = plan_of(doc, team_reviewers=("ml-reviewers", "secret-ml"))
+        result = promote(client(gh), plan)
+        [pr] = gh.open_pulls()
+        assert pr.teams == ["ml-reviewers"]
+        [warning] = result.warnings
+        assert warning.startswith(f"requesting a review from secret-ml on #{pr.number} failed")
+        # A person (or an App token with organisation read access) sees the team.
+        person = client(gh, gh.person_token)
+        try:
+            person.repo.get_pull(pr.number).create_review_request(team_reviewers=["secret-ml"])
+        finally:
+            person.close()
+        assert gh.repo.pulls[pr.number].teams == ["ml-reviewers", "secret-ml"]
+        assert gh.violations == []
