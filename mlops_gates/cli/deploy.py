@@ -98,6 +98,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "`mlops-gates canary` exits with); anything else is a fail",
     )
     d.add_argument(
+        "--bake-url",
+        metavar="URL",
+        help="the judge as an HTTP endpoint answering JSON with a `verdict` field (what "
+        "`mlops-gates canary --serve` answers at /); an error or another answer is a fail",
+    )
+    d.add_argument(
         "--if-inconclusive",
         choices=("rollback", "promote"),
         default="rollback",
@@ -226,8 +232,10 @@ def _bake(args: argparse.Namespace) -> Bake | None:
     from mlops_gates.deploy.registry import LEASE_SECONDS
 
     if args.bake is None:
-        if args.bake_command or args.bake_data:
-            raise ValueError("--bake-command and --bake-data judge a bake: add --bake DURATION")
+        if args.bake_command or args.bake_data or args.bake_url:
+            raise ValueError(
+                "--bake-command, --bake-url and --bake-data judge a bake: add --bake DURATION"
+            )
         return None
     if not args.canary_alias:
         raise ValueError("--bake holds the canary: add --canary-alias canary")
@@ -241,9 +249,18 @@ def _bake(args: argparse.Namespace) -> Bake | None:
             "lease's life; for longer, deploy the canary alone and judge it with a scheduled "
             "`mlops-gates canary`"
         )
-    if (args.bake_command is None) == (args.bake_data is None):
-        raise ValueError("--bake needs one judge: --bake-command CMD or --bake-data PATH")
-    if args.bake_command is not None:
+    judges = [j for j in (args.bake_command, args.bake_url, args.bake_data) if j is not None]
+    if len(judges) != 1:
+        raise ValueError(
+            "--bake needs one judge: --bake-command CMD, --bake-url URL or --bake-data PATH"
+        )
+    if args.bake_url is not None:
+        url = args.bake_url
+
+        def judge() -> tuple[str, str]:
+            return _ask_url(url)
+
+    elif args.bake_command is not None:
         command = args.bake_command
 
         def judge() -> tuple[str, str]:
@@ -263,6 +280,21 @@ def _bake(args: argparse.Namespace) -> Bake | None:
             return verdict.answer, verdict.message
 
     return Bake(seconds, judge, interval=max(interval, 1.0), on_inconclusive=args.if_inconclusive)
+
+
+def _ask_url(url: str) -> tuple[str, str]:
+    """GET the judge's verdict document; an answer it cannot read is a fail with the reason."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            doc = json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return "fail", f"the canary judge at {url} did not answer ({exc})"
+    verdict = doc.get("verdict") if isinstance(doc, dict) else None
+    message = str(doc.get("message", "")) if isinstance(doc, dict) else ""
+    return str(verdict), message or f"{url} answered {verdict!r}"
 
 
 def _seconds(text: str) -> float:

@@ -145,6 +145,11 @@ def _monitor(args: argparse.Namespace) -> int:
     if sequence.get("restarted"):
         print(f"mlops-gates: note: {sequence['restarted']}", file=sys.stderr)
     span = f"{mon['rows']} rows ({mon['labeled_rows']} labelled)"
+    if sequence:
+        span += (
+            f"; anytime-valid over {sequence['runs']} run(s) since {sequence['since']} "
+            f"(state {sequence['state']})"
+        )
     if mon["retrain"]:
         print(f"monitor: retraining warranted: {span}; {len(mon['reasons'])} problem(s)")
     else:

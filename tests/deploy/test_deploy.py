@@ -983,3 +983,47 @@ def test_rollback_and_revert_move_the_canary_too(
     assert deploy(model, "--canary-alias", "canary") == 0
     assert model.alias() == "1" and model.alias("canary") == "1"
     assert "alias 'canary' moved from version 2 to 1" in capsys.readouterr().out
+
+
+def test_a_bake_asks_the_served_canary_judge_over_http(model: Model) -> None:
+    """The deploy flow against a real mlflow server with the judge served over HTTP: deploy
+    reads it as Argo's web provider does ($.verdict), Flagger's hooks read the status."""
+    import urllib.error
+    import urllib.request
+
+    from mlops_gates.canary import CanarySpec, judge_file, serve
+
+    log = model.root / "served.csv"
+    server = serve(lambda: judge_file(log, CanarySpec(label="y", prediction="pred", margin=0.03)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def flagger(path: str) -> int:
+        req = urllib.request.Request(url + path, data=b'{"name": "m", "phase": "Progressing"}')
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        model.manifest("1")
+        assert deploy(model) == 0
+        bake = ("--canary-alias", "canary", "--bake", "0s", "--bake-url", url + "/")
+        model.manifest("2")
+        assert deploy(model, *bake) == 1  # no log yet: the judge errs, never a pass
+        assert model.alias() == "1" and model.alias("canary") is None
+        canary_log(log, batches=40, acc_canary=0.9)
+        assert flagger("/flagger/confirm-promotion") == 200
+        assert deploy(model, *bake) == 0
+        assert model.alias() == model.alias("canary") == "2"
+        canary_log(log, batches=10, acc_canary=0.7, seed=1)
+        assert flagger("/flagger/rollout") == 412
+        model.manifest("3")
+        assert deploy(model, *bake) == 1
+        assert model.alias() == model.alias("canary") == "2"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
