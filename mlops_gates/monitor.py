@@ -120,8 +120,6 @@ def monitor(
         source=str(path),
     )
     anytime = (guarantee or config.monitor.guarantee) == "anytime"
-    if anytime:
-        win = _new_rows(win, config, time_column)
     folder = report_dir / "monitor"
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -192,71 +190,19 @@ def monitor(
         },
     }
     report = replace(report, context=context)
-    return _sequence(report, config, win, time_column, model_version) if anytime else report
+    if not anytime:
+        return report
+    from mlops_gates.monitor_state import judge_over_time
 
-
-def _state_file(config: Config) -> Path:
-    state = config.monitor.state
-    base = config.source.parent if config.source is not None else Path.cwd()
-    return state if state.is_absolute() else base / state
-
-
-def _new_rows(win: Window, config: Config, time_column: str | None) -> Window:
-    """The window with only the labelled rows the sequence has not counted yet (newer than
-    the state's `through`): each row joins the running counts once."""
-    from dataclasses import replace
-
-    import pandas as pd
-
-    from mlops_gates.monitor_state import load_state
-
-    state, _ = load_state(_state_file(config), model=None, now="", any_model=True)
-    if time_column is None or state.through is None or not len(win.labeled):
-        return win
-    stamps = pd.to_datetime(win.labeled[time_column], utc=True, format="mixed")
-    fresh = win.labeled[stamps > pd.Timestamp(state.through)].reset_index(drop=True)
-    return replace(win, labeled=fresh)
-
-
-def _sequence(
-    report: Report, config: Config, win: Window, time_column: str | None, version: str | None
-) -> Report:
-    """Extend the running sequence with this run's counts and judge on it (docs/monitor.md)."""
-    from dataclasses import replace
-
-    import pandas as pd
-
-    from mlops_gates.monitor_state import extend, load_state, save_state
-
-    file = _state_file(config)
-    candidate = dict(report.context.get("models", {}).get("candidate") or {})
-    model = version or (
-        f"{candidate['name']}/{candidate['version']}"
-        if candidate.get("name") and candidate.get("version")
-        else candidate.get("digest") or candidate.get("uri") or config.candidate.model
+    return judge_over_time(
+        report,
+        config,
+        win.labeled,
+        time_column=time_column,
+        now=win.end,
+        version=model_version,
+        folder=folder,
     )
-    state, restart = load_state(file, model=None if model is None else str(model), now=win.end)
-    through = None
-    if time_column is not None and len(win.labeled):
-        # Full precision: a row at the same second as the newest counted one is still new.
-        newest = pd.to_datetime(win.labeled[time_column], utc=True, format="mixed").max()
-        through = newest.isoformat().replace("+00:00", "Z")
-    new, new_state, guarantees = extend(report, state, alpha=config.monitor.alpha, through=through)
-    save_state(file, new_state)
-    mon = dict(new.context["monitor"])
-    mon["retrain"] = new.status != "pass"
-    mon["reasons"] = [f"{g.id}: {g.message}" for g in new.gates if g.blocking] + list(new.errors)
-    mon["guarantee"] = "anytime"
-    mon["guarantees"] = guarantees
-    mon["sequence"] = {
-        "state": str(file),
-        "model": new_state.model,
-        "since": new_state.started_at,
-        "runs": new_state.runs,
-        "through": new_state.through,
-        "restarted": restart,
-    }
-    return replace(new, context={**new.context, "monitor": mon})
 
 
 def _keep(rows: pd.DataFrame, file: Path) -> str:

@@ -28,9 +28,21 @@ from typing import TYPE_CHECKING
 from mlops_gates.stats.sequential import Running
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops_gates.config import Config
     from mlops_gates.gates.result import GateResult, Report
 
-__all__ = ["ANYTIME_METRICS", "SequenceState", "extend", "load_state", "save_state"]
+__all__ = [
+    "ANYTIME_METRICS",
+    "SequenceState",
+    "counts_of",
+    "extend",
+    "judge_over_time",
+    "load_state",
+    "save_state",
+    "state_file",
+]
 
 STATE_VERSION = 1
 # Count metrics: observed = hits / support, support the metric's own denominator, so the
@@ -109,7 +121,8 @@ def load_state(
             "run (delete the file or restore it from git to silence this)"
         )
     if state.model != model and not any_model:
-        return fresh, (
+        # Rows up to `through` were served by the old version: the new one starts after them.
+        return replace(fresh, through=state.through), (
             f"{path}: the deployed model changed from {state.model} to {model}; the "
             "sequence starts over with this run"
         )
@@ -129,24 +142,39 @@ def save_state(path: Path, state: SequenceState) -> None:
         raise
 
 
+def counts_of(report: Report) -> dict[str, tuple[int, int]]:
+    """Each count-metric verdict's (denominator, numerator): ``support`` is the metric's own
+    denominator, so ``observed x support`` recovers the numerator exactly."""
+    out = {}
+    for g in report.gates:
+        counted = g.status in ("pass", "fail", "warn") and g.observed is not None
+        if _anytime(g) and counted and g.support:
+            out[g.id] = (int(g.support), round(float(g.observed) * int(g.support)))  # type: ignore[arg-type]
+    return out
+
+
 def extend(
-    report: Report, state: SequenceState, *, alpha: float, through: str | None
+    report: Report,
+    state: SequenceState,
+    *,
+    counts: dict[str, tuple[int, int]],
+    alpha: float,
+    through: str | None,
 ) -> tuple[Report, SequenceState, dict[str, str]]:
-    """Add this run's counts to the state and re-judge the count-metric verdicts on the
-    running totals; the new report, the new state and each verdict's guarantee."""
+    """Add this run's `counts` (verdict id -> (n, hits), from the rows new to the sequence)
+    to the state and re-judge the report's count-metric verdicts on the running totals; the
+    new report, the new state and each verdict's guarantee."""
     from mlops_gates.gates.unjudged import severe
     from mlops_gates.stats.sequential import e_bh, proportion_cs, proportion_evalue
 
     streams = dict(state.streams)
-    judged: list[int] = []
-    for i, g in enumerate(report.gates):
-        if not _anytime(g):
-            continue
-        if g.status in ("pass", "fail", "warn") and g.support and g.observed is not None:
-            hits = round(float(g.observed) * int(g.support))
-            streams[g.id] = streams.get(g.id, Running()).add(int(g.support), float(hits))
-        if g.id in streams and streams[g.id].n > 0:
-            judged.append(i)
+    for key, (n, hits) in counts.items():
+        streams[key] = streams.get(key, Running()).add(n, float(hits))
+    judged = [
+        i
+        for i, g in enumerate(report.gates)
+        if _anytime(g) and g.id in streams and streams[g.id].n > 0
+    ]
     new_state = replace(
         state, streams=streams, runs=state.runs + 1, through=through or state.through
     )
@@ -169,11 +197,8 @@ def extend(
     for i, e, alarm in zip(judged, evalues, alarms, strict=True):
         g, run = gates[i], streams[gates[i].id]
         cs = proportion_cs(run.total, run.n, alpha=alpha)
-        window = (
-            f"this window {g.observed:.4g} on {g.support}"
-            if g.support and g.observed is not None
-            else "no new rows"
-        )
+        new_n, new_hits = counts.get(g.id, (0, 0))
+        window = f"new rows {new_hits / new_n:.4g} on {new_n}" if new_n else "no new rows"
         if math.isnan(e):
             continue  # a bound of 0 or 1 has no e-process: the fixed verdict stands
         status = "fail" if alarm else "pass"
@@ -204,3 +229,90 @@ def extend(
 
 def _anytime(g: GateResult) -> bool:
     return g.kind == "metric" and (g.metric or "") in ANYTIME_METRICS and g.bound is not None
+
+
+def state_file(config: Config) -> Path:
+    """Where `monitor.state` is (relative paths: against the config file's folder)."""
+    state = config.monitor.state
+    base = config.source.parent if config.source is not None else Path.cwd()
+    return state if state.is_absolute() else base / state
+
+
+def judge_over_time(
+    report: Report,
+    config: Config,
+    labeled: pd.DataFrame,
+    *,
+    time_column: str | None,
+    now: str,
+    version: str | None,
+    folder: Path,
+) -> Report:
+    """The monitoring report with its count-metric verdicts judged on the running sequence:
+    the labelled rows of the window that are new to it (newer than the state's `through`)
+    are reduced by the same gates, added, and judged anytime-valid (docs/monitor.md)."""
+    import hashlib
+
+    import pandas as pd
+
+    from mlops_gates.config import DataConfig
+    from mlops_gates.gates.runner import run_gates
+
+    file = state_file(config)
+    candidate = dict(report.context.get("models", {}).get("candidate") or {})
+    model = version or (
+        f"{candidate['name']}/{candidate['version']}"
+        if candidate.get("name") and candidate.get("version")
+        else candidate.get("digest") or candidate.get("uri") or config.candidate.model
+    )
+    state, restart = load_state(file, model=None if model is None else str(model), now=now)
+    rows = labeled
+    if time_column is not None and len(rows):
+        stamps = pd.to_datetime(rows[time_column], utc=True, format="mixed")
+        if state.through is not None:
+            rows = rows[stamps > pd.Timestamp(state.through)].reset_index(drop=True)
+            stamps = stamps[stamps > pd.Timestamp(state.through)]
+    judged = {g.gate for g in report.gates}
+    gates = [
+        g
+        for g in config.gates
+        if g.id in judged and g.kind == "metric" and getattr(g, "metric", "") in ANYTIME_METRICS
+    ]
+    counts: dict[str, tuple[int, int]] = {}
+    through = state.through
+    if gates and len(rows):
+        # The same gates on the new rows only, in memory (the rows are kept for inspection).
+        kept = (folder / "sequence.parquet").resolve()
+        rows.to_parquet(kept, index=False)
+        memory = config.backend.model_copy(update={"engine": "memory"})
+        sub = config.model_copy(
+            update={
+                "data": DataConfig(path=kept, format="parquet"),
+                "gates": gates,
+                "backend": memory,
+            }
+        )
+        counts = counts_of(run_gates(sub, table=rows))
+        if time_column is not None:
+            # Full precision: a row in the same second as the newest counted one is new.
+            through = pd.Timestamp(stamps.max()).isoformat().replace("+00:00", "Z")
+    new, new_state, guarantees = extend(
+        report, state, counts=counts, alpha=config.monitor.alpha, through=through
+    )
+    save_state(file, new_state)
+    mon = dict(new.context.get("monitor") or {})
+    mon["retrain"] = new.status != "pass"
+    mon["reasons"] = [f"{g.id}: {g.message}" for g in new.gates if g.blocking] + list(new.errors)
+    mon["guarantee"] = "anytime"
+    mon["guarantees"] = guarantees
+    mon["sequence"] = {
+        "state": str(file),
+        "model": new_state.model,
+        "since": new_state.started_at,
+        "runs": new_state.runs,
+        "through": new_state.through,
+        "new_rows": len(rows),
+        "restarted": restart,
+        "digest": "sha256:" + hashlib.sha256(new_state.to_json().encode()).hexdigest(),
+    }
+    return replace(new, context={**new.context, "monitor": mon})
