@@ -190,13 +190,19 @@ def extend(
             else math.nan
         )
     alarms = list(e_bh(evalues, alpha=alpha)) if evalues else []
+    # One vectorised call for every confidence sequence (the ends are found by bisection).
+    runs = [streams[gates[i].id] for i in judged]
+    seqs = proportion_cs([r.total for r in runs], [r.n for r in runs], alpha=alpha)
+    ends = {
+        gates[i].id: (float(lo), float(hi))
+        for i, lo, hi in zip(judged, seqs.lo, seqs.hi, strict=True)
+    }
     guarantee = {g.id: GUARANTEE_FIXED for g in gates}
     text = GUARANTEE_ANYTIME.format(
         since=state.started_at, runs=new_state.runs, k=len(judged), alpha=alpha
     )
     for i, e, alarm in zip(judged, evalues, alarms, strict=True):
         g, run = gates[i], streams[gates[i].id]
-        cs = proportion_cs(run.total, run.n, alpha=alpha)
         new_n, new_hits = counts.get(g.id, (0, 0))
         window = f"new rows {new_hits / new_n:.4g} on {new_n}" if new_n else "no new rows"
         if math.isnan(e):
@@ -214,7 +220,7 @@ def extend(
             g,
             status=severe(status, g.severity),  # type: ignore[arg-type]
             observed=run.mean,
-            ci=(float(cs.lo), float(cs.hi)),
+            ci=ends[g.id],
             support=run.n,
             message=message,
             reason=("below_min" if side.startswith("below") else "above_max") if alarm else "ok",
