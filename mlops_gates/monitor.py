@@ -93,8 +93,13 @@ def monitor(
     now: datetime,
     gate_ids: list[str],
     report_dir: Path,
+    guarantee: str | None = None,
+    model_version: str | None = None,
 ) -> Report:
-    """Run the monitoring gates on the window; the report (not yet written)."""
+    """Run the monitoring gates on the window; the report (not yet written). With
+    ``guarantee`` (default: ``monitor.guarantee`` of the config) "anytime", the count
+    metrics extend the running sequence kept in ``monitor.state`` (`monitor_state`), which
+    belongs to ``model_version`` (default: the candidate's registry version or digest)."""
     from dataclasses import replace
 
     from mlops_gates.config import DataConfig, DriftGate
@@ -114,6 +119,7 @@ def monitor(
         now=now,
         source=str(path),
     )
+    anytime = (guarantee or config.monitor.guarantee) == "anytime"
     folder = report_dir / "monitor"
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -180,9 +186,23 @@ def monitor(
             "labeled_rows": len(win.labeled),
             "retrain": report.status != "pass",
             "reasons": retrain_reasons,
+            "guarantee": "anytime" if anytime else "fixed",
         },
     }
-    return replace(report, context=context)
+    report = replace(report, context=context)
+    if not anytime:
+        return report
+    from mlops_gates.monitor_state import judge_over_time
+
+    return judge_over_time(
+        report,
+        config,
+        win.labeled,
+        time_column=time_column,
+        now=win.end,
+        version=model_version,
+        folder=folder,
+    )
 
 
 def _keep(rows: pd.DataFrame, file: Path) -> str:

@@ -35,7 +35,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("stats",),
     # I/O only; schema_infer reads data into a starting schema and imports nothing of ours.
     ("sources", "schema_infer"),
-    ("backends",),
+    # The canary judge: logged predictions (sources) into confidence sequences (stats).
+    ("backends", "canary"),
     ("gates",),
     ("report",),
     # Signed statements about a report and the model's bytes: below tracking, so a gates
@@ -46,7 +47,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     # Commands' logic. init writes the starting config and workflows that run the others.
     ("promote", "deploy", "alerts", "init"),
     ("runs",),
-    ("monitor",),
+    ("monitor", "monitor_state"),
     ("cli", "__main__"),
     ("pytest_plugin",),
     ("",),

@@ -275,3 +275,129 @@ def test_the_window_reaches_the_gates_in_memory_and_is_kept_beside_the_report(
     assert len(pd.read_parquet(labeled)) == int((~late).sum())
     # The label gates ran last, on the labelled rows: the report's data is their file.
     assert doc["context"]["data"] == {"path": str(labeled), "rows": int((~late).sum())}
+
+
+# -- anytime-valid monitoring across runs (#24 items 1 and 2) -------------------------------
+
+
+def anytime_project(tmp_path: Path, rows: pd.DataFrame) -> Path:
+    rows.to_parquet(tmp_path / "prod.parquet", index=False)
+    config = base_config(
+        data={"path": "prod.parquet"},
+        candidate={"predictions": "pred", "scores": "score"},
+        baseline=None,
+        monitor={"guarantee": "anytime", "state": "monitoring/state.json"},
+        gates=[
+            {"id": "acc", "kind": "metric", "metric": "accuracy", "min": 0.8},
+            {"id": "auc", "kind": "metric", "metric": "roc_auc", "min": 0.6},
+        ],
+    )
+    path = tmp_path / "mlops-gates.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def day(n: int, seed: int, end: str, *, wrong: float = 0.0) -> pd.DataFrame:
+    """n rows over the day before `end`; a share `wrong` of them with a flipped prediction."""
+    rows = production(n, seed, days=1)
+    rows["ts"] = rows.ts + (pd.Timestamp(end) - pd.Timestamp(NOW))
+    flip = np.random.default_rng(seed).random(n) < wrong
+    rows["pred"] = np.where(flip, 1 - rows.pred, rows.pred)
+    return rows
+
+
+def run_on(path: Path, now: str, *extra: str) -> tuple[int, dict[str, Any]]:
+    out = path.parent / "monitor-report"
+    window = ["--time-column", "ts", "--window", "7d", "--now", now]
+    code = main(["monitor", "--config", str(path), *window, "--report-dir", str(out), *extra])
+    doc = json.loads((out / "report.json").read_text())
+    validate_report(doc)
+    return code, doc
+
+
+DAY2 = "2026-11-24T06:00:00Z"
+DAY3 = "2026-11-25T06:00:00Z"
+
+
+def test_anytime_runs_extend_the_sequence_and_count_each_row_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = day(400, 11, NOW)
+    path = anytime_project(tmp_path, first)
+    code, doc = run_on(path, NOW, "--model-version", "adult/3")
+    assert code == 0, capsys.readouterr()
+    assert "no monitor state yet" in capsys.readouterr().err
+    acc = by_id(doc)["acc"]
+    assert acc["support"] == 400
+    assert acc["observed"] == pytest.approx(accuracy_score(first.y, first.pred))
+    assert acc["details"]["guarantee"] == "anytime" and acc["details"]["e_value"] < 20
+    lo, hi = acc["ci"]
+    assert lo < acc["observed"] < hi
+    mon = doc["context"]["monitor"]
+    assert mon["guarantee"] == "anytime" and mon["sequence"]["runs"] == 1
+    assert mon["guarantees"]["acc"].startswith("anytime-valid")
+    assert mon["guarantees"]["auc"].startswith("fixed-level")  # a score metric stays fixed
+
+    # The next day the window (7 days) holds both days: only the new rows join the sequence.
+    second = day(300, 12, DAY2)
+    pd.concat([first, second]).to_parquet(tmp_path / "prod.parquet", index=False)
+    code, doc = run_on(path, DAY2, "--model-version", "adult/3")
+    assert code == 0
+    acc = by_id(doc)["acc"]
+    both = pd.concat([first, second])
+    assert acc["support"] == 700
+    assert acc["observed"] == pytest.approx(accuracy_score(both.y, both.pred))
+    assert acc["details"]["window"].endswith("on 300")
+    seq = doc["context"]["monitor"]["sequence"]
+    assert seq["runs"] == 2 and seq["since"] == NOW and seq["restarted"] is None
+    assert pd.Timestamp(seq["through"]) == second.ts.max()
+    state = json.loads((tmp_path / "monitoring" / "state.json").read_text())
+    assert state["streams"]["acc"]["n"] == 700 and state["model"] == "adult/3"
+
+    # A new deployed version starts over, and says so.
+    third = day(200, 13, DAY3)
+    pd.concat([first, second, third]).to_parquet(tmp_path / "prod.parquet", index=False)
+    code, doc = run_on(path, DAY3, "--model-version", "adult/4")
+    assert "deployed model changed from adult/3 to adult/4" in capsys.readouterr().err
+    assert by_id(doc)["acc"]["support"] == 200
+    assert doc["context"]["monitor"]["sequence"]["runs"] == 1
+
+
+def test_a_corrupt_state_starts_over_with_a_clear_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = day(400, 21, NOW)
+    path = anytime_project(tmp_path, rows)
+    state = tmp_path / "monitoring" / "state.json"
+    state.parent.mkdir()
+    for text in ("{not json", '{"mlops_gates_monitor_state": 1, "streams": {"acc": {"n": -3}}}'):
+        state.write_text(text)
+        code, doc = run_on(path, NOW)
+        assert code == 0
+        err = capsys.readouterr().err
+        assert f"{state}: unreadable monitor state" in err and "starts over" in err
+        assert doc["context"]["monitor"]["sequence"]["restarted"].startswith(str(state))
+        assert by_id(doc)["acc"]["support"] == 400
+        assert json.loads(state.read_text())["runs"] == 1  # rewritten whole
+
+
+def test_a_real_drop_alarms_once_the_evidence_is_in(tmp_path: Path) -> None:
+    """Accuracy well below the 0.8 bound: the first small day is not yet evidence enough,
+    the running counts become so within days; each row counted once."""
+    days = [
+        day(60, 30 + i, str(pd.Timestamp(NOW) + pd.Timedelta(days=i)), wrong=0.25) for i in range(6)
+    ]
+    path = anytime_project(tmp_path, days[0])
+    codes = []
+    for i in range(6):
+        pd.concat(days[: i + 1]).to_parquet(tmp_path / "prod.parquet", index=False)
+        code, doc = run_on(
+            path, str(pd.Timestamp(NOW) + pd.Timedelta(days=i)).replace("+00:00", "Z")
+        )
+        codes.append(code)
+    assert codes[0] == 0 and codes[-1] == 1
+    acc = by_id(doc)["acc"]
+    assert acc["status"] == "fail" and acc["reason"] == "below_min"
+    assert acc["support"] == 360 and acc["details"]["e_value"] >= 20
+    assert "anytime-valid evidence" in acc["message"]
+    assert doc["context"]["monitor"]["retrain"] is True

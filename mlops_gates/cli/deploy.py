@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK
 from mlops_gates.cli.common import error as _error
 
 if TYPE_CHECKING:
-    from mlops_gates.deploy.deploy import Deployer, Outcome, Provenance, Smoke, Target
+    from mlops_gates.deploy.deploy import Bake, Deployer, Outcome, Provenance, Smoke, Target
     from mlops_gates.github import GitHubClient
     from mlops_gates.sources.mlflow import MlflowConnection
 
@@ -76,6 +77,41 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="ALIAS",
         help="move and smoke-test this alias (e.g. canary) before the manifest's alias",
     )
+    d.add_argument(
+        "--bake",
+        metavar="DURATION",
+        help="hold the canary this long (e.g. 30m; at most 55m, the deploy lease's life) "
+        "asking the canary judge (--bake-command, or --bake-data with the `mlops-gates "
+        "canary` options prefixed bake-) every --bake-interval; a fail rolls the canary back, "
+        "a pass at the end promotes (needs --canary-alias)",
+    )
+    d.add_argument(
+        "--bake-interval",
+        metavar="DURATION",
+        default="1m",
+        help="how often the judge is asked during the bake (default: 1m)",
+    )
+    d.add_argument(
+        "--bake-command",
+        metavar="CMD",
+        help="the judge as a shell command: exit 0 pass, 1 fail, 3 keep baking (what "
+        "`mlops-gates canary` exits with); anything else is a fail",
+    )
+    d.add_argument(
+        "--bake-url",
+        metavar="URL",
+        help="the judge as an HTTP endpoint answering JSON with a `verdict` field (what "
+        "`mlops-gates canary --serve` answers at /); an error or another answer is a fail",
+    )
+    d.add_argument(
+        "--if-inconclusive",
+        choices=("rollback", "promote"),
+        default="rollback",
+        help="what to do when the bake ends undecided (default: rollback)",
+    )
+    from mlops_gates.cli.canary import add_judge_options
+
+    add_judge_options(d, required=False, prefix="bake-")
     _common(d)
     d.set_defaults(func=_deploy)
 
@@ -89,6 +125,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "status: 0 rolled back or already there; 1 refused or failed; 2 usage error.",
     )
     _model_choice(r)
+    r.add_argument(
+        "--canary-alias",
+        default="canary",
+        metavar="ALIAS",
+        help="a canary alias serving the version rolled back from moves too (default: canary)",
+    )
     r.add_argument("--to", metavar="VERSION", help="version to move to (default: the previous)")
     r.add_argument("--reason", required=True, help="why (recorded with the rollback)")
     _common(r)
@@ -183,6 +225,78 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _bake(args: argparse.Namespace) -> Bake | None:
+    """The bake the options ask for, or None; ValueError naming the option when wrong."""
+    from mlops_gates.config import parse_duration
+    from mlops_gates.deploy.deploy import Bake
+    from mlops_gates.deploy.registry import LEASE_SECONDS
+
+    if args.bake is None:
+        if args.bake_command or args.bake_data or args.bake_url:
+            raise ValueError(
+                "--bake-command, --bake-url and --bake-data judge a bake: add --bake DURATION"
+            )
+        return None
+    if not args.canary_alias:
+        raise ValueError("--bake holds the canary: add --canary-alias canary")
+    # 0s: one look, then decide (a check of the canary's traffic so far, no hold).
+    zero = args.bake.strip().rstrip("smhdw").strip("0") == "" and args.bake.strip()[:1] == "0"
+    seconds = 0.0 if zero else parse_duration(args.bake).total_seconds()
+    interval = parse_duration(args.bake_interval).total_seconds()
+    if seconds > LEASE_SECONDS - 300:
+        raise ValueError(
+            f"--bake {args.bake}: at most {int((LEASE_SECONDS - 300) // 60)}m, the deploy "
+            "lease's life; for longer, deploy the canary alone and judge it with a scheduled "
+            "`mlops-gates canary`"
+        )
+    judges = [j for j in (args.bake_command, args.bake_url, args.bake_data) if j is not None]
+    if len(judges) != 1:
+        raise ValueError(
+            "--bake needs one judge: --bake-command CMD, --bake-url URL or --bake-data PATH"
+        )
+    if args.bake_url is not None:
+        url = args.bake_url
+
+        def judge() -> tuple[str, str]:
+            return _ask_url(url)
+
+    elif args.bake_command is not None:
+        command = args.bake_command
+
+        def judge() -> tuple[str, str]:
+            code = subprocess.run(command, shell=True, check=False).returncode
+            answer = {0: "pass", 1: "fail", 3: "bake"}.get(code, "fail")
+            return answer, f"bake command exited with status {code}"
+
+    else:
+        from mlops_gates.canary import judge_file
+        from mlops_gates.cli.canary import spec_from_args
+
+        spec = spec_from_args(args, prefix="bake-")
+        data = args.bake_data
+
+        def judge() -> tuple[str, str]:
+            verdict = judge_file(data, spec)
+            return verdict.answer, verdict.message
+
+    return Bake(seconds, judge, interval=max(interval, 1.0), on_inconclusive=args.if_inconclusive)
+
+
+def _ask_url(url: str) -> tuple[str, str]:
+    """GET the judge's verdict document; an answer it cannot read is a fail with the reason."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            doc = json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return "fail", f"the canary judge at {url} did not answer ({exc})"
+    verdict = doc.get("verdict") if isinstance(doc, dict) else None
+    message = str(doc.get("message", "")) if isinstance(doc, dict) else ""
+    return str(verdict), message or f"{url} answered {verdict!r}"
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -210,6 +324,10 @@ def _deploy(args: argparse.Namespace) -> int:
     except MlopsGatesError as exc:
         return _error(str(exc))
     smoke = Smoke(args.smoke_command, args.smoke_timeout) if args.smoke_command else None
+    try:
+        args.bake_plan = _bake(args)
+    except ValueError as exc:
+        return _error(str(exc))
     with _session(conn):
         outcomes, worst = _deploy_all(args, conn, targets, smoke)
     _outputs(outcomes)
@@ -230,7 +348,11 @@ def _deploy_all(
             return outcomes, _error(str(exc))
         try:
             outcome = deployer.deploy(
-                target, smoke=smoke, canary=args.canary_alias, override=args.override_gates
+                target,
+                smoke=smoke,
+                canary=args.canary_alias,
+                override=args.override_gates,
+                bake=args.bake_plan,
             )
         except MlopsGatesError as exc:
             _error(str(exc))
@@ -277,6 +399,7 @@ def _rollback(args: argparse.Namespace) -> int:
                 to=args.to,
                 reason=args.reason,
                 override=args.override_gates,
+                canary=args.canary_alias or None,
             )
         except MlopsGatesError as exc:
             return _error(str(exc), EXIT_FAIL)

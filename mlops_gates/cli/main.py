@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_alert_commands(sub)  # alert
     monitor.add_subcommands(sub)
+
+    from mlops_gates.cli.canary import add_subcommands as add_canary_command
+
+    add_canary_command(sub)  # canary
     data.add_subcommands(sub)  # profile, schema infer
     attest.add_subcommands(sub)  # attest, verify
     return parser

@@ -64,6 +64,19 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "staleness gate)",
     )
     p.add_argument(
+        "--guarantee",
+        choices=("fixed", "anytime"),
+        help="fixed: judge this window alone; anytime: extend the running counts in "
+        "monitor.state and judge count metrics anytime-valid (default: monitor.guarantee)",
+    )
+    p.add_argument(
+        "--model-version",
+        metavar="TEXT",
+        help="with --guarantee anytime: the deployed version the rows came from; the running "
+        "sequence starts over when it changes (default: the candidate's registry version, "
+        "else its digest)",
+    )
+    p.add_argument(
         "--report-dir",
         type=Path,
         default=DEFAULT_MONITOR_DIR,
@@ -110,6 +123,8 @@ def _monitor(args: argparse.Namespace) -> int:
             now=now,
             gate_ids=args.gate,
             report_dir=args.report_dir,
+            guarantee=args.guarantee,
+            model_version=args.model_version,
         )
     except ConfigError as exc:
         return error(str(exc))
@@ -126,7 +141,15 @@ def _monitor(args: argparse.Namespace) -> int:
     for line in format_table(doc):
         print(line)
     mon = doc["context"]["monitor"]
+    sequence = mon.get("sequence") or {}
+    if sequence.get("restarted"):
+        print(f"mlops-gates: note: {sequence['restarted']}", file=sys.stderr)
     span = f"{mon['rows']} rows ({mon['labeled_rows']} labelled)"
+    if sequence:
+        span += (
+            f"; anytime-valid over {sequence['runs']} run(s) since {sequence['since']} "
+            f"(state {sequence['state']})"
+        )
     if mon["retrain"]:
         print(f"monitor: retraining warranted: {span}; {len(mon['reasons'])} problem(s)")
     else:

@@ -17,6 +17,7 @@ from mlops_gates.config.base import FieldError, StrictModel, TaskType
 from mlops_gates.config.behaviour import BehaviourGate
 from mlops_gates.config.gates import _ON_CHANGE, Gate
 from mlops_gates.config.metric_gates import BaselineGate, FairnessGate
+from mlops_gates.config.monitoring import MonitorConfig
 
 __all__ = [
     "BackendConfig",
@@ -253,6 +254,7 @@ class Config(StrictModel):
     statistics: StatisticsConfig = Field(default_factory=StatisticsConfig)
     backend: BackendConfig = Field(default_factory=BackendConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     gates: list[Gate] = Field(min_length=1)
 
     # Where the file was (the loader passes it as validation context `source`), so paths

@@ -16,7 +16,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -33,6 +34,7 @@ from mlops_gates.deploy.registry import (
 from mlops_gates.errors import PromotionError
 
 __all__ = [
+    "Bake",
     "Deployer",
     "Outcome",
     "Provenance",
@@ -40,6 +42,7 @@ __all__ = [
     "Smoke",
     "Target",
     "gate_problems",
+    "run_bake",
     "run_problems",
     "run_smoke",
     "smoke_environment",
@@ -111,6 +114,41 @@ class Smoke:
 
     command: str
     timeout: float = 600.0
+
+
+@dataclass(frozen=True)
+class Bake:
+    """Hold the canary for ``seconds`` before production moves, asking ``judge`` every
+    ``interval`` seconds. The judge answers ("pass" | "bake" | "fail", why); a judge that
+    raises counts as "fail" (an error is never a pass). The clock and the sleep are
+    injectable so that tests bake without waiting."""
+
+    seconds: float
+    judge: Callable[[], tuple[str, str]]
+    interval: float = 60.0
+    on_inconclusive: Literal["rollback", "promote"] = "rollback"
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+def run_bake(bake: Bake, say: Callable[[str], None] = print) -> tuple[str, str, int]:
+    """Ask the judge until it fails or the bake time is over: (last answer, why, looks).
+    The judge is anytime-valid (`mlops_gates.canary`), so asking often costs no error rate."""
+    deadline = bake.clock() + bake.seconds
+    looks = 0
+    while True:
+        try:
+            answer, why = bake.judge()
+        except Exception as exc:
+            answer, why = "fail", f"the canary judge could not answer ({exc})"
+        looks += 1
+        if answer not in ("pass", "bake", "fail"):
+            answer, why = "fail", f"the canary judge answered {answer!r}: {why}"
+        left = deadline - bake.clock()
+        say(f"mlops-gates: bake look {looks}: {answer}: {why}")
+        if answer == "fail" or left <= 0:
+            return answer, why, looks
+        bake.sleep(min(bake.interval, left))
 
 
 @dataclass
@@ -306,12 +344,19 @@ class Deployer:
         smoke: Smoke | None = None,
         canary: str | None = None,
         override: str | None = None,
+        bake: Bake | None = None,
     ) -> Outcome:
         """Point `target.alias` at `target.version` once its gates passed (or `override`
-        says why not), optionally through a `canary` alias, smoke-tested."""
+        says why not), optionally through a `canary` alias, smoke-tested, and held there
+        for a `bake` whose judge decides between promoting and rolling the canary back."""
+        if bake is not None and canary is None:
+            raise PromotionError("a bake holds the canary: name the canary alias (--canary-alias)")
         reg = self.registry
         live = reg.alias(target.alias)
         if live == target.version:
+            if canary is not None:
+                # A revert (or an auto-rollback) put production back: the canary follows.
+                self._sync_canary(canary, target.version, f"{target.alias} serves it")
             return Outcome(
                 "unchanged",
                 f"model '{target.model}' version {target.version} is already live on alias "
@@ -357,9 +402,28 @@ class Deployer:
                 stages = [a for a in (canary, target.alias) if a]
                 for alias in stages:
                     lease.check(f"about to move alias '{alias}'")
+                    before = reg.alias(alias)
                     failed = self._move_and_smoke(target, alias, smoke, override, outcome)
                     if failed:
                         return outcome
+                    if bake is not None and alias == canary:
+                        answer, why, looks = run_bake(bake)
+                        promote = answer == "pass" or (
+                            answer == "bake" and bake.on_inconclusive == "promote"
+                        )
+                        if not promote:
+                            what = (
+                                f"canary bake failed after {looks} look(s): {why}"
+                                if answer == "fail"
+                                else f"canary bake ended undecided after {looks} look(s) "
+                                f"({why}); pass --if-inconclusive promote to promote then"
+                            )
+                            lease.check("baking the canary")
+                            self._undo(target, alias, before, what, outcome)
+                            return outcome
+                        outcome.warnings.append(
+                            f"canary bake: {answer} after {looks} look(s): {why}"
+                        )
                 self._verify(target, lease, "smoke-testing" if smoke else "recording")
         except DeployConflict as exc:
             outcome.status, outcome.message = "conflict", str(exc)
@@ -427,6 +491,15 @@ class Deployer:
         passed, what = run_smoke(smoke, self._smoke_env(target, alias))
         if passed:
             return False
+        self._undo(target, alias, before, what, outcome)
+        return True
+
+    def _undo(
+        self, target: Target, alias: str, before: str | None, what: str, outcome: Outcome
+    ) -> None:
+        """Move `alias` back to `before` after `what` went wrong, only while it still holds
+        the target; `outcome` says how that went."""
+        reg = self.registry
         # Undo: only while the alias still holds what we put there.
         outcome.status = "rolled_back"
         restored_to = before
@@ -458,7 +531,7 @@ class Deployer:
             )
             outcome.live = self._alias_or_none(target.alias)
             self._record_safely("failure", f"{what}; rollback failed"[:140], target)
-            return True
+            return
         # A failed canary leaves production untouched; a failed production smoke leaves
         # a canary (if any) on the new version, which the next deploy or rollback moves.
         outcome.message = (
@@ -469,7 +542,31 @@ class Deployer:
             outcome.message += f"; alias '{target.alias}' was not touched"
         outcome.live = self._alias_or_none(target.alias)
         self._record_safely("failure", f"{what}; rolled back to {restored_to}"[:140], target)
-        return True
+
+    def _sync_canary(
+        self, canary: str, version: str, why: str, *, only_from: str | None = None
+    ) -> None:
+        """Point the `canary` alias at `version` too (when it exists and, with `only_from`,
+        only when it serves that version): production went back, the canary follows."""
+        reg = self.registry
+        held = reg.alias(canary)
+        if held is None or held == version or (only_from is not None and held != only_from):
+            return
+        reg.move_alias(canary, version, expect=held)
+        reg.record(
+            canary,
+            Move(
+                "rollback",
+                version,
+                held,
+                now_iso(),
+                sha=self.provenance.sha,
+                pr=self.provenance.pr,
+                actor=self.provenance.actor,
+                reason=why,
+            ),
+        )
+        print(f"mlops-gates: alias '{canary}' moved from version {held} to {version} ({why})")
 
     def rollback(
         self,
@@ -479,8 +576,10 @@ class Deployer:
         to: str | None,
         reason: str,
         override: str | None = None,
+        canary: str | None = None,
     ) -> Outcome:
-        """Move `alias` back to `to` (default: the version it held before), recording `reason`."""
+        """Move `alias` back to `to` (default: the version it held before), recording `reason`;
+        a `canary` alias serving the version rolled back from moves with it."""
         reg = self.registry
         with reg.lease(alias, f"rollback by {self.provenance.actor or 'unknown'}"):
             live = reg.alias(alias)
@@ -544,6 +643,8 @@ class Deployer:
             )
             if live is not None:
                 reg.tag_version(live, {version_tag(alias, "rolled_back"): f"{move.at} {reason}"})
+            if canary is not None and canary != alias and live is not None:
+                self._sync_canary(canary, target_version, reason, only_from=live)
         self._record_safely("success", f"rolled back to v{target_version}: {reason}"[:140], target)
         return Outcome(
             "deployed",

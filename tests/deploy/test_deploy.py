@@ -864,3 +864,166 @@ def test_a_deploy_whose_lease_write_lands_late_cannot_both_succeed(model: Model)
     assert "deployed model" not in a_out
     assert "the alias was moved to version 2 by deploy by deployer-b" in a_err, a_err
     assert model.history()[-1]["version"] == "2", "A must not move the alias back"
+
+
+# -- canary bake (#20 item 9, #24 item 3) ---------------------------------------------------
+
+
+def canary_log(path: Path, *, batches: int, acc_canary: float, seed: int = 0) -> None:
+    """Logged predictions of `batches` x 400 requests per variant; stable is right 90% of
+    the time, the canary `acc_canary`."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    n = 400 * batches
+    parts = []
+    for variant, acc in (("canary", acc_canary), ("stable", 0.9)):
+        y = rng.integers(0, 2, n)
+        right = rng.random(n) < acc
+        parts.append(pd.DataFrame({"variant": variant, "y": y, "pred": np.where(right, y, 1 - y)}))
+    pd.concat(parts, ignore_index=True).to_csv(path, index=False)
+
+
+BAKE_JUDGE = ("--bake-label", "y", "--bake-prediction", "pred", "--bake-margin", "0.03")
+
+
+def test_a_bake_promotes_a_canary_no_worse_than_stable_and_rolls_back_a_worse_one(
+    model: Model, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = model.root / "served.csv"
+    model.manifest("1")
+    assert deploy(model) == 0
+    model.manifest("2")
+    # One look (a bake of 0s): the canary served as well as stable on plenty of traffic.
+    canary_log(log, batches=40, acc_canary=0.9)
+    args = ("--canary-alias", "canary", "--bake", "0s", "--bake-data", str(log), *BAKE_JUDGE)
+    assert deploy(model, *args) == 0, capsys.readouterr()
+    assert model.alias("canary") == "2" and model.alias() == "2"
+    assert "bake look 1: pass" in capsys.readouterr().out
+
+    model.manifest("3")
+    canary_log(log, batches=10, acc_canary=0.7, seed=1)
+    assert deploy(model, *args) == 1
+    err = capsys.readouterr().err
+    assert "canary bake failed after 1 look(s)" in err and "worse than stable" in err
+    assert "'production' was not touched" in err
+    assert model.alias("canary") == "2" and model.alias() == "2"
+    assert model.history("canary")[-1]["action"] == "auto-rollback"
+
+    # Too little traffic to decide: rolled back unless asked to promote.
+    canary_log(log, batches=1, acc_canary=0.9, seed=2)
+    assert deploy(model, *args) == 1
+    assert "ended undecided" in capsys.readouterr().err and model.alias() == "2"
+    assert deploy(model, *args, "--if-inconclusive", "promote") == 0
+    assert model.alias() == "3"
+
+
+def test_a_bake_polls_the_judge_on_an_injected_clock(model: Model) -> None:
+    """A 30-minute bake asked every minute: the log grows between looks (the injected
+    sleep adds traffic), and a worse canary is rolled back at the first look that shows it,
+    without waiting for the clock or the rest of the bake."""
+    from mlops_gates.canary import CanarySpec, judge_file
+    from mlops_gates.deploy.deploy import Bake, Deployer, Target
+    from mlops_gates.deploy.registry import Registry
+    from mlops_gates.sources.mlflow import connection_for, mlflow_session
+
+    log = model.root / "served.csv"
+    spec = CanarySpec(label="y", prediction="pred", margin=0.03)
+    now = [0.0]
+    looks: list[str] = []
+
+    def judge() -> tuple[str, str]:
+        verdict = judge_file(log, spec)
+        looks.append(verdict.answer)
+        return verdict.answer, verdict.message
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+        canary_log(log, batches=len(looks) + 1, acc_canary=0.8, seed=len(looks))
+
+    model.manifest("1")
+    assert deploy(model) == 0
+    canary_log(log, batches=1, acc_canary=0.8)
+    conn = connection_for(None, model.root, uri=model.url)
+    with mlflow_session(conn):
+        deployer = Deployer(Registry(conn, model.name))
+        target = Target.from_manifest(load_manifest(model.manifest("2")))
+        bake = Bake(30 * 60, judge, interval=60, clock=lambda: now[0], sleep=sleep)
+        outcome = deployer.deploy(target, canary="canary", bake=bake)
+    assert outcome.status == "rolled_back" and "canary bake failed" in outcome.message
+    assert looks[0] == "bake" and looks[-1] == "fail" and 1 < len(looks) < 30
+    assert now[0] == 60 * (len(looks) - 1)
+    assert model.alias("canary") is None and model.alias() == "1"
+
+
+def test_rollback_and_revert_move_the_canary_too(
+    model: Model, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model.manifest("1")
+    assert deploy(model, "--canary-alias", "canary") == 0
+    model.manifest("2")
+    assert deploy(model, "--canary-alias", "canary") == 0
+    assert model.alias("canary") == model.alias() == "2"
+    assert (
+        main(["rollback", "--tracking-uri", model.url, "--model", model.name, "--reason", "x"]) == 0
+    )
+    assert model.alias() == "1" and model.alias("canary") == "1"
+    assert model.history("canary")[-1]["action"] == "rollback"
+
+    # Production's smoke fails after the canary moved: production goes back, the canary
+    # stays on 2; the revert (re-deploying manifest 1) brings the canary back as well.
+    model.manifest("2")
+    assert (
+        deploy(model, "--canary-alias", "canary", "--smoke-command", "test $MODEL_ALIAS = canary")
+        == 1
+    )
+    assert model.alias() == "1" and model.alias("canary") == "2"
+    model.manifest("1")
+    assert deploy(model, "--canary-alias", "canary") == 0
+    assert model.alias() == "1" and model.alias("canary") == "1"
+    assert "alias 'canary' moved from version 2 to 1" in capsys.readouterr().out
+
+
+def test_a_bake_asks_the_served_canary_judge_over_http(model: Model) -> None:
+    """The deploy flow against a real mlflow server with the judge served over HTTP: deploy
+    reads it as Argo's web provider does ($.verdict), Flagger's hooks read the status."""
+    import urllib.error
+    import urllib.request
+
+    from mlops_gates.canary import CanarySpec, judge_file, serve
+
+    log = model.root / "served.csv"
+    server = serve(lambda: judge_file(log, CanarySpec(label="y", prediction="pred", margin=0.03)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def flagger(path: str) -> int:
+        req = urllib.request.Request(url + path, data=b'{"name": "m", "phase": "Progressing"}')
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        model.manifest("1")
+        assert deploy(model) == 0
+        bake = ("--canary-alias", "canary", "--bake", "0s", "--bake-url", url + "/")
+        model.manifest("2")
+        assert deploy(model, *bake) == 1  # no log yet: the judge errs, never a pass
+        assert model.alias() == "1" and model.alias("canary") is None
+        canary_log(log, batches=40, acc_canary=0.9)
+        assert flagger("/flagger/confirm-promotion") == 200
+        assert deploy(model, *bake) == 0
+        assert model.alias() == model.alias("canary") == "2"
+        canary_log(log, batches=10, acc_canary=0.7, seed=1)
+        assert flagger("/flagger/rollout") == 412
+        model.manifest("3")
+        assert deploy(model, *bake) == 1
+        assert model.alias() == model.alias("canary") == "2"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
