@@ -229,6 +229,11 @@ def test_a_small_slice_is_insufficient_and_an_undefined_fit_is_an_error(
     assert "min_support 100" in tiny.message
     assert got["slope"].status == "error" and got["slope"].reason == "undefined"
     assert "score of exactly 0 or 1" in got["slope"].message
+    # A gate that judged nothing (every slice short of rows) is an error, not a pass.
+    none = {"id": "none", "kind": "calibration", "max": 0.5, "slices": ["region"]}
+    report = run(make_project, df, [{**none, "overall": False, "min_support": 10_000}])
+    assert {g.status for g in report.gates} == {"error"}
+    assert "the gate judged nothing" in report.gates[0].message
 
 
 def test_scores_outside_0_1_are_one_clear_error(make_project: Project) -> None:

@@ -116,6 +116,11 @@ def test_insufficient_slices_never_pass(make_project: Project) -> None:
     gate = {"id": "c", "kind": "churn", "max": 0.5, "slices": ["region"], "min_support": 100}
     v = by_id(run(make_project, df, [gate]))["c[region=tiny]"]
     assert v.status == "skip" and v.reason == "insufficient_support"
+    # A gate that judged nothing (every slice short of rows) is an error, not a pass.
+    tiny = {**gate, "overall": False, "min_support": 10_000}
+    report = run(make_project, df, [tiny])
+    assert {g.status for g in report.gates} == {"error"}
+    assert "the gate judged nothing" in report.gates[0].message
 
 
 @pytest.mark.parametrize("metric", ["accuracy", "recall", "fpr", "selection_rate"])
