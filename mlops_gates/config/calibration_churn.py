@@ -19,7 +19,9 @@ from mlops_gates.config.base import need_bound as _need_bound
 __all__ = ["TOST_METRICS", "CalibrationGate", "ChurnGate"]
 
 # `check_against(config, index)` is called by `Config` with itself (typed Any here: the
-# config model imports this module). Metrics scored on rows that do not depend on either model (so candidate and baseline
+# config model imports this module).
+
+# Metrics scored on rows that do not depend on either model (so candidate and baseline
 # rows pair up); the same list as stats.churn.TOST_METRICS (tests check they agree).
 TOST_METRICS = ("accuracy", "recall", "tpr", "specificity", "fpr", "fnr", "selection_rate")
 CalibrationStatistic = Literal["ece", "citl", "slope", "intercept"]
