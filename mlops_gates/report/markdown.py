@@ -33,6 +33,7 @@ __all__ = [
     "describe_interval",
     "describe_pvalues",
     "interval_bar",
+    "kind_columns",
     "markdown_environment",
     "md_escape",
     "problem_kind",
@@ -312,11 +313,18 @@ def _columns(kind: str, significance: bool) -> list[tuple[str, str]]:
     cols += [("bar", "---"), ("bound", "---"), ("support", "---:")]
     if significance:
         cols.append(("p (adj.)", "---:"))
+    return cols + kind_columns(kind)
+
+
+def kind_columns(kind: str) -> list[tuple[str, str]]:
+    """(header, alignment) of the cells a gate kind adds at the end of its rows (the PR
+    body's tables use them too): baseline → candidate and the verdict for baseline gates,
+    one cell for calibration and churn."""
     if kind == "baseline":
-        cols += [("baseline → candidate", "---"), ("vs baseline", "---")]
+        return [("baseline → candidate", "---"), ("vs baseline", "---")]
     if kind in _KIND_CELL:
-        cols.append((kind if kind == "calibration" else "decisions", "---"))
-    return cols
+        return [(kind if kind == "calibration" else "decisions", "---")]
+    return []
 
 
 def _calibration_cell(g: dict[str, Any]) -> str:

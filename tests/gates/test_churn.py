@@ -208,3 +208,35 @@ def test_markdown_rows_show_both_directions(make_project: Project) -> None:
     assert "| decisions |" in md
     assert f"neg→pos {n2p:,} \\(" in md
     assert "TOST p" in md
+
+
+def test_pr_body_tables_have_the_kinds_columns(make_project: Project) -> None:
+    """The promotion PR body builds its own table headers: the calibration and churn
+    cells must have a column each, not be dropped as excess cells."""
+    from mlops_gates.promote.plan import PromoteOptions, make_plan
+
+    gates = [
+        {"id": "c", "kind": "churn", "max": 0.01, "slices": ["sex"]},
+        {"id": "cal", "kind": "calibration", "max": 0.001},
+    ]
+    doc = run(make_project, flip_frame(), gates).to_dict()
+    options = PromoteOptions(model="m", version="2", training_run_id="a" * 32)
+    body = make_plan(doc, options, now="2026-12-06T10:00:00Z").body("main", "0" * 40)
+    tables = [line for line in body.splitlines() if line.startswith("|")]
+    header_decisions = [t for t in tables if t.endswith("| decisions |")]
+    header_calibration = [t for t in tables if t.endswith("| calibration |")]
+    assert header_decisions and header_calibration, body
+    n2p = int(((flip_frame().pred_b == 0) & (flip_frame().pred_c == 1)).sum())
+    assert f"neg→pos {n2p:,}" in body
+    # Every row of a table has as many cells as its header.
+    import re
+
+    blocks: list[list[str]] = [[]]
+    for line in body.splitlines():
+        if line.startswith("|"):
+            blocks[-1].append(line)
+        elif blocks[-1]:
+            blocks.append([])
+    for block in filter(None, blocks):
+        cells = {len(re.findall(r"(?<!\\)\|", line)) for line in block}
+        assert len(cells) == 1, block
