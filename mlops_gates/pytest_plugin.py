@@ -114,6 +114,8 @@ _MARKERS = {
     "skew": "mlops-gates training/serving skew gate",
     "staleness": "mlops-gates staleness gate",
     "behaviour": "mlops-gates behaviour gate",
+    "calibration": "mlops-gates calibration gate",
+    "churn": "mlops-gates decision churn gate (flips against the baseline)",
     "block": "mlops-gates gate whose failure fails the run",
     "warn": "mlops-gates gate that reports a failure without failing the run",
 }

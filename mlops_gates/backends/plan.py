@@ -14,6 +14,8 @@ from mlops_gates.backends.grouping import Grouping
 from mlops_gates.config import (
     SCORE_METRICS,
     BaselineGate,
+    CalibrationGate,
+    ChurnGate,
     Config,
     FairnessGate,
     MetricGate,
@@ -61,7 +63,7 @@ def plan_for(config: Config, available: set[str] | None = None) -> Plan:
     score_columns: list[str] = []
     models: list[Model] = []
     for gate in config.gates:
-        if isinstance(gate, MetricGate | BaselineGate):
+        if isinstance(gate, MetricGate | BaselineGate | CalibrationGate | ChurnGate):
             cols = [c for s in gate.slices for c in ([s] if isinstance(s, str) else s)]
         elif isinstance(gate, FairnessGate):
             cols = [*gate.control, gate.sensitive]
@@ -69,10 +71,13 @@ def plan_for(config: Config, available: set[str] | None = None) -> Plan:
             continue
         cols = [c for c in cols if available is None or c in available]
         _extend(columns, cols)
-        if gate.metric in SCORE_METRICS and config.task.type == "binary":
+        # Calibration reads the score tables; with compare: baseline, both models'.
+        scored = isinstance(gate, CalibrationGate) or gate.metric in SCORE_METRICS
+        if scored and config.task.type == "binary":
             _extend(score_columns, cols)
             wanted: list[Model] = ["candidate"]
-            if isinstance(gate, BaselineGate) and config.baseline is not None:
+            both = isinstance(gate, BaselineGate) or getattr(gate, "compare", None) == "baseline"
+            if both and config.baseline is not None:
                 wanted.append("baseline")
             _extend(models, wanted)
     # Keep the finest grouping's column order so coarsening is a plain sub-selection.

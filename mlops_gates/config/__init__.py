@@ -38,6 +38,7 @@ from mlops_gates.config.behaviour import (
     InvarianceCheck,
     MinimumCase,
 )
+from mlops_gates.config.calibration_churn import CalibrationGate, ChurnGate
 from mlops_gates.config.data_gates import (
     DRIFT_DEFAULT_MAX,
     DataAgeCheck,
@@ -89,6 +90,8 @@ __all__ = [
     "BackendConfig",
     "BaselineGate",
     "BehaviourGate",
+    "CalibrationGate",
+    "ChurnGate",
     "Config",
     "ConfigError",
     "DataAgeCheck",

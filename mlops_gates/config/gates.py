@@ -16,6 +16,7 @@ from pydantic import Field, GetCoreSchemaHandler
 
 from mlops_gates.config.base import GateBase
 from mlops_gates.config.behaviour import BehaviourGate
+from mlops_gates.config.calibration_churn import CalibrationGate, ChurnGate
 from mlops_gates.config.data_gates import DriftGate, SkewGate, StalenessGate
 from mlops_gates.config.metric_gates import BaselineGate, FairnessGate, MetricGate, SchemaGate
 
@@ -135,6 +136,8 @@ for _model in (
     StalenessGate,
     SkewGate,
     BehaviourGate,
+    CalibrationGate,
+    ChurnGate,
 ):
     register_gate_kind(_model)
 _BUILT_IN = frozenset(_KINDS)

@@ -311,6 +311,9 @@ class Config(StrictModel):
                     f"duplicate gate id {gid!r} (also gates.{seen[gid]}); give each gate an `id`",
                 )
             seen[gid] = i
+            check = getattr(gate, "check_against", None)
+            if check is not None:  # a kind's own checks against the task and the models
+                check(self, i)
             if getattr(gate, "judge", "estimate") != "estimate" and not self.statistics.intervals:
                 raise FieldError(
                     ("gates", i, "judge"),

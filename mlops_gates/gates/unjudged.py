@@ -33,7 +33,7 @@ JUDGED = ("pass", "fail", "warn", "error")
 # Gates about the model's quality on the evaluation data. (A drift gate short of rows in a
 # monitoring window keeps its `on_insufficient` outcome: an error there would open a
 # retraining issue for a quiet day.)
-FLOORED = ("metric", "fairness", "baseline")
+FLOORED = ("metric", "fairness", "baseline", "calibration", "churn")
 
 
 def judged(results: list[GateResult]) -> bool:

@@ -34,6 +34,7 @@ from mlops_gates.report.markdown import (
     Scale,
     bar_scale,
     baseline_verdict,
+    kind_columns,
     markdown_environment,
     md_escape,
     problem_kind,
@@ -193,9 +194,9 @@ def _table(rows: list[dict[str, Any]], scale: Scale | None, kind: str) -> str:
     align = ["---", "---", "---:", "---", "---", "---", "---:"]
     if scale is not None:
         header[4] = f"`{scale.label()}`"
-    if kind == "baseline":
-        header += ["baseline → candidate", "vs baseline"]
-        align += ["---", "---"]
+    for name, alignment in kind_columns(kind):  # baseline, calibration, churn
+        header.append(name)
+        align.append(alignment)
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(row_cells(g, scale, kind)) + " |" for g in rows]
     return "\n".join(lines)

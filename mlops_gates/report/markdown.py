@@ -33,6 +33,7 @@ __all__ = [
     "describe_interval",
     "describe_pvalues",
     "interval_bar",
+    "kind_columns",
     "markdown_environment",
     "md_escape",
     "problem_kind",
@@ -312,9 +313,48 @@ def _columns(kind: str, significance: bool) -> list[tuple[str, str]]:
     cols += [("bar", "---"), ("bound", "---"), ("support", "---:")]
     if significance:
         cols.append(("p (adj.)", "---:"))
+    return cols + kind_columns(kind)
+
+
+def kind_columns(kind: str) -> list[tuple[str, str]]:
+    """(header, alignment) of the cells a gate kind adds at the end of its rows (the PR
+    body's tables use them too): baseline → candidate and the verdict for baseline gates,
+    one cell for calibration and churn."""
     if kind == "baseline":
-        cols += [("baseline → candidate", "---"), ("vs baseline", "---")]
-    return cols
+        return [("baseline → candidate", "---"), ("vs baseline", "---")]
+    if kind in _KIND_CELL:
+        return [(kind if kind == "calibration" else "decisions", "---")]
+    return []
+
+
+def _calibration_cell(g: dict[str, Any]) -> str:
+    """ECE baseline → candidate and the verdict from the interval, or the slice's mean
+    score against its observed rate, or the fit's intercept and slope."""
+    d = g.get("details") or {}
+    if d.get("baseline") is not None and d.get("candidate") is not None:
+        return f"ECE {fmt(d['baseline'])} → {fmt(d['candidate'])} · {baseline_verdict(g)}"
+    if "slope" in d:
+        return f"intercept {fmt(_finite(d.get('intercept')))} · slope {fmt(_finite(d['slope']))}"
+    score, rate = _finite(d.get("mean_score")), _finite(d.get("observed_rate"))
+    return "" if score is None else f"mean score {fmt(score)} · observed {fmt(rate)}"
+
+
+def _churn_cell(g: dict[str, Any]) -> str:
+    """Both flip directions (count and share), or the TOST's baseline → candidate and p."""
+    d = g.get("details") or {}
+    if "tost_p" in d:
+        base, cand = _finite(d.get("baseline")), _finite(d.get("candidate"))
+        shown = "" if base is None or cand is None else f"{fmt(base)} → {fmt(cand)} · "
+        return f"{shown}TOST p {fmt(_finite(d.get('tost_p')), 2)}"
+    parts = []
+    for key, name in (("neg_to_pos", "neg→pos"), ("pos_to_neg", "pos→neg")):
+        part = d.get(key)
+        if isinstance(part, dict) and part.get("share") is not None:
+            parts.append(f"{name} {part.get('count', 0):,} ({fmt(100 * part['share'], 2)}%)")
+    return " · ".join(parts)
+
+
+_KIND_CELL = {"calibration": _calibration_cell, "churn": _churn_cell}
 
 
 def row_cells(
@@ -340,6 +380,8 @@ def row_cells(
         base, cand = _finite(details.get("baseline")), _finite(details.get("candidate"))
         cells.append("" if base is None or cand is None else f"{fmt(base)} → {fmt(cand)}")
         cells.append(baseline_verdict(g))
+    if kind in _KIND_CELL:
+        cells.append(md_escape(_KIND_CELL[kind](g)))
     return cells
 
 

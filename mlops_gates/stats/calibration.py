@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 
 from mlops_gates.stats.intervals import Interval
 from mlops_gates.stats.proportions import Method, proportion_interval, proportion_pvalue
+from mlops_gates.stats.proportions import _bounds as proportion_bounds
 from mlops_gates.stats.reduce import ScoreStats
 
 __all__ = [
@@ -329,18 +330,15 @@ def _ece_bounds(
 ) -> tuple[FloatArray, FloatArray]:
     """ECE bounds per slice with each bin's rate interval at one-sided tail ``tail``."""
     a = np.broadcast_to(np.asarray(tail, dtype=np.float64)[:, None], bins.total.shape)
-    level = 1.0 - 2.0 * np.clip(a, 0.0, 0.5)
-    lo = np.full(bins.total.shape, np.nan)
-    hi = np.full(bins.total.shape, np.nan)
-    # proportion_interval takes one level: group the cells by level (one per slice).
-    for lv in np.unique(level):
-        cells = level == lv
-        if lv <= 0.0:  # zero width: the point estimate
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lo[cells] = hi[cells] = bins.positives[cells] / bins.total[cells]
-            continue
-        iv = proportion_interval(method, bins.positives[cells], bins.total[cells], level=lv)
-        lo[cells], hi[cells] = iv.lo, iv.hi
+    # One elementwise call with a tail per cell (a tail of ½ or more: the point estimate),
+    # not one per slice: the p-value's bisection calls this 64 times, and a call per slice
+    # cost seconds on a couple of hundred slices.
+    lo, hi = proportion_bounds(
+        method,
+        bins.positives.astype(np.float64),
+        bins.total.astype(np.float64),
+        np.clip(a, 0.0, 0.5),
+    )
     m = bins.mean_score()
     least = np.where(m > hi, m - hi, np.where(m < lo, lo - m, 0.0))
     most = np.maximum(np.abs(m - lo), np.abs(m - hi))

@@ -33,7 +33,18 @@ from mlops_gates.config import (
     unregister_gate_kind,
 )
 
-BUILT_IN = ("schema", "metric", "fairness", "baseline", "drift", "staleness", "skew", "behaviour")
+BUILT_IN = (
+    "schema",
+    "metric",
+    "fairness",
+    "baseline",
+    "drift",
+    "staleness",
+    "skew",
+    "behaviour",
+    "calibration",
+    "churn",
+)
 
 
 class RowCountGate(GateBase, Sliced):
@@ -120,7 +131,7 @@ def test_a_registered_kind_gets_the_usual_messages(tmp_path: Path, row_count: ty
     assert "valid keys here: overall, slices, min_support, on_insufficient, id, severity" in typo
     unknown = error({"kind": "row_cont", "min": 1})
     assert "gates.0.kind: unknown gate kind; valid: schema, metric" in unknown
-    assert unknown.split("(got")[0].rstrip().endswith("behaviour, row_count")
+    assert unknown.split("(got")[0].rstrip().endswith(f"{', '.join(BUILT_IN)}, row_count")
 
 
 def test_unregistering_restores_the_schema() -> None:
