@@ -110,10 +110,16 @@ def _worst_key(v: Mapping[str, Any]) -> tuple[int, float]:
 
 
 def _equals(column: np.ndarray, value: Any) -> np.ndarray:
-    # A missing slice value (None) matches the groups whose key is missing (None or NaN).
-    if value is None:
-        return np.asarray([x is None or x != x for x in column], dtype=bool)
-    return np.asarray([x == value for x in column], dtype=bool)
+    # A missing slice value (None) matches the groups whose key is missing: None, NaN or
+    # pandas' NA (engines hand nullable columns over), whose comparisons raise on bool().
+    out = np.zeros(len(column), dtype=bool)
+    for i, x in enumerate(column):
+        try:
+            missing = x is None or bool(x != x)
+            out[i] = value is None if missing else value is not None and bool(x == value)
+        except TypeError:  # NA
+            out[i] = value is None
+    return out
 
 
 def _roc_pr(points: dict[str, Any]) -> dict[str, Any]:
