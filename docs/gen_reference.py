@@ -54,9 +54,35 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 # --- JSON Schema ------------------------------------------------------------------------
 
 
+def _inline(text: object) -> str:
+    """Running Markdown text on one line, `<` outside code spans escaped (as `_cell`)."""
+    s = " ".join(str(text).split())
+    parts = re.split(r"(`[^`]*`)", s)
+    return "".join(p if p.startswith("`") else p.replace("<", "&lt;") for p in parts)
+
+
+def _definitions(rows: list[list[str]]) -> str:
+    """Schema rows (key, type, required, default, meaning) as a definition list: the key
+    and its type, requiredness and default on the term line, the meaning below it at the
+    page's full width. A five-column table squeezed the meaning into a narrow column and
+    broke key names mid-word at 1280 px."""
+    out = []
+    for key, kind, required, default, meaning in rows:
+        term = [key, _inline(kind)]
+        if required:
+            term.append("**required**")
+        if default:
+            term.append(f"default {default}")
+        if not meaning and kind.startswith("`") and kind.endswith("`") and " " not in kind:
+            meaning = f"Always {kind}."  # a constant, such as each gate's `kind`
+        # A key the schema says nothing about is its term line alone (no empty definition).
+        out.append(" · ".join(term) + (f"\n:   {_inline(meaning)}" if meaning else "") + "\n")
+    return "\n".join(out)
+
+
 class _SchemaPage:
     """One JSON Schema as Markdown: the root object and every object in `$defs` get a
-    table; nested inline objects are flattened into dotted keys."""
+    section with a definition list; nested inline objects are flattened into dotted keys."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
         self.schema = schema
@@ -132,8 +158,7 @@ class _SchemaPage:
                 yield from self.rows(sub, prefix=f"{path}.", owner=owner)
 
     def render(self, title: str, source: str, intro: str) -> str:
-        header = ["key", "type", "required", "default", "meaning"]
-        root = _table(header, list(self.rows(self.schema)))
+        root = _definitions(list(self.rows(self.schema)))
         parts: list[str] = []
         done: set[str] = set()
         # Walk the definitions in the order the root reaches them, so the page reads top down.
@@ -145,7 +170,7 @@ class _SchemaPage:
             done.add(name)
             node = self.defs[name]
             before = set(self.used_at)
-            table = _table(header, list(self.rows(node, owner=name)))
+            table = _definitions(list(self.rows(node, owner=name)))
             todo += [n for n in self.used_at if n not in before]
             where = ", ".join(f"`{w}`" for w in dict.fromkeys(self.used_at[name]))
             text = node.get("description", "")

@@ -155,7 +155,7 @@ def _evaluate(config: Config, backend: MemoryBackend | SqlBackend) -> Evaluation
         fingerprint=fingerprint,
         gates=results,
         errors=errors,
-        context=_report_context(run, round(time.perf_counter() - t0, 3)),
+        context=_report_context(run, round(time.perf_counter() - t0, 3), results),
         warnings=list(notices),
     )
     return Evaluation(report, run.inputs)
@@ -195,7 +195,7 @@ def _make_inputs(run: Run, backend: MemoryBackend | SqlBackend, errors: list[str
         errors.append(run.why["reduced"])
 
 
-def _report_context(run: Run, duration_s: float) -> dict[str, Any]:
+def _report_context(run: Run, duration_s: float, results: list[GateResult]) -> dict[str, Any]:
     """The report's `context`: tool, task, data, reduction, models, statistics."""
     config, ctx, data, table = run.config, run.reduced, run.inputs, run.table
     models = dict(data.models) if data else dict(ctx.reduced.models) if ctx else {}
@@ -219,13 +219,23 @@ def _report_context(run: Run, duration_s: float) -> dict[str, Any]:
         },
         "reduction": ctx.reduced.describe() if ctx else None,
         # Small tables the pictures need (report/plots.py draws from the report, never rows).
-        "overview": overview(ctx.reduced.stats, ctx.reduced.scores, ctx.reduced.classes)
-        if ctx
-        else None,
+        "overview": _overview(ctx, results) if ctx else None,
         "models": models,
         "statistics": config.statistics.model_dump(),
         "duration_s": duration_s,
     }
+
+
+def _overview(ctx: Context, results: list[GateResult]) -> dict[str, Any] | None:
+    # The metric verdicts pick the slices that get their own ROC / PR curves (the worst).
+    keys = ctx.reduced.score_grouping.keys
+    return overview(
+        ctx.reduced.stats,
+        ctx.reduced.scores,
+        ctx.reduced.classes,
+        verdicts=[r.to_dict() for r in results if r.kind == "metric" and r.slice],
+        group_keys={str(c): keys[c].to_numpy(dtype=object) for c in keys.columns},
+    )
 
 
 def _no_rows(path: Path, rows: int | None) -> str | None:

@@ -4,7 +4,10 @@ from rows, so they cost the same at 10M rows as at 10k.
 - one interval plot per metric, fairness and baseline gate: each slice's value with its
   interval, the bound as a line, failing slices marked, worst first;
 - the confusion matrix of the candidate (and of the baseline, beside it);
-- ROC, precision-recall and reliability curves, candidate and baseline on the same axes.
+- ROC, precision-recall and reliability curves, candidate and baseline on the same axes;
+- ROC and precision-recall curves of the worst slices (`context.overview.slice_curves`);
+- drift: reference against current shares per bin for each drifted feature (the counts in
+  the drift verdict's `details.histogram`).
 
 matplotlib is an optional extra (`pip install 'mlops-gates[plots]'`) imported only here,
 only when a plot is made. Figures are built with `matplotlib.figure.Figure` (no pyplot, no
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_gates._text import clean
 from mlops_gates.report.bounded import worst_first
+from mlops_gates.report.plots_detail import detail_plots
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -170,6 +174,7 @@ def plots_for(doc: dict[str, Any]) -> list[Plot]:
             out.append(Plot(f"{key}-curve", title, _bind(curve_figure, curves, key)))
     if any("reliability" in c for c in curves.values()):
         out.append(Plot("reliability", "Reliability diagram", _bind(reliability_figure, curves)))
+    out += [Plot(name, title, draw) for name, title, draw in detail_plots(doc, names)]
     return out
 
 

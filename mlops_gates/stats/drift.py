@@ -57,6 +57,7 @@ __all__ = [
     "count_table_into",
     "edges_from",
     "histogram",
+    "histogram_details",
     "js_distance",
     "kolmogorov_sf",
     "ks_binned",
@@ -542,6 +543,7 @@ def compare_numeric(
     details: dict[str, Any] = {
         "bins": max(reference.edges.size - 1, 0),
         "out_of_range": {"below": int(current.counts[0]), "above": int(current.counts[-1])},
+        "histogram": histogram_details(reference, current),
     }
     full_r = np.concatenate([[reference.missing], reference.counts])
     full_c = np.concatenate([[current.missing], current.counts])
@@ -584,13 +586,53 @@ def compare_categorical(
         for name, rc, cc in zip(reference.categories, reference.counts, listed, strict=True)
         if rc > 0 and cc == 0
     ]
-    details: dict[str, Any] = {"bins": len(r), "vanished_categories": vanished[:MAX_LISTED]}
+    details: dict[str, Any] = {
+        "bins": len(r),
+        "vanished_categories": vanished[:MAX_LISTED],
+        "histogram": histogram_details(reference, current),
+    }
     # Only a complete reference can tell a new category from a rare one it lumped in `other`.
     key = "new_categories" if reference.complete else "unlisted_categories"
     details[key] = dict(list(current.new.items())[:MAX_LISTED])
     if len(current.new) > MAX_LISTED or len(vanished) > MAX_LISTED:
         details["listed_up_to"] = MAX_LISTED
     return _on_table(statistic, r, c, details)
+
+
+def histogram_details(
+    reference: NumericHistogram | CategoryCounts, current: NumericHistogram | CategoryCounts
+) -> dict[str, Any]:
+    """The two count tables a drift number came from, small enough for the report, so a
+    reader (and report/plots.py) can draw reference against current without the rows.
+
+    Numeric: ``edges`` and, for ``reference`` and ``current``, the counts over ``[below
+    edges[0], bin 0, ..., bin B-1, above edges[-1]]`` (``numpy.histogram`` over ``edges``
+    gives the inner bins). Categorical: ``categories`` (the reference's, then at most
+    ``MAX_LISTED`` new ones, most frequent first), their counts, and ``other`` (the
+    reference's lumped categories; for current also the new ones not listed). Both carry
+    ``missing``.
+    """
+    if isinstance(reference, NumericHistogram):
+        assert isinstance(current, NumericHistogram)
+        return {
+            "edges": [float(e) for e in reference.edges],
+            "reference": [int(c) for c in reference.counts],
+            "current": [int(c) for c in current.counts],
+            "missing": {"reference": int(reference.missing), "current": int(current.missing)},
+        }
+    assert isinstance(current, CategoryCounts)
+    listed = len(reference.categories)
+    shown = min(len(current.categories), listed + MAX_LISTED)
+    # New categories past the listed ones are summed into `other`: a column of ids must not
+    # put a million names into the report.
+    folded = int(current.counts[shown:].sum())
+    return {
+        "categories": list(current.categories[:shown]),
+        "reference": [int(c) for c in reference.counts] + [0] * (shown - listed),
+        "current": [int(c) for c in current.counts[:shown]],
+        "other": {"reference": int(reference.other), "current": int(current.other) + folded},
+        "missing": {"reference": int(reference.missing), "current": int(current.missing)},
+    }
 
 
 def _on_table(statistic: Statistic, r: ArrayLike, c: ArrayLike, details: dict[str, Any]) -> Drift:

@@ -8,6 +8,7 @@ counts, so it costs the same at 10M rows as at 10k.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,20 +16,36 @@ import numpy as np
 
 from mlops_gates.stats.reduce import ClassificationStats, RegressionStats, ScoreStats, marginalize
 
-__all__ = ["CURVE_POINTS", "RELIABILITY_BINS", "curve_points", "overview"]
+__all__ = [
+    "CURVE_POINTS",
+    "RELIABILITY_BINS",
+    "SLICE_CURVES",
+    "curve_points",
+    "overview",
+    "slice_curves",
+]
 
 CURVE_POINTS = 101  # points kept of a ROC / PR curve: enough to draw, small in JSON
 RELIABILITY_BINS = 10  # equal-width score bins on [0, 1], as sklearn's calibration_curve
+SLICE_CURVES = 3  # the worst slices that get their own ROC / PR curves
 _DIGITS = 6
+_STATUS_ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
 
 
 def overview(
     stats: ClassificationStats | RegressionStats,
     scores: Mapping[str, ScoreStats | None],
     classes: Sequence[Any],
+    *,
+    verdicts: Sequence[Mapping[str, Any]] = (),
+    group_keys: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, Any] | None:
     """Confusion matrices (overall, candidate and baseline) and, for binary scores, curve
-    points per model; None for regression (no picture of that kind yet)."""
+    points per model; None for regression (no picture of that kind yet).
+
+    With the metric verdicts (report dicts) and the score tables' group keys (column ->
+    each group's value), the worst slices the score tables can form also get ROC and
+    precision-recall points (:func:`slice_curves`)."""
     if not isinstance(stats, ClassificationStats):
         return None
     counts = stats.counts.sum(axis=0)  # (K, K, B): the groups added up
@@ -42,13 +59,93 @@ def overview(
     curves = {model: curve_points(table) for model, table in scores.items() if table is not None}
     if curves:
         out["curves"] = curves
+        if verdicts and group_keys:
+            out["slice_curves"] = slice_curves(scores, verdicts, group_keys)
     return out
 
 
-def curve_points(table: ScoreStats, *, points: int = CURVE_POINTS) -> dict[str, Any]:
+def slice_curves(
+    scores: Mapping[str, ScoreStats | None],
+    verdicts: Sequence[Mapping[str, Any]],
+    group_keys: Mapping[str, np.ndarray],
+    *,
+    limit: int = SLICE_CURVES,
+) -> list[dict[str, Any]]:
+    """ROC and precision-recall points of the `limit` worst slices, per model.
+
+    Worst as the reports list them: by status (error, fail, warn, skip, pass), then closest
+    to the bound. Only slices over columns the score tables were reduced by qualify (each
+    is then a union of their groups, so the points are exact); each slice appears once."""
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    out: list[dict[str, Any]] = []
+    for v in sorted(verdicts, key=_worst_key):
+        slc = v.get("slice") or {}
+        key = tuple(sorted((str(k), repr(x)) for k, x in slc.items()))
+        if not slc or key in seen or any(c not in group_keys for c in slc):
+            continue
+        seen.add(key)
+        member = np.ones(len(next(iter(group_keys.values()))), dtype=bool)
+        for column, value in slc.items():
+            member &= _equals(group_keys[column], value)
+        models = {
+            model: _roc_pr(curve_points(table, groups=member))
+            for model, table in scores.items()
+            if table is not None
+        }
+        out.append({"slice": dict(slc), "curves": models})
+        if len(out) == limit:
+            break
+    return out
+
+
+def _worst_key(v: Mapping[str, Any]) -> tuple[int, float]:
+    observed, bound = v.get("observed"), v.get("bound") or {}
+    if observed is None:
+        return _STATUS_ORDER.get(str(v.get("status")), 5), -math.inf
+    lo, hi = bound.get("min"), bound.get("max")
+    sides = ([observed - lo] if lo is not None else []) + (
+        [hi - observed] if hi is not None else []
+    )
+    return _STATUS_ORDER.get(str(v.get("status")), 5), min(sides) if sides else math.inf
+
+
+def _equals(column: np.ndarray, value: Any) -> np.ndarray:
+    # A missing slice value (None) matches the groups whose key is missing: None, NaN or
+    # pandas' NA (engines hand nullable columns over), whose comparisons raise on bool().
+    out = np.zeros(len(column), dtype=bool)
+    for i, x in enumerate(column):
+        try:
+            missing = x is None or bool(x != x)
+            out[i] = value is None if missing else value is not None and bool(x == value)
+        except TypeError:  # NA
+            out[i] = value is None
+    return out
+
+
+def _roc_pr(points: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in points.items() if k != "reliability"}
+
+
+def curve_points(
+    table: ScoreStats, *, points: int = CURVE_POINTS, groups: np.ndarray | None = None
+) -> dict[str, Any]:
     """ROC and precision-recall points (thinned to about `points`, every one a point of the
-    exact curve) and the reliability table of one model's scores over all groups."""
-    whole = marginalize(table, np.zeros(table.n_groups, dtype=np.int64), 1)
+    exact curve) and the reliability table of one model's scores over all groups, or over
+    the groups where the boolean mask `groups` is true."""
+    if groups is None:
+        whole = marginalize(table, np.zeros(table.n_groups, dtype=np.int64), 1)
+    else:
+        # Slice 0 is the chosen groups, slice 1 the rest; only slice 0's entries are kept.
+        both = marginalize(table, np.where(groups, 0, 1).astype(np.int64), 2)
+        inside = both.group == 0
+        whole = ScoreStats(
+            thresholds=both.thresholds,
+            group=both.group[inside],
+            score=both.score[inside],
+            pos=both.pos[inside],
+            neg=both.neg[inside],
+            n_groups=1,
+        )
     pos = np.zeros(len(whole.thresholds), dtype=np.int64)
     neg = np.zeros(len(whole.thresholds), dtype=np.int64)
     np.add.at(pos, whole.score, whole.pos)

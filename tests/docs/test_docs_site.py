@@ -4,7 +4,10 @@ pages are what docs/gen_reference.py generates from the code today."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +36,7 @@ def _mkdocs_config() -> dict[str, Any]:
     class Loader(yaml.SafeLoader):
         pass
 
-    # mkdocs.yml names a Python function for the Mermaid fence; reading it needs no import.
+    # mkdocs.yml may name a Python function (a custom fence); reading it needs no import.
     Loader.add_multi_constructor("tag:yaml.org,2002:python/name:", lambda *_: None)
     data = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=Loader)
     assert isinstance(data, dict)
@@ -82,4 +85,73 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     for page in pages:
         text = page.read_text(encoding="utf-8")
         assert "fonts.googleapis.com" not in text, f"{page} loads web fonts"
+        # A `mermaid` block makes the theme fetch mermaid.js from a CDN: diagrams are SVG.
+        assert 'class="mermaid"' not in text, f"{page} asks the theme to draw Mermaid"
+    design = (site / "design" / "index.html").read_text(encoding="utf-8")
+    assert 'src="../images/diagrams/data-flow.svg"' in design
+    assert (site / "images" / "diagrams" / "data-flow.svg").exists()
     assert not (site / "gen_reference.py").exists(), "the generator is not part of the site"
+    assert not (site / "render_diagrams.py").exists() and not (site / "diagrams").exists()
+    _config_reference_at_1280(site / "reference" / "config" / "index.html", tmp_path)
+
+
+# Each key name of the reference on one line, and each meaning wider than the key column of
+# the old table (about 160 px at 1280).
+_PROBE = """<pre id="probe"></pre><script>
+const keys = [...document.querySelectorAll("article dt > code:first-child")];
+const dds = [...document.querySelectorAll("article dd")];
+document.getElementById("probe").textContent = JSON.stringify({
+  keys: keys.length,
+  broken: keys.filter(k => k.getClientRects().length > 1).map(k => k.textContent),
+  narrowest: Math.min(...dds.map(d => d.getBoundingClientRect().width)),
+});
+</script>"""
+
+
+def _config_reference_at_1280(page: Path, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        return  # .ci/run installs it; the Markdown structure is checked without it
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"))
+    dom = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "--proxy-server=127.0.0.1:9",
+            "--window-size=1280,1000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    found = json.loads(
+        re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S).group(1)  # type: ignore[union-attr]
+    )
+    assert found["keys"] > 100
+    assert found["broken"] == []
+    assert found["narrowest"] > 400
+
+
+def test_schema_references_are_definition_lists() -> None:
+    # One definition per key: the key, type, requiredness and default on the term line, the
+    # meaning below it at the page's width. A five-column table broke key names mid-word and
+    # squeezed the meaning into a narrow column at 1280 px.
+    for name in ("config.md", "report.md", "manifest.md", "profile.md"):
+        text = (ROOT / "docs" / "reference" / name).read_text()
+        assert "| key | type |" not in text, name
+        terms = re.findall(r"^(`[^`]+`) · (.+)$", text, re.M)
+        assert len(terms) > 10, name
+        for key, _ in terms:
+            assert " " not in key, (name, key)
+    config = (ROOT / "docs" / "reference" / "config.md").read_text()
+    # Every gate kind has its own section, each key a term with its meaning under it.
+    for kind in ("SchemaGate", "MetricGate", "FairnessGate", "BaselineGate", "DriftGate"):
+        assert f"## {kind} {{#{kind.lower()}}}" in config
+    assert "`max` · number or null · default `null`\n:   " in config

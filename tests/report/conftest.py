@@ -1,5 +1,6 @@
 """A small binary project whose report has every kind of picture: sliced metric gates with
-passing and failing slices, a fairness gate, a baseline gate, both models' scores."""
+passing and failing slices, a fairness gate, a baseline gate, both models' scores, and a
+drift gate whose two features drifted."""
 
 from __future__ import annotations
 
@@ -21,6 +22,15 @@ def picture_frame() -> pd.DataFrame:
     """binary_frame with 3,000 rows and one region renamed to a hostile string."""
     frame = binary_frame(3000, seed=7)
     frame["region"] = frame["region"].replace({"east": HOSTILE})
+    return frame
+
+
+def reference_frame() -> pd.DataFrame:
+    """The drift reference: another sample of the same data, with the baseline's scores
+    lower and the regions in other proportions (and no hostile one), so both drift."""
+    frame = binary_frame(2000, seed=8)
+    frame["score_b"] = (frame["score_b"] - 0.15).clip(0, 1)
+    frame.loc[frame.index % 3 == 0, "region"] = "north"
     return frame
 
 
@@ -51,6 +61,14 @@ def picture_config() -> dict[str, Any]:
                 "max_drop": 0.0,
                 "slices": ["region"],
             },
+            {
+                "id": "drift",
+                "kind": "drift",
+                "reference": "ref.csv",
+                "features": ["score_b", "region", "score_c"],
+                "max": 0.1,
+                "severity": "warn",
+            },
         ]
     )
 
@@ -60,6 +78,7 @@ def picture_report(make_project: Project, tmp_path: Path) -> tuple[Path, pd.Data
     """(report directory, the evaluation frame) after `mlops-gates check`."""
     frame = picture_frame()
     path = make_project(picture_config(), frame)
+    reference_frame().to_csv(path.parent / "ref.csv", index=False)
     out = tmp_path / "report"
     main(["check", "--config", str(path), "--report-dir", str(out)])
     return out, frame

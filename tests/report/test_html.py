@@ -131,7 +131,7 @@ def test_every_plot_renders_in_headless_chromium(
         assert p["w"] > 150 and p["h"] > 100 and p["shapes"] > 10, p
     # The filter's few lines of script work: at first only what needs a look is shown,
     # then with "dp-sex" typed only its (warn) verdicts stay.
-    assert found["first"] == sum(g["status"] != "pass" for g in doc["gates"]) == 4
+    assert found["first"] == sum(g["status"] != "pass" for g in doc["gates"]) == 6
     assert found["visible"] == sum(g["gate"] == "dp-sex" for g in doc["gates"]) == 1
 
     # A screenshot of the whole page; each plot's region has ink, not a blank box.

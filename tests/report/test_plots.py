@@ -44,6 +44,10 @@ def test_every_picture_of_the_report(picture_report: tuple[Path, pd.DataFrame]) 
         "roc-curve",
         "pr-curve",
         "reliability",
+        "roc-curve-slices",
+        "pr-curve-slices",
+        "drift-drift-region",
+        "drift-drift-score_b",
     ]
 
 
