@@ -83,7 +83,7 @@ def reduce_frame(config: Config, data: EvalData, plan: Plan) -> Reduced:
             reduced.scores[model] = reduce_scores(
                 codes, ng, data.y_true, index[model], thresholds=bins.thresholds()
             )
-    if len(index) == 2:
+    if len(index) == 2 and plan.joint:
         # One more grouped pass, over (group, class, candidate score, baseline score): the
         # pairing paired DeLong needs, which the two per-model tables lose.
         reduced.joint_scores = reduce_joint_scores(

@@ -54,6 +54,9 @@ class Plan:
     columns: list[str]  # the finest grouping: every column a gate slices by
     score_columns: list[str]  # the columns gates using score metrics slice by
     score_models: tuple[Model, ...]  # whose scores those gates read
+    # Both models' scores paired per row: only paired DeLong (a baseline ROC AUC gate)
+    # reads that table, and it costs a sort of the rows.
+    joint: bool = False
 
 
 def plan_for(config: Config, available: set[str] | None = None) -> Plan:
@@ -62,6 +65,7 @@ def plan_for(config: Config, available: set[str] | None = None) -> Plan:
     columns: list[str] = []
     score_columns: list[str] = []
     models: list[Model] = []
+    joint = False
     for gate in config.gates:
         if isinstance(gate, MetricGate | BaselineGate | CalibrationGate | ChurnGate):
             cols = [c for s in gate.slices for c in ([s] if isinstance(s, str) else s)]
@@ -79,10 +83,12 @@ def plan_for(config: Config, available: set[str] | None = None) -> Plan:
             both = isinstance(gate, BaselineGate) or getattr(gate, "compare", None) == "baseline"
             if both and config.baseline is not None:
                 wanted.append("baseline")
+                joint = joint or (isinstance(gate, BaselineGate) and gate.metric == "roc_auc")
             _extend(models, wanted)
     # Keep the finest grouping's column order so coarsening is a plain sub-selection.
     score_columns = [c for c in columns if c in score_columns]
-    return Plan(columns, score_columns, tuple(m for m in ("candidate", "baseline") if m in models))
+    models_used = tuple(m for m in ("candidate", "baseline") if m in models)
+    return Plan(columns, score_columns, models_used, joint=joint and len(models_used) == 2)
 
 
 def _extend(into: list[Any], items: list[Any]) -> None:

@@ -272,7 +272,7 @@ def reduce_sql(
         ranges = run(range_query(dialect, src, [c for _, c in wanted])).iloc[0]
         for i, (model, column) in enumerate(wanted):
             _score_table(reduced, model, column, ranges, i, plan, dialect, src, run, n_bins, where)
-    if len(wanted) == 2:
+    if len(wanted) == 2 and plan.joint:
         _joint_table(reduced, (wanted[0][1], wanted[1][1]), plan, dialect, src, run, where)
     return reduced
 
