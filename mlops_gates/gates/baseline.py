@@ -24,6 +24,7 @@ from mlops_gates.gates.common import (
     slicings,
     support,
 )
+from mlops_gates.gates.detectable import detectable, one_sided_alpha
 from mlops_gates.gates.evidence import Evidence, difference_evidence, rng_for
 from mlops_gates.gates.judge import Finding, Judge
 from mlops_gates.gates.result import Bound, GateResult
@@ -119,6 +120,15 @@ def evaluate_baseline(
         mcnemar = _mcnemar(gate.metric, table)
         rows = support(table)
         counted, unit = denominator(gate.metric, table, paired=True)
+        mde = detectable(
+            ev,
+            gate.metric,
+            counted=counted,
+            unit=unit,
+            alpha=one_sided_alpha(gate.judge, settings.confidence),
+            greater_is_better=gib,
+            discordant=_discordant_share(gate.metric, table),
+        )
         for i, slc in enumerate(values):
             b = float(base[i])
             delta = float(ev.estimate[i])
@@ -145,6 +155,7 @@ def evaluate_baseline(
                     details=details,
                     rows=int(rows[i]),
                     unit=unit,
+                    detectable=mde[i],
                 )
             )
     judge = Judge.of(
@@ -165,6 +176,17 @@ def _pvalue(ev: Evidence, i: int, bound: Bound) -> float:
         se=None if ev.se is None else ev.se[i : i + 1],
     )
     return float(one.pvalue(bound)[0])
+
+
+def _discordant_share(metric: str, table: object) -> np.ndarray | None:
+    """For accuracy, the share of each slice's rows on which exactly one model is right:
+    what McNemar's power depends on (Connor 1987)."""
+    if metric != "accuracy" or not isinstance(table, ClassificationStats):
+        return None
+    b, c = discordant_counts(table.counts)
+    n = table.counts.reshape(len(b), -1).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n > 0, (b + c) / np.maximum(n, 1), 0.0)
 
 
 def _mcnemar(metric: str, table: object) -> np.ndarray | None:

@@ -18,7 +18,14 @@ import numpy as np
 
 from mlops_gates.config import Judge as JudgeMode
 from mlops_gates.config import Multiplicity, Outcome
-from mlops_gates.gates.result import Bound, GateResult, Status, fmt, slice_label
+from mlops_gates.gates.result import (
+    Bound,
+    GateResult,
+    Status,
+    describe_detectable,
+    fmt,
+    slice_label,
+)
 
 __all__ = ["Finding", "Judge", "evidence_count", "result_id"]
 
@@ -37,6 +44,7 @@ class Finding:
     details: dict[str, Any] = field(default_factory=dict)
     rows: int | None = None  # the slice's rows, when `support` counts something else
     unit: str = "rows"  # what `support` counts (see `gates.common.denominator`)
+    detectable: dict[str, Any] | None = None  # the MDE (gates/detectable.py)
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,7 @@ class Judge:
         shown = fmt(observed) + (f" [{_outward(ci[0], -1)}, {_outward(ci[1], 1)}]" if ci else "")
         status: Status
         count = evidence_count(f.support, f.rows, f.unit)
+        inconclusive = False  # the evidence could not decide: say what it could detect
         undefined, undefined_why = math.isnan(observed), self.undefined_why
         if not undefined and self.mode == "interval" and (ci is None or math.isnan(ci[0] + ci[1])):
             undefined, undefined_why = True, "no confidence interval for it"
@@ -137,6 +146,7 @@ class Judge:
             undefined, undefined_why = True, "no p-value for it"
         if f.support < f.min_support:
             status, reason = self.on_insufficient, "insufficient_support"
+            inconclusive = True
             message = (
                 f"{what} on {where}: insufficient evidence, {count} (min_support {f.min_support})"
             )
@@ -156,9 +166,11 @@ class Judge:
                 lo_ok = bound.min is None or ci[0] >= bound.min
                 hi_ok = bound.max is None or ci[1] <= bound.max
                 holds, too_low = lo_ok and hi_ok, not lo_ok
+                inconclusive = not holds and bound.holds(observed)
                 basis = "its interval is"
             elif self.mode == "significance":
                 holds = p_adjusted >= 1 - self.confidence
+                inconclusive = holds and not bound.holds(observed)
                 too_low = bound.max is None or (bound.min is not None and observed < bound.min)
                 basis = f"adjusted p = {fmt(p_adjusted, 3)} that it is"
             else:
@@ -172,6 +184,9 @@ class Judge:
                 limit = fmt(bound.min if too_low else bound.max)
                 side = "below the minimum" if too_low else "above the maximum"
                 message = f"{what} on {where} is {shown}: {basis} {side} {limit} ({count})"
+        mde = describe_detectable(f.detectable, overall=not f.slc) if inconclusive else ""
+        if mde:
+            message += f"; {mde}"
         return GateResult(
             id=result_id(self.gate_id, f.slc),
             gate=self.gate_id,
@@ -187,6 +202,7 @@ class Judge:
             ci=None if ci is None or math.isnan(ci[0] + ci[1]) else (float(ci[0]), float(ci[1])),
             support=int(f.support),
             details=details if details is not None else dict(f.details),
+            detectable=f.detectable,
         )
 
 

@@ -15,9 +15,11 @@ from mlops_gates.gates.common import (
     slicings,
     support,
 )
+from mlops_gates.gates.detectable import detectable, one_sided_alpha
 from mlops_gates.gates.evidence import metric_evidence, rng_for
 from mlops_gates.gates.judge import Finding, Judge
 from mlops_gates.gates.result import Bound, GateResult
+from mlops_gates.stats.metrics import METRICS
 
 __all__ = ["evaluate", "evaluate_metric"]
 
@@ -54,6 +56,14 @@ def evaluate_metric(gate: MetricGate, ctx: Context) -> list[GateResult]:
         rows = support(table)
         # min_support applies to what the metric is a share of (positives for recall).
         counted, unit = denominator(gate.metric, table)
+        mde = detectable(
+            ev,
+            gate.metric,
+            counted=counted,
+            unit=unit,
+            alpha=one_sided_alpha(gate.judge, settings.confidence),
+            greater_is_better=METRICS[gate.metric].greater_is_better,
+        )
         findings += [
             Finding(
                 slc=slc,
@@ -66,6 +76,7 @@ def evaluate_metric(gate: MetricGate, ctx: Context) -> list[GateResult]:
                 details={"ci_note": ev.note} if ev.note else {},
                 rows=int(rows[i]),
                 unit=unit,
+                detectable=mde[i],
             )
             for i, slc in enumerate(values)
         ]

@@ -12,7 +12,15 @@ from typing import Any, Literal
 
 from mlops_gates._values import jsonable
 
-__all__ = ["Bound", "GateResult", "Report", "fmt", "slice_label"]
+__all__ = [
+    "Bound",
+    "GateResult",
+    "Report",
+    "describe_detectable",
+    "detectable_cell",
+    "fmt",
+    "slice_label",
+]
 
 Status = Literal["pass", "fail", "warn", "error", "skip"]
 RunStatus = Literal["pass", "fail", "error"]
@@ -58,6 +66,8 @@ class GateResult:
     ci: tuple[float, float] | None = None
     support: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # The minimum detectable effect behind the number (gates/detectable.py), or None.
+    detectable: dict[str, Any] | None = None
 
     @property
     def blocking(self) -> bool:
@@ -79,6 +89,7 @@ class GateResult:
         d["ci"] = None if self.ci is None else [_finite_or_none(v) for v in self.ci]
         d["details"] = jsonable(self.details)
         d["slice"] = None if self.slice is None else jsonable(self.slice)
+        d["detectable"] = None if self.detectable is None else jsonable(self.detectable)
         return d
 
 
@@ -153,6 +164,41 @@ def slice_label(s: dict[str, Any] | None) -> str:
     if not s:
         return "overall"
     return ",".join(f"{k}={'<missing>' if v is None else v}" for k, v in s.items())
+
+
+def _effect(d: dict[str, Any]) -> str:
+    """An MDE as read: points for metrics in [0, 1] ("4.1 points"), else the number."""
+    effect = float(d["effect"])
+    if d.get("per"):
+        points = f"{effect / float(d['per']):.2g}"
+        return f"{points} point{'s' * (points != '1')}"
+    return fmt(effect, 2)
+
+
+def detectable_cell(d: dict[str, Any] | None) -> str:
+    """The MDE in a table cell: "4.1 pt", "0.032", "" when there is none."""
+    if not d or d.get("effect") is None:
+        return ""
+    return _effect(d).replace(" points", " pt").replace(" point", " pt")
+
+
+def describe_detectable(d: dict[str, Any] | None, *, overall: bool = False) -> str:
+    """The MDE as a sentence: "this slice could only detect a drop of ≥ 4.1 points (80 %
+    power); about 2,300 rows would detect 1 point". "" when there is none."""
+    if not d or d.get("effect") is None:
+        return ""
+    who = "these rows" if overall else "this slice"
+    what = {"drop": "a drop", "rise": "a rise"}.get(str(d.get("direction")), "a change")
+    text = (
+        f"{who} could only detect {what} of ≥ {_effect(d)} "
+        f"({round(100 * float(d.get('power', 0.8)))} % power)"
+    )
+    if d.get("per") and d.get("rows_for_per") is not None:
+        text += (
+            f"; about {int(d['rows_for_per']):,} {d.get('unit', 'rows')} would detect "
+            f"{_effect({**d, 'effect': d['per']})}"
+        )
+    return text
 
 
 def fmt(x: float | None, digits: int = 4) -> str:

@@ -26,6 +26,7 @@ from mlops_gates.report.bounded import worst_first, worst_per_gate
 from mlops_gates.report.markdown import (
     AXIS,
     BOUND,
+    DETECTABLE_KINDS,
     DOT,
     LEFT,
     LINE,
@@ -194,6 +195,9 @@ def _table(rows: list[dict[str, Any]], scale: Scale | None, kind: str) -> str:
     align = ["---", "---", "---:", "---", "---", "---", "---:"]
     if scale is not None:
         header[4] = f"`{scale.label()}`"
+    if kind in DETECTABLE_KINDS:
+        header.append("detectable")
+        align.append("---:")
     for name, alignment in kind_columns(kind):  # baseline, calibration, churn
         header.append(name)
         align.append(alignment)

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_gates._text import clean, clean_block
-from mlops_gates.gates.result import fmt
+from mlops_gates.gates.result import detectable_cell, fmt
 
 if TYPE_CHECKING:
     import jinja2
 
 __all__ = [
     "BAR_WIDTH",
+    "DETECTABLE_KINDS",
     "STATUS_ICON",
     "UNFOLDED_PER_GATE",
     "Scale",
@@ -129,6 +130,8 @@ def markdown_environment(template_dir: Path | None = None) -> jinja2.Environment
 # passing rows are folded. Everything is taken from report.json, nothing is recomputed.
 
 BAR_WIDTH = 21  # characters of a text interval bar
+# Kinds whose verdicts carry a minimum detectable effect, shown as a column after support.
+DETECTABLE_KINDS = ("metric", "baseline")
 UNFOLDED_PER_GATE = 10  # problem rows of one gate shown before the rest are folded too
 _ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
 _INSUFFICIENT = ("insufficient_support", "undefined")
@@ -311,6 +314,8 @@ def _columns(kind: str, significance: bool) -> list[tuple[str, str]]:
     """(header, alignment) of a gate's table."""
     cols = [("status", "---"), ("slice", "---"), ("value", "---:"), ("interval", "---")]
     cols += [("bar", "---"), ("bound", "---"), ("support", "---:")]
+    if kind in DETECTABLE_KINDS:
+        cols.append(("detectable", "---:"))
     if significance:
         cols.append(("p (adj.)", "---:"))
     return cols + kind_columns(kind)
@@ -360,8 +365,9 @@ _KIND_CELL = {"calibration": _calibration_cell, "churn": _churn_cell}
 def row_cells(
     g: dict[str, Any], scale: Scale | None, kind: str, significance: bool = False
 ) -> list[str]:
-    """One verdict's table cells: status, slice, value, interval, bar, bound, support, then the
-    p-value (`significance`) and, for baseline gates, baseline → candidate and the verdict."""
+    """One verdict's table cells: status, slice, value, interval, bar, bound, support, the
+    minimum detectable effect (metric and baseline gates), then the p-value
+    (`significance`) and, for baseline gates, baseline → candidate and the verdict."""
     support = g.get("support")
     details = g.get("details") or {}
     bar = interval_bar(g, scale)
@@ -374,6 +380,9 @@ def row_cells(
         describe_bound(g.get("bound")),
         "" if support is None else f"{support:,}",
     ]
+    if kind in DETECTABLE_KINDS:
+        mde = detectable_cell(g.get("detectable"))
+        cells.append(f"≥ {mde}" if mde else "")
     if significance:
         cells.append(describe_pvalues(details))
     if kind == "baseline":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlops_gates._text import defuse, terminal_safe
-from mlops_gates.gates.result import fmt
+from mlops_gates.gates.result import detectable_cell, fmt
 from mlops_gates.report.bounded import worst_per_gate
 from mlops_gates.report.markdown import describe_bound, describe_interval, slice_text
 
@@ -19,7 +19,7 @@ __all__ = ["format_table", "render_table", "wrap"]
 _ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
 # SGR colours per status; bold for the two that fail a run.
 _COLOUR = {"error": "1;31", "fail": "1;31", "warn": "33", "skip": "36", "pass": "32"}
-_HEADER = ("status", "gate", "slice", "observed", "interval", "bound", "support")
+_HEADER = ("status", "gate", "slice", "observed", "interval", "bound", "support", "detect")
 _STATUS_W = 6  # "ERROR " and friends
 _INDENT = " " * (_STATUS_W + 2)
 
@@ -55,6 +55,7 @@ def render_table(
             describe_interval(g.get("ci")),
             describe_bound(g.get("bound"), ascii=True),
             "" if g.get("support") is None else str(g["support"]),
+            _detectable(g),
         )
         for g in shown
     ]
@@ -109,7 +110,7 @@ def _table(
 ) -> list[str]:
     def line(r: tuple[str, ...]) -> str:
         return "  ".join(
-            c.rjust(w) if i in (3, 6) else c.ljust(w)
+            c.rjust(w) if i in (3, 6, 7) else c.ljust(w)
             for i, (c, w) in enumerate(zip(r, widths, strict=True))
         ).rstrip()
 
@@ -128,10 +129,10 @@ def _records(
     """One record per gate: status and full identity (wrapped), then its numbers."""
     width = max(width, 40)
     avail = width - len(_INDENT)
-    header = f"{'status':<{_STATUS_W}}  gate [slice]; then observed, ci, bound, support"
+    header = f"{'status':<{_STATUS_W}}  gate [slice]; then observed, ci, bound, support, mde"
     out = [header, "-" * min(len(header), width)]
     for r, g in zip(rows, gates, strict=True):
-        status, gate, slc, observed, interval, bound, support = r
+        status, gate, slc, observed, interval, bound, support, mde = r
         ident = gate if g.get("slice") is None else f"{gate} [{slc}]"
         first, *rest = wrap(ident, avail)
         out.append(paint(g["status"], f"{status:<{_STATUS_W}}") + "  " + first)
@@ -144,10 +145,18 @@ def _records(
             numbers.append(f"bound {bound}")
         if support:
             numbers.append(f"support {support}")
+        if mde:
+            numbers.append(f"detects {mde}")
         out += [_INDENT + p for p in wrap("  ".join(numbers), avail)]
         if reasons:
             out += _reason(g, width)
     return out
+
+
+def _detectable(g: dict[str, Any]) -> str:
+    """The minimum detectable effect as a cell (ASCII, like the bounds): ">=4.1 pt"."""
+    mde = detectable_cell(g.get("detectable"))
+    return f">={mde}" if mde else ""
 
 
 def _reason(g: dict[str, Any], width: int | None) -> list[str]:

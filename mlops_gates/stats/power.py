@@ -19,6 +19,9 @@ level of the judgement: ``1 − confidence`` for ``judge: significance``,
   ``rows = (z_a·√ψ + z_b·√(ψ − δ²))² / δ²``; the MDE solves it for ``δ`` given the rows.
 - **mean of per-row values** (log loss, Brier, MAE, mean error; ``sd`` per row):
   ``MDE = (z_a + z_b) · sd / √n``, ``rows = ((z_a + z_b) · sd / δ)²``.
+- **any estimate with a standard error** (ROC AUC by DeLong, F1 and average precision by
+  the bootstrap's spread, unpaired differences): ``MDE = (z_a + z_b) · se``; the standard
+  error shrinks as ``1/√n``, so ``rows = n · ((z_a + z_b) · se / δ)²``.
 
 All are normal approximations: seeded simulations (tests/stats/test_power.py) show the
 power at the reported MDE near 80 %.
@@ -37,9 +40,11 @@ __all__ = [
     "mde_mean",
     "mde_paired",
     "mde_proportion",
+    "mde_se",
     "rows_mean",
     "rows_paired",
     "rows_proportion",
+    "rows_se",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -158,6 +163,28 @@ def rows_mean(
     with np.errstate(divide="ignore", invalid="ignore"):
         rows = np.ceil((z * s / e) ** 2)
     return np.asarray(np.where(e > 0, rows, np.nan), dtype=np.float64)
+
+
+def mde_se(se: ArrayLike, *, alpha: float = 0.05, power: float = 0.8) -> FloatArray:
+    """Smallest change an estimate with standard error ``se`` detects: ``(z_a + z_b)·se``.
+    NaN where ``se`` is not positive and finite (a slice with no spread detects nothing
+    that a number could state)."""
+    z = _z(alpha) + _zp(power)
+    s = np.asarray(se, dtype=np.float64)
+    ok = np.isfinite(s) & (s > 0)
+    return np.asarray(np.where(ok, z * np.where(ok, s, 0.0), np.nan), dtype=np.float64)
+
+
+def rows_se(
+    se: ArrayLike, n: ArrayLike, effect: float, *, alpha: float = 0.05, power: float = 0.8
+) -> FloatArray:
+    """Rows (in the unit of ``n``) needed for a change ``effect`` when ``n`` give standard
+    error ``se``: the standard error shrinks as ``1/√n`` (rounded up)."""
+    mde = mde_se(se, alpha=alpha, power=power)
+    s, nn = _arrays(mde, n)
+    with np.errstate(invalid="ignore"):
+        rows = np.ceil(nn * (s / effect) ** 2)
+    return np.asarray(np.where(np.isfinite(s) & (nn > 0) & (effect > 0), rows, np.nan))
 
 
 def _z(alpha: float) -> float:
