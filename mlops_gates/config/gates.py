@@ -19,6 +19,7 @@ from mlops_gates.config.behaviour import BehaviourGate
 from mlops_gates.config.calibration_churn import CalibrationGate, ChurnGate
 from mlops_gates.config.data_gates import DriftGate, SkewGate, StalenessGate
 from mlops_gates.config.metric_gates import BaselineGate, FairnessGate, MetricGate, SchemaGate
+from mlops_gates.config.slice_discovery import SliceDiscoveryGate
 
 __all__ = [
     "Gate",
@@ -138,6 +139,7 @@ for _model in (
     BehaviourGate,
     CalibrationGate,
     ChurnGate,
+    SliceDiscoveryGate,
 ):
     register_gate_kind(_model)
 _BUILT_IN = frozenset(_KINDS)
