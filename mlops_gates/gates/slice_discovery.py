@@ -13,7 +13,8 @@ says what was searched.
 
 Numeric features are cut at the reference profile's bin edges (a `.json` written by
 `mlops-gates profile`, or a data file profiled here); without a reference, at the
-evaluation rows' own edges (from the features only, never the labels). It reads rows, so
+evaluation rows' own quantile edges (from the features only, never the labels; from a
+seeded sample of 200,000 values when there are more). It reads rows, so
 under `backend.engine: duckdb` or `spark` the runner refuses it with the engine's name.
 """
 
@@ -46,6 +47,7 @@ from mlops_gates.stats.slices import Candidate, Confirmation, confirm, search
 
 __all__ = ["bad_rows", "evaluate", "feature_codes"]
 
+_EDGE_SAMPLE = 200_000
 # metric -> (which rows it is a share of, which of them are bad, greater is better);
 # codes of a binary task: 0 negative, 1 positive.
 _ROWS = {
@@ -167,7 +169,7 @@ def _edges(
     (the edges a profile of these rows would have, `quantile_edges`)."""
     numeric = list(values)
     if gate.reference is None:
-        return {f: quantile_edges(v, gate.bins) for f, v in values.items()}
+        return {f: quantile_edges(_sample(v), gate.bins) for f, v in values.items()}
     path = run.config.resolve(gate.reference)
     if not path.exists():
         raise DataError(f"{path}: reference not found; check `reference:` of gate {gate.id!r}")
@@ -190,6 +192,14 @@ def _edges(
             )
         out[name] = np.asarray(feature.numeric.edges, dtype=np.float64)
     return out
+
+
+def _sample(values: np.ndarray) -> np.ndarray:
+    """At most `_EDGE_SAMPLE` of the values, seeded, for the rows' own edges: deciles from
+    200,000 values are as good as from all, and sorting 10M values cost most of the gate."""
+    if len(values) <= _EDGE_SAMPLE:
+        return values
+    return values[np.random.default_rng(0).integers(0, len(values), _EDGE_SAMPLE)]
 
 
 def _bin(x: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, list[str]]:
