@@ -40,7 +40,8 @@ _UNSCALED = frozenset({"log_loss", "mae", "mse", "rmse", "r2", "mean_error"})
 def one_sided_alpha(mode: str, confidence: float) -> float:
     """The one-sided level of a judgement: its test's for `significance`, half the
     interval's miss rate otherwise."""
-    return 1.0 - confidence if mode == "significance" else (1.0 - confidence) / 2.0
+    alpha = 1.0 - confidence if mode == "significance" else (1.0 - confidence) / 2.0
+    return round(alpha, 12)  # 0.025, not 0.025000000000000022, in report.json
 
 
 def detectable(
