@@ -2,7 +2,7 @@
 
 `Config.gates` is a union of the registered kinds, discriminated on `kind`; the loader, the
 error messages ("unknown gate kind; valid: ...") and the JSON Schema all read the list
-here. The eight built-in kinds register at the bottom; another one joins with
+here. The built-in kinds register at the bottom; another one joins with
 `register_gate_kind` (see its docstring). The models themselves live in metric_gates.py,
 data_gates.py and behaviour.py.
 """

@@ -44,6 +44,7 @@ BUILT_IN = (
     "behaviour",
     "calibration",
     "churn",
+    "slice_discovery",
 )
 
 
