@@ -38,6 +38,7 @@ __all__ = [
     "kind_columns",
     "markdown_environment",
     "md_escape",
+    "mlflow_line",
     "problem_kind",
     "reason_line",
     "render_markdown",
