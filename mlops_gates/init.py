@@ -36,9 +36,12 @@ WORKFLOWS = {
 # What each workflow still needs from its user (printed by `init`; docs/github-actions.md).
 NEXT_STEPS = {
     "train-promote": "mlops-train-promote.yml: put your training command in place of "
-    "`python train.py` and your model's name in place of `my-model`",
+    "`python train.py` (what it imports goes in requirements.txt) and your model's name in "
+    "place of `my-model`; set the repository variable MLFLOW_TRACKING_URI to your MLflow "
+    "server (every workflow reads it)",
     "deploy": "mlops-deploy.yml: create the `production` environment (Settings > "
-    "Environments) with the MLFLOW_TRACKING_* secrets, and set `smoke-command`",
+    "Environments) and set `smoke-command`; MLflow comes from the variable "
+    "MLFLOW_TRACKING_URI and the MLFLOW_TRACKING_* secrets",
     "monitor": "mlops-monitor.yml: put the command that writes recent.parquet in place of "
     "`python fetch_recent.py`, and create the `model-monitoring` label",
 }

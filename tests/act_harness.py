@@ -59,6 +59,20 @@ def git_repo(path: Path, origin: str) -> None:
     git(path, "commit", "-q", "-m", "fixture")
 
 
+def requirements_with_trainlib(repo: Path) -> None:
+    """requirements.txt naming a local package, `trainlib` (FEATURES = ["x1", "x2"]), for a
+    training command to import: training works only if the workflow installed the
+    requirements first (act jobs see the test environment's packages, so importing pandas
+    would prove nothing). Installed offline, from the folder, like any local requirement."""
+    (repo / "trainlib").mkdir()
+    (repo / "trainlib" / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "trainlib"\nversion = "1.0"\n'
+    )
+    (repo / "trainlib" / "trainlib.py").write_text("FEATURES = ['x1', 'x2']\n")
+    (repo / "requirements.txt").write_text("./trainlib\n")
+
+
 def site_dirs() -> list[str]:
     """The directories this interpreter imports installed packages from: a venv's own
     site-packages (the base interpreter's stay out of it), or, run without a venv, the
@@ -171,8 +185,11 @@ class Act:
         *,
         event: dict[str, Any] | None = None,
         secrets: dict[str, str] | None = None,
+        variables: dict[str, str] | None = None,
         env: dict[str, str] | None = None,
     ) -> ActRun:
+        """Run `workflow` on `repo` for `event_name`; `secrets` and `variables` are the
+        repository's (`secrets.*`, `vars.*`), `env` is added to every job's environment."""
         artifacts = self.work / f"artifacts-{repo.name}"
         artifacts.mkdir(exist_ok=True)
         event_file = self.work / f"event-{repo.name}.json"
@@ -219,6 +236,8 @@ class Act:
             cmd += ["--env", f"{k}={v}"]
         for k, v in (secrets or {}).items():
             cmd += ["-s", f"{k}={v}"]
+        for k, v in (variables or {}).items():
+            cmd += ["--var", f"{k}={v}"]
         # The runner's own variables must not leak into the jobs (CI runs these tests
         # inside GitHub Actions), nor the test environment's activation.
         process_env = {

@@ -121,7 +121,7 @@ def issue_body(
     """Marker, what happened and why, then report.md (cut to GitHub's body limit)."""
     from mlops_gates._text import clean_block
     from mlops_gates.promote.body import truncate
-    from mlops_gates.report.markdown import md_escape
+    from mlops_gates.report.markdown import md_escape, mlflow_line
 
     lines = [marker(options.key), "", "Monitoring found that the model should be retrained."]
     monitor = (doc.get("context") or {}).get("monitor") or {}
@@ -132,6 +132,9 @@ def issue_body(
         lines.append(f"Window: {start} to {end}{counts}.")
     if options.run_url:
         lines.append(f"Run: {options.run_url}")
+    record = mlflow_line(doc)  # the model version judged and its runs, linked
+    if record:
+        lines.append(record)
     if reasons:
         lines += ["", "Reasons:", *(f"- {md_escape(r, 300)}" for r in reasons)]
     lines += [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlops_gates.cli.common import (
     DEFAULT_REPORT_DIR,
@@ -22,6 +22,9 @@ from mlops_gates.cli.common import (
     terminal_width,
     use_colour,
 )
+
+if TYPE_CHECKING:
+    from mlops_gates.config import Config
 
 __all__ = ["add_subcommands"]
 
@@ -50,6 +53,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=DEFAULT_REPORT_DIR,
         help=f"where report.json and report.md go (default: ./{DEFAULT_REPORT_DIR})",
     )
+    for role in ("candidate", "baseline"):
+        check.add_argument(
+            f"--{role}",
+            metavar="URI",
+            help=f"model to judge in place of {role}.model of the config, e.g. "
+            f"models:/NAME/VERSION to pin the version a report judged",
+        )
     check.add_argument(
         "--quiet",
         "-q",
@@ -115,6 +125,7 @@ def _check(args: argparse.Namespace) -> int:
 
     try:
         config = load_config(args.config)  # None: found as every command finds it
+        config = _pinned(config, candidate=args.candidate, baseline=args.baseline)
     except ConfigError as exc:
         return error(str(exc))
     report = run_gates(config)
@@ -145,6 +156,25 @@ def _check(args: argparse.Namespace) -> int:
         message = terminal_safe(f"mlops-gates: {level}: MLflow tracking failed: {tracked.message}")
         print(message, file=sys.stderr)
     return EXIT_OK if outcome.passed else EXIT_FAIL
+
+
+def _pinned(config: Config, *, candidate: str | None, baseline: str | None) -> Config:
+    """The config with `candidate.model` / `baseline.model` replaced (the reproduce command
+    of a promotion pins a registry alias to the version the report judged)."""
+    from mlops_gates.errors import ConfigError
+
+    for role, uri in (("candidate", candidate), ("baseline", baseline)):
+        if uri is None:
+            continue
+        current = getattr(config, role)
+        if current is None or current.model is None:
+            has = f"no `{role}:`" if current is None else "prediction columns, not a model"
+            raise ConfigError(
+                f"--{role} {uri}: replaces {role}.model of {config.source}, which has {has}; "
+                f"give `{role}: {{model: ...}}` in the config, or drop --{role}"
+            )
+        config = config.model_copy(update={role: current.model_copy(update={"model": uri})})
+    return config
 
 
 def _log(args: argparse.Namespace) -> int:

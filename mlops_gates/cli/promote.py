@@ -91,12 +91,19 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--mlflow-url",
         metavar="URL",
-        help="MLflow UI for links (default: $MLFLOW_TRACKING_URI when it is http(s))",
+        help="MLflow UI for links (default: $MLFLOW_TRACKING_URI when it is http(s), else "
+        "the server the report's gates run was logged to)",
     )
     p.add_argument(
         "--config",
         metavar="PATH",
         help="config path shown in the reproduce command (default: the report's)",
+    )
+    p.add_argument(
+        "--data-command",
+        metavar="CMD",
+        help="command that fetches the evaluation data when git does not keep it, shown in "
+        "the reproduce command before the data's digest is checked",
     )
     p.add_argument(
         "--template",
@@ -239,6 +246,7 @@ def _promote(args: argparse.Namespace) -> int:
         gates_run_id=args.gates_run_id,
         mlflow_url=args.mlflow_url or mlflow_ui_from_env(),
         config_path=args.config,
+        data_command=args.data_command,
         template=args.template,
         force=args.force,
         status_context=None if args.no_status else args.status_context,

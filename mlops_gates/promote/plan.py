@@ -17,6 +17,7 @@ from mlops_gates._version import DEFAULT_REPORT_DIR
 from mlops_gates.errors import PromotionError
 from mlops_gates.promote.body import BodyContext, promotion_marker, render_promotion_body
 from mlops_gates.promote.manifest import DEFAULT_ALIAS, DEFAULT_DIR, build_manifest, manifest_path
+from mlops_gates.report.links import report_ui
 
 __all__ = [
     "Plan",
@@ -52,6 +53,7 @@ class PromoteOptions:
     gates_run_id: str | None = None
     mlflow_url: str | None = None  # MLflow UI, for links
     config_path: str | None = None  # for the reproduce command
+    data_command: str | None = None  # fetches the evaluation data, in the reproduce command
     template: Path | None = None
     force: bool = False
     status_context: str | None = STATUS_CONTEXT  # None: set no commit status
@@ -162,8 +164,9 @@ def make_plan(doc: dict[str, Any], options: PromoteOptions, *, now: str | None =
         manifest_path=path,
         base="",
         marker="",
-        reproduce=reproduce_lines(doc, options.config_path),
-        links=mlflow_links(options.mlflow_url, run_ids, model, version, uri),
+        reproduce=reproduce_lines(doc, options.config_path, options.data_command),
+        # Without --mlflow-url, the UI the report's own MLflow records point to.
+        links=mlflow_links(options.mlflow_url or report_ui(doc), run_ids, model, version, uri),
         run_ids=run_ids,
     )
     return Plan(doc, options, manifest, path, branch, title, commit_message, ctx)
@@ -188,19 +191,74 @@ def _report_run_id(doc: dict[str, Any]) -> str | None:
     return None if run is None else str(run)
 
 
-def reproduce_lines(doc: dict[str, Any], config_path: str | None) -> list[str]:
-    """Shell lines that rerun these gates on the same code."""
-    cfg = config_path or _relative((doc.get("context") or {}).get("config_path"))
+def reproduce_lines(
+    doc: dict[str, Any], config_path: str | None, data_command: str | None = None
+) -> list[str]:
+    """Shell lines that rerun these gates on the same code, models and data: the commit,
+    each registry model pinned to the version judged (an alias moves on), and each file
+    the gates read checked against its digest, after `data_command` (what fetches data
+    kept out of git) when there is one."""
+    context = doc.get("context") or {}
+    config_abs = context.get("config_path")
+    cfg = config_path or _relative(config_abs)
     lines = []
     code = (doc.get("fingerprint") or {}).get("code")
     if code:
         lines.append(f"git checkout {shlex.quote(str(code))}")
+    data = context.get("data") or {}
+    digest = (doc.get("fingerprint") or {}).get("data")
+    files = [(_beside(data.get("path"), config_abs, cfg), digest)]
+    models = context.get("models") or {}
+    files += [
+        (_beside(m.get("path"), config_abs, cfg), m.get("digest"))
+        for m in models.values()
+        if isinstance(m, dict) and m.get("source") == "file"
+    ]
+    files = [(path, d) for path, d in files if path and _sha256(d)]
+    if files:
+        if data_command:
+            lines.append("# the evaluation data, where git does not keep it")
+            lines.append(data_command)
+        else:
+            lines.append("# files the gates read, as they were; not in git? fetch them first")
+        for path, d in files:
+            lines.append(f"echo {shlex.quote(f'{_sha256(d)}  {path}')} | sha256sum --check")
     cmd = ["mlops-gates", "check"]
     if cfg:
         cmd += ["--config", str(cfg)]
+    for role in ("candidate", "baseline"):
+        m = models.get(role)
+        if not isinstance(m, dict) or m.get("source") != "mlflow":
+            continue
+        if m.get("name") and m.get("version") is not None:  # the version, not the alias
+            cmd += [f"--{role}", f"models:/{m['name']}/{m['version']}"]
     cmd += ["--report-dir", str(DEFAULT_REPORT_DIR)]
     lines.append(shlex.join(cmd))
     return lines
+
+
+def _sha256(digest: Any) -> str | None:
+    """The hex of a `sha256:<hex>` digest of one file; None for anything else."""
+    text = str(digest or "")
+    hexpart = text.removeprefix("sha256:")
+    ok = text.startswith("sha256:") and len(hexpart) == 64
+    return hexpart if ok and all(c in "0123456789abcdef" for c in hexpart) else None
+
+
+def _beside(path: Any, config_abs: Any, config_rel: str | None) -> str | None:
+    """A file the report names, as typed from the repository root: relative to the
+    config's folder there (absolute paths differ between runners), else as recorded.
+    Folders (data sets of many files, digested together) are left out."""
+    if not isinstance(path, str) or not path or not Path(path).suffix:
+        return None
+    p = Path(path)
+    if p.is_absolute() and isinstance(config_abs, str) and Path(config_abs).is_absolute():
+        try:
+            inside = p.relative_to(Path(config_abs).parent)
+        except ValueError:
+            return _relative(path)
+        return (Path(config_rel or ".").parent / inside).as_posix()
+    return _relative(path)
 
 
 def _relative(path: str | None) -> str | None:

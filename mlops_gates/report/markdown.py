@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ __all__ = [
     "kind_columns",
     "markdown_environment",
     "md_escape",
+    "mlflow_line",
     "problem_kind",
     "reason_line",
     "render_markdown",
@@ -453,11 +455,32 @@ def _section(
 
 
 def _run_links(doc: dict[str, Any]) -> list[str]:
-    mlflow = (doc.get("context") or {}).get("mlflow") or {}
-    url = mlflow.get("run_url")
-    if isinstance(url, str) and _URL.fullmatch(url):
-        return [f"MLflow run: <{url}>"]
-    return []
+    line = mlflow_line(doc)
+    return [line] if line else []
+
+
+def mlflow_line(doc: Mapping[str, Any]) -> str | None:
+    """The MLflow line of report.md, the job summary, the sticky comment and the monitoring
+    issue: the registered model version judged, its training run and the gates run, linked
+    when the report knows the MLflow UI (report/links.py); None when it knows none."""
+    from mlops_gates.report.links import mlflow_record
+
+    record = mlflow_record(doc)
+    parts = []
+    if record.model and record.version:
+        name = f"model {md_escape(record.model)} version {md_escape(record.version)}"
+        parts.append(_linked(name, record.links.get("model_version")))
+    for label, run_id, key in (
+        ("training run", record.training_run, "training_run"),
+        ("gates run", record.gates_run, "gates_run"),
+    ):
+        if run_id:
+            parts.append(_linked(f"{label} {md_escape(run_id)}", record.links.get(key)))
+    return f"MLflow: {' · '.join(parts)}" if parts else None
+
+
+def _linked(text: str, url: str | None) -> str:
+    return f"[{text}]({url})" if url and _URL.fullmatch(url) else text
 
 
 def render_markdown(doc: dict[str, Any], *, html_page: bool = False) -> str:

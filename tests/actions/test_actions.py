@@ -17,8 +17,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import yaml
-from act_harness import Act, git, git_repo, site_dirs, standins
+from act_harness import Act, git, git_repo, requirements_with_trainlib, site_dirs, standins
 from github_double import GitHubDouble
 from github_double.state import Pull
 from helpers import base_config, binary_frame, validate_report
@@ -225,25 +227,58 @@ def test_pr_workflow_fails_with_one_annotation_per_failing_gate(
     assert report["status"] == "fail"
 
 
+# The user's training command (the template runs `python train.py`): it imports its own
+# package from requirements.txt, writes the model file mlops-gates.yaml names, and tells
+# the promote job the version it will be registered as.
+TRAIN_LOCAL = """\
+import os
+
+import numpy as np
+import pandas as pd
+import trainlib  # installed from requirements.txt, before this step
+from skops.io import dump
+from sklearn.linear_model import LogisticRegression
+
+rng = np.random.default_rng(0)
+train = pd.DataFrame(rng.normal(0, 1, (600, 2)), columns=trainlib.FEATURES)
+y = (train.x1 + train.x2 + rng.normal(0, 0.4, 600) > 0).astype(int)
+dump(LogisticRegression().fit(train, y), "models/candidate.skops")
+with open(os.environ["GITHUB_OUTPUT"], "a") as f:
+    f.write("model-version=7\\n")
+"""
+
+
 def test_train_promote_opens_the_promotion_pull_request(
     act: Act, gh: GitHubDouble, tmp_path: Path
 ) -> None:
+    """The untouched template with a local model file: requirements first, then training,
+    which writes the file the gates judge; then the promotion pull request."""
     repo = tmp_path / "training"
-    _user_repo(repo, PASSING_GATES, "train-promote")
-    # The user's training command (the template runs `python train.py`): it writes the
-    # candidate's predictions and tells the registered version to the promote job.
-    (repo / "train.py").write_text(
-        "import os\n"
-        "with open(os.environ['GITHUB_OUTPUT'], 'a') as f:\n"
-        "    f.write('model-version=7\\n')\n"
+    repo.mkdir()
+    [workflow] = init_repository(
+        repo, workflows=["train-promote"], config=False, default_branch="main"
     )
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "training script")
+    generated = workflow.read_text()
+    requirements_with_trainlib(repo)
+    (repo / "train.py").write_text(TRAIN_LOCAL)
+    (repo / "models").mkdir()
+    (repo / "models" / ".gitkeep").write_text("")
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame(rng.normal(0, 1, (400, 2)), columns=["x1", "x2"])
+    data["y"] = (data.x1 + data.x2 + rng.normal(0, 0.4, 400) > 0).astype(int)
+    data["sex"] = rng.choice(["F", "M"], 400)
+    data.to_csv(repo / "eval.csv", index=False)
+    config = base_config(gates=PASSING_GATES, candidate={"model": "models/candidate.skops"})
+    del config["baseline"]
+    (repo / "mlops-gates.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    git_repo(repo, "https://github.com/acme/models.git")
     secrets, env = _github(gh)
     run = act.run(repo, TRAIN_WORKFLOW, "workflow_dispatch", secrets=secrets, env=env)
 
     assert run.returncode == 0, run.log()
     assert run.jobs() == {"train": "success", "promote": "success"}, run.log()
+    warnings = [w["message"] for w in run.annotations("warning", "train")]
+    assert not any("requirements.txt" in w for w in warnings), warnings
     [pr] = gh.open_pulls()
     assert pr.head == "mlops-gates/promote/my-model/7" and pr.base == "main"
     assert pr.labels == ["model-promotion"]
@@ -253,6 +288,14 @@ def test_train_promote_opens_the_promotion_pull_request(
     outputs = run.outputs("promote")
     assert outputs["pr-number"] == str(pr.number)
     assert outputs["pr-url"].startswith(gh.root) and outputs["pr-url"].endswith(f"/{pr.number}")
+    # The gates judged the file training wrote, and the body names it by digest.
+    report = json.loads(
+        (act.work / "artifacts-training/mlops-gates-report/report.json").read_text()
+    )
+    candidate = report["context"]["models"]["candidate"]
+    assert candidate["source"] == "file" and candidate["path"].endswith("models/candidate.skops")
+    assert pr.body is not None and candidate["digest"].removeprefix("sha256:") in pr.body
+    assert workflow.read_text() == generated, "the workflow is init's output, untouched"
 
 
 def test_train_promote_promotes_nothing_when_a_gate_fails(
@@ -269,6 +312,9 @@ def test_train_promote_promotes_nothing_when_a_gate_fails(
     assert run.returncode != 0
     assert run.jobs() == {"train": "failure"}, run.log()  # promote is skipped, not run
     assert len(run.annotations("error", "train")) == 3
+    # No requirements.txt here: the job says that training ran with bare Python.
+    warnings = [w["message"] for w in run.annotations("warning", "train")]
+    assert any(w.startswith("no requirements.txt") for w in warnings), warnings
     assert gh.requests == [], "a rejected candidate never talks to GitHub"
 
 

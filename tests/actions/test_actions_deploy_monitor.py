@@ -140,9 +140,13 @@ SMOKE_FAILS = "import sys\nprint('the model answers 500')\nsys.exit(3)\n"
 
 
 def _run_deploy(act: Act, gh: GitHubDouble, server: MlflowServer, repo: Path) -> ActRun:
-    secrets = {"GITHUB_TOKEN": gh.token, "MLFLOW_TRACKING_URI": server.url}
     return act.run(
-        repo, DEPLOY_WORKFLOW, "push", secrets=secrets, env={"GITHUB_API_URL": gh.base_url}
+        repo,
+        DEPLOY_WORKFLOW,
+        "push",
+        secrets={"GITHUB_TOKEN": gh.token},
+        variables={"MLFLOW_TRACKING_URI": server.url},  # the one setting every workflow reads
+        env={"GITHUB_API_URL": gh.base_url},
     )
 
 

@@ -81,7 +81,46 @@ def test_deploy_runs_in_a_protected_environment_one_at_a_time() -> None:
     [deploy] = [s for s in job["steps"] if "actions/deploy@" in s.get("uses", "")]
     assert deploy["with"]["environment"] == job["environment"]
     # MLflow credentials come from secrets through env:, never inline in a command.
-    assert job["env"]["MLFLOW_TRACKING_URI"] == "${{ secrets.MLFLOW_TRACKING_URI }}"
+    assert job["env"]["MLFLOW_TRACKING_PASSWORD"] == "${{ secrets.MLFLOW_TRACKING_PASSWORD }}"
+
+
+# The jobs that talk to MLflow: they run the gates (a registry candidate or baseline, the
+# gates run), train, deploy or monitor. Jobs that only read a report and talk to GitHub
+# (promote, alert) get none of it.
+MLFLOW_JOBS = {
+    "mlops-gates-pr.yml": {"gates"},
+    "mlops-train-promote.yml": {"train"},
+    "mlops-deploy.yml": {"deploy"},
+    "mlops-monitor.yml": {"monitor"},
+}
+
+
+def test_one_set_of_mlflow_settings_reaches_every_workflow_that_needs_it() -> None:
+    """The repository variable MLFLOW_TRACKING_URI and the MLFLOW_TRACKING_* secrets that
+    docs/github-actions.md names, the same four lines in each job that needs MLflow."""
+    expected = {
+        "MLFLOW_TRACKING_URI": "${{ vars.MLFLOW_TRACKING_URI }}",
+        "MLFLOW_TRACKING_USERNAME": "${{ secrets.MLFLOW_TRACKING_USERNAME }}",
+        "MLFLOW_TRACKING_PASSWORD": "${{ secrets.MLFLOW_TRACKING_PASSWORD }}",
+        "MLFLOW_TRACKING_TOKEN": "${{ secrets.MLFLOW_TRACKING_TOKEN }}",
+    }
+    assert set(MLFLOW_JOBS) == set(TEMPLATES)
+    for name, needing in MLFLOW_JOBS.items():
+        for job_id, job in _load(TEMPLATES[name])["jobs"].items():
+            mlflow_env = {k: v for k, v in job.get("env", {}).items() if k.startswith("MLFLOW_")}
+            assert mlflow_env == (expected if job_id in needing else {}), (name, job_id)
+    # The docs name them as the workflows read them.
+    docs = (ROOT / "docs" / "github-actions.md").read_text()
+    for key, value in expected.items():
+        assert f"{key}: {value}" in docs, key
+
+
+def test_training_runs_after_the_requirements_are_installed() -> None:
+    steps = _load(TEMPLATES["mlops-train-promote.yml"])["jobs"]["train"]["steps"]
+    names = [s.get("name") for s in steps]
+    assert names.index("Install dependencies") < names.index("Train")
+    install = steps[names.index("Install dependencies")]["run"]
+    assert "pip install -r requirements.txt" in install and "::warning" in install
 
 
 def test_monitor_triggers_and_alert_job() -> None:
