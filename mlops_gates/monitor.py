@@ -13,13 +13,18 @@ window is split the honest way:
 The window is handed to `run_gates` in memory; the rows judged are also written beside
 the report for inspection, never read back.
 
+The model judged is the deployed one (`deployed_model`): the version the deploy manifest
+names (`--manifest`), else the deployment alias (`production`) of the registered model the
+config's candidate names, never the config's challenger. Prediction columns logged by the
+serving layer are the deployed model's output already and are judged as they are.
+
 One report comes out (with `context.monitor`, saying whether retraining is warranted);
 `mlops-gates monitor` (mlops_gates.cli.monitor) parses the options and writes it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,11 +35,87 @@ if TYPE_CHECKING:
     from mlops_gates.config import Config
     from mlops_gates.gates.result import GateResult, Report
 
-__all__ = ["DEFAULT_KINDS", "Window", "cut_window", "monitor"]
+__all__ = ["DEFAULT_KINDS", "DeployedModel", "Window", "cut_window", "deployed_model", "monitor"]
 
 DEFAULT_KINDS = ("schema", "drift", "metric", "fairness", "staleness")
 WINDOW_FILE = "window.parquet"
 LABELED_FILE = "labeled.parquet"
+
+
+@dataclass(frozen=True)
+class DeployedModel:
+    """Which model a monitoring run judges, and how that was decided (for the report)."""
+
+    config: Config  # the config with `candidate` pointing at it
+    uri: str | None  # a registry URI or file; None for logged prediction columns
+    source: str  # manifest | alias | predictions | config
+    note: str
+
+
+def deployed_model(config: Config, *, manifest: Path | None, alias: str) -> DeployedModel:
+    """The config's candidate replaced by the deployed version: the model the deploy
+    manifest names, else the registered model's deployment `alias`. Logged prediction
+    columns stay (they are what was served), and so does a model file (nothing says which
+    version is deployed: the note says so)."""
+    from mlops_gates.errors import ConfigError
+    from mlops_gates.promote.manifest import load_manifest
+
+    cand = config.candidate
+    if manifest is not None:
+        try:
+            doc = load_manifest(manifest)
+        except Exception as exc:  # PromotionError: unreadable or invalid, named by field
+            raise ConfigError(f"--manifest: {exc}") from None
+        model = doc["model"]
+        uri = str(model["uri"])
+        if cand.model is None:
+            return DeployedModel(
+                config,
+                None,
+                "predictions",
+                f"the logged predictions ({cand.predictions!r}) of {model['name']} version "
+                f"{model['version']} (deploy manifest {manifest})",
+            )
+        note = f"{model['name']} version {model['version']}, as deploy manifest {manifest} says"
+        return DeployedModel(_with_candidate(config, uri), uri, "manifest", note)
+    if cand.model is None:
+        return DeployedModel(
+            config, None, "predictions", f"the logged predictions ({cand.predictions!r})"
+        )
+    if cand.model.startswith("models:/"):
+        from mlops_gates.sources.mlflow_models import parse_models_uri
+
+        name = parse_models_uri(cand.model).name
+        uri = f"models:/{name}@{alias}"
+        note = f"the version that alias {alias!r} of {name} serves" + (
+            f", not the config's candidate {cand.model}" if cand.model != uri else ""
+        )
+        return DeployedModel(_with_candidate(config, uri), uri, "alias", note)
+    return DeployedModel(
+        config,
+        cand.model,
+        "config",
+        f"the config's candidate file {cand.model}: a file does not say whether it is "
+        "deployed; register the model and deploy it, or pass --manifest",
+    )
+
+
+def _with_candidate(config: Config, uri: str) -> Config:
+    candidate = config.candidate.model_copy(update={"model": uri})
+    return config.model_copy(update={"candidate": candidate})
+
+
+def _absent(config: Config, uri: str | None) -> str | None:
+    """Why the deployed model's registry alias is not set (nothing deployed yet), or None."""
+    if uri is None or "@" not in uri:
+        return None
+    from mlops_gates.config import ModelConfig
+    from mlops_gates.sources.mlflow_models import absent_baseline, resolving
+
+    # The baseline's look-up answers "is this alias set?" for any registry reference.
+    probe = config.model_copy(update={"baseline": ModelConfig(model=uri)})
+    with resolving(config):
+        return absent_baseline(probe)
 
 
 @dataclass(frozen=True)
@@ -95,19 +176,23 @@ def monitor(
     report_dir: Path,
     guarantee: str | None = None,
     model_version: str | None = None,
+    manifest: Path | None = None,
+    alias: str = "production",
 ) -> Report:
-    """Run the monitoring gates on the window; the report (not yet written). With
-    ``guarantee`` (default: ``monitor.guarantee`` of the config) "anytime", the count
-    metrics extend the running sequence kept in ``monitor.state`` (`monitor_state`), which
-    belongs to ``model_version`` (default: the candidate's registry version or digest)."""
-    from dataclasses import replace
-
-    from mlops_gates.config import DataConfig, DriftGate
+    """Run the monitoring gates on the window, with the deployed model (`deployed_model`:
+    the version `manifest` names, else the registered model's deployment `alias`); the
+    report (not yet written). With ``guarantee`` (default: ``monitor.guarantee`` of the
+    config) "anytime", the count metrics extend the running sequence kept in
+    ``monitor.state`` (`monitor_state`), which belongs to ``model_version`` (default: the
+    judged model's registry version or digest)."""
+    from mlops_gates.config import DataConfig, DriftGate, SchemaGate
     from mlops_gates.gates.needs import needs_inputs
     from mlops_gates.gates.runner import run_gates
     from mlops_gates.sources.data import read_table
 
     chosen = _select(config, gate_ids)
+    deployed = deployed_model(config, manifest=manifest, alias=alias)
+    config = deployed.config
     path = Path(data) if data is not None else config.data_path
     fmt = None if data is not None else config.data.format
     frame = read_table(path, fmt)
@@ -143,36 +228,68 @@ def monitor(
 
     skipped: list[GateResult] = []
     label = config.task.label
+    absent = _absent(config, deployed.uri) if any(needs_inputs(g) for g in chosen) else None
+    if absent is not None:
+        absent = (
+            f"nothing is deployed to monitor: {absent}. Deploy a version first "
+            "(`mlops-gates deploy`), or name it with --manifest deploy/<model>.yaml"
+        )
     if win.rows == 0:
-        # Nothing to judge is itself a finding (is data still arriving?), never a pass.
+        # Nothing to judge is itself a finding (is data still arriving?), never a pass:
+        # every gate says so, so the summary counts what the exit status says.
         why = (
             f"{path}: no rows in the window ({time_column} after {win.start}, up to "
             f"{win.end}); is production data still arriving?"
             if window
             else f"{path}: the production data has no rows"
         )
-        report = _merge([], [], config, errors=[why])
+        report = _merge([], [_not_judged(g, why, "no_rows") for g in chosen], config, [why])
+    elif absent is not None and all(needs_inputs(g) for g in chosen):
+        report = _merge(
+            [], [_not_judged(g, absent, "not_deployed") for g in chosen], config, [absent]
+        )
     elif len(win.labeled) == win.rows:
-        report = run(win.frame, chosen, WINDOW_FILE)
+        if absent is not None:  # what reads only the table is still judged
+            judged = [g for g in chosen if not needs_inputs(g)]
+            skipped = [_not_judged(g, absent, "not_deployed") for g in chosen if needs_inputs(g)]
+            report = _merge([run(win.frame, judged, WINDOW_FILE)], skipped, config, [absent])
+        else:
+            report = run(win.frame, chosen, WINDOW_FILE)
     else:
-        table_gates = []
-        truth_gates = []
+        table_gates: list[Any] = []
+        truth_gates: list[Any] = []
         for g in chosen:
-            if not needs_inputs(g):
+            if isinstance(g, SchemaGate):
+                # The label of recent rows has not arrived: its missing values are expected
+                # (its other checks still hold on the labels present).
+                table_gates.append(
+                    g.model_copy(update={"allow_missing": [*g.allow_missing, label]})
+                )
+            elif not needs_inputs(g):
                 table_gates.append(g)
             elif isinstance(g, DriftGate):
                 # Its features need no label; the model's output waits for labelled rows.
                 table_gates.append(g.model_copy(update={"predictions": False}))
                 skipped.append(_skip(g, f"{g.id}[predictions]", win, label))
+            elif absent is not None:
+                skipped.append(_not_judged(g, absent, "not_deployed"))
             else:
                 truth_gates.append(g)
         parts = [run(win.frame, table_gates, WINDOW_FILE)] if table_gates else []
         if truth_gates and len(win.labeled):
-            parts.append(run(win.labeled, truth_gates, LABELED_FILE))
+            part = run(win.labeled, truth_gates, LABELED_FILE)
+            waiting = win.rows - len(win.labeled)
+            said = f" [on the {len(win.labeled)} labelled rows; {waiting} await their label]"
+            told = [replace(g, message=g.message + said) for g in part.gates]
+            parts.append(replace(part, gates=told))
         elif truth_gates:
             skipped.extend(_skip(g, g.id, win, label) for g in truth_gates)
-        report = _merge(parts, skipped, config)
-    retrain_reasons = [f"{g.id}: {g.message}" for g in report.gates if g.blocking]
+        report = _merge(parts, skipped, config, [absent] if absent else None)
+    retrain_reasons = [
+        f"{g.id}: {g.message}"
+        for g in report.gates
+        if g.blocking and g.message not in report.errors  # said once, below
+    ]
     retrain_reasons += list(report.errors)
     context = {
         **report.context,
@@ -184,6 +301,8 @@ def monitor(
             "window_end": win.end,
             "rows": win.rows,
             "labeled_rows": len(win.labeled),
+            "unlabeled_rows": win.rows - len(win.labeled),
+            "model": {"uri": deployed.uri, "source": deployed.source, "note": deployed.note},
             "retrain": report.status != "pass",
             "reasons": retrain_reasons,
             "guarantee": "anytime" if anytime else "fixed",
@@ -255,6 +374,12 @@ def _skip(gate: Any, rid: str, win: Window, label: str) -> GateResult:
         reason="no_labels",
         support=len(win.labeled),
     )
+
+
+def _not_judged(gate: Any, why: str, reason: str) -> GateResult:
+    from mlops_gates.gates.common import error_result
+
+    return replace(error_result(gate.id, gate.kind, gate.severity, why), reason=reason)
 
 
 def _merge(

@@ -204,6 +204,8 @@ def test_monitoring_is_logged_but_leaves_the_promotion_verdict_alone(
     client = MlflowClient(mlflow_server.url, mlflow_server.url)
     version = registered.versions["candidate"]
     client.set_model_version_tag(registered.name, version, "mlops_gates.status", "pass")
+    # Monitoring judges what is deployed: the version the `production` alias serves.
+    client.set_registered_model_alias(registered.name, "production", version)
 
     model_frame(2000, seed=1).to_parquet(tmp_path / "ref.parquet", index=False)
     prod = model_frame(800, seed=2)

@@ -80,6 +80,12 @@ def _init(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     print("next: edit mlops-gates.yaml, run `mlops-gates check`, commit; docs/github-actions.md")
+    if not args.no_config:
+        print(
+            "  mlops-gates.yaml: the baseline is models:/my-model@production, the version "
+            "deploy moves (absent until the first deploy: a first model is judged alone); "
+            "put your model's name in place of `my-model`"
+        )
     for name in dict.fromkeys(args.workflow or []):
         if name in NEXT_STEPS:
             print(f"  {NEXT_STEPS[name]}")

@@ -31,9 +31,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "(default: data.path of the config) whose --time-column falls in the last "
         "--window, against the config's schema, drift, metric, fairness and staleness gates "
         "(or the --gate ids given). Gates that need labels use the rows whose label has "
-        "arrived. Writes report.json and report.md with a `monitor` section. Exit status: 0 "
-        "healthy; 1 retraining warranted (a blocking gate failed or could not be "
-        "evaluated); 2 usage or config error.",
+        "arrived; the label and prediction columns are not drift-checked as features. The "
+        "model judged is the deployed one: the version --manifest names, else the registered "
+        "model's --alias (production), never the config's challenger. Writes report.json and "
+        "report.md with a `monitor` section. Exit status: 0 healthy; 1 retraining warranted "
+        "(a blocking gate failed or could not be evaluated) or nothing to judge (no rows in "
+        "the window, nothing deployed); 2 usage or config error.",
     )
     p.add_argument(
         "--config",
@@ -54,6 +57,20 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--now",
         metavar="ISO8601",
         help="end of the window (default: the current time, UTC); makes a run reproducible",
+    )
+    p.add_argument(
+        "--manifest",
+        type=Path,
+        metavar="PATH",
+        help="deploy manifest (deploy/<model>.yaml) naming the version to judge (default: "
+        "the registered model's --alias, when the config's candidate is models:/...)",
+    )
+    p.add_argument(
+        "--alias",
+        default="production",
+        metavar="NAME",
+        help="registry alias of the deployed version (default: production, the alias "
+        "`mlops-gates deploy` moves)",
     )
     p.add_argument(
         "--gate",
@@ -125,6 +142,8 @@ def _monitor(args: argparse.Namespace) -> int:
             report_dir=args.report_dir,
             guarantee=args.guarantee,
             model_version=args.model_version,
+            manifest=args.manifest,
+            alias=args.alias,
         )
     except ConfigError as exc:
         return error(str(exc))
@@ -150,7 +169,11 @@ def _monitor(args: argparse.Namespace) -> int:
             f"; anytime-valid over {sequence['runs']} run(s) since {sequence['since']} "
             f"(state {sequence['state']})"
         )
-    if mon["retrain"]:
+    print(f"monitor: model judged: {mon['model']['note']}")
+    not_judged = [g for g in doc["gates"] if g.get("reason") in ("no_rows", "not_deployed")]
+    if not_judged:
+        print(f"monitor: not judged: {doc['errors'][0] if doc['errors'] else span}")
+    elif mon["retrain"]:
         print(f"monitor: retraining warranted: {span}; {len(mon['reasons'])} problem(s)")
     else:
         print(f"monitor: healthy: {span}")

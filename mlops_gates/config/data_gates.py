@@ -56,6 +56,13 @@ class DriftGate(GateBase):
     exclude: list[str] = Field(
         default_factory=list, description="Columns left out of the default feature list."
     )
+    include_label_and_predictions: bool = Field(
+        default=False,
+        description="Also compare the label column and the prediction and score columns "
+        "that `candidate` / `baseline` name, when `features` is not given. Left out by "
+        "default: in production labels arrive late, so the label's share of missing values "
+        "measures when labels came, not drift; the model's output is `predictions: true`.",
+    )
     statistic: DriftStatistic = Field(
         default="psi",
         description="psi, js (Jensen-Shannon distance), wasserstein (in reference standard "

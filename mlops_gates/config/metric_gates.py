@@ -35,6 +35,13 @@ class SchemaGate(GateBase):
     max_failure_cases: int = Field(
         default=20, ge=0, description="Failure cases kept per check in the report."
     )
+    allow_missing: list[str] = Field(
+        default_factory=list,
+        description="Columns whose missing values pass even where the schema says "
+        "`nullable: false`; their other checks still apply to the values present. "
+        "`mlops-gates monitor` adds the label column on its own: in production the label "
+        "of recent rows has not arrived yet.",
+    )
 
 
 class MetricGate(GateBase, Sliced, Judged):

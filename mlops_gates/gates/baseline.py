@@ -66,7 +66,14 @@ def _name_missing_baseline(
     """Say which registry alias is missing, where the gate says "no baseline configured"."""
     if why is None:
         return verdicts
-    message = f"{why}; treated as no baseline, outcome set by if_no_baseline: {gate.if_no_baseline}"
+    outcome = gate.if_no_baseline
+    todo = (
+        f"; if this is the first model (nothing deployed yet), set `if_no_baseline: pass` on "
+        f"gate {gate.id!r}; otherwise deploy a version or fix the alias in `baseline.model`"
+        if outcome in ("fail", "warn")
+        else "; once a version is deployed, this gate compares against it"
+    )
+    message = f"{why}; treated as no baseline, outcome set by if_no_baseline: {outcome}{todo}"
     return [replace(v, message=message) if v.reason == "no_baseline" else v for v in verdicts]
 
 

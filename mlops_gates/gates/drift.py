@@ -39,7 +39,14 @@ from mlops_gates.sources.profile import (
 )
 from mlops_gates.stats.drift import NUMERIC_ONLY, Drift, compare_categorical, compare_numeric
 
-__all__ = ["Counter", "DriftSource", "FrameSource", "evaluate", "evaluate_drift_on"]
+__all__ = [
+    "Counter",
+    "DriftSource",
+    "FrameSource",
+    "evaluate",
+    "evaluate_drift_on",
+    "outcome_columns",
+]
 
 # The model output compared with `predictions: true`, in order of preference.
 PREDICTION_KINDS = ("scores", "values", "labels")
@@ -153,7 +160,7 @@ def evaluate_drift_on(gate: DriftGate, config: Config, source: DriftSource) -> l
         reference, ref_outputs = source.reference(ref_path, bins=bins, top_k=top_k)
 
     items: list[Finding | GateResult] = []
-    for name in _feature_names(gate, reference, ref_path):
+    for name in _feature_names(gate, config, reference, ref_path):
         slc = {"feature": name}
         try:
             ref = reference.features.get(name)
@@ -185,7 +192,9 @@ def evaluate_drift_on(gate: DriftGate, config: Config, source: DriftSource) -> l
     return [next(judged) if isinstance(i, Finding) else i for i in items]
 
 
-def _feature_names(gate: DriftGate, reference: Profile, ref_path: Path) -> list[str]:
+def _feature_names(
+    gate: DriftGate, config: Config, reference: Profile, ref_path: Path
+) -> list[str]:
     if gate.features is not None:
         return list(dict.fromkeys(gate.features))
     unknown = [c for c in gate.exclude if c not in reference.features]
@@ -194,9 +203,24 @@ def _feature_names(gate: DriftGate, reference: Profile, ref_path: Path) -> list[
             f"`exclude` names columns the reference {ref_path.name} does not have: "
             f"{', '.join(map(repr, unknown))}; it has: {_listing(reference.features)}"
         )
-    names = [n for n in reference.features if n not in gate.exclude]
+    left_out = set(gate.exclude)
+    if not gate.include_label_and_predictions:
+        left_out |= outcome_columns(config)
+    names = [n for n in reference.features if n not in left_out]
     if gate.statistic in NUMERIC_ONLY:
         names = [n for n in names if reference.features[n].type == "numeric"]
+    return names
+
+
+def outcome_columns(config: Config) -> set[str]:
+    """The label column and the prediction and score columns the models are read from:
+    not features. A label's missing share says when labels arrived, not how the world
+    moved (monitoring saw PSI 2.8 on healthy data two days short of labels), and the
+    model's output has its own verdict (`predictions: true`)."""
+    names = {config.task.label}
+    for model in (config.candidate, config.baseline):
+        if model is not None:
+            names |= {c for c in (model.predictions, model.scores) if c}
     return names
 
 

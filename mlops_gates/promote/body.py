@@ -54,6 +54,7 @@ __all__ = [
     "ci_text",
     "code",
     "fence",
+    "live_lines",
     "mermaid_text",
     "parse_marker",
     "percent",
@@ -100,6 +101,10 @@ class BodyContext:
     reproduce: list[str] = field(default_factory=list)  # shell lines
     links: dict[str, str | None] = field(default_factory=dict)  # training_run, gates_run, ...
     run_ids: dict[str, str | None] = field(default_factory=dict)  # training, gates
+    # The manifest on the base branch, i.e. what is live: None when there is none (a
+    # first deployment); `live_read` False when it was not read (a dry run).
+    live: dict[str, Any] | None = None
+    live_read: bool = False
 
 
 def promotion_marker(model: str, version: str, base_blob: str | None) -> str:
@@ -186,6 +191,104 @@ def ci_text(ci: Any) -> str:
     if not ci or len(ci) != 2 or ci[0] is None or ci[1] is None:
         return "—"
     return f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+# -- what is live -----------------------------------------------------------------------
+def _date(stamp: Any) -> str:
+    """An ISO time as its day (2026-12-01): the body says since when, not to the second."""
+    return str(stamp)[:10]
+
+
+def live_lines(doc: dict[str, Any], ctx: BodyContext) -> dict[str, str | None]:
+    """What this promotion replaces, what it was compared with, and a warning when the
+    baseline compared is not the live version (Markdown, escaped).
+
+    The live version is the one the deployment alias serves when the report saw it (its
+    baseline carries the registry's aliases), else the one the base branch's manifest
+    names. "Live since" and the deploying pull request come from the tags deploy writes
+    on the version; without them the manifest's promotion time is shown as such."""
+    models = (doc.get("context") or {}).get("models") or {}
+    base = models.get("baseline") if isinstance(models.get("baseline"), dict) else None
+    live = ctx.live if ctx.live_read else None
+    live_model = (live or {}).get("model") or {}
+    name, version = live_model.get("name"), live_model.get("version")
+    serves = base is not None and ctx.alias in (base.get("aliases") or [])
+    if serves and base is not None and base.get("name") == ctx.model:
+        name, version = base.get("name"), base.get("version")
+    out: dict[str, str | None] = {"replaces": None, "compared": None, "warning": None}
+    if ctx.live_read:
+        if version is None:
+            out["replaces"] = (
+                f"nothing: {code(ctx.manifest_path)} is not on {code(ctx.base)} yet and "
+                f"alias {code(ctx.alias)} serves nothing known, so this is the first "
+                f"deployment of {code(ctx.model)}."
+            )
+        else:
+            deployed = ((base or {}).get("deployed") or {}).get(ctx.alias) if serves else None
+            since = ""
+            if deployed and deployed.get("at"):
+                pr = deployed.get("pr")
+                since = f", live since {md_escape(_date(deployed['at']))}" + (
+                    f" (deployed in #{int(pr)})" if str(pr or "").isdigit() else ""
+                )
+            elif live and live.get("promoted_at"):
+                since = (
+                    f", named by {code(ctx.manifest_path)} on {code(ctx.base)} (promoted "
+                    f"{md_escape(_date(live['promoted_at']))})"
+                )
+            replaces = f"{code(name)} version {code(version)}{since}."
+            if (
+                live_model.get("version") is not None
+                and serves
+                and str(live_model.get("version")) != str(version)
+            ):
+                replaces += (
+                    f" {code(ctx.manifest_path)} on {code(ctx.base)} names version "
+                    f"{code(live_model.get('version'))}, but alias {code(ctx.alias)} serves "
+                    f"{code(version)} (rolled back?)."
+                )
+            out["replaces"] = replaces
+    compared, is_live = _compared(doc, base, name, version, live)
+    out["compared"] = compared
+    if ctx.live_read and version is not None and not is_live:
+        out["warning"] = (
+            f"The baseline compared is not shown to be the live version ({code(name)} "
+            f'version {code(version)}), so "better than the baseline" says nothing about '
+            f"what this replaces. Point `baseline.model` at "
+            f"{code(f'models:/{ctx.model}@{ctx.alias}')} and run the gates again."
+        )
+    return out
+
+
+def _compared(
+    doc: dict[str, Any],
+    base: dict[str, Any] | None,
+    name: Any,
+    version: Any,
+    live: dict[str, Any] | None,
+) -> tuple[str, bool]:
+    """The "compared with" line, and whether the baseline is the live version."""
+    if base is None:
+        return "no baseline is configured: the candidate was judged on its own.", False
+    if base.get("missing"):
+        return (
+            f"no baseline: {md_escape(base['missing'], 300)} (a first model is judged on its own).",
+            False,
+        )
+    text = _model_text(base) or str(base.get("uri") or "")
+    where = base.get("uri") if base.get("uri") and base.get("uri") != text else None
+    said = f"the baseline {code(text, 300)}" + (f" ({code(where, 300)})" if where else "")
+    if version is None:
+        return said + ".", False
+    same_version = base.get("name") == name and str(base.get("version")) == str(version)
+    # A file baseline has no version: the bytes tell (the live manifest keeps the digest
+    # of the model its gates judged).
+    live_digest = (((live or {}).get("digests") or {}).get("models") or {}).get("candidate")
+    base_digest = ((doc.get("fingerprint") or {}).get("models") or {}).get("baseline")
+    same_bytes = bool(live_digest) and live_digest == base_digest
+    if same_version or same_bytes:
+        return said + ": the live version.", True
+    return said + f", not the live version ({code(version)}).", False
 
 
 # -- view -------------------------------------------------------------------------------
@@ -352,7 +455,9 @@ def render_promotion_body(
     for level, limits in enumerate(LEVELS):
         view = build_view(doc, limits)
         try:
-            body = tmpl.render(doc=doc, ctx=ctx, view=view, shortened=level > 0)
+            body = tmpl.render(
+                doc=doc, ctx=ctx, view=view, live=live_lines(doc, ctx), shortened=level > 0
+            )
         except jinja2.UndefinedError as exc:
             where = template or "promotion.md.j2"
             raise PromotionError(f"{where}: template uses an unknown value: {exc}") from None

@@ -73,10 +73,18 @@ class Plan:
     commit_message: str
     ctx: BodyContext
 
-    def body(self, base: str, base_blob: str | None) -> str:
-        """The pull request body for `base`, marked with the manifest blob it was prepared on."""
+    def body(
+        self,
+        base: str,
+        base_blob: str | None,
+        *,
+        live: dict[str, Any] | None = None,
+        live_read: bool = False,
+    ) -> str:
+        """The pull request body for `base`, marked with the manifest blob it was prepared
+        on; `live` is that manifest (what this replaces), `live_read` whether it was read."""
         marker = promotion_marker(self.ctx.model, self.ctx.version, base_blob)
-        ctx = replace(self.ctx, base=base, marker=marker)
+        ctx = replace(self.ctx, base=base, marker=marker, live=live, live_read=live_read)
         return render_promotion_body(self.doc, ctx, template=self.options.template)
 
 

@@ -132,7 +132,10 @@ def promote(client: GitHubClient, plan: Plan) -> PromotionResult:
                 f"overwrites that change. Look at it on {base}, then run promote again."
             )
 
-    body = plan.body(base, base_blob)
+    # The base branch's manifest names what is live: the body says what this replaces.
+    body = plan.body(
+        base, base_blob, live=_parse(on_base.text) if on_base else None, live_read=True
+    )
     if existing is not None:
         update_pull(client, existing.number, title=plan.title, body=body)
         pull, action = existing, "updated"

@@ -208,10 +208,25 @@ def load_registered_model(ref: str, base_dir: Path, trust: ModelTrust) -> Loaded
         "flavor": flavor,
         "digest": digest,
         "registry_uri": redact(res.conn.registry_uri),
+        **_deployment(mv),
     }
     if warning:
         info["warning"] = warning
     return LoadedModel(model=model, ref=ref, info=info)
+
+
+def _deployment(mv: Any) -> dict[str, Any]:
+    """The aliases pointing at the version now, and when and by which pull request each
+    deployment alias was moved to it (the tags `mlops-gates deploy` writes): how a
+    promotion says which version it replaces and since when that one is live."""
+    aliases = sorted(str(a) for a in (getattr(mv, "aliases", None) or []))
+    tags = dict(getattr(mv, "tags", None) or {})
+    deployed: dict[str, dict[str, str | None]] = {}
+    for alias in aliases:
+        at = tags.get(f"mlops_gates.deploy.{alias}.deployed_at")
+        if at:
+            deployed[alias] = {"at": at, "pr": tags.get(f"mlops_gates.deploy.{alias}.pr")}
+    return {"aliases": aliases, "deployed": deployed}
 
 
 def load_run_model(ref: str, base_dir: Path, trust: ModelTrust) -> LoadedModel:

@@ -139,3 +139,16 @@ def test_init_writes_the_deploy_and_monitor_workflows(
     assert f"uses: {ACTION_REPOSITORY}/actions/deploy@v{__version__}\n" in text
     text = (workflows / "mlops-monitor.yml").read_text()
     assert text.count(f"uses: {ACTION_REPOSITORY}/actions/monitor@v{__version__}\n") == 2
+
+
+def test_the_starter_baseline_is_what_deploy_moves() -> None:
+    # Issue #20: the baseline is the live version (the alias `mlops-gates deploy` moves),
+    # and the first model is the explicit no-baseline case, not an error.
+    from mlops_gates.promote.manifest import DEFAULT_ALIAS
+
+    data = yaml.safe_load((PACKAGED / "mlops-gates.yaml").read_text())
+    assert data["baseline"]["model"] == f"models:/my-model@{DEFAULT_ALIAS}"
+    [gate] = [g for g in data["gates"] if g["kind"] == "baseline"]
+    assert gate["if_no_baseline"] == "pass"
+    train = (PACKAGED / "workflows" / "mlops-train-promote.yml").read_text()
+    assert "my-model" in train, "the config and the workflow name the same model"

@@ -76,7 +76,16 @@ def _report(path: Path) -> Report:
 
 def test_one_verdict_per_feature_and_psi_equals_the_formula(tmp_path: Path) -> None:
     ref, cur = _frame(3000, 1), _frame(2000, 2, shift=1.0, colors=("purple",))
-    gates = [{"id": "d", "kind": "drift", "reference": "ref.parquet", "exclude": ["y", "pred"]}]
+    # The score column is the candidate's output: a feature only when asked for.
+    gates = [
+        {
+            "id": "d",
+            "kind": "drift",
+            "reference": "ref.parquet",
+            "exclude": ["y", "pred"],
+            "include_label_and_predictions": True,
+        }
+    ]
     got = _run(_project(tmp_path, gates, current=cur, reference=ref))
     assert list(got) == ["d[feature=score]", "d[feature=x]", "d[feature=k]", "d[feature=color]"]
     assert {g.status for g in got.values()} == {"fail"}
@@ -313,7 +322,8 @@ def test_adult_age_shift_trips_only_age(adult_data: Path, statistic: str, data: 
     report = run_gates(load_config(path))
     validate_report(report.to_dict())
     failed = [g.id for g in report.gates if g.status != "pass"]
-    assert len(report.gates) == (16 if statistic == "psi" else 6)
+    # Every column of the reference but the label (income), which stands in for predictions.
+    assert len(report.gates) == (15 if statistic == "psi" else 6)
     if data == "eval.parquet":
         assert failed == [] and report.status == "pass"
         assert max(g.observed or 0 for g in report.gates) < (0.01 if statistic == "psi" else 0.05)

@@ -367,3 +367,113 @@ def test_a_shortened_body_still_leads_with_the_problems(doc: dict[str, Any]) -> 
         assert any(table["header"])
         if not table["folded"]:
             assert len(table["rows"]) <= 50, table["heading"]
+
+
+# -- what is live: the first lines say what this replaces and what it was compared with -------
+def _registry_doc(doc: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, Any]:
+    d = copy.deepcopy(doc)
+    d["context"]["models"]["candidate"].update(
+        source="mlflow", name="adult-income", version="7", uri="models:/adult-income@challenger"
+    )
+    if baseline is None:
+        del d["context"]["models"]["baseline"]
+    else:
+        d["context"]["models"]["baseline"] = baseline
+    return d
+
+
+def _live(doc: dict[str, Any], version: str, **digests: str) -> dict[str, Any]:
+    """The manifest a base branch holds after promoting `version` (what is live)."""
+    plan = make_plan(
+        doc, PromoteOptions(model="adult-income", version=version), now="2026-11-30T09:00:00Z"
+    )
+    manifest = copy.deepcopy(plan.manifest)
+    manifest["digests"]["models"].update(digests)
+    return manifest
+
+
+def _head(doc: dict[str, Any], live: dict[str, Any] | None) -> list[str]:
+    """The body's lines before its first section."""
+    options = PromoteOptions(model="adult-income", version="7")
+    plan = make_plan(doc, options, now="2026-12-06T10:00:00Z")
+    body = plan.body("main", BLOB, live=live, live_read=True)
+    return body[: body.index("### Needs a reviewer")].splitlines()
+
+
+SERVING = {
+    "source": "mlflow",
+    "uri": "models:/adult-income@production",
+    "name": "adult-income",
+    "version": "3",
+    "alias": "production",
+    "aliases": ["production"],
+    "deployed": {"production": {"at": "2026-12-01T08:30:00Z", "pr": "12"}},
+}
+
+
+def test_the_first_lines_say_which_version_is_replaced_and_since_when(
+    doc: dict[str, Any],
+) -> None:
+    d = _registry_doc(doc, SERVING)
+    head = _head(d, _live(doc, "3"))
+    assert head[1].startswith("**✅ Ready to promote:**")
+    assert (
+        "- **Replaces:** `adult-income` version `3`, live since 2026-12-01 (deployed in #12)."
+        in head
+    )
+    assert (
+        "- **Compared with:** the baseline `adult-income version 3` "
+        "(`models:/adult-income@production`): the live version." in head
+    )
+    assert not any("WARNING" in line for line in head)
+
+
+def test_a_baseline_that_is_not_the_live_version_is_a_visible_warning(
+    doc: dict[str, Any],
+) -> None:
+    # The example of issue #20: v4 was compared with v1 (@champion) while v3 served.
+    champion = {**SERVING, "uri": "models:/adult-income@champion", "version": "1"}
+    champion.update(alias="champion", aliases=["champion"], deployed={})
+    head = _head(_registry_doc(doc, champion), _live(doc, "3"))
+    text = "\n".join(head)
+    assert "- **Replaces:** `adult-income` version `3`, named by `deploy/adult-income.yaml`" in text
+    assert "not the live version (`3`)" in text
+    html = cmarkgfm.github_flavored_markdown_to_html(text)
+    assert "<blockquote>" in html and "[!WARNING]" in html
+    assert "`models:/adult-income@production`" in text  # what to point the baseline at
+
+
+def test_the_first_model_replaces_nothing_and_says_so(doc: dict[str, Any]) -> None:
+    absent = {
+        "uri": "models:/adult-income@production",
+        "missing": "registry alias 'production' of model 'adult-income' does not exist yet",
+    }
+    head = _head(_registry_doc(doc, absent), None)
+    text = "\n".join(head)
+    assert "- **Replaces:** nothing: `deploy/adult-income.yaml` is not on `main` yet" in text
+    assert "first deployment of `adult-income`" in text
+    assert "no baseline: registry alias 'production'" in text
+    assert "WARNING" not in text
+
+
+def test_something_live_but_no_baseline_is_a_warning(doc: dict[str, Any]) -> None:
+    head = "\n".join(_head(_registry_doc(doc, None), _live(doc, "3")))
+    assert "no baseline is configured" in head and "[!WARNING]" in head
+
+
+@pytest.mark.parametrize("same", [True, False], ids=["same-bytes", "other-bytes"])
+def test_a_file_baseline_is_the_live_version_when_its_bytes_are(
+    doc: dict[str, Any], same: bool
+) -> None:
+    # The live manifest keeps the digest of the model its gates judged: a file baseline
+    # with those bytes is the live version, whatever its name.
+    digest = doc["fingerprint"]["models"]["baseline"] if same else "sha256:" + "0" * 64
+    head = "\n".join(_head(doc, _live(doc, "3", candidate=digest)))
+    assert ("the live version." in head) is same
+    assert ("[!WARNING]" in head) is not same
+
+
+def test_a_dry_run_does_not_claim_what_is_live(doc: dict[str, Any]) -> None:
+    body = _body(doc)  # the base branch was not read
+    assert "**Replaces:**" not in body and "[!WARNING]" not in body
+    assert "- **Compared with:** the baseline `models/baseline.skops`." in body

@@ -730,3 +730,39 @@ def test_a_comment_whose_answer_never_came_is_not_posted_twice(
     assert upsert_comment(client(gh), number, "## run 1\n") == "created"
     assert len(_sticky(gh, number)) == 1
     assert len(gh.calls("POST", r"/comments$")) == 1
+
+
+def test_the_pr_body_says_which_live_version_it_replaces(
+    gh: GitHubDouble, doc: dict[str, Any]
+) -> None:
+    """The base branch's manifest names what is live; the body's first lines say so, and
+    warn when the baseline the gates compared with is another version."""
+    plan6 = make_plan(
+        doc, PromoteOptions(model="adult-income", version="6"), now="2026-11-30T00:00:00Z"
+    )
+    gh.repo.commit("main", {PATH: dump_manifest(plan6.manifest).encode()}, "deploy 6")
+    serving = copy.deepcopy(doc)
+    serving["context"]["models"]["baseline"] = {
+        "source": "mlflow",
+        "uri": "models:/adult-income@production",
+        "name": "adult-income",
+        "version": "6",
+        "aliases": ["production"],
+        "deployed": {"production": {"at": "2026-12-01T08:30:00Z", "pr": "12"}},
+    }
+    result = run(gh, serving, version="7")
+    head = (gh.repo.pulls[result.number].body or "").split("### Needs a reviewer")[0]
+    assert (
+        "- **Replaces:** `adult-income` version `6`, live since 2026-12-01 (deployed in #12)."
+        in head
+    )
+    assert "the live version." in head and "[!WARNING]" not in head
+
+    stale = copy.deepcopy(serving)
+    stale["context"]["models"]["baseline"].update(
+        uri="models:/adult-income@champion", version="5", aliases=["champion"], deployed={}
+    )
+    result = run(gh, stale, version="7")
+    head = (gh.repo.pulls[result.number].body or "").split("### Needs a reviewer")[0]
+    assert "- **Replaces:** `adult-income` version `6`" in head
+    assert "not the live version (`6`)" in head and "[!WARNING]" in head
