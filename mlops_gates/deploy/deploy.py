@@ -230,16 +230,23 @@ def run_problems(
             f"that {where} passed its gates: log the report to MLflow (`mlops-gates log`) "
             "and promote again"
         ]
-    if recorded != run_id:
-        return [
-            f"{where}'s gates record comes from MLflow run {recorded or 'none'} (tag "
-            f"{GATE_RUN_TAG}), but the manifest was promoted from run {run_id}: the gates "
-            "that passed are not the ones the pull request showed; re-run the gates and "
-            "promote again"
-        ]
     if run is None:
         return [f"the manifest's gates run {run_id} does not exist in MLflow"]
     run_tags = dict(run.data.tags or {})
+    named = (
+        run_tags.get("mlops_gates.candidate.name"),
+        run_tags.get("mlops_gates.candidate.version"),
+    )
+    if recorded != run_id and named != (target.model, target.version):
+        # A later gates run of the same version (the PR workflow gating the promotion pull
+        # request again) moves the version's tag on; the manifest's run still vouches when
+        # it names this very version, and the checks below hold it to having passed.
+        return [
+            f"{where}'s gates record comes from MLflow run {recorded or 'none'} (tag "
+            f"{GATE_RUN_TAG}), but the manifest was promoted from run {run_id}, which "
+            "does not name this version: the gates that passed are not the ones the pull "
+            "request showed; re-run the gates and promote again"
+        ]
     problems = []
     ended = run_tags.get(GATE_STATUS_TAG)
     if ended != "pass" or str(run.info.status) != "FINISHED":
@@ -247,10 +254,6 @@ def run_problems(
             f"the gates run {run_id} behind {where} ended '{ended}' "
             f"(run {str(run.info.status).lower()}), not 'pass'"
         )
-    named = (
-        run_tags.get("mlops_gates.candidate.name"),
-        run_tags.get("mlops_gates.candidate.version"),
-    )
     if named != (None, None) and named != (target.model, target.version):
         problems.append(
             f"the gates run {run_id} judged model '{named[0]}' version {named[1]}, not {where}"

@@ -217,6 +217,33 @@ def test_a_manifest_must_name_the_versions_gates_run(
     assert model.alias() is None
 
 
+def test_a_later_passing_gates_run_of_the_same_version_does_not_block_its_deploy(
+    model: Model, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The PR workflow gating the promotion pull request again re-tags the version with its
+    own run; the manifest's run names this version and passed, so the deploy goes ahead.
+    A later failing run still blocks it (the version's status is the last run's)."""
+    version = model.add_version()
+    promoted = model.runs[version]
+    model.manifest(version)
+    later = model.gates_run(version, "pass")
+    model.client.set_model_version_tag(model.name, version, "mlops_gates.report_run_id", later)
+    assert later != promoted
+    assert deploy(model) == 0, capsys.readouterr().err
+    assert model.alias() == version
+
+    failing = model.add_version()
+    model.manifest(failing)
+    rerun = model.gates_run(failing, "fail")
+    client = model.client
+    client.set_model_version_tag(model.name, failing, "mlops_gates.report_run_id", rerun)
+    client.set_model_version_tag(model.name, failing, "mlops_gates.status", "fail")
+    capsys.readouterr()
+    assert deploy(model) == 1
+    assert "ended 'fail'" in capsys.readouterr().err
+    assert model.alias() == version
+
+
 def test_an_override_needs_a_reason_and_is_recorded(
     model: Model, capsys: pytest.CaptureFixture[str]
 ) -> None:
