@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
+from mlops_gates.cli import run
 
-from mlops_gates.cli import main
-
-sys.exit(main())
+run()

@@ -6,6 +6,6 @@
 
 from __future__ import annotations
 
-from mlops_gates.cli.main import build_parser, main
+from mlops_gates.cli.main import build_parser, main, run
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "run"]

@@ -8,15 +8,19 @@ Each group lives in its own module of `mlops_gates.cli` and registers its subcom
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import os
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from mlops_gates._version import __version__
 from mlops_gates.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "exit_now", "main", "run"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,5 +76,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
+def run() -> NoReturn:
+    """The `mlops-gates` executable (and `python -m mlops_gates`): `main`, then exit.
+
+    Tests call `main`, which returns; only a process of its own ends here."""
+    exit_now(main())
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with `code` without tearing the interpreter down.
+
+    A normal exit frees the modules of pandas, scikit-learn, matplotlib and the rest one by one:
+    about 0.3 s of a 3 s `check` spent on a process that is ending anyway (mypy ends the same
+    way). Exit handlers still run and output is flushed first; while another thread is alive
+    (MLflow's asynchronous logging, say) the normal exit waits for it instead."""
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()  # logging's flush and whatever libraries registered
+    for stream in (sys.stdout, sys.stderr):
+        # A closed pipe or stream: nothing left to say there.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
