@@ -31,8 +31,6 @@ OPTIONAL = {**ENGINE_EXTRAS, "matplotlib": "plots"}
 
 # Declared core dependencies that no module imports, and why users need them anyway.
 NOT_IMPORTED = {
-    "scikit-learn": "the models the gates load (.skops, .joblib, MLflow's sklearn flavour) "
-    "are scikit-learn estimators; unpickling them imports it",
     "sqlalchemy": "MLflow's SQLite tracking store (the embedded default, sqlite:///mlruns.db) "
     "runs on SQLAlchemy, which mlflow-skinny does not install",
 }

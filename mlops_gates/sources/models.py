@@ -220,9 +220,10 @@ def load_skops(path: Path, trust: ModelTrust, *, label: str | None = None) -> An
     (what `skops.io.get_untrusted_types` does not list) or by name in the config.
     Messages name `label` (default: the path)."""
     name = label or str(path)
-    try:
-        import skops.io as sio
+    from mlops_gates.sources.skops_import import import_skops_io
 
+    try:
+        sio = import_skops_io()  # without importing every module of scikit-learn
         found = sio.get_untrusted_types(file=path)
     except Exception as exc:
         raise ModelError(
