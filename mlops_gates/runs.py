@@ -84,7 +84,7 @@ def finish(
     doc = report.to_dict()
     on_failure = config.tracking.on_failure
     try:
-        write_report(report, report_dir)
+        write_report(report, report_dir, html=config.report.html)
     except MlopsGatesError as exc:
         return RunOutcome(report, doc, report_dir, write_error=str(exc), on_failure=on_failure)
     from mlops_gates.tracking import track

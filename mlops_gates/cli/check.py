@@ -79,6 +79,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="colour the table: auto (default) colours a terminal unless $NO_COLOR is set, "
         "or anything when $FORCE_COLOR is set; CI logs get none",
     )
+    check.add_argument(
+        "--html",
+        choices=["auto", "on", "off"],
+        default=None,
+        help="report.html: auto draws the plots of gates that did not pass, on every plot, "
+        "off no page (default: the config's `report.html`, else auto)",
+    )
     check.set_defaults(func=_check)
 
     gh_report = subparsers.add_parser(
@@ -128,6 +135,9 @@ def _check(args: argparse.Namespace) -> int:
         config = _pinned(config, candidate=args.candidate, baseline=args.baseline)
     except ConfigError as exc:
         return error(str(exc))
+    if args.html is not None:
+        chosen = config.report.model_copy(update={"html": args.html})
+        config = config.model_copy(update={"report": chosen})
     report = run_gates(config)
     outcome = finish(report, args.report_dir, config)
     for problem in (outcome.write_error, outcome.tracking_error):

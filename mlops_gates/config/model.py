@@ -24,6 +24,7 @@ __all__ = [
     "Config",
     "DataConfig",
     "ModelConfig",
+    "ReportConfig",
     "SparkConfig",
     "StatisticsConfig",
     "TaskConfig",
@@ -201,6 +202,17 @@ class BackendConfig(StrictModel):
     spark: SparkConfig = Field(default_factory=SparkConfig)
 
 
+class ReportConfig(StrictModel):
+    """What the report directory holds beside report.json and report.md."""
+
+    html: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="report.html (needs matplotlib: the `plots` extra). auto: the page, with "
+        "the plots of the gates that did not pass (at most 6): drawing every plot costs "
+        "about 0.08 s each; on: every plot; off: no page. `mlops-gates check --html` overrides.",
+    )
+
+
 class TrackingConfig(StrictModel):
     """Where each gates run is logged (MLflow) and what happens when that fails."""
 
@@ -255,6 +267,7 @@ class Config(StrictModel):
     backend: BackendConfig = Field(default_factory=BackendConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
     gates: list[Gate] = Field(min_length=1)
 
     # Where the file was (the loader passes it as validation context `source`), so paths

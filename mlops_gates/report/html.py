@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from typing import Any, Literal
 
 from mlops_gates.gates.result import fmt
 from mlops_gates.report.bounded import worst_per_gate
@@ -20,8 +20,11 @@ __all__ = ["render_html"]
 _ORDER = {"error": 0, "fail": 1, "warn": 2, "skip": 3, "pass": 4}
 
 
-def render_html(doc: dict[str, Any]) -> str:
-    """The page for one report document (the parsed report.json). Needs matplotlib."""
+def render_html(doc: dict[str, Any], *, plots: Literal["auto", "all"] = "all") -> str:
+    """The page for one report document (the parsed report.json). Needs matplotlib.
+
+    `plots="auto"` draws only the plots of gates that did not pass (see
+    `report.plots.chosen_plots`) and says how many more `report.html: on` would draw."""
     import jinja2
 
     env = jinja2.Environment(
@@ -34,7 +37,8 @@ def render_html(doc: dict[str, Any]) -> str:
     shown, omitted = worst_per_gate(doc.get("gates") or [])
     rows = sorted(shown, key=lambda g: _ORDER.get(str(g.get("status")), 5))
     # The SVG is matplotlib's output with text drawn as paths: no data reaches it as markup.
-    figures = [{"name": name, "title": title, "svg": svg} for name, title, svg in _figures(doc)]
+    drawn, left_out = _figures(doc, plots)
+    figures = [{"name": name, "title": title, "svg": svg} for name, title, svg in drawn]
     return env.get_template("report.html.j2").render(
         doc=doc,
         rows=[_row(g) for g in rows],
@@ -42,14 +46,15 @@ def render_html(doc: dict[str, Any]) -> str:
         figures=figures,
         statuses=[s for s in _ORDER if (doc.get("summary") or {}).get(s)],
         problems=sum(r.get("status") != "pass" for r in rows),
+        plots_left_out=left_out,
     )
 
 
-def _figures(doc: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+def _figures(doc: dict[str, Any], plots: str) -> tuple[tuple[tuple[str, str, str], ...], int]:
     # write_report runs several times per run (before and after MLflow adds its context);
     # the plots depend only on the verdicts and the overview, so draw them once.
     key = json.dumps(
-        [doc.get("gates"), (doc.get("context") or {}).get("overview")],
+        [doc.get("gates"), (doc.get("context") or {}).get("overview"), plots],
         sort_keys=True,
         default=str,
     )
@@ -57,20 +62,22 @@ def _figures(doc: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
 
 
 @functools.lru_cache(maxsize=2)
-def _figures_cached(key: str) -> tuple[tuple[str, str, str], ...]:
-    from mlops_gates.report.plots import inline_svg, plots_for
+def _figures_cached(key: str) -> tuple[tuple[tuple[str, str, str], ...], int]:
+    from mlops_gates.report.plots import chosen_plots, inline_svg, plots_for
 
-    gates, ov = json.loads(key)
+    gates, ov, which = json.loads(key)
     doc = {"gates": gates, "context": {"overview": ov}}
+    every = plots_for(doc)
+    chosen = every if which == "all" else chosen_plots(every)
     out = []
-    for plot in plots_for(doc):
+    for plot in chosen:
         try:
             svg = inline_svg(plot)
         except Exception as exc:  # a picture that fails must not cost the report
             out.append((plot.name, f"{plot.title}: could not be drawn ({exc})", ""))
         else:
             out.append((plot.name, plot.title, svg))
-    return tuple(out)
+    return tuple(out), len(every) - len(chosen)
 
 
 def _row(g: dict[str, Any]) -> dict[str, str]:

@@ -35,12 +35,14 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
+    "AUTO_PLOTS",
     "INTERVAL_KINDS",
     "MAX_SLICES",
     "IntervalPanel",
     "IntervalRow",
     "Plot",
     "axes_of",
+    "chosen_plots",
     "confusion_figure",
     "curve_figure",
     "inline_svg",
@@ -56,6 +58,9 @@ __all__ = [
 Format = Literal["svg", "png"]
 INTERVAL_KINDS = ("metric", "fairness", "baseline")
 MAX_SLICES = 30  # rows of one interval plot; the rest are counted in its title
+# Plots report.html draws by default (`report.html: auto`): each costs about 0.08 s of
+# matplotlib, and a cold `check` of the example has a 3 s budget (bench/coldrun.py).
+AUTO_PLOTS = 6
 _LABEL_CHARS = 40
 _COLOURS = {
     "pass": "#2b7bba",
@@ -91,6 +96,7 @@ class Plot:
     name: str
     title: str
     draw: Callable[[], Figure]
+    needs_a_look: bool = False  # a gate's plot with a slice that did not pass
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,9 @@ def plots_for(doc: dict[str, Any]) -> list[Plot]:
         while name in names:
             name = f"{base}-{len(names)}"
         names.add(name)
-        out.append(Plot(name, _panel_title(p), _bind(interval_figure, p)))
+        # Rows are worst first: the first says whether any slice did not pass.
+        look = p.rows[0].status != "pass"
+        out.append(Plot(name, _panel_title(p), _bind(interval_figure, p), needs_a_look=look))
     ov = (doc.get("context") or {}).get("overview") or {}
     confusion = ov.get("confusion")
     if confusion and confusion.get("candidate"):
@@ -176,6 +184,13 @@ def plots_for(doc: dict[str, Any]) -> list[Plot]:
         out.append(Plot("reliability", "Reliability diagram", _bind(reliability_figure, curves)))
     out += [Plot(name, title, draw) for name, title, draw in detail_plots(doc, names)]
     return out
+
+
+def chosen_plots(plots: list[Plot], limit: int = AUTO_PLOTS) -> list[Plot]:
+    """What `report.html: auto` draws: the plots of gates that did not pass, the first
+    `limit` in reading order. A run where every gate passed draws none (and imports no
+    matplotlib)."""
+    return [p for p in plots if p.needs_a_look][:limit]
 
 
 def render(plot: Plot, fmt: Format = "svg") -> bytes:

@@ -1,17 +1,23 @@
 """Write a report directory: `report.json` (canonical), `report.md` and, when matplotlib is
-installed (the `plots` extra), `report.html` with the plots (all rendered from the JSON)."""
+installed (the `plots` extra), `report.html` with the plots (all rendered from the JSON).
+
+`report.html: auto | on | off` (config, or `check --html`) says which plots the page draws;
+a run writes its directory several times (MLflow adds its context), and later writes keep
+the choice the first one was given."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mlops_gates.errors import MlopsGatesError
 from mlops_gates.gates.result import Report
 
-__all__ = ["REPORT_HTML", "REPORT_JSON", "REPORT_MD", "read_report", "write_report"]
+__all__ = ["REPORT_HTML", "REPORT_JSON", "REPORT_MD", "HtmlChoice", "read_report", "write_report"]
+
+HtmlChoice = Literal["auto", "on", "off"]
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -21,14 +27,25 @@ HTML_HINT = (
     "`pip install 'mlops-gates[plots]'`._\n"
 )
 COMPACT_ABOVE = 1000  # verdicts
+# The `report.html` choice each directory was last written with (see the module docstring).
+_HTML_CHOICES: dict[str, HtmlChoice] = {}
 
 
-def write_report(report: Report | dict[str, Any], directory: Path | str) -> Path:
-    """Write both files; returns the directory. Each file appears whole or not at all."""
+def write_report(
+    report: Report | dict[str, Any], directory: Path | str, *, html: HtmlChoice | None = None
+) -> Path:
+    """Write the files; returns the directory. Each file appears whole or not at all.
+
+    `html`: which plots report.html draws (`auto`: the gates that did not pass; `on`: every
+    plot; `off`: no page); None keeps what this directory was last written with (`auto`)."""
     from mlops_gates.report.markdown import render_markdown
 
     doc = report.to_dict() if isinstance(report, Report) else report
     out = Path(directory)
+    key = str(out.resolve())
+    if html is None:
+        html = _HTML_CHOICES.get(key, "auto")
+    _HTML_CHOICES[key] = html
     try:
         out.mkdir(parents=True, exist_ok=True)
         # Indented for people while small; compact with thousands of verdicts (a 20,000-
@@ -38,7 +55,8 @@ def write_report(report: Report | dict[str, Any], directory: Path | str) -> Path
         text = json.dumps(doc, indent=indent, separators=separators, allow_nan=False)
         _atomic_write(out / REPORT_JSON, text + "\n")
         # report.md points to report.html exactly when the page is written.
-        _write_pages(doc, out, render_markdown(doc, html_page=_html_page()))
+        page = html != "off" and _html_page()
+        _write_pages(doc, out, render_markdown(doc, html_page=page), html)
     except OSError as exc:
         raise MlopsGatesError(
             f"{out}: cannot write the report ({exc.strerror or exc}); choose another "
@@ -53,16 +71,16 @@ def _html_page() -> bool:
     return plots_available()
 
 
-def _write_pages(doc: dict[str, Any], out: Path, markdown: str) -> None:
+def _write_pages(doc: dict[str, Any], out: Path, markdown: str, html: HtmlChoice) -> None:
     from mlops_gates.report.plots import plots_available
 
-    if plots_available():
+    if html != "off" and plots_available():
         from mlops_gates.report.html import render_html
 
         _atomic_write(out / REPORT_MD, markdown)
-        _atomic_write(out / REPORT_HTML, render_html(doc))
+        _atomic_write(out / REPORT_HTML, render_html(doc, plots="all" if html == "on" else "auto"))
         return
-    _atomic_write(out / REPORT_MD, markdown + HTML_HINT)
+    _atomic_write(out / REPORT_MD, markdown if html == "off" else markdown + HTML_HINT)
     # An older run's page would show other verdicts than report.json.
     (out / REPORT_HTML).unlink(missing_ok=True)
 

@@ -35,6 +35,12 @@ def reference_frame() -> pd.DataFrame:
 
 
 def picture_config() -> dict[str, Any]:
+    config = _gates_config()
+    config["report"] = {"html": "on"}  # every plot, not only those of gates that did not pass
+    return config
+
+
+def _gates_config() -> dict[str, Any]:
     return base_config(
         gates=[
             {

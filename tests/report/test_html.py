@@ -13,11 +13,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from conftest import Project
 
 from mlops_gates.report import writer
 from mlops_gates.report.plots import plots_for
 
-from .conftest import HOSTILE
+from .conftest import HOSTILE, picture_config, picture_frame
 
 pytest.importorskip("matplotlib")
 
@@ -145,3 +146,63 @@ def test_every_plot_renders_in_headless_chromium(
         histogram = region.histogram()
         dark = sum(histogram[:128]) / (region.width * region.height)
         assert 0.005 < dark < 0.6, (p["name"], dark)
+
+
+def _figures(html: str) -> list[str]:
+    return re.findall(r'<figure id="plot-([^"]+)" data-plot="[^"]+">\s*<svg', html)
+
+
+def test_by_default_the_page_draws_the_plots_of_gates_that_did_not_pass(
+    picture_report: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    out, _ = picture_report
+    doc = json.loads((out / "report.json").read_text())
+    every = plots_for(doc)
+    writer.write_report(doc, tmp_path / "auto")  # report.html: auto, the default
+    html = (tmp_path / "auto" / "report.html").read_text()
+    # The gates with a slice that did not pass, in reading order; nothing else.
+    problems = {g["gate"] for g in doc["gates"] if g["status"] != "pass"}
+    expected = [p.name for p in every if p.name.removeprefix("gate-") in problems]
+    assert expected and len(expected) < len(every)
+    assert _figures(html) == expected
+    assert f"{len(every) - len(expected)} more" in html and "--html on" in html
+    assert html.count("<tr data-status=") == len(doc["gates"])  # the table is whole
+
+
+def test_a_run_where_every_gate_passed_imports_no_matplotlib(
+    picture_report: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    out, _ = picture_report
+    doc = json.loads((out / "report.json").read_text())
+    for g in doc["gates"]:
+        g["status"] = "pass"
+    src = tmp_path / "all-pass.json"
+    src.write_text(json.dumps(doc))
+    script = (
+        "import json, sys; from mlops_gates.report.writer import write_report; "
+        f"write_report(json.loads(open({str(src)!r}).read()), {str(tmp_path / 'r')!r}); "
+        "print('matplotlib' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.strip() == "False"
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert _figures(html) == []
+    assert f"{len(plots_for(doc))} more" in html
+
+
+def test_html_off_writes_no_page_and_the_flag_beats_the_config(
+    make_project: Project, tmp_path: Path
+) -> None:
+    from mlops_gates.cli import main
+
+    path = make_project(picture_config(), picture_frame())  # the config says `html: on`
+    out = tmp_path / "off"
+    (out).mkdir()
+    (out / "report.html").write_text("an older run's page")
+    main(["check", "--config", str(path), "--report-dir", str(out), "--html", "off"])
+    assert not (out / "report.html").exists(), "a stale page would contradict report.json"
+    md = (out / "report.md").read_text()
+    assert "report.html" not in md  # neither a link nor the install hint
+    assert (out / "report.json").is_file()
