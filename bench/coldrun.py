@@ -3,6 +3,8 @@
     python examples/adult/train.py                 # once: the models and data
     python bench/coldrun.py                        # 3 plain + 3 instrumented runs
     python bench/coldrun.py --runs 5 --imports     # + the slowest imports of one run
+    python bench/coldrun.py --json before.json     # on the old code, then on the new:
+    python bench/coldrun.py --compare before.json  # each phase before and after
 
 Every run is a fresh Python process (nothing imported, nothing cached in memory; the OS
 file cache is warm after the first run, as it is on a developer's machine). Tracking is
@@ -13,6 +15,9 @@ off (`MLOPS_GATES_TRACKING=off`): the numbers are the gates, not MLflow.
 - instrumented runs: the same command in a child that wraps a few engine functions with
   timers (no behaviour changes), so the run splits into phases. Times are exclusive: a
   phase excludes the phases called inside it, so the phases add up to the run.
+
+`--compare FILE` reads an earlier run's `--json` output (the same machine, another commit)
+and prints every phase before and after. `--html auto|on|off` is passed to `check`.
 
 CPU time is the steadier number on a shared machine: wall time grows with other people's
 load, CPU time much less. Both are printed; quote the conditions (`uptime`) with them.
@@ -111,6 +116,10 @@ def _child(argv: list[str]) -> None:
     cpu["import mlops_gates"] = time.process_time() - c_start
     code = cli.main(argv)  # the wrapped function: PHASES replaced it in its module
     Path(out_path).write_text(json.dumps({"wall": wall, "cpu": cpu, "calls": calls, "exit": code}))
+    # End as the command ends (`cli.run`): older code has no exit_now and tears down.
+    exit_now = getattr(cli, "exit_now", None)
+    if exit_now is not None:
+        exit_now(0)
 
 
 def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
@@ -126,6 +135,34 @@ def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     return wall, usage.ru_utime + usage.ru_stime, proc.returncode
 
 
+def _compare(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Each phase's median before (an earlier --json) and now, wall and CPU seconds."""
+    old, new = before.get("phases", {}), after.get("phases", {})
+    # Older files call the outside-of-Python part "python start-up".
+    if "python start-up" in old:
+        old["python start-up and exit"] = old.pop("python start-up")
+    names = sorted(set(old) | set(new), key=lambda n: (n == "total", -old.get(n, {}).get("cpu", 0)))
+    print(f"\nbefore ({args_load(before)}) -> after ({args_load(after)}), median seconds:")
+    print(f"  {'phase':40} {'wall':>15} {'CPU':>13}")
+    for n in names:
+        o, w = old.get(n, {}), new.get(n, {})
+        print(
+            f"  {n:40} {o.get('wall', 0):6.2f} -> {w.get('wall', 0):5.2f}"
+            f" {o.get('cpu', 0):5.2f} -> {w.get('cpu', 0):5.2f}"
+        )
+    for label, doc in (("before", before), ("after", after)):
+        plain = doc.get("plain", {})
+        if plain:
+            mw, mc = statistics.median(plain["wall"]), statistics.median(plain["cpu"])
+            print(f"  plain `check` {label}: median wall {mw:.2f} s, CPU {mc:.2f} s")
+
+
+def args_load(doc: dict[str, Any]) -> str:
+    """The load averages a results file was measured under."""
+    a, b = doc.get("load_before", [0])[0], doc.get("load_after", [0])[0]
+    return f"load {a:.1f}-{b:.1f}"
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         _child(sys.argv[2:])
@@ -135,6 +172,8 @@ def main() -> int:
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     ap.add_argument("--imports", action="store_true", help="also list the slowest imports")
     ap.add_argument("--json", type=Path, help="write the results here as JSON")
+    ap.add_argument("--compare", type=Path, help="an earlier --json file: phases before/after")
+    ap.add_argument("--html", choices=["auto", "on", "off"], help="passed to check")
     args = ap.parse_args()
     env = {**os.environ, "MLOPS_GATES_TRACKING": "off"}
     py = sys.executable
@@ -144,6 +183,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="coldrun-") as tmp:
         report_dir = str(Path(tmp) / "report")
         check = ["check", "--config", str(args.config), "--report-dir", report_dir]
+        if args.html:
+            check += ["--html", args.html]
         plain = [_run([py, "-m", "mlops_gates", *check], env) for _ in range(args.runs)]
         walls = [w for w, _, _ in plain]
         cpus = [c for _, c, _ in plain]
@@ -159,8 +200,8 @@ def main() -> int:
             wall, cpu, _ = _run([py, __file__, "--child", str(out), *check], env)
             doc = json.loads(out.read_text())
             inside_w, inside_c = sum(doc["wall"].values()), sum(doc["cpu"].values())
-            doc["wall"]["python start-up"] = wall - inside_w
-            doc["cpu"]["python start-up"] = cpu - inside_c
+            doc["wall"]["python start-up and exit"] = wall - inside_w
+            doc["cpu"]["python start-up and exit"] = cpu - inside_c
             doc["wall"]["total"], doc["cpu"]["total"] = wall, cpu
             phases.append(doc)
         names = sorted(
@@ -198,6 +239,8 @@ def main() -> int:
             results["imports"] = sorted(rows, reverse=True)[:12]
     results["load_after"] = os.getloadavg()
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
+    if args.compare:
+        _compare(json.loads(args.compare.read_text()), results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

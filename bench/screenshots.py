@@ -209,7 +209,7 @@ def main() -> None:
     if args.only_mlflow:
         return
     with tempfile.TemporaryDirectory() as tmp:
-        write_report(doc, tmp)
+        write_report(doc, tmp, html="on")  # every plot, as `report.html: on` draws them
         page = Path(tmp) / "terminal.html"
         command = "mlops-gates check --config examples/adult/mlops-gates.yaml"
         lines = terminal_lines(doc, "mlops-gates-report")
