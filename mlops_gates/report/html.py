@@ -52,11 +52,10 @@ def render_html(doc: dict[str, Any], *, plots: Literal["auto", "all"] = "all") -
 
 def _figures(doc: dict[str, Any], plots: str) -> tuple[tuple[tuple[str, str, str], ...], int]:
     # write_report runs several times per run (before and after MLflow adds its context);
-    # the plots depend only on the verdicts and the overview, so draw them once.
+    # the plots depend only on the verdicts and the overview, so draw them once. Keys keep
+    # the report's order: the plots are drawn from this copy (candidate's line first).
     key = json.dumps(
-        [doc.get("gates"), (doc.get("context") or {}).get("overview"), plots],
-        sort_keys=True,
-        default=str,
+        [doc.get("gates"), (doc.get("context") or {}).get("overview"), plots], default=str
     )
     return _figures_cached(key)
 

@@ -17,8 +17,10 @@ gives the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
+import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -97,6 +99,9 @@ class Plot:
     title: str
     draw: Callable[[], Figure]
     needs_a_look: bool = False  # a gate's plot with a slice that did not pass
+    # What the picture was made from (a digest of the verdicts and the overview): report.html
+    # and the MLflow upload ask for the same plots, and `render` draws each one once.
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,10 @@ def plots_for(doc: dict[str, Any]) -> list[Plot]:
     """Every picture this report can give, in reading order: gates first, then the whole data."""
     out = []
     names: set[str] = set()
+    ov = (doc.get("context") or {}).get("overview") or {}
+    # In the report's key order: the order of a dict is the order its lines are drawn in.
+    made_from = json.dumps([doc.get("gates"), ov], default=str)
+    key = hashlib.sha256(made_from.encode()).hexdigest()
     for p in interval_panels(doc):
         # Two gate ids may clean to the same file name; the second gets a number.
         name = base = f"gate-{_file_part(p.gate)}"
@@ -171,18 +180,21 @@ def plots_for(doc: dict[str, Any]) -> list[Plot]:
         names.add(name)
         # Rows are worst first: the first says whether any slice did not pass.
         look = p.rows[0].status != "pass"
-        out.append(Plot(name, _panel_title(p), _bind(interval_figure, p), needs_a_look=look))
-    ov = (doc.get("context") or {}).get("overview") or {}
+        out.append(Plot(name, _panel_title(p), _bind(interval_figure, p), look, key))
     confusion = ov.get("confusion")
     if confusion and confusion.get("candidate"):
-        out.append(Plot("confusion-matrix", "Confusion matrix", _bind(confusion_figure, confusion)))
+        confusion_plot = _bind(confusion_figure, confusion)
+        out.append(Plot("confusion-matrix", "Confusion matrix", confusion_plot, key=key))
     curves = ov.get("curves") or {}
-    for key, title in (("roc", "ROC curve"), ("pr", "Precision-recall curve")):
-        if any(key in c for c in curves.values()):
-            out.append(Plot(f"{key}-curve", title, _bind(curve_figure, curves, key)))
+    for kind, title in (("roc", "ROC curve"), ("pr", "Precision-recall curve")):
+        if any(kind in c for c in curves.values()):
+            out.append(Plot(f"{kind}-curve", title, _bind(curve_figure, curves, kind), key=key))
     if any("reliability" in c for c in curves.values()):
-        out.append(Plot("reliability", "Reliability diagram", _bind(reliability_figure, curves)))
-    out += [Plot(name, title, draw) for name, title, draw in detail_plots(doc, names)]
+        draw = _bind(reliability_figure, curves)
+        out.append(Plot("reliability", "Reliability diagram", draw, key=key))
+    for name, title, draw in detail_plots(doc, names):
+        # A drift histogram is drawn only for a feature that drifted (fail or warn).
+        out.append(Plot(name, title, draw, name.startswith("drift-"), key))
     return out
 
 
@@ -194,7 +206,25 @@ def chosen_plots(plots: list[Plot], limit: int = AUTO_PLOTS) -> list[Plot]:
 
 
 def render(plot: Plot, fmt: Format = "svg") -> bytes:
-    """One plot as SVG or PNG bytes; the same report gives the same bytes."""
+    """One plot as SVG or PNG bytes; the same report gives the same bytes, drawn once per
+    process (each costs matplotlib about 0.08 s)."""
+    memo = (plot.key, plot.name, plot.title, fmt)
+    if plot.key and memo in _RENDERED:
+        return _RENDERED[memo]
+    data = _render(plot, fmt)
+    if plot.key:
+        _RENDERED[memo] = data
+        while len(_RENDERED) > _RENDERED_MAX:
+            del _RENDERED[next(iter(_RENDERED))]
+    return data
+
+
+# Drawn plots by (report key, name, title, format): one report's SVGs and PNGs fit many times.
+_RENDERED: dict[tuple[str, str, str, str], bytes] = {}
+_RENDERED_MAX = 128
+
+
+def _render(plot: Plot, fmt: Format) -> bytes:
     with _style():
         fig = plot.draw()
         buf = io.BytesIO()

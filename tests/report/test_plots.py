@@ -4,6 +4,7 @@ matrix, ROC / PR / reliability points), and the files are the same bytes every t
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,10 @@ import pytest
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
+from mlops_gates.report import plots
 from mlops_gates.report.bounded import worst_first
 from mlops_gates.report.plots import (
+    Plot,
     confusion_figure,
     interval_figure,
     interval_panels,
@@ -141,9 +144,13 @@ def _on_curve(points: list[tuple[float, float]], exact: np.ndarray) -> None:
         assert nearest <= 5e-7, point
 
 
-def test_same_report_same_bytes(picture_report: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+def test_same_report_same_bytes(
+    picture_report: tuple[Path, pd.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     doc = _doc(picture_report)
     first = write_plots(doc, tmp_path / "a")
+    # Drawn again from scratch, not from what `render` keeps for the report: the same bytes.
+    monkeypatch.setattr(plots, "_RENDERED", {})
     second = write_plots(doc, tmp_path / "b")
     assert [p.name for p in first] == [p.name for p in second]
     assert {p.suffix for p in first} == {".svg", ".png"}
@@ -184,3 +191,30 @@ def test_no_picture_without_numbers() -> None:
         {"id": "m", "gate": "m", "kind": "metric", "status": "error", "observed": None},
     ]
     assert plots_for({"gates": gates, "context": {"overview": None}}) == []
+
+
+def test_the_page_and_the_mlflow_upload_draw_each_plot_once(
+    picture_report: tuple[Path, pd.DataFrame],
+) -> None:
+    doc = _doc(picture_report)
+    doc["gates"][0]["observed"] = 0.51  # a report no earlier test drew (the fixture's page did)
+    drawn: list[str] = []
+
+    def counted(plot: Plot) -> Plot:
+        def draw() -> Any:
+            drawn.append(plot.name)
+            return plot.draw()
+
+        return replace(plot, draw=draw)
+
+    # Plots of another report (one verdict changed) are drawn again.
+    other = json.loads(json.dumps(doc))
+    other["gates"][0]["observed"] = 0.5
+    for report in (doc, doc, other):
+        for plot in plots_for(report)[:2]:
+            svg = render(counted(plot), "svg")
+            assert svg.startswith(b"<?xml")
+    names = [p.name for p in plots_for(doc)[:2]]
+    assert drawn.count(names[0]) == 2 and drawn.count(names[1]) == 2  # once per report
+    assert plots_for(doc)[0].key == plots_for(json.loads(json.dumps(doc)))[0].key
+    assert plots_for(doc)[0].key != plots_for(other)[0].key
