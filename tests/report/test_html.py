@@ -16,7 +16,7 @@ import pytest
 from conftest import Project
 
 from mlops_gates.report import writer
-from mlops_gates.report.plots import plots_for
+from mlops_gates.report.plots import AUTO_PLOTS, plots_for
 
 from .conftest import HOSTILE, picture_config, picture_frame
 
@@ -160,9 +160,14 @@ def test_by_default_the_page_draws_the_plots_of_gates_that_did_not_pass(
     every = plots_for(doc)
     writer.write_report(doc, tmp_path / "auto")  # report.html: auto, the default
     html = (tmp_path / "auto" / "report.html").read_text()
-    # The gates with a slice that did not pass, in reading order; nothing else.
+    # The gates with a slice that did not pass and the features that drifted, in reading
+    # order, at most AUTO_PLOTS; nothing else.
     problems = {g["gate"] for g in doc["gates"] if g["status"] != "pass"}
-    expected = [p.name for p in every if p.name.removeprefix("gate-") in problems]
+    expected = [
+        p.name
+        for p in every
+        if p.name.removeprefix("gate-") in problems or p.name.startswith("drift-")
+    ][:AUTO_PLOTS]
     assert expected and len(expected) < len(every)
     assert _figures(html) == expected
     assert f"{len(every) - len(expected)} more" in html and "--html on" in html
