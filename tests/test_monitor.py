@@ -61,8 +61,9 @@ def project(tmp_path: Path, current: pd.DataFrame) -> Path:
     return path
 
 
-def run(path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
-    out = path.parent / "monitor-report"
+def run(path: Path, *extra: str, out: Path | None = None) -> tuple[int, dict[str, Any]]:
+    """`mlops-gates monitor` on a 7-day window ending at NOW; its exit code and report."""
+    out = out or path.parent / "monitor-report"
     code = main(
         [
             "monitor",

@@ -23,40 +23,13 @@ import pandas as pd
 import pytest
 import yaml
 from github_double import GitHubDouble
-from helpers import base_config, validate_report
+from helpers import base_config
+from test_monitor import NOW, by_id, run
 
 from mlops_gates.cli import main
 from mlops_gates.promote.manifest import build_manifest, dump_manifest
 
-NOW = "2026-11-23T06:00:00Z"
 EXAMPLE = Path(__file__).parents[1] / "examples" / "adult"
-
-
-def _monitor(config: Path, out: Path, *extra: str) -> tuple[int, dict[str, Any]]:
-    code = main(
-        [
-            "monitor",
-            "--config",
-            str(config),
-            "--time-column",
-            "ts",
-            "--window",
-            "7d",
-            "--now",
-            NOW,
-            "--report-dir",
-            str(out),
-            *extra,
-        ]
-    )
-    doc = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else {}
-    if doc:
-        validate_report(doc)
-    return code, doc
-
-
-def _by_id(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {g["id"]: g for g in doc["gates"]}
 
 
 def _logged(n: int, seed: int, *, days: float = 7.0) -> pd.DataFrame:
@@ -102,8 +75,8 @@ def test_label_and_prediction_columns_are_not_drift_features_unless_asked(
     )
     path = tmp_path / "mlops-gates.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    code, doc = _monitor(path, tmp_path / "out")
-    gates = _by_id(doc)
+    code, doc = run(path, out=tmp_path / "out")
+    gates = by_id(doc)
     if not asked:
         # Healthy data: x is the only feature, and it did not move.
         assert code == 0, doc["gates"]
@@ -131,8 +104,8 @@ def test_features_listed_by_name_are_compared_even_when_they_are_the_label(
     )
     path = tmp_path / "mlops-gates.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
-    _, doc = _monitor(path, tmp_path / "out")
-    assert set(_by_id(doc)) == {"d[feature=y]", "d[feature=x]"}
+    _, doc = run(path, out=tmp_path / "out")
+    assert set(by_id(doc)) == {"d[feature=y]", "d[feature=x]"}
 
 
 # -- the schema's non-null label ---------------------------------------------------------------
@@ -167,8 +140,8 @@ def test_a_non_null_label_does_not_fail_the_schema_on_rows_awaiting_their_label(
     frame = _logged(1200, 3)
     late = _unlabel_recent(frame, "y")
     path = _schema_project(tmp_path, frame)
-    code, doc = _monitor(path, tmp_path / "out")
-    gates = _by_id(doc)
+    code, doc = run(path, out=tmp_path / "out")
+    gates = by_id(doc)
     assert code == 0, gates
     assert gates["schema"]["status"] == "pass" and gates["schema"]["support"] == 1200
     # The label-dependent gate judged the labelled rows and says how many wait.
@@ -180,8 +153,8 @@ def test_a_non_null_label_does_not_fail_the_schema_on_rows_awaiting_their_label(
 
     # The label's other checks still hold where it is present ...
     frame.loc[frame.index[~late][:3], "y"] = 7.0
-    code, doc = _monitor(_schema_project(tmp_path, frame), tmp_path / "out2")
-    assert _by_id(doc)["schema"]["status"] == "fail" and code == 1
+    code, doc = run(_schema_project(tmp_path, frame), out=tmp_path / "out2")
+    assert by_id(doc)["schema"]["status"] == "fail" and code == 1
     # ... and `check`, which judges labelled evaluation data, still refuses missing labels.
     frame.loc[frame.index[~late][:3], "y"] = 1.0
     path = _schema_project(tmp_path, frame)
@@ -198,7 +171,7 @@ def test_an_empty_window_counts_every_gate_as_not_judged(
     frame = _logged(200, 4, days=30)
     frame = frame[frame.ts < pd.Timestamp(NOW) - pd.Timedelta(days=10)]
     path = _schema_project(tmp_path, frame)
-    code, doc = _monitor(path, tmp_path / "out")
+    code, doc = run(path, out=tmp_path / "out")
     out = capsys.readouterr().out
     # Exit 1 and status error: data that stopped arriving needs a person, and no gate
     # passed. The summary counts the same thing: every gate an error, reason no_rows.
@@ -248,8 +221,8 @@ def test_monitor_judges_the_deployed_version_never_the_challenger(
 
     # Nothing deployed yet: the model's gates are not judged (never with the challenger);
     # feature drift reads only the table and still is.
-    code, doc = _monitor(path, tmp_path / "none")
-    gates = _by_id(doc)
+    code, doc = run(path, out=tmp_path / "none")
+    gates = by_id(doc)
     assert code == 1 and doc["status"] == "error"
     assert gates["acc"]["status"] == "error" and gates["acc"]["reason"] == "not_deployed"
     assert gates["drift[feature=x1]"]["status"] == "pass"
@@ -259,7 +232,7 @@ def test_monitor_judges_the_deployed_version_never_the_challenger(
     # The deploy alias serves the baseline's version (2); the challenger is version 1.
     client = MlflowClient(mlflow_server.url, mlflow_server.url)
     client.set_registered_model_alias(name, "production", versions["baseline"])
-    code, doc = _monitor(path, tmp_path / "alias")
+    code, doc = run(path, out=tmp_path / "alias")
     assert code == 0, doc["gates"]
     judged = doc["context"]["models"]["candidate"]
     assert (judged["version"], judged["alias"]) == (versions["baseline"], "production")
@@ -278,7 +251,7 @@ def test_monitor_judges_the_deployed_version_never_the_challenger(
         promoted_at="2026-11-20T00:00:00Z",
     )
     (tmp_path / "deploy.yaml").write_text(dump_manifest(manifest))
-    code, doc = _monitor(path, tmp_path / "manifest", "--manifest", str(tmp_path / "deploy.yaml"))
+    code, doc = run(path, "--manifest", str(tmp_path / "deploy.yaml"), out=tmp_path / "manifest")
     assert code == 0, doc["gates"]
     assert doc["context"]["models"]["candidate"]["version"] == versions["candidate"]
     assert doc["context"]["monitor"]["model"]["source"] == "manifest"
@@ -289,7 +262,7 @@ def test_a_broken_manifest_is_one_clear_message(
 ) -> None:
     path = _schema_project(tmp_path, _logged(100, 5))
     (tmp_path / "deploy.yaml").write_text("model: {name: x}\n")
-    code, _ = _monitor(path, tmp_path / "out", "--manifest", str(tmp_path / "deploy.yaml"))
+    code, _ = run(path, "--manifest", str(tmp_path / "deploy.yaml"), out=tmp_path / "out")
     err = capsys.readouterr().err
     assert code == 2 and "--manifest" in err and "required" in err and "Traceback" not in err
 
@@ -348,8 +321,8 @@ def test_healthy_data_whose_recent_rows_lack_labels_opens_no_issue(
     include: bool,
 ) -> None:
     path = _adult_monitoring(example, tmp_path, include=include)
-    code, doc = _monitor(path, tmp_path / "out")
-    gates = _by_id(doc)
+    code, doc = run(path, out=tmp_path / "out")
+    gates = by_id(doc)
     monkeypatch.setenv("GITHUB_TOKEN", gh.token)
     monkeypatch.setenv("GITHUB_API_URL", gh.base_url)
     monkeypatch.setenv("GITHUB_REPOSITORY", gh.repo.full_name)
