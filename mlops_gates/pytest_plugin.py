@@ -178,6 +178,7 @@ class GatesPlugin:
         self.selected: set[str] | None = None
         self.write_error: str | None = None
         self.tracking_line: str | None = None  # the MLflow run, or why it was not logged
+        self.attestation_line: str | None = None  # the automatic signature, or why none
 
     def evaluation(self) -> Evaluation:
         """The session's one evaluation of the gates, computed on first use."""
@@ -352,6 +353,9 @@ class GatesPlugin:
             self.tracking_line = f"mlflow: {tracked.message}"
         elif tracked is not None and tracked.status == "failed":
             self.tracking_line = f"mlflow: tracking failed: {tracked.message}"
+        self.attestation_line = outcome.attestation or (
+            outcome.attestation_error and f"mlops-gates: error: {outcome.attestation_error}"
+        )
         # The items carry the gates' verdicts; this is what the ending itself adds.
         if outcome.ending_failed:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -389,6 +393,8 @@ class GatesPlugin:
         lines.append(safe_line(self.write_error or f"report: {self.report_dir}"))
         if self.tracking_line:
             lines.append(safe_line(self.tracking_line))
+        if self.attestation_line:
+            lines.append(safe_line(self.attestation_line))
         for line in lines:
             tr.write_line(line)
 

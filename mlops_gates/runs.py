@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from mlops_gates._version import DEFAULT_REPORT_DIR
 
 if TYPE_CHECKING:
+    from mlops_gates.attest.auto import AutoSigned
     from mlops_gates.config import Config
     from mlops_gates.gates.result import Report
     from mlops_gates.tracking import TrackingOutcome
@@ -38,6 +39,8 @@ class RunOutcome:
     tracking: TrackingOutcome | None = None
     tracking_error: str | None = None
     on_failure: str = "warn"
+    attestation: str | None = None  # where the automatic signature went, in words
+    attestation_error: str | None = None  # a configured key could not sign: fails the run
 
     @property
     def written(self) -> bool:
@@ -47,14 +50,15 @@ class RunOutcome:
     @property
     def passed(self) -> bool:
         """Every blocking gate passed and the report is on disk: the command exits 0."""
-        return self.written and self.doc["status"] == "pass"
+        return self.written and self.doc["status"] == "pass" and self.attestation_error is None
 
     @property
     def ending_failed(self) -> bool:
         """The ending itself cost the verdict: the report could not be written, or MLflow
-        failed with `tracking.on_failure: error`. pytest adds this to its items' outcome,
-        which already carry the gates' verdicts."""
-        return not self.written or self.tracking_blocked
+        failed with `tracking.on_failure: error`, or a configured signing key could not
+        sign. pytest adds this to its items' outcome, which already carry the gates'
+        verdicts."""
+        return not self.written or self.tracking_blocked or self.attestation_error is not None
 
     @property
     def tracking_blocked(self) -> bool:
@@ -96,6 +100,21 @@ def finish(
         doc, tracked = track(report, report_dir, config)
     except MlopsGatesError as exc:
         return RunOutcome(report, doc, report_dir, tracking_error=str(exc), on_failure=on_failure)
+    signed = _sign(report_dir, doc, config) if tag_model_version else None
     return RunOutcome(
-        ReportType.from_dict(doc), doc, report_dir, tracking=tracked, on_failure=on_failure
+        ReportType.from_dict(doc),
+        doc,
+        report_dir,
+        tracking=tracked,
+        on_failure=on_failure,
+        attestation=signed.line if signed else None,
+        attestation_error=signed.error if signed else None,
     )
+
+
+def _sign(report_dir: Path, doc: dict[str, Any], config: Config) -> AutoSigned | None:
+    # After tracking, so the signed report is the one logged with its run id; never for a
+    # monitoring run (tag_model_version=False), which decides no promotion.
+    from mlops_gates.attest.auto import sign_run, signing_configured
+
+    return sign_run(report_dir, doc, config) if signing_configured() else None

@@ -20,6 +20,7 @@ __all__ = [
     "PREDICATE_TYPE",
     "RUN_TAG",
     "SIGNING_KEY_ENV",
+    "SIGNING_KEY_FILE_ENV",
     "STATEMENT_TYPE",
     "VERIFY_KEY_ENV",
     "AttestationError",
@@ -34,6 +35,7 @@ ARTIFACT_DIR = "attestation"  # folder of the gates run's artifacts holding the 
 DIGEST_TAG = "mlops_gates.attestation_sha256"  # model-version tag: sha256 of the bundle
 RUN_TAG = "mlops_gates.attestation_run_id"  # model-version tag: the run holding it
 SIGNING_KEY_ENV = "MLOPS_GATES_SIGNING_KEY"  # PEM text of the private key
+SIGNING_KEY_FILE_ENV = "MLOPS_GATES_SIGNING_KEY_FILE"  # path of the private key (PEM)
 VERIFY_KEY_ENV = "MLOPS_GATES_VERIFY_KEY"  # path(s) of public keys, os.pathsep-separated
 
 

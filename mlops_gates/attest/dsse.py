@@ -24,7 +24,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from mlops_gates.attest import PAYLOAD_TYPE, SIGNING_KEY_ENV, AttestationError
+from mlops_gates.attest import (
+    PAYLOAD_TYPE,
+    SIGNING_KEY_ENV,
+    SIGNING_KEY_FILE_ENV,
+    AttestationError,
+)
 
 __all__ = [
     "KeySigner",
@@ -87,9 +92,9 @@ def load_signer(path: Path | None) -> KeySigner:
         pem, where = os.environ[SIGNING_KEY_ENV].encode(), f"${SIGNING_KEY_ENV}"
     else:
         raise AttestationError(
-            f"no signing key: pass --key PATH (an Ed25519 private key in PEM) or set "
-            f"{SIGNING_KEY_ENV} to its PEM text; make one with "
-            "`openssl genpkey -algorithm ed25519 -out gates.key`"
+            f"no signing key: pass --key PATH (an Ed25519 private key in PEM), set "
+            f"{SIGNING_KEY_ENV} to its PEM text or {SIGNING_KEY_FILE_ENV} to its path; make "
+            "one with `openssl genpkey -algorithm ed25519 -out gates.key`"
         )
     try:
         key = serialization.load_pem_private_key(pem, password=None)

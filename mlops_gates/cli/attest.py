@@ -42,7 +42,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--key",
         type=Path,
         metavar="PATH",
-        help="Ed25519 private key, PEM (default: the PEM text in $MLOPS_GATES_SIGNING_KEY)",
+        help="Ed25519 private key, PEM (default: $MLOPS_GATES_SIGNING_KEY_FILE, else the PEM "
+        "text in $MLOPS_GATES_SIGNING_KEY)",
     )
     a.add_argument("--output", type=Path, metavar="PATH", help="bundle file to write")
     a.add_argument(
@@ -114,6 +115,7 @@ def _conn(uri: str | None) -> Any:
 
 def _attest(args: argparse.Namespace) -> int:
     from mlops_gates.attest import BUNDLE_NAME, AttestationError
+    from mlops_gates.attest.auto import signing_key_path
     from mlops_gates.attest.dsse import load_signer
     from mlops_gates.attest.store import attest_report, model_files, upload_bundle, write_bundle
     from mlops_gates.errors import MlopsGatesError
@@ -131,7 +133,7 @@ def _attest(args: argparse.Namespace) -> int:
     logged = ((doc.get("context") or {}).get("mlflow") or {}).get("tracking_uri")
     tracking = args.tracking_uri or (None if os.environ.get("MLFLOW_TRACKING_URI") else logged)
     try:
-        signer = load_signer(args.key)
+        signer = load_signer(args.key or signing_key_path())
     except AttestationError as exc:
         return _error(str(exc))
     output = args.output or args.report_dir / BUNDLE_NAME

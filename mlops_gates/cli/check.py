@@ -36,8 +36,11 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="evaluate every gate and write report.json / report.md",
         description="Evaluate every gate in the config, print a summary table, write "
         "report.json and report.md, and log the run to MLflow (see `tracking:`; "
-        "MLOPS_GATES_TRACKING=off skips it). Exit status: 0 all blocking gates passed; 1 a "
-        "blocking gate failed or errored; 2 usage or config error.",
+        "MLOPS_GATES_TRACKING=off skips it). With a signing key in "
+        "$MLOPS_GATES_SIGNING_KEY_FILE or $MLOPS_GATES_SIGNING_KEY, sign the run as "
+        "`mlops-gates attest` does (a key that cannot sign fails the run). Exit status: 0 "
+        "all blocking gates passed; 1 a blocking gate failed or errored; 2 usage or config "
+        "error.",
     )
     check.add_argument(
         "--config",
@@ -165,6 +168,10 @@ def _check(args: argparse.Namespace) -> int:
         level = "error" if outcome.tracking_blocked else "warning"
         message = terminal_safe(f"mlops-gates: {level}: MLflow tracking failed: {tracked.message}")
         print(message, file=sys.stderr)
+    if outcome.attestation is not None:
+        print(safe_line(outcome.attestation))
+    if outcome.attestation_error is not None:
+        error(outcome.attestation_error)
     return EXIT_OK if outcome.passed else EXIT_FAIL
 
 
