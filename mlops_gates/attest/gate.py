@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlops_gates.attest import VERIFY_KEY_ENV, AttestationError
 
@@ -40,10 +40,13 @@ def attestation_problems(
     config_digest: str | None,
     keys: Sequence[Path] = (),
     gates_run_id: str | None = None,
+    *,
+    reference: dict[str, Any] | None = None,
 ) -> list[str]:
     """Why `model` `version` may not go live on the evidence (empty: verified, or no key
-    configured). `gates_run_id`: the run the manifest names, the only place then looked in.
-    Each problem is one sentence."""
+    configured). `gates_run_id`: the run the manifest names, the only place then looked in;
+    `reference`: the manifest's `attestation` (attest.ref), whose bundle digest and run then
+    win over the version's tags. Each problem is one sentence."""
     paths = verify_key_paths(keys)
     if not paths:
         return []
@@ -52,8 +55,16 @@ def attestation_problems(
 
     try:
         trusted = load_public_keys(paths)
+        ref = reference or {}
+        sha = str(ref.get("sha256") or "").removeprefix("sha256:") or None
         verify_version(
-            conn, model, version, trusted, config_digest=config_digest, gates_run_id=gates_run_id
+            conn,
+            model,
+            version,
+            trusted,
+            config_digest=config_digest,
+            gates_run_id=ref.get("run_id") or gates_run_id,
+            bundle_sha256=sha,
         )
     except AttestationError as exc:
         return [f"attestation check failed: {exc}"]

@@ -177,12 +177,14 @@ def verify_version(
     *,
     config_digest: str | None,
     gates_run_id: str | None = None,
+    bundle_sha256: str | None = None,
 ) -> Verified:
     """Verify registered `name` `version` against the attestation its gates run holds: the
     bundle's digest tag, the signature, the files, pass, the config digest, the version,
     and the report as logged. The bundle is read from `gates_run_id` when the (reviewed)
-    manifest names it, else from the run the version's tag points to. AttestationError
-    (one line) otherwise."""
+    manifest names it, else from the run the version's tag points to; `bundle_sha256` (the
+    manifest's reference) then wins over the version's digest tag. AttestationError (one
+    line) otherwise."""
     where = f"model '{name}' version {version}"
     with mlflow_session(conn):
         c = client(conn)
@@ -190,7 +192,9 @@ def verify_version(
             tags = dict(c.get_model_version(name, version).tags or {})
         except Exception as exc:
             raise AttestationError(f"reading {where}: {describe_failure(exc, conn)}") from None
-        run_id, digest = gates_run_id or tags.get(RUN_TAG), tags.get(DIGEST_TAG)
+        run_id = gates_run_id or tags.get(RUN_TAG)
+        digest = bundle_sha256 or tags.get(DIGEST_TAG)
+        pinned = "the manifest records" if bundle_sha256 else f"tagged ({DIGEST_TAG})"
         if not run_id or not (digest or gates_run_id):
             raise AttestationError(
                 f"{where} has no attestation (tags {DIGEST_TAG} / {RUN_TAG}): sign its gates "
@@ -202,10 +206,11 @@ def verify_version(
                 raise AttestationError(
                     f"{where}: MLflow run {run_id} holds no {BUNDLE_NAME} (or cannot be read)"
                 )
-            if digest and hashlib.sha256(local.read_bytes()).hexdigest() != digest:
+            actual = hashlib.sha256(local.read_bytes()).hexdigest()
+            if digest and actual != digest:
                 raise AttestationError(
-                    f"{where}: the attestation in run {run_id} is not the one tagged "
-                    f"({DIGEST_TAG}); it was replaced after signing"
+                    f"{where}: the attestation in run {run_id} (sha256 {actual[:16]}…) is "
+                    f"not the one {pinned}; it was replaced after signing"
                 )
             envelope = read_bundle(local)
             report = _download_run_file(conn, run_id, "report.json", folder / "report")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,9 @@ def _promote(args: argparse.Namespace) -> int:
     except MlopsGatesError as exc:
         _error(str(exc))
         return EXIT_FAIL
+    attestation, note = _attestation(args.report_dir, doc)
+    if note is not None:
+        print(f"mlops-gates: warning: {note}", file=sys.stderr)
     refused: str | None = None
     try:
         check_passed(doc, str(args.report_dir / "report.json"))
@@ -251,6 +255,7 @@ def _promote(args: argparse.Namespace) -> int:
         force=args.force,
         status_context=None if args.no_status else args.status_context,
         status_url=args.status_url,
+        attestation=attestation,
     )
     if refused is not None:
         _error(refused)
@@ -302,6 +307,17 @@ def _promote(args: argparse.Namespace) -> int:
     for n in result.superseded:
         print(f"closed #{n}: superseded by #{result.number}")
     return EXIT_OK
+
+
+def _attestation(report_dir: Path, doc: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """The signed bundle next to the report, as the manifest records it (attest.ref)."""
+    from mlops_gates.attest.ref import bundle_reference
+
+    try:
+        raw = (report_dir / "report.json").read_bytes()
+    except OSError:
+        return None, None  # read_report just read it; a race is not worth a second message
+    return bundle_reference(report_dir, doc, raw)
 
 
 def _status_url(plan: Any) -> str | None:

@@ -66,6 +66,7 @@ class Target:
     uri: str
     config_digest: str | None = None
     gates_run_id: str | None = None
+    attestation: dict[str, Any] | None = None  # the manifest's reference to the signed bundle
 
     @classmethod
     def from_manifest(cls, manifest: dict[str, Any]) -> Target:
@@ -78,6 +79,7 @@ class Target:
             uri=str(m["uri"]),
             config_digest=(manifest.get("digests") or {}).get("config"),
             gates_run_id=(manifest.get("mlflow") or {}).get("gates_run_id"),
+            attestation=manifest.get("attestation"),
         )
 
 
@@ -694,7 +696,13 @@ class Deployer:
 
         t, conn = target, self.registry.conn
         return attestation_problems(
-            conn, t.model, t.version, t.config_digest, self.verify_keys, t.gates_run_id
+            conn,
+            t.model,
+            t.version,
+            t.config_digest,
+            self.verify_keys,
+            t.gates_run_id,
+            reference=t.attestation,
         )
 
     def _holder(self, target: Target) -> str:

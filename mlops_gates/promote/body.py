@@ -105,6 +105,7 @@ class BodyContext:
     # first deployment); `live_read` False when it was not read (a dry run).
     live: dict[str, Any] | None = None
     live_read: bool = False
+    attestation: dict[str, Any] | None = None  # the manifest's `attestation`, if signed
 
 
 def promotion_marker(model: str, version: str, base_blob: str | None) -> str:

@@ -72,8 +72,11 @@ def build_manifest(
     alias: str = DEFAULT_ALIAS,
     training_run_id: str | None = None,
     gates_run_id: str | None = None,
+    attestation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest for a candidate judged by the report `doc` (report.json, parsed)."""
+    """The manifest for a candidate judged by the report `doc` (report.json, parsed);
+    `attestation`: the signed bundle's reference (attest.ref.bundle_reference), recorded
+    so deploy verifies exactly the bundle the reviewers saw listed."""
     fp = doc.get("fingerprint") or {}
     tool = (doc.get("context") or {}).get("tool") or {}
     manifest: dict[str, Any] = {
@@ -95,6 +98,8 @@ def build_manifest(
         },
         "promoted_at": promoted_at,
     }
+    if attestation is not None:
+        manifest["attestation"] = dict(attestation)
     return validate_manifest(manifest)
 
 

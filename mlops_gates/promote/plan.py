@@ -58,6 +58,7 @@ class PromoteOptions:
     force: bool = False
     status_context: str | None = STATUS_CONTEXT  # None: set no commit status
     status_url: str | None = None  # the status's Details link (the CI run, the report)
+    attestation: dict[str, Any] | None = None  # the signed bundle (attest.ref), if any
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ def make_plan(doc: dict[str, Any], options: PromoteOptions, *, now: str | None =
         promoted_at=promoted_at,
         training_run_id=options.training_run_id or _training_run_id(doc),
         gates_run_id=options.gates_run_id or _report_run_id(doc),
+        attestation=options.attestation,
     )
     run_ids = {
         "training": manifest["mlflow"]["training_run_id"],
@@ -176,6 +178,7 @@ def make_plan(doc: dict[str, Any], options: PromoteOptions, *, now: str | None =
         # Without --mlflow-url, the UI the report's own MLflow records point to.
         links=mlflow_links(options.mlflow_url or report_ui(doc), run_ids, model, version, uri),
         run_ids=run_ids,
+        attestation=options.attestation,
     )
     return Plan(doc, options, manifest, path, branch, title, commit_message, ctx)
 
