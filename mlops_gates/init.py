@@ -38,7 +38,8 @@ NEXT_STEPS = {
     "train-promote": "mlops-train-promote.yml: put your training command in place of "
     "`python train.py` (what it imports goes in requirements.txt) and your model's name in "
     "place of `my-model`; set the repository variable MLFLOW_TRACKING_URI to your MLflow "
-    "server (every workflow reads it)",
+    "server (every workflow reads it); to sign each verdict, add an Ed25519 private key "
+    "(PEM) as the MLOPS_GATES_SIGNING_KEY secret (docs/attestations.md)",
     "deploy": "mlops-deploy.yml: create the `production` environment (Settings > "
     "Environments) and set `smoke-command`; MLflow comes from the variable "
     "MLFLOW_TRACKING_URI and the MLFLOW_TRACKING_* secrets",
