@@ -37,10 +37,12 @@ from mlops_gates.sources.mlflow_models import parse_models_uri
 __all__ = [
     "attest_report",
     "model_files",
+    "report_statement",
     "upload_bundle",
     "verify_version",
     "version_files",
     "write_bundle",
+    "write_sigstore_inputs",
 ]
 
 
@@ -49,6 +51,30 @@ def attest_report(report_dir: Path, model: Path, signer: Signer) -> dict[str, An
 
     Refuses files that are not the model the report judged (their digest differs from the
     candidate digest the report recorded when it loaded the model)."""
+    return sign_envelope(report_statement(report_dir, model), signer)
+
+
+def write_sigstore_inputs(statement: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    """The statement split the way GitHub's `actions/attest` takes it for a keyless
+    (Sigstore) signature: `predicate.json` (predicate-path) and `subjects.sha256`
+    (subject-checksums, in `sha256sum` format). Returns both paths."""
+    odd = [s["name"] for s in statement["subject"] if any(c in s["name"] for c in "\n\r\\")]
+    if odd:
+        raise AttestationError(
+            f"model file {odd[0]!r}: a newline or backslash in a file name cannot be written "
+            "to a checksums file; rename it"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    predicate, checksums = folder / "predicate.json", folder / "subjects.sha256"
+    predicate.write_text(json.dumps(statement["predicate"], indent=2, sort_keys=True) + "\n")
+    lines = [f"{s['digest']['sha256']}  {s['name']}\n" for s in statement["subject"]]
+    checksums.write_text("".join(lines))
+    return predicate, checksums
+
+
+def report_statement(report_dir: Path, model: Path) -> dict[str, Any]:
+    """The unsigned in-toto Statement for the report in `report_dir` about the files at
+    `model` (refused like `attest_report`)."""
     path = report_dir / "report.json"
     try:
         raw = path.read_bytes()
@@ -73,8 +99,7 @@ def attest_report(report_dir: Path, model: Path, signer: Signer) -> dict[str, An
             f"{model}: digest {actual[:19]}… is not the candidate the report judged "
             f"({judged[:19]}…); attest the same files the gates loaded"
         )
-    statement = build_statement(doc, hashlib.sha256(raw).hexdigest(), subjects)
-    return sign_envelope(statement, signer)
+    return build_statement(doc, hashlib.sha256(raw).hexdigest(), subjects)
 
 
 def write_bundle(envelope: dict[str, Any], path: Path) -> str:

@@ -50,6 +50,14 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--no-upload", action="store_true", help="write the bundle only; do not touch MLflow"
     )
     a.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI")
+    a.add_argument(
+        "--sigstore-inputs",
+        type=Path,
+        metavar="DIR",
+        help="sign nothing: write DIR/predicate.json and DIR/subjects.sha256, the same "
+        "statement as inputs of GitHub's actions/attest (predicate-path, subject-checksums) "
+        "for a keyless Sigstore signature with the workflow's identity",
+    )
     a.set_defaults(func=_attest)
 
     b = subparsers.add_parser(
@@ -132,6 +140,8 @@ def _attest(args: argparse.Namespace) -> int:
     # The report's URI has its credentials stripped: the environment's wins over it.
     logged = ((doc.get("context") or {}).get("mlflow") or {}).get("tracking_uri")
     tracking = args.tracking_uri or (None if os.environ.get("MLFLOW_TRACKING_URI") else logged)
+    if args.sigstore_inputs is not None:
+        return _sigstore_inputs(args, str(ref), tracking)
     try:
         signer = load_signer(args.key or signing_key_path())
     except AttestationError as exc:
@@ -147,6 +157,25 @@ def _attest(args: argparse.Namespace) -> int:
             print(f"mlflow: {upload_bundle(conn, output, doc, sha)}")
     except MlopsGatesError as exc:
         return _error(str(exc), EXIT_FAIL)
+    return EXIT_OK
+
+
+def _sigstore_inputs(args: argparse.Namespace, ref: str, tracking: str | None) -> int:
+    from mlops_gates.attest import PREDICATE_TYPE
+    from mlops_gates.attest.store import model_files, report_statement, write_sigstore_inputs
+    from mlops_gates.errors import MlopsGatesError
+
+    try:
+        with model_files(_conn(tracking), ref) as files:
+            statement = report_statement(args.report_dir, files)
+        predicate, checksums = write_sigstore_inputs(statement, args.sigstore_inputs)
+    except MlopsGatesError as exc:
+        return _error(str(exc), EXIT_FAIL)
+    except OSError as exc:
+        return _error(f"{args.sigstore_inputs}: cannot write ({exc.strerror})")
+    print(f"predicate-type: {PREDICATE_TYPE}")
+    print(f"predicate-path: {predicate}")
+    print(f"subject-checksums: {checksums}")
     return EXIT_OK
 
 

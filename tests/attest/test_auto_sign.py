@@ -149,3 +149,41 @@ def test_pytest_plugin_signs_the_run(
     result = pytester.runpytest("--mlops-gates", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.TESTS_FAILED, "a key that cannot sign fails the session"
     result.stdout.fnmatch_lines(["mlops-gates: error: signing the gates run *not an unencrypted*"])
+
+
+# -- keyless: the inputs of GitHub's actions/attest ----------------------------------------
+
+
+def test_sigstore_inputs_are_the_signed_statement_split_for_actions_attest(
+    make_project: Project, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import base64
+    import shutil
+    import subprocess
+
+    from mlops_gates.attest import PREDICATE_TYPE
+
+    g = Gated(make_project, tmp_path)
+    assert g.attest() == 0
+    signed = json.loads(base64.b64decode(json.loads(g.bundle.read_text())["payload"]))
+    out_dir = tmp_path / "sigstore"
+    capsys.readouterr()
+    assert main(["attest", str(g.report_dir), "--sigstore-inputs", str(out_dir)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"predicate-type: {PREDICATE_TYPE}",
+        f"predicate-path: {out_dir / 'predicate.json'}",
+        f"subject-checksums: {out_dir / 'subjects.sha256'}",
+    ]
+    assert json.loads((out_dir / "predicate.json").read_text()) == signed["predicate"]
+    sha256sum = shutil.which("sha256sum")
+    if sha256sum:  # coreutils reads the checksums file as actions/attest's format is defined
+        check = subprocess.run(
+            [sha256sum, "--check", "--strict", str(out_dir / "subjects.sha256")],
+            cwd=g.model.parent,
+            capture_output=True,
+            text=True,
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+    text = (out_dir / "subjects.sha256").read_text()
+    assert text == "".join(f"{s['digest']['sha256']}  {s['name']}\n" for s in signed["subject"])
