@@ -163,7 +163,11 @@ def curve_points(
             "tpr": _round(np.concatenate([[0.0], tp / n_pos])),
         }
     if n_pos:
-        out["pr"] = {"recall": _round(tp / n_pos), "precision": _round(tp / (tp + fp))}
+        # Binned scores leave empty bins at the top: no row predicted positive there yet,
+        # so precision is undefined (NaN, written as null), not a warning on stderr.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precision = tp / (tp + fp)
+        out["pr"] = {"recall": _round(tp / n_pos), "precision": _round(precision)}
     values = whole.thresholds
     if len(values) and values[0] >= 0.0 and values[-1] <= 1.0:
         out["reliability"] = _reliability(values, pos, neg)
