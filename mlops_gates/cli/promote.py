@@ -288,7 +288,7 @@ def _promote(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     finally:
         client.close()
-    _github_outputs(result.number, result.url)
+    _github_outputs(result.number, result.url, result.action)
     for warning in result.warnings:
         _warn(warning)
     if result.action == "unchanged":
@@ -481,8 +481,18 @@ def _warn(message: str) -> None:
         print(workflow_command("warning", message, title="mlops-gates"))
 
 
-def _github_outputs(number: int | None, url: str | None) -> None:
-    # In GitHub Actions the promote action's `pr-number` / `pr-url` outputs come from here.
+def _github_outputs(number: int | None, url: str | None, action: str = "") -> None:
+    # In GitHub Actions the promote action's `pr-number`, `pr-url` and `promotion` outputs
+    # come from here. `promotion: superseded` is how a workflow tells that a newer
+    # candidate's pull request is open and this (older) one promoted nothing: the exit
+    # status stays 0, since nothing went wrong, and a red job for a late training run
+    # would teach people to ignore red.
     from mlops_gates.cli.common import step_outputs
 
-    step_outputs({"pr-number": "" if number is None else str(number), "pr-url": url or ""})
+    step_outputs(
+        {
+            "pr-number": "" if number is None else str(number),
+            "pr-url": url or "",
+            "promotion": action,
+        }
+    )

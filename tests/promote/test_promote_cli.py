@@ -87,15 +87,27 @@ def test_promote_opens_then_updates(
 
 
 def test_an_older_candidate_is_not_promoted_over_a_newer_one(
-    gh: GitHubDouble, report_dir: Path, capsys: pytest.CaptureFixture[str]
+    gh: GitHubDouble,
+    report_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
+    """A slower training run finishing late opens nothing, says so, and tells a workflow
+    through the step output `promotion` (its exit status stays 0: nothing went wrong)."""
+    outputs = tmp_path / "github-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
     args = ["promote", str(report_dir), "--model", "adult-income", "--model-version"]
     assert main(*args, "8") == 0
+    assert "promotion=opened" in outputs.read_text()
+    outputs.write_text("")
     capsys.readouterr()
-    assert main(*args, "7") == 0  # a slower training run finishing late: nothing to do
+    assert main(*args, "7") == 0
     out = capsys.readouterr().out
     assert "pull request #1 already promotes adult-income 8, newer than 7" in out
     assert [p.head for p in gh.open_pulls()] == ["mlops-gates/promote/adult-income/8"]
+    assert "promotion=superseded" in outputs.read_text()
+    assert "pr-number=1" in outputs.read_text()
 
 
 def test_promote_refuses_a_report_that_did_not_pass(
