@@ -124,17 +124,20 @@ def issue_body(
     from mlops_gates.report.markdown import md_escape, mlflow_line
 
     lines = [marker(options.key), "", "Monitoring found that the model should be retrained."]
+    facts = []  # a list, so that GitHub does not run the lines into one paragraph
     monitor = (doc.get("context") or {}).get("monitor") or {}
     start, end = monitor.get("window_start"), monitor.get("window_end")
     if start and end:
         rows, labeled = monitor.get("rows"), monitor.get("labeled_rows")
         counts = f" ({rows} rows, {labeled} labeled)" if rows is not None else ""
-        lines.append(f"Window: {start} to {end}{counts}.")
+        facts.append(f"Window: {start} to {end}{counts}.")
     if options.run_url:
-        lines.append(f"Run: {options.run_url}")
+        facts.append(f"Run: {options.run_url}")
     record = mlflow_line(doc)  # the model version judged and its runs, linked
     if record:
-        lines.append(record)
+        facts.append(record)
+    if facts:
+        lines += ["", *(f"- {fact}" for fact in facts)]
     if reasons:
         lines += ["", "Reasons:", *(f"- {md_escape(r, 300)}" for r in reasons)]
     lines += [

@@ -413,3 +413,22 @@ def test_cli_errors_are_printed_like_every_commands(
     assert err.startswith("mlops-gates: error: ") and "dispatching workflow nope" in err
     assert "\x1b" not in err, "a raw escape sequence reached the terminal"
     assert "nope\\x1b[2J.yml" in err, "the escape is shown, not dropped"
+
+
+def test_the_issue_lists_window_run_and_mlflow_as_separate_items() -> None:
+    """GitHub runs consecutive lines into one paragraph; the facts are a list instead."""
+    cmarkgfm = pytest.importorskip("cmarkgfm")
+    from mlops_gates.alerts.alert import issue_body
+
+    doc = _report(True)
+    body = issue_body(
+        doc, "## report", ["drift: age PSI 0.31"], AlertOptions(run_url="https://ci/run/1")
+    )
+    html = cmarkgfm.github_flavored_markdown_to_html(body)
+    assert (
+        "<li>Window: 2026-11-16T00:00:00Z to 2026-11-23T00:00:00Z (1200 rows, 800 labeled).</li>"
+        in html
+    )
+    assert '<li>Run: <a href="https://ci/run/1">https://ci/run/1</a></li>' in html or (
+        "<li>Run: https://ci/run/1</li>" in html
+    )
