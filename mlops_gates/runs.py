@@ -115,6 +115,12 @@ def finish(
 def _sign(report_dir: Path, doc: dict[str, Any], config: Config) -> AutoSigned | None:
     # After tracking, so the signed report is the one logged with its run id; never for a
     # monitoring run (tag_model_version=False), which decides no promotion.
+    from mlops_gates.attest import BUNDLE_NAME
     from mlops_gates.attest.auto import sign_run, signing_configured
 
-    return sign_run(report_dir, doc, config) if signing_configured() else None
+    if signing_configured():
+        return sign_run(report_dir, doc, config)
+    # A bundle an earlier run left here signs another report: never leave it beside this
+    # one, where a person or a tool could take it for this run's attestation.
+    (report_dir / BUNDLE_NAME).unlink(missing_ok=True)
+    return None

@@ -83,6 +83,12 @@ def test_without_a_key_check_signs_nothing(make_project: Project, tmp_path: Path
     g = Gated(make_project, tmp_path)
     assert g.code == 0
     assert not g.bundle.exists()
+    # A bundle an earlier (signed) run left in the folder signs another report: the next
+    # unsigned run removes it rather than leave it beside a report it does not attest.
+    assert g.attest() == 0 and g.bundle.is_file()
+    rerun = ["check", "--config", str(g.config), "--report-dir", str(g.report_dir)]
+    assert main(rerun) == 0
+    assert not g.bundle.exists()
 
 
 def test_a_configured_key_that_cannot_sign_fails_the_run_in_one_line(
