@@ -175,7 +175,17 @@ class Judge:
                 basis = f"adjusted p = {fmt(p_adjusted, 3)} that it is"
             else:
                 holds, basis = bound.holds(observed), "it is"
-            if holds:
+            if holds and inconclusive and self.mode == "significance":
+                # The estimate is past the bound, but not significantly: say so, rather
+                # than print a value beside a bound it breaks under a "pass".
+                status, reason = "pass", "ok"
+                limit = fmt(bound.min if too_low else bound.max)
+                side = "below the minimum" if too_low else "above the maximum"
+                message = (
+                    f"{what} on {where} is {shown}, not significantly {side} {limit} "
+                    f"(adjusted p = {fmt(p_adjusted, 3)}, {count})"
+                )
+            elif holds:
                 status, reason = "pass", "ok"
                 message = f"{what} on {where} is {shown} ({bound.describe()}, {count})"
             else:
