@@ -21,6 +21,7 @@ from mlops_gates.attest.statement import file_subjects, sha256_file, validate_st
 __all__ = [
     "Expect",
     "Verified",
+    "check_statement",
     "read_bundle",
     "subject_problem",
     "verify",
@@ -45,6 +46,7 @@ class Verified:
     statement: dict[str, Any]
     keyid: str
     files: int
+    signer: str | None = None  # who signed, when not a key (a Sigstore certificate identity)
 
     @property
     def predicate(self) -> dict[str, Any]:
@@ -60,9 +62,10 @@ class Verified:
             if cand.get("version")
             else "the model"
         )
+        by = self.signer if self.signer is not None else f"key {self.keyid[:16]}"
         return (
             f"attestation verified: {what}, {self.files} file(s) match, gates "
-            f"{self.predicate['status']}, signed by key {self.keyid[:16]}"
+            f"{self.predicate['status']}, signed by {by}"
         )
 
 
@@ -107,6 +110,20 @@ def verify(
     """Verify `envelope` (a parsed DSSE envelope) for the files at `model`; AttestationError
     with one line naming the first thing that did not match."""
     statement, kid = open_envelope(envelope, keys, where=where)
+    return check_statement(statement, model, expect, where=where, keyid=kid)
+
+
+def check_statement(
+    statement: dict[str, Any],
+    model: Path,
+    expect: Expect,
+    *,
+    where: str,
+    keyid: str,
+    signer: str | None = None,
+) -> Verified:
+    """Check a Statement whose signature was already verified (by a key or a Sigstore
+    certificate) against the files at `model` and `expect`; AttestationError with one line."""
     validate_statement(statement)
     pred = statement["predicate"]
     actual = file_subjects(model)
@@ -145,4 +162,4 @@ def verify(
                 f"the signed report had {pred['report']['sha256'][:16]}…: it was edited "
                 "after signing"
             )
-    return Verified(statement, kid, len(actual))
+    return Verified(statement, keyid, len(actual), signer)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,11 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     v = subparsers.add_parser(
         "verify",
-        help="check an attestation against model files and a public key",
-        description="Check that BUNDLE is signed by one of the --key public keys, that its "
+        help="check an attestation against model files and a public key or a pinned workflow",
+        description="Check that BUNDLE is signed by one of the --key public keys (or, for a "
+        "Sigstore bundle from actions/attest, by a certificate chaining to --trust-root whose "
+        "identity is --certificate-identity and issuer --certificate-oidc-issuer; offline, "
+        "the transparency log is NOT checked), that its "
         "subjects are exactly the files of --model (names and sha256), that the gates "
         "passed, and whatever else is asked (--config-digest, --name, --version, --report). "
         "Without BUNDLE, --model models:/NAME/VERSION is checked the way `deploy "
@@ -103,9 +107,40 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--key",
         action="append",
         type=Path,
-        required=True,
         metavar="PATH",
-        help="trusted Ed25519 public key, PEM (repeatable)",
+        help="trusted Ed25519 public key, PEM (repeatable; required unless BUNDLE is a "
+        "Sigstore bundle)",
+    )
+    v.add_argument(
+        "--trust-root",
+        type=Path,
+        metavar="PEM",
+        help="keyless: the certificates a Sigstore bundle must chain to (the Fulcio root and "
+        "intermediate the team pins), PEM",
+    )
+    who = v.add_mutually_exclusive_group()
+    who.add_argument(
+        "--certificate-identity",
+        metavar="URI",
+        help="keyless: the signer workflow, exactly: "
+        "https://github.com/OWNER/REPO/.github/workflows/FILE@REF",
+    )
+    who.add_argument(
+        "--certificate-identity-regexp",
+        metavar="REGEX",
+        help="keyless: a regular expression the signer workflow URI must match in full",
+    )
+    v.add_argument(
+        "--certificate-oidc-issuer",
+        metavar="URL",
+        default="https://token.actions.githubusercontent.com",
+        help="keyless: the OIDC issuer the certificate must name (default: %(default)s)",
+    )
+    v.add_argument(
+        "--at",
+        metavar="TIME",
+        help="keyless: check the certificates at this time (ISO 8601 or Unix seconds) instead "
+        "of the bundle's transparency-log time",
     )
     v.add_argument("--config-digest", metavar="DIGEST", help="expected config digest")
     v.add_argument("--name", metavar="NAME", help="expected registered model name")
@@ -182,13 +217,30 @@ def _sigstore_inputs(args: argparse.Namespace, ref: str, tracking: str | None) -
 def _verify(args: argparse.Namespace) -> int:
     from mlops_gates.attest import AttestationError
     from mlops_gates.attest.dsse import load_public_keys
+    from mlops_gates.attest.sigstore_bundle import is_sigstore_bundle, unwrap
     from mlops_gates.attest.store import model_files
     from mlops_gates.attest.verify import Expect, read_bundle, verify
     from mlops_gates.errors import MlopsGatesError
 
     try:
+        envelope = None if args.bundle is None else unwrap(read_bundle(args.bundle))
+    except AttestationError as exc:
+        return _error(str(exc))
+    if is_sigstore_bundle(envelope):
+        return _verify_keyless(args, envelope)
+    if args.trust_root is not None:
+        return _error(
+            f"{args.bundle or '--model'}: --trust-root verifies a Sigstore bundle; "
+            + (
+                "pass BUNDLE (the file from actions/attest or `gh attestation download`)"
+                if args.bundle is None
+                else "this is a key-signed DSSE envelope: pass --key"
+            )
+        )
+    if not args.key:
+        return _error("no verification key: pass --key PATH (an Ed25519 public key, PEM)")
+    try:
         keys = load_public_keys(args.key)
-        envelope = None if args.bundle is None else read_bundle(args.bundle)
     except AttestationError as exc:
         return _error(str(exc))
     if envelope is None:
@@ -200,6 +252,56 @@ def _verify(args: argparse.Namespace) -> int:
     except MlopsGatesError as exc:
         return _error(f"refused: {exc}", EXIT_FAIL)
     print(verified.describe())
+    return EXIT_OK
+
+
+def _verify_keyless(args: argparse.Namespace, bundle: Any) -> int:
+    from mlops_gates.attest import AttestationError
+    from mlops_gates.attest.sigstore_bundle import (
+        NOT_VERIFIED,
+        Policy,
+        load_trust_root,
+        parse_time,
+        verify_sigstore,
+    )
+    from mlops_gates.attest.store import model_files
+    from mlops_gates.attest.verify import Expect
+    from mlops_gates.errors import MlopsGatesError
+
+    if args.trust_root is None:
+        return _error(
+            f"{args.bundle}: is a Sigstore (keyless) bundle: pass --trust-root PEM (the Fulcio "
+            "certificates to trust) and --certificate-identity"
+        )
+    if args.certificate_identity is None and args.certificate_identity_regexp is None:
+        return _error(
+            f"{args.bundle}: pin the signer: pass --certificate-identity "
+            "https://github.com/OWNER/REPO/.github/workflows/FILE@REF (or "
+            "--certificate-identity-regexp)"
+        )
+    try:
+        anchors = load_trust_root(args.trust_root)
+        at = None if args.at is None else parse_time(args.at)
+    except AttestationError as exc:
+        return _error(str(exc))
+    if args.certificate_identity_regexp is not None:
+        try:
+            re.compile(args.certificate_identity_regexp)
+        except re.error as exc:
+            return _error(f"--certificate-identity-regexp: not a regular expression ({exc})")
+    policy = Policy(
+        args.certificate_identity, args.certificate_identity_regexp, args.certificate_oidc_issuer
+    )
+    expect = Expect(args.config_digest, args.name, args.version, args.report)
+    try:
+        with model_files(_conn(args.tracking_uri), args.model) as files:
+            verified = verify_sigstore(
+                bundle, files, anchors, policy, expect, at=at, where=str(args.bundle)
+            )
+    except MlopsGatesError as exc:
+        return _error(f"refused: {exc}", EXIT_FAIL)
+    print(verified.describe())
+    print(NOT_VERIFIED)
     return EXIT_OK
 
 
