@@ -291,6 +291,13 @@ def monitor(
         if g.blocking and g.message not in report.errors  # said once, below
     ]
     retrain_reasons += list(report.errors)
+    estimates = None
+    if absent is None and len(win.labeled) < win.rows:
+        # Rows awaiting their label: CBPE estimates from the scores, never a verdict
+        # (monitor_estimates says why); the real metric replaces them once labelled.
+        from mlops_gates.monitor_estimates import estimate_unlabelled
+
+        estimates = estimate_unlabelled(config, chosen, win.frame, path=path)
     context = {
         **report.context,
         "monitor": {
@@ -306,6 +313,8 @@ def monitor(
             "retrain": report.status != "pass",
             "reasons": retrain_reasons,
             "guarantee": "anytime" if anytime else "fixed",
+            "estimates": estimates.estimates if estimates else [],
+            "estimates_note": estimates.note if estimates else None,
         },
     }
     report = replace(report, context=context)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_gates._text import clean, clean_block
-from mlops_gates.gates.result import detectable_cell, fmt
+from mlops_gates.gates.result import detectable_cell, fmt, slice_label
 
 if TYPE_CHECKING:
     import jinja2
@@ -528,5 +528,34 @@ def render_markdown(doc: dict[str, Any], *, html_page: bool = False) -> str:
         links=_run_links(doc),
         legend=f"{AXIS}{LEFT}{LINE}{DOT}{LINE}{RIGHT}{AXIS}{BOUND}{AXIS}",
     )
+    text = _with_estimates(text, doc)
     # A backstop for any value a template shows without `md`.
     return clean_block(text)
+
+
+def _with_estimates(text: str, doc: Mapping[str, Any]) -> str:
+    """`monitor`'s CBPE estimates for rows awaiting their label, one line each, before the
+    reading notes: flagged as estimates, never mixed into the verdict tables."""
+    mon = (doc.get("context") or {}).get("monitor") or {}
+    lines = []
+    for e in mon.get("estimates") or []:
+        lo, hi = e.get("ci") or (None, None)
+        interval = f" [{fmt(lo, 3)}, {fmt(hi, 3)}]" if lo is not None and hi is not None else ""
+        lines.append(
+            f"- {md_escape(str(e['gate']))} · {md_escape(slice_label(e.get('slice')))}: "
+            f"{md_escape(str(e['metric']))} ≈ {fmt(e['value'], 3)}{interval} on "
+            f"{e['rows']} rows"
+        )
+    if mon.get("estimates_note"):
+        lines.append(f"- {md_escape(str(mon['estimates_note']))}")
+    if not lines:
+        return text
+    block = (
+        "### Estimated without labels\n\n"
+        "Rows still awaiting their label, estimated from the scores (CBPE); estimates assume "
+        "calibrated scores, are not verdicts, and are replaced by the real metric once the "
+        "labels arrive.\n\n" + "\n".join(lines) + "\n\n"
+    )
+    marker = "<details><summary>How to read the tables"
+    at = text.find(marker)
+    return text[:at] + block + text[at:] if at >= 0 else text + "\n" + block
