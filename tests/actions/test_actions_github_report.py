@@ -231,7 +231,7 @@ def test_promote_writes_pr_number_and_url_to_github_output(
     assert cli.main(argv) == 0
     [pr] = gh.open_pulls()
     url = f"{gh.root}/{gh.repo.full_name}/pull/{pr.number}"
-    assert output.read_text() == f"pr-number={pr.number}\npr-url={url}\n"
+    assert output.read_text() == f"pr-number={pr.number}\npr-url={url}\npromotion=opened\n"
     # Promoting the version the base branch already deploys: nothing to open, empty outputs.
     gh.repo.commit(
         "main",
@@ -240,7 +240,7 @@ def test_promote_writes_pr_number_and_url_to_github_output(
     )
     output.write_text("")
     assert cli.main(argv) == 0
-    assert output.read_text() == "pr-number=\npr-url=\n"
+    assert output.read_text() == "pr-number=\npr-url=\npromotion=unchanged\n"
 
 
 def test_promote_dry_run_and_refusal_write_no_outputs(
