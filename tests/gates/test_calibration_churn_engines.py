@@ -11,11 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from helpers import validate_report
-
-from mlops_gates.config import load_config
-from mlops_gates.gates.result import Report
-from mlops_gates.gates.runner import run_gates
+from backends.test_engines import run
 
 GATES: list[dict[str, Any]] = [
     {"id": "ece", "kind": "calibration", "max": 0.03, "slices": ["region", ["sex", "region"]],
@@ -67,12 +63,6 @@ def project(root: Path, df: pd.DataFrame, engine: str, score_bins: Any) -> Path:
     path = root / "mlops-gates.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     return path
-
-
-def run(path: Path) -> Report:
-    report = run_gates(load_config(path))
-    validate_report(report.to_dict())
-    return report
 
 
 def _close(u: Any, v: Any, where: str) -> None:
