@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from .openapi import OpenAPI, Operation, Violation, spec
@@ -56,6 +56,16 @@ class HTTPError(Exception):
         if errors is not None:
             self.body["errors"] = errors
         self.body["status"] = str(status)
+
+
+_T = TypeVar("_T")
+
+
+def found(value: _T | None, message: str = "Not Found") -> _T:
+    """The thing a request names, or GitHub's 404 when it does not exist."""
+    if value is None:
+        raise HTTPError(404, message)
+    return value
 
 
 @dataclass
@@ -571,8 +581,7 @@ class GitHubDouble:
     def _op_git_get_ref(self, params: dict[str, str], query: Any, body: Any) -> Response:
         r = self._check_repo(params)
         name = "refs/" + params["ref"]
-        if name not in r.refs:
-            raise HTTPError(404, "Not Found")
+        found(r.refs.get(name))
         return 200, self._ref(name), {}
 
     def _op_git_create_ref(self, params: dict[str, str], query: Any, body: Any) -> Response:
@@ -615,13 +624,9 @@ class GitHubDouble:
     ) -> Response:
         r = self._check_repo(params)
         ref = query.get("ref", [r.default_branch])[0]
-        commit = r.resolve(ref)
-        if commit is None:
-            raise HTTPError(404, f"No commit found for the ref {ref}")
+        commit = found(r.resolve(ref), f"No commit found for the ref {ref}")
         path = params["path"].strip("/")
-        if path not in commit.tree:
-            raise HTTPError(404, "Not Found")
-        return 200, self._content(path, commit.tree[path], ref), {}
+        return 200, self._content(path, found(commit.tree.get(path)), ref), {}
 
     def _op_repos_create_or_update_file_contents(
         self, params: dict[str, str], query: Any, body: dict[str, Any]
@@ -734,10 +739,7 @@ class GitHubDouble:
 
     def _get_pull(self, params: dict[str, str]) -> Pull:
         r = self._check_repo(params)
-        number = int(params.get("pull_number") or params["issue_number"])
-        if number not in r.pulls:
-            raise HTTPError(404, "Not Found")
-        return r.pulls[number]
+        return found(r.pulls.get(int(params.get("pull_number") or params["issue_number"])))
 
     def _op_pulls_get(self, params: dict[str, str], query: Any, body: Any) -> Response:
         return 200, self._pull(self._get_pull(params)), {}
@@ -842,17 +844,14 @@ class GitHubDouble:
 
     def _op_issues_update_comment(self, params: dict[str, str], query: Any, body: Any) -> Response:
         self._check_repo(params)
-        c = self.repo.comments.get(int(params["comment_id"]))
-        if c is None:
-            raise HTTPError(404, "Not Found")
+        c = found(self.repo.comments.get(int(params["comment_id"])))
         self._check_length(body["body"])
         c.body, c.updated_at = body["body"], self.repo.clock.tick()
         return 200, self._comment(c), {}
 
     def _op_issues_delete_comment(self, params: dict[str, str], query: Any, body: Any) -> Response:
         self._check_repo(params)
-        if self.repo.comments.pop(int(params["comment_id"]), None) is None:
-            raise HTTPError(404, "Not Found")
+        found(self.repo.comments.pop(int(params["comment_id"]), None))
         return 204, None, {}
 
     # -- events, statuses and merging --------------------------------------------------
@@ -958,9 +957,7 @@ class GitHubDouble:
         self, params: dict[str, str], query: Any, body: Any
     ) -> Response:
         r = self._check_repo(params)
-        commit = r.resolve(params["ref"])
-        if commit is None:
-            raise HTTPError(404, f"No commit found for SHA: {params['ref']}")
+        commit = found(r.resolve(params["ref"]), f"No commit found for SHA: {params['ref']}")
         latest = sorted(r.latest_statuses(commit.sha).values(), key=lambda s: -s.id)
         states = {s.state for s in latest}
         # GitHub: failure if any is error or failure, pending if none or any pending.
@@ -1055,9 +1052,7 @@ class GitHubDouble:
         """History from `sha` (default branch) newest first, first parents only; with
         `path`, the commits that changed that file."""
         r = self._check_repo(params)
-        start = r.resolve(query.get("sha", [None])[0])
-        if start is None:
-            raise HTTPError(404, "Not Found")
+        start = found(r.resolve(query.get("sha", [None])[0]))
         path = query.get("path", [None])[0]
         history = []
         c: Any = start
@@ -1177,10 +1172,7 @@ class GitHubDouble:
 
     def _get_issue(self, params: dict[str, str]) -> Issue:
         r = self._check_repo(params)
-        issue = r.issues.get(int(params["issue_number"]))
-        if issue is None:
-            raise HTTPError(404, "Not Found")
-        return issue
+        return found(r.issues.get(int(params["issue_number"])))
 
     def _op_issues_get(self, params: dict[str, str], query: Any, body: Any) -> Response:
         return 200, self._issue(self._get_issue(params)), {}
@@ -1214,9 +1206,7 @@ class GitHubDouble:
             raise HTTPError(422, f"No ref found for: {body['ref']}")
         # GitHub finds the workflow by file name in .github/workflows at that ref.
         path = f".github/workflows/{workflow}"
-        if path not in commit.tree:
-            raise HTTPError(404, "Not Found")
-        text = r.blobs[commit.tree[path]].decode()
+        text = r.blobs[found(commit.tree.get(path))].decode()
         if "workflow_dispatch" not in text:
             raise HTTPError(422, "Workflow does not have 'workflow_dispatch' trigger")
         inputs = body.get("inputs") or {}
@@ -1382,10 +1372,7 @@ class GitHubDouble:
 
     def _get_deployment(self, params: dict[str, str]) -> Deployment:
         r = self._check_repo(params)
-        d = r.deployments.get(int(params["deployment_id"]))
-        if d is None:
-            raise HTTPError(404, "Not Found")
-        return d
+        return found(r.deployments.get(int(params["deployment_id"])))
 
     def _op_repos_create_deployment_status(
         self, params: dict[str, str], query: Any, body: Any
