@@ -31,7 +31,7 @@ from mlops_gates.errors import DataError
 from mlops_gates.gates.base import Run, register
 from mlops_gates.gates.evidence import rng_for
 from mlops_gates.gates.judge import Finding, Judge
-from mlops_gates.gates.result import Bound, GateResult, fmt
+from mlops_gates.gates.result import Bound, GateResult, Status, fmt
 from mlops_gates.sources.data import read_table
 from mlops_gates.sources.evaluation import EvalData
 from mlops_gates.sources.profile import (
@@ -274,33 +274,30 @@ def _summary(
 ) -> GateResult:
     """The one verdict when no slice went to confirmation."""
     gid = gate.id
-    details = {"search_rows": search_rows, "confirm_rows": confirm_rows, "slices_scored": scored}
+    status: Status
     if why == "insufficient":
-        return GateResult(
-            id=gid,
-            gate=gid,
-            kind=gate.kind,
-            status=gate.on_insufficient,
-            severity=gate.severity,
-            reason="insufficient_support",
-            metric=gate.metric,
-            message=f"{gid}: insufficient evidence, {search_rows} and {confirm_rows} {unit} "
-            f"on the search and confirmation halves (min_support {gate.min_support} needs "
-            f"{2 * gate.min_support} on each)",
-            support=search_rows + confirm_rows,
-            details=details,
+        status, reason = gate.on_insufficient, "insufficient_support"
+        message = (
+            f"insufficient evidence, {search_rows} and {confirm_rows} {unit} on the search and "
+            f"confirmation halves (min_support {gate.min_support} needs "
+            f"{2 * gate.min_support} on each)"
+        )
+    else:
+        status, reason = "pass", "ok"
+        message = (
+            f"no slice of up to {gate.max_order} feature{'s' * (gate.max_order > 1)} with "
+            f"{gate.min_support}+ {unit} is worse than overall on {gate.metric}: {scored:,} "
+            f"slices scored on {search_rows:,} {unit}"
         )
     return GateResult(
         id=gid,
         gate=gid,
         kind=gate.kind,
-        status="pass",
+        status=status,
         severity=gate.severity,
-        reason="ok",
+        reason=reason,
         metric=gate.metric,
-        message=f"{gid}: no slice of up to {gate.max_order} feature"
-        f"{'s' * (gate.max_order > 1)} with {gate.min_support}+ {unit} is worse than overall "
-        f"on {gate.metric}: {scored:,} slices scored on {search_rows:,} {unit}",
+        message=f"{gid}: {message}",
         support=search_rows + confirm_rows,
-        details=details,
+        details={"search_rows": search_rows, "confirm_rows": confirm_rows, "slices_scored": scored},
     )

@@ -201,3 +201,15 @@ def test_sql_engines_refuse_it_naming_the_engine(make_project: Project) -> None:
     report = run_gates(load_config(make_project(cfg, planted(2000))))
     (g,) = report.gates
     assert g.status == "error" and "backend.engine: duckdb" in g.message
+
+
+def test_too_few_rows_for_both_halves_is_insufficient_not_pass(make_project: Project) -> None:
+    cfg = _config({"max_drop": 0.02, "min_support": 200, "on_insufficient": "warn"})
+    report = run_gates(load_config(make_project(cfg, planted(n=600))))
+    validate_report(report.to_dict())
+    (g,) = report.gates
+    assert (g.status, g.reason) == ("warn", "insufficient_support")
+    halves = g.details["search_rows"], g.details["confirm_rows"]
+    assert sum(halves) == 600 and g.details["slices_scored"] == 0
+    assert f"{halves[0]} and {halves[1]} rows on the search and confirmation" in g.message
+    assert "min_support 200 needs 400 on each" in g.message
