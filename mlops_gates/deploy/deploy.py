@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from mlops_gates.deploy.registry import (
+    RENEW_SECONDS,
     DeployConflict,
     Lease,
     Move,
@@ -133,9 +134,13 @@ class Bake:
     sleep: Callable[[float], None] = time.sleep
 
 
-def run_bake(bake: Bake, say: Callable[[str], None] = print) -> tuple[str, str, int]:
+def run_bake(
+    bake: Bake, say: Callable[[str], None] = print, *, renew: Callable[[], None] | None = None
+) -> tuple[str, str, int]:
     """Ask the judge until it fails or the bake time is over: (last answer, why, looks).
-    The judge is anytime-valid (`mlops_gates.canary`), so asking often costs no error rate."""
+    The judge is anytime-valid (`mlops_gates.canary`), so asking often costs no error rate.
+    `renew` (the deploy lease's) is called after every pause, at least every RENEW_SECONDS,
+    so a bake may outlast the lease's life."""
     deadline = bake.clock() + bake.seconds
     looks = 0
     while True:
@@ -150,7 +155,13 @@ def run_bake(bake: Bake, say: Callable[[str], None] = print) -> tuple[str, str, 
         say(f"mlops-gates: bake look {looks}: {answer}: {why}")
         if answer == "fail" or left <= 0:
             return answer, why, looks
-        bake.sleep(min(bake.interval, left))
+        rest = min(bake.interval, left)
+        while rest > 0:
+            pause = min(rest, RENEW_SECONDS) if renew else rest
+            bake.sleep(pause)
+            rest -= pause
+            if renew:
+                renew()
 
 
 @dataclass
@@ -412,7 +423,9 @@ class Deployer:
                     if failed:
                         return outcome
                     if bake is not None and alias == canary:
-                        answer, why, looks = run_bake(bake)
+                        answer, why, looks = run_bake(
+                            bake, renew=lambda: lease.renew("baking the canary")
+                        )
                         promote = answer == "pass" or (
                             answer == "bake" and bake.on_inconclusive == "promote"
                         )

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -47,7 +47,10 @@ __all__ = [
 
 HISTORY_KEEP = 20  # entries per alias; older ones fall off (the tag value is bounded)
 _TAG_VALUE_MAX = 5000
-LEASE_SECONDS = 3600.0  # a lease older than this belongs to a deploy that died
+LEASE_SECONDS = 3600.0  # a lease not renewed for this long belongs to a deploy that died
+# A long hold (a canary bake) renews its lease at least this often: well inside its life,
+# so a slow MLflow request or two cannot let it lapse.
+RENEW_SECONDS = LEASE_SECONDS / 6
 
 
 class DeployConflict(PromotionError):
@@ -118,6 +121,7 @@ class Lease:
     alias: str
     token: str
     holder: str
+    taken_at: str = ""
 
     def check(self, doing: str) -> None:
         """DeployConflict unless the lease still carries this deploy's token."""
@@ -132,6 +136,15 @@ class Lease:
             "`mlops-gates status` and retry once the other one finishes"
         )
 
+    def renew(self, doing: str) -> None:
+        """Restart the lease's life (a hold may outlast LEASE_SECONDS); DeployConflict when
+        it is no longer this deploy's, as for `check`."""
+        self.check(doing)
+        reg = self.registry
+        value = reg._lease_value(self.token, self.holder, self.taken_at)
+        with reg._call(f"renewing the deploy lease on alias '{self.alias}' while {doing}"):
+            reg._client.set_registered_model_tag(reg.model, lease_tag(self.alias), value)
+
 
 @dataclass
 class Registry:
@@ -142,6 +155,8 @@ class Registry:
     # Lease: time for a concurrent writer's tag to land. It makes races rare, nothing more:
     # fencing (Lease.check and the deploy's final check) is what keeps them safe.
     settle_seconds: float = 0.5
+    # Wall-clock seconds that date a lease (injectable: tests age a lease without waiting).
+    clock: Callable[[], float] = time.time
     _client: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -282,14 +297,15 @@ class Registry:
         key = lease_tag(alias)
         token = f"{holder}#{uuid.uuid4().hex[:12]}"
         held = self._read_lease(key)
-        if held and held.get("token") != token and not _expired(held):
+        if held and held.get("token") != token and not self._expired(held):
             raise DeployConflict(
                 f"alias '{alias}' of model '{self.model}' is being moved by another deploy "
                 f"({held.get('holder')}, since {held.get('at')}); wait for it to finish and "
                 f"retry. A deploy that died leaves this lease; it expires "
-                f"{LEASE_SECONDS / 60:.0f} minutes after it was taken"
+                f"{LEASE_SECONDS / 60:.0f} minutes after it was taken or last renewed"
             )
-        value = json.dumps({"token": token, "holder": holder, "at": now_iso(), "t": time.time()})
+        taken_at = now_iso()
+        value = self._lease_value(token, holder, taken_at)
         doing = f"taking the deploy lease on alias '{alias}' of model '{self.model}'"
         try:
             self._client.set_registered_model_tag(self.model, key, value)
@@ -301,7 +317,7 @@ class Registry:
             time.sleep(self.settle_seconds)
             with self._call(doing):
                 other = self._read_lease(key)
-            if not other or other.get("token") == token or _expired(other):
+            if not other or other.get("token") == token or self._expired(other):
                 raise PromotionError(f"{doing}: {describe_failure(exc, self.conn)}") from None
             raise self._lost(alias, other) from None
         time.sleep(self.settle_seconds)
@@ -309,7 +325,7 @@ class Registry:
         if not again or again.get("token") != token:
             raise self._lost(alias, again)
         try:
-            yield Lease(self, alias, token, holder)
+            yield Lease(self, alias, token, holder, taken_at)
         finally:
             # Give the lease back only if it is still ours (it may have expired and moved on).
             try:
@@ -326,6 +342,16 @@ class Registry:
             "without changing anything. Retry after it finishes"
         )
 
+    def _lease_value(self, token: str, holder: str, taken_at: str) -> str:
+        # `at`: when it was taken, for people; `t`: when it was written, for expiry.
+        return json.dumps({"token": token, "holder": holder, "at": taken_at, "t": self.clock()})
+
+    def _expired(self, lease: dict[str, Any]) -> bool:
+        try:
+            return self.clock() - float(lease.get("t", 0)) > LEASE_SECONDS
+        except (TypeError, ValueError):
+            return True
+
     def _read_lease(self, key: str) -> dict[str, Any] | None:
         raw = self.model_tags().get(key)
         if not raw:
@@ -335,13 +361,6 @@ class Registry:
         except ValueError:
             return None
         return data if isinstance(data, dict) else None
-
-
-def _expired(lease: dict[str, Any]) -> bool:
-    try:
-        return time.time() - float(lease.get("t", 0)) > LEASE_SECONDS
-    except (TypeError, ValueError):
-        return True
 
 
 def describe_version(version: str | None) -> str:

@@ -984,6 +984,52 @@ def test_a_bake_polls_the_judge_on_an_injected_clock(model: Model) -> None:
     assert model.alias("canary") is None and model.alias() == "1"
 
 
+def test_a_two_hour_bake_keeps_its_lease_by_renewing_it(model: Model) -> None:
+    """The lease lives an hour; a bake renews it while it waits, so a rival deploy 90
+    minutes in still finds it held, and the bake promotes at the end. One injected clock
+    dates the lease and times the bake: nothing waits for it."""
+    from mlops_gates.deploy.deploy import Bake, Deployer, Target
+    from mlops_gates.deploy.registry import LEASE_SECONDS, RENEW_SECONDS, DeployConflict, Registry
+    from mlops_gates.sources.mlflow import connection_for, mlflow_session
+
+    start = time.time()
+    now = [0.0]
+    pauses: list[float] = []
+    rivals: list[str] = []
+
+    def clock() -> float:
+        return start + now[0]
+
+    def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        now[0] += seconds
+
+    def judge() -> tuple[str, str]:
+        if now[0] >= 1.5 * LEASE_SECONDS and not rivals:
+            try:
+                with Registry(conn, model.name, clock=clock).lease("production", "rival"):
+                    rivals.append("took the lease")
+            except DeployConflict as exc:
+                rivals.append(str(exc))
+        return "pass", "no worse than stable"
+
+    model.manifest("1")
+    assert deploy(model) == 0
+    conn = connection_for(None, model.root, uri=model.url)
+    with mlflow_session(conn):
+        deployer = Deployer(Registry(conn, model.name, clock=clock))
+        target = Target.from_manifest(load_manifest(model.manifest("2")))
+        # Looks at 0, 45, 90 and 120 minutes; each 45-minute wait is cut into renewals.
+        bake = Bake(2 * 3600, judge, interval=45 * 60, clock=lambda: now[0], sleep=sleep)
+        outcome = deployer.deploy(target, canary="canary", bake=bake)
+    assert outcome.status == "deployed", outcome.message
+    assert model.alias() == model.alias("canary") == "2"
+    assert len(rivals) == 1 and "is being moved by another deploy" in rivals[0], rivals
+    assert now[0] == 2 * 3600 and max(pauses) <= RENEW_SECONDS
+    # Given back at the end, as before.
+    assert lease_tag("production") not in model.client.get_registered_model(model.name).tags
+
+
 def test_rollback_and_revert_move_the_canary_too(
     model: Model, capsys: pytest.CaptureFixture[str]
 ) -> None:
