@@ -44,6 +44,9 @@ _PLUGIN_NAME = "mlops-gates-session"
 # The session's state (config, evaluation, what was selected, the final report) lives on
 # the pytest config, as pytest's own plugins keep theirs; pytest_unconfigure removes it.
 _SESSION = pytest.StashKey["GatesPlugin"]()
+# Kinds whose slices are found in the data, not configured: a verdict per slice would make
+# node ids (and what `-k` selects) change with the data, so the gate is one item.
+_ONE_ITEM_KINDS = frozenset({"slice_discovery"})
 
 
 class GateWarning(pytest.PytestWarning):
@@ -242,7 +245,7 @@ class GatesPlugin:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Record which verdicts this run judges; refuse gates that vanished unasked."""
         # The report describes what this run judged: gates deselected by -k / -m stay out.
-        self.selected = {i.result.id for i in session.items if isinstance(i, GateItem)}
+        self.selected = {r.id for i in session.items if isinstance(i, GateItem) for r in i.results}
         in_session = sum(isinstance(i, GateItem) for i in session.items)
         vanished = self.gate_items - self.deselected - in_session
         if vanished > 0:
@@ -411,11 +414,27 @@ class GatesFile(pytest.File):
         yield status
         from mlops_gates._text import terminal_safe
 
-        for result in evaluation.report.gates:
+        for name, results in _item_verdicts(evaluation.report.gates):
             # The id holds slice values from the data: escaped, it cannot break a line.
-            item = GateItem.from_parent(self, name=terminal_safe(result.id), result=result)
-            item.line = plugin.gate_line.get(result.gate)
+            item = GateItem.from_parent(self, name=terminal_safe(name), results=results)
+            item.line = plugin.gate_line.get(results[0].gate)
             yield item
+
+
+def _item_verdicts(gates: list[GateResult]) -> list[tuple[str, list[GateResult]]]:
+    """(item name, its verdicts): one verdict per item, except kinds in `_ONE_ITEM_KINDS`,
+    whose verdicts share one item named after the gate."""
+    out: list[tuple[str, list[GateResult]]] = []
+    grouped: dict[str, list[GateResult]] = {}
+    for r in gates:
+        if r.kind not in _ONE_ITEM_KINDS:
+            out.append((r.id, [r]))
+        elif r.gate in grouped:
+            grouped[r.gate].append(r)
+        else:
+            grouped[r.gate] = [r]
+            out.append((r.gate, grouped[r.gate]))
+    return out
 
 
 class GateFailure(Exception):
@@ -434,13 +453,15 @@ class VerdictItem(pytest.Item):
 
 
 class GateItem(VerdictItem):
-    """One verdict (a gate, or one slice of it): passes, fails, warns or skips as it says."""
+    """One verdict (a gate, or one slice of it), or every verdict of a gate whose slices
+    are found in the data: passes, fails, warns or skips as its worst verdict says."""
 
-    def __init__(self, *, result: GateResult, **kwargs: Any) -> None:
+    def __init__(self, *, results: list[GateResult], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.result = result
+        self.results = results
+        # The verdict the item reports: a blocking one, else one that did not pass.
+        self.result = r = min(results, key=_rank)
         self.line: int | None = None  # 1-based line of the gate in the config
-        r = result
         self.add_marker(r.kind)
         self.add_marker(r.severity)
         props = [
@@ -461,36 +482,38 @@ class GateItem(VerdictItem):
             pytest.skip(r.message)
         if r.blocking:
             raise GateFailure(self._explain())
-        if r.status in ("warn", "error", "fail"):
-            from mlops_gates._text import terminal_safe
+        from mlops_gates._text import terminal_safe
 
-            # Attributed to the gate's line in the config, not to this file.
-            warnings.warn_explicit(
-                GateWarning(terminal_safe(f"{r.id}: {r.message}")),
-                GateWarning,
-                filename=str(self.path),
-                lineno=self.line or 1,
-            )
+        for w in self.results:
+            if w.status in ("warn", "error", "fail"):
+                # Attributed to the gate's line in the config, not to this file.
+                warnings.warn_explicit(
+                    GateWarning(terminal_safe(f"{w.id}: {w.message}")),
+                    GateWarning,
+                    filename=str(self.path),
+                    lineno=self.line or 1,
+                )
 
     def _explain(self) -> str:
         from mlops_gates.gates.result import fmt
 
-        r = self.result
-        lines = [
-            f"gate {r.id!r} {r.status.upper()} ({r.kind}, severity {r.severity})",
-            f"  {r.message}",
-        ]
-        if r.observed is not None or r.bound is not None:
-            lines.append(
-                f"  observed {fmt(r.observed)}; bound {r.bound.describe() if r.bound else '-'}"
-                f"; support {r.support if r.support is not None else '-'}; "
-                f"slice {r.slice_label}"
-            )
-        for failure in r.details.get("failures", [])[:10]:
-            lines.append(
-                f"  - {failure['column'] or '(frame)'}: {failure['check']}: {failure['count']} "
-                f"cases, e.g. {failure['failure_cases'][:5]}"
-            )
+        head = self.result
+        name = head.id if len(self.results) == 1 else head.gate
+        lines = [f"gate {name!r} {head.status.upper()} ({head.kind}, severity {head.severity})"]
+        # Called on a blocking verdict: a grouped item shows every verdict that fails it.
+        for r in [r for r in self.results if r.blocking] or [head]:
+            lines.append(f"  {r.message}")
+            if r.observed is not None or r.bound is not None:
+                lines.append(
+                    f"  observed {fmt(r.observed)}; bound "
+                    f"{r.bound.describe() if r.bound else '-'}; support "
+                    f"{r.support if r.support is not None else '-'}; slice {r.slice_label}"
+                )
+            for failure in r.details.get("failures", [])[:10]:
+                lines.append(
+                    f"  - {failure['column'] or '(frame)'}: {failure['check']}: "
+                    f"{failure['count']} cases, e.g. {failure['failure_cases'][:5]}"
+                )
         from mlops_gates._text import terminal_safe
 
         # Messages quote slice values and failure cases from the data: one line each.
@@ -500,6 +523,14 @@ class GateItem(VerdictItem):
         """Point at the gate's line in the config."""
         line = None if self.line is None else self.line - 1  # pytest counts from 0
         return self.path, line, f"mlops-gate {self.name}"
+
+
+def _rank(r: GateResult) -> int:
+    """Which verdict a grouped item reports: a blocking one, then one that did not pass,
+    then a pass, then a skip (an item skips only when every verdict did)."""
+    if r.blocking:
+        return 0
+    return {"warn": 1, "fail": 1, "error": 1, "pass": 2}.get(r.status, 3)
 
 
 class StatusItem(VerdictItem):

@@ -213,3 +213,32 @@ def test_too_few_rows_for_both_halves_is_insufficient_not_pass(make_project: Pro
     assert sum(halves) == 600 and g.details["slices_scored"] == 0
     assert f"{halves[0]} and {halves[1]} rows on the search and confirmation" in g.message
     assert "min_support 200 needs 400 on each" in g.message
+
+
+def _items(pytester: pytest.Pytester, frame: pd.DataFrame, *args: str) -> pytest.RunResult:
+    frame.to_csv(pytester.path / "eval.csv", index=False)
+    cfg = _config({"id": "slices", "max_drop": 0.02, "max_order": 2})
+    (pytester.path / "mlops-gates.yaml").write_text(json.dumps(cfg), encoding="utf-8")
+    return pytester.runpytest("--mlops-gates", "-p", "no:cacheprovider", *args)
+
+
+def test_pytest_item_ids_do_not_depend_on_the_data(pytester: pytest.Pytester) -> None:
+    """One item per gate: `-k slices` and node ids stay put whatever slices the data hold."""
+    listed = []
+    for frame in (planted(), planted(seed=2, weak=False)):
+        result = _items(pytester, frame, "--co", "-q")
+        listed.append([line for line in result.outlines if "::" in line])
+    assert (
+        listed[0]
+        == listed[1]
+        == ["mlops-gates.yaml::mlops-gates-inputs", "mlops-gates.yaml::slices"]
+    )
+
+
+def test_the_one_item_fails_with_every_confirmed_slice(pytester: pytest.Pytester) -> None:
+    result = _items(pytester, planted(), "-k", "slices")
+    result.assert_outcomes(failed=1, deselected=1)
+    result.stdout.fnmatch_lines(["*gate 'slices' FAIL*", "*region=c, job=z*"])
+    report = json.loads((pytester.path / "mlops-gates-report" / "report.json").read_text())
+    # The report keeps a verdict per candidate slice.
+    assert len(report["gates"]) > 1 and {g["gate"] for g in report["gates"]} == {"slices"}
