@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mlops_gates._values import plain
@@ -101,11 +102,11 @@ def evaluate_schema(
     relaxed = {c: {"nullable": True} for c in gate.allow_missing if c in schema.columns}
     if relaxed:  # e.g. the label of production rows whose label has not arrived
         schema = schema.update_columns(relaxed)
-    failures: list[dict[str, Any]] = []
+    frame, schema, failures = _whole_floats_as_ints(gate, schema, frame)
     n_full = 0
     if all_rows is not None:
         full = all_rows(schema)
-        failures, n_full, schema = list(full.failures), full.checks, full.rest
+        failures, n_full, schema = failures + list(full.failures), full.checks, full.rest
     try:
         schema.validate(frame, lazy=True)
     except pe.SchemaErrors as exc:
@@ -156,6 +157,69 @@ def evaluate_schema(
             details={"failures": []},
         )
     ]
+
+
+def _whole_floats_as_ints(
+    gate: SchemaGate, schema: Any, frame: pd.DataFrame
+) -> tuple[pd.DataFrame, Any, list[dict[str, Any]]]:
+    """Judge integer columns with missing values as integers.
+
+    A missing value turns an integer column into float64 (NaN) when it is read, so
+    pandera's `dtype: int64` failed every missing row, even of a column the schema or
+    `allow_missing` lets be missing (e.g. labels not arrived yet). Such a column is cast to
+    pandas' nullable integer when its present values are whole numbers: its missing values
+    then pass where allowed and fail once, as `not_nullable`, where not. Otherwise its
+    non-whole values are its failure cases (pandera's would be the missing ones)."""
+    failures: list[dict[str, Any]] = []
+    updates: dict[str, dict[str, Any]] = {}
+    for name, column in schema.columns.items():
+        nullable_int = _nullable_int(column.dtype)
+        if nullable_int is None or name not in frame.columns:
+            continue
+        values = frame[name]
+        if not pd.api.types.is_float_dtype(values.dtype) or not values.isna().any():
+            continue  # a float column with nothing missing is a float column
+        present = values.dropna()
+        whole = np.isfinite(present) & (present % 1 == 0)
+        if bool(whole.all()):
+            try:
+                cast = values.astype(nullable_int)
+            except (TypeError, ValueError, OverflowError):
+                continue  # out of the type's range: pandera reports the dtype as it is
+            frame = frame.assign(**{name: cast})
+            continue
+        bad = present[~whole]
+        keep = gate.max_failure_cases
+        failures.append(
+            {
+                "context": "Column",
+                "column": name,
+                "check": f"dtype('{column.dtype}'): whole numbers (or missing)",
+                "count": len(bad),
+                "failure_cases": [plain(v) for v in bad.head(keep).tolist()],
+                "rows": [plain(v) for v in bad.index[:keep].tolist()],
+            }
+        )
+        # Its other checks still run on the values; the dtype is judged above.
+        updates[name] = {"dtype": None}
+    if updates:
+        schema = schema.update_columns(updates)
+    return frame, schema, failures
+
+
+def _nullable_int(dtype: Any) -> str | None:
+    """pandas' nullable integer type for a schema's integer dtype (`int64` -> `Int64`)."""
+    if dtype is None:
+        return None
+    try:
+        d = pd.api.types.pandas_dtype(str(dtype))
+    except TypeError:
+        return None
+    if not pd.api.types.is_integer_dtype(d):
+        return None
+    if isinstance(d, np.dtype):
+        return f"{'U' if d.kind == 'u' else ''}Int{d.itemsize * 8}"
+    return str(d)  # already nullable (`Int64`)
 
 
 def _count_checks(schema: Any) -> int:
