@@ -16,7 +16,9 @@ saw. The rules:
   the same commit and, the latest status winning, turn it red;
 - a manifest changed in a merge group: the verdict of the queued pull request's head is
   carried over when every changed manifest is byte-identical in the group and on that
-  head; otherwise `failure`.
+  head; otherwise `failure`. The base of a merge group is the event's `base_sha`, "the
+  SHA of the merge group's parent commit" (GitHub's webhook schema): the previous group's
+  head when others are queued ahead, so a group's changes are its own pull request's.
 """
 
 from __future__ import annotations

@@ -218,6 +218,73 @@ def test_promotion_status_passes_changes_that_promote_nothing_and_carries_merge_
     )
 
 
+def test_a_merge_queue_of_two_promotions_judges_each_group_on_its_own_changes(
+    gh: GitHubDouble, report_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitHub's `merge_group.base_sha` is "the SHA of the merge group's parent commit":
+    the target branch for the first group in the queue, the previous group's head for the
+    next. So the second group's own changes are its pull request's manifest only, and that
+    pull request's verdict is carried over. Compared with the target branch instead, the
+    second group would also change the first promotion's manifest, which its pull request
+    never judged."""
+    from mlops_gates.promote.status import StatusVerdict, post_status
+
+    context = "mlops-gates/promotion"
+    base = gh.repo.refs["refs/heads/main"]
+    assert main("promote", str(report_dir), "--model", "adult-income", "--model-version", "7") == 0
+    head1 = gh.head_sha(1)
+    # A second promotion, of another model, opened and judged as promote would.
+    with gh._lock:
+        gh.repo.refs["refs/heads/promote/churn"] = base
+        head2 = gh.repo.commit(
+            "promote/churn", {"deploy/churn.yaml": b"model: {name: churn, version: '3'}\n"}, "p"
+        ).sha
+    client = GitHubClient.from_env()
+    try:
+        url = f"{client.base_url}/repos/{client.repository}/pulls"
+        body = {"title": "Promote churn 3", "head": "promote/churn", "base": "main"}
+        _, pull = client.request("POST", url, action="opening", body=body)
+        post_status(client, head2, StatusVerdict("success", "gates passed for churn 3"))
+    finally:
+        client.close()
+    assert pull["number"] == 2
+    # The queue: group 1 on main, group 2 on group 1 (GitHub's gh-readonly-queue refs).
+    refs = [f"refs/heads/gh-readonly-queue/main/pr-{n}-{h}" for n, h in ((1, head1), (2, head2))]
+    manifests = {
+        path: gh.repo.file(head, path)
+        for path, head in (("deploy/adult-income.yaml", head1), ("deploy/churn.yaml", head2))
+    }
+    with gh._lock:
+        gh.repo.refs[refs[0]] = base
+        group1 = gh.repo.commit(
+            refs[0].removeprefix("refs/heads/"), dict(list(manifests.items())[:1]), "g1"
+        )
+        gh.repo.refs[refs[1]] = group1.sha
+        group2 = gh.repo.commit(
+            refs[1].removeprefix("refs/heads/"), dict(list(manifests.items())[1:]), "g2"
+        )
+    for group, parent, ref in ((group1, base, refs[0]), (group2, group1.sha, refs[1])):
+        payload = {"merge_group": {"head_sha": group.sha, "base_sha": parent, "head_ref": ref}}
+        for k, v in _event(tmp_path, "merge_group", payload).items():
+            monkeypatch.setenv(k, v)
+        assert main("promotion-status") == 0
+    st1, st2 = gh.status(group1.sha, context), gh.status(group2.sha, context)
+    assert st1 is not None and st1.state == "success" and st1.description.startswith("from #1")
+    assert st2 is not None and (st2.state, st2.description) == (
+        "success",
+        "from #2: gates passed for churn 3",
+    )
+    # What base_sha is not: measured from the target branch, group 2 also changes #1's
+    # manifest, which #2's head does not hold.
+    assert main("promotion-status", "--sha", group2.sha, "--base", base, "--queued-pr", "2") == 0
+    st = gh.status(group2.sha, context)
+    assert st is not None and st.state == "failure"
+    assert (
+        st.description
+        == "deploy/adult-income.yaml in the merge group differs from #2's judged head"
+    )
+
+
 def test_promotion_status_passes_a_revert_of_a_promotion(
     gh: GitHubDouble, report_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
