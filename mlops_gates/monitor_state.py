@@ -40,6 +40,7 @@ __all__ = [
     "extend",
     "judge_over_time",
     "load_state",
+    "parse_state",
     "save_state",
     "state_file",
 ]
@@ -95,7 +96,27 @@ def load_state(
     if not path.exists():
         return fresh, f"{path}: no monitor state yet; the sequence starts with this run"
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return fresh, _unreadable(str(path), exc, "delete the file or restore it from git")
+    return parse_state(
+        text,
+        where=str(path),
+        model=model,
+        now=now,
+        any_model=any_model,
+        fix="delete the file or restore it from git",
+    )
+
+
+def parse_state(
+    text: str, *, where: str, model: str | None, now: str, any_model: bool = False, fix: str
+) -> tuple[SequenceState, str | None]:
+    """`load_state` on the text of a state document (a file, an MLflow artifact) that
+    `where` names in messages; `fix` says how to silence a restart over a broken one."""
+    fresh = SequenceState(model=model, started_at=now)
+    try:
+        doc = json.loads(text)
         if not isinstance(doc, dict) or doc.get("mlops_gates_monitor_state") != STATE_VERSION:
             raise ValueError("not written by mlops-gates monitor (no mlops_gates_monitor_state: 1)")
         streams = {}
@@ -114,19 +135,23 @@ def load_state(
             runs=runs,
             streams=streams,
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        why = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        return fresh, (
-            f"{path}: unreadable monitor state ({why}); the sequence starts over with this "
-            "run (delete the file or restore it from git to silence this)"
-        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return fresh, _unreadable(where, exc, fix)
     if state.model != model and not any_model:
         # Rows up to `through` were served by the old version: the new one starts after them.
         return replace(fresh, through=state.through), (
-            f"{path}: the deployed model changed from {state.model} to {model}; the "
+            f"{where}: the deployed model changed from {state.model} to {model}; the "
             "sequence starts over with this run"
         )
     return state, None
+
+
+def _unreadable(where: str, exc: BaseException, fix: str) -> str:
+    why = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+    return (
+        f"{where}: unreadable monitor state ({why}); the sequence starts over with this "
+        f"run ({fix} to silence this)"
+    )
 
 
 def save_state(path: Path, state: SequenceState) -> None:
@@ -253,10 +278,13 @@ def judge_over_time(
     now: str,
     version: str | None,
     folder: Path,
+    store: str | None = None,
 ) -> Report:
     """The monitoring report with its count-metric verdicts judged on the running sequence:
     the labelled rows of the window that are new to it (newer than the state's `through`)
-    are reduced by the same gates, added, and judged anytime-valid (docs/monitor.md)."""
+    are reduced by the same gates, added, and judged anytime-valid (docs/monitor.md).
+    The state is kept in ``store`` (default ``monitor.store``): the state file, or MLflow
+    (`monitor_store`)."""
     import hashlib
 
     import pandas as pd
@@ -271,7 +299,30 @@ def judge_over_time(
         if candidate.get("name") and candidate.get("version")
         else candidate.get("digest") or candidate.get("uri") or config.candidate.model
     )
-    state, restart = load_state(file, model=None if model is None else str(model), now=now)
+    model = None if model is None else str(model)
+    in_mlflow = (store or config.monitor.store) == "mlflow"
+    handle = None
+    if in_mlflow:
+        from mlops_gates.monitor_store import FIX, open_state
+
+        # The registry name and version tag the MLflow run; --model-version "name/3" says
+        # them for logged prediction columns.
+        name, _, number = (model or "").rpartition("/")
+        opened = open_state(
+            config,
+            model=model,
+            name=candidate.get("name") or name or None,
+            version=str(candidate.get("version") or number) if model else None,
+        )
+        handle = opened.handle
+        if opened.text is None:
+            state = SequenceState(model=model, started_at=now, through=opened.through)
+            restart = opened.why
+        else:
+            where = f"{handle.where}, artifact {handle.head}"
+            state, restart = parse_state(opened.text, where=where, model=model, now=now, fix=FIX)
+    else:
+        state, restart = load_state(file, model=model, now=now)
     rows = labeled
     if time_column is not None and len(rows):
         stamps = pd.to_datetime(rows[time_column], utc=True, format="mixed")
@@ -305,20 +356,35 @@ def judge_over_time(
     new, new_state, guarantees = extend(
         report, state, counts=counts, alpha=config.monitor.alpha, through=through
     )
-    save_state(file, new_state)
+    notes = list(handle.notes) if handle is not None else []
+    if handle is not None:
+        from mlops_gates.monitor_store import save_state as save_to_mlflow
+
+        conflict = save_to_mlflow(
+            handle, new_state.to_json(), runs=new_state.runs, through=new_state.through
+        )
+        if conflict is not None:
+            notes.append(conflict)
+    else:
+        save_state(file, new_state)
     mon = dict(new.context.get("monitor") or {})
-    mon["retrain"] = new.status != "pass"
+    if mon.get("outcome") in ("healthy", "retrain"):  # no_data / not_deployed stand
+        mon["outcome"] = "healthy" if new.status == "pass" else "retrain"
+    mon["retrain"] = mon.get("outcome") == "retrain"
     mon["reasons"] = [f"{g.id}: {g.message}" for g in new.gates if g.blocking] + list(new.errors)
     mon["guarantee"] = "anytime"
     mon["guarantees"] = guarantees
     mon["sequence"] = {
-        "state": str(file),
+        "state": handle.where if handle is not None else str(file),
+        "store": "mlflow" if handle is not None else "file",
         "model": new_state.model,
         "since": new_state.started_at,
         "runs": new_state.runs,
         "through": new_state.through,
         "new_rows": len(rows),
+        "run_id": handle.run_id if handle is not None else None,
         "restarted": restart,
+        "notes": notes,
         "digest": "sha256:" + hashlib.sha256(new_state.to_json().encode()).hexdigest(),
     }
     return replace(new, context={**new.context, "monitor": mon})

@@ -47,7 +47,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     # Commands' logic. init writes the starting config and workflows that run the others.
     ("promote", "deploy", "alerts", "init"),
     ("runs",),
-    ("monitor", "monitor_state", "monitor_estimates"),
+    ("monitor", "monitor_state", "monitor_store", "monitor_estimates"),
     ("cli", "__main__"),
     ("pytest_plugin",),
     ("",),

@@ -30,6 +30,19 @@ class MonitorConfig(StrictModel):
     )
     state: Path = Field(
         default=Path("monitoring/state.json"),
-        description="With guarantee: anytime, the JSON file holding the running counts "
-        "(relative to the config file); the monitor workflow commits it between runs.",
+        description="With guarantee: anytime and store: file, the JSON file holding the "
+        "running counts (relative to the config file); something must keep it between "
+        "scheduled runs (a commit, a cache).",
+    )
+    store: Literal["file", "mlflow"] = Field(
+        default="file",
+        description="With guarantee: anytime, where the running counts live between runs. "
+        "file: the `state` file. mlflow: one MLflow run per deployed model version in "
+        "`experiment`, on the tracking server of `tracking.uri` / MLFLOW_TRACKING_URI (the "
+        "starter monitor workflow's choice: it needs no write access to the repository).",
+    )
+    experiment: str = Field(
+        default="mlops-gates-monitor",
+        min_length=1,
+        description="With store: mlflow, the MLflow experiment holding the state runs.",
     )
