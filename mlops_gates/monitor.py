@@ -178,16 +178,23 @@ def monitor(
     model_version: str | None = None,
     manifest: Path | None = None,
     alias: str = "production",
+    store: str | None = None,
 ) -> Report:
     """Run the monitoring gates on the window, with the deployed model (`deployed_model`:
     the version `manifest` names, else the registered model's deployment `alias`); the
     report (not yet written). With ``guarantee`` (default: ``monitor.guarantee`` of the
     config) "anytime", the count metrics extend the running sequence kept in
     ``monitor.state`` (`monitor_state`), which belongs to ``model_version`` (default: the
-    judged model's registry version or digest)."""
+    judged model's registry version or digest), kept in ``store`` (default:
+    ``monitor.store``: the state file, or MLflow).
+
+    ``context.monitor.outcome`` says what the run found: ``healthy``, ``retrain`` (a
+    blocking gate failed or errored on data that was there), ``no_data`` (no rows in the
+    window) or ``not_deployed`` (no deployed version to judge). Only ``retrain`` sets
+    ``retrain``: retraining on no data, or with nothing deployed, fixes nothing."""
     from mlops_gates.config import DataConfig, DriftGate, SchemaGate
     from mlops_gates.gates.needs import needs_inputs
-    from mlops_gates.gates.runner import run_gates
+    from mlops_gates.gates.runner import evaluate
     from mlops_gates.sources.data import read_table
 
     chosen = _select(config, gate_ids)
@@ -207,6 +214,9 @@ def monitor(
     anytime = (guarantee or config.monitor.guarantee) == "anytime"
     folder = report_dir / "monitor"
     folder.mkdir(parents=True, exist_ok=True)
+    # The candidate as the gates loaded it: the estimates predict with the same object, so
+    # an alias moved mid-run cannot make them describe another version than the report.
+    loaded: list[Any] = []
 
     def run(rows: pd.DataFrame, gates: list[Any], name: str) -> Report:
         # The rows judged are kept beside the report (docs/monitor.md) and name the data
@@ -223,7 +233,10 @@ def monitor(
                 "backend": memory,
             }
         )
-        report = run_gates(sub, table=rows)
+        evaluation = evaluate(sub, table=rows)
+        if evaluation.data is not None and evaluation.data.candidate_model is not None:
+            loaded.append(evaluation.data.candidate_model)
+        report = evaluation.report
         return replace(report, fingerprint={**report.fingerprint, "data": digest})
 
     skipped: list[GateResult] = []
@@ -285,6 +298,12 @@ def monitor(
         elif truth_gates:
             skipped.extend(_skip(g, g.id, win, label) for g in truth_gates)
         report = _merge(parts, skipped, config, [absent] if absent else None)
+    if win.rows == 0:
+        outcome = "no_data"
+    elif absent is not None:
+        outcome = "not_deployed"
+    else:
+        outcome = "healthy" if report.status == "pass" else "retrain"
     retrain_reasons = [
         f"{g.id}: {g.message}"
         for g in report.gates
@@ -297,7 +316,9 @@ def monitor(
         # (monitor_estimates says why); the real metric replaces them once labelled.
         from mlops_gates.monitor_estimates import estimate_unlabelled
 
-        estimates = estimate_unlabelled(config, chosen, win.frame, path=path)
+        estimates = estimate_unlabelled(
+            config, chosen, win.frame, path=path, model=loaded[0] if loaded else None
+        )
     context = {
         **report.context,
         "monitor": {
@@ -310,7 +331,8 @@ def monitor(
             "labeled_rows": len(win.labeled),
             "unlabeled_rows": win.rows - len(win.labeled),
             "model": {"uri": deployed.uri, "source": deployed.source, "note": deployed.note},
-            "retrain": report.status != "pass",
+            "outcome": outcome,
+            "retrain": outcome == "retrain",
             "reasons": retrain_reasons,
             "guarantee": "anytime" if anytime else "fixed",
             "estimates": estimates.estimates if estimates else [],
@@ -330,6 +352,7 @@ def monitor(
         now=win.end,
         version=model_version,
         folder=folder,
+        store=store,
     )
 
 

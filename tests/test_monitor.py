@@ -100,7 +100,7 @@ def test_a_healthy_window_passes_on_its_rows_only(
     assert code == 0, capsys.readouterr()
     mon = doc["context"]["monitor"]
     assert mon["rows"] == mon["labeled_rows"] == len(recent)
-    assert mon["retrain"] is False and mon["reasons"] == []
+    assert mon["retrain"] is False and mon["reasons"] == [] and mon["outcome"] == "healthy"
     assert mon["window_start"] == "2026-11-16T06:00:00Z" and mon["window_end"] == NOW
     gates = by_id(doc)
     # The baseline comparison is not a monitoring gate; the rest ran on the window.
@@ -121,7 +121,7 @@ def test_drift_in_one_feature_trips_that_feature_only(
     assert gates["drift[feature=x]"]["status"] == "fail"
     assert gates["drift[feature=z]"]["status"] == "pass"
     mon = doc["context"]["monitor"]
-    assert mon["retrain"] is True
+    assert (mon["outcome"], mon["retrain"]) == ("retrain", True)
     assert [r.split(":")[0] for r in mon["reasons"]] == ["drift[feature=x]"]
     text = outputs.read_text()
     assert "status=fail\n" in text and "retrain=true\n" in text
@@ -158,7 +158,9 @@ def test_an_empty_window_is_an_error_not_a_pass(tmp_path: Path) -> None:
     assert code == 1
     assert doc["status"] == "error"
     assert "no rows in the window" in doc["errors"][0]
-    assert doc["context"]["monitor"]["retrain"] is True
+    # Nothing to judge needs a person, but retraining on no data fixes nothing.
+    mon = doc["context"]["monitor"]
+    assert (mon["outcome"], mon["retrain"]) == ("no_data", False)
 
 
 @pytest.mark.parametrize(

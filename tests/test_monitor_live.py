@@ -24,7 +24,7 @@ import pytest
 import yaml
 from github_double import GitHubDouble
 from helpers import base_config
-from test_monitor import NOW, by_id, run
+from test_monitor import NOW, by_id, production, run
 
 from mlops_gates.cli import main
 from mlops_gates.promote.manifest import build_manifest, dump_manifest
@@ -33,20 +33,9 @@ EXAMPLE = Path(__file__).parents[1] / "examples" / "adult"
 
 
 def _logged(n: int, seed: int, *, days: float = 7.0) -> pd.DataFrame:
-    """n logged predictions over the `days` before NOW, labels present."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    score = np.clip(y * 0.5 + rng.normal(0.25, 0.2, n), 0, 1)
-    ago = pd.to_timedelta(rng.uniform(0, days * 86400, n), unit="s")
-    return pd.DataFrame(
-        {
-            "ts": pd.Timestamp(NOW) - ago,
-            "y": y.astype(float),
-            "pred": (score >= 0.5).astype(int),
-            "score": score,
-            "x": rng.normal(0, 1, n),
-        }
-    )
+    """test_monitor's production rows without `z` (x is then the one feature the drift
+    assertions here count); the same draws, z being drawn last."""
+    return production(n, seed, days=days).drop(columns=["z"])
 
 
 def _unlabel_recent(frame: pd.DataFrame, label: str, days: float = 2.0) -> pd.Series:
@@ -181,6 +170,41 @@ def test_an_empty_window_counts_every_gate_as_not_judged(
     assert "0 errors" not in out and "2 errors" in out
     assert "monitor: not judged:" in out and "no rows in the window" in out
     assert doc["context"]["monitor"]["reasons"] == doc["errors"]
+    assert doc["context"]["monitor"]["outcome"] == "no_data"
+
+
+def test_no_data_opens_the_issue_but_starts_no_retraining(
+    tmp_path: Path,
+    gh: GitHubDouble,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Retraining on an empty window fixes nothing: `alert --dispatch-workflow` keeps the
+    issue (is data still arriving?) and dispatches nothing."""
+    frame = _logged(200, 4, days=30)
+    path = _schema_project(tmp_path, frame[frame.ts < pd.Timestamp(NOW) - pd.Timedelta(days=10)])
+    code, doc = run(path, out=tmp_path / "out")
+    assert code == 1 and doc["context"]["monitor"]["retrain"] is False
+    train = b"on: {workflow_dispatch: {}}\njobs: {}\n"
+    gh.repo.commit("main", {".github/workflows/mlops-train-promote.yml": train}, "workflows")
+    monkeypatch.setenv("GITHUB_TOKEN", gh.token)
+    monkeypatch.setenv("GITHUB_API_URL", gh.base_url)
+    monkeypatch.setenv("GITHUB_REPOSITORY", gh.repo.full_name)
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "github-output"))
+    monkeypatch.delenv("GITHUB_RUN_ID", raising=False)
+    capsys.readouterr()
+    alerted = main(
+        ["alert", str(tmp_path / "out"), "--dispatch-workflow", "mlops-train-promote.yml"]
+    )
+    out = capsys.readouterr().out
+    assert alerted == 0, out
+    assert gh.repo.dispatches == []
+    [issue] = gh.issues()
+    assert issue.state == "open" and issue.body is not None
+    assert "could not judge the model: no production rows in the window" in issue.body
+    assert "not judged (no_data): no retraining" in out
+    outputs = (tmp_path / "github-output").read_text()
+    assert "retrain=false\n" in outputs and "dispatched=false\n" in outputs
 
 
 # -- the deployed version, from the registry or the manifest ------------------------------------
@@ -226,6 +250,10 @@ def test_monitor_judges_the_deployed_version_never_the_challenger(
     assert code == 1 and doc["status"] == "error"
     assert gates["acc"]["status"] == "error" and gates["acc"]["reason"] == "not_deployed"
     assert gates["drift[feature=x1]"]["status"] == "pass"
+    assert (doc["context"]["monitor"]["outcome"], doc["context"]["monitor"]["retrain"]) == (
+        "not_deployed",
+        False,
+    )
     assert "nothing is deployed to monitor" in doc["errors"][0]
     assert "'production'" in doc["errors"][0] and "--manifest" in doc["errors"][0]
 

@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 DEFAULT_TITLE = "Model monitoring: retraining warranted"
+UNJUDGED = ("no_data", "not_deployed")
 MARKER_PREFIX = "mlops-gates:monitor"
 ISSUE_PERMISSIONS = (
     "the token needs `issues: write` (and `actions: write` to dispatch a workflow); in a "
@@ -69,6 +70,7 @@ class AlertResult:
 
     retrain: bool
     reasons: list[str]
+    outcome: str | None = None  # context.monitor.outcome: no_data / not_deployed need a person
     issue_action: IssueAction = "none"
     issue: IssueInfo | None = None
     dispatched: str | None = None  # the workflow started
@@ -123,7 +125,14 @@ def issue_body(
     from mlops_gates.promote.body import truncate
     from mlops_gates.report.markdown import md_escape, mlflow_line
 
-    lines = [marker(options.key), "", "Monitoring found that the model should be retrained."]
+    outcome = ((doc.get("context") or {}).get("monitor") or {}).get("outcome")
+    said = (
+        "Monitoring could not judge the model: "
+        + ("no production rows in the window." if outcome == "no_data" else "nothing deployed.")
+        if outcome in UNJUDGED
+        else "Monitoring found that the model should be retrained."
+    )
+    lines = [marker(options.key), "", said]
     facts = []  # a list, so that GitHub does not run the lines into one paragraph
     monitor = (doc.get("context") or {}).get("monitor") or {}
     start, end = monitor.get("window_start"), monitor.get("window_end")
@@ -162,10 +171,15 @@ def alert(
     from mlops_gates.alerts import issues as gh
 
     retrain, reasons = retrain_verdict(doc)
-    result = AlertResult(retrain, reasons)
+    monitor = (doc.get("context") or {}).get("monitor") or {}
+    outcome = monitor.get("outcome") if isinstance(monitor, Mapping) else None
+    result = AlertResult(retrain, reasons, outcome)
+    # No rows, or nothing deployed: a person must look (the issue says so), but retraining
+    # on no data fixes nothing, so nothing is dispatched.
+    unjudged = outcome in UNJUDGED
     if options.issue:
         mine = _ours(gh.open_issues(client), options.key)
-        if retrain:
+        if retrain or unjudged:
             body = issue_body(doc, markdown, reasons, options)
             if not mine:
                 result.issue = gh.create_issue(

@@ -140,6 +140,8 @@ def _run_url() -> str | None:
 
 def _report(result: AlertResult) -> None:
     verdict = "retraining warranted" if result.retrain else "healthy"
+    if result.outcome in ("no_data", "not_deployed"):
+        verdict = f"not judged ({result.outcome}): no retraining"
     print(f"monitoring: {verdict}" + "".join(f"\n  - {r}" for r in result.reasons))
     if result.issue is not None:
         print(f"{result.issue_action} issue #{result.issue.number}: {result.issue.url}")

@@ -36,7 +36,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "model's --alias (production), never the config's challenger. Writes report.json and "
         "report.md with a `monitor` section. Exit status: 0 healthy; 1 retraining warranted "
         "(a blocking gate failed or could not be evaluated) or nothing to judge (no rows in "
-        "the window, nothing deployed); 2 usage or config error.",
+        "the window, nothing deployed: outcome no_data / not_deployed, which do not warrant "
+        "retraining); 2 usage or config error.",
     )
     p.add_argument(
         "--config",
@@ -94,6 +95,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "else its digest)",
     )
     p.add_argument(
+        "--state-store",
+        choices=("file", "mlflow"),
+        help="with --guarantee anytime: keep the running counts in the monitor.state file, "
+        "or in an MLflow run per deployed model version (experiment monitor.experiment) "
+        "(default: monitor.store)",
+    )
+    p.add_argument(
         "--report-dir",
         type=Path,
         default=DEFAULT_MONITOR_DIR,
@@ -144,6 +152,7 @@ def _monitor(args: argparse.Namespace) -> int:
             model_version=args.model_version,
             manifest=args.manifest,
             alias=args.alias,
+            store=args.state_store,
         )
     except ConfigError as exc:
         return error(str(exc))
@@ -163,6 +172,8 @@ def _monitor(args: argparse.Namespace) -> int:
     sequence = mon.get("sequence") or {}
     if sequence.get("restarted"):
         print(f"mlops-gates: note: {sequence['restarted']}", file=sys.stderr)
+    for note in sequence.get("notes") or []:
+        print(f"mlops-gates: warning: {note}", file=sys.stderr)
     span = f"{mon['rows']} rows ({mon['labeled_rows']} labelled)"
     if sequence:
         span += (
@@ -182,6 +193,7 @@ def _monitor(args: argparse.Namespace) -> int:
         {
             "status": str(doc["status"]),
             "retrain": "true" if mon["retrain"] else "false",
+            "outcome": str(mon["outcome"]),
             "report-dir": str(args.report_dir),
         }
     )
