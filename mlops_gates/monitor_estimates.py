@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from mlops_gates.config import Config
+    from mlops_gates.sources.models import LoadedModel
 
 __all__ = ["ASSUMES", "SUPPORTED", "Estimates", "estimate_unlabelled"]
 
@@ -43,10 +44,17 @@ class Estimates:
 
 
 def estimate_unlabelled(
-    config: Config, gates: list[Any], frame: pd.DataFrame, *, path: Path
+    config: Config,
+    gates: list[Any],
+    frame: pd.DataFrame,
+    *,
+    path: Path,
+    model: LoadedModel | None = None,
 ) -> Estimates:
     """CBPE estimates of `gates`' supported metrics on the rows of `frame` (the window)
-    whose label is missing, per slice each gate judges. `config` names the deployed model."""
+    whose label is missing, per slice each gate judges. `config` names the deployed model;
+    `model` is that model as the run's gates loaded it (then it is not resolved and loaded
+    a second time, which could find another version if the alias moved meanwhile)."""
     from mlops_gates.config import MetricGate
 
     label = config.task.label
@@ -80,7 +88,7 @@ def estimate_unlabelled(
             update={"positive_label": True if frame[label].dtype == bool else 1}
         )
         config = config.model_copy(update={"task": task})
-    scores, why = _scores(config, rows, path)
+    scores, why = _scores(config, rows, path, model)
     if scores is None:
         return Estimates(note=f"no estimate for the {len(rows)} rows awaiting their label: {why}")
     stats = config.statistics
@@ -90,23 +98,34 @@ def estimate_unlabelled(
     return Estimates(out)
 
 
-def _scores(config: Config, rows: pd.DataFrame, path: Path) -> tuple[Any, str]:
-    """The candidate's positive-class scores on `rows`, or None and why."""
+def _scores(
+    config: Config, rows: pd.DataFrame, path: Path, model: LoadedModel | None
+) -> tuple[Any, str]:
+    """The candidate's positive-class scores on `rows` (from `model` when given), or None
+    and why."""
     import numpy as np
 
     from mlops_gates.errors import MlopsGatesError
+    from mlops_gates.sources.data import require_columns
     from mlops_gates.sources.evaluation import model_output
     from mlops_gates.sources.mlflow_models import resolving
+    from mlops_gates.sources.models import model_features, predict
 
     cand = config.candidate
     try:
-        with resolving(config):
-            out = model_output("candidate", cand, rows, config, path)
+        if model is not None and cand.predictions is None:
+            features = model_features(model, cand.features)
+            require_columns(rows, features, where="the features of `candidate.model`", path=path)
+            positive = config.task.positive_label
+            _, scores = predict(model, rows, features, positive_label=positive)
+        else:
+            with resolving(config):
+                scores = model_output("candidate", cand, rows, config, path).scores
     except MlopsGatesError as exc:
         return None, str(exc)
-    if out.scores is None:
+    if scores is None:
         return None, "the candidate model gives no positive-class scores (no predict_proba)"
-    scores = np.asarray(out.scores, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
     if not np.all(np.isfinite(scores)) or scores.min() < 0 or scores.max() > 1:
         return None, (
             f"the candidate's scores ({cand.scores or cand.model}) are not probabilities in "

@@ -178,3 +178,56 @@ def test_a_regression_task_has_no_estimate_and_the_note_says_why(tmp_path: Path)
     mon = doc["context"]["monitor"]
     # MAE is not a metric CBPE estimates: nothing to say at all.
     assert mon["estimates"] == [] and mon["estimates_note"] is None
+
+
+# -- the estimates describe the model the gates judged (#24: one load per run) ----------------
+class MovesWhenItPredicts:
+    """A classifier of one feature `x` whose first prediction replaces its own file with
+    `then`: what an alias moved mid-run looks like to a second load."""
+
+    def __init__(self, slope: float, file: Path, then: MovesWhenItPredicts | None) -> None:
+        self.slope, self.file, self.then = slope, file, then
+        self.classes_ = np.array([0.0, 1.0])
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        import pickle
+
+        if self.then is not None:
+            self.file.write_bytes(pickle.dumps(self.then))
+            self.then = None
+        p = 1.0 / (1.0 + np.exp(-self.slope * frame["x"].to_numpy()))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.classes_[(self.predict_proba(frame)[:, 1] >= 0.5).astype(int)]
+
+
+def test_estimates_use_the_model_the_gates_loaded_not_a_second_load(tmp_path: Path) -> None:
+    import pickle
+
+    rows = production(2000, 41, days=7).drop(columns=["pred", "score"])
+    rows["y"] = (rows.x + np.random.default_rng(41).normal(0, 0.7, len(rows)) > 0).astype(float)
+    late = rows.ts > pd.Timestamp(NOW) - pd.Timedelta(days=2)
+    unlabelled = rows[late].reset_index(drop=True)
+    rows.loc[late, "y"] = np.nan
+    rows.to_parquet(tmp_path / "prod.parquet", index=False)
+    file = tmp_path / "model.pkl"
+    later = MovesWhenItPredicts(0.3, file, None)
+    file.write_bytes(pickle.dumps(MovesWhenItPredicts(3.0, file, later)))
+    config = base_config(
+        data={"path": "prod.parquet"},
+        candidate={"model": "model.pkl", "allow_pickle": True, "features": ["x"]},
+        baseline=None,
+        task={"type": "binary", "label": "y", "positive_label": 1.0},
+        gates=[{"id": "acc", "kind": "metric", "metric": "accuracy", "min": 0.5}],
+    )
+    path = tmp_path / "mlops-gates.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    code, doc = run(path, out=tmp_path / "out")
+    assert code == 0, doc["gates"]
+    [whole] = [e for e in doc["context"]["monitor"]["estimates"] if e["slice"] is None]
+    # CBPE's expected accuracy is the mean confidence max(p, 1 - p) of the scores it used.
+    x = unlabelled["x"].to_numpy()
+    judged, moved = (1.0 / (1.0 + np.exp(-k * x)) for k in (3.0, 0.3))
+    assert whole["value"] == pytest.approx(np.maximum(judged, 1 - judged).mean(), rel=1e-9)
+    assert abs(whole["value"] - np.maximum(moved, 1 - moved).mean()) > 0.1
