@@ -11,6 +11,7 @@ healthy, one opened on drift, closed once healthy again.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -275,13 +276,14 @@ def _log_shifts(repo: Path, shift: float, seed: int) -> None:
     git(repo, "commit", "-q", "-am", f"prediction log, x shifted by {shift}")
 
 
-def _run_monitor(act: Act, gh: GitHubDouble, repo: Path) -> ActRun:
+def _run_monitor(act: Act, gh: GitHubDouble, repo: Path, tracking: str | None = None) -> ActRun:
     shutil.rmtree(act.work / f"artifacts-{repo.name}", ignore_errors=True)  # a fresh run
     return act.run(
         repo,
         MONITOR_WORKFLOW,
         "schedule",
         secrets={"GITHUB_TOKEN": gh.token},
+        variables={"MLFLOW_TRACKING_URI": tracking} if tracking else None,
         env={"GITHUB_API_URL": gh.base_url},
     )
 
@@ -339,3 +341,46 @@ def test_monitor_workflow_dispatches_retraining(act: Act, gh: GitHubDouble, tmp_
     assert (dispatch.workflow, dispatch.ref) == ("mlops-train-promote.yml", "main")
     assert run.outputs("alert")["dispatched"] == "true"
     assert len(gh.issues()) == 1
+
+
+def test_monitor_workflow_extends_the_sequence_kept_in_mlflow(
+    act: Act, gh: GitHubDouble, mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    """`monitor.guarantee: anytime` with the starter workflow as written: its read-only
+    monitor job keeps the running counts in MLflow, so the second scheduled run extends the
+    first instead of starting over."""
+    from mlflow import MlflowClient
+
+    repo = _monitor_repo(tmp_path / "sequenced")
+    experiment = f"act-monitor-{uuid.uuid4().hex[:8]}"
+    config = {**MONITOR_CONFIG, "monitor": {"guarantee": "anytime", "experiment": experiment}}
+    (repo / "mlops-gates.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    git(repo, "commit", "-q", "-am", "anytime-valid monitoring")
+
+    first = _run_monitor(act, gh, repo, tracking=mlflow_server.url)
+    assert first.returncode == 0, first.log()
+    assert first.jobs() == {"monitor": "success", "alert": "success"}
+    assert "no monitor state yet; the sequence starts with this run" in first.log()
+
+    # A day later the log holds 400 more rows, newer than every row counted so far.
+    log = pd.read_parquet(repo / "prediction-log.parquet")
+    newer = _logged(400, 6)
+    newer["timestamp"] = pd.Timestamp.now(tz="UTC")
+    pd.concat([log, newer]).to_parquet(repo / "prediction-log.parquet", index=False)
+    git(repo, "commit", "-q", "-am", "one more day of predictions")
+    second = _run_monitor(act, gh, repo, tracking=mlflow_server.url)
+    assert second.returncode == 0, second.log()
+    assert "anytime-valid over 2 run(s)" in second.log()
+
+    c = MlflowClient(mlflow_server.url, mlflow_server.url)
+    [run] = c.search_runs([c.get_experiment_by_name(experiment).experiment_id])
+    assert run.data.tags["mlops_gates.monitor.runs"] == "2"
+    local = c.download_artifacts(
+        run.info.run_id, run.data.tags["mlops_gates.monitor.head"], str(tmp_path)
+    )
+    both = pd.concat([log, newer])
+    assert json.loads(Path(local).read_text())["streams"]["acc"] == {
+        "n": len(both),
+        "hits": int((both.y == both.pred).sum()),
+    }
+    assert gh.issues() == []
