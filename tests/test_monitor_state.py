@@ -95,3 +95,32 @@ def test_a_bound_the_e_process_cannot_test_keeps_the_fixed_verdict() -> None:
         rep, SequenceState("m", "t"), counts={"acc[s=0]": (100, 99)}, alpha=0.05, through=None
     )
     assert new.gates[0] == rep.gates[0] and guarantee["acc[s=0]"].startswith("fixed-level")
+
+
+def test_the_shipped_judge_finds_a_drop_when_the_simulated_detector_does() -> None:
+    """The year-long simulations (tests/stats/test_sequential.py, bench/anytime.py) measure
+    e-processes + e-BH on summed counts; this runs the code `monitor` ships (`extend`, one
+    call per daily run) on 20 slices, one of them 5 points below its bound, and checks that
+    it alarms on exactly the slices and days that detector does, within two weeks."""
+    import numpy as np
+
+    from mlops_gates.stats.sequential import e_bh, proportion_evalue
+
+    rng = np.random.default_rng(24)
+    rep, slices = report(k=20, bound=0.9), 20
+    accuracy = np.array([0.85] + [0.9] * (slices - 1))
+    found = []
+    for _ in range(20):
+        state, totals, n = SequenceState("m/1", "t"), np.zeros(slices), 0
+        for d in range(1, 61):
+            correct = rng.binomial(200, accuracy)
+            counts = {f"acc[s={i}]": (200, int(correct[i])) for i in range(slices)}
+            new, state, _ = extend(rep, state, counts=counts, alpha=0.05, through=None)
+            totals, n = totals + correct, n + 200
+            expected = e_bh(proportion_evalue(totals, n, 0.9, alternative="below"), alpha=0.05)
+            assert [g.status == "fail" for g in new.gates] == list(expected), d
+            if new.status == "fail":
+                found.append(d)
+                break
+    assert len(found) == 20
+    assert np.quantile(found, 0.95) <= 14, sorted(found)
