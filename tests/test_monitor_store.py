@@ -185,3 +185,21 @@ def test_mlflow_unreachable_is_one_clear_message(
     assert code == 1 and "Traceback" not in err
     assert "monitor.store: mlflow: cannot read the monitor state" in err
     assert "cannot reach MLflow" in err
+
+
+def test_a_store_the_ci_job_throws_away_is_called_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In GitHub Actions with no tracking server set, the state lands in the job's own
+    SQLite file and every scheduled run would start over: the run says so."""
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    path = project(tmp_path, day(200, 3, NOW), f"sqlite:///{tmp_path / 'job.db'}", "m")
+    code, doc = run_on(path, NOW, "--model-version", "churn/3")
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "which this job discards: every scheduled run starts over" in err
+    assert "MLFLOW_TRACKING_URI" in err
+    [note] = doc["context"]["monitor"]["sequence"]["notes"]
+    assert "job.db" in note
