@@ -176,7 +176,7 @@ class MemoryBackend:
             return None
         reduced = None
         if streams(self.config):
-            _require_room(self.where, streaming=True)
+            _require_room(self.where, streaming=True, paired=plan_for(self.config).joint)
             with ThreadPoolExecutor(max_workers=1) as pool:
                 digest = pool.submit(file_digest, self.where)
                 # Else the whole read gives the tables, or words the problem its way.
@@ -203,15 +203,17 @@ class MemoryBackend:
         return frame if len(frame) <= rows else frame.sample(n=rows, random_state=seed)
 
 
-# Bytes a row costs beyond its columns' own, measured on bench/'s data (docs/scale.md): the
-# whole read holds pandas' frame plus the encoded labels, score indices and the sort
-# buffers of the reduction; a streamed run holds one entry per row at worst in the
-# paired-scores table (4 x int64).
+# Bytes a row costs, measured on bench/'s data (bench/README.md): a whole read holds
+# pandas' frame and, beyond it, the encoded labels, score indices and the reduction's sort
+# buffers; a batched run holds only the paired-scores table row by row (one packed key,
+# then about one 4 x int64 entry per row), when a baseline ROC AUC gate needs it.
 _WHOLE_OVERHEAD = 160
-_STREAMED_PER_ROW = 32
+_STREAMED_PAIRED = 40
 
 
-def _require_room(path: Path, *, streaming: bool, available: int | None = None) -> None:
+def _require_room(
+    path: Path, *, streaming: bool, paired: bool = True, available: int | None = None
+) -> None:
     """Refuse, before reading, a Parquet file whose rows would not fit in the memory
     `available` (by default what the system has), naming `backend.engine: duckdb`, which
     reads it where it lies."""
@@ -226,7 +228,7 @@ def _require_room(path: Path, *, streaming: bool, available: int | None = None) 
         return  # not Parquet (or unreadable): the reader says what is wrong
     rows = meta.num_rows
     if streaming:
-        need = rows * _STREAMED_PER_ROW
+        need = rows * _STREAMED_PAIRED if paired else 0
     else:
         width = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups)) / max(
             rows, 1

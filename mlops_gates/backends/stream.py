@@ -31,6 +31,7 @@ import pandas as pd
 from mlops_gates.backends.grouping import Grouping
 from mlops_gates.backends.plan import Plan, Reduced, plan_for, resolve_bins
 from mlops_gates.config import Config
+from mlops_gates.errors import DataError
 from mlops_gates.sources.data import Table, _index_columns, infer_format
 from mlops_gates.sources.evaluation import _encode, build_inputs
 from mlops_gates.stats.reduce import (
@@ -65,7 +66,7 @@ def streams(config: Config) -> bool:
         return False
     try:
         fmt = config.data.format or infer_format(config.data_path)
-    except Exception:
+    except DataError:
         return False
     return fmt == "parquet" and config.data_path.is_file()
 
@@ -426,13 +427,12 @@ class _Batches:
         pairs = self.pairs.table()
         pair_group, pair_class = score_group[pairs[:, 0]], class_of[pairs[:, 1]]
         ng, nb = score_grouping.n_groups, self.n_bins
-        for model, hist in self.hist.items():
+        for model in list(self.hist):
             reduced.score_range[model] = ranges[model]
             reduced.bins[model] = self.bins[model]
             reduced.scores[model] = _score_table(
-                hist, pair_group, pair_class, ng, self.bins[model].thresholds()
+                self.hist.pop(model), pair_group, pair_class, ng, self.bins[model].thresholds()
             )
-            self.hist[model] = hist = np.zeros(0, dtype=self.count_type)
         if self.joint is not None:
             keys, self.joint = self.joint[: self.filled], None
             reduced.joint_scores = _joint(keys, pair_group, pair_class, ng, nb)
@@ -450,7 +450,7 @@ def _score_table(
     into its group's positives or negatives (dense: groups x bins), the occupied cells
     kept in (group, bin) order, as `reduce_scores` keeps them."""
     nb = thresholds.shape[0]
-    pos = np.zeros(max(n_groups, 1) * nb, dtype=np.int64)
+    pos = np.zeros(max(n_groups, 1) * nb, dtype=hist.dtype)  # the counts' own width
     neg = np.zeros_like(pos)
     for p in range(pair_group.shape[0]):
         into = pos if pair_class[p] == 1 else neg
@@ -458,13 +458,17 @@ def _score_table(
         part = hist[p * nb : (p + 1) * nb]
         if part.shape[0]:
             into[at : at + part.shape[0]] += part
-    keep = np.flatnonzero(pos + neg)
+    del hist
+    occupied = pos != 0
+    occupied |= neg != 0
+    keep = np.flatnonzero(occupied)
+    del occupied
     return ScoreStats(
         thresholds=thresholds,
         group=keep // nb,
         score=keep % nb,
-        pos=pos[keep],
-        neg=neg[keep],
+        pos=pos[keep].astype(np.int64),
+        neg=neg[keep].astype(np.int64),
         n_groups=n_groups,
     )
 
