@@ -434,7 +434,10 @@ class _Batches:
                 self.hist.pop(model), pair_group, pair_class, ng, self.bins[model].thresholds()
             )
         if self.joint is not None:
-            keys, self.joint = self.joint[: self.filled], None
+            # Handed over in a list, so that _joint holds the only reference and frees
+            # the keys (8 bytes a row) once it has read the cells off them.
+            keys = [self.joint[: self.filled]]
+            self.joint = None
             reduced.joint_scores = _joint(keys, pair_group, pair_class, ng, nb)
         return reduced
 
@@ -474,11 +477,16 @@ def _score_table(
 
 
 def _joint(
-    keys: np.ndarray, pair_group: np.ndarray, pair_class: np.ndarray, n_groups: int, nb: int
+    held: list[np.ndarray],
+    pair_group: np.ndarray,
+    pair_class: np.ndarray,
+    n_groups: int,
+    nb: int,
 ) -> JointScores:
-    """The paired table from one key per row, (pair, candidate bin, baseline bin): each
-    pair is renumbered in (class, score group) order in place, so one in-place sort puts
-    the keys in the table's order, and the cells are read off it."""
+    """The paired table from one key per row, (pair, candidate bin, baseline bin), taken
+    out of `held`: each pair is renumbered in (class, score group) order in place, so one
+    in-place sort puts the keys in the table's order, and the cells are read off it."""
+    keys = held.pop()
     block = nb * nb
     g = max(n_groups, 1)
     rank = pair_class * g + pair_group
@@ -500,19 +508,19 @@ def _joint(
     del keys
     e = cells.shape[0]
     # int64 as every backend's table (int32 would spare 12 bytes an entry, but the
-    # verdict stage's types and arithmetic assume int64).
-    group = np.empty(e, dtype=np.int64)
+    # verdict stage's types and arithmetic assume int64). The cells become the groups in
+    # place: one new array per column less.
     candidate = np.empty(e, dtype=np.int64)
     baseline = np.empty(e, dtype=np.int64)
     for lo in range(0, e, step):
         part = cells[lo : lo + step]
-        baseline[lo : lo + step] = part % nb
+        np.remainder(part, nb, out=baseline[lo : lo + step])
         part //= nb
-        candidate[lo : lo + step] = part % nb
-        part //= nb
-        group[lo : lo + step] = part % g
-    n_negative = int(np.searchsorted(cells, g))  # class 0 first; cells now hold pair ranks
-    del cells
+        np.remainder(part, nb, out=candidate[lo : lo + step])
+        part //= nb  # the pair's rank: class * groups + group
+    n_negative = int(np.searchsorted(cells, g))  # class 0 first
+    group = cells
+    group %= g
     return JointScores(group, candidate, baseline, count, n_negative, n_groups)
 
 
