@@ -8,7 +8,7 @@ and the cells of every batch are merged by adding their counts. At the end the c
 through the same numpy reducers as the SQL engines' cells, with the counts as weights, so
 the tables are exactly those a whole read gives (tests/backends/test_stream.py).
 
-_Values are numbered as they first appear (a Parquet file keeps one dictionary per row
+Values are numbered as they first appear (a Parquet file keeps one dictionary per row
 group, so a batch's dictionary codes are mapped to run-wide ones), and so are the
 combinations of slice values; the order every table is finally sorted in is settled only
 at the end, from the few distinct values.
@@ -28,19 +28,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_gates.backends.cells import Combos, Values, joint_table, score_table
 from mlops_gates.backends.grouping import Grouping
 from mlops_gates.backends.plan import Plan, Reduced, plan_for, resolve_bins
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
 from mlops_gates.sources.data import Table, _index_columns, infer_format
 from mlops_gates.sources.evaluation import _encode, build_inputs
-from mlops_gates.stats.reduce import (
-    JointScores,
-    ScoreStats,
-    reduce_classification,
-    reduce_joint_scores,
-    sorted_cells,
-)
+from mlops_gates.stats.reduce import reduce_classification, sorted_cells
 from mlops_gates.stats.scorebins import ScoreBins
 
 __all__ = ["STREAMING_KINDS", "Unstreamable", "stream_reduce", "streams"]
@@ -69,86 +64,6 @@ def streams(config: Config) -> bool:
     except DataError:
         return False
     return fmt == "parquet" and config.data_path.is_file()
-
-
-class _Values:
-    """One column's distinct values, numbered as they first appear across batches."""
-
-    def __init__(self) -> None:
-        self.code: dict[Any, int] = {}
-        self.parts: list[np.ndarray] = []
-
-    def __len__(self) -> int:
-        return len(self.code)
-
-    def lookup(self, uniques: np.ndarray) -> np.ndarray:
-        """The run-wide code of each of a batch's distinct values (new ones added)."""
-        out = np.empty(len(uniques), dtype=np.int64)
-        new = []
-        for i, v in enumerate(uniques.tolist()):
-            c = self.code.get(v)
-            if c is None:
-                c = self.code[v] = len(self.code)
-                new.append(i)
-            out[i] = c
-        if new:
-            self.parts.append(uniques[new])
-        return out
-
-    def array(self) -> np.ndarray:
-        """Every value, in code order (with the batches' own dtype)."""
-        if not self.parts:
-            return np.zeros(0, dtype=object)
-        return np.concatenate(self.parts)
-
-
-class _Combos:
-    """Distinct rows of a few code columns, numbered as they first appear."""
-
-    def __init__(self, width: int) -> None:
-        self.width = width
-        self.id: dict[tuple[int, ...], int] = {}
-
-    def __len__(self) -> int:
-        return len(self.id)
-
-    def of(self, columns: list[np.ndarray], radices: list[int], n: int) -> np.ndarray:
-        """Each of `n` rows' combination id (new combinations are numbered)."""
-        if not columns:
-            self.id.setdefault((), 0)
-            return np.zeros(n, dtype=np.int64)
-        packed = np.zeros(n, dtype=np.int64)
-        for col, r in zip(columns, radices, strict=True):
-            packed *= r
-            packed += col
-        space = int(np.prod(radices, dtype=object))
-        if space <= max(4 * n, 1 << 16):
-            present = np.flatnonzero(np.bincount(packed, minlength=space))
-            lut = np.zeros(space, dtype=np.int64)
-            rest, inverse = present.copy(), None
-        else:
-            present, inverse = np.unique(packed, return_inverse=True)
-            rest = present.copy()
-        digits = []
-        for r in reversed(radices):
-            digits.append(rest % r)
-            rest //= r
-        digits.reverse()
-        ids = np.empty(present.shape[0], dtype=np.int64)
-        for i, row in enumerate(np.stack(digits, axis=1).tolist()):
-            key = tuple(row)
-            ids[i] = self.id.setdefault(key, len(self.id))
-        if inverse is None:
-            lut[present] = ids
-            return lut[packed]
-        return ids[inverse.reshape(-1)]
-
-    def table(self) -> np.ndarray:
-        """(n_combos, width) codes, in id order."""
-        out = np.zeros((len(self.id), self.width), dtype=np.int64)
-        for key, i in self.id.items():
-            out[i] = key
-        return out
 
 
 def stream_reduce(config: Config, path: Path) -> Reduced:
@@ -241,14 +156,14 @@ class _Batches:
         n_rows: int,
     ) -> None:
         self.plan, self.label, self.preds, self.scored, self.bins = plan, label, preds, scored, bins
-        self.slice_values = {c: _Values() for c in plan.columns}
-        self.label_values = {c: _Values() for c in [label, *preds]}
-        self.fine = _Combos(len(plan.columns))  # slice values
+        self.slice_values = {c: Values() for c in plan.columns}
+        self.label_values = {c: Values() for c in [label, *preds]}
+        self.fine = Combos(len(plan.columns))  # slice values
         self.cells: list[tuple[np.ndarray, np.ndarray]] = []  # (fine, y, c[, b]) codes, counts
         self.score_cols = [plan.columns.index(c) for c in plan.score_columns]
-        self.score = _Combos(len(self.score_cols))  # score-slice values
+        self.score = Combos(len(self.score_cols))  # score-slice values
         self.fine_to_score = np.zeros(0, dtype=np.int64)
-        self.pairs = _Combos(2)  # (score combo, label code)
+        self.pairs = Combos(2)  # (score combo, label code)
         self.n_bins = next(iter(bins.values())).n_bins if bins else 1
         # Per model, rows per (pair, bin), flat; 32 bits hold any count of a smaller file.
         self.count_type = np.int32 if n_rows < 1 << 31 else np.int64
@@ -430,98 +345,16 @@ class _Batches:
         for model in list(self.hist):
             reduced.score_range[model] = ranges[model]
             reduced.bins[model] = self.bins[model]
-            reduced.scores[model] = _score_table(
+            reduced.scores[model] = score_table(
                 self.hist.pop(model), pair_group, pair_class, ng, self.bins[model].thresholds()
             )
         if self.joint is not None:
-            # Handed over in a list, so that _joint holds the only reference and frees
+            # Handed over in a list, so that joint_table holds the only reference and frees
             # the keys (8 bytes a row) once it has read the cells off them.
             keys = [self.joint[: self.filled]]
             self.joint = None
-            reduced.joint_scores = _joint(keys, pair_group, pair_class, ng, nb)
+            reduced.joint_scores = joint_table(keys, pair_group, pair_class, ng, nb)
         return reduced
-
-
-def _score_table(
-    hist: np.ndarray,
-    pair_group: np.ndarray,
-    pair_class: np.ndarray,
-    n_groups: int,
-    thresholds: np.ndarray,
-) -> ScoreStats:
-    """A model's binned score table from its rows per (pair, bin): each pair's bins added
-    into its group's positives or negatives (dense: groups x bins), the occupied cells
-    kept in (group, bin) order, as `reduce_scores` keeps them."""
-    nb = thresholds.shape[0]
-    pos = np.zeros(max(n_groups, 1) * nb, dtype=hist.dtype)  # the counts' own width
-    neg = np.zeros_like(pos)
-    for p in range(pair_group.shape[0]):
-        into = pos if pair_class[p] == 1 else neg
-        at = int(pair_group[p]) * nb
-        part = hist[p * nb : (p + 1) * nb]
-        if part.shape[0]:
-            into[at : at + part.shape[0]] += part
-    del hist
-    occupied = pos != 0
-    occupied |= neg != 0
-    keep = np.flatnonzero(occupied)
-    del occupied
-    return ScoreStats(
-        thresholds=thresholds,
-        group=keep // nb,
-        score=keep % nb,
-        pos=pos[keep].astype(np.int64),
-        neg=neg[keep].astype(np.int64),
-        n_groups=n_groups,
-    )
-
-
-def _joint(
-    held: list[np.ndarray],
-    pair_group: np.ndarray,
-    pair_class: np.ndarray,
-    n_groups: int,
-    nb: int,
-) -> JointScores:
-    """The paired table from one key per row, (pair, candidate bin, baseline bin), taken
-    out of `held`: each pair is renumbered in (class, score group) order in place, so one
-    in-place sort puts the keys in the table's order, and the cells are read off it."""
-    keys = held.pop()
-    block = nb * nb
-    g = max(n_groups, 1)
-    rank = pair_class * g + pair_group
-    if np.unique(rank).shape[0] != rank.shape[0]:  # two label values of one class
-        pair = keys // block
-        within = keys % block
-        return reduce_joint_scores(
-            pair_group[pair], n_groups, pair_class[pair], within // nb, within % nb
-        )
-    step = 1 << 20  # in slices: no temporary as long as the rows
-    for lo in range(0, keys.shape[0], step):
-        part = keys[lo : lo + step]
-        within = part % block
-        part //= block
-        np.take(rank, part, out=part)
-        part *= block
-        part += within
-    cells, count = sorted_cells(keys)
-    del keys
-    e = cells.shape[0]
-    # int64 as every backend's table (int32 would spare 12 bytes an entry, but the
-    # verdict stage's types and arithmetic assume int64). The cells become the groups in
-    # place: one new array per column less.
-    candidate = np.empty(e, dtype=np.int64)
-    baseline = np.empty(e, dtype=np.int64)
-    for lo in range(0, e, step):
-        part = cells[lo : lo + step]
-        np.remainder(part, nb, out=baseline[lo : lo + step])
-        part //= nb
-        np.remainder(part, nb, out=candidate[lo : lo + step])
-        part //= nb  # the pair's rank: class * groups + group
-    n_negative = int(np.searchsorted(cells, g))  # class 0 first
-    group = cells
-    group %= g
-    return JointScores(group, candidate, baseline, count, n_negative, n_groups)
 
 
 def _text_dtype() -> Any:
