@@ -21,6 +21,13 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).resolve().parent
+
+# Bytes a row of each column the gates read weighs at its narrowest (issue 25's yardstick):
+# slice columns as dictionary codes (at most 20 values: one byte), labels and predictions
+# as int8, scores as read (float64).
+RAW_BYTES = {"region": 1, "segment": 1, "channel": 1, "group": 1, "y": 1, "pred_c": 1}
+RAW_BYTES |= {"pred_b": 1, "score_c": 8, "score_b": 8}
+METRICS_ONLY = ("region", "segment", "channel", "y", "pred_c", "score_c")
 sys.path.insert(0, str(HERE))
 
 import contenders  # noqa: E402
@@ -55,10 +62,13 @@ def main(argv: list[str] | None = None) -> int:
             report = run_gates(loaded)
             cpu.append(time.process_time() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    read = METRICS_ONLY if args.metrics_only else tuple(RAW_BYTES)
+    raw = args.rows * sum(RAW_BYTES[c] for c in read) / 2**20
     print(
         f"{args.rows:,} rows, {len(report.gates)} verdicts: CPU {statistics.median(cpu):.2f} s "
         f"(median of {len(cpu)}: {', '.join(f'{c:.2f}' for c in cpu)}); peak RSS {peak:.0f} MB "
-        f"({before:.0f} MB before the first run)"
+        f"({before:.0f} MB before the first run); raw columns {raw:.0f} MB: peak less before "
+        f"= {(peak - before) / raw:.2f}x, peak = {peak / raw:.2f}x"
     )
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -13,7 +14,7 @@ import pandas as pd
 from mlops_gates.backends.grouping import Grouping
 from mlops_gates.backends.plan import Plan, Reduced, plan_for, resolve_bins
 from mlops_gates.config import Config
-from mlops_gates.errors import MlopsGatesError
+from mlops_gates.errors import DataError, MlopsGatesError
 from mlops_gates.sources.data import Table, file_digest, read_rows
 from mlops_gates.sources.evaluation import EvalData
 from mlops_gates.stats.reduce import (
@@ -158,8 +159,34 @@ class MemoryBackend:
 
     def digest(self) -> str | None:
         """sha256 of the data file; None for rows handed over in memory."""
-        self.table()
+        if self._digest is None:
+            self.table()
         return self._digest
+
+    def stream(self) -> Reduced | None:
+        """The reduced tables read in record batches (backends/stream.py), never holding
+        the rows; None when this run reads the rows whole instead (a gate reads them, a
+        model is called on them, or the batches cannot give exactly the same tables).
+
+        Either way, data that would not fit in the memory available is refused before
+        anything is read, naming the engine that reads it where it lies."""
+        from mlops_gates.backends.stream import Unstreamable, stream_reduce, streams
+
+        if self._given is not None:
+            return None
+        reduced = None
+        if streams(self.config):
+            _require_room(self.where, streaming=True, paired=plan_for(self.config).joint)
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                digest = pool.submit(file_digest, self.where)
+                # Else the whole read gives the tables, or words the problem its way.
+                with contextlib.suppress(Unstreamable, MlopsGatesError):
+                    reduced = stream_reduce(self.config, self.where)
+                if reduced is not None:
+                    self._digest = digest.result()
+        if reduced is None:
+            _require_room(self.where, streaming=False)
+        return reduced
 
     def reduce(self, inputs: EvalData | None = None) -> Reduced:
         """The encoded rows (labels and the models' output, made in this process) to the
@@ -174,3 +201,54 @@ class MemoryBackend:
         """A seeded uniform sample of `rows` rows (all rows when there are fewer)."""
         frame = self.table().frame
         return frame if len(frame) <= rows else frame.sample(n=rows, random_state=seed)
+
+
+# Bytes a row costs, measured on bench/'s data (bench/README.md): a whole read holds
+# pandas' frame and, beyond it, the encoded labels, score indices and the reduction's sort
+# buffers; a batched run holds only the paired-scores table row by row (one packed key,
+# then about one 4 x int64 entry per row), when a baseline ROC AUC gate needs it.
+_WHOLE_OVERHEAD = 160
+_STREAMED_PAIRED = 40
+
+
+def _require_room(
+    path: Path, *, streaming: bool, paired: bool = True, available: int | None = None
+) -> None:
+    """Refuse, before reading, a Parquet file whose rows would not fit in the memory
+    `available` (by default what the system has), naming `backend.engine: duckdb`, which
+    reads it where it lies."""
+    available = _available_bytes() if available is None else available
+    if available is None or not path.is_file():
+        return
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.read_metadata(path)
+    except Exception:
+        return  # not Parquet (or unreadable): the reader says what is wrong
+    rows = meta.num_rows
+    if streaming:
+        need = rows * _STREAMED_PAIRED if paired else 0
+    else:
+        width = sum(meta.row_group(g).total_byte_size for g in range(meta.num_row_groups)) / max(
+            rows, 1
+        )
+        need = int(rows * (width + _WHOLE_OVERHEAD))
+    if need > available:
+        raise DataError(
+            f"{path}: {rows:,} rows would need about {need / 1e9:.1f} GB in memory and "
+            f"{available / 1e9:.1f} GB is available; set `backend.engine: duckdb` to reduce "
+            f"them where they lie"
+        )
+
+
+def _available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux); None where it is not known."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

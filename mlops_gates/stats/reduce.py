@@ -29,6 +29,7 @@ __all__ = [
     "reduce_joint_scores",
     "reduce_regression",
     "reduce_scores",
+    "sorted_cells",
 ]
 
 
@@ -151,13 +152,7 @@ def reduce_joint_scores(
     key *= wb
     key += bi
     if w is None:
-        key.sort()
-        first = np.empty(n, dtype=bool)
-        first[:1] = True
-        np.not_equal(key[1:], key[:-1], out=first[1:])
-        starts = np.flatnonzero(first)
-        cells = key[starts]
-        count = np.diff(np.append(starts, n)).astype(np.int64)
+        cells, count = sorted_cells(key)
     else:
         cells, inverse = _factorize(key, space)
         count = _sum_by(inverse, w, cells.shape[0])
@@ -600,12 +595,11 @@ def _scores_from_rows(
     """:func:`_scores_from_keys` for one row per entry: row ``i`` in ``group[i]`` with
     score ``thresholds[index[i]]`` and label ``positive[i]`` (0/1).
 
-    One sort of the packed keys ``(group * n_thresholds + index) * 2 + positive``: numpy
-    sorts integers with SIMD instructions, so on a million rows this is several times
-    faster than dense sums over a key space (groups x score bins) larger than the rows.
-    Most of the cost left is touching fresh memory, so the keys are packed, sorted and
-    scanned in one buffer, 32 bits wide whenever they fit, and no other temporary as long
-    as the rows is made. The table itself is int64, as every backend's.
+    One sort of the packed keys ``(group * n_thresholds + index) * 2 + positive``
+    (:func:`sorted_cells`): on a million rows several times faster than dense sums over a
+    key space (groups x score bins) larger than the rows. Most of the cost left is
+    touching fresh memory, so the keys are packed and sorted in one buffer, 32 bits wide
+    whenever they fit. The table itself is int64, as every backend's.
     """
     n_thresholds = max(thresholds.shape[0], 1)
     n = group.shape[0]
@@ -617,25 +611,21 @@ def _scores_from_rows(
     packed += index
     packed <<= 1
     packed |= positive
-    packed.sort()
-    # A new cell wherever the packed keys differ in more than the label bit.
-    first = np.empty(n, dtype=bool)
-    first[0] = True
-    changed = np.bitwise_xor(packed[1:], packed[:-1])
-    np.greater(changed, 1, out=first[1:])
-    del changed
-    starts = np.flatnonzero(first)
-    del first
-    cells = packed[starts].astype(np.int64)
-    cells >>= 1
-    np.bitwise_and(packed, 1, out=packed)  # now the labels, in the same order
-    pos = np.add.reduceat(packed, starts, dtype=np.int64)
+    cells, count = sorted_cells(packed)  # one cell per (group, score, label)
     del packed
-    neg = np.empty(starts.shape[0], dtype=np.int64)  # rows per cell, then minus positives
-    np.subtract(starts[1:], starts[:-1], out=neg[:-1])
-    neg[-1] = n - starts[-1]
-    neg -= pos
-    del starts
+    # The two labels of one (group, score) are adjacent cells, negatives first.
+    label = (cells & 1).astype(bool)
+    cells >>= 1
+    first = np.empty(cells.shape[0], dtype=bool)
+    first[0] = True
+    np.not_equal(cells[1:], cells[:-1], out=first[1:])
+    entry = np.cumsum(first) - 1
+    size = int(entry[-1]) + 1
+    pos = np.zeros(size, dtype=np.int64)
+    neg = np.zeros(size, dtype=np.int64)
+    pos[entry[label]] = count[label]
+    neg[entry[~label]] = count[~label]
+    cells = cells[first].astype(np.int64)
     cell_group = cells // n_thresholds
     np.remainder(cells, n_thresholds, out=cells)  # now the score index
     return ScoreStats(
@@ -646,6 +636,28 @@ def _scores_from_rows(
         neg=neg,
         n_groups=n_groups,
     )
+
+
+def sorted_cells(keys: NDArray[np.signedinteger[Any]]) -> tuple[NDArray[Any], IntArray]:
+    """The distinct values of ``keys`` (ascending) and how often each occurs: one sort of
+    the key buffer itself (``keys`` is sorted in place) and one scan for where it changes.
+
+    numpy sorts integers with SIMD instructions, so on millions of rows this beats a
+    factorisation or dense sums over a key space larger than the rows; ``keys`` 32 bits
+    wide sort twice as fast."""
+    n = keys.shape[0]
+    if n == 0:
+        return keys.copy(), np.zeros(0, dtype=np.int64)
+    keys.sort()
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    del first
+    count = np.empty(starts.shape[0], dtype=np.int64)
+    np.subtract(starts[1:], starts[:-1], out=count[:-1])
+    count[-1] = n - starts[-1]
+    return keys[starts], count
 
 
 def _dense_limit(entries: int) -> int:

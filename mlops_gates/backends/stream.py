@@ -1,0 +1,370 @@
+"""The memory engine's reduction read in record batches: a Parquet file to the shared tables
+holding about one batch of rows at a time.
+
+Each batch is reduced to *cells*, as the SQL engines' GROUP BYs return them (one per
+distinct slice values, label and predictions, with a row count; per model one per score
+group, label and score bin; for paired DeLong one per score group, label and both bins),
+and the cells of every batch are merged by adding their counts. At the end the cells go
+through the same numpy reducers as the SQL engines' cells, with the counts as weights, so
+the tables are exactly those a whole read gives (tests/backends/test_stream.py).
+
+Values are numbered as they first appear (a Parquet file keeps one dictionary per row
+group, so a batch's dictionary codes are mapped to run-wide ones), and so are the
+combinations of slice values; the order every table is finally sorted in is settled only
+at the end, from the few distinct values.
+
+Only runs whose every gate reads the reduced tables stream (`streams`); a schema, drift,
+staleness or behaviour gate reads the rows themselves, and a model must be called on the
+whole frame, so those runs read the file whole. So do data the batches cannot reproduce
+exactly (exact score tables, which are row-sized whatever their form; slice columns that are
+not text), and anything wrong with the data: the whole read then says what, in its words.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlops_gates.backends.cells import Combos, Values, joint_table, score_table
+from mlops_gates.backends.grouping import Grouping
+from mlops_gates.backends.plan import Plan, Reduced, plan_for, resolve_bins
+from mlops_gates.config import Config
+from mlops_gates.errors import DataError
+from mlops_gates.sources.data import Table, _index_columns, infer_format
+from mlops_gates.sources.evaluation import _encode, build_inputs
+from mlops_gates.stats.reduce import reduce_classification, sorted_cells
+from mlops_gates.stats.scorebins import ScoreBins
+
+__all__ = ["STREAMING_KINDS", "Unstreamable", "stream_reduce", "streams"]
+
+# Gate kinds that read only the reduced tables: a run of these alone never needs the rows.
+STREAMING_KINDS = frozenset({"metric", "fairness", "baseline", "calibration", "churn"})
+BATCH_ROWS = 1 << 18  # rows per batch: its temporaries are what streaming holds
+
+
+class Unstreamable(Exception):
+    """The batches cannot give exactly the whole read's tables (or the data has a problem
+    the whole read words better): read the file whole instead."""
+
+
+def streams(config: Config) -> bool:
+    """Whether `config`'s run can reduce its data in batches (see the module docstring)."""
+    if config.task.type not in ("binary", "multiclass"):
+        return False
+    if any(g.kind not in STREAMING_KINDS for g in config.gates):
+        return False
+    models = [m for m in (config.candidate, config.baseline) if m is not None]
+    if any(m.predictions is None for m in models):
+        return False
+    try:
+        fmt = config.data.format or infer_format(config.data_path)
+    except DataError:
+        return False
+    return fmt == "parquet" and config.data_path.is_file()
+
+
+def stream_reduce(config: Config, path: Path) -> Reduced:
+    """The data file at `path` reduced for `config`'s gates in batches; `Unstreamable`
+    when only a whole read gives the same tables or the same message."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    names = list(schema.names)
+    index = _index_columns(schema)
+    columns = [c for c in names if c not in index]
+    plan = plan_for(config, set(columns))
+    label = config.task.label
+    models = [(r, m) for r, m in (("candidate", config.candidate), ("baseline", config.baseline))]
+    used = [(r, m) for r, m in models if m is not None]
+    preds = [str(m.predictions) for _, m in used]
+    scored: dict[str, str] = {
+        r: m.scores for r, m in used if m.scores is not None and r in plan.score_models
+    }
+    needed = [*plan.columns, label, *preds, *scored.values()]
+    if len(set(needed)) != len(needed) or any(names.count(c) != 1 or c in index for c in needed):
+        raise Unstreamable("a column is missing, repeated or shared")
+    for c in plan.columns:
+        t = schema.field(c).type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            raise Unstreamable(f"slice column {c!r} is not text")
+    for c in scored.values():
+        t = schema.field(c).type
+        if not (pa.types.is_floating(t) or pa.types.is_integer(t)):
+            raise Unstreamable(f"score column {c!r} is not numeric")
+    # pre_buffer off: on, the reader keeps every row group it has read (the whole file).
+    with pq.ParquetFile(path, read_dictionary=plan.columns, pre_buffer=False) as file:
+        n_rows = file.metadata.num_rows
+        if n_rows == 0:
+            raise Unstreamable("no rows")
+        n_bins = resolve_bins(config.backend.score_bins, n_rows)
+        if config.task.type != "binary":
+            scored = {}
+        if scored and n_bins is None:
+            raise Unstreamable("exact score tables are row-sized")
+        ranges: dict[str, tuple[float, float]] = {
+            r: _score_range(file, c) for r, c in scored.items()
+        }
+        bins: dict[str, ScoreBins] = {
+            r: ScoreBins(lo, hi, n_bins or 1) for r, (lo, hi) in ranges.items()
+        }
+        joint = plan.joint and len(bins) == 2
+        reducer = _Batches(plan, label, preds, scored, bins, joint, n_rows)
+        for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=needed):
+            reducer.add(batch)
+    return reducer.finish(config, columns, n_rows, ranges, path)
+
+
+def _score_range(file: Any, column: str) -> tuple[float, float]:
+    """The scores' min and max, from the row groups' statistics when every one has them
+    (no read), else from one pass over the column alone."""
+    meta = file.metadata
+    leaf = [meta.schema.column(j).path for j in range(meta.num_columns)].index(column)
+    lo, hi = np.inf, -np.inf
+    for g in range(meta.num_row_groups):
+        stats = meta.row_group(g).column(leaf).statistics
+        if stats is None or not stats.has_min_max or meta.row_group(g).num_rows == 0:
+            break
+        lo, hi = min(lo, float(stats.min)), max(hi, float(stats.max))
+    else:
+        if np.isfinite(lo) and np.isfinite(hi):
+            return lo, hi
+    lo, hi = np.inf, -np.inf
+    for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=[column]):
+        s = np.asarray(batch.column(0), dtype=np.float64)
+        if s.shape[0]:
+            lo, hi = min(lo, float(s.min())), max(hi, float(s.max()))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise Unstreamable(f"scores in {column!r} are not finite")
+    return lo, hi
+
+
+class _Batches:
+    """The cells of every batch so far."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        label: str,
+        preds: list[str],
+        scored: dict[str, str],
+        bins: dict[str, ScoreBins],
+        joint: bool,
+        n_rows: int,
+    ) -> None:
+        self.plan, self.label, self.preds, self.scored, self.bins = plan, label, preds, scored, bins
+        self.slice_values = {c: Values() for c in plan.columns}
+        self.label_values = {c: Values() for c in [label, *preds]}
+        self.fine = Combos(len(plan.columns))  # slice values
+        self.cells: list[tuple[np.ndarray, np.ndarray]] = []  # (fine, y, c[, b]) codes, counts
+        self.score_cols = [plan.columns.index(c) for c in plan.score_columns]
+        self.score = Combos(len(self.score_cols))  # score-slice values
+        self.fine_to_score = np.zeros(0, dtype=np.int64)
+        self.pairs = Combos(2)  # (score combo, label code)
+        self.n_bins = next(iter(bins.values())).n_bins if bins else 1
+        # Per model, rows per (pair, bin), flat; 32 bits hold any count of a smaller file.
+        self.count_type = np.int32 if n_rows < 1 << 31 else np.int64
+        self.hist = {m: np.zeros(0, dtype=self.count_type) for m in bins}
+        # Paired scores: one packed key per row, (pair, candidate bin, baseline bin), 8 bytes
+        # a row; nearly every row is a cell of its own (a table of cells would be larger).
+        self.joint = np.empty(n_rows, dtype=np.int64) if joint else None
+        self.filled = 0
+
+    def add(self, batch: Any) -> None:
+        n = batch.num_rows
+        if n == 0:
+            return
+        codes, radices = [], []
+        for c in self.plan.columns:
+            col = batch.column(c)
+            values = self.slice_values[c]
+            indices = np.asarray(col.indices.fill_null(len(col.dictionary)))
+            uniques = np.asarray([*col.dictionary.to_pylist(), None], dtype=object)
+            used = np.flatnonzero(np.bincount(indices, minlength=len(uniques)))
+            lut = np.zeros(len(uniques), dtype=np.int64)
+            lut[used] = values.lookup(uniques[used])
+            codes.append(lut[indices])
+            radices.append(len(values))
+        fine = self.fine.of(codes, radices, n)
+        labels, lradix = [], []
+        for c in [self.label, *self.preds]:
+            col = batch.column(c)
+            if col.null_count:
+                raise Unstreamable(f"{c!r} has missing values")
+            k, u = pd.factorize(col.to_numpy(zero_copy_only=False))
+            u = np.asarray(u)
+            labels.append(self.label_values[c].lookup(u)[k])
+            lradix.append(len(self.label_values[c]))
+        self._count_cells(fine, labels, lradix)
+        if not self.bins:
+            return
+        self._map_scores(codes)
+        sid = self.fine_to_score[fine]
+        pair = self.pairs.of([sid, labels[0]], [max(len(self.score), 1), lradix[0]], n)
+        del sid
+        n_pairs, nb = len(self.pairs), self.n_bins
+        index = {}
+        for model, column in self.scored.items():
+            s = np.asarray(batch.column(column), dtype=np.float64)
+            if not np.isfinite(s).all():
+                raise Unstreamable(f"scores in {column!r} are not finite")
+            index[model] = self.bins[model].codes(s)
+            key = pair * nb
+            key += index[model]
+            old = self.hist[model]
+            if old.shape[0] < n_pairs * nb:
+                old = np.concatenate([old, np.zeros(n_pairs * nb - old.shape[0], old.dtype)])
+            cells, counts = sorted_cells(key)  # as long as the batch, not the table
+            old[cells] += counts.astype(old.dtype, copy=False)
+            self.hist[model] = old
+            del key, cells, counts
+        if self.joint is not None:
+            if self.filled + n > self.joint.shape[0]:
+                raise Unstreamable("more rows than the file's metadata says")
+            key = self.joint[self.filled : self.filled + n]
+            np.multiply(pair, nb, out=key)
+            key += index["candidate"]
+            key *= nb
+            key += index["baseline"]
+            self.filled += n
+
+    def _count_cells(self, fine: np.ndarray, labels: list[np.ndarray], radix: list[int]) -> None:
+        key = fine.copy()
+        for codes, r in zip(labels, radix, strict=True):
+            key *= r
+            key += codes
+        cells, counts = sorted_cells(key)
+        digits = []
+        for r in reversed(radix):
+            digits.append(cells % r)
+            cells //= r
+        digits.append(cells)
+        digits.reverse()
+        self.cells.append((np.stack(digits, axis=1), counts))
+
+    def _map_scores(self, codes: list[np.ndarray]) -> None:
+        """Extend fine combination -> score combination to the combinations seen so far."""
+        table = self.fine.table()[self.fine_to_score.shape[0] :]
+        if not table.shape[0]:
+            return
+        cols = [table[:, i] for i in self.score_cols]
+        radices = [len(self.slice_values[self.plan.columns[i]]) for i in self.score_cols]
+        sid = self.score.of(cols, radices, table.shape[0])
+        self.fine_to_score = np.concatenate([self.fine_to_score, sid])
+
+    def finish(
+        self,
+        config: Config,
+        columns: list[str],
+        n_rows: int,
+        ranges: dict[str, tuple[float, float]],
+        path: Path,
+    ) -> Reduced:
+        # The cells of all batches, each once: (fine, label, predictions...) -> rows.
+        rows = np.concatenate([c for c, _ in self.cells])
+        weights = np.concatenate([w for _, w in self.cells])
+        cells, inverse = np.unique(rows, axis=0, return_inverse=True)
+        weights = np.bincount(inverse.reshape(-1), weights=weights, minlength=cells.shape[0])
+        weights = np.rint(weights).astype(np.int64)
+        combos = self.fine.table()
+        plan = self.plan
+        factorized = {}
+        text = _text_dtype()
+        for i, c in enumerate(plan.columns):
+            values = self.slice_values[c].array()
+            factorized[c] = (combos[cells[:, 0], i], pd.array(values.tolist(), dtype=text))
+        base = {
+            c: self.label_values[c].array()[cells[:, 1 + j]]
+            for j, c in enumerate([self.label, *self.preds])
+        }
+        frame = pd.DataFrame(base)
+        order = [c for c in columns if c in factorized or c in frame.columns]
+        table = Table(
+            frame,
+            factorized=factorized,
+            decode=lambda: _decoded(frame, factorized, order),
+            columns=order,
+            rows=cells.shape[0],
+        )
+        bare = config.model_copy(
+            update={
+                "candidate": config.candidate.model_copy(update={"scores": None}),
+                "baseline": None
+                if config.baseline is None
+                else config.baseline.model_copy(update={"scores": None}),
+            }
+        )
+        data = build_inputs(bare, table, path)  # classes, and every message on labels
+        if data.baseline_error is not None:
+            raise Unstreamable("the baseline's predictions cannot be read")
+        grouping = Grouping.of(table, plan.columns)
+        stats = reduce_classification(
+            grouping.codes,
+            grouping.n_groups,
+            data.y_true,
+            data.candidate,
+            data.baseline,
+            n_classes=len(data.classes),
+            weights=weights,
+        )
+        score_grouping, to_coarse = grouping.coarsen(plan.score_columns)
+        reduced = Reduced(
+            engine="memory",
+            n_rows=n_rows,
+            columns=tuple(columns),
+            grouping=grouping,
+            stats=stats,
+            score_grouping=score_grouping,
+            classes=data.classes,
+            models={
+                role: {"source": "column", "predictions": m.predictions, "scores": m.scores}
+                for role, m in (("candidate", config.candidate), ("baseline", config.baseline))
+                if m is not None
+            },
+        )
+        for model, mc in (("candidate", config.candidate), ("baseline", config.baseline)):
+            if model in plan.score_models and config.task.type == "binary":
+                wanted = mc is not None and mc.scores is not None
+                reduced.scores[model] = None if not wanted else reduced.scores.get(model)
+        if not self.bins:
+            return reduced
+        # Score combination -> score group, through any fine combination of it.
+        fine_group = np.zeros(len(self.fine), dtype=np.int64)
+        fine_group[cells[:, 0]] = grouping.codes
+        score_group = np.zeros(len(self.score), dtype=np.int64)
+        score_group[self.fine_to_score] = to_coarse[fine_group]
+        label_values = self.label_values[self.label].array()
+        what = f"column {self.label!r} (task.label)"
+        class_of = _encode(label_values, data.classes, what, path)
+        pairs = self.pairs.table()
+        pair_group, pair_class = score_group[pairs[:, 0]], class_of[pairs[:, 1]]
+        ng, nb = score_grouping.n_groups, self.n_bins
+        for model in list(self.hist):
+            reduced.score_range[model] = ranges[model]
+            reduced.bins[model] = self.bins[model]
+            reduced.scores[model] = score_table(
+                self.hist.pop(model), pair_group, pair_class, ng, self.bins[model].thresholds()
+            )
+        if self.joint is not None:
+            # Handed over in a list, so that joint_table holds the only reference and frees
+            # the keys (8 bytes a row) once it has read the cells off them.
+            keys = [self.joint[: self.filled]]
+            self.joint = None
+            reduced.joint_scores = joint_table(keys, pair_group, pair_class, ng, nb)
+        return reduced
+
+
+def _text_dtype() -> Any:
+    import pyarrow as pa
+
+    return pa.array([], pa.large_string()).to_pandas().dtype  # what pandas reads text as
+
+
+def _decoded(frame: pd.DataFrame, factorized: dict[str, Any], order: list[str]) -> pd.DataFrame:
+    out = frame.copy()
+    for c, (codes, values) in factorized.items():
+        out[c] = values.take(codes)
+    return out[order]

@@ -1,0 +1,205 @@
+"""The memory engine's batched read: a file of many row groups reduces to exactly the tables
+of one whole read, runs whose gates read only those tables stream, and the others (or bad
+data) read the file whole, with the whole read's messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from mlops_gates.backends import stream
+from mlops_gates.backends.memory import MemoryBackend, _require_room, reduce_frame
+from mlops_gates.backends.plan import Reduced, plan_for
+from mlops_gates.config import Config, load_config
+from mlops_gates.errors import DataError
+from mlops_gates.gates.runner import run_gates
+from mlops_gates.sources.data import read_rows
+from mlops_gates.sources.evaluation import build_inputs
+
+from .test_engines import assert_same
+
+
+def rows(n: int = 4000, seed: int = 3) -> pd.DataFrame:
+    """Text slices (one with missing values, one whose rarest value first appears late,
+    so row groups' dictionaries differ), tied and continuous scores."""
+    rng = np.random.default_rng(seed)
+    region = rng.choice(["north", "south", "east"], n, p=[0.5, 0.3, 0.2]).astype(object)
+    region[n - n // 10 :] = rng.choice(["north", "late"], n // 10)  # "late" only at the end
+    sex = rng.choice(["F", "M", None], n, p=[0.45, 0.5, 0.05])
+    y = rng.integers(0, 2, n)
+    score_c = np.clip(y * 0.5 + rng.normal(0.25, 0.25, n), 0, 1).round(2)
+    score_b = np.clip(y * 0.3 + rng.normal(0.35, 0.3, n), 0, 1)
+    return pd.DataFrame(
+        {
+            "region": region,
+            "y": y,
+            "pred_c": (score_c >= 0.5).astype(np.int8),
+            "score_c": score_c,
+            "pred_b": (score_b >= 0.5).astype(np.int64),
+            "score_b": score_b,
+            "sex": sex,
+            "extra": rng.normal(size=n),
+        }
+    )
+
+
+GATES: list[dict[str, Any]] = [
+    {"id": "acc", "kind": "metric", "metric": "accuracy", "min": 0.8,
+     "slices": ["region", ["region", "sex"]]},
+    {"id": "auc", "kind": "metric", "metric": "roc_auc", "min": 0.9, "slices": ["sex"]},
+    {"id": "dp", "kind": "fairness", "metric": "demographic_parity_difference",
+     "sensitive": "sex", "max": 0.2},
+    {"id": "base-auc", "kind": "baseline", "metric": "roc_auc", "max_drop": 0.0,
+     "slices": ["region"]},
+    {"id": "base-acc", "kind": "baseline", "metric": "accuracy", "max_drop": 0.01},
+]  # fmt: skip
+
+
+def project(
+    root: Path,
+    data: pd.DataFrame,
+    *,
+    row_group: int = 300,
+    gates: list[dict[str, Any]] | None = None,
+    task: dict[str, Any] | None = None,
+    baseline: bool = True,
+    engine: str = "memory",
+) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(data, preserve_index=False)
+    pq.write_table(table, root / "eval.parquet", row_group_size=row_group)
+    cfg: dict[str, Any] = {
+        "version": 1,
+        "data": {"path": "eval.parquet"},
+        "task": task or {"type": "binary", "label": "y"},
+        "candidate": {"predictions": "pred_c", "scores": "score_c"},
+        "statistics": {"replicates": 200, "seed": 7},
+        "backend": {"engine": engine, "score_bins": 64},
+        "gates": gates or GATES,
+    }
+    if baseline:
+        cfg["baseline"] = {"predictions": "pred_b", "scores": "score_b"}
+    (root / "mlops-gates.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return root / "mlops-gates.yaml"
+
+
+def whole(config: Config) -> Reduced:
+    """The tables of one whole read (the memory engine before batching)."""
+    plan = plan_for(config)
+    table = read_rows(config.data_path, "parquet", factorize=plan.columns)
+    return reduce_frame(config, build_inputs(config, table, config.data_path), plan)
+
+
+def assert_same_tables(a: Reduced, b: Reduced) -> None:
+    assert (a.n_rows, a.classes, a.models, a.columns) == (b.n_rows, b.classes, b.models, b.columns)
+    pd.testing.assert_frame_equal(a.grouping.keys, b.grouping.keys)
+    pd.testing.assert_frame_equal(a.score_grouping.keys, b.score_grouping.keys)
+    assert np.array_equal(a.stats.counts, b.stats.counts)  # type: ignore[union-attr]
+    assert (a.bins, a.score_range) == (b.bins, b.score_range)
+    assert a.scores.keys() == b.scores.keys()
+    for model, s in a.scores.items():
+        t = b.scores[model]
+        assert s is not None and t is not None
+        for name in ("thresholds", "group", "score", "pos", "neg"):
+            assert np.array_equal(getattr(s, name), getattr(t, name)), (model, name)
+    if a.joint_scores is None or b.joint_scores is None:
+        assert a.joint_scores is b.joint_scores
+        return
+    ja, jb = a.joint_scores, b.joint_scores
+    assert (ja.n_negative_entries, ja.n_groups) == (jb.n_negative_entries, jb.n_groups)
+    for name in ("group", "candidate", "baseline", "count"):
+        assert np.array_equal(getattr(ja, name), getattr(jb, name)), name
+
+
+def test_many_row_groups_reduce_to_the_tables_of_one_whole_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = rows()
+    config = load_config(project(tmp_path, data, row_group=300))
+    assert pq.ParquetFile(config.data_path).metadata.num_row_groups == 14
+    # Batches that do not line up with the row groups, so one batch spans two dictionaries.
+    monkeypatch.setattr(stream, "BATCH_ROWS", 450)
+    batched = stream.stream_reduce(config, config.data_path)
+    assert batched.joint_scores is not None  # the paired table is built too
+    assert_same_tables(batched, whole(config))
+    # And a file written as one row group gives the same tables again.
+    one = load_config(project(tmp_path / "one", data, row_group=len(data)))
+    assert_same_tables(stream.stream_reduce(one, one.data_path), batched)
+
+
+def test_a_streamed_run_gives_the_whole_reads_verdicts(tmp_path: Path) -> None:
+    data = rows(seed=4)
+    config = load_config(project(tmp_path, data))
+    assert stream.streams(config)
+    with MemoryBackend(config) as backend:
+        assert backend.stream() is not None  # this run streams ...
+        assert backend.digest() is not None
+    streamed = run_gates(config)
+    read_whole = run_gates(config, table=data)  # ... and rows handed over never do
+    assert_same(streamed, read_whole)
+    assert streamed.fingerprint["data"] is not None
+    assert streamed.context["reduction"] == read_whole.context["reduction"]
+    assert {g.details["ci_method"] for g in streamed.gates if g.gate == "base-auc"} == {
+        "paired delong"
+    }
+    # The batches are cells as DuckDB's GROUP BYs return them: the same verdicts there too.
+    assert_same(streamed, run_gates(load_config(project(tmp_path / "duck", data, engine="duckdb"))))
+
+
+def test_multiclass_text_labels_stream_to_the_same_tables(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    n = 3000
+    y = rng.choice(["cat", "dog", "eel"], n)
+    pred = np.where(rng.random(n) < 0.7, y, rng.choice(["cat", "dog", "eel"], n))
+    data = pd.DataFrame({"y": y, "pred_c": pred, "g": rng.choice(["x", "y"], n)})
+    gates = [{"id": "acc", "kind": "metric", "metric": "accuracy", "min": 0.7, "slices": ["g"]}]
+    path = project(
+        tmp_path, data, gates=gates, task={"type": "multiclass", "label": "y"}, baseline=False
+    )
+    raw = yaml.safe_load(path.read_text())
+    raw["candidate"] = {"predictions": "pred_c"}
+    path.write_text(yaml.safe_dump(raw))
+    config = load_config(path)
+    assert_same_tables(stream.stream_reduce(config, config.data_path), whole(config))
+
+
+def test_runs_needing_the_rows_or_exact_tables_read_the_file_whole(tmp_path: Path) -> None:
+    data = rows(1000)
+    schema = [*GATES, {"id": "s", "kind": "schema", "schema": "schema.yaml"}]
+    assert not stream.streams(load_config(project(tmp_path / "schema", data, gates=schema)))
+    exact = project(tmp_path / "exact", data)
+    raw = yaml.safe_load(exact.read_text())
+    raw["backend"]["score_bins"] = "exact"  # exact tables are row-sized: no gain in batches
+    exact.write_text(yaml.safe_dump(raw))
+    config = load_config(exact)
+    with pytest.raises(stream.Unstreamable, match="exact"):
+        stream.stream_reduce(config, config.data_path)
+    with MemoryBackend(config) as backend:
+        assert backend.stream() is None
+
+
+def test_bad_labels_get_the_whole_reads_message(tmp_path: Path) -> None:
+    data = rows(1000)
+    data.loc[700, "y"] = 7  # a stray label in a late row group
+    task = {"type": "binary", "label": "y", "classes": [0, 1], "positive_label": 1}
+    config = load_config(project(tmp_path, data, task=task))
+    with MemoryBackend(config) as backend:
+        assert backend.stream() is None
+    report = run_gates(config)
+    assert report.errors and report.errors == run_gates(config, table=data).errors
+    assert "first at row 700" in report.errors[0]  # a row of the file, not of a batch
+
+
+def test_data_too_large_for_memory_is_refused_before_reading(tmp_path: Path) -> None:
+    config = load_config(project(tmp_path, rows(1000)))
+    with pytest.raises(DataError, match=r"backend\.engine: duckdb") as caught:
+        _require_room(config.data_path, streaming=False, available=10_000)
+    assert str(caught.value).count("\n") == 0 and "1,000 rows" in str(caught.value)
+    _require_room(config.data_path, streaming=True, available=10**9)  # fits: no error
