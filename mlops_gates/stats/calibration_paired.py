@@ -21,9 +21,14 @@ delta method keeps only the linear term, whose gradient ``∝ (p̄ − s̄)`` va
 models are calibrated, and its variance then collapses to 0; the quadratic term is what
 remains there, and it is kept. The moments are evaluated at each cell's positive rate,
 shrunk towards its two bins' rates (two pseudo-rows) so a small cell's estimated variance
-is not 0. The interval is ``D̂ ± z·se``; its coverage and its false-"better" rate are
-measured by seeded simulation in tests/stats/test_calibration_paired.py and
-bench/calibration_paired.py (docs/explanation/new-gates-statistics.md).
+is not 0, and the squared gradient, observed with noise, has that noise's variance
+subtracted (else a nearly calibrated pair's variance is about doubled). The interval is
+``D̂ ± z·se``; its coverage and its false-"better" rate are measured by seeded simulation
+in tests/stats/test_calibration_paired.py and bench/calibration_paired.py
+(docs/explanation/new-gates-statistics.md).
+
+The target is conditional on the scores: the two models' calibration on these rows. The
+variance of the rows' composition (what a population-level claim would add) is not in it.
 """
 
 from __future__ import annotations
@@ -164,11 +169,16 @@ def _variance(
         rate_b = np.nan_to_num(baseline.positives / baseline.total.astype(np.float64))
     prior = (rate_c[:, :, None] + rate_b[:, None, :]) / 2.0
     p = (joint.positives + _PSEUDO_ROWS * prior) / (joint.total + _PSEUDO_ROWS)
-    return _variance_at(candidate, baseline, joint.total, p)
+    return _variance_at(candidate, baseline, joint.total, p, estimated=True)
 
 
 def _variance_at(
-    candidate: CalibrationBins, baseline: CalibrationBins, total: IntArray, p: FloatArray
+    candidate: CalibrationBins,
+    baseline: CalibrationBins,
+    total: IntArray,
+    p: FloatArray,
+    *,
+    estimated: bool = False,
 ) -> FloatArray:
     """Var(D̂) per slice when joint cell ``i`` holds ``total_i`` rows of probability
     ``p_i``: the exact variance of the polynomial (tests check it against simulation)."""
@@ -183,8 +193,19 @@ def _variance_at(
     m_c = mean.sum(axis=2)  # E Y_j
     m_b = mean.sum(axis=1)  # E Z_k
     g = (a_c + 2.0 * b_c * m_c)[:, :, None] - (a_b + 2.0 * b_b * m_b)[:, None, :]
+    g2 = g**2
+    if estimated:
+        # The gradient at the observed rates is noisy, and its square is biased upwards by
+        # its own variance (4β²·Var Y_j + 4β'²·Var Z_k − 8ββ'·σ_i²): subtracted, so a
+        # nearly calibrated pair is not judged with an inflated variance.
+        noise = 4.0 * (
+            (b_c**2 * var.sum(axis=2))[:, :, None]
+            + (b_b**2 * var.sum(axis=1))[:, None, :]
+            - 2.0 * b_c[:, :, None] * b_b[:, None, :] * var
+        )
+        g2 = np.maximum(g2 - noise, 0.0)
     q_diag = b_c[:, :, None] - b_b[:, None, :]
-    linear = (g**2 * var).sum(axis=(1, 2))
+    linear = (g2 * var).sum(axis=(1, 2))
     cross = 2.0 * (g * q_diag * mu3).sum(axis=(1, 2))
     diag4 = (q_diag**2 * excess4).sum(axis=(1, 2))
     # Σ_{i,i'} Q_ii'² σ_i² σ_i'² = Σ_j β_j² (Σ_k σ²)² + Σ_k β'_k² (Σ_j σ²)² − 2 Σ_i β_j β'_k σ_i⁴
