@@ -54,8 +54,9 @@ class Plan:
     columns: list[str]  # the finest grouping: every column a gate slices by
     score_columns: list[str]  # the columns gates using score metrics slice by
     score_models: tuple[Model, ...]  # whose scores those gates read
-    # Both models' scores paired per row: only paired DeLong (a baseline ROC AUC gate)
-    # reads that table, and it costs a sort of the rows.
+    # Both models' scores paired per row: only paired DeLong (a baseline ROC AUC gate) and
+    # the paired calibration comparison (squared_l2) read that table; it costs a sort of
+    # the rows.
     joint: bool = False
 
 
@@ -84,6 +85,8 @@ def plan_for(config: Config, available: set[str] | None = None) -> Plan:
             if both and config.baseline is not None:
                 wanted.append("baseline")
                 joint = joint or (isinstance(gate, BaselineGate) and gate.metric == "roc_auc")
+                # The paired calibration comparison crosses both models' bins per row.
+                joint = joint or getattr(gate, "statistic", None) == "squared_l2"
             _extend(models, wanted)
     # Keep the finest grouping's column order so coarsening is a plain sub-selection.
     score_columns = [c for c in columns if c in score_columns]

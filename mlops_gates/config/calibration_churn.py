@@ -24,7 +24,9 @@ __all__ = ["TOST_METRICS", "CalibrationGate", "ChurnGate"]
 # Metrics scored on rows that do not depend on either model (so candidate and baseline
 # rows pair up); the same list as stats.churn.TOST_METRICS (tests check they agree).
 TOST_METRICS = ("accuracy", "recall", "tpr", "specificity", "fpr", "fnr", "selection_rate")
-CalibrationStatistic = Literal["ece", "citl", "slope", "intercept"]
+CalibrationStatistic = Literal["ece", "squared_l2", "citl", "slope", "intercept"]
+# Statistics read over score bins (`bins`, `strategy`) and with a `compare: baseline` form.
+BINNED_STATISTICS = ("ece", "squared_l2")
 FlipDirection = Literal["any", "neg_to_pos", "pos_to_neg"]
 
 
@@ -36,24 +38,32 @@ class CalibrationGate(GateBase, Sliced, Judged):
     statistic: CalibrationStatistic = Field(
         default="ece",
         description="ece: expected calibration error, Σ (n_b / n)·|mean score − observed "
-        "rate| over score bins; citl: calibration-in-the-large, mean score − observed rate "
+        "rate| over score bins; squared_l2: the debiased squared ℓ2 calibration error, "
+        "Σ (n_b / n)·(mean score − observed rate)² less each bin's binomial noise (Kumar, "
+        "Liang & Ma 2019), only with compare: baseline, where its candidate − baseline "
+        "difference is paired (the same rows' label noise cancels) and so can show a model "
+        "better calibrated; citl: calibration-in-the-large, mean score − observed rate "
         "(> 0: over-predicts); slope / intercept: Cox's logistic recalibration "
         "logit P(y) = intercept + slope·logit(score) (calibrated: 1 and 0; slope < 1: "
         "over-confident).",
     )
     bins: int = Field(
-        default=10, ge=1, le=1000, description="With statistic: ece, the number of score bins."
+        default=10,
+        ge=1,
+        le=1000,
+        description="With statistic: ece or squared_l2, the number of score bins.",
     )
     strategy: Literal["uniform", "quantile"] = Field(
         default="uniform",
-        description="With statistic: ece, the bins: uniform (equal width over [0, 1]) or "
-        "quantile (equal mass: each slice's own score quantiles), as scikit-learn's "
+        description="With statistic: ece or squared_l2, the bins: uniform (equal width over "
+        "[0, 1]) or quantile (equal mass: each slice's own score quantiles), as scikit-learn's "
         "calibration_curve.",
     )
     compare: Literal["baseline"] | None = Field(
         default=None,
-        description="baseline: judge ECE(candidate) − ECE(baseline) on the same rows; "
-        "`max: 0` reads 'no worse calibrated than the baseline'.",
+        description="baseline: judge the statistic's candidate − baseline difference on the "
+        "same rows; `max: 0` reads 'no worse calibrated than the baseline'. With ece the "
+        "interval is unpaired (valid but wide); with squared_l2 it is paired.",
     )
     min: float | None = Field(default=None, description="Lower bound (inclusive).")
     max: float | None = Field(
@@ -75,15 +85,26 @@ class CalibrationGate(GateBase, Sliced, Judged):
     @model_validator(mode="after")
     def _check(self) -> CalibrationGate:
         _need_bound(self.min, self.max)
-        if self.statistic != "ece":
+        if self.statistic not in BINNED_STATISTICS:
             for key in ("bins", "strategy"):
                 if key in self.model_fields_set:
-                    raise FieldError((key,), f"`{key}` applies to statistic: ece only; remove it")
-        if self.compare == "baseline" and self.statistic != "ece":
+                    raise FieldError(
+                        (key,), f"`{key}` applies to statistic: ece or squared_l2 only; remove it"
+                    )
+        if self.compare == "baseline" and self.statistic not in BINNED_STATISTICS:
             raise FieldError(
                 ("compare",),
-                f"compare: baseline judges the ECE difference; statistic {self.statistic!r} "
-                "has no candidate-vs-baseline form (use statistic: ece, or a gate per model)",
+                f"compare: baseline judges an ECE or squared_l2 difference; statistic "
+                f"{self.statistic!r} has no candidate-vs-baseline form (use statistic: ece "
+                "or squared_l2, or a gate per model)",
+            )
+        if self.statistic == "squared_l2" and self.compare != "baseline":
+            # Its interval is validated for the paired difference only (bench/
+            # calibration_paired.py); one model's ECE has the Bonferroni interval.
+            raise FieldError(
+                ("statistic",),
+                "statistic: squared_l2 is the paired candidate-vs-baseline comparison: add "
+                "`compare: baseline`, or use statistic: ece for one model",
             )
         return self
 

@@ -3,11 +3,12 @@
 Every number comes from the score tables (per slice and distinct score: positives and
 negatives), through `stats/calibration.py` and `stats/calibration_slope.py`: ECE with its
 simultaneous Clopper-Pearson-Bonferroni interval, calibration-in-the-large with the
-observed rate's interval, Cox's slope and intercept with Wald intervals, and the ECE
-difference candidate − baseline (an unpaired, valid interval). A number that cannot be had
-(an empty slice, one class, a score of exactly 0 or 1 for the slope) is undefined, which
-the judge turns into `error` on the whole data and the `on_insufficient` outcome on a slice:
-never a pass.
+observed rate's interval, Cox's slope and intercept with Wald intervals, the ECE
+difference candidate − baseline (an unpaired, valid interval), and the paired difference
+of the debiased squared ℓ2 calibration error (stats/calibration_paired.py). A number that
+cannot be had (an empty slice, one class, a score of exactly 0 or 1 for the slope) is
+undefined, which the judge turns into `error` on the whole data and the `on_insufficient`
+outcome on a slice: never a pass.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _NO_BASELINE = "no baseline configured (a first model?); outcome set by if_no_ba
 _ECE_METHOD: Literal["clopper_pearson"] = "clopper_pearson"
 _WHAT = {
     "ece": "expected calibration error",
+    "squared_l2": "squared l2 calibration error (debiased)",
     "citl": "calibration-in-the-large",
     "slope": "calibration slope",
     "intercept": "calibration intercept",
@@ -83,6 +85,8 @@ def evaluate_calibration(gate: CalibrationGate, ctx: Context) -> list[GateResult
             raise DataError(f"gate {gate.id!r}: no score table was reduced (please report it)")
         if gate.statistic == "ece":
             ev, extra = _ece(gate, scores, table.baseline_scores if compare else None, level)
+        elif gate.statistic == "squared_l2":
+            ev, extra = _squared_l2(gate, table, level)
         elif gate.statistic == "citl":
             ev, extra = _citl(scores, level, proportion_method(settings) or "wilson")
         else:
@@ -126,6 +130,7 @@ def evaluate_calibration(gate: CalibrationGate, ctx: Context) -> list[GateResult
 
 _UNDEFINED = {
     "ece": "no rows with scores",
+    "squared_l2": "no rows with scores",
     "citl": "no rows with scores",
     "slope": "the logistic fit needs both classes, two distinct scores, no score of exactly "
     "0 or 1, and no separation",
@@ -171,6 +176,33 @@ def _ece(
     )
     method = "clopper_pearson_bonferroni_unpaired"
     return Evidence(diff, iv.lo, iv.hi, method=method, pvalues=diff_pvalues), extra
+
+
+def _squared_l2(
+    gate: CalibrationGate, table: ClassificationStats, level: float
+) -> tuple[Evidence, dict[str, Any]]:
+    """The paired candidate − baseline difference of the debiased squared ℓ2 calibration
+    error, from both models' bins crossed on the same rows (stats/calibration_paired.py)."""
+    from mlops_gates.stats import calibration as cal
+    from mlops_gates.stats import calibration_paired as paired
+
+    scores, baseline, joint = table.candidate_scores, table.baseline_scores, table.joint_scores
+    if scores is None or baseline is None or joint is None:
+        raise DataError(f"gate {gate.id!r}: no joint score table was reduced (please report it)")
+    bins = cal.calibration_bins(scores, n_bins=gate.bins, strategy=gate.strategy)
+    base = cal.calibration_bins(baseline, n_bins=gate.bins, strategy=gate.strategy)
+    cells = paired.joint_calibration_bins(joint, scores, baseline, bins, base)
+    diff, iv, se = paired.l2_difference(bins, base, cells, level=level)
+    extra: dict[str, Any] = {
+        "bins": gate.bins,
+        "strategy": gate.strategy,
+        "curve": _curves(bins),
+        "candidate": paired.l2_calibration_error(bins),
+        "baseline": paired.l2_calibration_error(base),
+        "baseline_curve": _curves(base),
+        "greater_is_better": False,
+    }
+    return Evidence(diff, iv.lo, iv.hi, method="paired_exact_variance", se=se), extra
 
 
 def _citl(scores: ScoreStats, level: float, method: Any) -> tuple[Evidence, dict[str, Any]]:

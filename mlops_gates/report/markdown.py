@@ -339,7 +339,8 @@ def _calibration_cell(g: dict[str, Any]) -> str:
     score against its observed rate, or the fit's intercept and slope."""
     d = g.get("details") or {}
     if d.get("baseline") is not None and d.get("candidate") is not None:
-        return f"ECE {fmt(d['baseline'])} → {fmt(d['candidate'])} · {baseline_verdict(g)}"
+        name = "ℓ2²" if g.get("metric") == "squared_l2" else "ECE"
+        return f"{name} {fmt(d['baseline'])} → {fmt(d['candidate'])} · {baseline_verdict(g)}"
     if "slope" in d:
         return f"intercept {fmt(_finite(d.get('intercept')))} · slope {fmt(_finite(d['slope']))}"
     score, rate = _finite(d.get("mean_score")), _finite(d.get("observed_rate"))

@@ -31,7 +31,7 @@ def test_the_kinds_are_registered_with_their_schema() -> None:
     assert {"calibration", "churn"} <= set(gate_kinds())
     defs = json_schema()["$defs"]
     cal = defs["CalibrationGate"]["properties"]
-    assert cal["statistic"]["enum"] == ["ece", "citl", "slope", "intercept"]
+    assert cal["statistic"]["enum"] == ["ece", "squared_l2", "citl", "slope", "intercept"]
     assert cal["strategy"]["enum"] == ["uniform", "quantile"]
     assert cal["bins"]["default"] == 10 and cal["min_support"]["default"] == 100
     churn = defs["ChurnGate"]["properties"]
@@ -54,6 +54,10 @@ def test_tost_metrics_agree_with_the_statistics() -> None:
             {"kind": "calibration", "compare": "baseline", "max": 0.0},
             "calibration-ece-vs-baseline",
         ),
+        (
+            {"kind": "calibration", "statistic": "squared_l2", "compare": "baseline", "max": 0},
+            "calibration-squared_l2-vs-baseline",
+        ),
         ({"kind": "churn", "max": 0.02}, "churn"),
         ({"kind": "churn", "max": 0.02, "direction": "pos_to_neg"}, "churn-pos_to_neg"),
         ({"kind": "churn", "metric": "accuracy", "within": 0.01}, "churn-accuracy"),
@@ -73,7 +77,13 @@ def test_default_ids(tmp_path: Path, gate: dict[str, Any], expected: str) -> Non
             {"kind": "calibration", "statistic": "citl", "bins": 20, "max": 0.1},
             {},
             "gates.0.bins",
-            "statistic: ece only",
+            "statistic: ece or squared_l2 only",
+        ),
+        (
+            {"kind": "calibration", "statistic": "squared_l2", "max": 0.0},
+            {},
+            "gates.0.statistic",
+            "add `compare: baseline`",
         ),
         (
             {"kind": "calibration", "statistic": "slope", "compare": "baseline", "min": 0},

@@ -265,3 +265,43 @@ def test_markdown_row_shows_mean_score_and_observed_rate(make_project: Project) 
     assert "| calibration |" in md
     s, y = df["score_c"].mean(), df["y"].mean()
     assert f"mean score {fmt(s)} · observed {fmt(y)}" in md
+
+
+def test_paired_squared_l2_shows_a_difference_the_unpaired_ece_cannot(
+    make_project: Project,
+) -> None:
+    """A calibrated candidate against a slightly bent baseline on 20,000 rows: the unpaired
+    ECE interval crosses 0, the paired squared-l2 one lies below it. Both errors equal
+    Kumar, Liang & Ma's package per slice; the roles swapped, the paired gate fails."""
+    from calibration import utils as kumar
+
+    df = scored_frame(n=20000, seed=3, power=1.0)
+    bent = np.round(df["score_b"] ** 1.15, 4)
+    good = df.assign(score_b=bent, pred_b=(bent >= 0.5).astype(int))
+    common = {"kind": "calibration", "compare": "baseline", "max": 0.0, "judge": "interval"}
+    gates = [
+        {"id": "ece", **common},
+        {"id": "l2", **common, "statistic": "squared_l2", "slices": ["sex"]},
+    ]
+    report = run(make_project, good, gates)
+    got = by_id(report)
+    assert got["ece"].ci is not None and got["ece"].ci[0] < 0 < got["ece"].ci[1]
+    for gid, rows in parts(good, "l2", "sex"):
+        v = got[gid]
+        y = rows["y"].to_numpy()
+        want = {}
+        for role, col in (("candidate", "score_c"), ("baseline", "score_b")):
+            edges = list(np.linspace(0, 1, 11)[1:])
+            data = list(zip(rows[col].to_numpy(), y, strict=True))
+            want[role] = kumar.unbiased_square_ce(kumar.fast_bin(data, edges))
+            assert v.details[role] == pytest.approx(want[role], abs=1e-14)
+        assert v.observed == pytest.approx(want["candidate"] - want["baseline"], abs=1e-14)
+    v = got["l2"]
+    assert v.status == "pass" and v.ci is not None and v.ci[1] < 0
+    assert v.details["ci_method"] == "paired_exact_variance"
+    md = render_markdown(report.to_dict())
+    cand, base = fmt(v.details["candidate"]), fmt(v.details["baseline"])
+    assert f"| ℓ2² {base} → {cand} · better |" in md, md
+    bad = good.assign(score_c=good["score_b"], score_b=good["score_c"])
+    w = by_id(run(make_project, bad, gates))["l2"]
+    assert w.status == "fail" and w.ci is not None and w.ci[0] > 0

@@ -19,6 +19,8 @@ GATES: list[dict[str, Any]] = [
     {"id": "ece-q", "kind": "calibration", "max": 0.05, "strategy": "quantile", "bins": 5,
      "slices": ["sex"], "judge": "significance"},
     {"id": "vs", "kind": "calibration", "compare": "baseline", "max": 0.0, "slices": ["sex"]},
+    {"id": "vs-l2", "kind": "calibration", "statistic": "squared_l2", "compare": "baseline",
+     "max": 0.0, "strategy": "quantile", "slices": ["sex", "region"], "judge": "interval"},
     {"id": "citl", "kind": "calibration", "statistic": "citl", "min": -0.02, "max": 0.02,
      "slices": ["region"]},
     {"id": "slope", "kind": "calibration", "statistic": "slope", "min": 0.8, "max": 1.2},
