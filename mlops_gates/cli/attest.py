@@ -181,17 +181,19 @@ def _attest(args: argparse.Namespace) -> int:
         doc = json.loads(report.read_text())
     except (OSError, ValueError) as exc:
         return _error(f"{report}: cannot read the report ({exc}); run `mlops-gates check` first")
+    # The report's URI has its credentials stripped: the environment's wins over it.
+    logged = ((doc.get("context") or {}).get("mlflow") or {}).get("tracking_uri")
+    tracking = args.tracking_uri or (None if os.environ.get("MLFLOW_TRACKING_URI") else logged)
+    if args.sigstore_bundle is not None:
+        if args.sigstore_inputs is not None or args.key is not None:
+            return _error("--sigstore-bundle keeps a signed bundle: no --key / --sigstore-inputs")
+        return _store_sigstore_bundle(args, doc, tracking)
     cand = ((doc.get("context") or {}).get("models") or {}).get("candidate") or {}
     ref = args.model or cand.get("resolved_uri") or cand.get("path")
     if not ref:
         return _error(f"{report}: the report names no candidate model file; pass --model PATH")
-    # The report's URI has its credentials stripped: the environment's wins over it.
-    logged = ((doc.get("context") or {}).get("mlflow") or {}).get("tracking_uri")
-    tracking = args.tracking_uri or (None if os.environ.get("MLFLOW_TRACKING_URI") else logged)
     if args.sigstore_inputs is not None:
         return _sigstore_inputs(args, str(ref), tracking)
-    if args.sigstore_bundle is not None:
-        return _store_sigstore_bundle(args, doc, tracking)
     try:
         signer = load_signer(args.key or signing_key_path())
     except AttestationError as exc:

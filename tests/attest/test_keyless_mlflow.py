@@ -66,9 +66,7 @@ class Keyless:
 
     def verify(self, version: str | None = None) -> int:
         model = f"models:/{self.g.name}/{version or self.g.version}"
-        return main(
-            ["verify", "--model", model, "--tracking-uri", self.g.url, *self.policy()]
-        )
+        return main(["verify", "--model", model, "--tracking-uri", self.g.url, *self.policy()])
 
     def deploy(self, version: str | None = None, *extra: str) -> int:
         manifest = self.g.write_manifest(version)
