@@ -4,10 +4,14 @@
 
 Trains the example if needed (examples/adult/train.py), starts a loopback `mlflow server`
 in a temporary folder, registers the example's candidate as an MLflow sklearn model,
-gates it with tracking on, signs the report (`mlops-gates attest`), then times
-`mlops-gates deploy` of that version with and without `--verify-key` (the alias is removed
-between runs so every deploy moves it), and `mlops-gates verify --model models:/…` alone.
-Prints medians in seconds; writes nothing outside the temporary folder.
+gates it with tracking on, signs the report (`mlops-gates attest`), gates it again and
+keeps a keyless Sigstore bundle of that second run (`attest --sigstore-bundle`; the bundle
+is signed by a test CA and logged in a test Rekor, tests/attest/rekor_log.py, since
+GitHub's Fulcio and Rekor are not reachable here), then times `mlops-gates deploy` of that
+version with no check, with `--verify-key`, and with `--trust-root` +
+`--certificate-identity` (the alias is removed between runs so every deploy moves it), and
+`mlops-gates verify --model models:/…` alone. Prints medians in seconds; writes nothing
+outside the temporary folder.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from mlflow_server import MlflowServer  # noqa: E402
 
+from mlops_gates.attest.ref import bundle_reference  # noqa: E402
 from mlops_gates.cli import main as cli  # noqa: E402
 from mlops_gates.promote.manifest import build_manifest, dump_manifest  # noqa: E402
 
@@ -43,7 +48,7 @@ def quiet(argv: list[str]) -> int:
             sys.stdout = saved
 
 
-def register(url: str, name: str) -> str:
+def register(url: str, name: str) -> tuple[str, list[str]]:
     import mlflow
     import mlflow.sklearn
     import skops.io as sio
@@ -67,7 +72,54 @@ def register(url: str, name: str) -> str:
     client = MlflowClient(url, url)
     client.create_registered_model(name)
     mv = client.create_model_version(name, info.model_uri, model_id=info.model_id)
-    return str(mv.version)
+    return str(mv.version), list(trusted)
+
+
+def keyless_run(work: Path, config: Path, name: str, version: str) -> tuple[Path, list[str]]:
+    """A second gates run of the version, kept with a keyless bundle as actions/attest would
+    write it; its manifest and the deploy flags that pin the test trust root and signer."""
+    from attest.rekor_log import Log, dsse_body, trusted_root
+    from attest.test_sigstore_bundle import CA, SIGNED_AT, WORKFLOW, bundle
+
+    from mlops_gates.attest import PREDICATE_TYPE, STATEMENT_TYPE
+
+    report = work / "report-keyless"
+    assert quiet(["check", "--config", str(config), "--report-dir", str(report)]) == 0
+    inputs = work / "sigstore"
+    assert quiet(["attest", str(report), "--sigstore-inputs", str(inputs)]) == 0
+    lines = (inputs / "subjects.sha256").read_text().splitlines()
+    statement = {
+        "_type": STATEMENT_TYPE,
+        "subject": [
+            {"name": n, "digest": {"sha256": d}} for d, n in (x.split("  ", 1) for x in lines)
+        ],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": json.loads((inputs / "predicate.json").read_text()),
+    }
+    ca, log = CA.make("bench fulcio root"), Log()
+    key, cert = ca.leaf()
+    data = bundle(statement, key, cert)
+    data["verificationMaterial"]["tlogEntries"] = [
+        log.add(dsse_body(data["dsseEnvelope"], cert), SIGNED_AT)
+    ]
+    path, root = work / "bundle.sigstore.json", work / "trusted_root.json"
+    path.write_text(json.dumps(data))
+    root.write_text(json.dumps(trusted_root(ca.cert, log)))
+    assert quiet(["attest", str(report), "--sigstore-bundle", str(path)]) == 0
+    doc = json.loads((report / "report.json").read_text())
+    manifest = work / "deploy-keyless" / f"{name}.yaml"
+    manifest.parent.mkdir()
+    built = build_manifest(
+        doc,
+        model=name,
+        version=version,
+        uri=f"models:/{name}/{version}",
+        promoted_at="2026-12-06T00:00:00Z",
+        gates_run_id=doc["context"]["mlflow"]["run_id"],
+        attestation=bundle_reference(report, doc, (report / "report.json").read_bytes())[0],
+    )
+    manifest.write_text(dump_manifest(built))
+    return manifest, ["--trust-root", str(root), "--certificate-identity", WORKFLOW]
 
 
 def main() -> int:
@@ -83,7 +135,7 @@ def main() -> int:
         server.start()
         try:
             name = f"adult-{uuid.uuid4().hex[:6]}"
-            version = register(server.url, name)
+            version, trusted = register(server.url, name)
             cfg = {
                 "version": 1,
                 "data": {"path": str(EXAMPLE / "data" / "eval.parquet")},
@@ -93,7 +145,8 @@ def main() -> int:
                     "positive_label": ">50K",
                     "classes": ["<=50K", ">50K"],
                 },
-                "candidate": {"model": f"models:/{name}/{version}"},
+                # Our own model (train.py): its tree types are trusted, as the example does.
+                "candidate": {"model": f"models:/{name}/{version}", "trusted_types": trusted},
                 "tracking": {"uri": server.url},
                 "gates": [{"id": "acc", "kind": "metric", "metric": "accuracy", "min": 0.8}],
             }
@@ -115,8 +168,11 @@ def main() -> int:
                 uri=f"models:/{name}/{version}",
                 promoted_at="2026-12-06T00:00:00Z",
                 gates_run_id=doc["context"]["mlflow"]["run_id"],
+                # As promote records it: deploy then reads exactly this bundle.
+                attestation=bundle_reference(report, doc, (report / "report.json").read_bytes())[0],
             )
             manifest.write_text(dump_manifest(built))
+            keyless_manifest, keyless_policy = keyless_run(work, config, name, version)
             from mlflow import MlflowClient
 
             client = MlflowClient(server.url, server.url)
@@ -126,21 +182,25 @@ def main() -> int:
             timings: dict[str, list[float]] = {
                 "deploy": [],
                 "deploy --verify-key": [],
-                "verify": [],
+                "deploy keyless": [],
+                "verify (keyless)": [],
             }
+            keyless_deploy = [*deploy[:4], str(keyless_manifest), "--no-github", *keyless_policy]
             for _ in range(args.repeat):
-                for label, extra in (
-                    ("deploy", []),
-                    ("deploy --verify-key", ["--verify-key", str(pub)]),
+                for label, argv in (
+                    ("deploy", deploy),
+                    ("deploy --verify-key", [*deploy, "--verify-key", str(pub)]),
+                    ("deploy keyless", keyless_deploy),
                 ):
                     t0 = time.perf_counter()
-                    assert quiet([*deploy, *extra]) == 0
+                    assert quiet(argv) == 0
                     timings[label].append(time.perf_counter() - t0)
                     client.delete_registered_model_alias(name, "production")
                 t0 = time.perf_counter()
-                verify = ["verify", "--model", f"models:/{name}/{version}", "--key", str(pub)]
+                # The version's tags point at the keyless run, the last one stored.
+                verify = ["verify", "--model", f"models:/{name}/{version}", *keyless_policy]
                 assert quiet([*verify, "--tracking-uri", server.url]) == 0
-                timings["verify"].append(time.perf_counter() - t0)
+                timings["verify (keyless)"].append(time.perf_counter() - t0)
         finally:
             server.stop()
     print(f"model files: {files}")

@@ -16,12 +16,16 @@ __all__ = [
     "ARTIFACT_DIR",
     "BUNDLE_NAME",
     "DIGEST_TAG",
+    "IDENTITY_ENV",
+    "IDENTITY_REGEXP_ENV",
+    "ISSUER_ENV",
     "PAYLOAD_TYPE",
     "PREDICATE_TYPE",
     "RUN_TAG",
     "SIGNING_KEY_ENV",
     "SIGNING_KEY_FILE_ENV",
     "STATEMENT_TYPE",
+    "TRUST_ROOT_ENV",
     "VERIFY_KEY_ENV",
     "AttestationError",
 ]
@@ -37,6 +41,11 @@ RUN_TAG = "mlops_gates.attestation_run_id"  # model-version tag: the run holding
 SIGNING_KEY_ENV = "MLOPS_GATES_SIGNING_KEY"  # PEM text of the private key
 SIGNING_KEY_FILE_ENV = "MLOPS_GATES_SIGNING_KEY_FILE"  # path of the private key (PEM)
 VERIFY_KEY_ENV = "MLOPS_GATES_VERIFY_KEY"  # path(s) of public keys, os.pathsep-separated
+# Keyless (Sigstore) verification at deploy: the trust root and the pinned signer.
+TRUST_ROOT_ENV = "MLOPS_GATES_TRUST_ROOT"  # trusted_root.json (or Fulcio PEM)
+IDENTITY_ENV = "MLOPS_GATES_CERTIFICATE_IDENTITY"  # the signer workflow URI, exactly
+IDENTITY_REGEXP_ENV = "MLOPS_GATES_CERTIFICATE_IDENTITY_REGEXP"  # or a pattern it matches
+ISSUER_ENV = "MLOPS_GATES_CERTIFICATE_OIDC_ISSUER"  # default: GitHub Actions' issuer
 
 
 class AttestationError(MlopsGatesError):

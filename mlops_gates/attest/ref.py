@@ -21,6 +21,8 @@ from mlops_gates.attest import ARTIFACT_DIR, BUNDLE_NAME
 
 __all__ = ["bundle_reference"]
 
+_SIGSTORE = "application/vnd.dev.sigstore.bundle"
+
 
 def bundle_reference(
     report_dir: Path, doc: dict[str, Any], report_bytes: bytes
@@ -38,10 +40,13 @@ def bundle_reference(
         return None, f"{path}: cannot read the attestation ({exc.strerror}); not listed"
     try:
         envelope = json.loads(raw)
+        keyless = str(envelope.get("mediaType", "")).startswith(_SIGSTORE)
+        if keyless:  # a Sigstore bundle from actions/attest wraps the DSSE envelope
+            envelope = envelope["dsseEnvelope"]
         statement = json.loads(base64.b64decode(envelope["payload"], validate=True))
         signed_report = statement["predicate"]["report"]["sha256"]
-        signer = str(envelope["signatures"][0]["keyid"])
-    except (ValueError, KeyError, IndexError, TypeError, binascii.Error):
+        signer = "keyless (Sigstore)" if keyless else str(envelope["signatures"][0]["keyid"])
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, binascii.Error):
         return None, f"{path}: not an attestation bundle mlops-gates wrote; not listed"
     if signed_report != hashlib.sha256(report_bytes).hexdigest():
         return None, (

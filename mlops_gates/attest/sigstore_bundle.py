@@ -13,9 +13,12 @@ workflow's OIDC identity. Verified here, with no network:
 3. the DSSE signature verifies with the leaf's ECDSA key;
 4. then the same subject / verdict checks as a key-signed bundle (`verify.check_statement`).
 
-NOT verified: the transparency log. The signing time is the bundle's own `integratedTime`
-(or the time the caller gives); neither Rekor's inclusion proof nor its signed entry
-timestamp is checked, so a bundle whose signature was never logged is accepted here.
+With a Sigstore trusted_root.json as the trust root, the transparency-log entry is checked
+too (`rekor.py`: the entry is this signature, the log's signed entry timestamp and/or its
+inclusion proof with a signed checkpoint verify with a pinned log key) and the signing
+time is the log's verified `integratedTime`. With a PEM file of certificates only, the log
+is NOT verified: the signing time is then the bundle's own claim (or the caller's), and a
+signature that was never logged is accepted; the CLI says so.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import binascii
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,12 +41,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mlops_gates.attest import PAYLOAD_TYPE, AttestationError
 from mlops_gates.attest.dsse import pae
+from mlops_gates.attest.rekor import TrustedRoot, load_trusted_root, verify_entry
 from mlops_gates.attest.verify import Expect, Verified, check_statement
 
 __all__ = [
     "GITHUB_ISSUER",
     "NOT_VERIFIED",
     "Policy",
+    "TrustedRoot",
     "is_sigstore_bundle",
     "load_trust_root",
     "parse_time",
@@ -53,8 +58,9 @@ __all__ = [
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 NOT_VERIFIED = (
-    "transparency log: NOT verified (offline): Rekor inclusion and its signed timestamp are "
-    "not checked; the signing time is the bundle's own claim"
+    "transparency log: NOT verified (the trust root is PEM certificates only, no log keys): "
+    "Rekor inclusion is not checked and the signing time is the bundle's own claim; pass a "
+    "Sigstore trusted_root.json as --trust-root to check it"
 )
 _MEDIA_TYPE = "application/vnd.dev.sigstore.bundle"
 # Fulcio's OIDC issuer: .1.8 is a DER UTF8String; .1.1 (deprecated) the raw string.
@@ -89,20 +95,28 @@ def unwrap(data: Any) -> Any:
     return data
 
 
-def load_trust_root(path: Path) -> list[x509.Certificate]:
-    """The trusted certificates (Fulcio root and intermediates) of a PEM file."""
+def load_trust_root(path: Path) -> TrustedRoot:
+    """The trust root: a Sigstore trusted_root.json (certificate authorities and the
+    transparency logs' keys), or a PEM file of Fulcio certificates (no log keys: the log is
+    then not verified)."""
     try:
-        pem = path.read_bytes()
+        raw = path.read_bytes()
     except OSError as exc:
         raise AttestationError(f"{path}: cannot read the trust root ({exc.strerror})") from None
+    if raw.lstrip().startswith(b"{"):
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise AttestationError(f"{path}: the trusted root is not valid JSON") from None
+        return load_trusted_root(path, data)
     try:
-        certs = x509.load_pem_x509_certificates(pem)
+        certs = x509.load_pem_x509_certificates(raw)
     except ValueError:
         raise AttestationError(
-            f"{path}: not PEM certificates (expected the Fulcio root/intermediate "
-            "certificates, -----BEGIN CERTIFICATE-----)"
+            f"{path}: neither a Sigstore trusted_root.json nor PEM certificates (expected "
+            "the Fulcio root/intermediate certificates, -----BEGIN CERTIFICATE-----)"
         ) from None
-    return certs
+    return TrustedRoot(certs, {})
 
 
 def parse_time(text: str) -> datetime:
@@ -155,11 +169,31 @@ def _certificates(material: dict[str, Any], where: str) -> list[x509.Certificate
     return certs
 
 
-def _signing_time(material: dict[str, Any], at: datetime | None, where: str) -> datetime:
+def _signing_time(
+    material: dict[str, Any],
+    envelope: Any,
+    leaf: x509.Certificate,
+    root: TrustedRoot,
+    at: datetime | None,
+    where: str,
+) -> datetime:
+    """When the bundle was signed: the log's verified integration time when the trust root
+    pins logs (every entry must verify), else `at`, else the bundle's unverified claim."""
+    entries = material.get("tlogEntries")
+    entries = entries if isinstance(entries, list) else []
+    if root.logs:
+        if not isinstance(envelope, dict):
+            raise AttestationError(f"{where}: no dsseEnvelope (only DSSE bundles are supported)")
+        if not entries:
+            raise AttestationError(
+                f"{where}: the bundle has no transparency-log entry, and the trust root "
+                "requires one: nothing shows the signature was logged"
+            )
+        times = [verify_entry(e, envelope, leaf, root, where=where) for e in entries]
+        return at if at is not None else times[0]
     if at is not None:
         return at
-    entries = material.get("tlogEntries")
-    for entry in entries if isinstance(entries, list) else []:
+    for entry in entries:
         if isinstance(entry, dict) and str(entry.get("integratedTime", "")).isdigit():
             return datetime.fromtimestamp(int(entry["integratedTime"]), UTC)
     raise AttestationError(
@@ -312,15 +346,15 @@ def _open_dsse(envelope: Any, leaf: x509.Certificate, where: str) -> dict[str, A
 def verify_sigstore(
     bundle: Any,
     model: Path,
-    anchors: list[x509.Certificate],
+    root: TrustedRoot,
     policy: Policy,
     expect: Expect,
     *,
     at: datetime | None = None,
     where: str = "sigstore bundle",
 ) -> Verified:
-    """Verify a Sigstore bundle for the files at `model` against the trusted `anchors` and the
-    signer `policy`, offline (see the module docstring for what is not verified);
+    """Verify a Sigstore bundle for the files at `model` against the trust `root` and the
+    signer `policy`, offline (the log only when `root` pins log keys: module docstring);
     AttestationError with one line naming the first thing that did not match."""
     bundle = unwrap(bundle)
     if not is_sigstore_bundle(bundle):
@@ -335,9 +369,10 @@ def verify_sigstore(
     if not isinstance(material, dict):
         raise AttestationError(f"{where}: no verificationMaterial")
     leaf, *chain = _certificates(material, where)
-    when = _signing_time(material, at, where)
-    _check_chain(leaf, chain, anchors, when, where)
+    when = _signing_time(material, bundle.get("dsseEnvelope"), leaf, root, at, where)
+    _check_chain(leaf, chain, root.anchors, when, where)
     signer = _check_identity(leaf, policy, where)
     statement = _open_dsse(bundle.get("dsseEnvelope"), leaf, where)
     kid = hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).hexdigest()
-    return check_statement(statement, model, expect, where=where, keyid=kid, signer=signer)
+    verified = check_statement(statement, model, expect, where=where, keyid=kid, signer=signer)
+    return replace(verified, logged=when if root.logs else None)

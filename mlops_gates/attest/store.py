@@ -4,7 +4,9 @@ version against it.
 Where things live in MLflow:
 
 - the bundle: artifact `attestation/attestation.dsse.json` of the gates run (the run the
-  report was logged as, `context.mlflow.run_id`);
+  report was logged as, `context.mlflow.run_id`): a DSSE envelope signed with a key, or a
+  keyless Sigstore bundle from GitHub's actions/attest (`store_sigstore_bundle`), told
+  apart by the bundle's mediaType;
 - model-version tags `mlops_gates.attestation_sha256` (the bundle's sha256) and
   `mlops_gates.attestation_run_id` (the run holding it): pointers, never the proof. A
   person with registry write access can change them; they cannot make a signature.
@@ -29,7 +31,14 @@ from mlops_gates.attest import (
     AttestationError,
 )
 from mlops_gates.attest.dsse import Signer, sign_envelope
-from mlops_gates.attest.statement import build_statement, file_subjects, model_digest
+from mlops_gates.attest.rekor import TrustedRoot
+from mlops_gates.attest.sigstore_bundle import Policy, is_sigstore_bundle, unwrap, verify_sigstore
+from mlops_gates.attest.statement import (
+    build_statement,
+    file_subjects,
+    model_digest,
+    sha256_file,
+)
 from mlops_gates.attest.verify import Expect, Verified, read_bundle, verify
 from mlops_gates.sources.mlflow import MlflowConnection, client, describe_failure, mlflow_session
 from mlops_gates.sources.mlflow_models import parse_models_uri
@@ -38,6 +47,7 @@ __all__ = [
     "attest_report",
     "model_files",
     "report_statement",
+    "sigstore_bundle_for_report",
     "upload_bundle",
     "verify_version",
     "version_files",
@@ -70,6 +80,50 @@ def write_sigstore_inputs(statement: dict[str, Any], folder: Path) -> tuple[Path
     lines = [f"{s['digest']['sha256']}  {s['name']}\n" for s in statement["subject"]]
     checksums.write_text("".join(lines))
     return predicate, checksums
+
+
+def sigstore_bundle_for_report(bundle_path: Path, report_dir: Path) -> bytes:
+    """The bytes of the keyless bundle at `bundle_path` (actions/attest's `bundle-path`), as
+    the gates run will store them, once it is a Sigstore bundle about the report in
+    `report_dir` (its statement names the report's sha256). The signature is not checked
+    here: that needs the trust root and the pinned signer, and is deploy's job."""
+    import base64
+    import binascii
+
+    from mlops_gates.attest import PREDICATE_TYPE
+
+    data = read_bundle(bundle_path)
+    bundle = unwrap(data)
+    if not is_sigstore_bundle(bundle):
+        raise AttestationError(
+            f"{bundle_path}: not a Sigstore bundle (no application/vnd.dev.sigstore.bundle "
+            "mediaType); pass the bundle-path output of actions/attest"
+        )
+    try:
+        statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+        predicate_type = statement["predicateType"]
+        signed_report = statement["predicate"]["report"]["sha256"]
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        raise AttestationError(
+            f"{bundle_path}: its DSSE payload is not an mlops-gates statement (made from "
+            "`mlops-gates attest --sigstore-inputs`)"
+        ) from None
+    if predicate_type != PREDICATE_TYPE:
+        raise AttestationError(
+            f"{bundle_path}: predicateType is {predicate_type!r}, not {PREDICATE_TYPE!r}: "
+            "pass predicate-type to actions/attest as `attest --sigstore-inputs` prints it"
+        )
+    report = report_dir / "report.json"
+    try:
+        digest = sha256_file(report)
+    except OSError as exc:
+        raise AttestationError(f"{report}: cannot read the report ({exc.strerror})") from None
+    if signed_report != digest:
+        raise AttestationError(
+            f"{bundle_path}: signs another report (sha256 {str(signed_report)[:16]}…) than "
+            f"{report} ({digest[:16]}…): make the sigstore inputs from this report"
+        )
+    return (json.dumps(bundle, indent=2) + "\n").encode()
 
 
 def report_statement(report_dir: Path, model: Path) -> dict[str, Any]:
@@ -203,13 +257,15 @@ def verify_version(
     config_digest: str | None,
     gates_run_id: str | None = None,
     bundle_sha256: str | None = None,
+    keyless: tuple[TrustedRoot, Policy] | None = None,
 ) -> Verified:
     """Verify registered `name` `version` against the attestation its gates run holds: the
     bundle's digest tag, the signature, the files, pass, the config digest, the version,
     and the report as logged. The bundle is read from `gates_run_id` when the (reviewed)
     manifest names it, else from the run the version's tag points to; `bundle_sha256` (the
     manifest's reference) then wins over the version's digest tag. AttestationError (one
-    line) otherwise."""
+    line) otherwise. `keyless`: the trust root and pinned signer a keyless (Sigstore) bundle
+    is checked against; a bundle of the kind nobody configured is refused."""
     where = f"model '{name}' version {version}"
     with mlflow_session(conn):
         c = client(conn)
@@ -239,14 +295,9 @@ def verify_version(
                 )
             envelope = read_bundle(local)
             report = _download_run_file(conn, run_id, "report.json", folder / "report")
+            expect = Expect(config_digest=config_digest, model=name, version=version)
             with version_files(conn, name, version) as files:
-                verified = verify(
-                    envelope,
-                    files,
-                    keys,
-                    Expect(config_digest=config_digest, model=name, version=version),
-                    where=where,
-                )
+                verified = _verify_either(envelope, files, keys, keyless, expect, where)
             ml = verified.predicate.get("mlflow") or {}
             if ml.get("run_id") != run_id:
                 raise AttestationError(
@@ -257,6 +308,31 @@ def verify_version(
                 raise AttestationError(f"{where}: gates run {run_id} holds no report.json")
             _check_report(verified, report, where)
     return verified
+
+
+def _verify_either(
+    envelope: Any,
+    files: Path,
+    keys: dict[str, Any],
+    keyless: tuple[TrustedRoot, Policy] | None,
+    expect: Expect,
+    where: str,
+) -> Verified:
+    """A key-signed envelope against `keys`, a Sigstore bundle against `keyless`."""
+    if is_sigstore_bundle(unwrap(envelope)):
+        if keyless is None:
+            raise AttestationError(
+                f"{where}: its attestation is a keyless Sigstore bundle; pin who may sign: "
+                "--trust-root and --certificate-identity (deploy action: trust-root, "
+                "certificate-identity)"
+            )
+        return verify_sigstore(envelope, files, keyless[0], keyless[1], expect, where=where)
+    if not keys:
+        raise AttestationError(
+            f"{where}: its attestation is signed with a key, and no verification key is "
+            "configured: pass --verify-key (deploy action: verify-key)"
+        )
+    return verify(envelope, files, keys, expect, where=where)
 
 
 def _check_report(verified: Verified, report: Path, where: str) -> None:

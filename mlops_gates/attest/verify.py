@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ class Verified:
     keyid: str
     files: int
     signer: str | None = None  # who signed, when not a key (a Sigstore certificate identity)
+    logged: datetime | None = None  # the transparency log's verified integration time
 
     @property
     def predicate(self) -> dict[str, Any]:
@@ -63,9 +65,10 @@ class Verified:
             else "the model"
         )
         by = self.signer if self.signer is not None else f"key {self.keyid[:16]}"
+        logged = "" if self.logged is None else f", logged {self.logged:%Y-%m-%dT%H:%M:%SZ}"
         return (
             f"attestation verified: {what}, {self.files} file(s) match, gates "
-            f"{self.predicate['status']}, signed by {by}"
+            f"{self.predicate['status']}, signed by {by}{logged}"
         )
 
 

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK, add_report_dir
+from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK, add_report_dir, step_outputs
 from mlops_gates.cli.common import error as _error
 
 __all__ = ["add_subcommands"]
@@ -59,6 +59,16 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "statement as inputs of GitHub's actions/attest (predicate-path, subject-checksums) "
         "for a keyless Sigstore signature with the workflow's identity",
     )
+    a.add_argument(
+        "--sigstore-bundle",
+        type=Path,
+        metavar="PATH",
+        help="sign nothing: keep the keyless Sigstore bundle actions/attest made from the "
+        "--sigstore-inputs (its bundle-path output) as this report's attestation: written to "
+        "REPORT_DIR/attestation.dsse.json, stored in the gates run and tagged on the "
+        "candidate's version like a key-signed one (checked at deploy with --trust-root and "
+        "--certificate-identity, not here)",
+    )
     a.set_defaults(func=_attest)
 
     b = subparsers.add_parser(
@@ -81,13 +91,15 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="check an attestation against model files and a public key or a pinned workflow",
         description="Check that BUNDLE is signed by one of the --key public keys (or, for a "
         "Sigstore bundle from actions/attest, by a certificate chaining to --trust-root whose "
-        "identity is --certificate-identity and issuer --certificate-oidc-issuer; offline, "
-        "the transparency log is NOT checked), that its "
+        "identity is --certificate-identity and issuer --certificate-oidc-issuer, and, when "
+        "--trust-root is a Sigstore trusted_root.json, whose transparency-log entry verifies "
+        "with the pinned Rekor keys; offline), that its "
         "subjects are exactly the files of --model (names and sha256), that the gates "
         "passed, and whatever else is asked (--config-digest, --name, --version, --report). "
         "Without BUNDLE, --model models:/NAME/VERSION is checked the way `deploy "
-        "--verify-key` checks it: the attestation its gates run holds in MLflow, the "
-        "version's files, and the report logged with the run. Exit status: 0 verified; 1 "
+        "--verify-key` (or `--trust-root`) checks it: the attestation its gates run holds in "
+        "MLflow, key-signed or keyless, the version's files, and the report logged with "
+        "the run. Exit status: 0 verified; 1 "
         "refused, with one line naming what did not match; 2 usage error.",
     )
     v.add_argument(
@@ -114,9 +126,10 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
     v.add_argument(
         "--trust-root",
         type=Path,
-        metavar="PEM",
-        help="keyless: the certificates a Sigstore bundle must chain to (the Fulcio root and "
-        "intermediate the team pins), PEM",
+        metavar="FILE",
+        help="keyless: the Sigstore trusted_root.json the team pins (Fulcio certificates and "
+        "Rekor keys: the log entry is then verified too), or a PEM file of Fulcio "
+        "certificates (the log is then NOT verified)",
     )
     who = v.add_mutually_exclusive_group()
     who.add_argument(
@@ -168,13 +181,17 @@ def _attest(args: argparse.Namespace) -> int:
         doc = json.loads(report.read_text())
     except (OSError, ValueError) as exc:
         return _error(f"{report}: cannot read the report ({exc}); run `mlops-gates check` first")
+    # The report's URI has its credentials stripped: the environment's wins over it.
+    logged = ((doc.get("context") or {}).get("mlflow") or {}).get("tracking_uri")
+    tracking = args.tracking_uri or (None if os.environ.get("MLFLOW_TRACKING_URI") else logged)
+    if args.sigstore_bundle is not None:
+        if args.sigstore_inputs is not None or args.key is not None:
+            return _error("--sigstore-bundle keeps a signed bundle: no --key / --sigstore-inputs")
+        return _store_sigstore_bundle(args, doc, tracking)
     cand = ((doc.get("context") or {}).get("models") or {}).get("candidate") or {}
     ref = args.model or cand.get("resolved_uri") or cand.get("path")
     if not ref:
         return _error(f"{report}: the report names no candidate model file; pass --model PATH")
-    # The report's URI has its credentials stripped: the environment's wins over it.
-    logged = ((doc.get("context") or {}).get("mlflow") or {}).get("tracking_uri")
-    tracking = args.tracking_uri or (None if os.environ.get("MLFLOW_TRACKING_URI") else logged)
     if args.sigstore_inputs is not None:
         return _sigstore_inputs(args, str(ref), tracking)
     try:
@@ -211,6 +228,42 @@ def _sigstore_inputs(args: argparse.Namespace, ref: str, tracking: str | None) -
     print(f"predicate-type: {PREDICATE_TYPE}")
     print(f"predicate-path: {predicate}")
     print(f"subject-checksums: {checksums}")
+    # The gates action hands these to actions/attest as they are.
+    step_outputs(
+        {
+            "predicate-type": PREDICATE_TYPE,
+            "predicate-path": str(predicate),
+            "subject-checksums": str(checksums),
+        }
+    )
+    return EXIT_OK
+
+
+def _store_sigstore_bundle(args: argparse.Namespace, doc: dict[str, Any], tracking: Any) -> int:
+    import hashlib
+
+    from mlops_gates.attest import BUNDLE_NAME
+    from mlops_gates.attest.store import sigstore_bundle_for_report, upload_bundle
+    from mlops_gates.errors import MlopsGatesError
+
+    try:
+        data = sigstore_bundle_for_report(args.sigstore_bundle, args.report_dir)
+    except MlopsGatesError as exc:
+        return _error(str(exc), EXIT_FAIL)
+    output = args.output or args.report_dir / BUNDLE_NAME
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(data)
+    except OSError as exc:
+        return _error(f"{output}: cannot write ({exc.strerror})")
+    sha = hashlib.sha256(data).hexdigest()
+    print(f"attestation: {output} (sha256 {sha[:16]}…, keyless Sigstore bundle)")
+    step_outputs({"attestation": str(output)})
+    if not args.no_upload and (doc.get("context") or {}).get("mlflow"):
+        try:
+            print(f"mlflow: {upload_bundle(_conn(tracking), output, doc, sha)}")
+        except MlopsGatesError as exc:
+            return _error(str(exc), EXIT_FAIL)
     return EXIT_OK
 
 
@@ -228,14 +281,12 @@ def _verify(args: argparse.Namespace) -> int:
         return _error(str(exc))
     if is_sigstore_bundle(envelope):
         return _verify_keyless(args, envelope)
+    if envelope is None:
+        return _verify_registered(args)
     if args.trust_root is not None:
         return _error(
-            f"{args.bundle or '--model'}: --trust-root verifies a Sigstore bundle; "
-            + (
-                "pass BUNDLE (the file from actions/attest or `gh attestation download`)"
-                if args.bundle is None
-                else "this is a key-signed DSSE envelope: pass --key"
-            )
+            f"{args.bundle}: --trust-root verifies a Sigstore bundle; this is a key-signed "
+            "DSSE envelope: pass --key"
         )
     if not args.key:
         return _error("no verification key: pass --key PATH (an Ed25519 public key, PEM)")
@@ -243,8 +294,6 @@ def _verify(args: argparse.Namespace) -> int:
         keys = load_public_keys(args.key)
     except AttestationError as exc:
         return _error(str(exc))
-    if envelope is None:
-        return _verify_registered(args, keys)
     expect = Expect(args.config_digest, args.name, args.version, args.report)
     try:
         with model_files(_conn(args.tracking_uri), args.model) as files:
@@ -280,7 +329,7 @@ def _verify_keyless(args: argparse.Namespace, bundle: Any) -> int:
             "--certificate-identity-regexp)"
         )
     try:
-        anchors = load_trust_root(args.trust_root)
+        root = load_trust_root(args.trust_root)
         at = None if args.at is None else parse_time(args.at)
     except AttestationError as exc:
         return _error(str(exc))
@@ -296,16 +345,20 @@ def _verify_keyless(args: argparse.Namespace, bundle: Any) -> int:
     try:
         with model_files(_conn(args.tracking_uri), args.model) as files:
             verified = verify_sigstore(
-                bundle, files, anchors, policy, expect, at=at, where=str(args.bundle)
+                bundle, files, root, policy, expect, at=at, where=str(args.bundle)
             )
     except MlopsGatesError as exc:
         return _error(f"refused: {exc}", EXIT_FAIL)
     print(verified.describe())
-    print(NOT_VERIFIED)
+    if verified.logged is None:
+        print(NOT_VERIFIED)
     return EXIT_OK
 
 
-def _verify_registered(args: argparse.Namespace, keys: dict[str, Any]) -> int:
+def _verify_registered(args: argparse.Namespace) -> int:
+    from mlops_gates.attest import AttestationError
+    from mlops_gates.attest.dsse import load_public_keys
+    from mlops_gates.attest.gate import Keyless
     from mlops_gates.attest.store import verify_version
     from mlops_gates.errors import MlopsGatesError
     from mlops_gates.sources.mlflow_models import parse_models_uri
@@ -318,13 +371,38 @@ def _verify_registered(args: argparse.Namespace, keys: dict[str, Any]) -> int:
         return _error(
             "without BUNDLE, --model must name a registered version: models:/NAME/VERSION"
         )
+    policy = Keyless(
+        args.trust_root,
+        args.certificate_identity,
+        args.certificate_identity_regexp,
+        args.certificate_oidc_issuer,
+    )
+    if not args.key and not policy.configured:
+        return _error(
+            "nothing to verify with: pass --key PATH (an Ed25519 public key, PEM) or, for a "
+            "keyless attestation, --trust-root and --certificate-identity"
+        )
+    try:
+        keys = load_public_keys(args.key) if args.key else {}
+        keyless = policy.load() if policy.configured else None
+    except AttestationError as exc:
+        return _error(str(exc))
     try:
         verified = verify_version(
-            _conn(args.tracking_uri), ref.name, ref.version, keys, config_digest=args.config_digest
+            _conn(args.tracking_uri),
+            ref.name,
+            ref.version,
+            keys,
+            config_digest=args.config_digest,
+            keyless=keyless,
         )
     except MlopsGatesError as exc:
         return _error(f"refused: {exc}", EXIT_FAIL)
     print(verified.describe())
+    if verified.signer is not None and verified.logged is None:
+        from mlops_gates.attest.sigstore_bundle import NOT_VERIFIED
+
+        print(NOT_VERIFIED)
     return EXIT_OK
 
 

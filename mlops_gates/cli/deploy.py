@@ -202,6 +202,33 @@ def _common(p: argparse.ArgumentParser) -> None:
         "signed passing attestation (docs/attestations.md)",
     )
     p.add_argument(
+        "--trust-root",
+        type=Path,
+        metavar="FILE",
+        help="keyless: the Sigstore trusted_root.json (or Fulcio PEM) a keyless attestation "
+        "must chain to (default: $MLOPS_GATES_TRUST_ROOT); with a signer pinned below, the "
+        "version's files must match a passing attestation signed by that workflow",
+    )
+    who = p.add_mutually_exclusive_group()
+    who.add_argument(
+        "--certificate-identity",
+        metavar="URI",
+        help="keyless: the signer workflow, exactly: https://github.com/OWNER/REPO/"
+        ".github/workflows/FILE@REF (default: $MLOPS_GATES_CERTIFICATE_IDENTITY)",
+    )
+    who.add_argument(
+        "--certificate-identity-regexp",
+        metavar="REGEX",
+        help="keyless: a pattern the signer workflow must match in full (default: "
+        "$MLOPS_GATES_CERTIFICATE_IDENTITY_REGEXP)",
+    )
+    p.add_argument(
+        "--certificate-oidc-issuer",
+        metavar="URL",
+        help="keyless: the OIDC issuer the certificate must name (default: "
+        "$MLOPS_GATES_CERTIFICATE_OIDC_ISSUER, else GitHub Actions')",
+    )
+    p.add_argument(
         "--environment",
         metavar="NAME",
         help="GitHub environment of the deployment record (default: the alias)",
@@ -480,6 +507,7 @@ def _connection(args: argparse.Namespace) -> MlflowConnection:
 def _deployer(
     args: argparse.Namespace, conn: MlflowConnection, model: str
 ) -> tuple[Deployer, GitHubClient | None]:
+    from mlops_gates.attest.gate import Keyless
     from mlops_gates.deploy.deploy import Deployer, Provenance
     from mlops_gates.deploy.registry import Registry
 
@@ -490,6 +518,12 @@ def _deployer(
     client = None
     deployer = Deployer(Registry(conn, model), provenance, tracking_uri=conn.tracking_uri)
     deployer.verify_keys = tuple(args.verify_key or ())
+    deployer.keyless = Keyless(
+        args.trust_root,
+        args.certificate_identity,
+        args.certificate_identity_regexp,
+        args.certificate_oidc_issuer,
+    )
     if use_github:
         from mlops_gates.deploy.deployments import GitHubRecorder, pull_request_of
         from mlops_gates.github import GitHubClient

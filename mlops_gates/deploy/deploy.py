@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from mlops_gates.deploy.registry import (
     RENEW_SECONDS,
@@ -33,6 +33,9 @@ from mlops_gates.deploy.registry import (
     version_tag,
 )
 from mlops_gates.errors import PromotionError
+
+if TYPE_CHECKING:
+    from mlops_gates.attest.gate import Keyless
 
 __all__ = [
     "Bake",
@@ -352,6 +355,7 @@ class Deployer:
     recorder: Recorder = field(default_factory=_NoRecorder)
     tracking_uri: str | None = None  # handed to the smoke command as MLFLOW_TRACKING_URI
     verify_keys: tuple[Path, ...] = ()  # attestation keys; none: $MLOPS_GATES_VERIFY_KEY or off
+    keyless: Keyless | None = None  # keyless signer policy; none: $MLOPS_GATES_TRUST_ROOT… or off
 
     def deploy(
         self,
@@ -716,6 +720,7 @@ class Deployer:
             self.verify_keys,
             t.gates_run_id,
             reference=t.attestation,
+            keyless=self.keyless,
         )
 
     def _holder(self, target: Target) -> str:

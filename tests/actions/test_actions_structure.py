@@ -89,7 +89,7 @@ def test_deploy_runs_in_a_protected_environment_one_at_a_time() -> None:
 # (promote, alert) get none of it.
 MLFLOW_JOBS = {
     "mlops-gates-pr.yml": {"gates"},
-    "mlops-train-promote.yml": {"train"},
+    "mlops-train-promote.yml": {"train", "attest"},
     "mlops-deploy.yml": {"deploy"},
     "mlops-monitor.yml": {"monitor"},
 }
@@ -144,9 +144,57 @@ def test_no_workflow_runs_untrusted_code_with_privileges() -> None:
 
 def test_promotion_waits_for_passing_gates() -> None:
     jobs = _load(TEMPLATES["mlops-train-promote.yml"])["jobs"]
-    assert jobs["promote"]["needs"] == "train"
-    assert jobs["promote"]["if"] == "needs.train.outputs.status == 'pass'"
+    assert jobs["promote"]["needs"] == ["train", "attest"]
+    condition = " ".join(jobs["promote"]["if"].split())
+    assert condition == (
+        "!cancelled() && needs.train.outputs.status == 'pass' && (needs.attest.result == "
+        "'success' || needs.attest.result == 'skipped')"
+    ), "a failed keyless signature stops the promotion; switched off, it does not"
     assert jobs["train"]["outputs"]["status"] == "${{ steps.gates.outputs.status }}"
+
+
+def test_keyless_signing_runs_in_its_own_job_with_no_project_code() -> None:
+    """The job that may ask for the workflow's identity token (id-token: write) runs
+    only mlops-gates and actions/attest: no checkout, no requirements, no shell."""
+    jobs = _load(TEMPLATES["mlops-train-promote.yml"])["jobs"]
+    attest = jobs["attest"]
+    assert attest["needs"] == "train"
+    assert attest["if"] == (
+        "needs.train.outputs.status == 'pass' && vars.MLOPS_GATES_ATTEST == 'keyless'"
+    )
+    assert attest["permissions"] == {
+        "contents": "read",
+        "id-token": "write",
+        "attestations": "write",
+    }
+    assert "id-token" not in jobs["train"]["permissions"], "training code mints no tokens"
+    uses = [s.get("uses", "").split("@")[0] for s in attest["steps"]]
+    assert "actions/checkout" not in uses and all("run" not in s for s in attest["steps"])
+    [step] = [s for s in attest["steps"] if "actions/gates@" in s.get("uses", "")]
+    assert step["with"]["attest"] == "keyless" and step["with"]["run-gates"] == "false"
+    assert step["with"]["artifact-name"] == "mlops-gates-report", "promote reads this one"
+    assert step["with"]["attest-model"].startswith("models:/my-model/")
+    assert "needs.train.outputs.model-version" in step["with"]["attest-model"]
+
+
+def test_the_gates_action_signs_keyless_through_the_pinned_attest_action() -> None:
+    steps = {s.get("id"): s for s in _load(ACTIONS["gates"])["runs"]["steps"]}
+    prepare, sign, store = steps["keyless-prepare"], steps["keyless-sign"], steps["keyless-store"]
+    assert sign["uses"] == "actions/attest@1e69f48acb82d1966a394da916b4c1698aa569d6"
+    assert sign["with"] == {
+        "subject-checksums": "${{ steps.keyless-prepare.outputs.subject-checksums }}",
+        "predicate-type": "${{ steps.keyless-prepare.outputs.predicate-type }}",
+        "predicate-path": "${{ steps.keyless-prepare.outputs.predicate-path }}",
+    }
+    assert sign["if"] == "steps.keyless-prepare.outcome == 'success'"
+    assert "--sigstore-inputs" in prepare["run"] and "inputs.attest != ''" in prepare["if"]
+    assert store["env"]["BUNDLE_PATH"] == "${{ steps.keyless-sign.outputs.bundle-path }}"
+    assert '--sigstore-bundle "$BUNDLE_PATH"' in store["run"]
+    names = [s["name"] for s in _load(ACTIONS["gates"])["runs"]["steps"]]
+    # Stored before the report is uploaded: the artifact carries the bundle to promote.
+    assert names.index("Keep the keyless attestation with the gates run") < names.index(
+        "Upload the report"
+    )
 
 
 # -- least privilege, pinning, concurrency --------------------------------------------------
@@ -165,6 +213,7 @@ def test_least_privilege(name: str) -> None:
         "mlops-gates-pr.yml": {"gates": {"pull-requests", "statuses"}},
         "mlops-train-promote.yml": {
             "train": set(),
+            "attest": {"id-token", "attestations"},
             "promote": {"contents", "pull-requests", "statuses"},
         },
         "mlops-deploy.yml": {"deploy": {"deployments"}},
@@ -253,8 +302,10 @@ def test_gates_and_promote_share_the_gates_steps() -> None:
         assert monitor[name] == gates[name], name
     deploy = {s["name"]: s for s in _load(ACTIONS["deploy"])["runs"]["steps"]}
     assert deploy["Install mlops-gates"] == gates["Install mlops-gates"]
-    run_gates = {k: v for k, v in promote["Run the gates"].items() if k != "if"}
-    assert run_gates == gates["Run the gates"]
+    run_gates = [
+        {k: v for k, v in steps["Run the gates"].items() if k != "if"} for steps in (promote, gates)
+    ]
+    assert run_gates[0] == run_gates[1]
     assert promote["Upload the report"]["uses"] == gates["Upload the report"]["uses"]
 
 
