@@ -13,6 +13,7 @@ report's warnings.
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -30,6 +31,7 @@ __all__ = [
     "LoadedModel",
     "ModelTrust",
     "PickleLoadWarning",
+    "labels_from_proba",
     "load_model",
     "load_skops",
     "model_features",
@@ -308,26 +310,97 @@ def _predict(
     loaded: LoadedModel, frame: pd.DataFrame, features: list[str], positive_label: Any
 ) -> tuple[np.ndarray, np.ndarray | None]:
     X = frame[features]
-    try:
-        labels = np.asarray(loaded.model.predict(X))
-    except Exception as exc:
-        raise ModelError(
-            f"model {loaded.ref!r} failed to predict on {len(X)} rows ({type(exc).__name__}: {exc})"
-        ) from None
-    scores = None
-    if positive_label is not None and hasattr(loaded.model, "predict_proba"):
-        classes = list(getattr(loaded.model, "classes_", []))
-        matches = [i for i, c in enumerate(classes) if c == positive_label]
-        if not matches:
-            raise ModelError(
-                f"model {loaded.ref!r} knows classes {classes!r}, not the positive label "
-                f"{positive_label!r}; check `task.positive_label`"
-            )
+    model = loaded.model
+    wants_scores = positive_label is not None and hasattr(model, "predict_proba")
+    position = _class_position(loaded, positive_label) if wants_scores else None
+    proba = None
+    if position is not None:
         try:
-            proba = np.asarray(loaded.model.predict_proba(X), dtype=float)
+            proba = np.asarray(model.predict_proba(X), dtype=float)
         except Exception as exc:
             raise ModelError(
                 f"model {loaded.ref!r} failed in predict_proba ({type(exc).__name__}: {exc})"
             ) from None
-        scores = proba[:, matches[0]]
-    return labels, scores
+    labels = None if proba is None else labels_from_proba(model, proba, X)
+    if labels is None:
+        try:
+            labels = np.asarray(model.predict(X))
+        except Exception as exc:
+            raise ModelError(
+                f"model {loaded.ref!r} failed to predict on {len(X)} rows "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+    return labels, None if proba is None or position is None else proba[:, position]
+
+
+def _class_position(loaded: LoadedModel, positive_label: Any) -> int:
+    classes = list(getattr(loaded.model, "classes_", []))
+    matches = [i for i, c in enumerate(classes) if c == positive_label]
+    if not matches:
+        raise ModelError(
+            f"model {loaded.ref!r} knows classes {classes!r}, not the positive label "
+            f"{positive_label!r}; check `task.positive_label`"
+        )
+    return matches[0]
+
+
+# Classifiers whose `predict` is, in scikit-learn's own code, the class of the largest
+# `predict_proba` column, or the sign / argmax of a decision function that predict_proba
+# maps through a monotone function (expit, softmax, OvR normalisation): the labels follow
+# from the probabilities except where two of them (nearly) tie. Named by defining module,
+# so checking a model imports nothing; a class that moves in another scikit-learn version
+# is simply not recognised, and predicted the usual way.
+ARGMAX_CLASSIFIERS = frozenset(
+    {
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting."
+        "HistGradientBoostingClassifier",  # raw > 0 / argmax raw; expit / softmax of raw
+        "sklearn.linear_model._logistic.LogisticRegression",  # decision > 0 / argmax
+        "sklearn.ensemble._forest.RandomForestClassifier",  # argmax(predict_proba)
+        "sklearn.ensemble._forest.ExtraTreesClassifier",  # argmax(predict_proba)
+        "sklearn.tree._classes.DecisionTreeClassifier",  # argmax of the same leaf values
+        "sklearn.tree._classes.ExtraTreeClassifier",
+    }
+)
+_PIPELINE = "sklearn.pipeline.Pipeline"
+# Rows whose two largest probabilities are closer than this are predicted by `predict`: a
+# float rounding of expit / softmax cannot move a probability this far, so every other
+# row's argmax is the class predict picks.
+TIE = 1e-9
+
+
+def labels_from_proba(model: Any, proba: np.ndarray, X: pd.DataFrame) -> np.ndarray | None:
+    """The labels `model.predict(X)` gives, from `proba = model.predict_proba(X)`, when the
+    model (or a Pipeline's final step) is one of `ARGMAX_CLASSIFIERS`; rows where the two
+    largest probabilities (nearly) tie, or are not finite, are asked of `model.predict`.
+    None for any other model: call `predict`.
+
+    A model with a cost per call (a Pipeline's column transforms, a boosted model's trees)
+    then pays it once for labels and scores."""
+    final = model
+    if _is_exactly(model, _PIPELINE):
+        steps = getattr(model, "steps", None)
+        if not steps:
+            return None
+        final = steps[-1][1]
+    if not any(_is_exactly(final, name) for name in ARGMAX_CLASSIFIERS):
+        return None
+    classes = np.asarray(getattr(model, "classes_", []))
+    if proba.ndim != 2 or proba.shape != (len(X), len(classes)) or len(classes) < 2:
+        return None  # several outputs, or classes the probabilities do not line up with
+    top = np.argmax(proba, axis=1)
+    two = -np.partition(-proba, 1, axis=1)[:, :2]
+    close = ~(two[:, 0] - two[:, 1] > TIE)  # NaN included
+    labels: np.ndarray = classes[top]
+    if close.any():
+        where = np.flatnonzero(close)
+        labels = labels.copy()
+        labels[where] = np.asarray(model.predict(X.iloc[where]))
+    return labels
+
+
+def _is_exactly(obj: Any, full_name: str) -> bool:
+    # The very class at that name (not a subclass, which may predict otherwise), found
+    # among the modules already imported: the model's own class is always there.
+    module, _, name = full_name.rpartition(".")
+    loaded = sys.modules.get(module)
+    return loaded is not None and type(obj) is getattr(loaded, name, None)
