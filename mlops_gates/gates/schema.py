@@ -17,12 +17,14 @@ from mlops_gates.errors import DataError
 from mlops_gates.gates.base import Run, register
 from mlops_gates.gates.common import error_result
 from mlops_gates.gates.result import Bound, GateResult
+from mlops_gates.gates.schema_import import import_pandera
 
 __all__ = ["evaluate", "evaluate_schema", "load_schema"]
 
 
 def load_schema(ref: str, config: Config) -> Any:
     """A pandera DataFrameSchema from a YAML file or a `package.module:attribute` name."""
+    import_pandera()  # without pyspark.pandas (gates/schema_import.py)
     import pandera.pandas as pa
 
     if ":" in ref and not ref.lower().endswith((".yaml", ".yml")) and not Path(ref).exists():
@@ -92,6 +94,7 @@ def evaluate_schema(
     """Validate `frame` against the gate's schema. At scale `frame` is a seeded sample of
     `rows` rows, and `all_rows(schema)` first runs what it can over every row (a
     `backends.schema_sql.FullChecks`); the sample is then checked for the rest."""
+    import_pandera()
     import pandera.errors as pe
 
     gid = gate.id

@@ -123,6 +123,9 @@ class RowSource:
 
 def schema_rows(schema: Any, ref: str, columns: list[str], frame: pd.DataFrame | None) -> RowSource:
     """Rows whose every column follows the schema's dtype and checks."""
+    from mlops_gates.gates.schema_import import import_pandera
+
+    import_pandera()  # the schema came from load_schema; this keeps the order safe anyway
     # The built-in checks register their strategies when pandera's pandas backend loads
     # them, which happens on first validation; load them now so they are known.
     import pandera.backends.pandas.builtin_checks  # noqa: F401
