@@ -66,6 +66,10 @@ def _child(argv: list[str]) -> None:
     import importlib
 
     cli = importlib.import_module("mlops_gates.cli.main")
+    # Start as the command starts (`cli.run`); older code has no short_process_gc.
+    tune_gc = getattr(cli, "short_process_gc", None)
+    if tune_gc is not None:
+        tune_gc()
 
     # Modules imported lazily by the engine are imported now so their functions can be
     # wrapped; their own import time lands in "import mlops_gates", not in a gate.

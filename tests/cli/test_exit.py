@@ -46,3 +46,37 @@ def test_the_command_exits_with_mains_status(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert str(missing) in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+GC_PROBE = """
+import atexit, gc, sys
+from mlops_gates.cli.main import main, run
+before = gc.get_threshold()
+atexit.register(lambda: print(before, gc.get_threshold()))
+args = ["check", "--config", sys.argv[2]]  # a usage error: the quickest whole command
+if sys.argv[1] == "main":  # as tests and the plugin call it: the host's collector stays
+    sys.exit(main(args))
+sys.argv = ["mlops-gates", *args]
+run()
+"""
+
+
+def test_only_the_commands_own_process_collects_rarely(tmp_path: Path) -> None:
+    def thresholds(how: str) -> str:
+        missing = str(tmp_path / "nowhere.yaml")
+        proc = subprocess.run(
+            [sys.executable, "-c", GC_PROBE, how, missing],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 2, proc.stderr
+        return proc.stdout.strip().splitlines()[-1]
+
+    import gc
+
+    from mlops_gates.cli.main import GC_THRESHOLDS
+
+    default = str(gc.get_threshold())
+    assert thresholds("run") == f"{default} {GC_THRESHOLDS}"
+    assert thresholds("main") == f"{default} {default}"
