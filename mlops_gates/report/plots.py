@@ -28,8 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlops_gates._text import clean
 from mlops_gates.report.bounded import worst_first
+from mlops_gates.report.plot_style import (
+    MODEL_COLOURS,
+    STATUS_COLOURS,
+    file_part,
+    short,
+    slice_label,
+)
 from mlops_gates.report.plots_detail import detail_plots
 
 if TYPE_CHECKING:
@@ -54,6 +60,7 @@ __all__ = [
     "plots_for",
     "reliability_figure",
     "render",
+    "render_formats",
     "write_plots",
 ]
 
@@ -63,16 +70,7 @@ MAX_SLICES = 30  # rows of one interval plot; the rest are counted in its title
 # Plots report.html draws by default (`report.html: auto`): each costs about 0.08 s of
 # matplotlib, and a cold `check` of the example has a 3 s budget (bench/coldrun.py).
 AUTO_PLOTS = 6
-_LABEL_CHARS = 40
-_COLOURS = {
-    "pass": "#2b7bba",
-    "fail": "#c0392b",
-    "error": "#c0392b",
-    "warn": "#d68910",
-    "skip": "#7f8c8d",
-}
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
-_MODEL_COLOURS = {"candidate": "#2b7bba", "baseline": "#7f8c8d"}
 _RC: dict[str, Any] = {
     "svg.hashsalt": "mlops-gates",  # element ids from a fixed salt, not a random one
     "svg.fonttype": "path",  # glyphs as paths: no font needed where the SVG is shown
@@ -142,7 +140,7 @@ def interval_panels(doc: dict[str, Any], limit: int = MAX_SLICES) -> list[Interv
         bound = ranked[0].get("bound") or {}
         rows = [
             IntervalRow(
-                label=_label(g),
+                label=slice_label(g.get("slice")),
                 status=str(g.get("status")),
                 observed=float(g["observed"]),
                 low=_end(g, 0),
@@ -174,7 +172,7 @@ def plots_for(doc: dict[str, Any]) -> list[Plot]:
     key = hashlib.sha256(made_from.encode()).hexdigest()
     for p in interval_panels(doc):
         # Two gate ids may clean to the same file name; the second gets a number.
-        name = base = f"gate-{_file_part(p.gate)}"
+        name = base = f"gate-{file_part(p.gate)}"
         while name in names:
             name = f"{base}-{len(names)}"
         names.add(name)
@@ -208,15 +206,29 @@ def chosen_plots(plots: list[Plot], limit: int = AUTO_PLOTS) -> list[Plot]:
 def render(plot: Plot, fmt: Format = "svg") -> bytes:
     """One plot as SVG or PNG bytes; the same report gives the same bytes, drawn once per
     process (each costs matplotlib about 0.08 s)."""
-    memo = (plot.key, plot.name, plot.title, fmt)
-    if plot.key and memo in _RENDERED:
-        return _RENDERED[memo]
-    data = _render(plot, fmt)
-    if plot.key:
-        _RENDERED[memo] = data
-        while len(_RENDERED) > _RENDERED_MAX:
-            del _RENDERED[next(iter(_RENDERED))]
-    return data
+    return render_formats(plot, (fmt,))[fmt]
+
+
+def render_formats(plot: Plot, formats: tuple[Format, ...]) -> dict[Format, bytes]:
+    """The plot in each of `formats`: what this process drew already is reused, and the
+    rest is saved from one figure, built once (the MLflow upload wants SVG and PNG)."""
+    out: dict[Format, bytes] = {}
+    missing: list[Format] = []
+    for fmt in formats:
+        memo = (plot.key, plot.name, plot.title, fmt)
+        if plot.key and memo in _RENDERED:
+            out[fmt] = _RENDERED[memo]
+        else:
+            missing.append(fmt)
+    if missing:
+        drawn = _render(plot, missing)
+        out.update(drawn)
+        if plot.key:
+            for fmt, data in drawn.items():
+                _RENDERED[(plot.key, plot.name, plot.title, fmt)] = data
+            while len(_RENDERED) > _RENDERED_MAX:
+                del _RENDERED[next(iter(_RENDERED))]
+    return out
 
 
 # Drawn plots by (report key, name, title, format): one report's SVGs and PNGs fit many times.
@@ -224,26 +236,31 @@ _RENDERED: dict[tuple[str, str, str, str], bytes] = {}
 _RENDERED_MAX = 128
 
 
-def _render(plot: Plot, fmt: Format) -> bytes:
+def _render(plot: Plot, formats: list[Format]) -> dict[Format, bytes]:
+    out: dict[Format, bytes] = {}
     with _style():
         fig = plot.draw()
-        buf = io.BytesIO()
-        # No dates and no version strings in the metadata: reproducible files.
-        meta = {"Date": None, "Creator": None} if fmt == "svg" else {"Software": None}
-        fig.savefig(buf, format=fmt, metadata=meta, dpi=100, bbox_inches="tight")
-    return buf.getvalue()
+        for fmt in formats:
+            buf = io.BytesIO()
+            # No dates and no version strings in the metadata: reproducible files.
+            meta = {"Date": None, "Creator": None} if fmt == "svg" else {"Software": None}
+            fig.savefig(buf, format=fmt, metadata=meta, dpi=100, bbox_inches="tight")
+            out[fmt] = buf.getvalue()
+    return out
 
 
 def write_plots(
     doc: dict[str, Any], folder: Path, formats: tuple[Format, ...] = ("svg", "png")
 ) -> list[Path]:
-    """Write every plot of the report into `folder` in each format; returns the files."""
+    """Write every plot of the report into `folder` in each format; returns the files. Each
+    plot is drawn once for the formats report.html did not draw already."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for plot in plots_for(doc):
+        drawn = render_formats(plot, formats)
         for fmt in formats:
             path = folder / f"{plot.name}.{fmt}"
-            path.write_bytes(render(plot, fmt))
+            path.write_bytes(drawn[fmt])
             written.append(path)
     return written
 
@@ -265,7 +282,7 @@ def interval_figure(panel: IntervalPanel) -> Figure:
     ax = fig.add_subplot()
     ys = list(range(n))[::-1]  # worst first = top
     for y, row in zip(ys, panel.rows, strict=True):
-        colour = _COLOURS.get(row.status, "#333333")
+        colour = STATUS_COLOURS.get(row.status, "#333333")
         if row.low is not None and row.high is not None:
             ax.plot([row.low, row.high], [y, y], color=colour, linewidth=2, solid_capstyle="butt")
         marker = "o" if row.status == "pass" else "X"
@@ -285,7 +302,7 @@ def confusion_figure(confusion: dict[str, Any]) -> Figure:
     """Counts of (true class, predicted class), candidate and baseline side by side."""
     from matplotlib.figure import Figure
 
-    labels = [_short(str(v)) for v in confusion["labels"]]
+    labels = [short(str(v)) for v in confusion["labels"]]
     models = [m for m in ("candidate", "baseline") if confusion.get(m)]
     k = len(labels)
     side = max(2.6, 0.55 * k + 1.6)
@@ -317,7 +334,7 @@ def curve_figure(curves: dict[str, Any], key: Literal["roc", "pr"]) -> Figure:
     x_key, y_key = ("fpr", "tpr") if key == "roc" else ("recall", "precision")
     for model, c in curves.items():
         if key in c:
-            ax.plot(c[key][x_key], c[key][y_key], label=model, color=_MODEL_COLOURS.get(model))
+            ax.plot(c[key][x_key], c[key][y_key], label=model, color=MODEL_COLOURS.get(model))
     if key == "roc":
         ax.plot([0, 1], [0, 1], color="#bbbbbb", linestyle=":", label="chance")
         ax.set_xlabel("false positive rate")
@@ -347,7 +364,7 @@ def reliability_figure(curves: dict[str, Any]) -> Figure:
                 r["observed_rate"],
                 marker="o",
                 label=model,
-                color=_MODEL_COLOURS.get(model),
+                color=MODEL_COLOURS.get(model),
             )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -383,30 +400,13 @@ def _end(g: dict[str, Any], i: int) -> float | None:
     return float(ci[i])
 
 
-def _label(g: dict[str, Any]) -> str:
-    s = g.get("slice")
-    if not s:
-        return "overall"
-    text = ", ".join(f"{k}={'<missing>' if v is None else v}" for k, v in s.items())
-    return _short(text)
-
-
-def _short(text: str) -> str:
-    text = clean(text, 200)
-    return text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…"
-
-
 def _panel_title(p: IntervalPanel) -> str:
     more = f" (worst {len(p.rows)}; {p.hidden:,} more slices in report.json)" if p.hidden else ""
-    return _short(p.gate) + more
+    return short(p.gate) + more
 
 
 def _xlabel(p: IntervalPanel) -> str:
-    metric = _short(p.metric) if p.metric else "value"
+    metric = short(p.metric) if p.metric else "value"
     if p.kind == "baseline":
         return f"{metric}: candidate − baseline"
     return metric
-
-
-def _file_part(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "gate"

@@ -11,15 +11,20 @@ histograms, drawn from report.json like every other plot (report/plots.py), neve
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlops_gates._text import clean
 from mlops_gates.report.bounded import worst_first
+from mlops_gates.report.plot_style import (
+    MODEL_COLOURS,
+    STATUS_COLOURS,
+    file_part,
+    short,
+    slice_label,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -36,10 +41,6 @@ __all__ = [
 
 MAX_DRIFTED = 6  # drifted features drawn per drift gate, worst first
 MAX_BARS = 40  # categories of one drift histogram; the rest summed into one bar
-_LABEL_CHARS = 40
-# The colours of report/plots.py (this module stays below it: plots.py imports it).
-_STATUS_COLOURS = {"fail": "#c0392b", "warn": "#d68910"}
-_MODEL_COLOURS = {"candidate": "#2b7bba", "baseline": "#7f8c8d"}
 
 Detail = tuple[str, str, Callable[[], "Figure"]]  # file name, title, how to draw it
 
@@ -58,11 +59,11 @@ def detail_plots(doc: dict[str, Any], names: set[str]) -> list[Detail]:
             names.add(f"{key}-curve-slices")
             out.append((f"{key}-curve-slices", title, partial(slice_curve_figure, worst, key)))
     for panel in drift_panels(doc):
-        name = base = f"drift-{_file_part(panel.gate)}-{_file_part(panel.feature)}"
+        name = base = f"drift-{file_part(panel.gate)}-{file_part(panel.feature)}"
         while name in names:
             name = f"{base}-{len(names)}"
         names.add(name)
-        title = f"Drift of {_short(panel.feature)} ({_short(panel.gate)})"
+        title = f"Drift of {short(panel.feature)} ({short(panel.gate)})"
         out.append((name, title, partial(drift_figure, panel)))
     return out
 
@@ -129,7 +130,7 @@ def _bins(hist: dict[str, Any]) -> tuple[list[str], list[int], list[int]]:
         keep = [i for i in range(len(labels)) if 0 < i < last or ref[i] or cur[i]]
         labels, ref, cur = [labels[i] for i in keep], [ref[i] for i in keep], [cur[i] for i in keep]
     else:
-        labels = [_short(str(c)) for c in hist["categories"]]
+        labels = [short(str(c)) for c in hist["categories"]]
         if len(labels) > MAX_BARS:
             more = len(labels) - (MAX_BARS - 1)
             ref = [*ref[: MAX_BARS - 1], sum(ref[MAX_BARS - 1 :])]
@@ -164,7 +165,7 @@ def slice_curve_figure(worst: list[dict[str, Any]], key: Literal["roc", "pr"]) -
         ax = fig.add_subplot(1, len(shown), i + 1)
         for model, c in (w.get("curves") or {}).items():
             if key in c:
-                ax.plot(c[key][x_key], c[key][y_key], label=model, color=_MODEL_COLOURS.get(model))
+                ax.plot(c[key][x_key], c[key][y_key], label=model, color=MODEL_COLOURS.get(model))
         if key == "roc":
             ax.plot([0, 1], [0, 1], color="#bbbbbb", linestyle=":")
         ax.set_xlim(0, 1)
@@ -175,7 +176,7 @@ def slice_curve_figure(worst: list[dict[str, Any]], key: Literal["roc", "pr"]) -
             ax.legend(loc="lower right" if key == "roc" else "lower left", frameon=False)
         cand: dict[str, Any] = next(iter((w.get("curves") or {}).values()), {})
         rows = int(cand.get("positives") or 0) + int(cand.get("negatives") or 0)
-        ax.set_title(f"{_label(w.get('slice'))} ({rows:,} rows)", loc="left", fontsize=8)
+        ax.set_title(f"{slice_label(w.get('slice'))} ({rows:,} rows)", loc="left", fontsize=8)
     return fig
 
 
@@ -191,7 +192,7 @@ def drift_figure(panel: DriftPanel) -> Figure:
     width = 0.4
     sides = (
         ("reference", panel.reference, -width / 2, "#7f8c8d"),
-        ("current", panel.current, width / 2, _STATUS_COLOURS.get(panel.status, "#2b7bba")),
+        ("current", panel.current, width / 2, STATUS_COLOURS.get(panel.status, "#2b7bba")),
     )
     for (name, shares, shift, colour), rows in zip(sides, panel.rows, strict=True):
         where = [i + shift for i in range(n)]
@@ -208,21 +209,6 @@ def drift_figure(panel: DriftPanel) -> Figure:
         ax.invert_yaxis()
         ax.set_xlabel("share of rows")
     value = "" if panel.observed is None else f" {float(panel.observed):.3g}"
-    ax.set_title(f"{_short(panel.feature)}: {panel.statistic}{value} ({panel.status})", loc="left")
+    ax.set_title(f"{short(panel.feature)}: {panel.statistic}{value} ({panel.status})", loc="left")
     ax.legend(frameon=False)
     return fig
-
-
-def _label(s: dict[str, Any] | None) -> str:
-    if not s:
-        return "overall"
-    return _short(", ".join(f"{k}={'<missing>' if v is None else v}" for k, v in s.items()))
-
-
-def _short(text: str) -> str:
-    text = clean(text, 200)
-    return text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "…"
-
-
-def _file_part(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "gate"

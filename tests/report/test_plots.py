@@ -218,3 +218,28 @@ def test_the_page_and_the_mlflow_upload_draw_each_plot_once(
     assert drawn.count(names[0]) == 2 and drawn.count(names[1]) == 2  # once per report
     assert plots_for(doc)[0].key == plots_for(json.loads(json.dumps(doc)))[0].key
     assert plots_for(doc)[0].key != plots_for(other)[0].key
+
+
+def test_the_upload_draws_each_plot_once_for_both_formats(
+    picture_report: tuple[Path, pd.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.figure import Figure
+
+    doc = _doc(picture_report)
+    monkeypatch.setattr(plots, "_RENDERED", {})
+    built: list[int] = []
+    original = Figure.__init__
+
+    def counted(self: Figure, *args: Any, **kwargs: Any) -> None:
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "__init__", counted)
+    written = write_plots(doc, tmp_path / "both")
+    assert len(built) == len(plots_for(doc)) and len(written) == 2 * len(built)
+    # Saved from one figure, each format has the bytes a figure of its own gives.
+    for plot in plots_for(doc):
+        monkeypatch.setattr(plots, "_RENDERED", {})
+        alone = {fmt: render(plot, fmt) for fmt in ("svg", "png")}
+        assert (tmp_path / "both" / f"{plot.name}.svg").read_bytes() == alone["svg"], plot.name
+        assert (tmp_path / "both" / f"{plot.name}.png").read_bytes() == alone["png"], plot.name
