@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mlops_gates.errors import ConfigError, MlopsGatesError, TrackingError
 from mlops_gates.gates.result import GateResult, Report
-from mlops_gates.report.writer import write_report
+from mlops_gates.report.writer import HtmlChoice, write_report
 from mlops_gates.sources.mlflow import (
     MlflowConnection,
     client,
@@ -104,12 +104,18 @@ def track(
     prepare(doc, report_dir, config)
     conn = connection_for(config)
     try:
-        outcome = upload(doc, report_dir, conn, settings)
+        outcome = upload(doc, report_dir, conn, settings, html=_html(config))
     except TrackingError as exc:
         doc = with_tracking_failure(doc, str(exc), settings, conn, report_dir)
-        write_report(doc, report_dir)
+        write_report(doc, report_dir, html=_html(config))
         return doc, TrackingOutcome("failed", str(exc))
     return doc, outcome
+
+
+def _html(config: Config | None) -> HtmlChoice:
+    """The config's `report.html` (the `check --html` flag is already in it), for every
+    rewrite of the report directory."""
+    return config.report.html if config is not None else "auto"
 
 
 def _default_settings() -> TrackingConfig:
@@ -187,7 +193,7 @@ def prepare(doc: dict[str, Any], report_dir: Path, config: Config | None) -> Non
         raise MlopsGatesError(
             f"{folder}: cannot write the MLflow artifacts ({exc.strerror or exc})"
         ) from None
-    write_report(doc, report_dir)
+    write_report(doc, report_dir, html=_html(config))
 
 
 def _write_plots(doc: dict[str, Any], folder: Path) -> None:
@@ -433,11 +439,13 @@ def upload(
     settings: TrackingConfig,
     *,
     fail_orphans: bool = False,
+    html: HtmlChoice = "auto",
 ) -> TrackingOutcome:
     """Send a prepared report to MLflow as one run; rewrites the report with
-    `context.mlflow`. Raises TrackingError with one sentence when MLflow fails. With
-    `fail_orphans` (`mlops-gates log`), runs of this same report left RUNNING by an upload
-    that died are marked FAILED first."""
+    `context.mlflow` (its page drawn as `html` says: the config's `report.html`). Raises
+    TrackingError with one sentence when MLflow fails. With `fail_orphans` (`mlops-gates
+    log`), runs of this same report left RUNNING by an upload that died are marked FAILED
+    first."""
     budget = _Budget(settings.max_duration)
     run_id: str | None = None
     orphans: list[str] = []
@@ -468,7 +476,7 @@ def upload(
             url = run_url(conn.tracking_uri, str(experiment_id), run_id)
             if url:
                 context["mlflow"]["run_url"] = url
-            write_report(doc, report_dir)
+            write_report(doc, report_dir, html=html)
 
             now = int(time.time() * 1000)
             metrics = [Metric(k, float(v["value"]), now, 0) for k, v in metric_keys(doc).items()]
@@ -782,8 +790,8 @@ def log_saved_report(
     if not (report_dir / ARTIFACTS / KEYS_FILE).is_file():
         prepare(doc, report_dir, config)  # tracking was off when the report was written
     try:
-        outcome = upload(doc, report_dir, conn, settings, fail_orphans=True)
+        outcome = upload(doc, report_dir, conn, settings, fail_orphans=True, html=_html(config))
     except TrackingError:
-        write_report(original, report_dir)  # as it was: the failure verdict stays
+        write_report(original, report_dir, html=_html(config))  # as it was: the failure stays
         raise
     return doc, outcome

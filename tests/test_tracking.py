@@ -467,3 +467,23 @@ def test_metric_keys_never_collide() -> None:
 
     for key in keys:
         _validate_metric_name(key)
+
+
+@pytest.mark.usefixtures("tracking_on")
+def test_every_rewrite_of_a_tracked_run_keeps_the_page_choice(
+    make_project: Project, tmp_path: Path
+) -> None:
+    # Tracking rewrites the report directory (its artifacts, then the failure verdict): each
+    # write gets the config's `report.html`, here `check --html off`, so no page appears.
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    tracking = {"uri": url, "on_failure": "warn", "retries": 0, "timeout": 2}
+    path = make_project(base_config(tracking=tracking))
+    out_dir = tmp_path / "out"
+    main(["check", "--config", str(path), "--report-dir", str(out_dir), "--html", "off"])
+    doc = json.loads((out_dir / "report.json").read_text())
+    assert doc["gates"][-1]["id"] == "mlflow-tracking"  # rewritten after the upload failed
+    assert not (out_dir / "report.html").exists()
+    assert "report.html" not in (out_dir / "report.md").read_text()
+    # The config's own choice, without the flag: the page is back after every rewrite.
+    main(["check", "--config", str(path), "--report-dir", str(out_dir)])
+    assert (out_dir / "report.html").is_file()

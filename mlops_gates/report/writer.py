@@ -2,8 +2,8 @@
 installed (the `plots` extra), `report.html` with the plots (all rendered from the JSON).
 
 `report.html: auto | on | off` (config, or `check --html`) says which plots the page draws;
-a run writes its directory several times (MLflow adds its context), and later writes keep
-the choice the first one was given."""
+a run writes its directory several times (MLflow adds its context), each time with its
+config's choice."""
 
 from __future__ import annotations
 
@@ -27,25 +27,19 @@ HTML_HINT = (
     "`pip install 'mlops-gates[plots]'`._\n"
 )
 COMPACT_ABOVE = 1000  # verdicts
-# The `report.html` choice each directory was last written with (see the module docstring).
-_HTML_CHOICES: dict[str, HtmlChoice] = {}
 
 
 def write_report(
-    report: Report | dict[str, Any], directory: Path | str, *, html: HtmlChoice | None = None
+    report: Report | dict[str, Any], directory: Path | str, *, html: HtmlChoice = "auto"
 ) -> Path:
     """Write the files; returns the directory. Each file appears whole or not at all.
 
     `html`: which plots report.html draws (`auto`: the gates that did not pass; `on`: every
-    plot; `off`: no page); None keeps what this directory was last written with (`auto`)."""
+    plot; `off`: no page), the config's `report.html`."""
     from mlops_gates.report.markdown import render_markdown
 
     doc = report.to_dict() if isinstance(report, Report) else report
     out = Path(directory)
-    key = str(out.resolve())
-    if html is None:
-        html = _HTML_CHOICES.get(key, "auto")
-    _HTML_CHOICES[key] = html
     try:
         out.mkdir(parents=True, exist_ok=True)
         # Indented for people while small; compact with thousands of verdicts (a 20,000-
