@@ -170,18 +170,18 @@ class MemoryBackend:
 
         Either way, data that would not fit in the memory available is refused before
         anything is read, naming the engine that reads it where it lies."""
-        from mlops_gates.backends.stream import Unstreamable, stream_reduce, streams
+        from mlops_gates.backends import stream
 
         if self._given is not None:
             return None
         reduced = None
-        if streams(self.config):
+        if stream.streams(self.config) and _rows(self.where) >= stream.STREAM_MIN_ROWS:
             _require_room(self.where, streaming=True, paired=plan_for(self.config).joint)
             with ThreadPoolExecutor(max_workers=1) as pool:
                 digest = pool.submit(file_digest, self.where)
                 # Else the whole read gives the tables, or words the problem its way.
-                with contextlib.suppress(Unstreamable, MlopsGatesError):
-                    reduced = stream_reduce(self.config, self.where)
+                with contextlib.suppress(stream.Unstreamable, MlopsGatesError):
+                    reduced = stream.stream_reduce(self.config, self.where)
                 if reduced is not None:
                     self._digest = digest.result()
         if reduced is None:
@@ -209,6 +209,17 @@ class MemoryBackend:
 # then about one 4 x int64 entry per row), when a baseline ROC AUC gate needs it.
 _WHOLE_OVERHEAD = 160
 _STREAMED_PAIRED = 40
+
+
+def _rows(path: Path) -> int:
+    """Rows of the Parquet file at `path` from its footer; 0 when it cannot be read (the
+    whole read then says what is wrong)."""
+    try:
+        import pyarrow.parquet as pq
+
+        return int(pq.read_metadata(path).num_rows)
+    except Exception:
+        return 0
 
 
 def _require_room(

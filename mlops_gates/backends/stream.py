@@ -38,11 +38,14 @@ from mlops_gates.sources.evaluation import _encode, build_inputs
 from mlops_gates.stats.reduce import reduce_classification, sorted_cells
 from mlops_gates.stats.scorebins import ScoreBins
 
-__all__ = ["STREAMING_KINDS", "Unstreamable", "stream_reduce", "streams"]
+__all__ = ["STREAMING_KINDS", "STREAM_MIN_ROWS", "Unstreamable", "stream_reduce", "streams"]
 
 # Gate kinds that read only the reduced tables: a run of these alone never needs the rows.
 STREAMING_KINDS = frozenset({"metric", "fairness", "baseline", "calibration", "churn"})
 BATCH_ROWS = 1 << 18  # rows per batch: its temporaries are what streaming holds
+# Files with fewer rows are read whole: at 1M rows a whole read is about 0.3 s CPU faster
+# (bench/README.md, 2026-12-06), and the rows of such a file fit in a few hundred MB.
+STREAM_MIN_ROWS = 1 << 21
 
 
 class Unstreamable(Exception):

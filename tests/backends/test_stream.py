@@ -118,6 +118,15 @@ def assert_same_tables(a: Reduced, b: Reduced) -> None:
         assert np.array_equal(getattr(ja, name), getattr(jb, name)), name
 
 
+REAL_MIN_ROWS = stream.STREAM_MIN_ROWS
+
+
+@pytest.fixture(autouse=True)
+def _stream_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These files are small: let them stream as a file of millions of rows would."""
+    monkeypatch.setattr(stream, "STREAM_MIN_ROWS", 0)
+
+
 def test_many_row_groups_reduce_to_the_tables_of_one_whole_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,6 +141,14 @@ def test_many_row_groups_reduce_to_the_tables_of_one_whole_read(
     # And a file written as one row group gives the same tables again.
     one = load_config(project(tmp_path / "one", data, row_group=len(data)))
     assert_same_tables(stream.stream_reduce(one, one.data_path), batched)
+
+
+def test_small_files_are_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stream, "STREAM_MIN_ROWS", REAL_MIN_ROWS)
+    config = load_config(project(tmp_path, rows(seed=4)))
+    assert stream.streams(config)  # it could stream, but a whole read is faster
+    with MemoryBackend(config) as backend:
+        assert backend.stream() is None
 
 
 def test_a_streamed_run_gives_the_whole_reads_verdicts(tmp_path: Path) -> None:
