@@ -100,12 +100,7 @@ class Context:
             raise RuntimeError("score and count tables disagree on the slices")
         parts: dict[str, ScoreStats | JointScores | None] = {}
         for model in ("candidate", "baseline") if scores == "both" else ("candidate",):
-            if (columns, model) not in self._scores:
-                full = self.reduced.scores.get(model)
-                self._scores[columns, model] = (
-                    None if full is None else marginalize(full, s2s, len(values))
-                )
-            parts[f"{model}_scores"] = self._scores[columns, model]
+            parts[f"{model}_scores"] = self._score_table(columns, model)
         joint = self.reduced.joint_scores
         if scores == "both" and joint is not None:
             from mlops_gates.stats.reduce import marginalize_joint
@@ -114,6 +109,51 @@ class Context:
                 self._joint[columns] = marginalize_joint(joint, s2s, len(values))
             parts["joint_scores"] = self._joint[columns]
         return dataclasses.replace(table, **parts), values  # type: ignore[arg-type]
+
+    def _score_table(self, columns: tuple[str, ...], model: str) -> ScoreStats | None:
+        """One model's score table of a slicing, marginalized hierarchically: from the
+        table of a finer slicing the gates also ask for (``region x segment`` for
+        ``region``) when there is one, whose entries are far fewer than the finest
+        grouping's. Counts are summed exactly either way, so the table is the same."""
+        from mlops_gates.stats.reduce import marginalize
+
+        if (columns, model) in self._scores:
+            return self._scores[columns, model]
+        full = self.reduced.scores.get(model)
+        if full is None:
+            return None
+        grouping = self.reduced.score_grouping
+        s2s, values = grouping.slicing(columns)
+        parent = self._finer_slicing(columns)
+        if parent is None:
+            table = marginalize(full, s2s, len(values))
+        else:
+            above = self._score_table(parent, model)
+            assert above is not None
+            g2p, parent_values = grouping.slicing(parent)
+            # Every slice of the finer slicing lies in one slice of this one.
+            up = np.zeros(len(parent_values), dtype=np.int64)
+            up[g2p] = s2s
+            table = marginalize(above, up, len(values))
+        self._scores[columns, model] = table
+        return table
+
+    def _finer_slicing(self, columns: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The slicing with the fewest slices that the gates ask for, that refines
+        `columns` and that the score tables can form; None when the finest grouping is as
+        good (or no slicing refines `columns`)."""
+        grouping = self.reduced.score_grouping
+        reduced_by = set(grouping.keys.columns)
+        limit = self.config.statistics.max_slices
+        best, fewest = None, grouping.n_groups
+        for gate in self.config.gates:
+            for other in slicings(False, getattr(gate, "slices", None) or []):
+                if not set(columns) < set(other) <= reduced_by:
+                    continue
+                count = len(grouping.slicing(other)[1])
+                if count < fewest and count <= limit:
+                    best, fewest = other, count
+        return best
 
     def resampled(
         self, columns: tuple[str, ...], what: Resample, slices: list[int] | None = None

@@ -10,6 +10,7 @@ here, once for every kind.
 
 from __future__ import annotations
 
+import math
 import subprocess
 import time
 from collections.abc import Callable
@@ -238,9 +239,25 @@ def _overview(ctx: Context, results: list[GateResult]) -> dict[str, Any] | None:
         ctx.reduced.stats,
         ctx.reduced.scores,
         ctx.reduced.classes,
-        verdicts=[r.to_dict() for r in results if r.kind == "metric" and r.slice],
+        verdicts=[_as_ranked(r) for r in results if r.kind == "metric" and r.slice],
         group_keys={str(c): keys[c].to_numpy(dtype=object) for c in keys.columns},
     )
+
+
+def _as_ranked(result: GateResult) -> dict[str, Any]:
+    """The four keys of a verdict the overview ranks slices by, as report.json holds them:
+    `to_dict()` would convert every detail of a thousand verdicts for these."""
+    from dataclasses import asdict
+
+    from mlops_gates._values import jsonable
+
+    observed = result.observed
+    return {
+        "slice": jsonable(result.slice),
+        "observed": None if observed is None or not math.isfinite(observed) else float(observed),
+        "bound": None if result.bound is None else asdict(result.bound),
+        "status": result.status,
+    }
 
 
 def _no_rows(path: Path, rows: int | None) -> str | None:

@@ -41,13 +41,32 @@ NORMAL_METRICS = frozenset({"roc_auc", "log_loss", "brier"})
 _RANGE = {"roc_auc": (0.0, 1.0), "brier": (0.0, 1.0), "log_loss": (0.0, np.inf)}
 
 
+def _class_counts(s: ScoreStats) -> tuple[FloatArray, FloatArray]:
+    """Positives and negatives per group, as floats; once per table (each is a pass over
+    its entries, and DeLong's variance, single or paired, reads them several times)."""
+    n1 = s.memo("delong:n1", lambda: s.n_positive().astype(np.float64))
+    n0 = s.memo("delong:n0", lambda: s.n_negative().astype(np.float64))
+    return n1, n0
+
+
 def _placements(s: ScoreStats) -> tuple[FloatArray, FloatArray]:
     """DeLong's placement values per entry, centred on the group's AUC: of a positive at
     this score (share of negatives below, ties half) and of a negative (share of positives
-    above, ties half)."""
+    above, ties half). Once per table: a slicing's ROC AUC gate and its paired baseline
+    gate share them (read-only)."""
+    pair: list[tuple[FloatArray, FloatArray]] = []
+
+    def part(i: int) -> FloatArray:
+        if not pair:
+            pair.append(_compute_placements(s))
+        return pair[0][i]
+
+    return s.memo("delong:v10", lambda: part(0)), s.memo("delong:v01", lambda: part(1))
+
+
+def _compute_placements(s: ScoreStats) -> tuple[FloatArray, FloatArray]:
     g, pos, neg = s.group, s.pos.astype(np.float64), s.neg.astype(np.float64)
-    n1 = s.n_positive().astype(np.float64)
-    n0 = s.n_negative().astype(np.float64)
+    n1, n0 = _class_counts(s)
     auc = score_metric("roc_auc", s)  # the same table's point estimate, computed once
     with np.errstate(divide="ignore", invalid="ignore"):
         # The cumulative counts ROC AUC itself used (exact: they are sums of integers).
@@ -63,8 +82,7 @@ def _placements(s: ScoreStats) -> tuple[FloatArray, FloatArray]:
 
 def _roc_auc_se(s: ScoreStats) -> FloatArray:
     g, pos, neg = s.group, s.pos.astype(np.float64), s.neg.astype(np.float64)
-    n1 = s.n_positive().astype(np.float64)
-    n0 = s.n_negative().astype(np.float64)
+    n1, n0 = _class_counts(s)
     v10, v01 = _placements(s)
     with np.errstate(divide="ignore", invalid="ignore"):
         s10 = np.bincount(g, weights=pos * v10 * v10, minlength=s.n_groups) / (n1 - 1)
@@ -92,18 +110,27 @@ def paired_roc_auc_difference_se(
         raise ValueError("candidate, baseline and joint score tables must share the groups")
     c10, c01 = _placements(candidate)
     b10, b01 = _placements(baseline)
-    n1 = candidate.n_positive().astype(np.float64)
-    n0 = candidate.n_negative().astype(np.float64)
+    n1, n0 = _class_counts(candidate)
+    # The joint table is about as long as the rows, and on millions of them the cost is
+    # touching fresh memory: one index and two value buffers serve both classes and both
+    # models, each written in place (the arithmetic, and so every bit, is unchanged).
+    longest = max(joint.n_negative_entries, joint.group.shape[0] - joint.n_negative_entries)
+    at = np.empty(longest, dtype=np.int64)
+    d = np.empty(longest, dtype=np.float64)
+    other = np.empty(longest, dtype=np.float64)
     sums = []
     for positive, c, b in ((True, c10, b10), (False, c01, b01)):
         # Each class needs only its own placement values: V10 for positives, V01 for
         # negatives, looked up in each model's table at the entry's own score.
         g, ci, bi, count = joint.of_class(positive)
-        d = _lookup(candidate, c, g, ci)
-        d -= _lookup(baseline, b, g, bi)
-        d *= d
-        d *= count
-        sums.append(np.bincount(g, weights=d, minlength=joint.n_groups))
+        m = g.shape[0]
+        _lookup(candidate, c, g, ci, at=at[:m], out=d[:m])
+        _lookup(baseline, b, g, bi, at=at[:m], out=other[:m])
+        dm = d[:m]
+        dm -= other[:m]
+        dm *= dm
+        dm *= count
+        sums.append(np.bincount(g, weights=dm, minlength=joint.n_groups))
     with np.errstate(divide="ignore", invalid="ignore"):
         var = sums[0] / (n1 - 1) / n1 + sums[1] / (n0 - 1) / n0
     return np.asarray(np.where((n1 >= 2) & (n0 >= 2), np.sqrt(var), np.nan), dtype=np.float64)
@@ -114,27 +141,35 @@ _DENSE_CELLS = 1 << 22
 
 
 def _lookup(
-    s: ScoreStats, values: FloatArray, group: NDArray[np.int64], score: NDArray[np.int64]
-) -> FloatArray:
-    """``values`` (one per entry of ``s``) at each (group, score index) asked for, as a
-    new array. Every pair asked for must be an entry of ``s``: the joint table and the
-    models' tables come from the same rows.
+    s: ScoreStats,
+    values: FloatArray,
+    group: NDArray[np.int64],
+    score: NDArray[np.int64],
+    *,
+    at: NDArray[np.int64],
+    out: FloatArray,
+) -> None:
+    """``values`` (one per entry of ``s``) at each (group, score index) asked for, written
+    to ``out``; ``at`` is scratch space as long. Every pair asked for must be an entry of
+    ``s``: the joint table and the models' tables come from the same rows.
 
     Binned scores give a small (groups x bins) grid: spread the values over it and
     gather, one pass and no search. Exact scores on many groups fall back to a binary
     search in the table's (group, score) order."""
     width = max(s.thresholds.shape[0], 1)
     keys = s.group * width + s.score
-    at = group * width
+    np.multiply(group, width, out=at)
     at += score
     if s.n_groups * width <= _DENSE_CELLS:
-        grid = np.zeros(s.n_groups * width, dtype=np.float64)
+        # Only the cells of the table's entries are ever read, so the grid needs no zeros.
+        grid = np.empty(s.n_groups * width, dtype=np.float64)
         grid[keys] = values
-        return np.asarray(grid[at], dtype=np.float64)
+        np.take(grid, at, out=out, mode="clip")  # in range: keys < cells
+        return
     pos = np.searchsorted(keys, at)
     if pos.shape[0] and (pos.max() >= keys.shape[0] or np.any(keys[pos] != at)):
         raise ValueError("the joint score table has a score its model's table lacks")
-    return np.asarray(values[pos], dtype=np.float64)
+    np.take(values, pos, out=out)
 
 
 def _loss_se(name: str, s: ScoreStats) -> FloatArray:
