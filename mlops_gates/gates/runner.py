@@ -247,15 +247,13 @@ def _overview(ctx: Context, results: list[GateResult]) -> dict[str, Any] | None:
 def _as_ranked(result: GateResult) -> dict[str, Any]:
     """The four keys of a verdict the overview ranks slices by, as report.json holds them:
     `to_dict()` would convert every detail of a thousand verdicts for these."""
-    from dataclasses import asdict
-
     from mlops_gates._values import jsonable
 
-    observed = result.observed
+    observed, bound = result.observed, result.bound
     return {
         "slice": jsonable(result.slice),
         "observed": None if observed is None or not math.isfinite(observed) else float(observed),
-        "bound": None if result.bound is None else asdict(result.bound),
+        "bound": None if bound is None else {"min": bound.min, "max": bound.max},
         "status": result.status,
     }
 
