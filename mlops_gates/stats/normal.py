@@ -18,6 +18,7 @@ Intervals are ``estimate ± z·se``, clipped to the metric's range.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from statistics import NormalDist
 
 import numpy as np
@@ -111,65 +112,85 @@ def paired_roc_auc_difference_se(
     c10, c01 = _placements(candidate)
     b10, b01 = _placements(baseline)
     n1, n0 = _class_counts(candidate)
-    # The joint table is about as long as the rows, and on millions of them the cost is
-    # touching fresh memory: one index and two value buffers serve both classes and both
-    # models, each written in place (the arithmetic, and so every bit, is unchanged).
+    # The joint table is about as long as the rows. It is read in blocks that stay in the
+    # cache, each block's squares added in entry order (np.add.at, like bincount, adds
+    # sequentially): a few passes over small buffers instead of one fresh row-long array
+    # per step, and the same sums to the last bit.
     longest = max(joint.n_negative_entries, joint.group.shape[0] - joint.n_negative_entries)
-    at = np.empty(longest, dtype=np.int64)
-    d = np.empty(longest, dtype=np.float64)
-    other = np.empty(longest, dtype=np.float64)
+    block = max(min(_BLOCK, longest), 1)
+    at = np.empty(block, dtype=np.int64)
+    d = np.empty(block, dtype=np.float64)
+    other = np.empty(block, dtype=np.float64)
     sums = []
     for positive, c, b in ((True, c10, b10), (False, c01, b01)):
         # Each class needs only its own placement values: V10 for positives, V01 for
         # negatives, looked up in each model's table at the entry's own score.
         g, ci, bi, count = joint.of_class(positive)
-        m = g.shape[0]
-        _lookup(candidate, c, g, ci, at=at[:m], out=d[:m])
-        _lookup(baseline, b, g, bi, at=at[:m], out=other[:m])
-        dm = d[:m]
-        dm -= other[:m]
-        dm *= dm
-        dm *= count
-        sums.append(np.bincount(g, weights=dm, minlength=joint.n_groups))
+        of_candidate, of_baseline = _gather(candidate, c), _gather(baseline, b)
+        total = np.zeros(joint.n_groups, dtype=np.float64)
+        for start in range(0, g.shape[0], block):
+            part = slice(start, start + block)
+            m = g[part].shape[0]
+            dm = d[:m]
+            of_candidate(g[part], ci[part], at[:m], dm)
+            of_baseline(g[part], bi[part], at[:m], other[:m])
+            dm -= other[:m]
+            dm *= dm
+            dm *= count[part]
+            np.add.at(total, g[part], dm)
+        sums.append(total)
     with np.errstate(divide="ignore", invalid="ignore"):
         var = sums[0] / (n1 - 1) / n1 + sums[1] / (n0 - 1) / n0
     return np.asarray(np.where((n1 >= 2) & (n0 >= 2), np.sqrt(var), np.nan), dtype=np.float64)
 
 
+# Joint entries per block of the paired variance: its buffers (1.5 MB) stay in the cache.
+_BLOCK = 1 << 16
 # Largest (groups x thresholds) table of placement values looked up densely: 32 MB.
 _DENSE_CELLS = 1 << 22
 
+_Gather = Callable[[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], FloatArray], None]
 
-def _lookup(
-    s: ScoreStats,
-    values: FloatArray,
-    group: NDArray[np.int64],
-    score: NDArray[np.int64],
-    *,
-    at: NDArray[np.int64],
-    out: FloatArray,
-) -> None:
-    """``values`` (one per entry of ``s``) at each (group, score index) asked for, written
-    to ``out``; ``at`` is scratch space as long. Every pair asked for must be an entry of
-    ``s``: the joint table and the models' tables come from the same rows.
 
-    Binned scores give a small (groups x bins) grid: spread the values over it and
+def _gather(s: ScoreStats, values: FloatArray) -> _Gather:
+    """A lookup of ``values`` (one per entry of ``s``) at given (group, score index)
+    pairs: ``lookup(group, score, at, out)`` writes them to ``out``, with ``at`` as
+    scratch space as long. Every pair asked for must be an entry of ``s``: the joint table
+    and the models' tables come from the same rows.
+
+    Binned scores give a small (groups x bins) grid: spread the values over it once and
     gather, one pass and no search. Exact scores on many groups fall back to a binary
     search in the table's (group, score) order."""
     width = max(s.thresholds.shape[0], 1)
     keys = s.group * width + s.score
-    np.multiply(group, width, out=at)
-    at += score
     if s.n_groups * width <= _DENSE_CELLS:
         # Only the cells of the table's entries are ever read, so the grid needs no zeros.
         grid = np.empty(s.n_groups * width, dtype=np.float64)
         grid[keys] = values
-        np.take(grid, at, out=out, mode="clip")  # in range: keys < cells
-        return
-    pos = np.searchsorted(keys, at)
-    if pos.shape[0] and (pos.max() >= keys.shape[0] or np.any(keys[pos] != at)):
-        raise ValueError("the joint score table has a score its model's table lacks")
-    np.take(values, pos, out=out)
+
+        def dense(
+            group: NDArray[np.int64],
+            score: NDArray[np.int64],
+            at: NDArray[np.int64],
+            out: FloatArray,
+        ) -> None:
+            np.multiply(group, width, out=at)
+            at += score
+            np.take(grid, at, out=out, mode="clip")  # in range: keys < cells
+
+        return dense
+
+    def search(
+        group: NDArray[np.int64], score: NDArray[np.int64], at: NDArray[np.int64], out: FloatArray
+    ) -> None:
+        np.multiply(group, width, out=at)
+        at += score
+        pos = np.searchsorted(keys, at)
+        if pos.shape[0] and (pos.max() >= keys.shape[0] or np.any(keys[pos] != at)):
+            raise ValueError("the joint score table has a score its model's table lacks")
+        np.take(values, pos, out=out)
+
+    return search
 
 
 def _loss_se(name: str, s: ScoreStats) -> FloatArray:

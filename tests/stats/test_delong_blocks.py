@@ -1,0 +1,50 @@
+"""The paired DeLong variance read in blocks of the joint table: every block size and both
+lookups (dense grid, binary search) give the textbook value, and the same bits."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlops_gates.stats import normal
+from mlops_gates.stats.reduce import marginalize, marginalize_joint
+
+from .test_delong import _tables, _textbook_var
+
+
+def _data(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    n = 400
+    y = rng.integers(0, 2, n)
+    groups = rng.integers(0, 4, n)
+    common = rng.normal(size=n)
+    a = np.round(y * 0.8 + common + rng.normal(scale=0.7, size=n), 1)
+    b = np.round(y * 0.5 + common + rng.normal(size=n), 1)
+    return y, a, b, groups
+
+
+def _fresh_se(y: np.ndarray, a: np.ndarray, b: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    # New tables each time: placements are memoized per table.
+    ta, tb, joint = _tables(y, a, b, groups)
+    slices = np.array([0, 1, 0, 1])  # groups 0 and 2, 1 and 3
+    return normal.paired_roc_auc_difference_se(
+        marginalize(ta, slices, 2), marginalize(tb, slices, 2), marginalize_joint(joint, slices, 2)
+    )
+
+
+@pytest.mark.parametrize("block", [1, 7, 64])
+@pytest.mark.parametrize("dense_cells", [1 << 22, 1])  # 1: the binary-search lookup
+def test_blocks_and_lookups_give_the_textbook_variance_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, block: int, dense_cells: int
+) -> None:
+    y, a, b, groups = _data(block + dense_cells)
+    whole = _fresh_se(y, a, b, groups)  # one block: the joint has < 65,536 entries
+    monkeypatch.setattr(normal, "_BLOCK", block)
+    monkeypatch.setattr(normal, "_DENSE_CELLS", dense_cells)
+    got = _fresh_se(y, a, b, groups)
+    assert got.tobytes() == whole.tobytes()
+    for s in range(2):
+        m = (groups % 2) == s
+        assert got[s] == pytest.approx(math.sqrt(_textbook_var(y[m], a[m], b[m])), rel=1e-10)
