@@ -60,7 +60,6 @@ class Context:
     )
     _scores: dict[tuple[tuple[str, ...], str], ScoreStats | None] = field(default_factory=dict)
     _draws: dict[tuple[tuple[str, ...], Resample], np.ndarray] = field(default_factory=dict)
-    _joint: dict[tuple[str, ...], JointScores] = field(default_factory=dict)
 
     @property
     def grouping(self) -> Grouping:
@@ -105,9 +104,9 @@ class Context:
         if scores == "both" and joint is not None:
             from mlops_gates.stats.reduce import marginalize_joint
 
-            if columns not in self._joint:
-                self._joint[columns] = marginalize_joint(joint, s2s, len(values))
-            parts["joint_scores"] = self._joint[columns]
+            # Not kept: the relabelled table is as long as the rows, only the paired
+            # DeLong of this slicing reads it, and relabelling is one gather.
+            parts["joint_scores"] = marginalize_joint(joint, s2s, len(values))
         return dataclasses.replace(table, **parts), values  # type: ignore[arg-type]
 
     def _score_table(self, columns: tuple[str, ...], model: str) -> ScoreStats | None:
