@@ -18,6 +18,12 @@ from slice to slice. The same (rows, seed) always gives the same file; it is cac
 ``bench/data/synthetic-<rows>-seed<seed>.parquet``.
 
     python bench/generate.py --rows 1000000 [--seed 0] [--force]
+    python bench/generate.py --rows 1e9 --parts     # a folder of Parquet files
+
+``--parts`` writes the same rows (chunk for chunk the same streams, so the folder read in
+file order equals the single file) as a folder of files of ``PART_CHUNKS`` chunks each,
+``bench/data/synthetic-<rows>-seed<seed>.parts/part-00000.parquet`` ...: the shape a large
+table has when it was written by many tasks. Memory stays at one chunk whatever the rows.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import argparse
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +42,7 @@ import pyarrow.parquet as pq
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CHUNK_ROWS = 1 << 20  # rows generated and written at a time (one Parquet row group)
+PART_CHUNKS = 16  # chunks per file of a partitioned dataset: ~300 MB files of 16.8M rows
 
 REGIONS = tuple(f"R{i:02d}" for i in range(20))
 SEGMENTS = tuple(f"S{i}" for i in range(8))
@@ -56,6 +64,13 @@ SCHEMA = pa.schema(
         ("score_b", pa.float64()),
         ("pred_c", pa.int64()),
         ("pred_b", pa.int64()),
+    ]
+)
+
+DICT_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, pa.dictionary(pa.int32(), pa.string())) if f.type == pa.string() else f
+        for f in SCHEMA
     ]
 )
 
@@ -91,15 +106,31 @@ def cache_path(rows: int, seed: int) -> Path:
     return DATA_DIR / f"synthetic-{rows}-seed{seed}.parquet"
 
 
-def ensure(rows: int, seed: int = 0, *, force: bool = False, quiet: bool = False) -> Path:
-    """The data file for (rows, seed), generated if it is not cached yet."""
-    path = cache_path(rows, seed)
+def parts_path(rows: int, seed: int) -> Path:
+    return DATA_DIR / f"synthetic-{rows}-seed{seed}.parts"
+
+
+def ensure(
+    rows: int,
+    seed: int = 0,
+    *,
+    force: bool = False,
+    quiet: bool = False,
+    parts: bool = False,
+    jobs: int = 1,
+) -> Path:
+    """The data file (or with `parts`, folder) for (rows, seed), generated if not cached yet."""
+    path = parts_path(rows, seed) if parts else cache_path(rows, seed)
     if path.exists() and not force:
         return path
     t0 = time.perf_counter()
-    write(path, rows, seed)
+    if parts:
+        write_parts(path, rows, seed, jobs=jobs, quiet=quiet)
+    else:
+        write(path, rows, seed)
     if not quiet:
-        size = path.stat().st_size / 1e6
+        files = sorted(path.glob("*.parquet")) if parts else [path]
+        size = sum(f.stat().st_size for f in files) / 1e6
         print(
             f"generated {path} ({rows:,} rows, {size:.0f} MB) in {time.perf_counter() - t0:.1f} s",
             file=sys.stderr,
@@ -124,7 +155,60 @@ def write(path: Path, rows: int, seed: int) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def chunk(world: World, seed: int, index: int, n: int) -> pa.Table:
+def write_parts(path: Path, rows: int, seed: int, *, jobs: int = 1, quiet: bool = False) -> None:
+    """Write `rows` rows as a folder of files; a partial folder never takes the cached name.
+
+    Files are finished in a temporary folder next to `path`, which an interrupted run
+    resumes from (a file is renamed into it only once complete); `jobs` processes write
+    files side by side (each file's chunks have their own random streams, so the rows do
+    not depend on `jobs`).
+    """
+    if rows < 1:
+        raise ValueError(f"rows must be at least 1, got {rows}")
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.mkdir(parents=True, exist_ok=True)
+    per_file = PART_CHUNKS * CHUNK_ROWS
+    files = (rows + per_file - 1) // per_file
+    todo = [p for p in range(files) if not (tmp / f"part-{p:05d}.parquet").exists()]
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        done = pool.map(_write_part, [(tmp, rows, seed, p) for p in todo])
+        for count, part in enumerate(done, 1):
+            if not quiet:
+                print(
+                    f"  {part.name} written, {count}/{len(todo)} "
+                    f"({time.perf_counter() - t0:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    if path.exists():  # --force: the old folder goes only once the new one is complete
+        for old in path.glob("*.parquet"):
+            old.unlink()
+        path.rmdir()
+    tmp.replace(path)
+
+
+def _write_part(task: tuple[Path, int, int, int]) -> Path:
+    folder, rows, seed, part = task
+    world = World.draw(seed)
+    done = folder / f"part-{part:05d}.parquet"
+    partial = folder / f".part-{part:05d}.{os.getpid()}.tmp"
+    first = part * PART_CHUNKS
+    last = min(first + PART_CHUNKS, (rows + CHUNK_ROWS - 1) // CHUNK_ROWS)
+    try:
+        # store_schema=False: the strings were handed over dictionary-encoded (cheaper to
+        # write), but the file should read back as the plain strings the single file holds.
+        with pq.ParquetWriter(partial, DICT_SCHEMA, compression="snappy", store_schema=False) as w:
+            for index in range(first, last):
+                n = min(CHUNK_ROWS, rows - index * CHUNK_ROWS)
+                w.write_table(chunk(world, seed, index, n, dictionary=True), CHUNK_ROWS)
+        partial.replace(done)
+    finally:
+        partial.unlink(missing_ok=True)
+    return done
+
+
+def chunk(world: World, seed: int, index: int, n: int, *, dictionary: bool = False) -> pa.Table:
     """Rows of chunk `index`: its own random stream, so chunks are independent of order."""
     rng = np.random.default_rng([seed, 1, index])
     region = _draw_codes(rng, world.region_share, n)
@@ -150,19 +234,20 @@ def chunk(world: World, seed: int, index: int, n: int) -> pa.Table:
     score_c = _sigmoid(prior + skill * sign + noise_c)
     score_b = _sigmoid(0.8 * prior + 0.7 * skill * sign + 1.1 * noise_b)
 
+    text = _dictionary if dictionary else _strings
     return pa.table(
         {
-            "region": _strings(REGIONS, region),
-            "segment": _strings(SEGMENTS, segment),
-            "channel": _strings(CHANNELS, channel),
-            "group": _strings(GROUPS, group),
+            "region": text(REGIONS, region),
+            "segment": text(SEGMENTS, segment),
+            "channel": text(CHANNELS, channel),
+            "group": text(GROUPS, group),
             "y": y,
             "score_c": score_c,
             "score_b": score_b,
             "pred_c": (score_c >= 0.5).astype(np.int64),
             "pred_b": (score_b >= 0.5).astype(np.int64),
         },
-        schema=SCHEMA,
+        schema=None if dictionary else SCHEMA,
     )
 
 
@@ -182,13 +267,21 @@ def _strings(levels: tuple[str, ...], codes: np.ndarray) -> pa.Array:
     return pa.array(levels, type=pa.string()).take(pa.array(codes.astype(np.int32)))
 
 
+def _dictionary(levels: tuple[str, ...], codes: np.ndarray) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(codes.astype(np.int32), pa.array(levels))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, required=True)
+    parser.add_argument("--rows", type=lambda text: int(float(text)), required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="regenerate even if cached")
+    parser.add_argument(
+        "--parts", action="store_true", help="write a folder of Parquet files (any size)"
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="processes writing files (--parts)")
     args = parser.parse_args(argv)
-    print(ensure(args.rows, args.seed, force=args.force))
+    print(ensure(args.rows, args.seed, force=args.force, parts=args.parts, jobs=args.jobs))
     return 0
 
 

@@ -1,0 +1,343 @@
+"""The full gate set at 1e8-1e9 rows, engine by engine, with the results compared.
+
+    python bench/scale.py --rows 1e9 --engines duckdb
+    python bench/scale.py --rows 1e8 --engines duckdb spark
+    python bench/scale.py --rows 1e7 --engines memory duckdb spark
+
+The data are bench/generate.py's rows as a folder of Parquet files (``--parts``: what a
+large table looks like; `data.path` in the config is the folder, as a user would give it).
+The memory engine reads one file, not folders: it gets the single file of the same rows
+(generate.py writes the folder chunk for chunk from the same random streams, so both hold
+identical rows). The gate set is bench/README.md's: six metric gates on 194 slices, a
+demographic-parity gate and a paired baseline ROC AUC gate, 1,359 verdicts.
+
+Each engine runs `run_gates` in its own process, one after the other. Measured: the
+seconds of `run_gates` (reading, fingerprinting the files, reducing, judging), the whole
+process's wall time, its peak RSS from wait4 and the peak summed RSS of its process tree
+sampled every 0.2 s (for Spark that includes the JVM, which wait4 does not see), and the
+load average before and after (the machine is shared: quote it). Every verdict of every
+engine is then compared field by field (status, value, interval, p-value, support,
+message) with the first engine's; the run fails (exit 1) on any difference above 1e-9.
+Results go to bench/results-scale-<rows>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from contenders import gates_config
+from generate import ensure
+
+HERE = Path(__file__).resolve().parent
+ENGINES = ("memory", "duckdb", "spark")
+TOLERANCE = 1e-9
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=lambda t: int(float(t)), required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=["duckdb"])
+    parser.add_argument("--memory-limit", default="1GB", help="DuckDB's backend.memory_limit")
+    parser.add_argument("--spark-memory", default="2g", help="the local[2] driver's heap")
+    parser.add_argument("--jobs", type=int, default=1, help="processes generating the data")
+    parser.add_argument("--timeout", type=float, default=3600.0)
+    parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(args)
+
+    folder = ensure(args.rows, args.seed, parts=True, jobs=args.jobs)
+    runs: dict[str, dict[str, Any]] = {}
+    verdicts: dict[str, dict[str, Any]] = {}
+    for engine in args.engines:
+        data = ensure(args.rows, args.seed) if engine == "memory" else folder
+        print(f"{engine}: {args.rows:,} rows from {data} ...", file=sys.stderr, flush=True)
+        entry, gates = run_child(engine, data, args)
+        runs[engine] = entry
+        if gates is not None:
+            verdicts[engine] = gates
+        print(f"{engine}: {json.dumps(entry)}", file=sys.stderr, flush=True)
+    failed = compare(runs, verdicts)
+    files = sorted(folder.glob("*.parquet"))
+    document = {
+        "rows": args.rows,
+        "seed": args.seed,
+        "data": {
+            "folder": folder.name,
+            "files": len(files),
+            "gigabytes": round(sum(f.stat().st_size for f in files) / 1e9, 2),
+        },
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "memory_gb": round(_meminfo_kb("MemTotal") / 1024**2, 1),
+            "versions": _versions(),
+        },
+        "runs": runs,
+    }
+    out = HERE / f"results-scale-{args.rows}.json"
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    print(table(runs))
+    print(f"\nwritten to {out.relative_to(HERE.parent)}")
+    return 1 if failed or any(r["status"] != "ok" for r in runs.values()) else 0
+
+
+# --- the parent: one child per engine ----------------------------------------------------
+
+
+def run_child(engine: str, data: Path, args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """`engine` on `data` in a fresh interpreter: its seconds, RSS and verdicts."""
+    with tempfile.TemporaryDirectory(prefix="mlops-gates-scale-") as tmp:
+        out = Path(tmp) / "result.json"
+        cmd = [
+            sys.executable, __file__, "--rows", str(args.rows), "--child", engine,
+            "--data", str(data), "--out", str(out), "--memory-limit", args.memory_limit,
+            "--spark-memory", args.spark_memory,
+        ]  # fmt: skip
+        env = {**os.environ, "PYTHONWARNINGS": "ignore", "MLFLOW_DISABLE_TELEMETRY": "true"}
+        load_before = _loadavg()
+        started = time.perf_counter()
+        with (Path(tmp) / "log.txt").open("wb") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            tree = TreeSampler(proc.pid)
+            tree.start()
+            status, usage, timed_out = _reap(proc, args.timeout)
+            tree.stop()
+        wall = time.perf_counter() - started
+        entry: dict[str, Any] = {
+            "status": "ok",
+            "engine": engine,
+            "data": str(data.relative_to(HERE.parent)),
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "process_seconds": round(wall, 1),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
+            "peak_tree_rss_mb": round(tree.peak_kb / 1024, 1),
+            "loadavg_before": load_before,
+            "loadavg_after": _loadavg(),
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        }
+        code = os.waitstatus_to_exitcode(status)
+        if timed_out or code != 0 or not out.exists():
+            tail = (Path(tmp) / "log.txt").read_text(errors="replace").strip().splitlines()[-15:]
+            why = f"killed after {args.timeout:.0f} s" if timed_out else f"exit status {code}"
+            entry.update(status="error", note=why, log_tail=tail)
+            return entry, None
+        result = json.loads(out.read_text())
+    entry["seconds"] = round(result["seconds"], 1)
+    entry["verdicts"] = len(result["gates"])
+    entry["summary"] = result["summary"]
+    entry["config_backend"] = result["backend"]
+    return entry, {g["id"]: g for g in result["gates"]}
+
+
+def _reap(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, Any, bool]:
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid == proc.pid:
+            break
+        if time.monotonic() > deadline and not timed_out:
+            proc.kill()
+            timed_out = True
+        time.sleep(0.05)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return status, usage, timed_out
+
+
+class TreeSampler(threading.Thread):
+    """The peak of the summed RSS of a process and its descendants, sampled."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_kb, self._done = pid, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.2):
+            self.peak_kb = max(self.peak_kb, sum(_rss_kb(p) for p in _tree(self.pid)))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(f"/proc/{entry.name}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _loadavg() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+
+
+def _meminfo_kb(key: str) -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    found = {}
+    for dist in ("mlops-gates", "duckdb", "pyspark", "pyarrow", "numpy", "pandas"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[dist] = metadata.version(dist)
+    return found
+
+
+def compare(runs: dict[str, dict[str, Any]], verdicts: dict[str, dict[str, Any]]) -> bool:
+    """Every engine's verdicts against the first one's, field by field; True on a
+    difference (noted in that engine's entry)."""
+    if not verdicts:
+        return False
+    ref_name = next(iter(verdicts))
+    ref = verdicts[ref_name]
+    failed = False
+    for name, gates in verdicts.items():
+        if name == ref_name:
+            runs[name]["check"] = "reference"
+            continue
+        problems: list[str] = []
+        if set(gates) != set(ref):
+            problems.append(f"{len(set(gates) ^ set(ref))} verdicts not in both")
+        worst = [0.0]
+        fields = [0]
+        for gid in sorted(set(gates) & set(ref)):
+            _diff(ref[gid], gates[gid], gid, problems, worst, fields)
+        if problems:
+            failed = True
+            runs[name]["check"] = f"FAILED against {ref_name}: " + "; ".join(problems[:5])
+        else:
+            runs[name]["check"] = (
+                f"{len(gates)} verdicts, {fields[0]} numbers = {ref_name}'s "
+                f"(max diff {worst[0]:.1g}); statuses and messages identical"
+            )
+    return failed
+
+
+def _diff(
+    a: Any, b: Any, where: str, problems: list[str], worst: list[float], n: list[int]
+) -> None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            problems.append(f"{where}: fields {sorted(set(a) ^ set(b))} not in both")
+        for k in set(a) & set(b):
+            _diff(a[k], b[k], f"{where}.{k}", problems, worst, n)
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _diff(x, y, f"{where}[{i}]", problems, worst, n)
+    elif isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool):
+        n[0] += 1
+        if math.isnan(a) and math.isnan(b):
+            return
+        d = abs(a - b)
+        worst[0] = max(worst[0], d)
+        if not d <= TOLERANCE * max(1.0, abs(a)):
+            problems.append(f"{where}: {a!r} vs {b!r}")
+    elif a != b:
+        problems.append(f"{where}: {a!r} vs {b!r}")
+
+
+def table(runs: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "| engine | run_gates s | process s | peak RSS MB | tree RSS MB | load before/after "
+        "| check |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    for name, r in runs.items():
+        if r["status"] != "ok":
+            lines.append(f"| {name} | {r['note']} | | | | | |")
+            continue
+        load = f"{r['loadavg_before'][0]:.1f} / {r['loadavg_after'][0]:.1f}"
+        lines.append(
+            f"| {name} | {r['seconds']} | {r['process_seconds']} | {r['peak_rss_mb']:.0f} | "
+            f"{r['peak_tree_rss_mb']:.0f} | {load} | {r.get('check', '')} |"
+        )
+    return "\n".join(lines)
+
+
+# --- the child: one engine, one run --------------------------------------------------------
+
+
+def child(args: argparse.Namespace) -> int:
+    import yaml
+
+    from mlops_gates.config import load_config
+    from mlops_gates.gates.runner import run_gates
+
+    config = gates_config(args.data, engine=args.child)
+    if args.child == "duckdb":
+        config["backend"]["memory_limit"] = args.memory_limit
+    if args.child == "spark":
+        config["backend"]["spark"] = {
+            "master": "local[2]",
+            "conf": {
+                "spark.driver.memory": args.spark_memory,
+                "spark.ui.enabled": "false",
+            },
+        }
+    with tempfile.TemporaryDirectory(prefix="mlops-gates-scale-") as tmp:
+        path = Path(tmp) / "mlops-gates.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        loaded = load_config(path)
+        t0 = time.perf_counter()
+        report = run_gates(loaded).to_dict()
+        seconds = time.perf_counter() - t0
+    if report["errors"]:
+        raise SystemExit(f"mlops-gates reported errors: {report['errors']}")
+    args.out.write_text(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "summary": report["summary"],
+                "backend": config["backend"],
+                "gates": report["gates"],
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
