@@ -11,7 +11,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_gates.backends.profiles import SqlTable, profile_table
+from mlops_gates.backends.profile_jobs import profile_table
+from mlops_gates.backends.profiles import SqlTable
 from mlops_gates.errors import DataError
 from mlops_gates.sources.profile import FeatureProfile, FeatureType, Profile
 

@@ -35,7 +35,7 @@ import pandas as pd
 
 from mlops_gates.backends.sql import Dialect, double_literal
 from mlops_gates.errors import DataError
-from mlops_gates.sources.profile import FeatureProfile, FeatureType, Profile
+from mlops_gates.sources.profile import FeatureProfile, FeatureType
 from mlops_gates.stats.drift import (
     SUMMARY_QUANTILES,
     NumericHistogram,
@@ -44,7 +44,7 @@ from mlops_gates.stats.drift import (
     edges_from,
 )
 
-__all__ = ["SqlTable", "profile_table", "sql_kind"]
+__all__ = ["SqlTable", "sql_kind"]
 
 _NUMERIC = (
     "tinyint", "smallint", "integer", "int", "bigint", "hugeint", "long", "short", "byte",
@@ -155,18 +155,33 @@ class SqlTable:
 
     # ------------------------------------------------------------------ queries
 
-    def _value(self, column: str) -> str:
+    def value_sql(self, column: str) -> str:
+        """`column` as a DOUBLE (NULL where text does not parse)."""
         return f"TRY_CAST({self.dialect.q(column)} AS DOUBLE)"
 
-    def _finite(self, v: str) -> str:
+    def finite_sql(self, v: str) -> str:
+        """Is DOUBLE `v` a finite number (not NULL, NaN or infinite)?"""
         return f"({v} IS NOT NULL AND NOT isnan({v}) AND ABS({v}) < CAST('Infinity' AS DOUBLE))"
 
     def _numeric(self, column: str, edges: np.ndarray) -> FeatureProfile:
-        raw, v = self.dialect.q(column), "__mg_v"
+        v = "__mg_v"
+        slot = self.slot_sql(self.dialect.q(column), v, edges)
+        inner = f"SELECT {self.value_sql(column)} AS {v}, {self.dialect.q(column)} FROM {self.src}"
+        cells = self.run(
+            f"SELECT __mg_slot, COUNT(*) AS n, SUM(__mg_x) AS s, MIN(__mg_x) AS lo, "
+            f"MAX(__mg_x) AS hi FROM (SELECT {slot} AS __mg_slot, CASE WHEN "
+            f"{self.finite_sql(v)} THEN {v} END AS __mg_x FROM ({inner}) AS t) AS u "
+            f"GROUP BY __mg_slot"
+        )
+        return self.histogram(column, edges, cells)
+
+    def slot_sql(self, raw: str, v: str, edges: np.ndarray) -> str:
+        """The bin of value `v` (`raw` cast to DOUBLE) as SQL: 0 .. bins + 1 with the two
+        outer bins, -1 for missing, -2 for text that is not a number."""
         n_bins = max(edges.size - 1, 0)
         whens = [
             f"WHEN {raw} IS NOT NULL AND {v} IS NULL THEN -2",
-            f"WHEN NOT {self._finite(v)} THEN -1",
+            f"WHEN NOT {self.finite_sql(v)} THEN -1",
         ]
         if edges.size == 0:
             whens.append(f"ELSE {n_bins + 1}")
@@ -180,14 +195,11 @@ class SqlTable:
                 ),
                 f"ELSE {n_bins}",
             ]
-        slot = "CASE " + " ".join(whens) + " END"
-        inner = f"SELECT {self._value(column)} AS {v}, {raw} FROM {self.src}"
-        cells = self.run(
-            f"SELECT __mg_slot, COUNT(*) AS n, SUM(__mg_x) AS s, MIN(__mg_x) AS lo, "
-            f"MAX(__mg_x) AS hi FROM (SELECT {slot} AS __mg_slot, CASE WHEN "
-            f"{self._finite(v)} THEN {v} END AS __mg_x FROM ({inner}) AS t) AS u "
-            f"GROUP BY __mg_slot"
-        )
+        return "CASE " + " ".join(whens) + " END"
+
+    def histogram(self, column: str, edges: np.ndarray, cells: pd.DataFrame) -> FeatureProfile:
+        """`column`'s profile from its cells by bin (`__mg_slot`, `n`, `s`, `lo`, `hi`)."""
+        n_bins = max(edges.size - 1, 0)
         slots = cells["__mg_slot"].to_numpy(dtype=np.int64)
         n = cells["n"].to_numpy(dtype=np.int64)
         if (slots == -2).any():
@@ -218,11 +230,12 @@ class SqlTable:
         raw = self.dialect.q(column)
         frame = self.run(
             f"SELECT DISTINCT CAST({raw} AS {self.dialect.text}) AS v FROM {self.src} "
-            f"WHERE {raw} IS NOT NULL AND {self._value(column)} IS NULL LIMIT 5"
+            f"WHERE {raw} IS NOT NULL AND {self.value_sql(column)} IS NULL LIMIT 5"
         )
         return sorted(str(x) for x in frame["v"])
 
-    def _text(self, column: str) -> str:
+    def text_sql(self, column: str) -> str:
+        """`column` as text, as pandas writes its values (NULL when missing)."""
         raw = self.dialect.q(column)
         base = self.types[column].strip().lower()
         if base in ("boolean", "bool"):
@@ -233,7 +246,7 @@ class SqlTable:
         return f"CAST({raw} AS {self.dialect.text})"
 
     def _categories(self, column: str) -> tuple[list[str], list[int], int]:
-        text = self._text(column)
+        text = self.text_sql(column)
         frame = self.run(f"SELECT {text} AS v, COUNT(*) AS n FROM {self.src} GROUP BY {text}")
         is_missing = frame["v"].isna().to_numpy()
         missing = int(frame["n"][is_missing].sum())
@@ -241,8 +254,8 @@ class SqlTable:
         return [str(x) for x in kept["v"]], [int(x) for x in kept["n"]], missing
 
     def _edges(self, column: str, bins: int) -> tuple[dict[str, Any], np.ndarray]:
-        v = self._value(column)
-        finite = f"(SELECT {v} AS x FROM {self.src}) AS t WHERE {self._finite('x')}"
+        v = self.value_sql(column)
+        finite = f"(SELECT {v} AS x FROM {self.src}) AS t WHERE {self.finite_sql('x')}"
         qs = ", ".join(repr(float(q)) for q in SUMMARY_QUANTILES)
         row = self.run(
             f"SELECT COUNT(x) AS n, COUNT(DISTINCT x) AS d, AVG(x) AS mean, "
@@ -296,42 +309,3 @@ class SqlTable:
             lo, hi, quantiles=np.asarray(quantiles, dtype=np.float64), heavy=heavy, after=after
         )
         return summary, edges
-
-
-def profile_table(
-    table: SqlTable,
-    *,
-    columns: list[str] | None = None,
-    bins: int,
-    top_k: int,
-    source: dict[str, Any] | None = None,
-) -> Profile:
-    """A profile of `columns` (default: every numeric or categorical one), as
-    `profile.build_profile` makes of a frame."""
-    skipped: dict[str, str] = {}
-    if columns is None:
-        chosen = []
-        for col in table.types:
-            if table.kind(col) is None:
-                skipped[col] = f"type {table.types[col]} is not profiled"
-            else:
-                chosen.append(col)
-    else:
-        missing = [c for c in columns if not table.has(c)]
-        if missing:
-            raise DataError(
-                f"{table.where}: column{'s' if len(missing) > 1 else ''} "
-                f"{', '.join(map(repr, missing))} not found; the data has: "
-                f"{', '.join(list(table.types)[:40])}"
-            )
-        chosen = list(dict.fromkeys(columns))
-    rows = table.rows()
-    return Profile(
-        features={c: table.profile(c, bins=bins, top_k=top_k) for c in chosen},
-        rows=rows,
-        bins=bins,
-        top_k=top_k,
-        source={"path": str(table.where), "rows": rows, **(source or {})},
-        skipped=skipped,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-    )

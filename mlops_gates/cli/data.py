@@ -252,7 +252,7 @@ def _profile_at_scale(args: argparse.Namespace, config: Any, columns: list[str] 
     from mlops_gates.backends import open_table
     from mlops_gates.backends.drift_source import output_profiles
     from mlops_gates.backends.files import files_digest
-    from mlops_gates.backends.profiles import profile_table
+    from mlops_gates.backends.profile_jobs import profile_table
     from mlops_gates.errors import ConfigError, MlopsGatesError
     from mlops_gates.sources.profile import profile_json
 

@@ -307,3 +307,37 @@ def test_schema_checks_every_row_where_sql_can(tmp_path: Path, engine: str) -> N
     (verdict,) = reports[engine].gates
     assert "checks over all 3,000 rows" in verdict.message
     assert verdict.details["sample_rows"] == 50
+
+
+@pytest.mark.parametrize("engine", ["duckdb", SPARK])
+@pytest.mark.usefixtures("engine_ready")
+def test_a_profile_takes_four_queries_whatever_its_columns(tmp_path: Path, engine: str) -> None:
+    """`profile_table` profiles every column in at most four queries (one Spark job each),
+    and gives what profiling the columns one by one gives: the same summaries, bins and
+    counts (zero-inflated, few-valued, text with missing values, boolean, with NaN and inf)."""
+    from mlops_gates.backends import open_table
+    from mlops_gates.backends.profile_jobs import profile_table
+    from mlops_gates.config import load_config
+    from mlops_gates.sources.profile import _feature_to_dict
+
+    df = _data(3000, 1)
+    for i in range(4):  # more columns must not mean more queries
+        df[f"gain{i}"] = df["gain"] * (i + 1)
+    cfg = project(tmp_path, df, engine, gates=_gates("ref.json"), baseline=False)
+    columns = [*COLUMNS, *(f"gain{i}" for i in range(4))]
+    with open_table(load_config(cfg)) as table:
+        queries: list[str] = []
+        run = table.run
+
+        def counted(sql: str) -> pd.DataFrame:
+            queries.append(sql)
+            return run(sql)
+
+        table.run = counted
+        profile = profile_table(table, columns=columns, bins=10, top_k=5)
+        assert len(queries) <= 4
+        table.run = run
+        assert profile.rows == len(df)
+        for c in columns:
+            one = _feature_to_dict(table.profile(c, bins=10, top_k=5))
+            _same_profile(_feature_to_dict(profile.features[c]), one, c)
