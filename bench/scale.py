@@ -3,6 +3,7 @@
     python bench/scale.py --rows 1e9 --engines duckdb
     python bench/scale.py --rows 1e8 --engines duckdb spark
     python bench/scale.py --rows 1e7 --engines memory duckdb spark
+    python bench/scale.py --data 'bench/data/x.parts/part-0000[0-5].parquet' --engines duckdb
 
 The data are bench/generate.py's rows as a folder of Parquet files (``--parts``: what a
 large table looks like; `data.path` in the config is the folder, as a user would give it).
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import json
 import math
 import os
@@ -38,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from contenders import gates_config
 from generate import ensure
 
@@ -48,7 +51,13 @@ TOLERANCE = 1e-9
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=lambda t: int(float(t)), required=True)
+    parser.add_argument("--rows", type=lambda t: int(float(t)))
+    parser.add_argument(
+        "--data",
+        dest="given",
+        help="a folder or glob of Parquet files already there (e.g. some of a larger "
+        "folder's files) instead of generated ones; not for the memory engine",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=["duckdb"])
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB's backend.memory_limit")
@@ -56,13 +65,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="processes generating the data")
     parser.add_argument("--timeout", type=float, default=3600.0)
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
-    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child-data", dest="data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
 
-    folder = ensure(args.rows, args.seed, parts=True, jobs=args.jobs)
+    if args.given:
+        if "memory" in args.engines:
+            parser.error("--data: the memory engine reads one file; give --rows instead")
+        folder = Path(args.given).absolute()
+        files = _files(folder)
+        args.rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    elif args.rows:
+        folder = ensure(args.rows, args.seed, parts=True, jobs=args.jobs)
+        files = _files(folder)
+    else:
+        parser.error("give --rows or --data")
     runs: dict[str, dict[str, Any]] = {}
     verdicts: dict[str, dict[str, Any]] = {}
     for engine in args.engines:
@@ -74,12 +93,11 @@ def main(argv: list[str] | None = None) -> int:
             verdicts[engine] = gates
         print(f"{engine}: {json.dumps(entry)}", file=sys.stderr, flush=True)
     failed = compare(runs, verdicts)
-    files = sorted(folder.glob("*.parquet"))
     document = {
         "rows": args.rows,
         "seed": args.seed,
         "data": {
-            "folder": folder.name,
+            "path": str(folder),
             "files": len(files),
             "gigabytes": round(sum(f.stat().st_size for f in files) / 1e9, 2),
         },
@@ -98,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed or any(r["status"] != "ok" for r in runs.values()) else 0
 
 
+def _files(where: Path) -> list[Path]:
+    text = str(where)
+    if any(ch in text for ch in "*?["):
+        return sorted(Path(p) for p in glob.glob(text))
+    return sorted(where.glob("*.parquet"))
+
+
 # --- the parent: one child per engine ----------------------------------------------------
 
 
@@ -107,7 +132,7 @@ def run_child(engine: str, data: Path, args: argparse.Namespace) -> tuple[dict[s
         out = Path(tmp) / "result.json"
         cmd = [
             sys.executable, __file__, "--rows", str(args.rows), "--child", engine,
-            "--data", str(data), "--out", str(out), "--memory-limit", args.memory_limit,
+            "--child-data", str(data), "--out", str(out), "--memory-limit", args.memory_limit,
             "--spark-memory", args.spark_memory,
         ]  # fmt: skip
         env = {**os.environ, "PYTHONWARNINGS": "ignore", "MLFLOW_DISABLE_TELEMETRY": "true"}
@@ -123,7 +148,7 @@ def run_child(engine: str, data: Path, args: argparse.Namespace) -> tuple[dict[s
         entry: dict[str, Any] = {
             "status": "ok",
             "engine": engine,
-            "data": str(data.relative_to(HERE.parent)),
+            "data": str(data),
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "process_seconds": round(wall, 1),
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes

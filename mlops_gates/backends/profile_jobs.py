@@ -149,8 +149,8 @@ def _after(
         if hs is not None
         for k, h in enumerate(hs)
     ]
-    if not parts:
-        return [None for _ in heavy]
+    if not parts:  # no column has a heavy value: nothing comes after one
+        return [None if hs is None else np.empty(0, dtype=np.float64) for hs in heavy]
     row = table.run(f"SELECT {', '.join(parts)} FROM {rows_sql}").iloc[0]
     out: list[np.ndarray | None] = []
     for i, hs in enumerate(heavy):

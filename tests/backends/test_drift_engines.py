@@ -341,3 +341,8 @@ def test_a_profile_takes_four_queries_whatever_its_columns(tmp_path: Path, engin
         for c in columns:
             one = _feature_to_dict(table.profile(c, bins=10, top_k=5))
             _same_profile(_feature_to_dict(profile.features[c]), one, c)
+        # A continuous column alone: no heavy value anywhere, so no value after one.
+        alone = profile_table(table, columns=["x"], bins=10, top_k=5).features["x"]
+        _same_profile(
+            _feature_to_dict(alone), _feature_to_dict(table.profile("x", bins=10, top_k=5)), "x"
+        )
