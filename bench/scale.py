@@ -63,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB's backend.memory_limit")
     parser.add_argument("--spark-memory", default="2g", help="the local[2] driver's heap")
     parser.add_argument("--jobs", type=int, default=1, help="processes generating the data")
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="leave out the paired baseline ROC AUC gate (its joint score table grows with "
+        "the rows), to see what it costs",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0)
     parser.add_argument("--child", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--child-data", dest="data", type=Path, help=argparse.SUPPRESS)
@@ -109,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "runs": runs,
     }
-    out = HERE / f"results-scale-{args.rows}.json"
+    out = HERE / f"results-scale-{args.rows}{'-no-baseline' if args.no_baseline else ''}.json"
     out.write_text(json.dumps(document, indent=2) + "\n")
     print(table(runs))
     print(f"\nwritten to {out.relative_to(HERE.parent)}")
@@ -133,7 +139,7 @@ def run_child(engine: str, data: Path, args: argparse.Namespace) -> tuple[dict[s
         cmd = [
             sys.executable, __file__, "--rows", str(args.rows), "--child", engine,
             "--child-data", str(data), "--out", str(out), "--memory-limit", args.memory_limit,
-            "--spark-memory", args.spark_memory,
+            "--spark-memory", args.spark_memory, *(["--no-baseline"] if args.no_baseline else []),
         ]  # fmt: skip
         env = {**os.environ, "PYTHONWARNINGS": "ignore", "MLFLOW_DISABLE_TELEMETRY": "true"}
         load_before = _loadavg()
@@ -331,7 +337,7 @@ def child(args: argparse.Namespace) -> int:
     from mlops_gates.config import load_config
     from mlops_gates.gates.runner import run_gates
 
-    config = gates_config(args.data, engine=args.child)
+    config = gates_config(args.data, engine=args.child, baseline=not args.no_baseline)
     if args.child == "duckdb":
         config["backend"]["memory_limit"] = args.memory_limit
     if args.child == "spark":
