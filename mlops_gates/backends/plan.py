@@ -36,6 +36,7 @@ __all__ = [
     "Reduced",
     "plan_for",
     "resolve_bins",
+    "without_scores",
 ]
 
 Model = Literal["candidate", "baseline"]
@@ -98,6 +99,17 @@ def _extend(into: list[Any], items: list[Any]) -> None:
     for item in items:
         if item not in into:
             into.append(item)
+
+
+def without_scores(config: Config) -> Config:
+    """`config` with neither model's scores column: what the label and prediction encoder
+    reads when an engine has reduced the scores itself."""
+    update: dict[str, Any] = {"candidate": config.candidate.model_copy(update={"scores": None})}
+    if config.baseline is not None:
+        update["baseline"] = config.baseline.model_copy(update={"scores": None})
+    else:
+        update["baseline"] = None
+    return config.model_copy(update=update)
 
 
 def resolve_bins(setting: str | int, n_rows: int) -> int | None:

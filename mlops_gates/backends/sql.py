@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_gates.backends.grouping import Grouping
-from mlops_gates.backends.plan import Model, Plan, Reduced, plan_for, resolve_bins
+from mlops_gates.backends.plan import Model, Plan, Reduced, plan_for, resolve_bins, without_scores
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
 from mlops_gates.sources.evaluation import _encode, build_inputs
@@ -221,14 +221,7 @@ def reduce_sql(
     n_rows = int(weights.sum())
     # Labels and predictions are encoded by the in-memory code on the distinct values, so
     # classes and every message about stray labels are the same as without a backend.
-    bare = config.model_copy(
-        update={
-            "candidate": config.candidate.model_copy(update={"scores": None}),
-            "baseline": None
-            if config.baseline is None
-            else config.baseline.model_copy(update={"scores": None}),
-        }
-    )
+    bare = without_scores(config)
     cells = build_inputs(bare, counts.drop(columns=[N]), where)
     grouping = Grouping.of(counts, keys)
     stats = reduce_classification(

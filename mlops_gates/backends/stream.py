@@ -30,7 +30,7 @@ import pandas as pd
 
 from mlops_gates.backends.cells import Combos, Values, joint_table, score_table
 from mlops_gates.backends.grouping import Grouping
-from mlops_gates.backends.plan import Plan, Reduced, plan_for, resolve_bins
+from mlops_gates.backends.plan import Plan, Reduced, plan_for, resolve_bins, without_scores
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
 from mlops_gates.sources.data import Table, _index_columns, infer_format
@@ -292,14 +292,7 @@ class _Batches:
             columns=order,
             rows=cells.shape[0],
         )
-        bare = config.model_copy(
-            update={
-                "candidate": config.candidate.model_copy(update={"scores": None}),
-                "baseline": None
-                if config.baseline is None
-                else config.baseline.model_copy(update={"scores": None}),
-            }
-        )
+        bare = without_scores(config)
         data = build_inputs(bare, table, path)  # classes, and every message on labels
         if data.baseline_error is not None:
             raise Unstreamable("the baseline's predictions cannot be read")
