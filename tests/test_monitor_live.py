@@ -201,6 +201,7 @@ def test_no_data_opens_the_issue_but_starts_no_retraining(
     assert gh.repo.dispatches == []
     [issue] = gh.issues()
     assert issue.state == "open" and issue.body is not None
+    assert issue.title == "Model monitoring: the model could not be judged"  # not "warranted"
     assert "could not judge the model: no production rows in the window" in issue.body
     assert "not judged (no_data): no retraining" in out
     outputs = (tmp_path / "github-output").read_text()

@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 DEFAULT_TITLE = "Model monitoring: retraining warranted"
+UNJUDGED_TITLE = "Model monitoring: the model could not be judged"
 UNJUDGED = ("no_data", "not_deployed")
 MARKER_PREFIX = "mlops-gates:monitor"
 ISSUE_PERMISSIONS = (
@@ -177,13 +178,15 @@ def alert(
     # No rows, or nothing deployed: a person must look (the issue says so), but retraining
     # on no data fixes nothing, so nothing is dispatched.
     unjudged = outcome in UNJUDGED
+    # The default title would claim retraining is warranted; a title the user chose stays.
+    title = UNJUDGED_TITLE if unjudged and options.title == DEFAULT_TITLE else options.title
     if options.issue:
         mine = _ours(gh.open_issues(client), options.key)
         if retrain or unjudged:
             body = issue_body(doc, markdown, reasons, options)
             if not mine:
                 result.issue = gh.create_issue(
-                    client, title=options.title, body=body, labels=list(options.labels)
+                    client, title=title, body=body, labels=list(options.labels)
                 )
                 result.issue_action = "opened"
                 mine = _ours(gh.open_issues(client), options.key) or [result.issue]
@@ -194,12 +197,10 @@ def alert(
                 gh.update_issue(client, dup.number, state="closed", state_reason="duplicate")
                 result.duplicates_closed.append(dup.number)
             if result.issue_action == "none":
-                if keep.body == body and keep.title == options.title:
+                if keep.body == body and keep.title == title:
                     result.issue, result.issue_action = keep, "unchanged"
                 else:
-                    result.issue = gh.update_issue(
-                        client, keep.number, title=options.title, body=body
-                    )
+                    result.issue = gh.update_issue(client, keep.number, title=title, body=body)
                     result.issue_action = "updated"
             else:
                 result.issue = keep
