@@ -42,7 +42,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     # Signed statements about a report and the model's bytes: below tracking, so a gates
     # run can carry its attestation; above sources (model digests) and report.
     ("attest",),
-    ("tracking",),
+    ("tracking", "tracking_record"),
     ("github",),
     # Commands' logic. init writes the starting config and workflows that run the others.
     ("promote", "deploy", "alerts", "init"),
