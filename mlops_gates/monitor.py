@@ -50,6 +50,7 @@ class DeployedModel:
     uri: str | None  # a registry URI or file; None for logged prediction columns
     source: str  # manifest | alias | predictions | config
     note: str
+    version: str | None = None  # "name/version" when a deploy manifest says which
 
 
 def deployed_model(config: Config, *, manifest: Path | None, alias: str) -> DeployedModel:
@@ -68,6 +69,9 @@ def deployed_model(config: Config, *, manifest: Path | None, alias: str) -> Depl
             raise ConfigError(f"--manifest: {exc}") from None
         model = doc["model"]
         uri = str(model["uri"])
+        # Logged predictions do not say which version served them: the manifest does, and
+        # that names (and resets) the anytime sequence as --model-version would.
+        version = f"{model['name']}/{model['version']}"
         if cand.model is None:
             return DeployedModel(
                 config,
@@ -75,9 +79,10 @@ def deployed_model(config: Config, *, manifest: Path | None, alias: str) -> Depl
                 "predictions",
                 f"the logged predictions ({cand.predictions!r}) of {model['name']} version "
                 f"{model['version']} (deploy manifest {manifest})",
+                version,
             )
         note = f"{model['name']} version {model['version']}, as deploy manifest {manifest} says"
-        return DeployedModel(_with_candidate(config, uri), uri, "manifest", note)
+        return DeployedModel(_with_candidate(config, uri), uri, "manifest", note, version)
     if cand.model is None:
         return DeployedModel(
             config, None, "predictions", f"the logged predictions ({cand.predictions!r})"
@@ -185,7 +190,8 @@ def monitor(
     report (not yet written). With ``guarantee`` (default: ``monitor.guarantee`` of the
     config) "anytime", the count metrics extend the running sequence kept in
     ``monitor.state`` (`monitor_state`), which belongs to ``model_version`` (default: the
-    judged model's registry version or digest), kept in ``store`` (default:
+    version `manifest` names, else the judged model's registry version or digest), kept in
+    ``store`` (default:
     ``monitor.store``: the state file, or MLflow).
 
     ``context.monitor.outcome`` says what the run found: ``healthy``, ``retrain`` (a
@@ -350,7 +356,7 @@ def monitor(
         win.labeled,
         time_column=time_column,
         now=win.end,
-        version=model_version,
+        version=model_version or deployed.version,
         folder=folder,
         store=store,
     )

@@ -368,6 +368,32 @@ def test_anytime_runs_extend_the_sequence_and_count_each_row_once(
     assert doc["context"]["monitor"]["sequence"]["runs"] == 1
 
 
+def test_logged_predictions_take_their_version_from_the_deploy_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Prediction columns do not say which version served them; the deploy manifest does, so
+    the sequence is that version's and starts over when a deploy changes the manifest."""
+    from mlops_gates.promote.manifest import build_manifest, dump_manifest
+
+    path = anytime_project(tmp_path, day(400, 41, NOW))
+    manifest = tmp_path / "deploy.yaml"
+    for version, now in (("3", NOW), ("3", DAY2), ("4", DAY3)):
+        doc = build_manifest(
+            json.loads((Path(__file__).parent / "fixtures" / "adult-report.json").read_text()),
+            model="adult",
+            version=version,
+            uri=f"models:/adult/{version}",
+            promoted_at="2026-11-20T00:00:00Z",
+        )
+        manifest.write_text(dump_manifest(doc))
+        code, _ = run_on(path, now, "--manifest", str(manifest))
+        assert code == 0, capsys.readouterr()
+        state = json.loads((tmp_path / "monitoring" / "state.json").read_text())
+        assert state["model"] == f"adult/{version}"
+    assert state["runs"] == 1  # version 4 started over ...
+    assert "deployed model changed from adult/3 to adult/4" in capsys.readouterr().err
+
+
 def test_a_corrupt_state_starts_over_with_a_clear_note(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

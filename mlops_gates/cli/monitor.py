@@ -91,8 +91,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--model-version",
         metavar="TEXT",
         help="with --guarantee anytime: the deployed version the rows came from; the running "
-        "sequence starts over when it changes (default: the candidate's registry version, "
-        "else its digest)",
+        "sequence starts over when it changes (default: the version --manifest names, else "
+        "the candidate's registry version, else its digest)",
     )
     p.add_argument(
         "--state-store",
