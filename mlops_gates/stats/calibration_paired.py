@@ -27,8 +27,20 @@ subtracted (else a nearly calibrated pair's variance is about doubled). The inte
 in tests/stats/test_calibration_paired.py and bench/calibration_paired.py
 (docs/explanation/new-gates-statistics.md).
 
-The target is conditional on the scores: the two models' calibration on these rows. The
-variance of the rows' composition (what a population-level claim would add) is not in it.
+That variance is conditional on the scores: it is the whole story for the two models'
+calibration on these rows, not for the population the rows were drawn from, whose
+difference also moves with the rows' composition (two equally miscalibrated models differ
+on any one sample of rows). The interval reported is population-level: its variance is
+the larger of the conditional one and the variance over redrawn rows (scores and labels),
+estimated from the joint cells' score sums by a second-order expansion in the rows:
+``D̂ ≈ D + (1/n) Σ_r φ_r + Q`` with the influence
+``φ = 2 g_j e + g_j² − 2 g'_k e' − g'_k²`` (``e = s − y − g_j``, ``g_j`` the bin's mean
+score minus its rate) and ``Q = (1/n)(Σ_j A_j² − Σ_k B_k²)``, ``A_j = Σ_{r∈j} e_r/√n_j``,
+so ``Var D̂ = Var φ / n + Var Q`` with ``Var Q ≈ 2/n² (Σ_j a_j² + Σ_k b_k² − 2 Σ_jk c_jk²)``
+(``a_j = Var A_j``, ``c_jk = Cov(A_j, B_k)``). Plugging the observed ``g`` into ``Var φ``
+adds ``2 Var Q`` (its noise), so ``Var Q`` is subtracted once. Equal-mass bins are treated
+as fixed edges. The seeded simulations redraw the rows and check coverage of the
+population difference.
 """
 
 from __future__ import annotations
@@ -58,13 +70,19 @@ IntArray = NDArray[np.int64]
 # no variance at all.
 _PSEUDO_ROWS = 2.0
 
+# Score sums kept per joint cell (c: candidate score, b: baseline score, y: the label).
+_MOMENTS = ("c", "b", "cc", "bb", "cb", "cy", "by")
+
 
 @dataclass(frozen=True)
 class JointCalibrationBins:
-    """Rows and positives per (slice, candidate bin, baseline bin): shape ``(S, B, B)``."""
+    """Rows and positives per (slice, candidate bin, baseline bin): shape ``(S, B, B)``,
+    and the cells' score sums the rows' composition variance needs: ``sums[m]`` for
+    ``m`` in :data:`_MOMENTS` (Σ s, Σ s², Σ s·y of each model and Σ s·s' over the rows)."""
 
     total: IntArray
     positives: IntArray
+    sums: FloatArray  # (len(_MOMENTS), S, B, B)
 
 
 def joint_calibration_bins(
@@ -85,21 +103,30 @@ def joint_calibration_bins(
     s_count, n_bins = candidate_bins.total.shape
     if baseline_bins.total.shape != (s_count, n_bins) or joint.n_groups != s_count:
         raise ValueError("the joint table and both models' bins must share their slices")
-    total = np.zeros(s_count * n_bins * n_bins)
-    positives = np.zeros(s_count * n_bins * n_bins)
+    size = s_count * n_bins * n_bins
+    total = np.zeros(size)
+    positives = np.zeros(size)
+    sums = np.zeros((len(_MOMENTS), size))
     for positive in (False, True):
         group, c_idx, b_idx, count = joint.of_class(positive)
-        bin_c = _bin_of(candidate.thresholds[c_idx], group, candidate_bins.edges)
-        bin_b = _bin_of(baseline.thresholds[b_idx], group, baseline_bins.edges)
+        s_c, s_b = candidate.thresholds[c_idx], baseline.thresholds[b_idx]
+        bin_c = _bin_of(s_c, group, candidate_bins.edges)
+        bin_b = _bin_of(s_b, group, baseline_bins.edges)
         key = (group * n_bins + bin_c) * n_bins + bin_b
-        rows = np.bincount(key, weights=count, minlength=total.shape[0])
+        rows = np.bincount(key, weights=count, minlength=size)
         total += rows
+        zero = np.zeros_like(s_c)
+        terms = (s_c, s_b, s_c**2, s_b**2, s_c * s_b, s_c if positive else zero,
+                 s_b if positive else zero)  # fmt: skip
+        for m, term in enumerate(terms):
+            sums[m] += np.bincount(key, weights=count * term, minlength=size)
         if positive:
             positives += rows
     shape = (s_count, n_bins, n_bins)
     out = JointCalibrationBins(
         total=np.rint(total).astype(np.int64).reshape(shape),
         positives=np.rint(positives).astype(np.int64).reshape(shape),
+        sums=sums.reshape((len(_MOMENTS), *shape)),
     )
     for margin, axis in ((candidate_bins, 2), (baseline_bins, 1)):
         if not (
@@ -135,7 +162,8 @@ def l2_difference(
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), e.g. 0.95; got {level}")
     estimate = l2_calibration_error(candidate) - l2_calibration_error(baseline)
-    se = np.sqrt(np.maximum(_variance(candidate, baseline, joint), 0.0))
+    variance = np.maximum(_variance(candidate, baseline, joint), _total_variance(joint))
+    se = np.sqrt(np.maximum(variance, 0.0))
     z = NormalDist().inv_cdf(0.5 + level / 2.0)
     return estimate, Interval(estimate - z * se, estimate + z * se), se
 
@@ -218,6 +246,49 @@ def _variance_at(
     total = linear + cross + diag4 + 2.0 * (all_pairs - same)
     empty = candidate.total.sum(axis=1) == 0
     return np.asarray(np.where(empty, np.nan, total), dtype=np.float64)
+
+
+def _total_variance(joint: JointCalibrationBins) -> FloatArray:
+    """Var(D̂) per slice over redrawn rows (scores and labels from the population), by the
+    second-order expansion in the rows (module docstring): the plug-in variance of the
+    rows' influence ``φ = 2g_j e + g_j² − 2g'_k e' − g'_k²`` over ``n``, where
+    ``e = s − y − g_j`` and ``g_j`` is bin ``j``'s mean score minus its positive rate, less
+    the quadratic term ``V_Q = 2/n² (Σ_j a_j² + Σ_k b_k² − 2 Σ_jk c_jk²)`` once: the noise
+    in the plugged-in ``g`` inflates the first by ``2 V_Q``, and the truth is
+    ``Var(φ)/n + V_Q``. Never below ``V_Q``."""
+    n_i = joint.total.astype(np.float64)
+    y = joint.positives.astype(np.float64)
+    c, b, cc, bb, cb, cy, by = joint.sums
+    n = n_i.sum(axis=(1, 2))
+    n_c, n_b = n_i.sum(axis=2), n_i.sum(axis=1)
+    sd_c, sd_b = c - y, b - y  # Σ (s − y) per cell
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g_c = np.where(n_c >= 2, sd_c.sum(axis=2) / n_c, 0.0)[:, :, None]
+        g_b = np.where(n_b >= 2, sd_b.sum(axis=1) / n_b, 0.0)[:, None, :]
+    e_c = sd_c - n_i * g_c  # Σ e per cell
+    e_b = sd_b - n_i * g_b
+    ee_c = (cc - 2.0 * cy + y) - 2.0 * g_c * sd_c + n_i * g_c**2  # Σ e² per cell
+    ee_b = (bb - 2.0 * by + y) - 2.0 * g_b * sd_b + n_i * g_b**2
+    ee_cb = (cb - cy - by + y) - g_b * sd_c - g_c * sd_b + n_i * g_c * g_b  # Σ e e'
+    h = g_c**2 - g_b**2
+    phi = 2.0 * g_c * e_c - 2.0 * g_b * e_b + n_i * h
+    phi2 = (
+        4.0 * g_c**2 * ee_c
+        + 4.0 * g_b**2 * ee_b
+        - 8.0 * g_c * g_b * ee_cb
+        + 2.0 * h * (2.0 * g_c * e_c - 2.0 * g_b * e_b)
+        + n_i * h**2
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = phi.sum(axis=(1, 2)) / n
+        plug_in = (phi2.sum(axis=(1, 2)) / n - mean**2) / n
+        a = np.where(n_c > 0, ee_c.sum(axis=2) / n_c, 0.0)
+        b_ = np.where(n_b > 0, ee_b.sum(axis=1) / n_b, 0.0)
+        c_ = np.where(n_i > 0, ee_cb / np.sqrt(n_c[:, :, None] * n_b[:, None, :]), 0.0)
+        quad = 2.0 / n**2 * ((a**2).sum(axis=1) + (b_**2).sum(axis=1)
+                             - 2.0 * (c_**2).sum(axis=(1, 2)))  # fmt: skip
+    total = np.maximum(plug_in - quad, quad)
+    return np.asarray(np.where(n > 0, total, np.nan), dtype=np.float64)
 
 
 def _bin_of(value: FloatArray, group: IntArray, edges: FloatArray) -> IntArray:
