@@ -43,6 +43,7 @@ from typing import Any
 import pyarrow.parquet as pq
 from contenders import gates_config
 from generate import ensure
+from run import _reap  # wait4 with its rusage, killing after the timeout
 
 HERE = Path(__file__).resolve().parent
 ENGINES = ("memory", "duckdb", "spark")
@@ -175,21 +176,6 @@ def run_child(engine: str, data: Path, args: argparse.Namespace) -> tuple[dict[s
     entry["summary"] = result["summary"]
     entry["config_backend"] = result["backend"]
     return entry, {g["id"]: g for g in result["gates"]}
-
-
-def _reap(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, Any, bool]:
-    deadline = time.monotonic() + timeout
-    timed_out = False
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid == proc.pid:
-            break
-        if time.monotonic() > deadline and not timed_out:
-            proc.kill()
-            timed_out = True
-        time.sleep(0.05)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return status, usage, timed_out
 
 
 class TreeSampler(threading.Thread):
