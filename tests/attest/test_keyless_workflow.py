@@ -89,10 +89,14 @@ def test_the_starters_sign_keyless_and_deploy_verifies_it(
     git(repo, "commit", "-q", "-m", f"Promote {MODEL} {version} (#{pr.number})")
     variables["MLOPS_GATES_TRUST_ROOT"] = str(root)
     variables["MLOPS_GATES_CERTIFICATE_IDENTITY"] = identity.replace("models/", "other/")
+    # The server is shared with other act tests that deploy the template's model: the alias
+    # may already name an earlier version, and the refusal must leave it as it was.
+    live = registry.get_registered_model(MODEL).aliases.get("production")
+    assert live != version
     refused = run("deploy", "push")
     assert refused.returncode != 0 and refused.jobs() == {"deploy": "failure"}, refused.log()
     assert "not the pinned" in refused.log()
-    assert registry.get_registered_model(MODEL).aliases.get("production") is None
+    assert registry.get_registered_model(MODEL).aliases.get("production") == live
     variables["MLOPS_GATES_CERTIFICATE_IDENTITY"] = identity
     deployed = run("deploy", "push")
     assert deployed.returncode == 0 and deployed.jobs() == {"deploy": "success"}, deployed.log()
