@@ -68,8 +68,13 @@ class RunOutcome:
 
     @property
     def written_line(self) -> str:
-        """`report: DIR/report.json, DIR/report.md`, as the command line prints it."""
-        return f"report: {self.report_dir}/report.json, {self.report_dir}/report.md"
+        """`report: DIR/report.json, DIR/report.md[, DIR/report.html]`, as the command
+        line prints it: the page is named when this run wrote it (the writer removes an
+        older run's page when it writes none)."""
+        files = ["report.json", "report.md", "report.html"]
+        return "report: " + ", ".join(
+            f"{self.report_dir}/{name}" for name in files if (self.report_dir / name).exists()
+        )
 
 
 def finish(

@@ -35,7 +35,33 @@ def test_a_passing_run_is_written_then_passes(make_project: Project, tmp_path: P
     doc = json.loads((tmp_path / "out" / "report.json").read_text())
     validate_report(doc)
     assert doc["status"] == outcome.doc["status"] == "pass"
-    assert outcome.written_line == f"report: {tmp_path}/out/report.json, {tmp_path}/out/report.md"
+    out = tmp_path / "out"
+    files = f"report: {out}/report.json, {out}/report.md"
+    # The page is named exactly when it was written.
+    page = (out / "report.html").exists()
+    assert outcome.written_line == files + (f", {out}/report.html" if page else "")
+
+
+@pytest.mark.parametrize("html", ["off", "auto"])
+def test_the_written_line_names_the_page_only_when_this_run_wrote_it(
+    make_project: Project, tmp_path: Path, html: str
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("an older run's page")
+    config = _config(make_project, report={"html": html})
+    outcome = finish(run_gates(config), out, config)
+    wrote_page = (out / "report.html").exists()
+    assert wrote_page or html == "off" or not _has_page()
+    assert not (wrote_page and html == "off")  # the older page is gone with the run
+    assert outcome.written_line.endswith(f"{out}/report.html") == wrote_page
+    assert outcome.written_line.startswith(f"report: {out}/report.json, {out}/report.md")
+
+
+def _has_page() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def test_a_failing_gate_fails_the_outcome_not_the_ending(
