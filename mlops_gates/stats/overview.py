@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops_gates.stats.reduce import ClassificationStats, RegressionStats, ScoreStats, marginalize
+from mlops_gates.stats.reduce import ClassificationStats, RegressionStats, ScoreStats
 
 __all__ = [
     "CURVE_POINTS",
@@ -132,24 +132,15 @@ def curve_points(
     """ROC and precision-recall points (thinned to about `points`, every one a point of the
     exact curve) and the reliability table of one model's scores over all groups, or over
     the groups where the boolean mask `groups` is true."""
-    if groups is None:
-        whole = marginalize(table, np.zeros(table.n_groups, dtype=np.int64), 1)
-    else:
-        # Slice 0 is the chosen groups, slice 1 the rest; only slice 0's entries are kept.
-        both = marginalize(table, np.where(groups, 0, 1).astype(np.int64), 2)
-        inside = both.group == 0
-        whole = ScoreStats(
-            thresholds=both.thresholds,
-            group=both.group[inside],
-            score=both.score[inside],
-            pos=both.pos[inside],
-            neg=both.neg[inside],
-            n_groups=1,
-        )
-    pos = np.zeros(len(whole.thresholds), dtype=np.int64)
-    neg = np.zeros(len(whole.thresholds), dtype=np.int64)
-    np.add.at(pos, whole.score, whole.pos)
-    np.add.at(neg, whole.score, whole.neg)
+    # Per threshold, the entries of the chosen groups summed straight from the table: one
+    # pass over its entries, no table marginalized first (the same integer sums).
+    score, p, n = table.score, table.pos, table.neg
+    if groups is not None:
+        inside = np.asarray(groups, dtype=bool)[table.group]
+        score, p, n = score[inside], p[inside], n[inside]
+    size = len(table.thresholds)
+    pos = np.rint(np.bincount(score, weights=p, minlength=size)).astype(np.int64)
+    neg = np.rint(np.bincount(score, weights=n, minlength=size)).astype(np.int64)
     n_pos, n_neg = int(pos.sum()), int(neg.sum())
     # Highest threshold first: predicting positive at score >= t adds that score's rows.
     tp = np.cumsum(pos[::-1])
@@ -168,7 +159,7 @@ def curve_points(
         with np.errstate(invalid="ignore", divide="ignore"):
             precision = tp / (tp + fp)
         out["pr"] = {"recall": _round(tp / n_pos), "precision": _round(precision)}
-    values = whole.thresholds
+    values = table.thresholds
     if len(values) and values[0] >= 0.0 and values[-1] <= 1.0:
         out["reliability"] = _reliability(values, pos, neg)
     return out
