@@ -136,10 +136,12 @@ def evaluate_baseline(
             greater_is_better=gib,
             discordant=_discordant_share(gate.metric, table),
         )
+        bounds = [_bound(gate, float(b), gib) for b in base.tolist()]
+        pvalues = _pvalues(ev, bounds)
         for i, slc in enumerate(values):
             b = float(base[i])
             delta = float(ev.estimate[i])
-            bound = _bound(gate, b, gib)
+            bound = bounds[i]
             details: dict[str, object] = {
                 "candidate": delta + b,
                 "baseline": b,
@@ -158,7 +160,7 @@ def evaluate_baseline(
                     support=int(counted[i]),
                     min_support=gate.min_support if columns else 0,
                     ci=ev.interval(i),
-                    p_value=_pvalue(ev, i, bound),
+                    p_value=pvalues[i],
                     details=details,
                     rows=int(rows[i]),
                     unit=unit,
@@ -172,6 +174,15 @@ def evaluate_baseline(
         undefined_why="the metric is undefined for the candidate or the baseline",
     )
     return judge.findings(findings, method=method)
+
+
+def _pvalues(ev: Evidence, bounds: list[Bound]) -> list[float]:
+    """Each slice's p-value against its own bound. One vectorised call when every slice
+    has the same bound (absolute margins only, the usual case): the p-values are
+    elementwise, so they are the same numbers as slice by slice."""
+    if bounds and all(b == bounds[0] for b in bounds):
+        return [float(p) for p in ev.pvalue(bounds[0]).tolist()]
+    return [_pvalue(ev, i, bound) for i, bound in enumerate(bounds)]
 
 
 def _pvalue(ev: Evidence, i: int, bound: Bound) -> float:

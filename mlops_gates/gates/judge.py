@@ -198,7 +198,7 @@ class Judge:
         if mde:
             message += f"; {mde}"
         return GateResult(
-            id=result_id(self.gate_id, f.slc),
+            id=self.gate_id if not f.slc else f"{self.gate_id}[{where}]",  # result_id's
             gate=self.gate_id,
             kind=self.kind,
             status=status,
