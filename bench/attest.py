@@ -78,30 +78,16 @@ def register(url: str, name: str) -> tuple[str, list[str]]:
 def keyless_run(work: Path, config: Path, name: str, version: str) -> tuple[Path, list[str]]:
     """A second gates run of the version, kept with a keyless bundle as actions/attest would
     write it; its manifest and the deploy flags that pin the test trust root and signer."""
-    from attest.rekor_log import Log, dsse_body, trusted_root
-    from attest.test_sigstore_bundle import CA, SIGNED_AT, WORKFLOW, bundle
-
-    from mlops_gates.attest import PREDICATE_TYPE, STATEMENT_TYPE
+    from attest.rekor_log import Log, trusted_root
+    from attest.sigstore_ca import CA, WORKFLOW, logged_bundle, statement_from_inputs
 
     report = work / "report-keyless"
     assert quiet(["check", "--config", str(config), "--report-dir", str(report)]) == 0
     inputs = work / "sigstore"
     assert quiet(["attest", str(report), "--sigstore-inputs", str(inputs)]) == 0
-    lines = (inputs / "subjects.sha256").read_text().splitlines()
-    statement = {
-        "_type": STATEMENT_TYPE,
-        "subject": [
-            {"name": n, "digest": {"sha256": d}} for d, n in (x.split("  ", 1) for x in lines)
-        ],
-        "predicateType": PREDICATE_TYPE,
-        "predicate": json.loads((inputs / "predicate.json").read_text()),
-    }
     ca, log = CA.make("bench fulcio root"), Log()
     key, cert = ca.leaf()
-    data = bundle(statement, key, cert)
-    data["verificationMaterial"]["tlogEntries"] = [
-        log.add(dsse_body(data["dsseEnvelope"], cert), SIGNED_AT)
-    ]
+    data = logged_bundle(statement_from_inputs(inputs), key, cert, log)
     path, root = work / "bundle.sigstore.json", work / "trusted_root.json"
     path.write_text(json.dumps(data))
     root.write_text(json.dumps(trusted_root(ca.cert, log)))

@@ -14,7 +14,14 @@ import pytest
 from conftest import Project
 from mlflow_server import MlflowServer, model_frame, register_models
 
-from mlops_gates.attest import BUNDLE_NAME, DIGEST_TAG, RUN_TAG, VERIFY_KEY_ENV
+from mlops_gates.attest import (
+    BUNDLE_NAME,
+    DIGEST_TAG,
+    IDENTITY_ENV,
+    RUN_TAG,
+    TRUST_ROOT_ENV,
+    VERIFY_KEY_ENV,
+)
 from mlops_gates.cli import main
 from mlops_gates.promote.manifest import build_manifest, dump_manifest
 
@@ -101,20 +108,29 @@ class Gated:
 
 
 @pytest.fixture
-def gated(
+def unsigned_gated(
     mlflow_server: MlflowServer,
     make_project: Project,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Gated:
+    """A gates run nobody signed yet, in an environment that names no tracking server,
+    CI run or verification policy: each test says what it signs with and checks against."""
     monkeypatch.chdir(tmp_path)
     for name in ("MLOPS_GATES_TRACKING", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
         monkeypatch.delenv(name, raising=False)
-    for name in ("GITHUB_ACTIONS", "GITHUB_SHA", "GITHUB_OUTPUT", VERIFY_KEY_ENV):
+    for name in ("GITHUB_ACTIONS", "GITHUB_SHA", "GITHUB_OUTPUT"):
         monkeypatch.delenv(name, raising=False)
-    g = Gated(mlflow_server, make_project, tmp_path)
-    assert g.attest() == 0
-    return g
+    for name in (VERIFY_KEY_ENV, TRUST_ROOT_ENV, IDENTITY_ENV):
+        monkeypatch.delenv(name, raising=False)
+    return Gated(mlflow_server, make_project, tmp_path)
+
+
+@pytest.fixture
+def gated(unsigned_gated: Gated) -> Gated:
+    """The gates run signed with a key by `mlops-gates attest`."""
+    assert unsigned_gated.attest() == 0
+    return unsigned_gated
 
 
 def test_attest_stores_the_bundle_with_the_gates_run_and_tags_the_version(

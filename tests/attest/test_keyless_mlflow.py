@@ -17,25 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Project
-from mlflow_server import MlflowServer
 
 from mlops_gates.attest import (
     BUNDLE_NAME,
     DIGEST_TAG,
     IDENTITY_ENV,
-    PREDICATE_TYPE,
     RUN_TAG,
-    STATEMENT_TYPE,
     TRUST_ROOT_ENV,
-    VERIFY_KEY_ENV,
 )
 from mlops_gates.cli import main
 
-from .rekor_log import Log, dsse_body, trusted_root
+from .rekor_log import Log, trusted_root
+from .sigstore_ca import CA, WORKFLOW, logged_bundle, statement_from_inputs
 from .test_attest import one_line
 from .test_attest_mlflow import Gated, _replace_model_file, _tag_by_hand
-from .test_sigstore_bundle import CA, SIGNED_AT, WORKFLOW, bundle
+from .test_attest_mlflow import unsigned_gated as unsigned_gated  # the fixture
 
 OTHER_WORKFLOW = WORKFLOW.replace("mlops-train-promote.yml", "anything.yml")
 
@@ -51,9 +47,7 @@ class Keyless:
     def sign(self, *, identity: str = WORKFLOW, log: Log | None = None) -> Path:
         """What actions/attest writes at its `bundle-path`, signed by `identity`."""
         key, cert = self.ca.leaf(identity=identity)
-        data = bundle(self.statement, key, cert)
-        entry = (log or self.log).add(dsse_body(data["dsseEnvelope"], cert), SIGNED_AT)
-        data["verificationMaterial"]["tlogEntries"] = [entry]
+        data = logged_bundle(self.statement, key, cert, log or self.log)
         path = self.g.root / f"bundle-{uuid.uuid4().hex[:6]}.sigstore.json"
         path.write_text(json.dumps(data))
         return path
@@ -75,39 +69,15 @@ class Keyless:
 
 
 @pytest.fixture
-def keyless(
-    mlflow_server: MlflowServer,
-    make_project: Project,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Keyless:
-    monkeypatch.chdir(tmp_path)
-    for name in ("MLOPS_GATES_TRACKING", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("GITHUB_ACTIONS", "GITHUB_SHA", "GITHUB_OUTPUT", VERIFY_KEY_ENV):
-        monkeypatch.delenv(name, raising=False)
-    for name in (TRUST_ROOT_ENV, IDENTITY_ENV):
-        monkeypatch.delenv(name, raising=False)
-    g = Gated(mlflow_server, make_project, tmp_path)
+def keyless(unsigned_gated: Gated, tmp_path: Path) -> Keyless:
+    """The gates run kept with a keyless bundle, as `attest --sigstore-bundle` stores it."""
+    g = unsigned_gated
     inputs = tmp_path / "sigstore"
     assert main(["attest", str(g.report_dir), "--sigstore-inputs", str(inputs)]) == 0
-    # The Statement actions/attest builds from those inputs.
-    subjects = [
-        {"name": name, "digest": {"sha256": digest}}
-        for digest, name in (
-            line.split("  ", 1) for line in (inputs / "subjects.sha256").read_text().splitlines()
-        )
-    ]
-    statement = {
-        "_type": STATEMENT_TYPE,
-        "subject": subjects,
-        "predicateType": PREDICATE_TYPE,
-        "predicate": json.loads((inputs / "predicate.json").read_text()),
-    }
     ca, log = CA.make("test fulcio root"), Log()
     root = tmp_path / "trusted_root.json"
     root.write_text(json.dumps(trusted_root(ca.cert, log)))
-    k = Keyless(g, statement, ca, log, root)
+    k = Keyless(g, statement_from_inputs(inputs), ca, log, root)
     assert k.store(k.sign()) == 0
     return k
 

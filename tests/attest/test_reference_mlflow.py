@@ -15,7 +15,7 @@ from mlops_gates.cli import main
 from mlops_gates.promote.manifest import build_manifest, dump_manifest
 
 from .test_attest import make_key, one_line
-from .test_attest_mlflow import Gated, gated  # noqa: F401  (the fixture)
+from .test_attest_mlflow import Gated, gated, unsigned_gated  # noqa: F401  (the fixtures)
 
 
 def test_check_with_a_key_signs_stores_and_tags(

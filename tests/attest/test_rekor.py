@@ -10,7 +10,7 @@ import base64
 import copy
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +19,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from mlops_gates.attest.rekor import root_from_proof
 
-from .rekor_log import Log, audit_path, dsse_body, mth, trusted_root
+from .rekor_log import Log, audit_path, mth, trusted_root
+from .sigstore_ca import CA, SIGNED_AT, WORKFLOW, bundle
+from .sigstore_ca import logged_bundle as signed_and_logged
 from .test_attest import one_line
-from .test_sigstore_bundle import CA, SIGNED_AT, WORKFLOW, World, bundle, world
+from .test_sigstore_bundle import World, world
 
 __all__ = ["logged_bundle", "world"]
 
 
-def logged_bundle(
-    w: World, log: Log, *, when: Any = None, valid_from: Any = None
-) -> dict[str, Any]:
+def logged_bundle(w: World, log: Log, *, when: datetime = SIGNED_AT) -> dict[str, Any]:
     """A bundle whose signature `log` integrated at `when` (default: the signing time)."""
-    key, cert = w.ca.leaf(**({"valid_from": valid_from} if valid_from else {}))
-    data = bundle(w.statement, key, cert)
-    entry = log.add(dsse_body(data["dsseEnvelope"], cert), when or SIGNED_AT)
-    data["verificationMaterial"]["tlogEntries"] = [entry]
-    return data
+    key, cert = w.ca.leaf()
+    return signed_and_logged(w.statement, key, cert, log, when)
 
 
 @pytest.fixture

@@ -13,130 +13,23 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from helpers import binary_frame
 
-from mlops_gates.attest import PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE
-from mlops_gates.attest.dsse import pae
 from mlops_gates.cli import main
 
+from .sigstore_ca import CA, REPO, SIGNED_AT, WORKFLOW, bundle, statement_from_inputs
 from .test_attest import Gated, one_line
 
-REPO = "acme/churn"
-WORKFLOW = f"https://github.com/{REPO}/.github/workflows/mlops-train-promote.yml@refs/heads/main"
-ISSUER = "https://token.actions.githubusercontent.com"
-SIGNED_AT = datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)
 OPENSSL = shutil.which("openssl")
-
-
-def _der_utf8(text: str) -> bytes:
-    """DER UTF8String, as Fulcio encodes extension 1.3.6.1.4.1.57264.1.8 (short form only)."""
-    body = text.encode()
-    assert len(body) < 128
-    return bytes([0x0C, len(body)]) + body
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "test"),
-            x509.NameAttribute(NameOID.COMMON_NAME, cn),
-        ]
-    )
-
-
-@dataclass
-class CA:
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
-
-    @classmethod
-    def make(cls, cn: str) -> CA:
-        key = ec.generate_private_key(ec.SECP384R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(cn))
-            .issuer_name(_name(cn))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(SIGNED_AT - timedelta(days=365))
-            .not_valid_after(SIGNED_AT + timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-            .add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                critical=True,
-            )
-            .sign(key, hashes.SHA384())
-        )
-        return cls(key, cert)
-
-    def leaf(
-        self,
-        *,
-        identity: str = WORKFLOW,
-        issuer: str = ISSUER,
-        legacy_issuer: bool = False,
-        valid_from: datetime = SIGNED_AT - timedelta(minutes=1),
-    ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-        """An ephemeral P-256 key and its 10-minute certificate, as Fulcio issues them."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        oid = "1.3.6.1.4.1.57264.1.1" if legacy_issuer else "1.3.6.1.4.1.57264.1.8"
-        value = issuer.encode() if legacy_issuer else _der_utf8(issuer)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([]))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(valid_from)
-            .not_valid_after(valid_from + timedelta(minutes=10))
-            .add_extension(
-                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(identity)]),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), False)
-            .add_extension(
-                x509.UnrecognizedExtension(x509.ObjectIdentifier(oid), value), critical=False
-            )
-            .sign(self.key, hashes.SHA384())
-        )
-        return key, cert
-
-
-def bundle(
-    statement: dict[str, Any], key: ec.EllipticCurvePrivateKey, cert: x509.Certificate
-) -> dict[str, Any]:
-    """A bundle v0.3 laid out as actions/attest writes it."""
-    body = json.dumps(statement).encode()
-    sig = key.sign(pae(PAYLOAD_TYPE, body), ec.ECDSA(hashes.SHA256()))
-    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
-    return {
-        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
-        "verificationMaterial": {
-            "certificate": {"rawBytes": b64(cert.public_bytes(serialization.Encoding.DER))},
-            "tlogEntries": [
-                {
-                    "logIndex": "1",
-                    "kindVersion": {"kind": "dsse", "version": "0.0.1"},
-                    "integratedTime": str(int(SIGNED_AT.timestamp())),
-                }
-            ],
-        },
-        "dsseEnvelope": {
-            "payload": b64(body),
-            "payloadType": PAYLOAD_TYPE,
-            "signatures": [{"sig": b64(sig), "keyid": ""}],
-        },
-    }
 
 
 def _make(config: dict[str, Any], frame: Any = None, where: Path | None = None) -> Path:
@@ -185,17 +78,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     assert g.code == 0
     inputs = root / "inputs"
     assert main(["attest", str(g.report_dir), "--sigstore-inputs", str(inputs)]) == 0
-    # The Statement actions/attest builds from those inputs.
-    subjects = []
-    for line in (inputs / "subjects.sha256").read_text().splitlines():
-        digest, name = line.split(maxsplit=1)
-        subjects.append({"name": name.lstrip("*"), "digest": {"sha256": digest}})
-    statement = {
-        "_type": STATEMENT_TYPE,
-        "subject": subjects,
-        "predicateType": PREDICATE_TYPE,
-        "predicate": json.loads((inputs / "predicate.json").read_text()),
-    }
+    statement = statement_from_inputs(inputs)
     ca = CA.make("test fulcio root")
     pem = root / "fulcio_root.pem"
     pem.write_bytes(ca.cert.public_bytes(serialization.Encoding.PEM))

@@ -16,20 +16,19 @@ import json
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mlops_gates.cli import main
 
-from .rekor_log import Log, b64, dsse_body, trusted_root
-from .test_sigstore_bundle import ISSUER, SIGNED_AT, WORKFLOW, World, _der_utf8, _name, bundle
+from .rekor_log import Log, b64, trusted_root
+from .sigstore_ca import CA, ISSUER, SIGNED_AT, WORKFLOW, logged_bundle, spki
+from .test_sigstore_bundle import World
 from .test_sigstore_bundle import world as world  # the fixture
 
 sigstore_models = pytest.importorskip("sigstore.models")
@@ -37,12 +36,6 @@ sigstore_verifier = pytest.importorskip("sigstore.verify.verifier")
 sigstore_policy = pytest.importorskip("sigstore.verify.policy")
 
 _SCT_OID = x509.ObjectIdentifier("1.3.6.1.4.1.11129.2.4.2")
-
-
-def _spki(key: ec.EllipticCurvePublicKey) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
 
 
 def _der_octets(body: bytes) -> bytes:
@@ -55,85 +48,30 @@ def _der_octets(body: bytes) -> bytes:
 class Fulcio:
     """A CA shaped like Fulcio's (webpki extensions) with a CT log for embedded SCTs."""
 
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
+    ca: CA
     ct: ec.EllipticCurvePrivateKey
 
     @classmethod
     def make(cls) -> Fulcio:
-        key = ec.generate_private_key(ec.SECP384R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name("oracle fulcio root"))
-            .issuer_name(_name("oracle fulcio root"))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(SIGNED_AT - timedelta(days=365))
-            .not_valid_after(SIGNED_AT + timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-            .add_extension(
-                x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                critical=True,
-            )
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-            )
-            .sign(key, hashes.SHA384())
-        )
-        return cls(key, cert, ec.generate_private_key(ec.SECP256R1()))
+        ca = CA.make("oracle fulcio root", webpki=True)
+        return cls(ca, ec.generate_private_key(ec.SECP256R1()))
 
     def leaf(self) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
         key = ec.generate_private_key(ec.SECP256R1())
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([]))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(SIGNED_AT - timedelta(minutes=1))
-            .not_valid_after(SIGNED_AT + timedelta(minutes=9))
-            .add_extension(
-                x509.KeyUsage(True, False, False, False, False, False, False, False, False),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), False)
-            .add_extension(
-                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
-            )
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
-                critical=False,
-            )
-            .add_extension(
-                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(WORKFLOW)]),
-                critical=True,
-            )
-            .add_extension(
-                x509.UnrecognizedExtension(
-                    x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1"), ISSUER.encode()
-                ),
-                critical=False,
-            )
-            .add_extension(
-                x509.UnrecognizedExtension(
-                    x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8"), _der_utf8(ISSUER)
-                ),
-                critical=False,
-            )
-        )
-        precert = builder.sign(self.key, hashes.SHA384())
+        builder = self.ca.leaf_builder(key.public_key(), webpki=True)
+        precert = builder.sign(self.ca.key, hashes.SHA384())
         # RFC 6962 3.2: the CT log signs the TBS without the SCT list, bound to the issuer.
         millis = int(SIGNED_AT.timestamp() * 1000)
         tbs = precert.tbs_certificate_bytes
         signed = (
             struct.pack("!BBQH", 0, 0, millis, 1)
-            + hashlib.sha256(_spki(self.key.public_key())).digest()
+            + hashlib.sha256(spki(self.ca.key.public_key())).digest()
             + len(tbs).to_bytes(3, "big")
             + tbs
             + struct.pack("!H", 0)
         )
         sig = self.ct.sign(signed, ec.ECDSA(hashes.SHA256()))
-        log_id = hashlib.sha256(_spki(self.ct.public_key())).digest()
+        log_id = hashlib.sha256(spki(self.ct.public_key())).digest()
         sct = (
             b"\x00"
             + log_id
@@ -145,22 +83,22 @@ class Fulcio:
         sct_list = struct.pack("!H", len(sct) + 2) + struct.pack("!H", len(sct)) + sct
         cert = builder.add_extension(
             x509.UnrecognizedExtension(_SCT_OID, _der_octets(sct_list)), critical=False
-        ).sign(self.key, hashes.SHA384())
+        ).sign(self.ca.key, hashes.SHA384())
         assert cert.tbs_precertificate_bytes == tbs
         return key, cert
 
     def trusted_root(self, log: Log) -> dict[str, Any]:
-        root = trusted_root(self.cert, log)
+        root = trusted_root(self.ca.cert, log)
         root["ctlogs"] = [
             {
                 "baseUrl": "https://ctfe.test.local",
                 "hashAlgorithm": "SHA2_256",
                 "publicKey": {
-                    "rawBytes": b64(_spki(self.ct.public_key())),
+                    "rawBytes": b64(spki(self.ct.public_key())),
                     "keyDetails": "PKIX_ECDSA_P256_SHA_256",
                     "validFor": {"start": "2020-01-01T00:00:00Z"},
                 },
-                "logId": {"keyId": b64(hashlib.sha256(_spki(self.ct.public_key())).digest())},
+                "logId": {"keyId": b64(hashlib.sha256(spki(self.ct.public_key())).digest())},
             }
         ]
         return root
@@ -205,10 +143,8 @@ def test_sigstore_python_agrees(
 ) -> None:
     fulcio, log = Fulcio.make(), Log()
     key, cert = fulcio.leaf()
-    data = bundle(world.statement, key, cert)
-    entry = log.add(dsse_body(data["dsseEnvelope"], cert), SIGNED_AT)
-    spoil(entry)
-    data["verificationMaterial"]["tlogEntries"] = [entry]
+    data = logged_bundle(world.statement, key, cert, log)
+    spoil(data["verificationMaterial"]["tlogEntries"][0])
     path = world.write(tmp_path, data)
     root = tmp_path / "trusted_root.json"
     root.write_text(json.dumps(fulcio.trusted_root(log)))

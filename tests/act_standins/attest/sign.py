@@ -18,31 +18,22 @@ if "MLOPS_GATES_ACT_TESTS" not in os.environ:
     sys.exit("::error::the attest stand-in needs MLOPS_GATES_ACT_TESTS (the tests/ folder)")
 sys.path.insert(0, os.environ["MLOPS_GATES_ACT_TESTS"])
 
-from attest.rekor_log import Log, dsse_body, trusted_root
-from attest.test_sigstore_bundle import CA, SIGNED_AT, bundle
+from attest.rekor_log import Log, trusted_root
+from attest.sigstore_ca import CA, logged_bundle, statement
 
 
 def main() -> None:
     env = os.environ
-    subjects = []
-    for line in Path(env["SUBJECTS"]).read_text().splitlines():
-        digest, name = line.split(maxsplit=1)
-        subjects.append({"name": name.lstrip("*"), "digest": {"sha256": digest}})
-    statement = {
-        "_type": "https://in-toto.io/Statement/v1",
-        "subject": subjects,
-        "predicateType": env["PREDICATE_TYPE"],
-        "predicate": json.loads(Path(env["PREDICATE"]).read_text()),
-    }
+    predicate = json.loads(Path(env["PREDICATE"]).read_text())
+    subjects = Path(env["SUBJECTS"]).read_text()
+    signed = statement(subjects, predicate, env["PREDICATE_TYPE"])
     workflow_ref = env.get("GITHUB_WORKFLOW_REF") or (
         f"{env['GITHUB_REPOSITORY']}/.github/workflows/unknown.yml@{env.get('GITHUB_REF', '')}"
     )
     identity = f"https://github.com/{workflow_ref}"
     ca, log = CA.make("act fulcio root"), Log()
     key, cert = ca.leaf(identity=identity)
-    data = bundle(statement, key, cert)
-    entry = log.add(dsse_body(data["dsseEnvelope"], cert), SIGNED_AT)
-    data["verificationMaterial"]["tlogEntries"] = [entry]
+    data = logged_bundle(signed, key, cert, log)
     out = Path(env.get("RUNNER_TEMP") or "/tmp") / f"attestation-{uuid.uuid4().hex[:8]}.json"
     out.write_text(json.dumps(data))
     keep = Path(env.get("MLOPS_GATES_ACT_SIGSTORE") or out.parent)
