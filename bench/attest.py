@@ -75,6 +75,26 @@ def register(url: str, name: str) -> tuple[str, list[str]]:
     return str(mv.version), list(trusted)
 
 
+def write_manifest(folder: Path, report: Path, name: str, version: str) -> Path:
+    """The deploy manifest promote would write for `version` gated in `report`: it names
+    that gates run and, as promote records it, the bundle deploy then reads."""
+    raw = (report / "report.json").read_bytes()
+    doc = json.loads(raw)
+    built = build_manifest(
+        doc,
+        model=name,
+        version=version,
+        uri=f"models:/{name}/{version}",
+        promoted_at="2026-12-06T00:00:00Z",
+        gates_run_id=doc["context"]["mlflow"]["run_id"],
+        attestation=bundle_reference(report, doc, raw)[0],
+    )
+    manifest = folder / f"{name}.yaml"
+    folder.mkdir()
+    manifest.write_text(dump_manifest(built))
+    return manifest
+
+
 def keyless_run(work: Path, config: Path, name: str, version: str) -> tuple[Path, list[str]]:
     """A second gates run of the version, kept with a keyless bundle as actions/attest would
     write it; its manifest and the deploy flags that pin the test trust root and signer."""
@@ -92,19 +112,7 @@ def keyless_run(work: Path, config: Path, name: str, version: str) -> tuple[Path
     path.write_text(json.dumps(data))
     root.write_text(json.dumps(trusted_root(ca.cert, log)))
     assert quiet(["attest", str(report), "--sigstore-bundle", str(path)]) == 0
-    doc = json.loads((report / "report.json").read_text())
-    manifest = work / "deploy-keyless" / f"{name}.yaml"
-    manifest.parent.mkdir()
-    built = build_manifest(
-        doc,
-        model=name,
-        version=version,
-        uri=f"models:/{name}/{version}",
-        promoted_at="2026-12-06T00:00:00Z",
-        gates_run_id=doc["context"]["mlflow"]["run_id"],
-        attestation=bundle_reference(report, doc, (report / "report.json").read_bytes())[0],
-    )
-    manifest.write_text(dump_manifest(built))
+    manifest = write_manifest(work / "deploy-keyless", report, name, version)
     return manifest, ["--trust-root", str(root), "--certificate-identity", WORKFLOW]
 
 
@@ -144,20 +152,7 @@ def main() -> int:
             subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key], check=True)
             subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", pub], check=True)
             assert quiet(["attest", str(report), "--key", str(key)]) == 0
-            doc = json.loads((report / "report.json").read_text())
-            manifest = work / "deploy" / f"{name}.yaml"
-            manifest.parent.mkdir()
-            built = build_manifest(
-                doc,
-                model=name,
-                version=version,
-                uri=f"models:/{name}/{version}",
-                promoted_at="2026-12-06T00:00:00Z",
-                gates_run_id=doc["context"]["mlflow"]["run_id"],
-                # As promote records it: deploy then reads exactly this bundle.
-                attestation=bundle_reference(report, doc, (report / "report.json").read_bytes())[0],
-            )
-            manifest.write_text(dump_manifest(built))
+            manifest = write_manifest(work / "deploy", report, name, version)
             keyless_manifest, keyless_policy = keyless_run(work, config, name, version)
             from mlflow import MlflowClient
 
