@@ -197,7 +197,7 @@ def save_state(handle: MlflowState, text: str, *, runs: int, through: str | None
 
 
 def _experiment(c: Any, name: str, conn: MlflowConnection) -> str:
-    from mlops_gates.tracking import _artifact_location as artifact_location
+    from mlops_gates.tracking import artifact_location
 
     exp = c.get_experiment_by_name(name)
     if exp is not None:

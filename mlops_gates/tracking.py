@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TrackingOutcome",
+    "artifact_location",
     "ci_context",
     "component",
     "log_saved_report",
@@ -409,7 +410,7 @@ def _experiment(
     if exp is not None:
         return str(exp.experiment_id), None
     try:
-        return str(c.create_experiment(settings.experiment, _artifact_location(conn))), None
+        return str(c.create_experiment(settings.experiment, artifact_location(conn))), None
     except Exception as exc:
         # Another run created it in the meantime.
         exp = c.get_experiment_by_name(settings.experiment)
@@ -418,7 +419,7 @@ def _experiment(
         return str(exp.experiment_id), None
 
 
-def _artifact_location(conn: MlflowConnection) -> str | None:
+def artifact_location(conn: MlflowConnection) -> str | None:
     """Next to a SQLite store, in `mlartifacts/`. MLflow's default is ./mlruns in the working
     directory, and an ./mlruns folder changes MLflow's default tracking URI for every other
     tool in the project."""
