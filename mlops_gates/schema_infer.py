@@ -5,6 +5,8 @@ sets for text columns, an index check and ``coerce: true`` (which converts a col
 wrong type instead of reporting it). This starts from its dtypes and adds:
 
 - ``nullable: true`` exactly where the data have missing values;
+- for a Parquet file, the integer type the file stores (pandas' nullable ``Int64`` & co.)
+  for an integer column with missing values, which pandas reads as float64;
 - ``in_range`` from the observed minimum to maximum, exact by default (``slack`` widens it
   by a fraction of the range on each side; integer bounds round outward, and a column
   that never goes below 0 keeps a lower bound of at least 0);
@@ -19,7 +21,9 @@ the data it was inferred from.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,7 @@ import pandas as pd
 
 from mlops_gates._values import scalar
 
-__all__ = ["DEFAULT_MAX_CATEGORIES", "infer_schema", "schema_yaml"]
+__all__ = ["DEFAULT_MAX_CATEGORIES", "infer_schema", "schema_yaml", "stored_integer_dtypes"]
 
 DEFAULT_MAX_CATEGORIES = 50
 
@@ -39,8 +43,13 @@ def infer_schema(
     name: str | None = None,
     max_categories: int = DEFAULT_MAX_CATEGORIES,
     slack: float = 0.0,
+    integer_dtypes: Mapping[str, str] | None = None,
 ) -> Any:
-    """A pandera ``DataFrameSchema`` describing ``frame``."""
+    """A pandera ``DataFrameSchema`` describing ``frame``.
+
+    ``integer_dtypes`` names the columns the source stores as integers, with pandas'
+    nullable integer dtype for each (see `stored_integer_dtypes`): such a column that pandas
+    read as float64 because values are missing is described with that dtype instead."""
     import pandera.pandas as pa
 
     if max_categories < 0:
@@ -51,15 +60,40 @@ def infer_schema(
     columns = {}
     for col in frame.columns:
         series = frame[col]
+        dtype = base.columns[col].dtype
+        stored = (integer_dtypes or {}).get(str(col))
+        if stored is not None and pd.api.types.is_float_dtype(series.dtype):
+            # Whole numbers by the file's type; the schema gate reads them back the same way.
+            # Not whole after all (or out of range): describe what pandas read.
+            with contextlib.suppress(TypeError, ValueError, OverflowError):
+                series, dtype = series.astype(pd.api.types.pandas_dtype(stored)), stored
         checks, note = _checks(series, max_categories=max_categories, slack=slack)
         missing = int(series.isna().sum())
         columns[str(col)] = pa.Column(
-            base.columns[col].dtype,
+            dtype,
             checks=checks,
             nullable=missing > 0,
             description=f"{note}; {missing} of {len(series)} rows missing",
         )
     return pa.DataFrameSchema(columns, name=name, coerce=False, strict=False)
+
+
+def stored_integer_dtypes(path: Path) -> dict[str, str]:
+    """pandas' nullable integer dtype (``Int64``, ``UInt8``, ...) of each integer column of
+    a Parquet file, from the types the file stores. pandas reads an integer column with
+    missing values as float64, so its own dtype cannot tell."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = {}
+    for field in pq.read_schema(path):
+        kind = field.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if pa.types.is_integer(kind):
+            unsigned = "U" if pa.types.is_unsigned_integer(kind) else ""
+            out[field.name] = f"{unsigned}Int{kind.bit_width}"
+    return out
 
 
 def _checks(series: pd.Series, *, max_categories: int, slack: float) -> tuple[list[Any], str]:

@@ -274,14 +274,20 @@ def _profile_at_scale(args: argparse.Namespace, config: Any, columns: list[str] 
 
 
 def _schema_infer(args: argparse.Namespace) -> int:
-    from mlops_gates.schema_infer import infer_schema, schema_yaml
+    from mlops_gates.schema_infer import infer_schema, schema_yaml, stored_integer_dtypes
+    from mlops_gates.sources.data import infer_format
 
     frame = _read(args)
     if frame is None:
         return int(args.exit)
     try:
+        parquet = (args.format or infer_format(args.data)) == "parquet"
         schema = infer_schema(
-            frame, name=args.data.stem, max_categories=args.max_categories, slack=args.slack
+            frame,
+            name=args.data.stem,
+            max_categories=args.max_categories,
+            slack=args.slack,
+            integer_dtypes=stored_integer_dtypes(args.data) if parquet else None,
         )
         text = schema_yaml(schema, source=args.data, rows=len(frame), slack=args.slack)
     except Exception as exc:  # pandera raises a mix of its own and pandas errors

@@ -3,6 +3,7 @@ and adds what pandera's infer_schema leaves out (category sets, no coercion)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +156,68 @@ def test_schema_help_and_bad_inputs(tmp_path: Path) -> None:
         assert proc.returncode == code, (args, proc.stderr)
         assert message in proc.stderr, (args, proc.stderr)
         assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def _write_ints_with_nulls(path: Path, n_values: list[float | None]) -> None:
+    """A Parquet file as another tool writes it: `n` an int64 column (or float64 when
+    `n_values` holds a fraction) with nulls, `k` a uint8 column with nulls, `x` a float."""
+    import pyarrow as pa_arrow
+    import pyarrow.parquet as pq
+
+    whole = all(v is None or float(v).is_integer() for v in n_values)
+    n = [None if v is None else (int(v) if whole else v) for v in n_values]
+    k = [None if i % 7 == 0 else i % 200 for i in range(len(n_values))]
+    table = pa_arrow.table(
+        {
+            "n": pa_arrow.array(n, type=pa_arrow.int64() if whole else pa_arrow.float64()),
+            "k": pa_arrow.array(k, type=pa_arrow.uint8()),
+            "x": pa_arrow.array([i / 3 for i in range(len(n_values))], type=pa_arrow.float64()),
+        }
+    )
+    pq.write_table(table, path)
+
+
+def test_parquet_int_column_with_nulls_is_inferred_as_a_nullable_integer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pandas reads an int64 column with nulls as float64; the schema follows the file's
+    type, so a fraction in that column later fails it instead of passing as a float."""
+    values: list[float | None] = [None if i % 5 == 0 else i - 40 for i in range(120)]
+    data = tmp_path / "data.parquet"
+    _write_ints_with_nulls(data, values)
+    assert pd.read_parquet(data)["n"].dtype == np.float64  # what pandas alone would say
+    out = tmp_path / "schema.yaml"
+    assert main(["schema", "infer", str(data), "-o", str(out)]) == 0
+    doc = yaml.safe_load(out.read_text())["columns"]
+    assert (doc["n"]["dtype"], doc["n"]["nullable"]) == ("Int64", True)
+    assert (doc["k"]["dtype"], doc["k"]["nullable"]) == ("UInt8", True)
+    assert (doc["x"]["dtype"], doc["x"].get("nullable", False)) == ("float64", False)
+    rng = doc["n"]["in_range"]
+    assert (rng["min_value"], rng["max_value"]) == (-39, 79)  # whole bounds, not -39.0
+    assert "observed -39 to 79" in doc["n"]["description"]
+
+    # pandera reads it back and validates the file, its integer columns read as integers.
+    schema = pa.DataFrameSchema.from_yaml(out)
+    frame = pd.read_parquet(data, dtype_backend="numpy_nullable")
+    schema.validate(frame.astype({"x": "float64"}), lazy=True)
+    frame = pd.read_parquet(data)
+    schema.validate(frame.astype({"n": "Int64", "k": "UInt8"}), lazy=True)
+
+    # The schema gate, which reads the file with pandas, passes it, and fails a fraction.
+    cfg = {
+        "version": 1,
+        "data": {"path": "data.parquet"},
+        "task": {"type": "regression", "label": "x"},
+        "candidate": {"predictions": "x"},
+        "gates": [{"id": "s", "kind": "schema", "schema": "schema.yaml"}],
+    }
+    (tmp_path / "mlops-gates.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    monkeypatch.setenv("MLOPS_GATES_TRACKING", "off")
+    check = ["check", "--config", str(tmp_path / "mlops-gates.yaml")]
+    capsys.readouterr()
+    assert main([*check, "--report-dir", str(tmp_path / "r1")]) == 0, capsys.readouterr()
+    values[3] = 2.5
+    _write_ints_with_nulls(data, values)
+    assert main([*check, "--report-dir", str(tmp_path / "r2")]) == 1
+    (gate,) = json.loads((tmp_path / "r2" / "report.json").read_text())["gates"]
+    assert "n: dtype('Int64'): whole numbers (or missing) (1)" in gate["message"], gate
