@@ -12,18 +12,12 @@ GitHub deployment.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING
 
 from mlops_gates.deploy.registry import (
-    RENEW_SECONDS,
     DeployConflict,
     Lease,
     Move,
@@ -31,6 +25,20 @@ from mlops_gates.deploy.registry import (
     describe_version,
     now_iso,
     version_tag,
+)
+
+# The data and the checks live in their own modules; their names stay importable from here.
+from mlops_gates.deploy.smoke import Bake, Smoke, run_bake, run_smoke, smoke_environment
+from mlops_gates.deploy.target import (
+    GATE_RUN_TAG,
+    NoRecorder,
+    Outcome,
+    Provenance,
+    Recorder,
+    Status,
+    Target,
+    gate_problems,
+    run_problems,
 )
 from mlops_gates.errors import PromotionError
 
@@ -44,6 +52,7 @@ __all__ = [
     "Provenance",
     "Recorder",
     "Smoke",
+    "Status",
     "Target",
     "gate_problems",
     "run_bake",
@@ -51,298 +60,6 @@ __all__ = [
     "run_smoke",
     "smoke_environment",
 ]
-
-Status = Literal["deployed", "unchanged", "refused", "rolled_back", "failed", "conflict"]
-# Tags `mlops_gates.tracking` writes on the candidate's model version after a gates run.
-GATE_STATUS_TAG = "mlops_gates.status"
-GATE_CONFIG_TAG = "mlops_gates.config_digest"
-GATE_RUN_TAG = "mlops_gates.report_run_id"
-SMOKE_KILL_GRACE_S = 5.0
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a manifest asks for."""
-
-    model: str
-    version: str
-    alias: str
-    uri: str
-    config_digest: str | None = None
-    gates_run_id: str | None = None
-    attestation: dict[str, Any] | None = None  # the manifest's reference to the signed bundle
-
-    @classmethod
-    def from_manifest(cls, manifest: dict[str, Any]) -> Target:
-        """The target a deploy manifest names."""
-        m = manifest["model"]
-        return cls(
-            model=str(m["name"]),
-            version=str(m["version"]),
-            alias=str(manifest["alias"]),
-            uri=str(m["uri"]),
-            config_digest=(manifest.get("digests") or {}).get("config"),
-            gates_run_id=(manifest.get("mlflow") or {}).get("gates_run_id"),
-            attestation=manifest.get("attestation"),
-        )
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Who and what asked for this move (from GitHub Actions' environment when there)."""
-
-    sha: str | None = None
-    pr: int | None = None
-    actor: str | None = None
-    run_url: str | None = None
-
-    @classmethod
-    def from_env(cls, *, sha: str | None = None, pr: int | None = None) -> Provenance:
-        """Who and what from GitHub Actions' environment (actor, commit, run page), when there."""
-        env = os.environ
-        run_url = None
-        if (
-            env.get("GITHUB_SERVER_URL")
-            and env.get("GITHUB_REPOSITORY")
-            and env.get("GITHUB_RUN_ID")
-        ):
-            run_url = (
-                f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/"
-                f"{env['GITHUB_RUN_ID']}"
-            )
-        actor = env.get("GITHUB_ACTOR") or env.get("USER") or None
-        return cls(sha=sha or env.get("GITHUB_SHA") or None, pr=pr, actor=actor, run_url=run_url)
-
-
-@dataclass(frozen=True)
-class Smoke:
-    """The user's smoke command: run through the shell, non-zero or too slow fails."""
-
-    command: str
-    timeout: float = 600.0
-
-
-@dataclass(frozen=True)
-class Bake:
-    """Hold the canary for ``seconds`` before production moves, asking ``judge`` every
-    ``interval`` seconds. The judge answers ("pass" | "bake" | "fail", why); a judge that
-    raises counts as "fail" (an error is never a pass). The clock and the sleep are
-    injectable so that tests bake without waiting."""
-
-    seconds: float
-    judge: Callable[[], tuple[str, str]]
-    interval: float = 60.0
-    on_inconclusive: Literal["rollback", "promote"] = "rollback"
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-
-
-def run_bake(
-    bake: Bake, say: Callable[[str], None] = print, *, renew: Callable[[], None] | None = None
-) -> tuple[str, str, int]:
-    """Ask the judge until it fails or the bake time is over: (last answer, why, looks).
-    The judge is anytime-valid (`mlops_gates.canary`), so asking often costs no error rate.
-    `renew` (the deploy lease's) is called after every pause, at least every RENEW_SECONDS,
-    so a bake may outlast the lease's life."""
-    deadline = bake.clock() + bake.seconds
-    looks = 0
-    while True:
-        try:
-            answer, why = bake.judge()
-        except Exception as exc:
-            answer, why = "fail", f"the canary judge could not answer ({exc})"
-        looks += 1
-        if answer not in ("pass", "bake", "fail"):
-            answer, why = "fail", f"the canary judge answered {answer!r}: {why}"
-        left = deadline - bake.clock()
-        say(f"mlops-gates: bake look {looks}: {answer}: {why}")
-        if answer == "fail" or left <= 0:
-            return answer, why, looks
-        rest = min(bake.interval, left)
-        while rest > 0:
-            pause = min(rest, RENEW_SECONDS) if renew else rest
-            bake.sleep(pause)
-            rest -= pause
-            if renew:
-                renew()
-
-
-@dataclass
-class Outcome:
-    """What a deploy or rollback came to: its status, one sentence, and the alias before
-    and after."""
-
-    status: Status
-    message: str
-    target: Target
-    previous: str | None = None
-    live: str | None = None  # where the alias is when the command ends
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """Whether the alias now serves the target (deployed, or it already did)."""
-        return self.status in ("deployed", "unchanged")
-
-
-class Recorder(Protocol):
-    """Somewhere deployments are also recorded (GitHub's Deployments API)."""
-
-    def start(self, target: Target, description: str) -> None:
-        """Create the deployment record of `target`."""
-
-    def status(self, state: str, description: str) -> None:
-        """Add a status to the record `start` created."""
-
-
-class _NoRecorder:
-    def start(self, target: Target, description: str) -> None:
-        pass
-
-    def status(self, state: str, description: str) -> None:
-        pass
-
-
-def gate_problems(tags: dict[str, str], target: Target) -> list[str]:
-    """Why this version may not be deployed (empty: its gates passed under the same config)."""
-    status = tags.get(GATE_STATUS_TAG)
-    where = f"model '{target.model}' version {target.version}"
-    if status is None:
-        return [
-            f"{where} has no gates record (tag {GATE_STATUS_TAG}): run the gates on it with "
-            "MLflow tracking on (`mlops-gates check` or `pytest --mlops-gates`) before deploying"
-        ]
-    problems = []
-    if status != "pass":
-        problems.append(f"{where}: its last gates run ended '{status}', not 'pass'")
-    recorded = tags.get(GATE_CONFIG_TAG)
-    if target.config_digest and recorded != target.config_digest:
-        problems.append(
-            f"{where} passed its gates under config digest {str(recorded)[:19]}, but the "
-            f"manifest was promoted with {target.config_digest[:19]}: the gates that passed "
-            "are not the ones the pull request showed; re-run the gates and promote again"
-        )
-    return problems
-
-
-def run_problems(
-    run: Any | None,
-    run_id: str | None,
-    tags: dict[str, str],
-    target: Target,
-    *,
-    manifest: bool = True,
-) -> list[str]:
-    """Why the gates run behind a version does not vouch for it: the version's record must
-    name the run the manifest names, and that run must have finished with `pass` for this
-    model version. (A tag on the version is easy to set by hand; the run is the record.)"""
-    where = f"model '{target.model}' version {target.version}"
-    recorded = tags.get(GATE_RUN_TAG)
-    if not run_id and manifest is False:
-        return [f"{where} names no gates run (tag {GATE_RUN_TAG}): its gates were not logged"]
-    if not run_id:
-        return [
-            f"the manifest names no gates run (mlflow.gates_run_id), so deploy cannot check "
-            f"that {where} passed its gates: log the report to MLflow (`mlops-gates log`) "
-            "and promote again"
-        ]
-    if run is None:
-        return [f"the manifest's gates run {run_id} does not exist in MLflow"]
-    run_tags = dict(run.data.tags or {})
-    named = (
-        run_tags.get("mlops_gates.candidate.name"),
-        run_tags.get("mlops_gates.candidate.version"),
-    )
-    if recorded != run_id and named != (target.model, target.version):
-        # A later gates run of the same version (the PR workflow gating the promotion pull
-        # request again) moves the version's tag on; the manifest's run still vouches when
-        # it names this very version, and the checks below hold it to having passed.
-        return [
-            f"{where}'s gates record comes from MLflow run {recorded or 'none'} (tag "
-            f"{GATE_RUN_TAG}), but the manifest was promoted from run {run_id}, which "
-            "does not name this version: the gates that passed are not the ones the pull "
-            "request showed; re-run the gates and promote again"
-        ]
-    problems = []
-    ended = run_tags.get(GATE_STATUS_TAG)
-    if ended != "pass" or str(run.info.status) != "FINISHED":
-        problems.append(
-            f"the gates run {run_id} behind {where} ended '{ended}' "
-            f"(run {str(run.info.status).lower()}), not 'pass'"
-        )
-    if named != (None, None) and named != (target.model, target.version):
-        problems.append(
-            f"the gates run {run_id} judged model '{named[0]}' version {named[1]}, not {where}"
-        )
-    return problems
-
-
-# What the smoke command inherits from the deploy's environment (docs/deploy.md): enough
-# to run a program and reach the registry, never the tokens of the step that deploys
-# (GITHUB_TOKEN and the like). More names: MLOPS_GATES_SMOKE_ENV="NAME1 NAME2" (or comma
-# separated); every MLOPS_GATES_SMOKE_* variable passes too.
-SMOKE_ENV_KEEP = (
-    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
-    "PWD", "VIRTUAL_ENV", "PYTHONPATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
-    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-    "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_USERNAME",
-    "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_INSECURE_TLS",
-    "MLFLOW_TRACKING_SERVER_CERT_PATH", "MLFLOW_TRACKING_CLIENT_CERT_PATH",
-)  # fmt: skip
-SMOKE_ENV_PREFIXES = ("LC_", "MLOPS_GATES_SMOKE_")
-SMOKE_ENV_EXTRA = "MLOPS_GATES_SMOKE_ENV"
-
-
-def smoke_environment(
-    environ: Mapping[str, str], extra: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The smoke command's environment: the allow-list above from `environ`, the names
-    `MLOPS_GATES_SMOKE_ENV` lists, then `extra` (the model's variables)."""
-    listed = set(environ.get(SMOKE_ENV_EXTRA, "").replace(",", " ").split())
-    kept = {
-        k: v
-        for k, v in environ.items()
-        if k in SMOKE_ENV_KEEP or k in listed or k.startswith(SMOKE_ENV_PREFIXES)
-    }
-    return {**kept, **(extra or {})}
-
-
-def run_smoke(smoke: Smoke, env: dict[str, str]) -> tuple[bool, str]:
-    """Run the smoke command in a scrubbed environment (`smoke_environment`) plus `env`;
-    (passed, what happened). Output goes to our stdout/stderr."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        proc = subprocess.Popen(
-            smoke.command,
-            shell=True,
-            env=smoke_environment(os.environ, env),
-            start_new_session=True,
-        )
-    except OSError as exc:
-        return False, f"smoke command could not start ({exc})"
-    try:
-        code = proc.wait(timeout=smoke.timeout)
-    except subprocess.TimeoutExpired:
-        _stop_group(proc)
-        return False, f"smoke command timed out after {smoke.timeout:g} s"
-    if code != 0:
-        return False, f"smoke command exited with status {code}"
-    return True, "smoke command passed"
-
-
-def _stop_group(proc: subprocess.Popen[bytes]) -> None:
-    # The command may have started children (a server, curl): stop its whole group.
-    for sig, wait in ((signal.SIGTERM, SMOKE_KILL_GRACE_S), (signal.SIGKILL, None)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 @dataclass
@@ -352,7 +69,7 @@ class Deployer:
 
     registry: Registry
     provenance: Provenance = field(default_factory=Provenance)
-    recorder: Recorder = field(default_factory=_NoRecorder)
+    recorder: Recorder = field(default_factory=NoRecorder)
     tracking_uri: str | None = None  # handed to the smoke command as MLFLOW_TRACKING_URI
     verify_keys: tuple[Path, ...] = ()  # attestation keys; none: $MLOPS_GATES_VERIFY_KEY or off
     keyless: Keyless | None = None  # keyless signer policy; none: $MLOPS_GATES_TRUST_ROOT… or off
@@ -481,16 +198,7 @@ class Deployer:
         before = reg.alias(alias)
         if before != target.version:  # a canary may already be there: still smoke it
             reg.move_alias(alias, target.version, expect=before)
-        move = Move(
-            "deploy",
-            target.version,
-            before,
-            now_iso(),
-            sha=self.provenance.sha,
-            pr=self.provenance.pr,
-            actor=self.provenance.actor,
-            override=override,
-        )
+        move = self._move("deploy", target.version, before, override=override)
         reg.record(alias, move)
         reg.tag_version(
             target.version,
@@ -527,19 +235,7 @@ class Deployer:
         restored_to = before
         try:
             reg.move_alias(alias, before, expect=target.version)
-            reg.record(
-                alias,
-                Move(
-                    "auto-rollback",
-                    before,
-                    target.version,
-                    now_iso(),
-                    sha=self.provenance.sha,
-                    pr=self.provenance.pr,
-                    actor=self.provenance.actor,
-                    reason=what,
-                ),
-            )
+            reg.record(alias, self._move("auto-rollback", before, target.version, reason=what))
             reg.tag_version(
                 target.version, {version_tag(alias, "rolled_back"): f"{now_iso()} {what}"}
             )
@@ -575,19 +271,7 @@ class Deployer:
         if held is None or held == version or (only_from is not None and held != only_from):
             return
         reg.move_alias(canary, version, expect=held)
-        reg.record(
-            canary,
-            Move(
-                "rollback",
-                version,
-                held,
-                now_iso(),
-                sha=self.provenance.sha,
-                pr=self.provenance.pr,
-                actor=self.provenance.actor,
-                reason=why,
-            ),
-        )
+        reg.record(canary, self._move("rollback", version, held, reason=why))
         print(f"mlops-gates: alias '{canary}' moved from version {held} to {version} ({why})")
 
     def rollback(
@@ -642,17 +326,7 @@ class Deployer:
                 )
             self._record_safely("in_progress", f"rollback to v{target_version}", target, start=True)
             reg.move_alias(alias, target_version, expect=live)
-            move = Move(
-                "rollback",
-                target_version,
-                live,
-                now_iso(),
-                sha=self.provenance.sha,
-                pr=self.provenance.pr,
-                actor=self.provenance.actor,
-                reason=reason,
-                override=override,
-            )
+            move = self._move("rollback", target_version, live, reason=reason, override=override)
             reg.record(alias, move)
             reg.tag_version(
                 target_version,
@@ -678,6 +352,22 @@ class Deployer:
         )
 
     # -- helpers ---------------------------------------------------------------------------
+    def _move(
+        self,
+        action: str,
+        version: str | None,
+        previous: str | None,
+        *,
+        reason: str | None = None,
+        override: str | None = None,
+    ) -> Move:
+        """An alias move by this deployer, stamped now with who and what asked for it."""
+        p = self.provenance
+        return Move(
+            action, version, previous, now_iso(), sha=p.sha, pr=p.pr, actor=p.actor,
+            reason=reason, override=override,
+        )  # fmt: skip
+
     def _verify(self, target: Target, lease: Lease, doing: str) -> None:
         """Before reporting success: the alias still holds this deploy's version, and no
         other deploy took the lease (a late write) meanwhile. DeployConflict otherwise."""

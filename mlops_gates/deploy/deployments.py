@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from mlops_gates.deploy.deploy import Provenance, Target
+from mlops_gates.deploy.target import Provenance, Target
 from mlops_gates.github import GitHubClient
 
 __all__ = [
