@@ -8,20 +8,19 @@ disagree; 2 usage error (options, manifest).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_gates.cli.common import EXIT_FAIL, EXIT_OK
 from mlops_gates.cli.common import error as _error
+from mlops_gates.cli.deploy_bake import add_bake_options, bake_plan
+from mlops_gates.cli.registry_args import connection, manifests_in, session, tracking_options
+from mlops_gates.cli.status import add_subcommand as add_status
 
 if TYPE_CHECKING:
-    from mlops_gates.deploy.deploy import Bake, Deployer, Outcome, Provenance, Smoke, Target
+    from mlops_gates.deploy.deploy import Deployer, Outcome, Provenance, Smoke, Target
     from mlops_gates.github import GitHubClient
     from mlops_gates.sources.mlflow import MlflowConnection
 
@@ -77,41 +76,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="ALIAS",
         help="move and smoke-test this alias (e.g. canary) before the manifest's alias",
     )
-    d.add_argument(
-        "--bake",
-        metavar="DURATION",
-        help="hold the canary this long (e.g. 30m or 2h; the deploy lease is renewed meanwhile) "
-        "asking the canary judge (--bake-command, or --bake-data with the `mlops-gates "
-        "canary` options prefixed bake-) every --bake-interval; a fail rolls the canary back, "
-        "a pass at the end promotes (needs --canary-alias)",
-    )
-    d.add_argument(
-        "--bake-interval",
-        metavar="DURATION",
-        default="1m",
-        help="how often the judge is asked during the bake (default: 1m)",
-    )
-    d.add_argument(
-        "--bake-command",
-        metavar="CMD",
-        help="the judge as a shell command: exit 0 pass, 1 fail, 3 keep baking (what "
-        "`mlops-gates canary` exits with); anything else is a fail",
-    )
-    d.add_argument(
-        "--bake-url",
-        metavar="URL",
-        help="the judge as an HTTP endpoint answering JSON with a `verdict` field (what "
-        "`mlops-gates canary --serve` answers at /); an error or another answer is a fail",
-    )
-    d.add_argument(
-        "--if-inconclusive",
-        choices=("rollback", "promote"),
-        default="rollback",
-        help="what to do when the bake ends undecided (default: rollback)",
-    )
-    from mlops_gates.cli.canary import add_judge_options
-
-    add_judge_options(d, required=False, prefix="bake-")
+    add_bake_options(d)
     _common(d)
     d.set_defaults(func=_deploy)
 
@@ -135,29 +100,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction[Any]) -> None:
     r.add_argument("--reason", required=True, help="why (recorded with the rollback)")
     _common(r)
     r.set_defaults(func=_rollback)
-
-    s = subparsers.add_parser(
-        "status",
-        help="which version each alias points to, since when, and from which pull request",
-        description="Show every registry alias of the manifests' models (or of --model): "
-        "the version, when and how it got there (deploy, rollback, auto-rollback), the "
-        "commit and pull request, and whether it matches the manifest in the repository. "
-        "Exit status: 0 shown and every manifest agrees with its alias; 1 a manifest and "
-        "its alias disagree (out of sync: deploy pending, failed or rolled back), or MLflow "
-        "failed; 2 usage error.",
-    )
-    s.add_argument(
-        "--manifest", action="append", type=Path, metavar="PATH", help="manifest (repeatable)"
-    )
-    s.add_argument(
-        "--manifest-dir", type=Path, default=Path("deploy"), metavar="DIR", help=argparse.SUPPRESS
-    )
-    s.add_argument(
-        "--model", action="append", default=[], metavar="NAME", help="registered model name"
-    )
-    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    _tracking_options(s)
-    s.set_defaults(func=_status)
+    add_status(subparsers)
 
 
 def _model_choice(p: argparse.ArgumentParser) -> None:
@@ -168,24 +111,8 @@ def _model_choice(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _tracking_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--tracking-uri",
-        metavar="URI",
-        help="MLflow tracking server (default: tracking.uri of mlops-gates.yaml, else "
-        "$MLFLOW_TRACKING_URI)",
-    )
-    p.add_argument(
-        "--config",
-        type=Path,
-        metavar="PATH",
-        help="mlops-gates.yaml whose tracking settings to use (default: $MLOPS_GATES_CONFIG, "
-        "else ./mlops-gates.yaml if present)",
-    )
-
-
 def _common(p: argparse.ArgumentParser) -> None:
-    _tracking_options(p)
+    tracking_options(p)
     p.add_argument(
         "--override-gates",
         metavar="REASON",
@@ -252,71 +179,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _bake(args: argparse.Namespace) -> Bake | None:
-    """The bake the options ask for, or None; ValueError naming the option when wrong."""
-    from mlops_gates.config import parse_duration
-    from mlops_gates.deploy.deploy import Bake
-
-    if args.bake is None:
-        if args.bake_command or args.bake_data or args.bake_url:
-            raise ValueError(
-                "--bake-command, --bake-url and --bake-data judge a bake: add --bake DURATION"
-            )
-        return None
-    if not args.canary_alias:
-        raise ValueError("--bake holds the canary: add --canary-alias canary")
-    # 0s: one look, then decide (a check of the canary's traffic so far, no hold).
-    zero = args.bake.strip().rstrip("smhdw").strip("0") == "" and args.bake.strip()[:1] == "0"
-    seconds = 0.0 if zero else parse_duration(args.bake).total_seconds()
-    interval = parse_duration(args.bake_interval).total_seconds()
-    judges = [j for j in (args.bake_command, args.bake_url, args.bake_data) if j is not None]
-    if len(judges) != 1:
-        raise ValueError(
-            "--bake needs one judge: --bake-command CMD, --bake-url URL or --bake-data PATH"
-        )
-    if args.bake_url is not None:
-        url = args.bake_url
-
-        def judge() -> tuple[str, str]:
-            return _ask_url(url)
-
-    elif args.bake_command is not None:
-        command = args.bake_command
-
-        def judge() -> tuple[str, str]:
-            code = subprocess.run(command, shell=True, check=False).returncode
-            answer = {0: "pass", 1: "fail", 3: "bake"}.get(code, "fail")
-            return answer, f"bake command exited with status {code}"
-
-    else:
-        from mlops_gates.canary import judge_file
-        from mlops_gates.cli.canary import spec_from_args
-
-        spec = spec_from_args(args, prefix="bake-")
-        data = args.bake_data
-
-        def judge() -> tuple[str, str]:
-            verdict = judge_file(data, spec)
-            return verdict.answer, verdict.message
-
-    return Bake(seconds, judge, interval=max(interval, 1.0), on_inconclusive=args.if_inconclusive)
-
-
-def _ask_url(url: str) -> tuple[str, str]:
-    """GET the judge's verdict document; an answer it cannot read is a fail with the reason."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=30) as resp:
-            doc = json.loads(resp.read())
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        return "fail", f"the canary judge at {url} did not answer ({exc})"
-    verdict = doc.get("verdict") if isinstance(doc, dict) else None
-    message = str(doc.get("message", "")) if isinstance(doc, dict) else ""
-    return str(verdict), message or f"{url} answered {verdict!r}"
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -338,17 +200,17 @@ def _deploy(args: argparse.Namespace) -> int:
     if args.override_gates is not None and not args.override_gates.strip():
         return _error("--override-gates needs a reason, e.g. --override-gates 'hotfix, INC-123'")
     try:
-        paths = args.manifest or _manifests_in(args.manifest_dir)
+        paths = args.manifest or manifests_in(args.manifest_dir)
         targets = [Target.from_manifest(load_manifest(p)) for p in paths]
-        conn = _connection(args)
+        conn = connection(args)
     except MlopsGatesError as exc:
         return _error(str(exc))
     smoke = Smoke(args.smoke_command, args.smoke_timeout) if args.smoke_command else None
     try:
-        args.bake_plan = _bake(args)
+        args.bake_plan = bake_plan(args)
     except ValueError as exc:
         return _error(str(exc))
-    with _session(conn):
+    with session(conn):
         outcomes, worst = _deploy_all(args, conn, targets, smoke)
     _outputs(outcomes)
     return worst
@@ -404,10 +266,10 @@ def _rollback(args: argparse.Namespace) -> int:
             alias = alias or manifest["alias"]
         if not model:
             return _error("which model? pass --manifest deploy/<model>.yaml or --model NAME")
-        conn = _connection(args)
+        conn = connection(args)
     except MlopsGatesError as exc:
         return _error(str(exc))
-    with _session(conn):
+    with session(conn):
         try:
             deployer, client = _deployer(args, conn, model)
         except MlopsGatesError as exc:
@@ -431,77 +293,7 @@ def _rollback(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.ok else EXIT_FAIL
 
 
-def _status(args: argparse.Namespace) -> int:
-    from mlops_gates.deploy.status import alias_status, format_status, out_of_sync
-    from mlops_gates.errors import MlopsGatesError
-    from mlops_gates.promote.manifest import load_manifest
-
-    try:
-        wanted: dict[str, dict[str, str]] = {}  # model -> alias -> manifest version
-        sources: dict[tuple[str, str], str] = {}  # (model, alias) -> manifest path
-        paths = args.manifest or ([] if args.model else _manifests_in(args.manifest_dir))
-        for p in paths:
-            m = load_manifest(p)
-            wanted.setdefault(m["model"]["name"], {})[m["alias"]] = m["model"]["version"]
-            sources[(m["model"]["name"], m["alias"])] = str(p)
-        for name in args.model:
-            wanted.setdefault(name, {})
-        conn = _connection(args)
-    except MlopsGatesError as exc:
-        return _error(str(exc))
-    try:
-        with _session(conn):
-            rows = [r for model, want in wanted.items() for r in alias_status(conn, model, want)]
-    except MlopsGatesError as exc:
-        return _error(str(exc), EXIT_FAIL)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(format_status(rows))
-    # Out of sync is what a scheduled `status` job exists to catch: it must fail the job.
-    drift = out_of_sync(rows, sources)
-    if drift:
-        from mlops_gates._text import safe_line
-
-        for line in drift:  # model names and paths come from files: escape them
-            print(safe_line(f"mlops-gates: {line}"), file=sys.stderr)
-    return EXIT_FAIL if drift else EXIT_OK
-
-
 # -- helpers ----------------------------------------------------------------------------
-
-
-@contextmanager
-def _session(conn: MlflowConnection) -> Iterator[None]:
-    """MLflow calls under our bounded HTTP settings (a dead server fails in seconds)."""
-    from mlops_gates.sources.mlflow import mlflow_session
-
-    with mlflow_session(conn):
-        yield
-
-
-def _manifests_in(folder: Path) -> list[Path]:
-    from mlops_gates.errors import PromotionError
-
-    found = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
-    if not found:
-        raise PromotionError(
-            f"no deploy manifest in {folder}/ (looked for *.yaml): pass --manifest PATH, or "
-            "merge a promotion pull request (`mlops-gates promote`) first"
-        )
-    return found
-
-
-def _connection(args: argparse.Namespace) -> MlflowConnection:
-    from mlops_gates.config import CONFIG_ENV, find_config, load_config
-    from mlops_gates.sources.mlflow import connection_for
-
-    # Optional here (the URI may come from --tracking-uri), but found as every command
-    # finds it; one asked for by --config or $MLOPS_GATES_CONFIG must exist.
-    path = find_config(args.config)
-    asked = args.config is not None or bool(os.environ.get(CONFIG_ENV))
-    config = load_config(path) if asked or path.is_file() else None
-    return connection_for(config, Path.cwd(), uri=args.tracking_uri)
 
 
 def _deployer(
