@@ -49,6 +49,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("runs",),
     ("monitor", "monitor_state", "monitor_store", "monitor_estimates"),
     ("cli", "__main__"),
+    # The plugin's test items: below the pytest11 module that registers them.
+    ("pytest_items",),
     ("pytest_plugin",),
     ("",),
 )
