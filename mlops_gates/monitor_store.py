@@ -91,13 +91,14 @@ def open_state(
     monitoring that cannot keep its state must not pretend to extend it."""
     from mlops_gates.errors import MlopsGatesError
     from mlops_gates.sources.mlflow import client, connection_for, describe_failure, mlflow_session
+    from mlops_gates.tracking import experiment_id
 
     conn = connection_for(config)
     settings = config.monitor
     try:
         with mlflow_session(conn):
             c = client(conn)
-            exp = _experiment(c, settings.experiment, conn)
+            exp = experiment_id(c, settings.experiment, conn)
             runs = c.search_runs(
                 [exp],
                 filter_string=f"tags.`{TAG}.state` = '1'",
@@ -194,21 +195,6 @@ def save_state(handle: MlflowState, text: str, *, runs: int, through: str | None
             f"{describe_failure(exc, conn)}"
         ) from None
     return None
-
-
-def _experiment(c: Any, name: str, conn: MlflowConnection) -> str:
-    from mlops_gates.tracking import artifact_location
-
-    exp = c.get_experiment_by_name(name)
-    if exp is not None:
-        return str(exp.experiment_id)
-    try:
-        return str(c.create_experiment(name, artifact_location(conn)))
-    except Exception:
-        exp = c.get_experiment_by_name(name)  # another run created it in the meantime
-        if exp is None:
-            raise
-        return str(exp.experiment_id)
 
 
 def _revision(head: str | None) -> int:

@@ -55,6 +55,7 @@ __all__ = [
     "artifact_location",
     "ci_context",
     "component",
+    "experiment_id",
     "log_saved_report",
     "metric_keys",
     "prepare",
@@ -406,17 +407,22 @@ def _experiment(
     nested = settings.nest and cand.get("source") == "mlflow"
     if nested and cand.get("run_id") and cand.get("experiment_id"):
         return str(cand["experiment_id"]), str(cand["run_id"])
-    exp = c.get_experiment_by_name(settings.experiment)
+    return experiment_id(c, settings.experiment, conn), None
+
+
+def experiment_id(c: Any, name: str, conn: MlflowConnection) -> str:
+    """The id of the experiment called `name`, created (artifacts beside a SQLite store)
+    when missing. Runs may race to create it: the loser reads the winner's."""
+    exp = c.get_experiment_by_name(name)
     if exp is not None:
-        return str(exp.experiment_id), None
+        return str(exp.experiment_id)
     try:
-        return str(c.create_experiment(settings.experiment, artifact_location(conn))), None
+        return str(c.create_experiment(name, artifact_location(conn)))
     except Exception as exc:
-        # Another run created it in the meantime.
-        exp = c.get_experiment_by_name(settings.experiment)
+        exp = c.get_experiment_by_name(name)  # another run created it in the meantime
         if exp is None:
             raise exc from None
-        return str(exp.experiment_id), None
+        return str(exp.experiment_id)
 
 
 def artifact_location(conn: MlflowConnection) -> str | None:
