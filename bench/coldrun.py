@@ -241,6 +241,11 @@ def main() -> int:
             for secs, name in sorted(rows, reverse=True)[:12]:
                 print(f"  {name:40} {secs:7.2f}")
             results["imports"] = sorted(rows, reverse=True)[:12]
+            # report.html's default plots are drawn without matplotlib (report/svg.py).
+            names = {ln.split("|")[-1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
+            mpl = "matplotlib" in names
+            print(f"  matplotlib imported: {'yes' if mpl else 'no'}")
+            results["matplotlib_imported"] = mpl
     results["load_after"] = os.getloadavg()
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
     if args.compare:
