@@ -321,3 +321,50 @@ def test_a_default_check_never_imports_matplotlib(make_project: Project, tmp_pat
     assert confusion and "mg-plot" not in confusion.group(1)
     assert '<g id="figure_1">' in html[confusion.end() :][:2000]
     assert "gate-acc" in _native(html)
+
+
+@pytest.mark.parametrize(
+    ("observed", "ci", "bound"),
+    [
+        ([0.5], [None], {"min": None, "max": None}),  # one value, no interval, no bound
+        ([0.0, 0.0], [[0.0, 0.0], [0.0, 0.0]], {"min": 0.0, "max": None}),  # no spread at all
+        ([-0.031, 0.012], [[-0.05, -0.01], [-0.004, 0.03]], {"min": -0.02, "max": None}),
+        ([2.5e6, 2.6e6], [[2.4e6, 2.6e6], [2.5e6, 2.7e6]], {"min": None, "max": 2.55e6}),
+    ],
+    ids=["one-value", "no-spread", "negative", "millions"],
+)
+def test_odd_ranges_still_read_back(
+    observed: list[float], ci: list[list[float] | None], bound: dict[str, float | None]
+) -> None:
+    verdicts = [
+        {
+            "gate": "g",
+            "kind": "baseline",
+            "metric": "accuracy",
+            "slice": {"s": str(i)},
+            "status": "pass",
+            "observed": o,
+            "ci": c,
+            "bound": bound,
+        }
+        for i, (o, c) in enumerate(zip(observed, ci, strict=True))
+    ]
+    (panel,) = interval_panels({"gates": verdicts})
+    svg = ET.fromstring(panel_svg(panel))
+    axis = _axis(svg, "tick-x", "x")
+    for row in svg.findall(".//s:g[@class='row']", NS):
+        i = int(str(row.find("s:text", NS).text).split("=")[1].split(" ")[0])  # type: ignore[union-attr]
+        x, _, _ = _centre(row.find("s:*[@class='point']", NS))  # type: ignore[arg-type]
+        assert _close(x, observed[i], axis)
+    x_label = svg.find(".//s:text[@class='axis-label']", NS)
+    assert x_label is not None and x_label.text == "accuracy: candidate \u2212 baseline"
+
+
+def test_a_drift_histogram_with_nothing_in_it_is_still_a_picture() -> None:
+    from mlops_gates.report.plots_detail import DriftPanel
+
+    for numeric in (True, False):
+        panel = DriftPanel("d", "f", numeric, "fail", "psi", None, [], [], [], (0, 0))
+        svg = ET.fromstring(panel_svg(panel))
+        assert svg.findall(".//s:g[@class='bin']", NS) == []
+        assert float(svg.attrib["width"]) > 0 and float(svg.attrib["height"]) > 0
