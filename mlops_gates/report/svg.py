@@ -28,6 +28,7 @@ from mlops_gates.report.svg_base import (
     num,
     span,
     text_width,
+    tick_count,
     tick_label,
     title_width,
     value_label,
@@ -42,6 +43,8 @@ __all__ = ["drift_svg", "interval_svg", "panel_svg"]
 
 WIDTH = 760  # px: about matplotlib's 7.5-inch figure at 100 dpi, the page's plot width
 ROW = 26  # px per slice of an interval plot
+AXIS_MIN = 360  # px: the least room a value axis gets, whatever the labels beside it take
+COLUMNS_HEIGHT = 240.0  # px: the share axis of a numeric feature's histogram
 BOUND = "#333333"
 REFERENCE = "#7f8c8d"
 
@@ -58,7 +61,7 @@ def interval_svg(panel: IntervalPanel) -> str:
     worst at the top, the bound(s) as dashed lines, sized to its rows."""
     labels = [f"{r.label} ({r.status})" for r in panel.rows]  # labels are short already
     left = 14 + max((text_width(s) for s in labels), default=0.0) + 10
-    width = max(WIDTH, left + 360 + 24, title_width(panel.title))
+    width = max(WIDTH, left + AXIS_MIN + 24, title_width(panel.title))
     sides = ((panel.bound_min, "min"), (panel.bound_max, "max"))
     bounds = [(float(v), side) for v, side in sides if v is not None and math.isfinite(v)]
     top = 32 + (16 if bounds else 0)  # the title, then the bounds' labels above the rows
@@ -72,7 +75,7 @@ def interval_svg(panel: IntervalPanel) -> str:
         values += [v for v in (r.observed, r.low, r.high) if v is not None]
     lo, hi = span(values)
     x0, x1 = left, width - 24
-    ticks = nice_ticks(lo, hi, max(3, int((x1 - x0) // 70)))
+    ticks = nice_ticks(lo, hi, tick_count(x1 - x0))
 
     def sx(v: float) -> float:
         return x0 + (v - lo) / (hi - lo) * (x1 - x0)
@@ -132,18 +135,19 @@ def drift_svg(panel: DriftPanel) -> str:
     legend = [
         f"{name} ({n:,} rows)" for name, n in zip(("reference", "current"), panel.rows, strict=True)
     ]
-    ticks = nice_ticks(0.0, _share_top(panel), 6)
+    length = COLUMNS_HEIGHT if panel.numeric else AXIS_MIN
+    ticks = nice_ticks(0.0, _share_top(panel), tick_count(length, vertical=panel.numeric))
     n = max(len(panel.labels), 1)
     top = 54  # the title, then the legend
     if panel.numeric:
         left = 30 + max(text_width(tick_label(t, ticks[1])) for t in ticks[0]) + 8
         width = left + 46 * n + 24
-        axis_y = top + 240.0
+        axis_y = top + COLUMNS_HEIGHT
         # The bins' labels hang below the axis at 40 degrees.
         height = axis_y + max((text_width(s) for s in panel.labels), default=0.0) * 0.65 + 28
     else:
         left = 14 + max((text_width(s) for s in panel.labels), default=0.0) + 10
-        width = left + 360 + 24
+        width = left + AXIS_MIN + 24
         axis_y = top + 30.0 * n
         height = axis_y + 46
     legend_width = 8 + sum(text_width(t) + 35 for t in legend)

@@ -22,6 +22,7 @@ __all__ = [
     "num",
     "span",
     "text_width",
+    "tick_count",
     "tick_label",
     "title_width",
     "value_label",
@@ -69,6 +70,12 @@ def text_width(text: str, size: float = FONT) -> float:
 def title_width(title: str) -> float:
     """The room a title needs, from the left edge (semibold: a tenth wider)."""
     return 8 + text_width(title, TITLE_FONT) * 1.1
+
+
+def tick_count(length: float, *, vertical: bool = False) -> int:
+    """How many intervals an axis of `length` px gets: matplotlib's `nbins="auto"`, at most
+    9, and labels no closer than three font sizes (x) or two (y)."""
+    return max(3, min(9, int(length // (FONT * (2 if vertical else 3)))))
 
 
 def nice_ticks(lo: float, hi: float, most: int = 8) -> tuple[list[float], int]:
