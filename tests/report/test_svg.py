@@ -84,6 +84,7 @@ def _slack(g: dict[str, Any]) -> float:
 
 @pytest.fixture
 def page(picture_report: tuple[Path, pd.DataFrame]) -> tuple[dict[str, Any], str]:
+    pytest.importorskip("matplotlib")  # the page is written only with the `plots` extra
     out, _ = picture_report  # `report.html: on`: every plot
     return json.loads((out / "report.json").read_text()), (out / "report.html").read_text()
 
@@ -264,6 +265,7 @@ def test_a_slice_value_is_text_never_markup(page: tuple[dict[str, Any], str]) ->
 
 
 def test_ticks_are_matplotlibs() -> None:
+    pytest.importorskip("matplotlib")
     from matplotlib.ticker import MaxNLocator
 
     rng = np.random.default_rng(16)
@@ -297,6 +299,7 @@ def _check(config: Path, out: Path, html: str) -> set[str]:
 
 
 def test_a_default_check_never_imports_matplotlib(make_project: Project, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")  # installed, and still not imported
     config = picture_config()
     del config["report"]  # `report.html: auto`, the default
     path = make_project(config, picture_frame())
