@@ -18,6 +18,9 @@ off (`MLOPS_GATES_TRACKING=off`): the numbers are the gates, not MLflow.
 
 `--compare FILE` reads an earlier run's `--json` output (the same machine, another commit)
 and prints every phase before and after. `--html auto|on|off` is passed to `check`.
+Another commit can be timed without checking it out: `git archive <commit> mlops_gates |
+tar -x -C /tmp/old`, then `PYTHONPATH=/tmp/old python bench/coldrun.py ...` (the children
+start in a temporary folder, so this checkout's package does not shadow it).
 
 CPU time is the steadier number on a shared machine: wall time grows with other people's
 load, CPU time much less. Both are printed; quote the conditions (`uptime`) with them.
@@ -126,10 +129,12 @@ def _child(argv: list[str]) -> None:
         exit_now(0)
 
 
-def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+def _run(cmd: list[str], env: dict[str, str], cwd: str) -> tuple[float, float, int]:
     """Wall and CPU seconds (user + sys) of one child process, and its exit code."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -183,13 +188,16 @@ def main() -> int:
     py = sys.executable
     load = os.getloadavg()
     print(f"python {py}; {os.cpu_count()} CPUs; load average {load[0]:.1f} {load[1]:.1f}")
+    args.config = args.config.resolve()  # the children run in a temporary folder
     results: dict[str, object] = {"config": str(args.config), "load_before": load}
     with tempfile.TemporaryDirectory(prefix="coldrun-") as tmp:
         report_dir = str(Path(tmp) / "report")
         check = ["check", "--config", str(args.config), "--report-dir", report_dir]
         if args.html:
             check += ["--html", args.html]
-        plain = [_run([py, "-m", "mlops_gates", *check], env) for _ in range(args.runs)]
+        # Children start in `tmp`: `python -m` puts the working folder first on sys.path, and
+        # a checkout's own `mlops_gates/` there would shadow the code on PYTHONPATH.
+        plain = [_run([py, "-m", "mlops_gates", *check], env, tmp) for _ in range(args.runs)]
         walls = [w for w, _, _ in plain]
         cpus = [c for _, c, _ in plain]
         print(f"\n$ MLOPS_GATES_TRACKING=off {py} -m mlops_gates {' '.join(check)}")
@@ -201,7 +209,8 @@ def main() -> int:
         phases: list[dict[str, dict[str, float]]] = []
         for i in range(args.runs):
             out = Path(tmp) / f"phases-{i}.json"
-            wall, cpu, _ = _run([py, __file__, "--child", str(out), *check], env)
+            child = [py, str(Path(__file__).resolve()), "--child", str(out), *check]
+            wall, cpu, _ = _run(child, env, tmp)
             doc = json.loads(out.read_text())
             inside_w, inside_c = sum(doc["wall"].values()), sum(doc["cpu"].values())
             doc["wall"]["python start-up and exit"] = wall - inside_w
@@ -226,6 +235,7 @@ def main() -> int:
             proc = subprocess.run(
                 [py, "-X", "importtime", "-m", "mlops_gates", *check],
                 env=env,
+                cwd=tmp,
                 capture_output=True,
                 text=True,
                 check=False,
@@ -241,6 +251,11 @@ def main() -> int:
             for secs, name in sorted(rows, reverse=True)[:12]:
                 print(f"  {name:40} {secs:7.2f}")
             results["imports"] = sorted(rows, reverse=True)[:12]
+            # report.html's default plots are drawn without matplotlib (report/svg.py).
+            names = {ln.split("|")[-1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
+            mpl = "matplotlib" in names
+            print(f"  matplotlib imported: {'yes' if mpl else 'no'}")
+            results["matplotlib_imported"] = mpl
     results["load_after"] = os.getloadavg()
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
     if args.compare:

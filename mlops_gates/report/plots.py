@@ -36,7 +36,7 @@ from mlops_gates.report.plot_style import (
     short,
     slice_label,
 )
-from mlops_gates.report.plots_detail import detail_plots
+from mlops_gates.report.plots_detail import DriftPanel, detail_plots
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -100,6 +100,9 @@ class Plot:
     # What the picture was made from (a digest of the verdicts and the overview): report.html
     # and the MLflow upload ask for the same plots, and `render` draws each one once.
     key: str = ""
+    # What an interval plot or a drift histogram shows: report.html draws these two kinds
+    # itself as SVG (report/svg.py), without matplotlib. None for every other kind.
+    panel: IntervalPanel | DriftPanel | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,16 @@ class IntervalPanel:
     bound_min: float | None
     bound_max: float | None
     hidden: int
+
+    @property
+    def title(self) -> str:
+        """The plot's title: the gate, and how many slices are not drawn."""
+        return _panel_title(self)
+
+    @property
+    def xlabel(self) -> str:
+        """What the x axis shows: the metric (for a baseline gate, the difference)."""
+        return _xlabel(self)
 
 
 def interval_panels(doc: dict[str, Any], limit: int = MAX_SLICES) -> list[IntervalPanel]:
@@ -178,7 +191,7 @@ def plots_for(doc: dict[str, Any]) -> list[Plot]:
         names.add(name)
         # Rows are worst first: the first says whether any slice did not pass.
         look = p.rows[0].status != "pass"
-        out.append(Plot(name, _panel_title(p), _bind(interval_figure, p), look, key))
+        out.append(Plot(name, p.title, _bind(interval_figure, p), look, key, p))
     confusion = ov.get("confusion")
     if confusion and confusion.get("candidate"):
         confusion_plot = _bind(confusion_figure, confusion)
@@ -190,9 +203,9 @@ def plots_for(doc: dict[str, Any]) -> list[Plot]:
     if any("reliability" in c for c in curves.values()):
         draw = _bind(reliability_figure, curves)
         out.append(Plot("reliability", "Reliability diagram", draw, key=key))
-    for name, title, draw in detail_plots(doc, names):
+    for name, title, draw, drift in detail_plots(doc, names):
         # A drift histogram is drawn only for a feature that drifted (fail or warn).
-        out.append(Plot(name, title, draw, name.startswith("drift-"), key))
+        out.append(Plot(name, title, draw, drift is not None, key, drift))
     return out
 
 

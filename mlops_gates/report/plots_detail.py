@@ -42,12 +42,14 @@ __all__ = [
 MAX_DRIFTED = 6  # drifted features drawn per drift gate, worst first
 MAX_BARS = 40  # categories of one drift histogram; the rest summed into one bar
 
-Detail = tuple[str, str, Callable[[], "Figure"]]  # file name, title, how to draw it
+# File name, title, how to draw it, and for a drift histogram what it shows.
+Detail = tuple[str, str, Callable[[], "Figure"], "DriftPanel | None"]
 
 
 def detail_plots(doc: dict[str, Any], names: set[str]) -> list[Detail]:
     """The worst slices' curves, then one histogram per drifted feature, as (file name,
-    title, draw); `names` holds the file names already taken (and gains these)."""
+    title, draw, drift panel or None); `names` holds the file names already taken (and
+    gains these)."""
     out: list[Detail] = []
     worst = ((doc.get("context") or {}).get("overview") or {}).get("slice_curves") or []
     curves: tuple[tuple[Literal["roc", "pr"], str], ...] = (
@@ -57,14 +59,15 @@ def detail_plots(doc: dict[str, Any], names: set[str]) -> list[Detail]:
     for key, title in curves:
         if any(key in c for w in worst for c in (w.get("curves") or {}).values()):
             names.add(f"{key}-curve-slices")
-            out.append((f"{key}-curve-slices", title, partial(slice_curve_figure, worst, key)))
+            draw = partial(slice_curve_figure, worst, key)
+            out.append((f"{key}-curve-slices", title, draw, None))
     for panel in drift_panels(doc):
         name = base = f"drift-{file_part(panel.gate)}-{file_part(panel.feature)}"
         while name in names:
             name = f"{base}-{len(names)}"
         names.add(name)
         title = f"Drift of {short(panel.feature)} ({short(panel.gate)})"
-        out.append((name, title, partial(drift_figure, panel)))
+        out.append((name, title, partial(drift_figure, panel), panel))
     return out
 
 

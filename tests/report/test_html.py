@@ -81,7 +81,7 @@ window.addEventListener("load", function () {
     var svg = f.querySelector("svg"), r = svg ? svg.getBoundingClientRect() : null;
     out.push({name: f.dataset.plot, x: r && r.left + window.scrollX,
               y: r && r.top + window.scrollY, w: r && r.width, h: r && r.height,
-              shapes: svg ? svg.querySelectorAll("path, use").length : 0});
+              shapes: svg ? svg.querySelectorAll("path, use, line, circle, rect").length : 0});
   });
   var pre = document.createElement("pre"); pre.id = "probe";
   pre.textContent = JSON.stringify(
