@@ -207,9 +207,10 @@ class ReportConfig(StrictModel):
 
     html: Literal["auto", "on", "off"] = Field(
         default="auto",
-        description="report.html (needs matplotlib: the `plots` extra). auto: the page, with "
-        "the plots of the gates that did not pass (at most 6): drawing every plot costs "
-        "about 0.08 s each; on: every plot; off: no page. `mlops-gates check --html` overrides.",
+        description="report.html. auto: the page, with the plots of the gates that did not "
+        "pass (at most 6; drawn without matplotlib); on: every plot (the curves and the "
+        "confusion matrix need matplotlib: the `plots` extra); off: no page. "
+        "`mlops-gates check --html` overrides.",
     )
 
 

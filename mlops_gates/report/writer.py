@@ -22,10 +22,6 @@ HtmlChoice = Literal["auto", "on", "off"]
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
-HTML_HINT = (
-    "\n_report.html (plots, a filterable table) is written when matplotlib is installed: "
-    "`pip install 'mlops-gates[plots]'`._\n"
-)
 COMPACT_ABOVE = 1000  # verdicts
 
 
@@ -49,8 +45,7 @@ def write_report(
         text = json.dumps(doc, indent=indent, separators=separators, allow_nan=False)
         _atomic_write(out / REPORT_JSON, text + "\n")
         # report.md points to report.html exactly when the page is written.
-        page = html != "off" and _html_page()
-        _write_pages(doc, out, render_markdown(doc, html_page=page), html)
+        _write_pages(doc, out, render_markdown(doc, html_page=html != "off"), html)
     except OSError as exc:
         raise MlopsGatesError(
             f"{out}: cannot write the report ({exc.strerror or exc}); choose another "
@@ -59,24 +54,17 @@ def write_report(
     return out
 
 
-def _html_page() -> bool:
-    from mlops_gates.report.plots import plots_available
-
-    return plots_available()
-
-
 def _write_pages(doc: dict[str, Any], out: Path, markdown: str, html: HtmlChoice) -> None:
-    from mlops_gates.report.plots import plots_available
-
-    if html != "off" and plots_available():
-        from mlops_gates.report.html import render_html
-
-        _atomic_write(out / REPORT_MD, markdown)
-        _atomic_write(out / REPORT_HTML, render_html(doc, plots="all" if html == "on" else "auto"))
+    _atomic_write(out / REPORT_MD, markdown)
+    if html == "off":
+        # An older run's page would show other verdicts than report.json.
+        (out / REPORT_HTML).unlink(missing_ok=True)
         return
-    _atomic_write(out / REPORT_MD, markdown if html == "off" else markdown + HTML_HINT)
-    # An older run's page would show other verdicts than report.json.
-    (out / REPORT_HTML).unlink(missing_ok=True)
+    # The page needs no matplotlib: what `auto` draws is its own SVG, and without the
+    # plots extra the page says which other plots it left out.
+    from mlops_gates.report.html import render_html
+
+    _atomic_write(out / REPORT_HTML, render_html(doc, plots="all" if html == "on" else "auto"))
 
 
 def read_report(directory: Path | str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 from conftest import Project
 
 from mlops_gates.report import writer
-from mlops_gates.report.plots import AUTO_PLOTS, plots_for
+from mlops_gates.report.plots import AUTO_PLOTS, chosen_plots, plots_for
 
 from .conftest import HOSTILE, picture_config, picture_frame
 
@@ -53,17 +53,43 @@ def test_values_from_data_are_escaped(picture_report: tuple[Path, pd.DataFrame])
     assert "<!--" not in html  # no comment a value could close
 
 
-def test_without_matplotlib_the_markdown_says_how(
-    picture_report: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("html", ["auto", "on"])
+def test_without_matplotlib_the_page_is_written_and_says_what_it_left_out(
+    picture_report: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch, html: str
+) -> None:
+    out, _ = picture_report
+    doc = json.loads((out / "report.json").read_text())
+    every = plots_for(doc)
+    ours = [p.name for p in every if p.panel is not None]  # drawn without matplotlib
+    theirs = [p.name for p in every if p.panel is None]
+    assert ours and theirs, "the fixture should need both kinds of plot"
+    # As if the extra were not installed: importing matplotlib is blocked.
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    writer.write_report(doc, out, html=html)  # type: ignore[arg-type]
+    page = (out / "report.html").read_text()
+    drawn = re.findall(r'<figure id="plot-([^"]+)" data-plot="[^"]+">\s*<svg', page)
+    wanted = [p.name for p in (every if html == "on" else chosen_plots(every))]
+    assert drawn == [name for name in wanted if name in ours]
+    left = [name for name in wanted if name in theirs]
+    if left:
+        assert f"{len(left)} more plot" in page and "pip install 'mlops-gates[plots]'" in page
+    else:
+        assert 'id="plots-need-extra"' not in page
+    # report.md points at the page it sits beside, and no longer asks for the extra.
+    md = (out / "report.md").read_text()
+    assert "report.html" in md and "mlops-gates[plots]" not in md
+    assert html == "auto" or left, "with every plot asked for, some need matplotlib"
+
+
+def test_html_off_writes_no_page_and_removes_an_older_one(
+    picture_report: tuple[Path, pd.DataFrame],
 ) -> None:
     out, _ = picture_report
     doc = json.loads((out / "report.json").read_text())
     assert (out / "report.html").exists()
-    # As if the extra were not installed: importing matplotlib is blocked.
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
-    writer.write_report(doc, out)
+    writer.write_report(doc, out, html="off")
     assert not (out / "report.html").exists(), "a stale page would contradict report.json"
-    assert "pip install 'mlops-gates[plots]'" in (out / "report.md").read_text()
+    assert "report.html" not in (out / "report.md").read_text()
 
 
 _PROBE = """
