@@ -14,7 +14,7 @@ import numpy as np
 
 from mlops_gates.stats.reduce import JointScores, ScoreStats, reduce_joint_scores, sorted_cells
 
-__all__ = ["Combos", "Values", "joint_table", "score_table"]
+__all__ = ["Combos", "Values", "coarsen_grid", "joint_grid", "joint_table", "score_table"]
 
 
 class Values:
@@ -177,3 +177,46 @@ def joint_table(
     group = cells
     group %= g
     return JointScores(group, candidate, baseline, count, n_negative, n_groups)
+
+
+def coarsen_grid(hist: np.ndarray, side: int, ratio: int, new_side: int) -> np.ndarray:
+    """Rows per (pair, α, β) on a grid of ``side`` bins a model (flat), summed onto the
+    grid of a factor ``ratio`` times larger (``new_side`` bins). Exact: a bin is
+    ``fine bin // factor`` and ``(b // f) // r == b // (f·r)``."""
+    if ratio == 1:
+        return hist
+    pairs = hist.shape[0] // (side * side)
+    starts = np.arange(0, side, ratio)  # the first old bin of each new one
+    assert starts.shape[0] == new_side
+    out = np.add.reduceat(hist.reshape(pairs, side, side), starts, axis=1)
+    return np.add.reduceat(out, starts, axis=2).reshape(-1)
+
+
+def joint_grid(
+    hist: np.ndarray,
+    pair_group: np.ndarray,
+    pair_class: np.ndarray,
+    n_groups: int,
+    side: int,
+    factor: int,
+) -> JointScores:
+    """The paired table on a coarse grid from rows per (pair, α, β) (flat, ``side`` bins
+    a model): each pair's grid added into its (class, group) one, the occupied cells kept
+    in (class, group, α, β) order, as `reduce_joint_scores` keeps them."""
+    cells = side * side
+    g = max(n_groups, 1)
+    dense = np.zeros(2 * g * cells, dtype=np.int64)
+    for p in range(pair_group.shape[0]):
+        at = (int(pair_class[p]) * g + int(pair_group[p])) * cells
+        part = hist[p * cells : (p + 1) * cells]
+        if part.shape[0]:
+            dense[at : at + part.shape[0]] += part
+    keep = np.flatnonzero(dense)
+    count = dense[keep]
+    del dense
+    baseline = keep % side
+    keep //= side
+    candidate = keep % side
+    keep //= side
+    n_negative = int(np.searchsorted(keep, g))  # class 0 first
+    return JointScores(keep % g, candidate, baseline, count, n_negative, n_groups, factor)

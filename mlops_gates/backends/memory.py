@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_gates.backends.grouping import Grouping
-from mlops_gates.backends.plan import Plan, Reduced, plan_for, resolve_bins
+from mlops_gates.backends.plan import Plan, Reduced, paired_factor, plan_for, resolve_bins
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError, MlopsGatesError
 from mlops_gates.sources.data import Table, file_digest, read_rows
@@ -86,13 +86,15 @@ def reduce_frame(config: Config, data: EvalData, plan: Plan) -> Reduced:
             )
     if len(index) == 2 and plan.joint:
         # One more grouped pass, over (group, class, candidate score, baseline score): the
-        # pairing paired DeLong needs, which the two per-model tables lose.
+        # pairing paired DeLong needs, which the two per-model tables lose. At scale on a
+        # coarse grid of the bins (plan.paired_factor), so it does not grow with the rows.
+        ng = score_grouping.n_groups
+        f = paired_factor(n_bins, ng, data.n_rows, fine=plan.joint_fine)
+        pair = [index["candidate"], index["baseline"]]
+        if f > 1:
+            pair = [np.floor_divide(i, f) for i in pair]
         reduced.joint_scores = reduce_joint_scores(
-            codes,
-            score_grouping.n_groups,
-            data.y_true,
-            index["candidate"],
-            index["baseline"],
+            codes, ng, data.y_true, pair[0], pair[1], factor=f
         )
     return reduced
 
@@ -176,7 +178,10 @@ class MemoryBackend:
             return None
         reduced = None
         if stream.streams(self.config) and _rows(self.where) >= stream.STREAM_MIN_ROWS:
-            _require_room(self.where, streaming=True, paired=plan_for(self.config).joint)
+            plan = plan_for(self.config)
+            # Only a fine paired table (the paired calibration comparison) grows with the
+            # rows; the coarse grid paired DeLong uses at scale does not.
+            _require_room(self.where, streaming=True, paired=plan.joint and plan.joint_fine)
             with ThreadPoolExecutor(max_workers=1) as pool:
                 digest = pool.submit(file_digest, self.where)
                 # Else the whole read gives the tables, or words the problem its way.
@@ -205,8 +210,8 @@ class MemoryBackend:
 
 # Bytes a row costs, measured on bench/'s data (bench/README.md): a whole read holds
 # pandas' frame and, beyond it, the encoded labels, score indices and the reduction's sort
-# buffers; a batched run holds only the paired-scores table row by row (one packed key,
-# then about one 4 x int64 entry per row), when a baseline ROC AUC gate needs it.
+# buffers; a batched run holds only a fine paired-scores table row by row (one packed key,
+# then about one 4 x int64 entry per row), when the paired calibration comparison needs it.
 _WHOLE_OVERHEAD = 160
 _STREAMED_PAIRED = 40
 

@@ -31,9 +31,12 @@ from mlops_gates.stats.scorebins import ScoreBins
 __all__ = [
     "AUTO_BINS",
     "AUTO_EXACT_MAX_ROWS",
+    "PAIRED_GRID_CELLS",
     "Model",
     "Plan",
     "Reduced",
+    "paired_factor",
+    "paired_grid",
     "plan_for",
     "resolve_bins",
     "without_scores",
@@ -45,6 +48,13 @@ Model = Literal["candidate", "baseline"]
 # rank metrics stay exact, above it `auto` switches to bins (see docs/scale.md).
 AUTO_EXACT_MAX_ROWS = 250_000
 AUTO_BINS = 4096
+
+# Paired DeLong's joint table on binned scores: with more rows than this it is reduced on
+# a coarse grid of at most this many (group, class, candidate, baseline) cells, so it
+# stops growing with the rows (docs/scale.md, "The paired table"). At 8 bytes a count
+# that is 64 MB in the batched read, and the rows an SQL engine returns.
+PAIRED_GRID_CELLS = 1 << 23
+_GRID_MAX, _GRID_MIN = 256, 16  # coarse bins per model: the grid's side, a power of two
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,8 @@ class Plan:
     # the paired calibration comparison (squared_l2) read that table; it costs a sort of
     # the rows.
     joint: bool = False
+    # The paired calibration comparison crosses each row's own bins: no coarse grid.
+    joint_fine: bool = False
 
 
 def plan_for(config: Config, available: set[str] | None = None) -> Plan:
@@ -67,7 +79,7 @@ def plan_for(config: Config, available: set[str] | None = None) -> Plan:
     columns: list[str] = []
     score_columns: list[str] = []
     models: list[Model] = []
-    joint = False
+    joint = fine = False
     for gate in config.gates:
         if isinstance(gate, MetricGate | BaselineGate | CalibrationGate | ChurnGate):
             cols = [c for s in gate.slices for c in ([s] if isinstance(s, str) else s)]
@@ -87,12 +99,42 @@ def plan_for(config: Config, available: set[str] | None = None) -> Plan:
                 wanted.append("baseline")
                 joint = joint or (isinstance(gate, BaselineGate) and gate.metric == "roc_auc")
                 # The paired calibration comparison crosses both models' bins per row.
-                joint = joint or getattr(gate, "statistic", None) == "squared_l2"
+                paired_l2 = getattr(gate, "statistic", None) == "squared_l2"
+                joint = joint or paired_l2
+                fine = fine or paired_l2
             _extend(models, wanted)
     # Keep the finest grouping's column order so coarsening is a plain sub-selection.
     score_columns = [c for c in columns if c in score_columns]
     models_used = tuple(m for m in ("candidate", "baseline") if m in models)
-    return Plan(columns, score_columns, models_used, joint=joint and len(models_used) == 2)
+    paired = joint and len(models_used) == 2
+    return Plan(columns, score_columns, models_used, joint=paired, joint_fine=paired and fine)
+
+
+def paired_grid(n_rows: int, *, fine: bool) -> bool:
+    """Whether paired DeLong's table is reduced on a coarse grid (binned scores only): with
+    more rows than PAIRED_GRID_CELLS, unless the plan needs each row's bins (`fine`)."""
+    return not fine and n_rows > PAIRED_GRID_CELLS
+
+
+def paired_factor(n_bins: int | None, n_groups: int, n_rows: int, *, fine: bool) -> int:
+    """Fine score bins per coarse bin of the joint table (1: each row's own bins), the
+    same in every engine: it depends only on what each knows before its paired pass.
+
+    Exact scores, a plan that needs the fine table (`fine`), or at most
+    PAIRED_GRID_CELLS rows (then the fine table is no larger) keep the fine bins. Else
+    the grid's side C is the largest power of two from 16 to 256 with
+    groups x 2 classes x C² within PAIRED_GRID_CELLS (16 when none is), and the factor
+    the smallest power of two f with f x C >= bins, so coarse bins are `bin // f` and a
+    coarser grid is always a coarsening of a finer one."""
+    if n_bins is None or not paired_grid(n_rows, fine=fine):
+        return 1
+    side = _GRID_MAX
+    while side > _GRID_MIN and 2 * max(n_groups, 1) * side * side > PAIRED_GRID_CELLS:
+        side //= 2
+    factor = 1
+    while factor * side < n_bins:
+        factor *= 2
+    return factor
 
 
 def _extend(into: list[Any], items: list[Any]) -> None:
@@ -144,7 +186,7 @@ class Reduced:
 
     def describe(self) -> dict[str, Any]:
         """How the rows were reduced, for the report's context."""
-        return {
+        out = {
             "engine": self.engine,
             "rows": self.n_rows,
             "groups": self.grouping.n_groups,
@@ -153,6 +195,45 @@ class Reduced:
                 for model, b in self.bins.items()
             },
         }
+        joint = self.joint_scores
+        if joint is not None and joint.factor > 1:
+            out["paired"] = self._paired_grid(joint)
+        return out
+
+    def _paired_grid(self, joint: JointScores) -> dict[str, Any]:
+        """The coarse grid paired DeLong read, and how much wider than the fine table's
+        its standard errors may be: upper / lower bound − 1 (stats/normal.py), over the
+        whole data, and the largest over it and the finest score groups (those whose lower
+        bound is positive; docs/scale.md)."""
+        import numpy as np
+
+        from mlops_gates.stats.normal import paired_roc_auc_difference_se_bounds
+        from mlops_gates.stats.reduce import marginalize, marginalize_joint
+
+        b = self.bins.get("candidate")
+        out: dict[str, Any] = {"factor": joint.factor, "cells": int(joint.count.shape[0])}
+        if b is not None:
+            out["grid"] = -(-b.n_bins // joint.factor)
+        cand, base = self.scores.get("candidate"), self.scores.get("baseline")
+        if cand is None or base is None:
+            return out
+
+        def widening(lo: np.ndarray, hi: np.ndarray) -> float | None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = hi / lo - 1.0
+            ratio = ratio[np.isfinite(ratio)]
+            return float(ratio.max()) if ratio.shape[0] else None
+
+        ones = [0] * cand.n_groups
+        whole = paired_roc_auc_difference_se_bounds(
+            marginalize(cand, ones, 1),
+            marginalize(base, ones, 1),
+            marginalize_joint(joint, ones, 1),
+        )
+        lo, hi = paired_roc_auc_difference_se_bounds(cand, base, joint)
+        out["se_widening_bound_overall"] = widening(*whole)
+        out["se_widening_bound_max"] = widening(np.r_[lo, whole[0]], np.r_[hi, whole[1]])
+        return out
 
     def _binned(self, model: str, bins: ScoreBins) -> dict[str, Any]:
         from mlops_gates.stats.reduce import marginalize

@@ -19,7 +19,15 @@ import numpy as np
 import pandas as pd
 
 from mlops_gates.backends.grouping import Grouping
-from mlops_gates.backends.plan import Model, Plan, Reduced, plan_for, resolve_bins, without_scores
+from mlops_gates.backends.plan import (
+    Model,
+    Plan,
+    Reduced,
+    paired_factor,
+    plan_for,
+    resolve_bins,
+    without_scores,
+)
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
 from mlops_gates.sources.evaluation import _encode, build_inputs
@@ -132,10 +140,19 @@ def joint_query(
     label: str,
     scores: tuple[str, str],
     bins: tuple[ScoreBins | None, ScoreBins | None],
+    factor: int = 1,
 ) -> str:
     """Rows per (score group, label, candidate score, baseline score): the pairing that
-    paired DeLong needs, one more grouped pass (see :func:`score_query`)."""
+    paired DeLong needs, one more grouped pass (see :func:`score_query`). With
+    ``factor`` > 1 (binned scores) on a coarse grid, ``bin // factor`` per model."""
     vc, vb = (_score_value(d, sc, b) for sc, b in zip(scores, bins, strict=True))
+    if factor > 1:
+        # The bin is a whole number below 2**53 and the factor a power of two: the
+        # division and FLOOR are exact in DOUBLE, in every engine (numpy's `//`).
+        vc, vb = (
+            f"CAST(FLOOR(CAST({v} AS DOUBLE) / {double_literal(float(factor))}) AS BIGINT)"
+            for v in (vc, vb)
+        )
     y = f"r.{d.q(label)}"
     cols = f"{y} AS {d.q(label)}, {vc} AS __mg_c, {vb} AS __mg_b, COUNT(*) AS {N}"
     if not keys:
@@ -279,10 +296,15 @@ def _joint_table(
     run: Run,
     where: Path,
 ) -> None:
-    """Both models' scores per row, for paired DeLong on baseline ROC AUC."""
+    """Both models' scores per row, for paired DeLong on baseline ROC AUC; on a coarse
+    grid at scale (plan.paired_factor)."""
     bins = (reduced.bins["candidate"], reduced.bins["baseline"])
     label = reduced.label
-    cells = run(joint_query(dialect, src, plan.score_columns, label, columns, bins))
+    n_bins = None if bins[0] is None or bins[1] is None else bins[0].n_bins
+    ng = reduced.score_grouping.n_groups
+    factor = paired_factor(n_bins, ng, reduced.n_rows, fine=plan.joint_fine)
+    query = joint_query(dialect, src, plan.score_columns, label, columns, bins, factor)
+    cells = run(query)
     y = _encode(cells[label].to_numpy(), reduced.classes, f"column {label!r} (task.label)", where)
     index = []
     for model, b, col in zip(("candidate", "baseline"), bins, ("__mg_c", "__mg_b"), strict=True):
@@ -296,11 +318,12 @@ def _joint_table(
         )
     reduced.joint_scores = reduce_joint_scores(
         cells[SG].to_numpy(dtype=np.int64),
-        reduced.score_grouping.n_groups,
+        ng,
         y,
         index[0],
         index[1],
         weights=cells[N].to_numpy(dtype=np.int64),
+        factor=factor,
     )
 
 

@@ -28,9 +28,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops_gates.backends.cells import Combos, Values, joint_table, score_table
+from mlops_gates.backends.cells import (
+    Combos,
+    Values,
+    coarsen_grid,
+    joint_grid,
+    joint_table,
+    score_table,
+)
 from mlops_gates.backends.grouping import Grouping
-from mlops_gates.backends.plan import Plan, Reduced, plan_for, resolve_bins, without_scores
+from mlops_gates.backends.plan import (
+    Plan,
+    Reduced,
+    paired_factor,
+    paired_grid,
+    plan_for,
+    resolve_bins,
+    without_scores,
+)
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
 from mlops_gates.sources.data import Table, _index_columns, infer_format
@@ -171,9 +186,16 @@ class _Batches:
         # Per model, rows per (pair, bin), flat; 32 bits hold any count of a smaller file.
         self.count_type = np.int32 if n_rows < 1 << 31 else np.int64
         self.hist = {m: np.zeros(0, dtype=self.count_type) for m in bins}
-        # Paired scores: one packed key per row, (pair, candidate bin, baseline bin), 8 bytes
-        # a row; nearly every row is a cell of its own (a table of cells would be larger).
-        self.joint = np.empty(n_rows, dtype=np.int64) if joint else None
+        # Paired scores. On a coarse grid (plan.paired_factor; the factor grows with the
+        # score groups seen, so the grid only ever coarsens, exactly): rows per (pair,
+        # candidate bin // f, baseline bin // f), dense like `hist`. Else one packed key
+        # per row, (pair, candidate bin, baseline bin), 8 bytes a row: nearly every row is
+        # a cell of its own (a table of cells would be larger).
+        self.n_rows = n_rows
+        coarse = joint and paired_grid(n_rows, fine=plan.joint_fine)
+        self.grid_factor = paired_factor(self.n_bins, 1, n_rows, fine=False) if coarse else 1
+        self.grid = np.zeros(0, dtype=np.int64) if coarse else None
+        self.joint = np.empty(n_rows, dtype=np.int64) if joint and not coarse else None
         self.filled = 0
 
     def add(self, batch: Any) -> None:
@@ -224,6 +246,8 @@ class _Batches:
             old[cells] += counts.astype(old.dtype, copy=False)
             self.hist[model] = old
             del key, cells, counts
+        if self.grid is not None:
+            self._add_grid(pair, index["candidate"], index["baseline"])
         if self.joint is not None:
             if self.filled + n > self.joint.shape[0]:
                 raise Unstreamable("more rows than the file's metadata says")
@@ -233,6 +257,33 @@ class _Batches:
             key *= nb
             key += index["baseline"]
             self.filled += n
+
+    def _side(self, factor: int) -> int:
+        return -(-self.n_bins // factor)
+
+    def _regrid(self, factor: int) -> None:
+        """Coarsen the paired grid to `factor` (a multiple of the current one)."""
+        assert self.grid is not None
+        if factor < self.grid_factor:
+            raise Unstreamable("the paired grid cannot become finer")
+        side, new = self._side(self.grid_factor), self._side(factor)
+        self.grid = coarsen_grid(self.grid, side, factor // self.grid_factor, new)
+        self.grid_factor = factor
+
+    def _add_grid(self, pair: np.ndarray, cand: np.ndarray, base: np.ndarray) -> None:
+        self._regrid(paired_factor(self.n_bins, len(self.score), self.n_rows, fine=False))
+        f, side = self.grid_factor, self._side(self.grid_factor)
+        key = pair * (side * side)
+        key += np.floor_divide(cand, f) * side
+        key += np.floor_divide(base, f)
+        size = len(self.pairs) * side * side
+        assert self.grid is not None
+        if self.grid.shape[0] < size:
+            grown = np.zeros(size, dtype=self.grid.dtype)
+            grown[: self.grid.shape[0]] = self.grid
+            self.grid = grown
+        cells, counts = sorted_cells(key)
+        self.grid[cells] += counts
 
     def _count_cells(self, fine: np.ndarray, labels: list[np.ndarray], radix: list[int]) -> None:
         key = fine.copy()
@@ -344,6 +395,14 @@ class _Batches:
             reduced.scores[model] = score_table(
                 self.hist.pop(model), pair_group, pair_class, ng, self.bins[model].thresholds()
             )
+        if self.grid is not None:
+            # The factor every engine uses for this many score groups: the same grid.
+            self._regrid(paired_factor(nb, ng, n_rows, fine=False))
+            side = self._side(self.grid_factor)
+            reduced.joint_scores = joint_grid(
+                self.grid, pair_group, pair_class, ng, side, self.grid_factor
+            )
+            self.grid = None
         if self.joint is not None:
             # Handed over in a list, so that joint_table holds the only reference and frees
             # the keys (8 bytes a row) once it has read the cells off them.

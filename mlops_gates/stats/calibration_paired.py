@@ -100,6 +100,8 @@ def joint_calibration_bins(
     are those bins' rows and positives. Raises ``ValueError`` when they are not (the tables
     came from different rows or slicings).
     """
+    if joint.factor != 1:
+        raise ValueError("the paired calibration comparison needs each row's own score bins")
     s_count, n_bins = candidate_bins.total.shape
     if baseline_bins.total.shape != (s_count, n_bins) or joint.n_groups != s_count:
         raise ValueError("the joint table and both models' bins must share their slices")

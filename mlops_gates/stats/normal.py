@@ -9,6 +9,25 @@ errors cost one pass over the cells instead:
   (share of positives scored above). With ties handled as midranks it is the variance
   estimate behind DeLong's test. For candidate − baseline on the same rows, the paired
   variance (:func:`paired_roc_auc_difference_se`) from a joint score table.
+- Paired DeLong on a coarse joint grid (binned scores at scale, ``joint.factor = f > 1``):
+  the joint table holds rows per (class, group, α = a // f, β = b // f) of the fine bins
+  ``a``, ``b``, so each row's own ``D = Vc(a) − Vb(b)`` is no longer known, only its
+  cell. Per group and class, with ``μc[α]`` the count-weighted mean of ``Vc`` over that
+  class's rows whose candidate bin lies in ``α`` (exact: from the fine candidate table),
+  write ``D_i = D̂_i + ec_i − eb_i`` with ``D̂_i = μc[α_i] − μb[β_i]`` (known per cell),
+  ``ec_i = Vc(a_i) − μc[α_i]`` and ``eb_i`` likewise. Over the class's rows,
+  ``‖ec‖² = Wc = Σ_fine bins count·(Vc(a) − μc[a // f])²`` is exact from the fine table
+  (it does not depend on how the rows pair up), and so is ``‖eb‖² = Wb``; the pairing
+  enters only through ``Ŝ = ‖D̂‖² = Σ_cells n·(μc[α] − μb[β])²``. Minkowski's
+  inequality on ``D = D̂ + ec − eb`` gives, for ``S = ‖D‖² = Σ_rows D_i²``::
+
+      (max(0, √Ŝ − √Wc − √Wb))²  ≤  S  ≤  (√Ŝ + √Wc + √Wb)²
+
+  The standard error reported uses the upper bound, so it is never smaller than the one
+  the fine table would give (the interval only widens; a test at the nominal level stays
+  at or below it); :func:`paired_roc_auc_difference_se_bounds` returns both ends, which
+  say how much wider it may be. With ``f = 1`` the cells are the fine bins, ``Wc = Wb =
+  0``, and the exact sum is computed as before.
 - log loss and Brier score are means of per-row losses, so their standard error is the
   sample standard deviation of the losses over ``sqrt(n)``.
 
@@ -32,6 +51,7 @@ __all__ = [
     "normal_interval",
     "normal_pvalue",
     "paired_roc_auc_difference_se",
+    "paired_roc_auc_difference_se_bounds",
     "score_metric_se",
 ]
 
@@ -106,9 +126,15 @@ def paired_roc_auc_difference_se(
     model compared with itself gets exactly 0. The sums run over the joint table's
     (candidate score, baseline score) cells, each looking up its two placements in the
     models' own tables. The three tables must be over the same groups.
+
+    On a coarse joint grid (``joint.factor > 1``) the sums are not known exactly, and
+    this is the conservative end of :func:`paired_roc_auc_difference_se_bounds`: never
+    smaller than the fine table's standard error.
     """
     if not candidate.n_groups == baseline.n_groups == joint.n_groups:
         raise ValueError("candidate, baseline and joint score tables must share the groups")
+    if joint.factor != 1:
+        return paired_roc_auc_difference_se_bounds(candidate, baseline, joint)[1]
     c10, c01 = _placements(candidate)
     b10, b01 = _placements(baseline)
     n1, n0 = _class_counts(candidate)
@@ -142,6 +168,69 @@ def paired_roc_auc_difference_se(
     with np.errstate(divide="ignore", invalid="ignore"):
         var = sums[0] / (n1 - 1) / n1 + sums[1] / (n0 - 1) / n0
     return np.asarray(np.where((n1 >= 2) & (n0 >= 2), np.sqrt(var), np.nan), dtype=np.float64)
+
+
+def paired_roc_auc_difference_se_bounds(
+    candidate: ScoreStats, baseline: ScoreStats, joint: JointScores
+) -> tuple[FloatArray, FloatArray]:
+    """``(lower, upper)`` bounds per group on the standard error
+    :func:`paired_roc_auc_difference_se` would give on the fine joint table of the same
+    rows, from a coarse joint grid (``joint.factor > 1``) and the models' fine tables
+    (the module docstring derives them). With ``joint.factor == 1`` both are that
+    standard error. ``upper / lower − 1`` is how much wider the reported one may be."""
+    if not candidate.n_groups == baseline.n_groups == joint.n_groups:
+        raise ValueError("candidate, baseline and joint score tables must share the groups")
+    if joint.factor == 1:
+        se = paired_roc_auc_difference_se(candidate, baseline, joint)
+        return se, se
+    f = joint.factor
+    c10, c01 = _placements(candidate)
+    b10, b01 = _placements(baseline)
+    n1, n0 = _class_counts(candidate)
+    lows, highs = [], []
+    for positive, c, b in ((True, c10, b10), (False, c01, b01)):
+        mean_c, width_c, spread_c = _coarse_means(candidate, c, positive, f)
+        mean_b, width_b, spread_b = _coarse_means(baseline, b, positive, f)
+        g, ci, bi, count = joint.of_class(positive)
+        d = mean_c[g * width_c + ci] - mean_b[g * width_b + bi]
+        with np.errstate(invalid="ignore"):
+            cells = np.bincount(g, weights=count * d * d, minlength=joint.n_groups)
+            # Rounding may leave a spread a hair below 0 (a sum of squares, exactly ≥ 0).
+            within = np.sqrt(np.maximum(spread_c, 0.0)) + np.sqrt(np.maximum(spread_b, 0.0))
+            root = np.sqrt(cells)
+        highs.append((root + within) ** 2)
+        lows.append(np.maximum(root - within, 0.0) ** 2)
+    out = []
+    for sums in (lows, highs):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            var = sums[0] / (n1 - 1) / n1 + sums[1] / (n0 - 1) / n0
+        out.append(
+            np.asarray(np.where((n1 >= 2) & (n0 >= 2), np.sqrt(var), np.nan), dtype=np.float64)
+        )
+    return out[0], out[1]
+
+
+def _coarse_means(
+    s: ScoreStats, values: FloatArray, positive: bool, factor: int
+) -> tuple[FloatArray, int, FloatArray]:
+    """One class's placement values over a coarse grid of ``s``'s bins: the
+    count-weighted mean per (group, bin // factor), flat with that width, and per group
+    the sum of count·(value − its coarse bin's mean)² (what the coarse grid leaves out)."""
+    width = -(-max(s.thresholds.shape[0], 1) // factor)
+    weight = (s.pos if positive else s.neg).astype(np.float64)
+    key = s.group * width + s.score // factor
+    size = s.n_groups * width
+    # Entries of the other class carry weight 0; their values are finite wherever the
+    # group has both classes (elsewhere the group's standard error is NaN anyway).
+    with np.errstate(invalid="ignore"):
+        term = weight * values
+        total = np.bincount(key, weights=weight, minlength=size)
+        mean = np.bincount(key, weights=term, minlength=size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(total > 0, mean / np.where(total > 0, total, 1.0), 0.0)
+        resid = values - mean[key]
+        spread = np.bincount(s.group, weights=weight * resid * resid, minlength=s.n_groups)
+    return np.asarray(mean, dtype=np.float64), width, np.asarray(spread, dtype=np.float64)
 
 
 # Joint entries per block of the paired variance: its buffers (1.5 MB) stay in the cache.

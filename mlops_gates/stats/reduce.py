@@ -93,14 +93,22 @@ class JointScores:
     with binned scores at most groups x bins² x 2. After :func:`marginalize_joint` the
     groups are slices and a (slice, scores, class) may occur in several entries: the
     entries are never merged, because everything read from them is a sum over entries.
+
+    ``factor`` > 1 makes it a *coarse grid* of binned scores: ``candidate`` and
+    ``baseline`` are then ``fine bin // factor`` (the same integer division in every
+    engine), so the table holds at most groups x 2 x (bins / factor)² entries whatever the
+    rows. Paired DeLong bounds its variance from it and the models' fine tables
+    (:mod:`mlops_gates.stats.normal`); anything needing each row's own bins (the paired
+    calibration comparison) needs ``factor == 1``.
     """
 
     group: IntArray  # (E,)
-    candidate: IntArray  # (E,) index into the candidate table's thresholds
-    baseline: IntArray  # (E,) index into the baseline table's thresholds
+    candidate: IntArray  # (E,) index into the candidate table's thresholds (// factor)
+    baseline: IntArray  # (E,) index into the baseline table's thresholds (// factor)
     count: IntArray  # (E,) rows
     n_negative_entries: int
     n_groups: int
+    factor: int = 1  # fine score bins per coarse bin, per model; 1: each row's own bins
 
     def of_class(self, positive: bool) -> tuple[IntArray, IntArray, IntArray, IntArray]:
         """``(group, candidate, baseline, count)`` of the entries of one class (views)."""
@@ -116,10 +124,12 @@ def reduce_joint_scores(
     baseline_index: ArrayLike,
     *,
     weights: ArrayLike | None = None,
+    factor: int = 1,
 ) -> JointScores:
     """Rows (or weighted cells) to a :class:`JointScores`: ``candidate_index`` and
     ``baseline_index`` are each row's index into its model's score thresholds (the
-    inverse of ``np.unique`` for exact tables, the bin for binned ones).
+    inverse of ``np.unique`` for exact tables, the bin for binned ones), already divided
+    by ``factor`` (integer division) for a coarse grid, which the table records.
 
     One sort of one packed key per row, class most significant (as
     :func:`_scores_from_rows` does for one model)."""
@@ -132,6 +142,8 @@ def reduce_joint_scores(
         raise ValueError("candidate_index and baseline_index must be non-negative, one per row")
     wc = int(ci.max()) + 1 if n else 1
     wb = int(bi.max()) + 1 if n else 1
+    if factor < 1:
+        raise ValueError(f"factor must be at least 1, got {factor}")
     if 2 * max(n_groups, 1) * wc * wb >= 1 << 62:
         # Exact scores on very many groups: number the (candidate, baseline) pairs that
         # occur first, so the packed key stays inside int64.
@@ -141,7 +153,10 @@ def reduce_joint_scores(
             g, n_groups, t, pair.reshape(-1), np.zeros(n, dtype=np.int64), weights=weights
         )
         return dataclasses.replace(
-            joint, candidate=cand_of[joint.candidate], baseline=base_of[joint.candidate]
+            joint,
+            candidate=cand_of[joint.candidate],
+            baseline=base_of[joint.candidate],
+            factor=factor,
         )
     space = 2 * max(n_groups, 1) * wc * wb
     w = _weights(weights, n)
@@ -164,7 +179,7 @@ def reduce_joint_scores(
     cells //= wc
     group = cells % max(n_groups, 1)
     n_negative = int(np.searchsorted(cells, max(n_groups, 1)))  # class 0 keys come first
-    return JointScores(group, candidate, baseline, count, n_negative, n_groups)
+    return JointScores(group, candidate, baseline, count, n_negative, n_groups, factor)
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from helpers import validate_report
 
+from mlops_gates.backends import plan as plan_module
 from mlops_gates.config import load_config
 from mlops_gates.errors import ConfigError
 from mlops_gates.gates.result import Report
@@ -136,12 +137,25 @@ def _close(u: float | None, v: float | None, where: str) -> None:
 @pytest.mark.parametrize(
     ("engine", "score_bins"),
     # Exact and binned scores differ only in one SQL expression; Spark runs one of them
-    # to keep the suite's Spark time small.
-    [("duckdb", "exact"), ("duckdb", 64), pytest.param("spark", 64, marks=pytest.mark.spark)],
+    # to keep the suite's Spark time small: binned with paired DeLong's coarse grid.
+    [
+        ("duckdb", "exact"),
+        ("duckdb", 64),
+        ("duckdb", "grid"),
+        pytest.param("spark", "grid", marks=pytest.mark.spark),
+    ],
 )
 @pytest.mark.usefixtures("engine_ready")
-def test_binary_gates_agree_with_memory(tmp_path: Path, engine: str, score_bins: Any) -> None:
+def test_binary_gates_agree_with_memory(
+    tmp_path: Path, engine: str, score_bins: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     df = frame()
+    grid = score_bins == "grid"
+    if grid:
+        # As at scale: more rows than the paired table's cell budget, so it is reduced on
+        # a coarse grid (16 coarse bins of 16 fine ones here) by every engine.
+        monkeypatch.setattr(plan_module, "PAIRED_GRID_CELLS", 1000)
+        score_bins = 256
     mem = run(project(tmp_path / "m", df, "memory", score_bins=score_bins))
     other = run(project(tmp_path / "o", df, engine, score_bins=score_bins))
     assert any(g.status == "fail" for g in mem.gates)  # the data exercise both outcomes
@@ -157,7 +171,14 @@ def test_binary_gates_agree_with_memory(tmp_path: Path, engine: str, score_bins:
     if score_bins == "exact":
         assert scores == "exact"
     else:
-        assert scores["bins"] == 64 and 0 < scores["roc_auc_error_bound_overall"] < 0.01
+        assert scores["bins"] == score_bins and 0 < scores["roc_auc_error_bound_overall"] < 0.01
+    paired = other.context["reduction"].get("paired")
+    assert paired == mem.context["reduction"].get("paired")
+    if grid:
+        assert paired["factor"] == 16 and paired["grid"] == 16
+        assert 0 < paired["se_widening_bound_overall"] <= paired["se_widening_bound_max"]
+    else:
+        assert paired is None  # the fine table: nothing to state
 
 
 @pytest.mark.parametrize("engine", ["duckdb", SPARK])

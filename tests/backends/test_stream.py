@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from mlops_gates.backends import plan as plan_module
 from mlops_gates.backends import stream
 from mlops_gates.backends.memory import MemoryBackend, _require_room, reduce_frame
 from mlops_gates.backends.plan import Reduced, plan_for
@@ -113,7 +114,11 @@ def assert_same_tables(a: Reduced, b: Reduced) -> None:
         assert a.joint_scores is b.joint_scores
         return
     ja, jb = a.joint_scores, b.joint_scores
-    assert (ja.n_negative_entries, ja.n_groups) == (jb.n_negative_entries, jb.n_groups)
+    assert (ja.n_negative_entries, ja.n_groups, ja.factor) == (
+        jb.n_negative_entries,
+        jb.n_groups,
+        jb.factor,
+    )
     for name in ("group", "candidate", "baseline", "count"):
         assert np.array_equal(getattr(ja, name), getattr(jb, name)), name
 
@@ -220,3 +225,40 @@ def test_data_too_large_for_memory_is_refused_before_reading(tmp_path: Path) -> 
         _require_room(config.data_path, streaming=False, available=10_000)
     assert str(caught.value).count("\n") == 0 and "1,000 rows" in str(caught.value)
     _require_room(config.data_path, streaming=True, available=10**9)  # fits: no error
+
+
+def test_a_coarse_paired_grid_streams_to_the_whole_reads_grid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above PAIRED_GRID_CELLS rows paired DeLong's table is a coarse grid whose side shrinks
+    as score groups appear. Here 9 region x sex groups give a 32-bin side (factor 2 of 64
+    bins) until "late" appears in the last tenth of the rows: 12 groups give 16 (factor 4),
+    so the batched read coarsens the grid it has filled, and must land on the table a
+    whole read makes at once."""
+    monkeypatch.setattr(plan_module, "PAIRED_GRID_CELLS", 20_000)
+    assert plan_module.paired_factor(64, 9, 24_000, fine=False) == 2
+    assert plan_module.paired_factor(64, 12, 24_000, fine=False) == 4
+    config = load_config(project(tmp_path, rows(24_000), row_group=3000))
+    monkeypatch.setattr(stream, "BATCH_ROWS", 450)
+    batched = stream.stream_reduce(config, config.data_path)
+    assert batched.score_grouping.n_groups == 12
+    assert batched.joint_scores is not None and batched.joint_scores.factor == 4
+    assert_same_tables(batched, whole(config))
+    # The memory estimate no longer charges the paired table per row.
+    assert not plan_for(config).joint_fine
+
+
+def test_the_paired_calibration_comparison_keeps_the_fine_paired_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan_module, "PAIRED_GRID_CELLS", 1000)
+    l2 = {"id": "l2", "kind": "calibration", "statistic": "squared_l2", "compare": "baseline",
+          "max": 0.5, "slices": ["region"]}  # fmt: skip
+    config = load_config(project(tmp_path, rows(4000), gates=[*GATES, l2]))
+    assert plan_for(config).joint_fine
+    batched = stream.stream_reduce(config, config.data_path)
+    assert batched.joint_scores is not None and batched.joint_scores.factor == 1
+    assert_same_tables(batched, whole(config))
+    report = run_gates(config)
+    assert {g.status for g in report.gates if g.gate == "l2"} <= {"pass", "fail"}
+    assert "paired" not in report.context["reduction"]
