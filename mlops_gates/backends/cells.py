@@ -8,13 +8,78 @@ the few distinct values once every batch has been read.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlops_gates.stats.reduce import JointScores, ScoreStats, reduce_joint_scores, sorted_cells
+from mlops_gates.backends.grouping import Grouping
+from mlops_gates.backends.plan import Plan, Reduced, without_scores
+from mlops_gates.config import Config
+from mlops_gates.sources.evaluation import build_inputs
+from mlops_gates.stats.reduce import (
+    JointScores,
+    ScoreStats,
+    reduce_classification,
+    reduce_joint_scores,
+    sorted_cells,
+)
 
-__all__ = ["Combos", "Values", "coarsen_grid", "joint_grid", "joint_table", "score_table"]
+__all__ = [
+    "Combos",
+    "Values",
+    "coarsen_grid",
+    "joint_grid",
+    "joint_table",
+    "reduce_cells",
+    "score_table",
+]
+
+
+def reduce_cells(
+    config: Config,
+    plan: Plan,
+    table: Any,
+    weights: np.ndarray,
+    *,
+    engine: str,
+    n_rows: int,
+    columns: list[str],
+    where: Path,
+) -> Reduced:
+    """Cells to the shared count tables: `table` holds one row per distinct (slice values,
+    label, predictions), standing for `weights` rows each, as an SQL engine's GROUP BY or
+    the batched read returns them. Labels and predictions are encoded by the in-memory code
+    on these distinct values, so classes and every message about stray labels are those of
+    a whole read; the score tables are each engine's to add."""
+    cells = build_inputs(without_scores(config), table, where)
+    grouping = Grouping.of(table, plan.columns)
+    stats = reduce_classification(
+        grouping.codes,
+        grouping.n_groups,
+        cells.y_true,
+        cells.candidate,
+        cells.baseline,
+        n_classes=len(cells.classes),
+        weights=weights,
+    )
+    roles = (("candidate", config.candidate), ("baseline", config.baseline))
+    return Reduced(
+        engine=engine,
+        n_rows=n_rows,
+        columns=tuple(columns),
+        grouping=grouping,
+        stats=stats,
+        score_grouping=grouping.coarsen(plan.score_columns)[0],
+        classes=cells.classes,
+        label=config.task.label,
+        models={
+            role: {"source": "column", "predictions": m.predictions, "scores": m.scores}
+            for role, m in roles
+            if m is not None and not (role == "baseline" and cells.baseline_error)
+        },
+        baseline_error=cells.baseline_error,
+    )
 
 
 class Values:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_gates.backends.cells import reduce_cells
 from mlops_gates.backends.grouping import Grouping
 from mlops_gates.backends.plan import (
     Model,
@@ -26,14 +27,12 @@ from mlops_gates.backends.plan import (
     paired_factor,
     plan_for,
     resolve_bins,
-    without_scores,
 )
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
-from mlops_gates.sources.evaluation import _encode, build_inputs
+from mlops_gates.sources.evaluation import encode_labels
 from mlops_gates.stats.reduce import (
     RegressionStats,
-    reduce_classification,
     reduce_joint_scores,
     reduce_scores,
 )
@@ -236,43 +235,24 @@ def reduce_sql(
     counts = run(counts_query(dialect, src, keys, [label, *pred_cols]))
     weights = counts[N].to_numpy(dtype=np.int64)
     n_rows = int(weights.sum())
-    # Labels and predictions are encoded by the in-memory code on the distinct values, so
-    # classes and every message about stray labels are the same as without a backend.
-    bare = without_scores(config)
-    cells = build_inputs(bare, counts.drop(columns=[N]), where)
-    grouping = Grouping.of(counts, keys)
-    stats = reduce_classification(
-        grouping.codes,
-        grouping.n_groups,
-        cells.y_true,
-        cells.candidate,
-        cells.baseline,
-        n_classes=len(cells.classes),
-        weights=weights,
-    )
-    reduced = Reduced(
+    reduced = reduce_cells(
+        config,
+        plan,
+        counts.drop(columns=[N]),
+        weights,
         engine=engine,
         n_rows=n_rows,
-        columns=tuple(columns),
-        grouping=grouping,
-        stats=stats,
-        score_grouping=grouping.coarsen(plan.score_columns)[0],
-        classes=cells.classes,
-        label=label,
-        models={
-            role: {"source": "column", "predictions": m.predictions, "scores": m.scores}
-            for role, m in (("candidate", config.candidate), ("baseline", config.baseline))
-            if m is not None and not (role == "baseline" and cells.baseline_error)
-        },
-        baseline_error=cells.baseline_error,
+        columns=columns,
+        where=where,
     )
+    grouping = reduced.grouping
     if config.task.type != "binary":
         return reduced
     n_bins = resolve_bins(config.backend.score_bins, n_rows)
     wanted: list[tuple[Model, str]] = []
     for model in plan.score_models:
         mc = config.candidate if model == "candidate" else config.baseline
-        if mc is None or mc.scores is None or (model == "baseline" and cells.baseline_error):
+        if mc is None or mc.scores is None or (model == "baseline" and reduced.baseline_error):
             reduced.scores[model] = None
         else:
             wanted.append((model, mc.scores))
@@ -305,7 +285,9 @@ def _joint_table(
     factor = paired_factor(n_bins, ng, reduced.n_rows, fine=plan.joint_fine)
     query = joint_query(dialect, src, plan.score_columns, label, columns, bins, factor)
     cells = run(query)
-    y = _encode(cells[label].to_numpy(), reduced.classes, f"column {label!r} (task.label)", where)
+    y = encode_labels(
+        cells[label].to_numpy(), reduced.classes, f"column {label!r} (task.label)", where
+    )
     index = []
     for model, b, col in zip(("candidate", "baseline"), bins, ("__mg_c", "__mg_b"), strict=True):
         table = reduced.scores[model]
@@ -376,7 +358,9 @@ def _score_table(
     reduced.bins[model] = bins
     label = reduced.label
     cells = run(score_query(dialect, src, plan.score_columns, label, column, bins))
-    y = _encode(cells[label].to_numpy(), reduced.classes, f"column {label!r} (task.label)", where)
+    y = encode_labels(
+        cells[label].to_numpy(), reduced.classes, f"column {label!r} (task.label)", where
+    )
     values = cells["__mg_s"].to_numpy()
     weights = cells[N].to_numpy(dtype=np.int64)
     if int(weights.sum()) != reduced.n_rows:

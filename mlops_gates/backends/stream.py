@@ -34,9 +34,9 @@ from mlops_gates.backends.cells import (
     coarsen_grid,
     joint_grid,
     joint_table,
+    reduce_cells,
     score_table,
 )
-from mlops_gates.backends.grouping import Grouping
 from mlops_gates.backends.plan import (
     Plan,
     Reduced,
@@ -44,13 +44,12 @@ from mlops_gates.backends.plan import (
     paired_grid,
     plan_for,
     resolve_bins,
-    without_scores,
 )
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
-from mlops_gates.sources.data import Table, _index_columns, infer_format
-from mlops_gates.sources.evaluation import _encode, build_inputs
-from mlops_gates.stats.reduce import reduce_classification, sorted_cells
+from mlops_gates.sources.data import Table, index_columns, infer_format
+from mlops_gates.sources.evaluation import encode_labels
+from mlops_gates.stats.reduce import sorted_cells
 from mlops_gates.stats.scorebins import ScoreBins
 
 __all__ = ["STREAMING_KINDS", "STREAM_MIN_ROWS", "Unstreamable", "stream_reduce", "streams"]
@@ -92,7 +91,7 @@ def stream_reduce(config: Config, path: Path) -> Reduced:
 
     schema = pq.read_schema(path)
     names = list(schema.names)
-    index = _index_columns(schema)
+    index = index_columns(schema)
     columns = [c for c in names if c not in index]
     plan = plan_for(config, set(columns))
     label = config.task.label
@@ -343,35 +342,20 @@ class _Batches:
             columns=order,
             rows=cells.shape[0],
         )
-        bare = without_scores(config)
-        data = build_inputs(bare, table, path)  # classes, and every message on labels
-        if data.baseline_error is not None:
-            raise Unstreamable("the baseline's predictions cannot be read")
-        grouping = Grouping.of(table, plan.columns)
-        stats = reduce_classification(
-            grouping.codes,
-            grouping.n_groups,
-            data.y_true,
-            data.candidate,
-            data.baseline,
-            n_classes=len(data.classes),
-            weights=weights,
-        )
-        score_grouping, to_coarse = grouping.coarsen(plan.score_columns)
-        reduced = Reduced(
+        reduced = reduce_cells(
+            config,
+            plan,
+            table,
+            weights,
             engine="memory",
             n_rows=n_rows,
-            columns=tuple(columns),
-            grouping=grouping,
-            stats=stats,
-            score_grouping=score_grouping,
-            classes=data.classes,
-            models={
-                role: {"source": "column", "predictions": m.predictions, "scores": m.scores}
-                for role, m in (("candidate", config.candidate), ("baseline", config.baseline))
-                if m is not None
-            },
+            columns=columns,
+            where=path,
         )
+        if reduced.baseline_error is not None:
+            raise Unstreamable("the baseline's predictions cannot be read")
+        grouping = reduced.grouping
+        score_grouping, to_coarse = grouping.coarsen(plan.score_columns)
         for model, mc in (("candidate", config.candidate), ("baseline", config.baseline)):
             if model in plan.score_models and config.task.type == "binary":
                 wanted = mc is not None and mc.scores is not None
@@ -385,7 +369,7 @@ class _Batches:
         score_group[self.fine_to_score] = to_coarse[fine_group]
         label_values = self.label_values[self.label].array()
         what = f"column {self.label!r} (task.label)"
-        class_of = _encode(label_values, data.classes, what, path)
+        class_of = encode_labels(label_values, reduced.classes, what, path)
         pairs = self.pairs.table()
         pair_group, pair_class = score_group[pairs[:, 0]], class_of[pairs[:, 1]]
         ng, nb = score_grouping.n_groups, self.n_bins

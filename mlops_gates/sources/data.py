@@ -20,6 +20,7 @@ from mlops_gates.errors import DataError
 __all__ = [
     "Table",
     "file_digest",
+    "index_columns",
     "infer_format",
     "read_rows",
     "read_table",
@@ -178,7 +179,7 @@ def _read_parquet(path: Path, factorize: Collection[str]) -> Table:
     import pyarrow.parquet as pq
 
     schema = pq.read_schema(path)
-    index = _index_columns(schema)
+    index = index_columns(schema)
     text = [
         c
         for c in dict.fromkeys(factorize)
@@ -215,7 +216,7 @@ def _read_parquet(path: Path, factorize: Collection[str]) -> Table:
     return Table(base, factorized=factorized, decode=decode, columns=order, rows=table.num_rows)
 
 
-def _index_columns(schema: Any) -> set[str]:
+def index_columns(schema: Any) -> set[str]:
     """Columns a pandas-written file keeps its index in (they become the frame's index)."""
     import json
 

@@ -22,6 +22,7 @@ __all__ = [
     "EvalData",
     "ModelOutput",
     "build_inputs",
+    "encode_labels",
     "model_output",
 ]
 
@@ -140,12 +141,14 @@ def build_inputs(config: Config, rows: Table | pd.DataFrame, path: Path) -> Eval
         )
 
     classes = _classes(config, label, cand.labels, base.labels if base else None, path)
-    y = _encode(label.to_numpy(), classes, f"column {task.label!r} (task.label)", path)
-    c = _encode(cand.labels, classes, f"candidate predictions ({_col(config.candidate)})", path)
+    y = encode_labels(label.to_numpy(), classes, f"column {task.label!r} (task.label)", path)
+    c = encode_labels(
+        cand.labels, classes, f"candidate predictions ({_col(config.candidate)})", path
+    )
     b = None
     if base is not None and config.baseline is not None:
         try:
-            b = _encode(
+            b = encode_labels(
                 base.labels, classes, f"baseline predictions ({_col(config.baseline)})", path
             )
         except DataError as exc:
@@ -219,7 +222,11 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b) or str(a) == str(b)
 
 
-def _encode(values: np.ndarray, classes: tuple[Any, ...], what: str, path: Path) -> np.ndarray:
+def encode_labels(
+    values: np.ndarray, classes: tuple[Any, ...], what: str, path: Path
+) -> np.ndarray:
+    """Each of `values` (labels or predictions) as its index in `classes`; a `DataError`
+    naming `what` in the file at `path`, and the first offending row, for any other value."""
     same = _codes_already(values, classes)
     if same is not None:
         return same

@@ -1,4 +1,4 @@
-"""Label encoding (`sources/evaluation._encode`) equals a plain row-by-row lookup, on awkward
+"""Label encoding (`sources/evaluation.encode_labels`) equals a plain row-by-row lookup, on awkward
 values: ints, floats, text spellings of the same class, booleans, missing values."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlops_gates.errors import DataError
-from mlops_gates.sources.evaluation import _encode
+from mlops_gates.sources.evaluation import encode_labels
 
 VALUES = st.sampled_from([0, 1, 2, "0", "1", "a", None, float("nan"), 1.0, True])
 
@@ -42,18 +42,18 @@ def test_encoding_equals_row_by_row_lookup(values: list[Any], classes: tuple[Any
     array = np.array(values, dtype=object)
     if any(e < 0 for e in expected):
         with pytest.raises(DataError) as info:
-            _encode(array, classes, "column 'y'", Path("d.csv"))
+            encode_labels(array, classes, "column 'y'", Path("d.csv"))
         first = expected.index(-1)
         assert f"(first at row {first})" in str(info.value)
         return
-    assert _encode(array, classes, "column 'y'", Path("d.csv")).tolist() == expected
+    assert encode_labels(array, classes, "column 'y'", Path("d.csv")).tolist() == expected
 
 
-def test_typed_arrays_encode_without_object_lookups() -> None:
+def test_typed_arraysencode_labels_without_object_lookups() -> None:
     y = np.random.default_rng(0).integers(0, 2, 1000)
-    assert (_encode(y, (0, 1), "y", Path("d")) == y).all()
-    assert (_encode(y.astype(bool), (False, True), "y", Path("d")) == y).all()
-    assert (_encode(y.astype(str), (0, 1), "y", Path("d")) == y).all()  # "1" read as 1
+    assert (encode_labels(y, (0, 1), "y", Path("d")) == y).all()
+    assert (encode_labels(y.astype(bool), (False, True), "y", Path("d")) == y).all()
+    assert (encode_labels(y.astype(str), (0, 1), "y", Path("d")) == y).all()  # "1" read as 1
 
 
 @settings(max_examples=300, deadline=None)
@@ -64,7 +64,7 @@ def test_typed_arrays_encode_without_object_lookups() -> None:
         [(0, 1), (1, 0), (0, 1, 2), (1, 2), (False, True), ("0", "1"), (np.int64(0), 1), (0, 1.0)]
     ),
 )
-def test_integer_labels_encode_as_the_general_lookup(
+def test_integer_labelsencode_labels_as_the_general_lookup(
     values: list[int], dtype: type, classes: tuple[Any, ...]
 ) -> None:
     """Integer columns whose values are their class indices skip the hash pass; whatever
@@ -73,12 +73,12 @@ def test_integer_labels_encode_as_the_general_lookup(
         values = [v for v in values if v >= 0]
     typed = np.array(values, dtype=dtype)
     try:
-        expected = _encode(typed.astype(object), classes, "y", Path("d")).tolist()
+        expected = encode_labels(typed.astype(object), classes, "y", Path("d")).tolist()
     except DataError as exc:
         with pytest.raises(DataError) as info:
-            _encode(typed, classes, "y", Path("d"))
+            encode_labels(typed, classes, "y", Path("d"))
         assert str(info.value) == str(exc)
         return
-    got = _encode(typed, classes, "y", Path("d"))
+    got = encode_labels(typed, classes, "y", Path("d"))
     assert got.dtype == np.int64
     assert got.tolist() == expected
