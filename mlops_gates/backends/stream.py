@@ -3,10 +3,11 @@ holding about one batch of rows at a time.
 
 Each batch is reduced to *cells*, as the SQL engines' GROUP BYs return them (one per
 distinct slice values, label and predictions, with a row count; per model one per score
-group, label and score bin; for paired DeLong one per score group, label and both bins),
-and the cells of every batch are merged by adding their counts. At the end the cells go
-through the same numpy reducers as the SQL engines' cells, with the counts as weights, so
-the tables are exactly those a whole read gives (tests/backends/test_stream.py).
+group, label and score bin; for paired DeLong one per score group, label and both bins,
+or both coarse bins at scale), and the cells of every batch are merged by adding their
+counts. At the end the cells go through the same numpy reducers as the SQL engines' cells,
+with the counts as weights, so the tables are exactly those a whole read gives
+(tests/backends/test_stream.py).
 
 Values are numbered as they first appear (a Parquet file keeps one dictionary per row
 group, so a batch's dictionary codes are mapped to run-wide ones), and so are the
