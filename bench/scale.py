@@ -15,8 +15,11 @@ demographic-parity gate and a paired baseline ROC AUC gate, 1,359 verdicts.
 Each engine runs `run_gates` in its own process, one after the other. Measured: the
 seconds of `run_gates` (reading, fingerprinting the files, reducing, judging), the whole
 process's wall time, its peak RSS from wait4 and the peak summed RSS of its process tree
-sampled every 0.2 s (for Spark that includes the JVM, which wait4 does not see), and the
-load average before and after (the machine is shared: quote it). Every verdict of every
+sampled every 0.2 s, and the CPU seconds of that tree (for Spark both include the JVM,
+which wait4 does not see), and the load average before and after (the machine is shared:
+quote it). Spark's run is traced query by query (`SparkTrace`: jobs, tasks, the tasks' run,
+CPU and GC seconds, shuffle and spill, from Spark's event log), written beside the results
+as results-scale-<rows>[-no-baseline]-spark-queries.json. Every verdict of every
 engine is then compared field by field (status, value, interval, p-value, support,
 message) with the first engine's; the run fails (exit 1) on any difference above 1e-9.
 Results go to bench/results-scale-<rows>.json.
@@ -31,6 +34,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -163,6 +167,8 @@ def run_child(engine: str, data: Path, args: argparse.Namespace) -> tuple[dict[s
             "loadavg_before": load_before,
             "loadavg_after": _loadavg(),
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+            # Includes Spark's JVM, which cpu_seconds (wait4) does not see.
+            "tree_cpu_seconds": round(tree.cpu_seconds, 1),
         }
         code = os.waitstatus_to_exitcode(status)
         if timed_out or code != 0 or not out.exists():
@@ -175,19 +181,32 @@ def run_child(engine: str, data: Path, args: argparse.Namespace) -> tuple[dict[s
     entry["verdicts"] = len(result["gates"])
     entry["summary"] = result["summary"]
     entry["config_backend"] = result["backend"]
+    if "spark_queries" in result:
+        entry["spark_queries"] = result["spark_queries"]
     return entry, {g["id"]: g for g in result["gates"]}
 
 
 class TreeSampler(threading.Thread):
-    """The peak of the summed RSS of a process and its descendants, sampled."""
+    """The peak of the summed RSS of a process and its descendants, and the CPU seconds
+    they used, sampled. wait4 counts only children that were waited for: Spark's JVM is
+    a grandchild nobody waits for, so its CPU time is only seen here (the last sample of
+    each process, at most 0.2 s short)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.pid, self.peak_kb, self._done = pid, 0, threading.Event()
+        self._cpu: dict[int, float] = {}  # pid -> CPU seconds at its last sample
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(self._cpu.values())
 
     def run(self) -> None:
         while not self._done.wait(0.2):
-            self.peak_kb = max(self.peak_kb, sum(_rss_kb(p) for p in _tree(self.pid)))
+            pids = _tree(self.pid)
+            self.peak_kb = max(self.peak_kb, sum(_rss_kb(p) for p in pids))
+            for p in pids:
+                self._cpu[p] = max(self._cpu.get(p, 0.0), _cpu_seconds(p))
 
     def stop(self) -> None:
         self._done.set()
@@ -220,6 +239,14 @@ def _rss_kb(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def _loadavg() -> list[float]:
@@ -298,17 +325,18 @@ def _diff(
 
 def table(runs: dict[str, dict[str, Any]]) -> str:
     lines = [
-        "| engine | run_gates s | process s | peak RSS MB | tree RSS MB | load before/after "
-        "| check |",
-        "|---|---:|---:|---:|---:|---|---|",
+        "| engine | run_gates s | process s | CPU s | tree CPU s | peak RSS MB | tree RSS MB "
+        "| load before/after | check |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for name, r in runs.items():
         if r["status"] != "ok":
-            lines.append(f"| {name} | {r['note']} | | | | | |")
+            lines.append(f"| {name} | {r['note']} | | | | | | | |")
             continue
         load = f"{r['loadavg_before'][0]:.1f} / {r['loadavg_after'][0]:.1f}"
         lines.append(
-            f"| {name} | {r['seconds']} | {r['process_seconds']} | {r['peak_rss_mb']:.0f} | "
+            f"| {name} | {r['seconds']} | {r['process_seconds']} | {r['cpu_seconds']} | "
+            f"{r['tree_cpu_seconds']} | {r['peak_rss_mb']:.0f} | "
             f"{r['peak_tree_rss_mb']:.0f} | {load} | {r.get('check', '')} |"
         )
     return "\n".join(lines)
@@ -326,12 +354,15 @@ def child(args: argparse.Namespace) -> int:
     config = gates_config(args.data, engine=args.child, baseline=not args.no_baseline)
     if args.child == "duckdb":
         config["backend"]["memory_limit"] = args.memory_limit
+    trace: SparkTrace | None = None
     if args.child == "spark":
+        trace = SparkTrace()
         config["backend"]["spark"] = {
             "master": "local[2]",
             "conf": {
                 "spark.driver.memory": args.spark_memory,
                 "spark.ui.enabled": "false",
+                **trace.conf,
             },
         }
     with tempfile.TemporaryDirectory(prefix="mlops-gates-scale-") as tmp:
@@ -341,6 +372,7 @@ def child(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         report = run_gates(loaded).to_dict()
         seconds = time.perf_counter() - t0
+    queries = trace.finish() if trace is not None else None
     if report["errors"]:
         raise SystemExit(f"mlops-gates reported errors: {report['errors']}")
     args.out.write_text(
@@ -350,10 +382,95 @@ def child(args: argparse.Namespace) -> int:
                 "summary": report["summary"],
                 "backend": config["backend"],
                 "gates": report["gates"],
+                **({"spark_queries": queries} if queries is not None else {}),
             }
         )
     )
+    if queries is not None:  # also on its own: the breakdown docs/scale.md quotes
+        name = f"results-scale-{args.rows}{'-no-baseline' if args.no_baseline else ''}"
+        (HERE / f"{name}-spark-queries.json").write_text(json.dumps(queries, indent=2) + "\n")
     return 0
+
+
+class SparkTrace:
+    """Where Spark's time goes, query by query: each SQL statement of the run gets its
+    own job group, and Spark's event log (on for this run) gives every task's run time,
+    CPU time, GC time and shuffle bytes, summed per query. The session's start and the
+    jobs outside a query (reading the Parquet footers) are listed too."""
+
+    def __init__(self) -> None:
+        self.events = Path(tempfile.mkdtemp(prefix="mlops-gates-spark-events-"))
+        self.conf = {
+            "spark.eventLog.enabled": "true",
+            "spark.eventLog.dir": self.events.as_uri(),
+            "spark.eventLog.compress": "false",
+            "spark.eventLog.rolling.enabled": "false",
+        }
+        self.queries: list[dict[str, Any]] = []
+        from mlops_gates.backends import spark_reducer
+
+        start, run = spark_reducer.session, spark_reducer.SparkBackend._run
+
+        def timed_session(config: Any) -> Any:
+            t0 = time.perf_counter()
+            spark = start(config)
+            self.queries.append({"query": "session start", "seconds": time.perf_counter() - t0})
+            return spark
+
+        def traced_run(backend: Any, where: Path, sql: str) -> Any:
+            group = f"q{len(self.queries)}"
+            backend._session().sparkContext.setJobGroup(group, sql[:200])
+            t0 = time.perf_counter()
+            frame = run(backend, where, sql)
+            self.queries.append(
+                {"query": group, "sql": sql, "seconds": time.perf_counter() - t0,
+                 "rows_returned": len(frame)}
+            )  # fmt: skip
+            return frame
+
+        spark_reducer.session = timed_session  # type: ignore[assignment]
+        spark_reducer.SparkBackend._run = traced_run  # type: ignore[method-assign]
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Stop the session (which flushes the event log) and sum its tasks per query."""
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            active.stop()
+        stage_group: dict[int, str] = {}
+        sums: dict[str, dict[str, float]] = {}
+        for log in self.events.iterdir():
+            if log.name.startswith("."):
+                continue
+            for line in log.open():
+                event = json.loads(line)
+                kind = event["Event"]
+                if kind == "SparkListenerJobStart":
+                    group = (event.get("Properties") or {}).get("spark.jobGroup.id") or "other"
+                    for stage in event["Stage IDs"]:
+                        stage_group[stage] = group
+                    sums.setdefault(group, {}).setdefault("jobs", 0)
+                    sums[group]["jobs"] += 1
+                elif kind == "SparkListenerTaskEnd":
+                    m = event.get("Task Metrics") or {}
+                    d = sums.setdefault(stage_group.get(event["Stage ID"], "other"), {})
+                    shuffle = (m.get("Shuffle Write Metrics") or {}).get("Shuffle Bytes Written", 0)
+                    for key, value in (
+                        ("tasks", 1),
+                        ("task_run_s", m.get("Executor Run Time", 0) / 1e3),
+                        ("task_cpu_s", m.get("Executor CPU Time", 0) / 1e9),
+                        ("task_gc_s", m.get("JVM GC Time", 0) / 1e3),
+                        ("shuffle_mb", shuffle / 1e6),
+                        ("spill_mb", m.get("Disk Bytes Spilled", 0) / 1e6),
+                    ):
+                        d[key] = d.get(key, 0) + value
+        shutil.rmtree(self.events, ignore_errors=True)
+        out = []
+        for q in [*self.queries, {"query": "other"}]:
+            entry = {**q, **sums.get(q["query"], {})}
+            out.append({k: round(v, 2) if isinstance(v, float) else v for k, v in entry.items()})
+        return out
 
 
 if __name__ == "__main__":
