@@ -232,7 +232,10 @@ def difference_evidence(
     if name == "roc_auc" and table.joint_scores is not None:
         se = paired_roc_auc_difference_se(cand_scores, base_scores, table.joint_scores)
         z = _z(level)
-        return Evidence(estimate, estimate - z * se, estimate + z * se, "paired delong", se=se)
+        # On a coarse joint grid the standard error is an upper bound (stats/normal.py):
+        # each verdict says so, not only the run's context.
+        method = "paired delong" if table.joint_scores.factor == 1 else "paired delong (grid bound)"
+        return Evidence(estimate, estimate - z * se, estimate + z * se, method, se=se)
     if name in NORMAL_METRICS:
         se = np.sqrt(
             score_metric_se(name, cand_scores) ** 2 + score_metric_se(name, base_scores) ** 2
