@@ -188,9 +188,21 @@ class GatesPlugin:
     def evaluation(self) -> Evaluation:
         """The session's one evaluation of the gates, computed on first use."""
         if self._evaluation is None:
+            import gc
+
+            from mlops_gates.cli.main import GC_THRESHOLDS
             from mlops_gates.gates.runner import evaluate
 
-            self._evaluation = evaluate(self.config)
+            # The imports and the reduction allocate a lot once: with the default
+            # thresholds they set off full collections worth about 0.4 s of a cold run
+            # (bench/coldrun.py). Rarer collections only while the gates run; the host's
+            # own settings come back after.
+            before = gc.get_threshold()
+            gc.set_threshold(*GC_THRESHOLDS)
+            try:
+                self._evaluation = evaluate(self.config)
+            finally:
+                gc.set_threshold(*before)
         return self._evaluation
 
     # -- collection ---------------------------------------------------------------------

@@ -530,3 +530,33 @@ def test_hostile_slice_values_cannot_forge_lines(pytester: pytest.Pytester) -> N
         assert not line.lstrip().startswith("::"), line
     assert "\x1b" not in out and "\u202e" not in out
     assert "acc[sex=x\\n::error title=forged::injected] FAILED" in out
+
+
+def test_the_gates_run_with_rare_collections_and_the_host_gets_its_own_back(
+    pytester: pytest.Pytester,
+) -> None:
+    """The evaluation raises the garbage collector's thresholds (a cold run's full
+    collections cost ~0.4 s) and restores pytest's before any test runs."""
+    _project(pytester, [SLICED])
+    pytester.makeconftest(
+        """
+        import gc
+
+        seen = {}
+
+        def pytest_configure(config):
+            gc.set_threshold(1234, 11, 12)  # the host's own, not the default
+            seen["configure"] = gc.get_threshold()
+
+        def pytest_collection_finish(session):
+            seen["after collection"] = gc.get_threshold()
+
+        def pytest_sessionfinish(session):
+            print("thresholds", seen["configure"], seen["after collection"], gc.get_threshold())
+        """
+    )
+    # The gates are evaluated during collection, in a fresh process (gc is process-wide).
+    result = pytester.runpytest_subprocess("--mlops-gates", "-s", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*thresholds (1234, 11, 12) (1234, 11, 12) (1234, 11, 12)"])
+    assert _report(pytester)["summary"]["pass"] > 0  # the gates did run

@@ -97,7 +97,8 @@ def short_process_gc() -> None:
     off several full collections, each walking every object loaded so far: about 0.5 s of CPU
     in a cold `check` (`bench/coldrun.py`). A command allocates its data once and ends, so
     collections this rare cost it no memory to speak of; a process that lives on (a server
-    command) still collects. Only for a process of its own, never a host's (tests, the plugin)."""
+    command) still collects. Only for a process of its own, never for a host's whole life:
+    the pytest plugin sets these thresholds only while the gates run, then restores pytest's."""
     gc.set_threshold(*GC_THRESHOLDS)
 
 
