@@ -560,3 +560,40 @@ def test_the_gates_run_with_rare_collections_and_the_host_gets_its_own_back(
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*thresholds (1234, 11, 12) (1234, 11, 12) (1234, 11, 12)"])
     assert _report(pytester)["summary"]["pass"] > 0  # the gates did run
+
+
+_FREEZE_PROBE = """
+import atexit
+import gc
+
+
+def pytest_configure(config):
+    # After every pytest_unconfigure, as the process ends.
+    atexit.register(lambda: print("frozen objects at exit:", gc.get_freeze_count() > 0))
+"""
+
+
+def test_a_command_line_run_ends_without_walking_its_objects_again(
+    pytester: pytest.Pytester,
+) -> None:
+    """`pytest --mlops-gates` as the program: the teardown's garbage collections skip what
+    the run loaded (gc.freeze at the very end); without the plugin nothing changes."""
+    _project(pytester, [SLICED])
+    pytester.makeconftest(_FREEZE_PROBE)
+    on = pytester.runpytest_subprocess("--mlops-gates", "-q")
+    assert on.ret == pytest.ExitCode.OK
+    on.stdout.fnmatch_lines(["frozen objects at exit: True"])
+    off = pytester.runpytest_subprocess("-q", "-p", "no:randomly")
+    off.stdout.fnmatch_lines(["frozen objects at exit: False"])
+
+
+def test_an_in_process_session_freezes_nothing_of_its_host(pytester: pytest.Pytester) -> None:
+    """A host that goes on after pytest.main([...]) (here: this test run) keeps collecting
+    everything it had."""
+    import gc
+
+    _project(pytester, [SLICED])
+    before = gc.get_freeze_count()
+    result = pytester.runpytest_inprocess("--mlops-gates", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    assert gc.get_freeze_count() == before
