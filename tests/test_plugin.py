@@ -587,6 +587,34 @@ def test_a_command_line_run_ends_without_walking_its_objects_again(
     off.stdout.fnmatch_lines(["frozen objects at exit: False"])
 
 
+def test_the_freeze_at_exit_still_reports_what_a_users_garbage_raises(
+    pytester: pytest.Pytester,
+) -> None:
+    """Freezing must not hide garbage from pytest's end-of-run check: a user's test that
+    leaves a cycle whose `__del__` raises is still reported with --mlops-gates on."""
+    _project(pytester, [SLICED])
+    pytester.makepyfile(
+        test_leak="""
+        import gc
+
+
+        class Loud:
+            def __del__(self):
+                raise RuntimeError("raised by a __del__ in garbage")
+
+
+        def test_leaves_cyclic_garbage():
+            gc.disable()  # the cycle stays until the end of the run
+            loud = Loud()
+            loud.me = loud
+            del loud
+        """
+    )
+    result = pytester.runpytest_subprocess("--mlops-gates", "-q")
+    assert _report(pytester)["summary"]["pass"] > 0  # the gates did run
+    result.stderr.fnmatch_lines(["*RuntimeError: raised by a __del__ in garbage*"])
+
+
 def test_an_in_process_session_freezes_nothing_of_its_host(pytester: pytest.Pytester) -> None:
     """A host that goes on after pytest.main([...]) (here: this test run) keeps collecting
     everything it had."""
