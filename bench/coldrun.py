@@ -16,6 +16,16 @@ off (`MLOPS_GATES_TRACKING=off`): the numbers are the gates, not MLflow.
   timers (no behaviour changes), so the run splits into phases. Times are exclusive: a
   phase excludes the phases called inside it, so the phases add up to the run.
 
+`--pytest` also times `pytest --mlops-gates` on the same config, each plain pytest run
+right after a plain `check` run so both meet the same load, and splits one set of pytest
+runs into its stages (bench/coldrun_probe.py: start-up and plugins, configure, collection =
+the gates, items, session finish, unconfigure and exit).
+
+Bytecode: a checkout's modules have no `.pyc` where PYTHONDONTWRITEBYTECODE is set (this
+machine sets it), so every run would compile them again; pip compiles an installed package
+once at install, so a user never pays that. The script therefore compiles the measured
+package first (`compileall`, into its `__pycache__`), as an install would.
+
 `--compare FILE` reads an earlier run's `--json` output (the same machine, another commit)
 and prints every phase before and after. `--html auto|on|off` is passed to `check`.
 Another commit can be timed without checking it out: `git archive <commit> mlops_gates |
@@ -29,6 +39,8 @@ load, CPU time much less. Both are printed; quote the conditions (`uptime`) with
 from __future__ import annotations
 
 import argparse
+import compileall
+import itertools
 import json
 import os
 import statistics
@@ -144,6 +156,73 @@ def _run(cmd: list[str], env: dict[str, str], cwd: str) -> tuple[float, float, i
     return wall, usage.ru_utime + usage.ru_stime, proc.returncode
 
 
+def _compile_package(env: dict[str, str], cwd: str) -> None:
+    """Give the measured package the bytecode an install would (see the module docstring).
+    The package is the one the children import (PYTHONPATH may point at another commit)."""
+    probe = "import importlib.util as u; print(u.find_spec('mlops_gates').origin)"
+    where = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    where = str(Path(where).parent)
+    if not compileall.compile_dir(where, quiet=1):
+        print(f"warning: could not compile every module under {where}; runs may compile them")
+
+
+def _pytest_stages(marks: list[list[Any]], wall: float) -> dict[str, float]:
+    """Seconds per stage from the probe's marks (each stage runs until the next mark)."""
+    stages: dict[str, float] = {"python and pytest start": marks[0][1]}
+    for (name, at), (_, nxt) in itertools.pairwise(marks):
+        if name != "plugins loaded":
+            stages[name] = nxt - at
+        else:
+            stages["pytest loads its plugins, reads its options"] = nxt - at
+    stages["interpreter teardown"] = wall - marks[-1][1]
+    return stages
+
+
+def _time_pytest(args: argparse.Namespace, env: dict[str, str], tmp: str) -> dict[str, Any]:
+    """Plain `check` and `pytest --mlops-gates` runs, alternating; then the pytest stages."""
+    py = sys.executable
+    report_dir = str(Path(tmp) / "report-pt")
+    check = [py, "-m", "mlops_gates", "check", "--config", str(args.config)]
+    check += ["--report-dir", report_dir]
+    pt = [py, "-m", "pytest", "--mlops-gates", "-q", "-p", "no:cacheprovider"]
+    pt += ["--mlops-gates-config", str(args.config), "--mlops-gates-report-dir", report_dir]
+    runs: dict[str, list[tuple[float, float]]] = {"check": [], "pytest": []}
+    for _ in range(args.runs):
+        runs["check"].append(_run(check, env, tmp)[:2])
+        runs["pytest"].append(_run(pt, env, tmp)[:2])
+    print(f"\n$ MLOPS_GATES_TRACKING=off {' '.join(pt[1:])}  (alternating with check)")
+    out: dict[str, Any] = {}
+    for mode, got in runs.items():
+        walls, cpus = [w for w, _ in got], [c for _, c in got]
+        mw, mc = statistics.median(walls), statistics.median(cpus)
+        print(f"  {mode:7} wall s: {', '.join(f'{w:.2f}' for w in walls)}")
+        print(f"  {'':7} median wall {mw:.2f} s, CPU {mc:.2f} s")
+        out[mode] = {"wall": walls, "cpu": cpus}
+    probe_env = {
+        **env,
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (env.get("PYTHONPATH", ""), str(Path(__file__).resolve().parent)) if p
+        ),
+    }
+    stages: list[dict[str, float]] = []
+    for i in range(args.runs):
+        marks_file = Path(tmp) / f"marks-{i}.json"
+        wall, _, _ = _run(
+            [*pt, "-p", "coldrun_probe"], {**probe_env, "COLDRUN_PROBE_OUT": str(marks_file)}, tmp
+        )
+        stages.append(_pytest_stages(json.loads(marks_file.read_text()), wall))
+        stages[-1]["total"] = wall
+    print(f"\npytest --mlops-gates stages, median of {args.runs} runs (wall s):")
+    table = {}
+    for name in stages[0]:
+        table[name] = round(statistics.median(s.get(name, 0.0) for s in stages), 3)
+        print(f"  {name:45} {table[name]:6.2f}")
+    out["stages"] = table
+    return out
+
+
 def _compare(before: dict[str, Any], after: dict[str, Any]) -> None:
     """Each phase's median before (an earlier --json) and now, wall and CPU seconds."""
     old, new = before.get("phases", {}), after.get("phases", {})
@@ -183,6 +262,9 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write the results here as JSON")
     ap.add_argument("--compare", type=Path, help="an earlier --json file: phases before/after")
     ap.add_argument("--html", choices=["auto", "on", "off"], help="passed to check")
+    ap.add_argument(
+        "--pytest", action="store_true", help="also time pytest --mlops-gates, and its stages"
+    )
     args = ap.parse_args()
     env = {**os.environ, "MLOPS_GATES_TRACKING": "off"}
     py = sys.executable
@@ -191,6 +273,7 @@ def main() -> int:
     args.config = args.config.resolve()  # the children run in a temporary folder
     results: dict[str, object] = {"config": str(args.config), "load_before": load}
     with tempfile.TemporaryDirectory(prefix="coldrun-") as tmp:
+        _compile_package(env, tmp)
         report_dir = str(Path(tmp) / "report")
         check = ["check", "--config", str(args.config), "--report-dir", report_dir]
         if args.html:
@@ -256,6 +339,8 @@ def main() -> int:
             mpl = "matplotlib" in names
             print(f"  matplotlib imported: {'yes' if mpl else 'no'}")
             results["matplotlib_imported"] = mpl
+        if args.pytest:
+            results["pytest"] = _time_pytest(args, env, tmp)
     results["load_after"] = os.getloadavg()
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
     if args.compare:
