@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -613,6 +614,61 @@ def test_the_freeze_at_exit_still_reports_what_a_users_garbage_raises(
     result = pytester.runpytest_subprocess("--mlops-gates", "-q")
     assert _report(pytester)["summary"]["pass"] > 0  # the gates did run
     result.stderr.fnmatch_lines(["*RuntimeError: raised by a __del__ in garbage*"])
+
+
+def test_an_installed_plugin_s_modules_are_not_rewritten_by_pytest(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installed from a wheel, the package is a distribution with a pytest11 entry point, and
+    pytest marks every module of such a distribution for assert rewriting (again on every
+    run where it cannot cache: PYTHONDONTWRITEBYTECODE). A distribution whose file list
+    names `mlops_gates/__init__.py` puts this checkout in that situation; the engine's
+    modules must still import as plain Python, while the user's test file is rewritten."""
+    site = pytester.mkdir("site")
+    info = site / "wheel_like-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: wheel-like\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[pytest11]\nwheel_like = wheel_like_plugin\n")
+    (info / "RECORD").write_text("mlops_gates/__init__.py,,\nwheel_like_plugin.py,,\n")
+    (site / "wheel_like_plugin.py").write_text("")
+    _project(pytester, [SLICED])
+    pytester.makepyfile(
+        test_loaders="""
+        import sys
+
+
+        def test_loaders():
+            assert True
+
+
+        def loader(name):
+            return type(sys.modules[name].__loader__).__name__
+
+
+        def test_who_loaded_what():
+            print("engine:", loader("mlops_gates.gates.runner"), loader("mlops_gates.config"))
+            print("user:", loader(__name__))
+        """
+    )
+    pytester.makeconftest(
+        """
+        def pytest_configure(config):
+            # pytest read the distribution above: it marked its plugin module too.
+            print("marked:", "wheel_like_plugin" in config.pluginmanager.rewrite_hook._must_rewrite)
+        """
+    )
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    )
+    result = pytester.runpytest_subprocess("--mlops-gates", "-q", "-s")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "marked: True",
+            "*engine: SourceFileLoader SourceFileLoader",
+            "user: AssertionRewritingHook",
+        ]
+    )
 
 
 def test_an_in_process_session_freezes_nothing_of_its_host(pytester: pytest.Pytester) -> None:
