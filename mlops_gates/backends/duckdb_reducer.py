@@ -11,6 +11,7 @@ every row, drift (references included) and staleness.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from mlops_gates.errors import DataError
 __all__ = ["DuckDBBackend"]
 
 DIALECT = Dialect('"')
+STREAM_ROWS = 1 << 20  # rows per streamed Arrow batch: 8 MB per int64 column
 
 
 class DuckDBBackend(SqlBackend):
@@ -34,6 +36,9 @@ class DuckDBBackend(SqlBackend):
 
     engine = "duckdb"
     dialect = DIALECT
+    # Binned score tables are counted in numpy from one streamed pass: DuckDB's GROUP BY
+    # with millions of groups per table cost 2.5x as much CPU (bench/README.md).
+    streams = True
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)
@@ -75,6 +80,16 @@ class DuckDBBackend(SqlBackend):
 
         try:
             return to_frame(con.sql(sql).to_arrow_table())
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"{where}: DuckDB could not read or reduce it: {first}") from None
+
+    def _stream(self, where: Path, sql: str) -> Iterator[Any]:
+        con = self._connection()
+        import duckdb
+
+        try:
+            yield from con.sql(sql).to_arrow_reader(STREAM_ROWS)
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DataError(f"{where}: DuckDB could not read or reduce it: {first}") from None

@@ -10,7 +10,7 @@ produces bit-identical count and score tables.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from mlops_gates.stats.scorebins import ScoreBins
 __all__ = [
     "Dialect",
     "counts_query",
+    "dense_query",
     "double_literal",
     "joint_query",
     "range_query",
@@ -53,6 +54,10 @@ __all__ = [
 N = "__mg_n"  # the row-count column of every cell query
 SG = "__mg_sg"  # score-group id column
 KEYS = "__mg_score_keys"  # view: score-slice values -> score-group id
+LABEL_KEYS = "__mg_score_label_keys"  # view: score-slice values, label -> group x class
+# The most cells a dense count array of the streamed score pass may have (128 MB of
+# int64 each); larger tables (many slices x many bins) are grouped by the engine.
+DENSE_CELLS = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,38 @@ def joint_query(
     )
 
 
+def dense_query(
+    d: Dialect,
+    src: str,
+    keys: list[str],
+    label: str,
+    scores: list[tuple[str, ScoreBins]],
+    grid: tuple[int, int] | None,
+) -> str:
+    """One integer per row and table, for an engine that streams rows back (DuckDB):
+    each model's cell index (score group x class) x bins + bin, and with `grid`
+    (factor, side) the paired table's ((score group x class) x side + candidate bin //
+    factor) x side + baseline bin // factor. Counting those indexes into dense arrays
+    replaces a GROUP BY with millions of groups per table, which is what a score pass
+    spends its time on (bench/README.md, "Fewer passes over the rows"). The score group
+    and class come from one join with the small LABEL_KEYS view."""
+    values = [_score_value(d, s, b) for s, b in scores]
+    g = "k.__mg_g"
+    cols = [
+        f"{g} * {b.n_bins} + {v} AS __mg_k{i}"
+        for i, ((_, b), v) in enumerate(zip(scores, values, strict=True))
+    ]
+    if grid is not None:
+        factor, side = grid
+        # Bins are whole and not negative: integer division is numpy's `//`.
+        c, b = (f"({v}) // {factor}" for v in values[:2])
+        cols.append(f"({g} * {side} + {c}) * {side} + {b} AS __mg_kj")
+    on = " AND ".join(
+        f"r.{d.q(c)} IS NOT DISTINCT FROM k.{d.q(c)}" for c in _unique([*keys, label])
+    )
+    return f"SELECT {', '.join(cols)} FROM {src} AS r JOIN {LABEL_KEYS} AS k ON {on}"
+
+
 def regression_query(d: Dialect, src: str, keys: list[str], label: str, preds: list[str]) -> str:
     """Per slice, the label's count, mean and variance and each prediction's error sums:
     everything the regression metrics need, without returning a row per value."""
@@ -187,6 +224,7 @@ def regression_query(d: Dialect, src: str, keys: list[str], label: str, preds: l
 
 
 Run = Callable[[str], pd.DataFrame]
+Stream = Callable[[str], Iterable[Any]]  # SQL text -> its rows as Arrow record batches
 Register = Callable[[str, Any], object]  # (view name, pyarrow Table)
 
 
@@ -212,9 +250,12 @@ def reduce_sql(
     run: Run,
     register: Register,
     where: Path,
+    stream: Stream | None = None,
 ) -> Reduced:
     """Reduce the table `src` with `run` (SQL text -> small DataFrame) to the shared tables;
-    `register` makes a small Arrow table queryable under a name."""
+    `register` makes a small Arrow table queryable under a name. With `stream` (SQL text ->
+    Arrow batches of its rows), binned score tables are counted from one streamed pass
+    over the rows instead of one GROUP BY per table."""
     missing = [c for c in _needed(config) if c not in columns]
     if missing:
         shown = ", ".join(columns[:40])
@@ -257,14 +298,103 @@ def reduce_sql(
         else:
             wanted.append((model, mc.scores))
     if wanted:
-        if plan.score_columns:
-            _register_score_keys(counts, grouping, plan, register)
         ranges = run(range_query(dialect, src, [c for _, c in wanted])).iloc[0]
         for i, (model, column) in enumerate(wanted):
-            _score_table(reduced, model, column, ranges, i, plan, dialect, src, run, n_bins, where)
-    if len(wanted) == 2 and plan.joint:
-        _joint_table(reduced, (wanted[0][1], wanted[1][1]), plan, dialect, src, run, where)
+            _bins(reduced, model, column, ranges, i, n_bins, where)
+        factor = 1
+        if len(wanted) == 2 and plan.joint:
+            ng = reduced.score_grouping.n_groups
+            factor = paired_factor(n_bins, ng, reduced.n_rows, fine=plan.joint_fine)
+        models = [m for m, _ in wanted]
+        sizes = _dense_sizes(reduced, models, len(wanted) == 2 and plan.joint, factor)
+        if stream is not None and sizes is not None:
+            _register_label_keys(counts, reduced, plan, register, where)
+            _dense_tables(reduced, wanted, plan, dialect, src, stream, factor, sizes, where)
+            return reduced
+        if plan.score_columns:
+            _register_score_keys(counts, grouping, plan, register)
+        for model, column in wanted:
+            _score_table(reduced, model, column, plan, dialect, src, run, where)
+        if len(wanted) == 2 and plan.joint:
+            columns2 = (wanted[0][1], wanted[1][1])
+            _joint_table(reduced, columns2, plan, dialect, src, run, factor, where)
     return reduced
+
+
+def _dense_sizes(
+    reduced: Reduced, models: list[Model], joint: bool, factor: int
+) -> list[int] | None:
+    """The cells of each dense table of the streamed pass (score tables, then the paired
+    grid), or None when a table is not binned or too large to hold densely: the fine
+    paired table (factor 1) has bins² cells per group and class."""
+    bins = [reduced.bins.get(m) for m in models]
+    if not bins or any(b is None for b in bins) or (joint and factor == 1):
+        return None
+    cells = reduced.score_grouping.n_groups * len(reduced.classes)
+    n_bins = max(b.n_bins for b in bins if b is not None)
+    sizes = [cells * n_bins] * len(bins)
+    if joint:
+        side = (n_bins - 1) // factor + 1
+        sizes.append(cells * side * side)
+    return sizes if max(sizes) <= DENSE_CELLS else None
+
+
+def _dense_tables(
+    reduced: Reduced,
+    wanted: list[tuple[Model, str]],
+    plan: Plan,
+    dialect: Dialect,
+    src: str,
+    stream: Stream,
+    factor: int,
+    sizes: list[int],
+    where: Path,
+) -> None:
+    """Every score table, and the paired grid, from one streamed pass over the rows."""
+    scores: list[tuple[str, ScoreBins]] = []
+    for model, column in wanted:
+        bins = reduced.bins[model]
+        assert bins is not None  # _dense_sizes: binned only
+        scores.append((column, bins))
+    n_bins = sizes[0] // (reduced.score_grouping.n_groups * len(reduced.classes))
+    grid = None
+    if len(sizes) > len(wanted):
+        grid = (factor, (n_bins - 1) // factor + 1)
+    query = dense_query(dialect, src, plan.score_columns, reduced.label, scores, grid)
+    counts = [np.zeros(n, dtype=np.int64) for n in sizes]
+    for batch in stream(query):
+        for i, acc in enumerate(counts):
+            acc += np.bincount(batch.column(i).to_numpy(), minlength=len(acc))
+    k = len(reduced.classes)
+    ng = reduced.score_grouping.n_groups
+    for (model, _), (_, bins), acc in zip(wanted, scores, counts, strict=False):
+        _check_matched(reduced, model, plan, int(acc.sum()), where)
+        # The cells a GROUP BY would have returned: the non-zero counts, in any order.
+        at = np.flatnonzero(acc)
+        cell, value = np.divmod(at, n_bins)
+        sg, y = np.divmod(cell, k)
+        reduced.scores[model] = reduce_scores(
+            sg, ng, y, value, thresholds=bins.thresholds(), weights=acc[at]
+        )
+    if grid is not None:
+        side = grid[1]
+        at = np.flatnonzero(counts[-1])
+        cell, pair = np.divmod(at, side * side)
+        sg, y = np.divmod(cell, k)
+        c, b = np.divmod(pair, side)
+        reduced.joint_scores = reduce_joint_scores(
+            sg, ng, y, c, b, weights=counts[-1][at], factor=factor
+        )
+
+
+def _check_matched(reduced: Reduced, model: Model, plan: Plan, total: int, where: Path) -> None:
+    if total != reduced.n_rows:
+        # Only a key the join cannot match (a float NaN, which is not NULL) gets here.
+        raise DataError(
+            f"{where}: {total:,} of {reduced.n_rows:,} rows matched their slice "
+            f"when reducing {model} scores; do the slice columns "
+            f"{', '.join(map(repr, plan.score_columns))} hold NaN? Use NULL for missing values"
+        )
 
 
 def _joint_table(
@@ -274,15 +404,14 @@ def _joint_table(
     dialect: Dialect,
     src: str,
     run: Run,
+    factor: int,
     where: Path,
 ) -> None:
     """Both models' scores per row, for paired DeLong on baseline ROC AUC; on a coarse
     grid at scale (plan.paired_factor)."""
     bins = (reduced.bins["candidate"], reduced.bins["baseline"])
     label = reduced.label
-    n_bins = None if bins[0] is None or bins[1] is None else bins[0].n_bins
     ng = reduced.score_grouping.n_groups
-    factor = paired_factor(n_bins, ng, reduced.n_rows, fine=plan.joint_fine)
     query = joint_query(dialect, src, plan.score_columns, label, columns, bins, factor)
     cells = run(query)
     y = encode_labels(
@@ -323,6 +452,24 @@ def _register_score_keys(
     register(KEYS, pa.Table.from_pandas(keys, preserve_index=False))
 
 
+def _register_label_keys(
+    counts: pd.DataFrame, reduced: Reduced, plan: Plan, register: Register, where: Path
+) -> None:
+    """LABEL_KEYS: each (score-slice values, label) of the cells -> score group x class."""
+    import pyarrow as pa
+
+    label = reduced.label
+    _, to_coarse = reduced.grouping.coarsen(plan.score_columns)
+    columns = _unique([*plan.score_columns, label])
+    keys = counts[columns].copy()
+    y = encode_labels(
+        counts[label].to_numpy(), reduced.classes, f"column {label!r} (task.label)", where
+    )
+    keys["__mg_g"] = to_coarse[reduced.grouping.codes] * len(reduced.classes) + y
+    keys = keys.drop_duplicates(subset=["__mg_g"])
+    register(LABEL_KEYS, pa.Table.from_pandas(keys, preserve_index=False))
+
+
 def _needed(config: Config) -> list[str]:
     cols = [config.task.label]
     for mc in (config.candidate, config.baseline):
@@ -331,19 +478,16 @@ def _needed(config: Config) -> list[str]:
     return _unique(cols)
 
 
-def _score_table(
+def _bins(
     reduced: Reduced,
     model: Model,
     column: str,
     r: pd.Series,
     i: int,
-    plan: Plan,
-    dialect: Dialect,
-    src: str,
-    run: Run,
     n_bins: int | None,
     where: Path,
 ) -> None:
+    """`model`'s score range (refused if a score is missing or not finite) and bins."""
     n, present = int(r["n"]), int(r[f"present{i}"])
     nans = 0 if pd.isna(r[f"nans{i}"]) else int(r[f"nans{i}"])
     lo, hi = (float(r[f"lo{i}"]), float(r[f"hi{i}"])) if present else (0.0, 0.0)
@@ -354,8 +498,20 @@ def _score_table(
             f"or not finite; drop or fill them before gating"
         )
     reduced.score_range[model] = (lo, hi)
-    bins = None if n_bins is None else ScoreBins(lo, hi, n_bins)
-    reduced.bins[model] = bins
+    reduced.bins[model] = None if n_bins is None else ScoreBins(lo, hi, n_bins)
+
+
+def _score_table(
+    reduced: Reduced,
+    model: Model,
+    column: str,
+    plan: Plan,
+    dialect: Dialect,
+    src: str,
+    run: Run,
+    where: Path,
+) -> None:
+    bins = reduced.bins[model]
     label = reduced.label
     cells = run(score_query(dialect, src, plan.score_columns, label, column, bins))
     y = encode_labels(
@@ -363,13 +519,7 @@ def _score_table(
     )
     values = cells["__mg_s"].to_numpy()
     weights = cells[N].to_numpy(dtype=np.int64)
-    if int(weights.sum()) != reduced.n_rows:
-        # Only a key the join cannot match (a float NaN, which is not NULL) gets here.
-        raise DataError(
-            f"{where}: {int(weights.sum()):,} of {reduced.n_rows:,} rows matched their slice "
-            f"when reducing {model} scores; do the slice columns "
-            f"{', '.join(map(repr, plan.score_columns))} hold NaN? Use NULL for missing values"
-        )
+    _check_matched(reduced, model, plan, int(weights.sum()), where)
     sg = cells[SG].to_numpy(dtype=np.int64)
     ng = reduced.score_grouping.n_groups
     if bins is None:

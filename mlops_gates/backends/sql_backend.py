@@ -7,7 +7,7 @@ table, how to sample, and how to let go of what it opened; the rest is here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +34,7 @@ class SqlBackend:
 
     engine: str = ""
     dialect: Dialect
+    streams: bool = False  # whether `_stream` gives a query's rows as Arrow batches
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -101,6 +102,7 @@ class SqlBackend:
             run=t.run,
             register=self._register,
             where=t.where,
+            stream=(lambda sql: self._stream(t.where, sql)) if self.streams else None,
         )
 
     def digest(self) -> str | None:
@@ -128,4 +130,8 @@ class SqlBackend:
 
     def _register(self, name: str, table: Any) -> None:
         """Make a small Arrow table queryable under `name`."""
+        raise NotImplementedError
+
+    def _stream(self, where: Path, sql: str) -> Iterable[Any]:
+        """The rows of `sql` as Arrow record batches (engines with `streams`)."""
         raise NotImplementedError
