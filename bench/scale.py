@@ -19,9 +19,11 @@ sampled every 0.2 s, and the CPU seconds of that tree (for Spark both include th
 which wait4 does not see), and the load average before and after (the machine is shared:
 quote it). Spark's run is traced query by query (`SparkTrace`: jobs, tasks, the tasks' run,
 CPU and GC seconds, shuffle and spill, from Spark's event log), written beside the results
-as results-scale-<rows>[-no-baseline]-spark-queries.json. Every verdict of every
-engine is then compared field by field (status, value, interval, p-value, support,
-message) with the first engine's; the run fails (exit 1) on any difference above 1e-9.
+as results-scale-<rows>[-no-baseline]-spark-queries.json; DuckDB's too (`DuckDBTrace`:
+each statement's wall and CPU seconds, rows returned), in ...-duckdb-queries.json. Every
+verdict of every engine is then compared field by field (status, value, interval,
+p-value, support, message) with the first engine's; the run fails (exit 1) on any
+difference above 1e-9.
 Results go to bench/results-scale-<rows>.json.
 """
 
@@ -181,8 +183,9 @@ def run_child(engine: str, data: Path, args: argparse.Namespace) -> tuple[dict[s
     entry["verdicts"] = len(result["gates"])
     entry["summary"] = result["summary"]
     entry["config_backend"] = result["backend"]
-    if "spark_queries" in result:
-        entry["spark_queries"] = result["spark_queries"]
+    for key in ("spark_queries", "duckdb_queries"):
+        if key in result:
+            entry[key] = result[key]
     return entry, {g["id"]: g for g in result["gates"]}
 
 
@@ -355,6 +358,9 @@ def child(args: argparse.Namespace) -> int:
     if args.child == "duckdb":
         config["backend"]["memory_limit"] = args.memory_limit
     trace: SparkTrace | None = None
+    duck: DuckDBTrace | None = None
+    if args.child == "duckdb":
+        duck = DuckDBTrace()
     if args.child == "spark":
         trace = SparkTrace()
         config["backend"]["spark"] = {
@@ -373,6 +379,8 @@ def child(args: argparse.Namespace) -> int:
         report = run_gates(loaded).to_dict()
         seconds = time.perf_counter() - t0
     queries = trace.finish() if trace is not None else None
+    if duck is not None:
+        queries = duck.queries
     if report["errors"]:
         raise SystemExit(f"mlops-gates reported errors: {report['errors']}")
     args.out.write_text(
@@ -382,14 +390,58 @@ def child(args: argparse.Namespace) -> int:
                 "summary": report["summary"],
                 "backend": config["backend"],
                 "gates": report["gates"],
-                **({"spark_queries": queries} if queries is not None else {}),
+                **({f"{args.child}_queries": queries} if queries is not None else {}),
             }
         )
     )
     if queries is not None:  # also on its own: the breakdown docs/scale.md quotes
         name = f"results-scale-{args.rows}{'-no-baseline' if args.no_baseline else ''}"
-        (HERE / f"{name}-spark-queries.json").write_text(json.dumps(queries, indent=2) + "\n")
+        out = HERE / f"{name}-{args.child}-queries.json"
+        out.write_text(json.dumps(queries, indent=2) + "\n")
     return 0
+
+
+class DuckDBTrace:
+    """Where DuckDB's time goes, query by query: the wall and the process's CPU seconds
+    (DuckDB's worker threads are this process's threads) around each statement, and the
+    rows it returned (or streamed)."""
+
+    def __init__(self) -> None:
+        self.queries: list[dict[str, Any]] = []
+        from mlops_gates.backends import duckdb_reducer
+
+        run = duckdb_reducer.DuckDBBackend._run
+
+        def traced_run(backend: Any, where: Path, sql: str) -> Any:
+            t0, c0 = time.perf_counter(), time.process_time()
+            frame = run(backend, where, sql)
+            self.queries.append(
+                {"query": f"q{len(self.queries)}", "sql": sql,
+                 "seconds": round(time.perf_counter() - t0, 2),
+                 "cpu_seconds": round(time.process_time() - c0, 2),
+                 "rows_returned": len(frame)}
+            )  # fmt: skip
+            return frame
+
+        stream = duckdb_reducer.DuckDBBackend._stream
+
+        def traced_stream(backend: Any, where: Path, sql: str) -> Any:
+            # The streamed pass: timed until its last batch is consumed (the numpy
+            # counting of the batches included).
+            t0, c0 = time.perf_counter(), time.process_time()
+            rows = 0
+            for batch in stream(backend, where, sql):
+                rows += batch.num_rows
+                yield batch
+            self.queries.append(
+                {"query": f"q{len(self.queries)} (streamed)", "sql": sql,
+                 "seconds": round(time.perf_counter() - t0, 2),
+                 "cpu_seconds": round(time.process_time() - c0, 2),
+                 "rows_streamed": rows}
+            )  # fmt: skip
+
+        duckdb_reducer.DuckDBBackend._run = traced_run  # type: ignore[method-assign]
+        duckdb_reducer.DuckDBBackend._stream = traced_stream  # type: ignore[method-assign]
 
 
 class SparkTrace:
