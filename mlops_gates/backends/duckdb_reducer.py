@@ -3,7 +3,8 @@
 Chosen over Polars' streaming engine by measurement (docs/scale.md): on the benchmark's
 10M-row file the same three aggregations took DuckDB 5.8 s / 0.8 GB peak and Polars
 10.7 s / 1.2 GB, and DuckDB spills to disk under a `memory_limit` where Polars' streaming
-group-by may not. Only the small cell tables come back into Python.
+group-by may not. Only the small cell tables come back into Python, and for binned score
+tables one streamed column of cell indexes per table, counted in numpy batch by batch.
 
 One connection serves the whole run: the reduction, the sample, the schema checks over
 every row, drift (references included) and staleness.
