@@ -55,9 +55,10 @@ N = "__mg_n"  # the row-count column of every cell query
 SG = "__mg_sg"  # score-group id column
 KEYS = "__mg_score_keys"  # view: score-slice values -> score-group id
 LABEL_KEYS = "__mg_score_label_keys"  # view: score-slice values, label -> group x class
-# The most cells a dense count array of the streamed score pass may have (128 MB of
-# int64 each); larger tables (many slices x many bins) are grouped by the engine.
-DENSE_CELLS = 1 << 24
+# The most cells a dense count array of the streamed score pass may have (64 MB of int64
+# each, as many again while a batch is counted); larger tables (many slices x many
+# bins) are grouped by the engine. The benchmark's 800 slices x 2 x 4,096 bins fit.
+DENSE_CELLS = 1 << 23
 
 
 @dataclass(frozen=True)
