@@ -21,9 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from mlops_gates.backends import open_backend
+from mlops_gates.backends import open_backend, sql
 from mlops_gates.backends import plan as plan_module
-from mlops_gates.backends import sql
 from mlops_gates.backends.plan import Reduced
 from mlops_gates.config import Config, load_config
 from mlops_gates.errors import DataError
