@@ -214,7 +214,8 @@ class _Batches:
         self.n_rows = n_rows
         coarse = joint and paired_grid(n_rows, fine=plan.joint_fine)
         self.grid_factor = paired_factor(self.n_bins, 1, n_rows, fine=False) if coarse else 1
-        self.grid = np.zeros(0, dtype=np.int64) if coarse else None
+        # Counts as narrow as `hist`'s: the dense grid is pairs x C² whatever the rows.
+        self.grid = np.zeros(0, dtype=self.count_type) if coarse else None
         self.joint = np.empty(n_rows, dtype=np.int64) if joint and not coarse else None
         self.filled = 0
 
@@ -303,7 +304,7 @@ class _Batches:
             grown[: self.grid.shape[0]] = self.grid
             self.grid = grown
         cells, counts = sorted_cells(key)
-        self.grid[cells] += counts
+        self.grid[cells] += counts.astype(self.grid.dtype, copy=False)
 
     def _count_cells(self, fine: np.ndarray, labels: list[np.ndarray], radix: list[int]) -> None:
         key = fine.copy()
