@@ -258,8 +258,9 @@ def coarsen_grid(hist: np.ndarray, side: int, ratio: int, new_side: int) -> np.n
     pairs = hist.shape[0] // (side * side)
     starts = np.arange(0, side, ratio)  # the first old bin of each new one
     assert starts.shape[0] == new_side
-    out = np.add.reduceat(hist.reshape(pairs, side, side), starts, axis=1)
-    return np.add.reduceat(out, starts, axis=2).reshape(-1)
+    # In the counts' own width (reduceat would widen int32 to int64): no sum exceeds the rows.
+    out = np.add.reduceat(hist.reshape(pairs, side, side), starts, axis=1, dtype=hist.dtype)
+    return np.add.reduceat(out, starts, axis=2, dtype=hist.dtype).reshape(-1)
 
 
 def joint_grid(
@@ -282,11 +283,17 @@ def joint_grid(
         if part.shape[0]:
             dense[at : at + part.shape[0]] += part
     keep = np.flatnonzero(dense)
-    count = dense[keep]
+    # As narrow as the values allow, as score_table's (held to the end of the run).
+    count = dense[keep].astype(hist.dtype)  # the grid's counts' width: int32 below 2**31 rows
     del dense
-    baseline = keep % side
+    bins: np.dtype[Any] = np.dtype(np.int16 if side < 1 << 15 else np.int32)
+    narrow: np.dtype[Any] = np.dtype(np.int32 if g * side < 1 << 31 else np.int64)
+    baseline = (keep % side).astype(bins)
     keep //= side
-    candidate = keep % side
+    candidate = (keep % side).astype(bins)
     keep //= side
     n_negative = int(np.searchsorted(keep, g))  # class 0 first
-    return JointScores(keep % g, candidate, baseline, count, n_negative, n_groups, factor)
+    keep %= g
+    group = keep.astype(narrow)
+    del keep
+    return JointScores(group, candidate, baseline, count, n_negative, n_groups, factor)

@@ -290,12 +290,16 @@ def _numbers(report: Any) -> list[Any]:
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize("grid", [False, True])
 def test_narrow_streamed_score_tables_give_every_score_gate_the_same_bits(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, grid: bool
 ) -> None:
-    """The batched read hands the verdict stage score tables in int32 / int16 (issue 25:
-    they are held to the end of the run); every gate kind that streams and reads them
-    must judge exactly as on the whole read's int64 tables, to the last bit."""
+    """The batched read hands the verdict stage score tables (and paired DeLong's coarse
+    grid) in int32 / int16 (issue 25: they are held to the end of the run); every gate
+    kind that streams and reads them must judge exactly as on the whole read's int64
+    tables, to the last bit."""
+    if grid:
+        monkeypatch.setattr(plan_module, "PAIRED_GRID_CELLS", 5_000)
     data = rows(6000, seed=5)
     config = load_config(project(tmp_path, data, gates=SCORED_GATES))
     assert stream.streams(config)
@@ -307,6 +311,15 @@ def test_narrow_streamed_score_tables_give_every_score_gate_the_same_bits(
         np.int16,
         np.int32,
     )
+    joint = batched.joint_scores
+    assert joint is not None and (joint.factor > 1) == grid
+    if grid:
+        assert (joint.group.dtype, joint.candidate.dtype, joint.count.dtype) == (
+            np.int32,
+            np.int16,
+            np.int32,
+        )
+        assert_same_tables(batched, whole(config))
     streamed, read_whole = run_gates(config), run_gates(config, table=data)
     assert not streamed.errors
     assert {g.gate for g in streamed.gates} == {g["id"] for g in SCORED_GATES}
