@@ -1,22 +1,38 @@
 """CPU seconds and peak memory of one `run_gates` on the benchmark workload, in this process.
 
-    python bench/cpu.py --rows 1000000 [--metrics-only] [--repeat 5]
+    python bench/cpu.py --rows 1000000 [--metrics-only] [--repeat 5] [--phases]
 
 Where `run.py` times whole fresh processes (wall clock, what a user waits for), this reads
 `time.process_time()` around `run_gates` alone, with the imports done first: on a shared,
 loaded machine CPU seconds compare two commits far better than wall time. The data is
 `bench/generate.py`'s file for that many rows (generated when missing).
+
+Peak RSS is the process's `ru_maxrss`, interpreter and imports included; "before" is the
+RSS once the imports are done, before the first run. *Raw* is issue 25's yardstick: what
+the columns the gates read weigh at their narrowest (`RAW_BYTES`, 23 bytes a row for the
+full set, 13 for `--metrics-only`). Both ratios are printed: peak / raw and
+(peak − before) / raw.
+
+`--phases` also samples the RSS and pyarrow's pool every millisecond on a second thread
+and prints the peak of each phase of the batched read (backends/stream.py: the batches,
+the merge of their cells, the score tables, the paired grid) and of the verdict stage
+after it. Instrumentation only: the functions are wrapped, not changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -40,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--metrics-only", action="store_true", help="no fairness, no baseline")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--phases", action="store_true", help="peak RSS per phase")
     args = parser.parse_args(argv)
     data = generate.ensure(args.rows, args.seed)
 
@@ -57,10 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_config(path)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         cpu = []
-        for _ in range(args.repeat):
-            t0 = time.process_time()
-            report = run_gates(loaded)
-            cpu.append(time.process_time() - t0)
+        with _phases() if args.phases else _nothing() as peaks:
+            for _ in range(args.repeat):
+                t0 = time.process_time()
+                report = run_gates(loaded)
+                cpu.append(time.process_time() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     read = METRICS_ONLY if args.metrics_only else tuple(RAW_BYTES)
     raw = args.rows * sum(RAW_BYTES[c] for c in read) / 2**20
@@ -70,7 +88,70 @@ def main(argv: list[str] | None = None) -> int:
         f"({before:.0f} MB before the first run); raw columns {raw:.0f} MB: peak less before "
         f"= {(peak - before) / raw:.2f}x, peak = {peak / raw:.2f}x"
     )
+    for phase, (rss, pool) in peaks.items():
+        grew = rss - before
+        print(f"  {phase:<28} peak RSS {rss:6.0f} MB (+{grew:4.0f}), pyarrow pool {pool:4.0f} MB")
     return 0
+
+
+@contextmanager
+def _nothing() -> Iterator[dict[str, tuple[float, float]]]:
+    yield {}
+
+
+@contextmanager
+def _phases() -> Iterator[dict[str, tuple[float, float]]]:
+    """Peak (RSS, pyarrow pool) in MB per phase of the run, sampled every millisecond."""
+    import pyarrow as pa
+
+    from mlops_gates.backends import stream
+
+    page = os.sysconf("SC_PAGE_SIZE") / 2**20
+    phase = ["before the read"]
+    peaks: dict[str, tuple[float, float]] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        with open("/proc/self/statm", "rb") as statm:
+            while not done.is_set():
+                statm.seek(0)
+                rss = int(statm.read().split()[1]) * page
+                pool = pa.total_allocated_bytes() / 2**20
+                old = peaks.get(phase[0], (0.0, 0.0))
+                peaks[phase[0]] = (max(old[0], rss), max(old[1], pool))
+                time.sleep(0.001)
+
+    def wrap(owner: Any, name: str, label: str, after: str | None = None) -> Callable[[], None]:
+        original = getattr(owner, name)
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            outer, phase[0] = phase[0], label
+            try:
+                return original(*args, **kwargs)
+            finally:
+                phase[0] = after or outer
+
+        setattr(owner, name, wrapped)
+        return lambda: setattr(owner, name, original)
+
+    undo = [
+        wrap(stream, "stream_reduce", "read: between batches", after="verdicts"),
+        wrap(stream, "_score_range", "read: score ranges"),
+        wrap(stream._Batches, "add", "read: a batch's cells"),
+        wrap(stream._Batches, "finish", "read: merging the cells"),
+        wrap(stream, "reduce_cells", "read: count tables"),
+        wrap(stream, "score_table", "read: score tables"),
+        wrap(stream, "joint_grid", "read: paired grid"),
+    ]
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield peaks
+    finally:
+        done.set()
+        thread.join()
+        for u in undo:
+            u()
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ from generate import ensure
 HERE = Path(__file__).resolve().parent
 CHILD = HERE / "contenders.py"
 REFERENCE = "mlops-gates"
+FLOOR = "floor"  # issue 25's bare floor: every contender's time is also shown against it
 DEFAULT_ORDER = tuple(CONTENDERS)
-SLICED = {name for name in CONTENDERS if name != "mlflow-evaluate"}
+SLICED = {name for name in CONTENDERS if name not in ("mlflow-evaluate", FLOOR)}
 SLOW = {"fairlearn", "mlflow-evaluate", "pandas-sklearn", "mlops-gates-spark"}
 TOLERANCE = 1e-9
 # Above 250k rows the engine bins scores (backend.score_bins: auto, 4,096 bins): ROC AUC
@@ -127,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: running on {args.rows:,} rows ...", file=sys.stderr, flush=True)
         entry, vals = run_repeated(name, data, args, repeat=_repeats(name, args))
         entries[name] = entry
-        if vals is not None:
+        if name == FLOOR and entry["status"] == "ok":
+            entry["check"] = "computes no numbers (a read and one bincount)"
+        elif vals is not None:
             values[name] = vals
         print(f"{name}: {_brief(entry)}", file=sys.stderr, flush=True)
 
@@ -139,8 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         values = {f"{REFERENCE} (earlier run)": json.loads(stored.read_text()), **values}
     failed = check(entries, values)
     reference = entries.get(REFERENCE) or earlier.get("contenders", {}).get(REFERENCE)
+    floor = entries.get(FLOOR) or earlier.get("contenders", {}).get(FLOOR)
     for entry in entries.values():
-        _ratios(entry, reference)
+        _ratios(entry, reference, floor)
     print()
     print(table(entries, args.rows))
     for name, entry in entries.items():
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         merged[name] = entry
     new_reference = merged.get(REFERENCE)
     for entry in merged.values():
-        _ratios(entry, new_reference)
+        _ratios(entry, new_reference, merged.get(FLOOR))
     document = {
         "rows": args.rows,
         "seed": args.seed,
@@ -222,6 +226,9 @@ def run_one(
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "process_seconds": round(process_seconds, 3),
             "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
+            # The whole process's CPU (imports included): on a loaded machine it moves
+            # far less than the wall clock.
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
         }
         code = os.waitstatus_to_exitcode(status)
         if timed_out or code != 0 or not out.exists():
@@ -309,9 +316,16 @@ def check(entries: dict[str, dict[str, Any]], values: dict[str, dict[str, float 
     return failed
 
 
-def _ratios(entry: dict[str, Any], reference: dict[str, Any] | None) -> None:
+def _ratios(
+    entry: dict[str, Any], reference: dict[str, Any] | None, floor: dict[str, Any] | None = None
+) -> None:
     entry.pop("time_ratio", None)
     entry.pop("rss_ratio", None)
+    entry.pop("floor_ratio", None)
+    floor_ok = floor is not None and floor.get("status") == "ok" and floor.get("seconds")
+    if entry.get("status") == "ok" and floor_ok:
+        assert floor is not None
+        entry["floor_ratio"] = round(entry["seconds"] / floor["seconds"], 2)
     if entry.get("status") != "ok" or not reference or reference.get("status") != "ok":
         return
     if reference.get("seconds"):
@@ -350,12 +364,13 @@ def _estimate(name: str, rows: int) -> str | None:
 
 
 def table(entries: dict[str, dict[str, Any]], rows: int) -> str:
-    head = ["contender", "seconds", "read s", "process s", "peak RSS MB", "x time", "x RSS"]
+    head = ["contender", "seconds", "read s", "process s", "CPU s", "peak RSS MB", "x time"]
+    head += ["x RSS", "x floor"]
     lines = [head]
     notes = []
     for name, e in entries.items():
         if e["status"] != "ok":
-            lines.append([name, e["status"], "", "", "", "", ""])
+            lines.append([name, e["status"], *[""] * (len(head) - 2)])
             notes.append(f"{name}: {e.get('note', '')}")
             for line in e.get("log_tail", []):
                 notes.append(f"    {line}")
@@ -366,9 +381,11 @@ def table(entries: dict[str, dict[str, Any]], rows: int) -> str:
                 f"{e['seconds']:.2f}",
                 "" if e.get("read_seconds") is None else f"{e['read_seconds']:.2f}",
                 f"{e['process_seconds']:.2f}",
+                "" if e.get("cpu_seconds") is None else f"{e['cpu_seconds']:.2f}",
                 f"{e['peak_rss_mb']:.0f}",
                 "" if e.get("time_ratio") is None else f"{e['time_ratio']:.2f}",
                 "" if e.get("rss_ratio") is None else f"{e['rss_ratio']:.2f}",
+                "" if e.get("floor_ratio") is None else f"{e['floor_ratio']:.2f}",
             ]
         )
     widths = [max(len(r[i]) for r in lines) for i in range(len(head))]

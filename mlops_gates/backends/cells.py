@@ -186,12 +186,17 @@ def score_table(
     occupied |= neg != 0
     keep = np.flatnonzero(occupied)
     del occupied
+    # Held through the verdict stage: kept as narrow as the values allow (at 10M rows
+    # 14 bytes an entry instead of 32, bench/README.md). Every reader does arithmetic in
+    # int64 or float64 on them or indexes with them, so the verdicts are the same bits.
+    narrow: np.dtype[Any] = np.dtype(np.int32 if n_groups * nb < 1 << 31 else np.int64)
+    bins: np.dtype[Any] = np.dtype(np.int16 if nb < 1 << 15 else np.int32)
     return ScoreStats(
         thresholds=thresholds,
-        group=keep // nb,
-        score=keep % nb,
-        pos=pos[keep].astype(np.int64),
-        neg=neg[keep].astype(np.int64),
+        group=(keep // nb).astype(narrow),
+        score=(keep % nb).astype(bins),
+        pos=pos[keep],  # the histograms' width: int32 below 2**31 rows
+        neg=neg[keep],
         n_groups=n_groups,
     )
 
@@ -253,8 +258,9 @@ def coarsen_grid(hist: np.ndarray, side: int, ratio: int, new_side: int) -> np.n
     pairs = hist.shape[0] // (side * side)
     starts = np.arange(0, side, ratio)  # the first old bin of each new one
     assert starts.shape[0] == new_side
-    out = np.add.reduceat(hist.reshape(pairs, side, side), starts, axis=1)
-    return np.add.reduceat(out, starts, axis=2).reshape(-1)
+    # In the counts' own width (reduceat would widen int32 to int64): no sum exceeds the rows.
+    out = np.add.reduceat(hist.reshape(pairs, side, side), starts, axis=1, dtype=hist.dtype)
+    return np.add.reduceat(out, starts, axis=2, dtype=hist.dtype).reshape(-1)
 
 
 def joint_grid(
@@ -277,11 +283,17 @@ def joint_grid(
         if part.shape[0]:
             dense[at : at + part.shape[0]] += part
     keep = np.flatnonzero(dense)
-    count = dense[keep]
+    # As narrow as the values allow, as score_table's (held to the end of the run).
+    count = dense[keep].astype(hist.dtype)  # the grid's counts' width: int32 below 2**31 rows
     del dense
-    baseline = keep % side
+    bins: np.dtype[Any] = np.dtype(np.int16 if side < 1 << 15 else np.int32)
+    narrow: np.dtype[Any] = np.dtype(np.int32 if g * side < 1 << 31 else np.int64)
+    baseline = (keep % side).astype(bins)
     keep //= side
-    candidate = keep % side
+    candidate = (keep % side).astype(bins)
     keep //= side
     n_negative = int(np.searchsorted(keep, g))  # class 0 first
-    return JointScores(keep % g, candidate, baseline, count, n_negative, n_groups, factor)
+    keep %= g
+    group = keep.astype(narrow)
+    del keep
+    return JointScores(group, candidate, baseline, count, n_negative, n_groups, factor)

@@ -230,7 +230,7 @@ class Reduced:
             marginalize(base, ones, 1),
             marginalize_joint(joint, ones, 1),
         )
-        lo, hi = paired_roc_auc_difference_se_bounds(cand, base, joint)
+        lo, hi = _se_bounds_in_blocks(cand, base, joint)
         out["se_widening_bound_overall"] = widening(*whole)
         out["se_widening_bound_max"] = widening(np.r_[lo, whole[0]], np.r_[hi, whole[1]])
         return out
@@ -248,3 +248,54 @@ class Reduced:
             bound = float(auc_error_bound(whole)[0])
             out["roc_auc_error_bound_overall"] = None if bound != bound else bound
         return out
+
+
+# Score-table entries per block when the report's context bounds the paired standard
+# errors of every score group (Reduced._paired_grid).
+_BOUND_BLOCK = 1 << 18
+
+
+def _se_bounds_in_blocks(
+    cand: ScoreStats, base: ScoreStats, joint: JointScores, *, block: int = _BOUND_BLOCK
+) -> tuple[Any, Any]:
+    """`paired_roc_auc_difference_se_bounds` per group, a block of groups at a time.
+
+    It runs once the gates are done, beside every table they cached, and on the whole
+    tables it held about 170 MB of per-entry arrays at 10M rows: the run's peak
+    (bench/README.md). Every number is a sum over one group's entries, in their order, so
+    the blocks give the same bits; each block's placements die with its tables."""
+    import dataclasses
+
+    import numpy as np
+
+    from mlops_gates.stats.normal import paired_roc_auc_difference_se_bounds
+
+    n = cand.n_groups
+    size = max(cand.group.shape[0], base.group.shape[0], 1)
+    per = max(1, n * block // size)
+    if per >= n:
+        return paired_roc_auc_difference_se_bounds(cand, base, joint)
+
+    def part(s: ScoreStats, lo: int, hi: int) -> ScoreStats:
+        keep = (s.group >= lo) & (s.group < hi)  # still in (group, score) order
+        return dataclasses.replace(
+            s, group=s.group[keep] - lo, score=s.score[keep], pos=s.pos[keep],
+            neg=s.neg[keep], n_groups=hi - lo,
+        )  # fmt: skip
+
+    lows, highs = [], []
+    for lo in range(0, n, per):
+        hi = min(lo + per, n)
+        keep = (joint.group >= lo) & (joint.group < hi)
+        negatives = int(np.count_nonzero(keep[: joint.n_negative_entries]))
+        grid = dataclasses.replace(
+            joint, group=joint.group[keep] - lo, candidate=joint.candidate[keep],
+            baseline=joint.baseline[keep], count=joint.count[keep],
+            n_negative_entries=negatives, n_groups=hi - lo,
+        )  # fmt: skip
+        low, high = paired_roc_auc_difference_se_bounds(
+            part(cand, lo, hi), part(base, lo, hi), grid
+        )
+        lows.append(low)
+        highs.append(high)
+    return np.concatenate(lows), np.concatenate(highs)

@@ -262,3 +262,66 @@ def test_the_paired_calibration_comparison_keeps_the_fine_paired_table(
     report = run_gates(config)
     assert {g.status for g in report.gates if g.gate == "l2"} <= {"pass", "fail"}
     assert "paired" not in report.context["reduction"]
+
+
+SCORED_GATES: list[dict[str, Any]] = [
+    {"id": "ap", "kind": "metric", "metric": "average_precision", "min": 0.5,
+     "slices": ["region"]},
+    {"id": "ll", "kind": "metric", "metric": "log_loss", "max": 1.0, "slices": ["sex"]},
+    {"id": "brier", "kind": "metric", "metric": "brier", "max": 0.3},
+    {"id": "ece", "kind": "calibration", "statistic": "ece", "max": 0.2, "slices": ["region"]},
+    {"id": "ece-q", "kind": "calibration", "statistic": "ece", "max": 0.2, "bins": 5,
+     "strategy": "quantile"},
+    {"id": "citl", "kind": "calibration", "statistic": "citl", "min": -0.2, "max": 0.2,
+     "slices": ["sex"]},
+    {"id": "slope", "kind": "calibration", "statistic": "slope", "min": 0.5, "max": 2.0},
+    {"id": "ece-b", "kind": "calibration", "statistic": "ece", "compare": "baseline",
+     "max": 0.05, "slices": ["region"]},
+    {"id": "churn", "kind": "churn", "max": 0.3, "slices": ["region"]},
+    *GATES,
+]  # fmt: skip
+
+
+def _numbers(report: Any) -> list[Any]:
+    return [
+        (g.gate, g.slice, g.status, g.reason, g.support, repr(g.observed), repr(g.ci),
+         repr(g.details.get("p_value")), repr(g.details.get("p_adjusted")))
+        for g in report.gates
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("grid", [False, True])
+def test_narrow_streamed_score_tables_give_every_score_gate_the_same_bits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, grid: bool
+) -> None:
+    """The batched read hands the verdict stage score tables (and paired DeLong's coarse
+    grid) in int32 / int16 (issue 25: they are held to the end of the run); every gate
+    kind that streams and reads them must judge exactly as on the whole read's int64
+    tables, to the last bit."""
+    if grid:
+        monkeypatch.setattr(plan_module, "PAIRED_GRID_CELLS", 5_000)
+    data = rows(6000, seed=5)
+    config = load_config(project(tmp_path, data, gates=SCORED_GATES))
+    assert stream.streams(config)
+    batched = stream.stream_reduce(config, config.data_path)
+    narrow = batched.scores["candidate"]
+    assert narrow is not None
+    assert (narrow.group.dtype, narrow.score.dtype, narrow.pos.dtype) == (
+        np.int32,
+        np.int16,
+        np.int32,
+    )
+    joint = batched.joint_scores
+    assert joint is not None and (joint.factor > 1) == grid
+    if grid:
+        assert (joint.group.dtype, joint.candidate.dtype, joint.count.dtype) == (
+            np.int32,
+            np.int16,
+            np.int32,
+        )
+        assert_same_tables(batched, whole(config))
+    streamed, read_whole = run_gates(config), run_gates(config, table=data)
+    assert not streamed.errors
+    assert {g.gate for g in streamed.gates} == {g["id"] for g in SCORED_GATES}
+    assert "error" not in {g.status for g in streamed.gates}
+    assert _numbers(streamed) == _numbers(read_whole)
