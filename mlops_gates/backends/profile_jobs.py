@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mlops_gates.backends.profiles import SqlTable
-from mlops_gates.backends.sql import double_literal
+from mlops_gates.backends.sql_text import double_literal
 from mlops_gates.errors import DataError
 from mlops_gates.sources.profile import FeatureProfile, Profile
 from mlops_gates.stats.drift import SUMMARY_QUANTILES, category_table, edges_from

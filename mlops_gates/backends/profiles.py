@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops_gates.backends.sql import Dialect, double_literal
+from mlops_gates.backends.sql_text import Dialect, double_literal
 from mlops_gates.errors import DataError
 from mlops_gates.sources.profile import FeatureProfile, FeatureType
 from mlops_gates.stats.drift import (

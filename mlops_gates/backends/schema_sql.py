@@ -17,7 +17,7 @@ from typing import Any
 
 from mlops_gates._values import plain
 from mlops_gates.backends.profiles import SqlTable
-from mlops_gates.backends.sql import double_literal
+from mlops_gates.backends.sql_text import double_literal
 
 __all__ = ["FullChecks", "run_full_checks"]
 

@@ -15,8 +15,9 @@ import pandas as pd
 from mlops_gates.backends.engines import ENGINES, require
 from mlops_gates.backends.files import parquet_files, scan_pattern
 from mlops_gates.backends.profiles import SqlTable
-from mlops_gates.backends.sql import Dialect, to_frame
+from mlops_gates.backends.sql import to_frame
 from mlops_gates.backends.sql_backend import SqlBackend
+from mlops_gates.backends.sql_text import Dialect
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
 

@@ -14,7 +14,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from mlops_gates.backends.files import files_digest
-from mlops_gates.backends.sql import Dialect, reduce_sql
+from mlops_gates.backends.sql import reduce_sql
+from mlops_gates.backends.sql_text import Dialect
 from mlops_gates.errors import MlopsGatesError
 
 if TYPE_CHECKING:
