@@ -19,6 +19,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import yaml
@@ -318,7 +319,8 @@ def pytest_page() -> str:
     import mlops_gates.pytest_plugin as plugin
 
     options = _OptionRecorder()
-    plugin.pytest_addoption(options)  # type: ignore[arg-type]
+    # No plugin manager here: nothing for the plugin to take off pytest's rewrite list.
+    plugin.pytest_addoption(options, SimpleNamespace())  # type: ignore[arg-type]
     config = _ConfigRecorder()
     plugin.pytest_configure(config)  # type: ignore[arg-type]
     option_rows = []
