@@ -16,7 +16,8 @@ full set, 13 for `--metrics-only`). Both ratios are printed: peak / raw and
 `--phases` also samples the RSS and pyarrow's pool every millisecond on a second thread
 and prints the peak of each phase of the batched read (backends/stream.py: the batches,
 the merge of their cells, the score tables, the paired grid) and of the verdict stage
-after it. Instrumentation only: the functions are wrapped, not changed.
+after it (the gates, then the report's context: bounds on the paired grid).
+Instrumentation only: the functions are wrapped, not changed.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ def _phases() -> Iterator[dict[str, tuple[float, float]]]:
     import pyarrow as pa
 
     from mlops_gates.backends import stream
+    from mlops_gates.gates import runner
 
     page = os.sysconf("SC_PAGE_SIZE") / 2**20
     phase = ["before the read"]
@@ -142,6 +144,7 @@ def _phases() -> Iterator[dict[str, tuple[float, float]]]:
         wrap(stream, "reduce_cells", "read: count tables"),
         wrap(stream, "score_table", "read: score tables"),
         wrap(stream, "joint_grid", "read: paired grid"),
+        wrap(runner, "_report_context", "verdicts: report context"),
     ]
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()

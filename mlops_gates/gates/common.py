@@ -61,6 +61,14 @@ class Context:
     _scores: dict[tuple[tuple[str, ...], str], ScoreStats | None] = field(default_factory=dict)
     _draws: dict[tuple[tuple[str, ...], Resample], np.ndarray] = field(default_factory=dict)
 
+    def release(self) -> None:
+        """Drop the slicings' tables and replicates the gates shared (and the placement
+        values memoised on them): once every gate is judged only the reduced tables are
+        read, and at 10M rows these caches were most of the run's peak (issue 25)."""
+        self._tables.clear()
+        self._scores.clear()
+        self._draws.clear()
+
     @property
     def grouping(self) -> Grouping:
         """The groups the rows were reduced over (one per distinct slice key)."""

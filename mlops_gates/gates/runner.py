@@ -154,6 +154,8 @@ def _evaluate(config: Config, backend: MemoryBackend | SqlBackend) -> Evaluation
     # Order follows the config; the gate's own results keep their slice order.
     order = {g.id: i for i, g in enumerate(config.gates)}
     results.sort(key=lambda r: order.get(r.gate, len(order)))
+    if ctx is not None:
+        ctx.release()  # every gate is judged: the context reads the reduced tables only
     report = Report(
         status=Report.overall_status(results, errors),
         started_at=started,

@@ -53,7 +53,7 @@ from numpy.typing import NDArray
 
 from mlops_gates.stats.calibration import CalibrationBins
 from mlops_gates.stats.intervals import Interval
-from mlops_gates.stats.reduce import JointScores, ScoreStats
+from mlops_gates.stats.reduce import AnyIntArray, JointScores, ScoreStats
 
 __all__ = [
     "JointCalibrationBins",
@@ -114,7 +114,8 @@ def joint_calibration_bins(
         s_c, s_b = candidate.thresholds[c_idx], baseline.thresholds[b_idx]
         bin_c = _bin_of(s_c, group, candidate_bins.edges)
         bin_b = _bin_of(s_b, group, baseline_bins.edges)
-        key = (group * n_bins + bin_c) * n_bins + bin_b
+        # int64 before the product: a slicing's groups may come as int32 codes.
+        key = (np.multiply(group, n_bins, dtype=np.int64) + bin_c) * n_bins + bin_b
         rows = np.bincount(key, weights=count, minlength=size)
         total += rows
         zero = np.zeros_like(s_c)
@@ -293,7 +294,7 @@ def _total_variance(joint: JointCalibrationBins) -> FloatArray:
     return np.asarray(np.where(n > 0, total, np.nan), dtype=np.float64)
 
 
-def _bin_of(value: FloatArray, group: IntArray, edges: FloatArray) -> IntArray:
+def _bin_of(value: FloatArray, group: AnyIntArray, edges: FloatArray) -> IntArray:
     """Each entry's bin under its slice's edges, as ``np.searchsorted(edges[1:-1], v)``
     (a score on an inner edge falls in the bin below, as in scikit-learn)."""
     inner = edges[:, 1:-1]

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mlops_gates.stats.reduce import ScoreStats, reduce_scores
+from mlops_gates.stats.reduce import AnyIntArray, ScoreStats, reduce_scores
 
 __all__ = ["Estimate", "PerformanceEstimate", "estimate_performance", "unlabelled_scores"]
 
@@ -166,7 +166,7 @@ def _percentile_estimate(point: FloatArray, draws: FloatArray, tail: float) -> E
 
 
 def _f1(
-    pos: FloatArray, count: FloatArray, predicted: NDArray[np.bool_], group: IntArray, g: int
+    pos: FloatArray, count: FloatArray, predicted: NDArray[np.bool_], group: AnyIntArray, g: int
 ) -> FloatArray:
     """F1 of class 1 per (replicate, group) from positives per cell; undefined (NaN) when a
     group has neither positives nor positive predictions."""
@@ -178,7 +178,7 @@ def _f1(
         return np.asarray(np.where(den > 0, 2.0 * tp / den, np.nan), dtype=np.float64)
 
 
-def _auc(pos: FloatArray, count: FloatArray, group: IntArray, g: int) -> FloatArray:
+def _auc(pos: FloatArray, count: FloatArray, group: AnyIntArray, g: int) -> FloatArray:
     """ROC AUC per (replicate, group) of a table sorted by (group, score): the share of
     (positive, negative) pairs ordered right, ties counted half."""
     neg = count - pos
@@ -193,7 +193,7 @@ def _auc(pos: FloatArray, count: FloatArray, group: IntArray, g: int) -> FloatAr
         return np.asarray(np.where(pairs > 0, wins / pairs, np.nan), dtype=np.float64)
 
 
-def _sum_groups(values: FloatArray, group: IntArray, g: int) -> FloatArray:
+def _sum_groups(values: FloatArray, group: AnyIntArray, g: int) -> FloatArray:
     """Sums over the last axis per group (entries sorted by group); empty groups sum to 0."""
     v = np.asarray(values, dtype=np.float64)
     cs = np.concatenate([np.zeros((*v.shape[:-1], 1)), np.cumsum(v, axis=-1)], axis=-1)

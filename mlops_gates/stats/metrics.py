@@ -224,7 +224,7 @@ def below(scores: ScoreStats, which: Literal["pos", "neg"]) -> FloatArray:
     return scores.memo(f"below:{which}", lambda: _below(scores, counts))
 
 
-def _below(scores: ScoreStats, counts: NDArray[np.int64]) -> FloatArray:
+def _below(scores: ScoreStats, counts: NDArray[np.integer[Any]]) -> FloatArray:
     """Per entry: ``counts`` summed over the same group's strictly lower scores.
 
     Entries are sorted by (group, score), so this is a cumulative sum restarted per group.

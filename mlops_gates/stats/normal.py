@@ -57,7 +57,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mlops_gates.stats.metrics import below, score_metric
-from mlops_gates.stats.reduce import JointScores, ScoreStats
+from mlops_gates.stats.reduce import AnyIntArray, JointScores, ScoreStats
 
 __all__ = [
     "NORMAL_METRICS",
@@ -204,15 +204,14 @@ def paired_roc_auc_difference_se_bounds(
     for positive, c, b in ((True, c10, b10), (False, c01, b01)):
         mean_c, width_c, spread_c = _coarse_means(candidate, c, positive, f)
         mean_b, width_b, spread_b = _coarse_means(baseline, b, positive, f)
-        g, ci, bi, count = joint.of_class(positive)
-        at_c, at_b = g * width_c + ci, g * width_b + bi
-        d = mean_c[at_c] - mean_b[at_b]
+        cells, between_c, between_b = _grid_sums(
+            joint.of_class(positive), mean_c, width_c, mean_b, width_b, joint.n_groups
+        )
         with np.errstate(invalid="ignore"):
-            cells = np.bincount(g, weights=count * d * d, minlength=joint.n_groups)
             # The cross terms, bin by bin: Σ_α √(B_α · Wc_α), B_α the spread of the
             # baseline's coarse means over α's rows (see the module docstring).
-            cross = _cross(at_c, count, mean_b[at_b], spread_c, width_c, joint.n_groups)
-            cross += _cross(at_b, count, mean_c[at_c], spread_b, width_b, joint.n_groups)
+            cross = _cross(between_c, spread_c, width_c, joint.n_groups)
+            cross += _cross(between_b, spread_b, width_b, joint.n_groups)
             # Rounding may leave a spread a hair below 0 (a sum of squares, exactly ≥ 0).
             wc = np.bincount(np.arange(spread_c.shape[0]) // width_c, weights=spread_c,
                              minlength=joint.n_groups)  # fmt: skip
@@ -242,7 +241,8 @@ def _coarse_means(
     cell the sum of count·(value − the cell's mean)² (what the coarse grid leaves out)."""
     width = -(-max(s.thresholds.shape[0], 1) // factor)
     weight = (s.pos if positive else s.neg).astype(np.float64)
-    key = s.group * width + s.score // factor
+    key = np.multiply(s.group, width, dtype=np.int64)  # int64: the product may not fit
+    key += s.score // factor
     mean, spread = _spread(key, weight, values, s.n_groups * width)
     return mean, width, spread
 
@@ -264,20 +264,84 @@ def _spread(
     return np.asarray(mean, dtype=np.float64), np.asarray(spread, dtype=np.float64)
 
 
-def _cross(
-    key: NDArray[np.int64],
-    count: NDArray[np.int64],
-    other: FloatArray,
-    spread: FloatArray,
-    width: int,
+def _grid_sums(
+    entries: tuple[AnyIntArray, AnyIntArray, AnyIntArray, AnyIntArray],
+    mean_c: FloatArray,
+    width_c: int,
+    mean_b: FloatArray,
+    width_b: int,
     n_groups: int,
-) -> FloatArray:
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """One class's sums over the coarse joint grid's entries ``(group, α, β, count)``:
+    per group ``Ŝ = Σ count·(μc[α] − μb[β])²``, and per candidate bin α the spread of
+    the baseline's coarse means ``μb[β]`` over α's rows (per baseline bin β that of
+    ``μc[α]``), each from :func:`_spread`'s two passes.
+
+    The grid is as long as a fine table at scale (2M entries at 10M rows), and each
+    slicing's verdict reads it: the entries are taken a block at a time into buffers that
+    stay in the cache, so no per-entry array of the whole grid is ever made (issue 25's
+    peak). ``np.add.at`` adds each block's terms in entry order, exactly as one
+    ``np.bincount`` over all the entries does: the same sums to the last bit."""
+    g, ci, bi, count = entries
+    size_c, size_b = mean_c.shape[0], mean_b.shape[0]
+    cells = np.zeros(n_groups, dtype=np.float64)
+    total_c, sum_c = np.zeros(size_c), np.zeros(size_c)
+    total_b, sum_b = np.zeros(size_b), np.zeros(size_b)
+    block = max(min(_BLOCK, g.shape[0]), 1)
+    # Block-long scratch: cell indexes in int64 (group x width need not fit 32 bits).
+    at_c, at_b = np.empty(block, dtype=np.int64), np.empty(block, dtype=np.int64)
+    of_c, of_b = np.empty(block), np.empty(block)
+    w, t = np.empty(block), np.empty(block)
+
+    def load(part: slice, m: int) -> None:
+        np.multiply(g[part], width_c, out=at_c[:m], dtype=np.int64)
+        at_c[:m] += ci[part]
+        np.multiply(g[part], width_b, out=at_b[:m], dtype=np.int64)
+        at_b[:m] += bi[part]
+        np.take(mean_c, at_c[:m], out=of_c[:m])
+        np.take(mean_b, at_b[:m], out=of_b[:m])
+        np.copyto(w[:m], count[part], casting="unsafe")  # exact: counts < 2**53
+
+    with np.errstate(invalid="ignore"):
+        for start in range(0, g.shape[0], block):
+            part = slice(start, start + block)
+            m = g[part].shape[0]
+            load(part, m)
+            d = np.subtract(of_c[:m], of_b[:m], out=t[:m])
+            d2 = np.multiply(w[:m], d, out=d)  # count·d·d, in the order it was written
+            d2 *= np.subtract(of_c[:m], of_b[:m])
+            np.add.at(cells, g[part], d2)
+            np.add.at(total_c, at_c[:m], w[:m])
+            np.add.at(sum_c, at_c[:m], np.multiply(w[:m], of_b[:m], out=t[:m]))
+            np.add.at(total_b, at_b[:m], w[:m])
+            np.add.at(sum_b, at_b[:m], np.multiply(w[:m], of_c[:m], out=t[:m]))
+    means = []
+    for total, mean in ((total_c, sum_c), (total_b, sum_b)):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means.append(np.where(total > 0, mean / np.where(total > 0, total, 1.0), 0.0))
+    between_c, between_b = np.zeros(size_c), np.zeros(size_b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for start in range(0, g.shape[0], block):
+            part = slice(start, start + block)
+            m = g[part].shape[0]
+            load(part, m)
+            for at, other, mean, between in (
+                (at_c, of_b, means[0], between_c),
+                (at_b, of_c, means[1], between_b),
+            ):
+                resid = np.subtract(other[:m], mean[at[:m]], out=t[:m])
+                term = np.multiply(w[:m], resid)
+                term *= resid
+                np.add.at(between, at[:m], term)
+    return cells, between_c, between_b
+
+
+def _cross(between: FloatArray, spread: FloatArray, width: int, n_groups: int) -> FloatArray:
     """Per group, Σ over one model's coarse bins of √(B · W): W that bin's own spread
-    (``spread``), B the spread of the other model's coarse means (``other``, one per
-    joint entry) over the bin's rows. Bounds |Σ_rows D̂·e| of that model by
+    (``spread``), B the spread of the other model's coarse means over the bin's rows
+    (``between``, from :func:`_grid_sums`). Bounds |Σ_rows D̂·e| of that model by
     Cauchy-Schwarz within each bin, where e sums to 0."""
     size = spread.shape[0]
-    _, between = _spread(key, count.astype(np.float64), other, size)
     term = np.sqrt(np.maximum(between, 0.0) * np.maximum(spread, 0.0))
     return np.asarray(
         np.bincount(np.arange(size) // width, weights=term, minlength=n_groups), dtype=np.float64
@@ -289,7 +353,7 @@ _BLOCK = 1 << 16
 # Largest (groups x thresholds) table of placement values looked up densely: 32 MB.
 _DENSE_CELLS = 1 << 22
 
-_Gather = Callable[[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], FloatArray], None]
+_Gather = Callable[[AnyIntArray, AnyIntArray, NDArray[np.int64], FloatArray], None]
 
 
 def _gather(s: ScoreStats, values: FloatArray) -> _Gather:
@@ -309,21 +373,21 @@ def _gather(s: ScoreStats, values: FloatArray) -> _Gather:
         grid[keys] = values
 
         def dense(
-            group: NDArray[np.int64],
-            score: NDArray[np.int64],
+            group: AnyIntArray,
+            score: AnyIntArray,
             at: NDArray[np.int64],
             out: FloatArray,
         ) -> None:
-            np.multiply(group, width, out=at)
+            np.multiply(group, width, out=at, dtype=np.int64)  # wide: labels may be int32
             at += score
             np.take(grid, at, out=out, mode="clip")  # in range: keys < cells
 
         return dense
 
     def search(
-        group: NDArray[np.int64], score: NDArray[np.int64], at: NDArray[np.int64], out: FloatArray
+        group: AnyIntArray, score: AnyIntArray, at: NDArray[np.int64], out: FloatArray
     ) -> None:
-        np.multiply(group, width, out=at)
+        np.multiply(group, width, out=at, dtype=np.int64)  # wide: labels may be int32
         at += score
         pos = np.searchsorted(keys, at)
         if pos.shape[0] and (pos.max() >= keys.shape[0] or np.any(keys[pos] != at)):

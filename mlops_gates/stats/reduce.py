@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "AnyIntArray",
     "ClassificationStats",
     "JointScores",
     "RegressionStats",
@@ -33,7 +34,11 @@ __all__ = [
 ]
 
 
-IntArray = NDArray[np.int64]
+IntArray = NDArray[np.int64]  # what is computed here: sums, supports, factorisations
+# Codes and counts as the engines hand them over: the batched read keeps groups and
+# counts int32 below 2**31 rows and score bins int16 (backends/stream.py), the memory
+# engine int64. Code that does arithmetic on them widens first (see normal.py).
+AnyIntArray = NDArray[np.integer[Any]]
 FloatArray = NDArray[np.float64]
 
 
@@ -46,10 +51,10 @@ class ScoreStats:
     """
 
     thresholds: FloatArray  # (U,) distinct score values, ascending
-    group: IntArray  # (E,) sorted by (group, score)
-    score: IntArray  # (E,) index into thresholds
-    pos: IntArray  # (E,) rows with true class 1 at that (group, score)
-    neg: IntArray  # (E,) rows with true class 0
+    group: AnyIntArray  # (E,) sorted by (group, score)
+    score: AnyIntArray  # (E,) index into thresholds
+    pos: AnyIntArray  # (E,) rows with true class 1 at that (group, score)
+    neg: AnyIntArray  # (E,) rows with true class 0
     n_groups: int
 
     def support(self) -> IntArray:
@@ -102,15 +107,15 @@ class JointScores:
     calibration comparison) needs ``factor == 1``.
     """
 
-    group: IntArray  # (E,)
-    candidate: IntArray  # (E,) index into the candidate table's thresholds (// factor)
-    baseline: IntArray  # (E,) index into the baseline table's thresholds (// factor)
-    count: IntArray  # (E,) rows
+    group: AnyIntArray  # (E,)
+    candidate: AnyIntArray  # (E,) index into the candidate table's thresholds (// factor)
+    baseline: AnyIntArray  # (E,) index into the baseline table's thresholds (// factor)
+    count: AnyIntArray  # (E,) rows
     n_negative_entries: int
     n_groups: int
     factor: int = 1  # fine score bins per coarse bin, per model; 1: each row's own bins
 
-    def of_class(self, positive: bool) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    def of_class(self, positive: bool) -> tuple[AnyIntArray, AnyIntArray, AnyIntArray, AnyIntArray]:
         """``(group, candidate, baseline, count)`` of the entries of one class (views)."""
         part = slice(self.n_negative_entries, None) if positive else slice(self.n_negative_entries)
         return self.group[part], self.candidate[part], self.baseline[part], self.count[part]
@@ -422,9 +427,17 @@ def marginalize(
 
 def marginalize_joint(joint: JointScores, group_to_slice: ArrayLike, n_slices: int) -> JointScores:
     """:func:`marginalize` for a :class:`JointScores`: each entry relabelled with its
-    slice, nothing sorted or merged (see :class:`JointScores`)."""
+    slice, nothing sorted or merged (see :class:`JointScores`).
+
+    The relabelled groups are as many as the table's entries and each slicing's verdict
+    makes them, so they are as narrow as the slice codes allow: int32 while there are
+    fewer than 2**31 slices (labels, not counts: nothing is summed in their type)."""
     to_slice = _codes("group_to_slice", group_to_slice, n_slices, joint.n_groups)
-    return dataclasses.replace(joint, group=to_slice[joint.group], n_groups=n_slices)
+    labels: AnyIntArray = to_slice
+    if n_slices <= np.iinfo(np.int32).max:
+        labels = to_slice.astype(np.int32)
+    group = labels[joint.group]
+    return dataclasses.replace(joint, group=group, n_groups=n_slices)
 
 
 def _marginalize_regression(
@@ -567,7 +580,7 @@ def _marginalize_scores(stats: ScoreStats, to_slice: IntArray, n_slices: int) ->
 
 
 def _scores_from_keys(
-    thresholds: FloatArray, key: IntArray, pos: IntArray, neg: IntArray, n_groups: int
+    thresholds: FloatArray, key: IntArray, pos: AnyIntArray, neg: AnyIntArray, n_groups: int
 ) -> ScoreStats:
     """Sum ``pos`` and ``neg`` per distinct (group, score) ``key``."""
     n_thresholds = max(thresholds.shape[0], 1)
@@ -691,7 +704,7 @@ def _factorize(key: IntArray, space: int) -> tuple[IntArray, IntArray]:
     return unique_keys.astype(np.int64, copy=False), inverse.astype(np.int64, copy=False)
 
 
-def _sum_by(index: NDArray[np.intp] | IntArray, weight: IntArray, size: int) -> IntArray:
+def _sum_by(index: AnyIntArray, weight: AnyIntArray, size: int) -> IntArray:
     """``bincount(index, weights)`` back as int64 (exact: counts stay far below 2**53)."""
     sums = np.bincount(index, weights=weight, minlength=size)
     return np.rint(sums).astype(np.int64)
