@@ -50,3 +50,27 @@ def validate_report(doc: dict[str, Any]) -> None:
     schema = json.loads(REPORT_SCHEMA.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
+
+
+def paired_binned_tables(n_groups: int, rows: int, seed: int) -> tuple[Any, Any, Any]:
+    """Two correlated models' binned score tables (256 bins) and their coarse joint grid
+    (factor 16), as the engines make them; some groups empty, one with one class only
+    (its paired standard error is NaN)."""
+    from mlops_gates.stats.reduce import reduce_joint_scores, reduce_scores
+    from mlops_gates.stats.scorebins import ScoreBins
+
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, n_groups, rows)
+    group[group % 7 == 3] = 0  # empty groups
+    y = (rng.random(rows) < 0.3).astype(np.int64)
+    y[group == 5] = 1  # one class only
+    latent = rng.normal(size=rows) + y
+    tables, index = [], []
+    for noise in (0.5, 0.8):
+        s = 1 / (1 + np.exp(-(latent + rng.normal(scale=noise, size=rows))))
+        bins = ScoreBins(float(s.min()), float(s.max()), 256)
+        index.append(bins.codes(s).astype(np.int64))
+        tables.append(reduce_scores(group, n_groups, y, index[-1], thresholds=bins.thresholds()))
+    f = 16
+    joint = reduce_joint_scores(group, n_groups, y, index[0] // f, index[1] // f, factor=f)
+    return tables[0], tables[1], joint

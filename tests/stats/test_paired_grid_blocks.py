@@ -8,38 +8,14 @@ import dataclasses
 
 import numpy as np
 import pytest
+from helpers import paired_binned_tables
 
 from mlops_gates.stats import normal
 from mlops_gates.stats.normal import paired_roc_auc_difference_se_bounds
 from mlops_gates.stats.reduce import (
-    JointScores,
-    ScoreStats,
     marginalize,
     marginalize_joint,
-    reduce_joint_scores,
-    reduce_scores,
 )
-from mlops_gates.stats.scorebins import ScoreBins
-
-
-def _tables(n_groups: int, rows: int, seed: int) -> tuple[ScoreStats, ScoreStats, JointScores]:
-    """Two correlated models' binned score tables and their coarse joint grid, as the
-    engines make them; some groups empty, one with one class only (NaN)."""
-    rng = np.random.default_rng(seed)
-    group = rng.integers(0, n_groups, rows)
-    group[group % 7 == 3] = 0
-    y = (rng.random(rows) < 0.3).astype(np.int64)
-    y[group == 5] = 1
-    latent = rng.normal(size=rows) + y
-    tables, index = [], []
-    for noise in (0.5, 0.8):
-        s = 1 / (1 + np.exp(-(latent + rng.normal(scale=noise, size=rows))))
-        bins = ScoreBins(float(s.min()), float(s.max()), 256)
-        index.append(bins.codes(s).astype(np.int64))
-        tables.append(reduce_scores(group, n_groups, y, index[-1], thresholds=bins.thresholds()))
-    f = 16
-    joint = reduce_joint_scores(group, n_groups, y, index[0] // f, index[1] // f, factor=f)
-    return tables[0], tables[1], joint
 
 
 def _one_pass(entries: tuple, mean_c, width_c, mean_b, width_b, n_groups):  # type: ignore[no-untyped-def]
@@ -66,7 +42,7 @@ def test_grid_sums_in_blocks_are_one_passs_bits(
     block: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(normal, "_BLOCK", block)
-    cand, base, joint = _tables(n_groups=30, rows=40_000, seed=5)
+    cand, base, joint = paired_binned_tables(n_groups=30, rows=40_000, seed=5)
     assert joint.group.shape[0] > 1000  # several blocks at the smaller sizes
     for positive in (True, False):
         c, b = normal._placements(cand)[1 - positive], normal._placements(base)[1 - positive]
@@ -82,10 +58,10 @@ def test_grid_sums_in_blocks_are_one_passs_bits(
 
 @pytest.mark.parametrize("block", [3, 1 << 30])
 def test_bounds_do_not_depend_on_the_block(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    cand, base, joint = _tables(n_groups=25, rows=30_000, seed=9)
+    cand, base, joint = paired_binned_tables(n_groups=25, rows=30_000, seed=9)
     whole = paired_roc_auc_difference_se_bounds(cand, base, joint)
     assert np.isfinite(whole[0]).sum() > 10 and np.isnan(whole[0]).any()
-    cand, base, joint = _tables(n_groups=25, rows=30_000, seed=9)  # fresh memos
+    cand, base, joint = paired_binned_tables(n_groups=25, rows=30_000, seed=9)  # fresh memos
     monkeypatch.setattr(normal, "_BLOCK", block)
     parts = paired_roc_auc_difference_se_bounds(cand, base, joint)
     for x, y in zip(parts, whole, strict=True):
@@ -93,7 +69,7 @@ def test_bounds_do_not_depend_on_the_block(block: int, monkeypatch: pytest.Monke
 
 
 def test_a_slicing_relabels_the_grid_with_int32_codes_and_the_same_bits() -> None:
-    cand, base, joint = _tables(n_groups=40, rows=50_000, seed=2)
+    cand, base, joint = paired_binned_tables(n_groups=40, rows=50_000, seed=2)
     to_slice = np.arange(40) % 6
     narrow = marginalize_joint(joint, to_slice, 6)
     assert narrow.group.dtype == np.int32
