@@ -625,7 +625,8 @@ def _scores_from_rows(
 
     One sort of the packed keys ``(group * n_thresholds + index) * 2 + positive``
     (:func:`sorted_cells`): on a million rows several times faster than dense sums over a
-    key space (groups x score bins) larger than the rows. Most of the cost left is
+    key space (groups x score bins) many times the rows; up to a few times the rows
+    :func:`_dense_scores` sums densely instead. Most of the cost left is
     touching fresh memory, so the keys are packed and sorted in one buffer, 32 bits wide
     whenever they fit. The table itself is int64, as every backend's.
     """
@@ -634,6 +635,8 @@ def _scores_from_rows(
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return _scores_from_keys(thresholds, empty, empty, empty, n_groups)
+    if n_groups * n_thresholds <= _dense_limit(n):
+        return _dense_scores(thresholds, group, index, positive, n_groups)
     narrow = 2 * n_groups * n_thresholds <= np.iinfo(np.int32).max
     packed = np.multiply(group, n_thresholds, dtype=np.int32 if narrow else np.int64)
     packed += index
@@ -662,6 +665,36 @@ def _scores_from_rows(
         score=cells,
         pos=pos,
         neg=neg,
+        n_groups=n_groups,
+    )
+
+
+def _dense_scores(
+    thresholds: FloatArray,
+    group: IntArray,
+    index: NDArray[np.signedinteger[Any]],
+    positive: IntArray,
+    n_groups: int,
+) -> ScoreStats:
+    """:func:`_scores_from_rows` when the (group, score) space is at most a few times the
+    rows, as with binned scores on a million rows (800 groups x 4,096 bins): two integer
+    bincounts and one scan of the space cost about half the sort (issue 25's profile).
+    The same table: cells ascending by (group, score), exact int64 counts."""
+    n_thresholds = max(thresholds.shape[0], 1)
+    space = n_groups * n_thresholds
+    key = np.multiply(group, n_thresholds, dtype=np.int32 if space <= 1 << 31 else np.int64)
+    key += index
+    total = np.bincount(key, minlength=space)
+    pos = np.bincount(key[positive == 1], minlength=space)
+    del key
+    keep = np.flatnonzero(total)
+    cell_pos = pos[keep].astype(np.int64, copy=False)
+    return ScoreStats(
+        thresholds=thresholds,
+        group=keep // n_thresholds,
+        score=keep % n_thresholds,
+        pos=cell_pos,
+        neg=total[keep].astype(np.int64, copy=False) - cell_pos,
         n_groups=n_groups,
     )
 

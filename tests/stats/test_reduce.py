@@ -116,6 +116,40 @@ def test_score_table_is_sorted_by_group_then_score() -> None:
 
 
 @pytest.mark.parametrize(
+    ("rows", "n_groups", "n_bins"),
+    [
+        (20_000, 5, 64),  # a key space smaller than the rows: summed densely
+        (300, 50, 4_096),  # one far larger than the rows: sorted
+        (3, 1, 1),
+    ],
+)
+def test_binned_score_table_counts_every_cell_as_pandas_does(
+    rows: int, n_groups: int, n_bins: int
+) -> None:
+    import pandas as pd
+
+    from mlops_gates.stats.reduce import reduce_scores
+
+    rng = np.random.default_rng(rows)
+    groups = rng.integers(0, n_groups, rows)
+    bins = rng.integers(0, n_bins, rows)
+    y = rng.integers(0, 2, rows)
+    table = reduce_scores(groups, n_groups, y, bins, thresholds=np.linspace(0, 1, n_bins))
+    expected = (
+        pd.DataFrame({"g": groups, "s": bins, "y": y})
+        .groupby(["g", "s"])["y"]
+        .agg(["sum", "size"])
+        .reset_index()
+    )
+    for field in ("group", "score", "pos", "neg"):
+        assert getattr(table, field).dtype == np.int64, field
+    np.testing.assert_array_equal(table.group, expected["g"])
+    np.testing.assert_array_equal(table.score, expected["s"])
+    np.testing.assert_array_equal(table.pos, expected["sum"])
+    np.testing.assert_array_equal(table.neg, expected["size"] - expected["sum"])
+
+
+@pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"groups": [0, 2]}, r"groups must hold codes in \[0, 2\)"),
