@@ -684,17 +684,18 @@ def _dense_scores(
     space = n_groups * n_thresholds
     key = np.multiply(group, n_thresholds, dtype=np.int32 if space <= 1 << 31 else np.int64)
     key += index
+    # One dense array of the space alive at a time: the cells kept are about the rows.
     total = np.bincount(key, minlength=space)
-    pos = np.bincount(key[positive == 1], minlength=space)
-    del key
     keep = np.flatnonzero(total)
-    cell_pos = pos[keep].astype(np.int64, copy=False)
+    rows = total[keep].astype(np.int64, copy=False)
+    del total
+    pos = np.bincount(key[positive == 1], minlength=space)[keep].astype(np.int64, copy=False)
     return ScoreStats(
         thresholds=thresholds,
         group=keep // n_thresholds,
         score=keep % n_thresholds,
-        pos=cell_pos,
-        neg=total[keep].astype(np.int64, copy=False) - cell_pos,
+        pos=pos,
+        neg=rows - pos,
         n_groups=n_groups,
     )
 
