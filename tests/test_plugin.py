@@ -623,7 +623,9 @@ def test_an_installed_plugin_s_modules_are_not_rewritten_by_pytest(
     pytest marks every module of such a distribution for assert rewriting (again on every
     run where it cannot cache: PYTHONDONTWRITEBYTECODE). A distribution whose file list
     names `mlops_gates/__init__.py` puts this checkout in that situation; the engine's
-    modules must still import as plain Python, while the user's test file is rewritten."""
+    modules must still import as plain Python, and so must what the gates import (here
+    hypothesis, marked by its own plugin), while the user's test file, collected after the
+    gates ran, is rewritten."""
     site = pytester.mkdir("site")
     info = site / "wheel_like-1.0.dist-info"
     info.mkdir()
@@ -631,7 +633,12 @@ def test_an_installed_plugin_s_modules_are_not_rewritten_by_pytest(
     (info / "entry_points.txt").write_text("[pytest11]\nwheel_like = wheel_like_plugin\n")
     (info / "RECORD").write_text("mlops_gates/__init__.py,,\nwheel_like_plugin.py,,\n")
     (site / "wheel_like_plugin.py").write_text("")
-    _project(pytester, [SLICED])
+    # A schema gate: pandera imports hypothesis, whose own plugin marks it for rewriting.
+    schema = {"id": "schema", "kind": "schema", "schema": "schema.yaml"}
+    (pytester.path / "schema.yaml").write_text(
+        "schema_type: dataframe\napi: pandas\ncolumns:\n  y:\n    dtype: int64\n"
+    )
+    _project(pytester, [SLICED, schema])
     pytester.makepyfile(
         test_loaders="""
         import sys
@@ -647,6 +654,7 @@ def test_an_installed_plugin_s_modules_are_not_rewritten_by_pytest(
 
         def test_who_loaded_what():
             print("engine:", loader("mlops_gates.gates.runner"), loader("mlops_gates.config"))
+            print("imported by the gates:", loader("hypothesis.core"))
             print("user:", loader(__name__))
         """
     )
@@ -666,6 +674,7 @@ def test_an_installed_plugin_s_modules_are_not_rewritten_by_pytest(
         [
             "marked: True",
             "*engine: SourceFileLoader SourceFileLoader",
+            "imported by the gates: SourceFileLoader",
             "user: AssertionRewritingHook",
         ]
     )
