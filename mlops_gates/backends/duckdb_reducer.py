@@ -83,8 +83,7 @@ class DuckDBBackend(SqlBackend):
         try:
             return to_frame(con.sql(sql).to_arrow_table())
         except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DataError(f"{where}: DuckDB could not read or reduce it: {first}") from None
+            raise _failed(where, exc) from None
 
     def _stream(self, where: Path, sql: str) -> Iterator[Any]:
         con = self._connection()
@@ -93,8 +92,7 @@ class DuckDBBackend(SqlBackend):
         try:
             yield from con.sql(sql).to_arrow_reader(STREAM_ROWS)
         except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DataError(f"{where}: DuckDB could not read or reduce it: {first}") from None
+            raise _failed(where, exc) from None
 
     def _register(self, name: str, table: Any) -> None:
         self._connection().register(name, table)
@@ -123,3 +121,10 @@ class DuckDBBackend(SqlBackend):
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def _failed(where: Path, exc: Exception) -> DataError:
+    """One line naming the file and DuckDB's first line of complaint."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return DataError(f"{where}: DuckDB could not read or reduce it: {first}")
