@@ -119,6 +119,11 @@ class Combos:
     def __init__(self, width: int) -> None:
         self.width = width
         self.id: dict[tuple[int, ...], int] = {}
+        # Packed combination -> id (-1: not looked up yet), for the radices it was packed
+        # with: batch after batch the same few thousand combinations recur, and only the
+        # new ones need the dictionary.
+        self.lut = np.zeros(0, dtype=np.int64)
+        self.radices: list[int] = []
 
     def __len__(self) -> int:
         return len(self.id)
@@ -134,8 +139,12 @@ class Combos:
             packed += col
         space = int(np.prod(radices, dtype=object))
         if space <= max(4 * n, 1 << 16):
+            if radices != self.radices:  # new values: the packing changed
+                self.lut = np.full(space, -1, dtype=np.int64)
+                self.radices = list(radices)
+            lut = self.lut
             present = np.flatnonzero(np.bincount(packed, minlength=space))
-            lut = np.zeros(space, dtype=np.int64)
+            present = present[lut[present] < 0]
             rest, inverse = present.copy(), None
         else:
             present, inverse = np.unique(packed, return_inverse=True)

@@ -26,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +55,7 @@ from mlops_gates.config import Config
 from mlops_gates.errors import DataError
 from mlops_gates.sources.data import Table, index_columns, infer_format
 from mlops_gates.sources.evaluation import encode_labels
-from mlops_gates.stats.reduce import sorted_cells
+from mlops_gates.stats.reduce import counted_cells
 from mlops_gates.stats.scorebins import ScoreBins
 
 __all__ = ["STREAMING_KINDS", "STREAM_MIN_ROWS", "Unstreamable", "stream_reduce", "streams"]
@@ -61,8 +63,8 @@ __all__ = ["STREAMING_KINDS", "STREAM_MIN_ROWS", "Unstreamable", "stream_reduce"
 # Gate kinds that read only the reduced tables: a run of these alone never needs the rows.
 STREAMING_KINDS = frozenset({"metric", "fairness", "baseline", "calibration", "churn"})
 BATCH_ROWS = 1 << 18  # rows per batch: its temporaries are what streaming holds
-# Files with fewer rows are read whole: at 1M rows a whole read is about 0.3 s CPU faster
-# (bench/README.md, 2026-12-06), and the rows of such a file fit in a few hundred MB.
+# Files with fewer rows are read whole: at 1M rows both reads take about the same CPU
+# (bench/README.md, 2026-12-07), and the rows of such a file fit in a few hundred MB.
 STREAM_MIN_ROWS = 1 << 21
 
 
@@ -134,7 +136,7 @@ def stream_reduce(config: Config, path: Path) -> Reduced:
         }
         joint = plan.joint and len(bins) == 2
         reducer = _Batches(plan, label, preds, scored, bins, joint, n_rows)
-        for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=needed):
+        for batch in _read_ahead(file.iter_batches(batch_size=BATCH_ROWS, columns=needed)):
             reducer.add(batch)
             del batch  # its buffers are free to go back before the next is read
     _give_back()
@@ -142,6 +144,18 @@ def stream_reduce(config: Config, path: Path) -> Reduced:
     del reducer
     _give_back()
     return reduced
+
+
+def _read_ahead(batches: Iterator[Any]) -> Iterator[Any]:
+    """`batches`, each next one read on a second thread while this one is reduced: pyarrow
+    reads and decodes without holding the GIL, so the read overlaps the counting. One
+    batch more is held; the thread's read finishes before this generator does."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(next, batches, None)
+        while (batch := ahead.result()) is not None:
+            ahead = pool.submit(next, batches, None)
+            yield batch
+            del batch
 
 
 def _give_back() -> None:
@@ -205,7 +219,7 @@ class _Batches:
         self.n_bins = next(iter(bins.values())).n_bins if bins else 1
         # Per model, rows per (pair, bin), flat; 32 bits hold any count of a smaller file.
         self.count_type = np.int32 if n_rows < 1 << 31 else np.int64
-        self.hist = {m: np.zeros(0, dtype=self.count_type) for m in bins}
+        self.hist = {m: _Tally(self.count_type) for m in bins}
         # Paired scores. On a coarse grid (plan.paired_factor; the factor grows with the
         # score groups seen, so the grid only ever coarsens, exactly): rows per (pair,
         # candidate bin // f, baseline bin // f), dense like `hist`. Else one packed key
@@ -215,7 +229,7 @@ class _Batches:
         coarse = joint and paired_grid(n_rows, fine=plan.joint_fine)
         self.grid_factor = paired_factor(self.n_bins, 1, n_rows, fine=False) if coarse else 1
         # Counts as narrow as `hist`'s: the dense grid is pairs x C² whatever the rows.
-        self.grid = np.zeros(0, dtype=self.count_type) if coarse else None
+        self.grid = _Tally(self.count_type) if coarse else None
         self.joint = np.empty(n_rows, dtype=np.int64) if joint and not coarse else None
         self.filled = 0
 
@@ -227,7 +241,10 @@ class _Batches:
         for c in self.plan.columns:
             col = batch.column(c)
             values = self.slice_values[c]
-            indices = np.asarray(col.indices.fill_null(len(col.dictionary)))
+            indices = col.indices
+            if indices.null_count:  # missing values: the code after the dictionary's
+                indices = indices.fill_null(len(col.dictionary))
+            indices = np.asarray(indices)
             uniques = np.asarray([*col.dictionary.to_pylist(), None], dtype=object)
             used = np.flatnonzero(np.bincount(indices, minlength=len(uniques)))
             lut = np.zeros(len(uniques), dtype=np.int64)
@@ -260,13 +277,8 @@ class _Batches:
             index[model] = self.bins[model].codes(s)
             key = pair * nb
             key += index[model]
-            old = self.hist[model]
-            if old.shape[0] < n_pairs * nb:
-                old = np.concatenate([old, np.zeros(n_pairs * nb - old.shape[0], old.dtype)])
-            cells, counts = sorted_cells(key)  # as long as the batch, not the table
-            old[cells] += counts.astype(old.dtype, copy=False)
-            self.hist[model] = old
-            del key, cells, counts
+            self.hist[model].add(key, n_pairs * nb)
+            del key
         if self.grid is not None:
             self._add_grid(pair, index["candidate"], index["baseline"])
         if self.joint is not None:
@@ -287,31 +299,28 @@ class _Batches:
         assert self.grid is not None
         if factor < self.grid_factor:
             raise Unstreamable("the paired grid cannot become finer")
+        if factor == self.grid_factor:
+            return
         side, new = self._side(self.grid_factor), self._side(factor)
-        self.grid = coarsen_grid(self.grid, side, factor // self.grid_factor, new)
+        self.grid.counts = coarsen_grid(self.grid.counts, side, factor // self.grid_factor, new)
         self.grid_factor = factor
 
     def _add_grid(self, pair: np.ndarray, cand: np.ndarray, base: np.ndarray) -> None:
         self._regrid(paired_factor(self.n_bins, len(self.score), self.n_rows, fine=False))
         f, side = self.grid_factor, self._side(self.grid_factor)
+        assert self.grid is not None
         key = pair * (side * side)
         key += np.floor_divide(cand, f) * side
         key += np.floor_divide(base, f)
-        size = len(self.pairs) * side * side
-        assert self.grid is not None
-        if self.grid.shape[0] < size:
-            grown = np.zeros(size, dtype=self.grid.dtype)
-            grown[: self.grid.shape[0]] = self.grid
-            self.grid = grown
-        cells, counts = sorted_cells(key)
-        self.grid[cells] += counts.astype(self.grid.dtype, copy=False)
+        self.grid.add(key, len(self.pairs) * side * side)
 
     def _count_cells(self, fine: np.ndarray, labels: list[np.ndarray], radix: list[int]) -> None:
         key = fine.copy()
         for codes, r in zip(labels, radix, strict=True):
             key *= r
             key += codes
-        cells, counts = sorted_cells(key)
+        # A few thousand slice combinations times the labels' values: counted densely.
+        cells, counts = counted_cells(key, len(self.fine) * int(np.prod(radix)))
         digits = []
         for r in reversed(radix):
             digits.append(cells % r)
@@ -319,6 +328,39 @@ class _Batches:
         digits.append(cells)
         digits.reverse()
         self.cells.append((np.stack(digits, axis=1), counts))
+
+    def _merged_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every batch's cells, each once, in ascending (fine, label, predictions...)
+        order, with their rows: the digits packed with the run's final radices (each batch
+        packed with the values it had seen) and counted."""
+        rows = np.concatenate([c for c, _ in self.cells])
+        weights = np.concatenate([w for _, w in self.cells])
+        self.cells = []
+        radices = [len(self.fine), *(len(self.label_values[c]) for c in [self.label, *self.preds])]
+        space = int(np.prod(radices, dtype=object))
+        if space >= 1 << 62:  # (not with a few slice and label values): sort the rows
+            cells, inverse = np.unique(rows, axis=0, return_inverse=True)
+            summed = np.bincount(inverse.reshape(-1), weights=weights, minlength=len(cells))
+            return cells, np.rint(summed).astype(np.int64)
+        key = rows[:, 0].copy()
+        for j, r in enumerate(radices[1:], start=1):
+            key *= r
+            key += rows[:, j]
+        del rows
+        if space <= max(4 * key.shape[0], 1 << 16):
+            summed = np.bincount(key, weights=weights, minlength=space)
+            present = np.flatnonzero(summed)  # every cell counts at least one row
+            summed = summed[present]
+        else:
+            present, inverse = np.unique(key, return_inverse=True)
+            summed = np.bincount(inverse, weights=weights, minlength=present.shape[0])
+        digits = []
+        for r in reversed(radices[1:]):
+            digits.append(present % r)
+            present //= r
+        digits.append(present)
+        digits.reverse()
+        return np.stack(digits, axis=1), np.rint(summed).astype(np.int64)
 
     def _map_scores(self, codes: list[np.ndarray]) -> None:
         """Extend fine combination -> score combination to the combinations seen so far."""
@@ -339,11 +381,7 @@ class _Batches:
         path: Path,
     ) -> Reduced:
         # The cells of all batches, each once: (fine, label, predictions...) -> rows.
-        rows = np.concatenate([c for c, _ in self.cells])
-        weights = np.concatenate([w for _, w in self.cells])
-        cells, inverse = np.unique(rows, axis=0, return_inverse=True)
-        weights = np.bincount(inverse.reshape(-1), weights=weights, minlength=cells.shape[0])
-        weights = np.rint(weights).astype(np.int64)
+        cells, weights = self._merged_cells()
         combos = self.fine.table()
         plan = self.plan
         factorized = {}
@@ -399,14 +437,18 @@ class _Batches:
             reduced.score_range[model] = ranges[model]
             reduced.bins[model] = self.bins[model]
             reduced.scores[model] = score_table(
-                self.hist.pop(model), pair_group, pair_class, ng, self.bins[model].thresholds()
+                self.hist.pop(model).counts,
+                pair_group,
+                pair_class,
+                ng,
+                self.bins[model].thresholds(),
             )
         if self.grid is not None:
             # The factor every engine uses for this many score groups: the same grid.
             self._regrid(paired_factor(nb, ng, n_rows, fine=False))
             side = self._side(self.grid_factor)
             reduced.joint_scores = joint_grid(
-                self.grid, pair_group, pair_class, ng, side, self.grid_factor
+                self.grid.counts, pair_group, pair_class, ng, side, self.grid_factor
             )
             self.grid = None
         if self.joint is not None:
@@ -416,6 +458,41 @@ class _Batches:
             self.joint = None
             reduced.joint_scores = joint_table(keys, pair_group, pair_class, ng, nb)
         return reduced
+
+
+class _Tally:
+    """Rows per key of a dense table that grows with the values seen (`counts`).
+
+    A batch's keys are added with `np.add.at` and a ones array of the table's own type:
+    about 8 ns a key, against about 30 for sorting them into cells, and nothing as large
+    as the table is allocated (a `bincount` of the table's size would be, each batch)."""
+
+    def __init__(self, count_type: type[np.signedinteger[Any]]) -> None:
+        self.room = np.zeros(0, dtype=count_type)  # the table and room to grow
+        self.size = 0
+        self.ones = np.ones(0, dtype=count_type)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Rows per key, for every key below the largest `size` given."""
+        return self.room[: self.size]
+
+    @counts.setter
+    def counts(self, table: np.ndarray) -> None:
+        self.room, self.size = table, table.shape[0]
+
+    def add(self, keys: np.ndarray, size: int) -> None:
+        """Count `keys`, each below `size` (the table grows to it)."""
+        if self.room.shape[0] < size:
+            # A few values first seen in each batch grow the table a little each time:
+            # a quarter more room spares copying it every batch.
+            grown = np.zeros(max(size, self.room.shape[0] * 5 // 4), dtype=self.room.dtype)
+            grown[: self.size] = self.counts
+            self.room = grown
+        self.size = max(self.size, size)
+        if self.ones.shape[0] < keys.shape[0]:
+            self.ones = np.ones(keys.shape[0], dtype=self.counts.dtype)
+        np.add.at(self.room, keys, self.ones[: keys.shape[0]])
 
 
 def _text_dtype() -> Any:

@@ -24,6 +24,7 @@ __all__ = [
     "RegressionStats",
     "ScoreStats",
     "coarsen_scores",
+    "counted_cells",
     "marginalize",
     "marginalize_joint",
     "reduce_classification",
@@ -720,6 +721,24 @@ def sorted_cells(keys: NDArray[np.signedinteger[Any]]) -> tuple[NDArray[Any], In
     np.subtract(starts[1:], starts[:-1], out=count[:-1])
     count[-1] = n - starts[-1]
     return keys[starts], count
+
+
+def counted_cells(keys: NDArray[np.signedinteger[Any]], space: int) -> tuple[IntArray, IntArray]:
+    """:func:`sorted_cells` for keys known to lie in ``[0, space)``, as int64: summed
+    densely (one ``bincount``, no sort) when the space is at most a few times the keys,
+    else sorted 32 bits wide whenever the space fits (twice as fast as 64). ``keys`` may
+    be overwritten either way."""
+    n = keys.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if space <= _dense_limit(n):
+        counts = np.bincount(keys, minlength=space)
+        cells = np.flatnonzero(counts)
+        return cells.astype(np.int64, copy=False), counts[cells].astype(np.int64, copy=False)
+    if space <= np.iinfo(np.int32).max and keys.dtype != np.int32:
+        keys = keys.astype(np.int32)
+    cells, counts = sorted_cells(keys)
+    return cells.astype(np.int64, copy=False), counts
 
 
 def _dense_limit(entries: int) -> int:

@@ -72,6 +72,7 @@ def project(
     task: dict[str, Any] | None = None,
     baseline: bool = True,
     engine: str = "memory",
+    bins: int = 64,
 ) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(data, preserve_index=False)
@@ -82,7 +83,7 @@ def project(
         "task": task or {"type": "binary", "label": "y"},
         "candidate": {"predictions": "pred_c", "scores": "score_c"},
         "statistics": {"replicates": 200, "seed": 7},
-        "backend": {"engine": engine, "score_bins": 64},
+        "backend": {"engine": engine, "score_bins": bins},
         "gates": gates or GATES,
     }
     if baseline:

@@ -12,6 +12,7 @@ from mlops_gates.stats.reduce import (
     ClassificationStats,
     RegressionStats,
     ScoreStats,
+    counted_cells,
     marginalize,
     reduce_classification,
     reduce_regression,
@@ -345,3 +346,25 @@ def test_stats_imports_numpy_only() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("n", "space", "dtype"),
+    [
+        (5_000, 300, np.int64),  # a few times the keys or less: summed densely
+        (5_000, 4_000_000, np.int64),  # sorted, 32 bits wide
+        (5_000, 4_000_000, np.int32),  # keys already narrow
+        (5_000, 1 << 40, np.int64),  # too wide for 32 bits: sorted as they are
+        (0, 10, np.int64),
+    ],
+)
+def test_counted_cells_are_numpys_unique_counts(n: int, space: int, dtype: type) -> None:
+    rng = np.random.default_rng(n + space)
+    # Skewed keys, so cells repeat and many keys of the space are absent.
+    keys = (rng.pareto(1.5, n) * space / 50).astype(np.int64) % space
+    keys[: min(n, 3)] = space - 1  # the space's last key is counted too
+    expected_cells, expected_counts = np.unique(keys, return_counts=True)
+    cells, counts = counted_cells(keys.astype(dtype), space)
+    assert cells.dtype == counts.dtype == np.int64
+    assert np.array_equal(cells, expected_cells)
+    assert np.array_equal(counts, expected_counts)
