@@ -44,6 +44,15 @@ def plain(v: Any) -> Any:
 def jsonable(obj: Any) -> Any:
     """Plain JSON types all the way down: dict keys as text, tuples as lists, numpy scalars
     as Python numbers, NaN and infinities as null (JSON has neither)."""
+    # Exact built-in types first: a report's tens of thousands of values are nearly all
+    # str, float, int and dict, and the general path below costs a few calls each (issue 25).
+    kind = type(obj)
+    if kind is float:
+        return obj if math.isfinite(obj) else None
+    if kind is str or kind is int or kind is bool or obj is None:
+        return obj
+    if kind is dict:
+        return {k if type(k) is str else str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
