@@ -223,6 +223,41 @@ def test_marginalize_over_all_groups_equals_one_group(rows: Rows) -> None:
         _assert_same_scores(overall.candidate_scores, single.candidate_scores)
 
 
+@pytest.mark.parametrize(
+    "per_row",
+    [1, ((1 << 31) - 1) // 1_800, 1 << 33],
+    ids=["small-counts", "just-below-the-packing-limit", "counts-too-large-to-pack"],
+)
+def test_marginalized_score_counts_are_pandas_group_sums(per_row: int) -> None:
+    """Marginalizing sums each (slice, score) cell's counts exactly, also when they are
+    too large for both to share one int64 (then summed one count at a time)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    n_groups, n_bins, n_slices = 40, 64, 6
+    cells = rng.choice(n_groups * n_bins, size=900, replace=False)
+    cells.sort()
+    group, score = cells // n_bins, cells % n_bins
+    # Weighted entries (a count per entry): at most 1,800 x per_row negatives in all, so
+    # the middle case keeps every sum below 2**31 and the last carries far beyond it.
+    pos = rng.integers(0, 3, cells.shape[0]) * per_row
+    neg = rng.integers(1, 3, cells.shape[0]) * per_row
+    table = ScoreStats(np.linspace(0, 1, n_bins), group, score, pos, neg, n_groups)
+    to_slice = rng.integers(0, n_slices, n_groups)
+    out = marginalize(table, to_slice, n_slices)
+    expected = (
+        pd.DataFrame({"s": to_slice[group], "b": score, "p": pos, "n": neg})
+        .groupby(["s", "b"])[["p", "n"]]
+        .sum()
+        .reset_index()
+    )
+    np.testing.assert_array_equal(out.group, expected["s"])
+    np.testing.assert_array_equal(out.score, expected["b"])
+    np.testing.assert_array_equal(out.pos, expected["p"])
+    np.testing.assert_array_equal(out.neg, expected["n"])
+    assert out.pos.dtype == out.neg.dtype == np.int64
+
+
 def test_marginalize_empty_slice() -> None:
     stats = reduce_classification([0, 1], 2, [0, 1], [0, 1], n_classes=2)
     out = marginalize(stats, [0, 0], 3)
