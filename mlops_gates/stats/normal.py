@@ -103,15 +103,33 @@ def _compute_placements(s: ScoreStats) -> tuple[FloatArray, FloatArray]:
     n1, n0 = _class_counts(s)
     auc = score_metric("roc_auc", s)  # the same table's point estimate, computed once
     with np.errstate(divide="ignore", invalid="ignore"):
-        # The cumulative counts ROC AUC itself used (exact: they are sums of integers).
+        # The cumulative counts ROC AUC itself used (exact: they are sums of integers, and
+        # so is every sum below until the division, in whatever order it is taken).
         neg_below = below(s, "neg")
-        pos_above = n1[g] - below(s, "pos") - pos
-        v10 = (neg_below + 0.5 * neg) / n0[g]
-        v01 = (pos_above + 0.5 * pos) / n1[g]
+        v10 = neg_below + 0.5 * neg
+        v10 /= n0[g]
+        # Positives above an entry's score in its group: the group's last running total
+        # of positives minus the entry's own (entries are sorted by group, then score).
+        v01 = _positives_above(s)
+        v01 += 0.5 * pos
+        v01 /= n1[g]
         at = auc[g]
         v10 -= at
         v01 -= at
     return v10, v01
+
+
+def _positives_above(s: ScoreStats) -> FloatArray:
+    """Per entry, the positives of its group at strictly higher scores, as floats (exact)."""
+    running = np.cumsum(s.pos, dtype=np.int64)
+    # Each group's entries are contiguous: its last running total is where the next begins.
+    ends = np.searchsorted(s.group, np.arange(1, s.n_groups + 1), side="left")
+    last = np.zeros(s.n_groups, dtype=np.int64)
+    occupied = ends > 0
+    last[occupied] = running[ends[occupied] - 1]
+    above = last[s.group]
+    above -= running
+    return above.astype(np.float64)
 
 
 def _roc_auc_se(s: ScoreStats) -> FloatArray:
