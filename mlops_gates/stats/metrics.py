@@ -36,6 +36,7 @@ __all__ = [
     "MetricSpec",
     "Task",
     "below",
+    "class_totals",
     "confusion_metric",
     "metric_values",
     "metrics_for_task",
@@ -217,6 +218,14 @@ def score_metric(name: str, scores: ScoreStats) -> FloatArray:
     return scores.memo(f"metric:{name}", compute)
 
 
+def class_totals(scores: ScoreStats) -> tuple[FloatArray, FloatArray]:
+    """Positives and negatives per group, as floats; once per table (ROC AUC, average
+    precision and DeLong's variance all read them)."""
+    n1 = scores.memo("class:n1", lambda: scores.n_positive().astype(np.float64))
+    n0 = scores.memo("class:n0", lambda: scores.n_negative().astype(np.float64))
+    return n1, n0
+
+
 def below(scores: ScoreStats, which: Literal["pos", "neg"]) -> FloatArray:
     """Per entry: the group's positives (or negatives) at strictly lower scores; computed
     once per table (ROC AUC, average precision and DeLong's variance all read it)."""
@@ -227,15 +236,19 @@ def below(scores: ScoreStats, which: Literal["pos", "neg"]) -> FloatArray:
 def _below(scores: ScoreStats, counts: NDArray[np.integer[Any]]) -> FloatArray:
     """Per entry: ``counts`` summed over the same group's strictly lower scores.
 
-    Entries are sorted by (group, score), so this is a cumulative sum restarted per group.
+    Entries are sorted by (group, score), so this is a cumulative sum restarted per group:
+    summed in integers, exact (the same floats as summing them in floats), and each
+    group's start found by a binary search rather than a pass over the entries.
     """
-    c = counts.astype(np.float64)
-    before = np.cumsum(c) - c
-    first = np.ones(scores.group.shape[0], dtype=bool)
-    first[1:] = scores.group[1:] != scores.group[:-1]
-    base = np.zeros(scores.n_groups)
-    base[scores.group[first]] = before[first]
-    return np.asarray(before - base[scores.group], dtype=np.float64)
+    if counts.shape[0] == 0:
+        return np.zeros(0, dtype=np.float64)
+    before = np.cumsum(counts, dtype=np.int64)
+    before -= counts
+    starts = np.searchsorted(scores.group, np.arange(scores.n_groups), side="left")
+    # An empty group's start may be past the end; no entry reads its value.
+    base = before[np.minimum(starts, before.shape[0] - 1)]
+    out = before - base[scores.group]
+    return out.astype(np.float64)
 
 
 def _group_sum(scores: ScoreStats, values: NDArray[Any]) -> FloatArray:
@@ -247,7 +260,7 @@ def _group_sum(scores: ScoreStats, values: NDArray[Any]) -> FloatArray:
 def _roc_auc(s: ScoreStats) -> FloatArray:
     # Mann-Whitney form: every positive beats the negatives below it and ties half of the
     # negatives at its score; equals sklearn's trapezoidal area (midranks for ties).
-    p, n = s.n_positive().astype(np.float64), s.n_negative().astype(np.float64)
+    p, n = class_totals(s)
     wins = s.pos * (below(s, "neg") + 0.5 * s.neg)
     # NaN with one class only (sklearn warns and returns NaN too).
     return _div(_group_sum(s, wins), p * n)
@@ -256,7 +269,7 @@ def _roc_auc(s: ScoreStats) -> FloatArray:
 def _average_precision(s: ScoreStats) -> FloatArray:
     # sklearn's step sum Σ (R_t - R_{t+1}) P_t: recall only moves at thresholds holding
     # positives, by pos/P, and P_t counts every row scored >= t.
-    p, n = s.n_positive().astype(np.float64), s.n_negative().astype(np.float64)
+    p, n = class_totals(s)
     tp_at = p[s.group] - below(s, "pos")
     fp_at = n[s.group] - below(s, "neg")
     precision = np.where(s.pos > 0, tp_at / np.maximum(tp_at + fp_at, 1.0), 0.0)

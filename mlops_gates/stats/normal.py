@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mlops_gates.stats.metrics import below, score_metric
+from mlops_gates.stats.metrics import below, class_totals, score_metric
 from mlops_gates.stats.reduce import AnyIntArray, JointScores, ScoreStats
 
 __all__ = [
@@ -76,11 +76,10 @@ _RANGE = {"roc_auc": (0.0, 1.0), "brier": (0.0, 1.0), "log_loss": (0.0, np.inf)}
 
 
 def _class_counts(s: ScoreStats) -> tuple[FloatArray, FloatArray]:
-    """Positives and negatives per group, as floats; once per table (each is a pass over
-    its entries, and DeLong's variance, single or paired, reads them several times)."""
-    n1 = s.memo("delong:n1", lambda: s.n_positive().astype(np.float64))
-    n0 = s.memo("delong:n0", lambda: s.n_negative().astype(np.float64))
-    return n1, n0
+    """Positives and negatives per group, as floats; once per table, shared with the ROC
+    AUC itself (each is a pass over the entries, and DeLong's variance, single or paired,
+    reads them several times)."""
+    return class_totals(s)
 
 
 def _placements(s: ScoreStats) -> tuple[FloatArray, FloatArray]:

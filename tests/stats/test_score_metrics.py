@@ -144,3 +144,26 @@ def test_score_metrics_match_sklearn(rows: Rows) -> None:
             assert got.shape == (n_slices,)
             assert_close(got, [sk_score(name, rows.y_true[m], rows.scores[m]) for m in masks])
             assert_close(got_base, metric_values(name, marginalize(swapped, to_slice, n_slices)))
+
+
+def test_rank_metrics_per_group_with_empty_groups_match_sklearn() -> None:
+    # Groups 1, 3 and 5 hold no rows: the running totals restart at each group that does
+    # (found by binary search), and the empty ones are undefined.
+    rng = np.random.default_rng(11)
+    groups = rng.choice([0, 2, 4], size=600)
+    y = rng.integers(0, 2, 600)
+    s = np.round(rng.random(600) + 0.3 * y, 2)
+    stats = reduce_classification(
+        groups, 6, y, np.zeros(600, np.int64), n_classes=2, candidate_scores=s
+    )
+    for name, sk in (
+        ("roc_auc", skm.roc_auc_score),
+        ("average_precision", skm.average_precision_score),
+    ):
+        got = metric_values(name, stats)
+        for g in range(6):
+            if g % 2:
+                assert math.isnan(got[g])
+            else:
+                m = groups == g
+                assert got[g] == pytest.approx(sk(y[m], s[m]), abs=1e-12), (name, g)
