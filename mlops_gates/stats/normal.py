@@ -176,11 +176,12 @@ def paired_roc_auc_difference_se(
     d = np.empty(block, dtype=np.float64)
     other = np.empty(block, dtype=np.float64)
     sums = []
+    keys_c, keys_b = _entry_keys(candidate), _entry_keys(baseline)  # one per model
     for positive, c, b in ((True, c10, b10), (False, c01, b01)):
         # Each class needs only its own placement values: V10 for positives, V01 for
         # negatives, looked up in each model's table at the entry's own score.
         g, ci, bi, count = joint.of_class(positive)
-        of_candidate, of_baseline = _gather(candidate, c), _gather(baseline, b)
+        of_candidate, of_baseline = _gather(candidate, c, keys_c), _gather(baseline, b, keys_b)
         total = np.zeros(joint.n_groups, dtype=np.float64)
         for start in range(0, g.shape[0], block):
             part = slice(start, start + block)
@@ -388,17 +389,23 @@ _DENSE_CELLS = 1 << 22
 _Gather = Callable[[AnyIntArray, AnyIntArray, NDArray[np.int64], FloatArray], None]
 
 
-def _gather(s: ScoreStats, values: FloatArray) -> _Gather:
+def _entry_keys(s: ScoreStats) -> NDArray[np.int64]:
+    """Each entry's cell ``group x width + score`` (int64: groups may come as int32)."""
+    keys = np.multiply(s.group, max(s.thresholds.shape[0], 1), dtype=np.int64)
+    keys += s.score
+    return keys
+
+
+def _gather(s: ScoreStats, values: FloatArray, keys: NDArray[np.int64]) -> _Gather:
     """A lookup of ``values`` (one per entry of ``s``) at given (group, score index)
     pairs: ``lookup(group, score, at, out)`` writes them to ``out``, with ``at`` as
     scratch space as long. Every pair asked for must be an entry of ``s``: the joint table
-    and the models' tables come from the same rows.
+    and the models' tables come from the same rows. ``keys``: :func:`_entry_keys` of ``s``.
 
     Binned scores give a small (groups x bins) grid: spread the values over it once and
     gather, one pass and no search. Exact scores on many groups fall back to a binary
     search in the table's (group, score) order."""
     width = max(s.thresholds.shape[0], 1)
-    keys = s.group * width + s.score
     if s.n_groups * width <= _DENSE_CELLS:
         # Only the cells of the table's entries are ever read, so the grid needs no zeros.
         grid = np.empty(s.n_groups * width, dtype=np.float64)
