@@ -199,21 +199,33 @@ def paired_roc_auc_difference_se(
     return np.asarray(np.where((n1 >= 2) & (n0 >= 2), np.sqrt(var), np.nan), dtype=np.float64)
 
 
-def _add_by_runs(total: FloatArray, label: AnyIntArray, values: FloatArray) -> None:
+def _add_by_runs(
+    total: FloatArray,
+    label: AnyIntArray,
+    values: FloatArray,
+    starts: NDArray[np.intp] | None = None,
+) -> None:
     """``np.add.at(total, label, values)`` for labels that come in long runs, as the joint
-    table's do (its entries are sorted by group, and a slice is a union of groups): each
-    run of one label is summed at once (pairwise, in numpy's reduction), then the run sums
-    are added in entry order. A few thousand runs per million entries, so this is a
-    fraction of adding entry by entry (issue 25)."""
-    n = label.shape[0]
-    if n == 0:
+    table's do (its entries are sorted by group, then candidate score, and a slice is a
+    union of groups): each run of one label is summed at once (pairwise, in numpy's
+    reduction), then the run sums are added in entry order. A few thousand runs per
+    million entries, so this is a fraction of adding entry by entry (issue 25).
+    ``starts``: :func:`_runs` of ``label``, when several sums share the labels."""
+    if label.shape[0] == 0:
         return
+    if starts is None:
+        starts = _runs(label)
+    np.add.at(total, label[starts], np.add.reduceat(values, starts))
+
+
+def _runs(label: AnyIntArray) -> NDArray[np.intp]:
+    """Where each run of equal consecutive labels starts (``label`` not empty)."""
     change = np.not_equal(label[1:], label[:-1])
     starts = np.empty(int(np.count_nonzero(change)) + 1, dtype=np.intp)
     starts[0] = 0
     starts[1:] = np.flatnonzero(change)
     starts[1:] += 1
-    np.add.at(total, label[starts], np.add.reduceat(values, starts))
+    return starts
 
 
 def paired_roc_auc_difference_se_bounds(
@@ -313,8 +325,9 @@ def _grid_sums(
     The grid is as long as a fine table at scale (2M entries at 10M rows), and each
     slicing's verdict reads it: the entries are taken a block at a time into buffers that
     stay in the cache, so no per-entry array of the whole grid is ever made (issue 25's
-    peak). ``np.add.at`` adds each block's terms in entry order, exactly as one
-    ``np.bincount`` over all the entries does: the same sums to the last bit."""
+    peak). Sums by group and by candidate bin α add each run of one key at once (the
+    entries are sorted by group, then α: see :func:`_add_by_runs`); sums by baseline bin
+    β, whose keys change at every entry, add entry by entry (``np.add.at``)."""
     g, ci, bi, count = entries
     size_c, size_b = mean_c.shape[0], mean_b.shape[0]
     cells = np.zeros(n_groups, dtype=np.float64)
@@ -343,9 +356,10 @@ def _grid_sums(
             d = np.subtract(of_c[:m], of_b[:m], out=t[:m])
             d2 = np.multiply(w[:m], d, out=d)  # count·d·d, in the order it was written
             d2 *= np.subtract(of_c[:m], of_b[:m])
-            np.add.at(cells, g[part], d2)
-            np.add.at(total_c, at_c[:m], w[:m])
-            np.add.at(sum_c, at_c[:m], np.multiply(w[:m], of_b[:m], out=t[:m]))
+            _add_by_runs(cells, g[part], d2)
+            runs = _runs(at_c[:m])
+            _add_by_runs(total_c, at_c[:m], w[:m], runs)
+            _add_by_runs(sum_c, at_c[:m], np.multiply(w[:m], of_b[:m], out=t[:m]), runs)
             np.add.at(total_b, at_b[:m], w[:m])
             np.add.at(sum_b, at_b[:m], np.multiply(w[:m], of_c[:m], out=t[:m]))
     means = []
@@ -358,14 +372,17 @@ def _grid_sums(
             part = slice(start, start + block)
             m = g[part].shape[0]
             load(part, m)
-            for at, other, mean, between in (
-                (at_c, of_b, means[0], between_c),
-                (at_b, of_c, means[1], between_b),
+            for at, other, mean, between, by_runs in (
+                (at_c, of_b, means[0], between_c, True),
+                (at_b, of_c, means[1], between_b, False),
             ):
                 resid = np.subtract(other[:m], mean[at[:m]], out=t[:m])
                 term = np.multiply(w[:m], resid)
                 term *= resid
-                np.add.at(between, at[:m], term)
+                if by_runs:
+                    _add_by_runs(between, at[:m], term)
+                else:
+                    np.add.at(between, at[:m], term)
     return cells, between_c, between_b
 
 
