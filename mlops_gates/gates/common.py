@@ -60,6 +60,7 @@ class Context:
     )
     _scores: dict[tuple[tuple[str, ...], str], ScoreStats | None] = field(default_factory=dict)
     _draws: dict[tuple[tuple[str, ...], Resample], np.ndarray] = field(default_factory=dict)
+    _joints: dict[tuple[str, ...], JointScores] = field(default_factory=dict)
 
     def release(self) -> None:
         """Drop the slicings' tables and replicates the gates shared (and the placement
@@ -68,6 +69,7 @@ class Context:
         self._tables.clear()
         self._scores.clear()
         self._draws.clear()
+        self._joints.clear()
 
     @property
     def grouping(self) -> Grouping:
@@ -102,20 +104,43 @@ class Context:
         score_grouping = self.reduced.score_grouping
         if not set(columns) <= set(score_grouping.keys.columns):
             raise RuntimeError(f"no score table was reduced over {list(columns)}")
-        s2s, score_values = score_grouping.slicing(columns)
+        _, score_values = score_grouping.slicing(columns)
         if len(score_values) != len(values):
             raise RuntimeError("score and count tables disagree on the slices")
         parts: dict[str, ScoreStats | JointScores | None] = {}
         for model in ("candidate", "baseline") if scores == "both" else ("candidate",):
             parts[f"{model}_scores"] = self._score_table(columns, model)
-        joint = self.reduced.joint_scores
-        if scores == "both" and joint is not None:
-            from mlops_gates.stats.reduce import marginalize_joint
-
-            # Not kept: the relabelled table is as long as the rows, only the paired
-            # DeLong of this slicing reads it, and relabelling is one gather.
-            parts["joint_scores"] = marginalize_joint(joint, s2s, len(values))
+        if scores == "both" and self.reduced.joint_scores is not None:
+            parts["joint_scores"] = self._joint_table(columns)
         return dataclasses.replace(table, **parts), values  # type: ignore[arg-type]
+
+    def _joint_table(self, columns: tuple[str, ...]) -> JointScores:
+        """The joint score table of a slicing. A coarse grid's is merged to its cells
+        (far fewer than the groups' entries), kept, and formed from a finer slicing's
+        when the gates ask for one, as the score tables are: the counts are integers, so
+        it is the same table either way. The fine table is relabelled and not kept: it is
+        as long as the rows, and only the paired DeLong of this slicing reads it."""
+        from mlops_gates.stats.reduce import marginalize_joint
+
+        joint = self.reduced.joint_scores
+        assert joint is not None
+        kept = self._joints.get(columns)
+        if kept is not None:
+            return kept
+        grouping = self.reduced.score_grouping
+        s2s, values = grouping.slicing(columns)
+        parent = self._finer_slicing(columns) if joint.factor > 1 else None
+        if parent is None:
+            table = marginalize_joint(joint, s2s, len(values))
+        else:
+            above = self._joint_table(parent)
+            g2p, parent_values = grouping.slicing(parent)
+            up = np.zeros(len(parent_values), dtype=np.int64)
+            up[g2p] = s2s
+            table = marginalize_joint(above, up, len(values))
+        if table.count.shape[0] < joint.count.shape[0]:  # merged: small enough to keep
+            self._joints[columns] = table
+        return table
 
     def _score_table(self, columns: tuple[str, ...], model: str) -> ScoreStats | None:
         """One model's score table of a slicing, marginalized hierarchically: from the

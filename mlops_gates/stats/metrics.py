@@ -248,7 +248,7 @@ def _below(scores: ScoreStats, counts: NDArray[np.integer[Any]]) -> FloatArray:
     # An empty group's start may be past the end; no entry reads its value.
     base = before[np.minimum(starts, before.shape[0] - 1)]
     out = before - base[scores.group]
-    return out.astype(np.float64)
+    return np.asarray(out, dtype=np.float64)
 
 
 def _group_sum(scores: ScoreStats, values: NDArray[Any]) -> FloatArray:

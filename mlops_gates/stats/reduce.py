@@ -97,8 +97,9 @@ class JointScores:
     gathers only the placement values its class needs. ``candidate`` and ``baseline`` index
     the two models' own score tables (their thresholds). At most one entry per row, and
     with binned scores at most groups x bins² x 2. After :func:`marginalize_joint` the
-    groups are slices and a (slice, scores, class) may occur in several entries: the
-    entries are never merged, because everything read from them is a sum over entries.
+    groups are slices and a (slice, scores, class) may occur in several entries (the fine
+    table's entries are not merged, a coarse grid's are when its cells fit densely),
+    because everything read from them is a sum over entries.
 
     ``factor`` > 1 makes it a *coarse grid* of binned scores: ``candidate`` and
     ``baseline`` are then ``fine bin // factor`` (the same integer division in every
@@ -428,7 +429,10 @@ def marginalize(
 
 def marginalize_joint(joint: JointScores, group_to_slice: ArrayLike, n_slices: int) -> JointScores:
     """:func:`marginalize` for a :class:`JointScores`: each entry relabelled with its
-    slice, nothing sorted or merged (see :class:`JointScores`).
+    slice, nothing sorted or merged (see :class:`JointScores`); a coarse grid
+    (``factor > 1``) whose (class, slice, α, β) cells fit densely has its entries of one
+    cell merged instead, so a slicing's paired DeLong reads at most its cells, not the
+    groups' (issue 25: the whole data's grid holds 2 x 64² cells, the groups' two million).
 
     The relabelled groups are as many as the table's entries and each slicing's verdict
     makes them, so they are as narrow as the slice codes allow: int32 while there are
@@ -437,8 +441,51 @@ def marginalize_joint(joint: JointScores, group_to_slice: ArrayLike, n_slices: i
     labels: AnyIntArray = to_slice
     if n_slices <= np.iinfo(np.int32).max:
         labels = to_slice.astype(np.int32)
+    if joint.factor > 1:
+        merged = _merged_grid(joint, labels, n_slices)
+        if merged is not None:
+            return merged
     group = labels[joint.group]
     return dataclasses.replace(joint, group=group, n_groups=n_slices)
+
+
+def _merged_grid(joint: JointScores, labels: AnyIntArray, n_slices: int) -> JointScores | None:
+    """A coarse grid's entries summed per (class, slice, α, β) cell, in that order (so
+    each class is sorted by slice, then α, as the paired variance's sums expect); None
+    when the cells do not fit densely (see :func:`_dense_limit`)."""
+    entries = joint.count.shape[0]
+    if entries == 0:
+        return None
+    wc = int(joint.candidate.max()) + 1
+    wb = int(joint.baseline.max()) + 1
+    per_class = max(n_slices, 1) * wc * wb
+    if 2 * per_class > _dense_limit(entries):
+        return None
+    # Each entry's cell: where its slice's cells start (the positives' after all the
+    # negatives'), looked up per group, plus its (α, β) within the slice.
+    start = np.multiply(labels, wc * wb, dtype=np.int64)
+    key = np.empty(entries, dtype=np.int64)
+    negatives = joint.n_negative_entries
+    # mode="clip": the codes are in range, and "raise" would buffer the output.
+    np.take(start, joint.group[:negatives], out=key[:negatives], mode="clip")
+    np.take(start + per_class, joint.group[negatives:], out=key[negatives:], mode="clip")
+    key += joint.baseline
+    inner = np.multiply(joint.candidate, wb, dtype=np.int32 if wc * wb < 1 << 31 else np.int64)
+    key += inner
+    del inner
+    cells = np.zeros(2 * per_class, dtype=np.int64)
+    np.add.at(cells, key, joint.count.astype(np.int64, copy=False))
+    del key
+    keep = np.flatnonzero(cells != 0)  # counts are positive: an occupied cell is non-zero
+    count = cells[keep]
+    n_negative = int(np.searchsorted(keep, per_class))
+    keep %= per_class
+    baseline = keep % wb
+    keep //= wb
+    candidate = keep % wc
+    keep //= wc
+    group = keep.astype(labels.dtype)
+    return JointScores(group, candidate, baseline, count, n_negative, n_slices, factor=joint.factor)
 
 
 def _marginalize_regression(

@@ -70,16 +70,61 @@ def test_bounds_do_not_depend_on_the_block(block: int, monkeypatch: pytest.Monke
         np.testing.assert_allclose(x, y, rtol=1e-12)
 
 
-def test_a_slicing_relabels_the_grid_with_int32_codes_and_the_same_bits() -> None:
+def test_a_slicing_merges_the_grid_into_int32_slices_and_the_same_sums() -> None:
     cand, base, joint = paired_binned_tables(n_groups=40, rows=50_000, seed=2)
+    assert joint.factor > 1
     to_slice = np.arange(40) % 6
     narrow = marginalize_joint(joint, to_slice, 6)
     assert narrow.group.dtype == np.int32
+    assert narrow.count.shape[0] < joint.count.shape[0]  # one entry per occupied cell
     wide = dataclasses.replace(joint, group=to_slice[joint.group].astype(np.int64), n_groups=6)
     c6, b6 = marginalize(cand, to_slice, 6), marginalize(base, to_slice, 6)
     got = paired_roc_auc_difference_se_bounds(c6, b6, narrow)
     c6, b6 = marginalize(cand, to_slice, 6), marginalize(base, to_slice, 6)
     want = paired_roc_auc_difference_se_bounds(c6, b6, wide)
     for x, y in zip(got, want, strict=True):
-        np.testing.assert_array_equal(x, y)
+        np.testing.assert_allclose(x, y, rtol=1e-12)
     assert np.isfinite(got[1]).all()
+
+
+def test_a_merged_grid_counts_each_cell_as_pandas_does() -> None:
+    import pandas as pd
+
+    _, _, joint = paired_binned_tables(n_groups=40, rows=50_000, seed=4)
+    to_slice = (np.arange(40) * 7) % 5  # slices interleaved over the groups
+    merged = marginalize_joint(joint, to_slice, 5)
+    positive = np.arange(joint.count.shape[0]) >= joint.n_negative_entries
+    want = (
+        pd.DataFrame(
+            {
+                "y": positive.astype(int),
+                "s": to_slice[joint.group],
+                "a": joint.candidate,
+                "b": joint.baseline,
+                "n": joint.count,
+            }
+        )
+        .groupby(["y", "s", "a", "b"])["n"]
+        .sum()
+        .reset_index()
+    )
+    assert merged.n_negative_entries == int((want["y"] == 0).sum())
+    for got, column in zip(
+        (merged.group, merged.candidate, merged.baseline, merged.count), "sabn", strict=True
+    ):
+        np.testing.assert_array_equal(got, want[column])
+    # The fine table (each row's own bins) is relabelled, never merged.
+    fine = dataclasses.replace(joint, factor=1)
+    assert marginalize_joint(fine, to_slice, 5).count.shape == joint.count.shape
+
+
+def test_a_grid_merged_from_a_finer_slicing_is_the_same_table() -> None:
+    # What the gates' context relies on to form region's grid from region x segment's.
+    _, _, joint = paired_binned_tables(n_groups=40, rows=50_000, seed=6)
+    fine = np.arange(40) % 8  # 8 slices
+    coarse_of_fine = np.array([0, 1, 0, 2, 1, 0, 2, 2])  # 3 slices, each a union of them
+    direct = marginalize_joint(joint, coarse_of_fine[fine], 3)
+    stepwise = marginalize_joint(marginalize_joint(joint, fine, 8), coarse_of_fine, 3)
+    assert direct.n_negative_entries == stepwise.n_negative_entries
+    for name in ("group", "candidate", "baseline", "count"):
+        np.testing.assert_array_equal(getattr(stepwise, name), getattr(direct, name))
