@@ -10,7 +10,7 @@ from statistics import NormalDist
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
@@ -65,12 +65,15 @@ def check_bounds(
     assert np.array_equal(np.isfinite(lo), defined) and np.array_equal(np.isfinite(hi), defined)
     assert np.array_equal(reported, hi, equal_nan=True)  # the conservative end is reported
     e, low, high = exact[defined], lo[defined], hi[defined]
-    assert np.all(low <= e * (1 + REL) + 1e-15), (low, e)
-    assert np.all(e <= high * (1 + REL) + 1e-15), (e, high)
+    # On the variances, whose sums round: an exact 0 may come out as 3e-19 (a standard
+    # error of 5e-10, seed 9223 below), which no tolerance on the roots would allow.
+    assert np.all(low**2 <= e**2 * (1 + REL) + 1e-15), (low, e)
+    assert np.all(e**2 <= high**2 * (1 + REL) + 1e-15), (e, high)
     return e, low, high
 
 
 @settings(max_examples=60, deadline=None)
+@example(seed=9223, rows=42, n_groups=5, n_bins=16, f=2, rho=0.96875)
 @given(
     seed=st.integers(0, 2**32 - 1),
     rows=st.integers(2, 600),
