@@ -221,9 +221,19 @@ def score_metric(name: str, scores: ScoreStats) -> FloatArray:
 def class_totals(scores: ScoreStats) -> tuple[FloatArray, FloatArray]:
     """Positives and negatives per group, as floats; once per table (ROC AUC, average
     precision and DeLong's variance all read them)."""
-    n1 = scores.memo("class:n1", lambda: scores.n_positive().astype(np.float64))
-    n0 = scores.memo("class:n0", lambda: scores.n_negative().astype(np.float64))
+    n1 = scores.memo("class:n1", lambda: _group_totals(scores, scores.pos))
+    n0 = scores.memo("class:n0", lambda: _group_totals(scores, scores.neg))
     return n1, n0
+
+
+def _group_totals(scores: ScoreStats, counts: NDArray[np.integer[Any]]) -> FloatArray:
+    """``counts`` summed per group, as floats: the entries are sorted by group, so each
+    group's total is the difference of a running total (in integers: exact, the same
+    numbers as ``n_positive()``) at its two ends, found by binary search."""
+    running = np.zeros(counts.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, dtype=np.int64, out=running[1:])
+    ends = np.searchsorted(scores.group, np.arange(scores.n_groups + 1), side="left")
+    return np.asarray(running[ends[1:]] - running[ends[:-1]], dtype=np.float64)
 
 
 def below(scores: ScoreStats, which: Literal["pos", "neg"]) -> FloatArray:

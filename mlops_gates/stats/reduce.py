@@ -593,7 +593,8 @@ def _marginalize_scores(stats: ScoreStats, to_slice: IntArray, n_slices: int) ->
     n_thr = max(stats.thresholds.shape[0], 1)
     if n_slices * n_thr <= _dense_limit(stats.group.shape[0]):
         # Few (slice, score) cells, as with binned scores: sum into a dense table, no sort.
-        key = to_slice[stats.group] * n_thr + stats.score
+        key = (to_slice * n_thr)[stats.group]  # one gather of each group's first cell
+        key += stats.score
         return _dense_marginal(stats.thresholds, key, stats.pos, stats.neg, n_slices)
     # Entries in score order, then a stable sort by slice: that keeps score order within
     # each slice, and for up to 65,536 slices numpy does it as a radix sort, so a slicing
