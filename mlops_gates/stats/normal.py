@@ -183,8 +183,7 @@ def paired_roc_auc_difference_se(
         g, ci, bi, count = joint.of_class(positive)
         of_candidate, of_baseline = _gather(candidate, c, keys_c), _gather(baseline, b, keys_b)
         total = np.zeros(joint.n_groups, dtype=np.float64)
-        for start in range(0, g.shape[0], block):
-            part = slice(start, start + block)
+        for part in _blocks(g, block):
             m = g[part].shape[0]
             dm = d[:m]
             of_candidate(g[part], ci[part], at[:m], dm)
@@ -216,6 +215,26 @@ def _add_by_runs(
     if starts is None:
         starts = _runs(label)
     np.add.at(total, label[starts], np.add.reduceat(values, starts))
+
+
+def _blocks(label: AnyIntArray, block: int) -> list[slice]:
+    """Consecutive parts of at most ``block`` entries that end where a run of one label
+    ends, unless the run is longer (then at ``block`` entries from where it starts).
+
+    Each run is then cut at the same offsets from its start whatever precedes it, so its
+    sums (:func:`_add_by_runs`) are the same bits in a table of all groups and in one of
+    some of them (the report context bounds every score group a block at a time)."""
+    n = label.shape[0]
+    parts, start = [], 0
+    while start < n:
+        end = min(start + block, n)
+        if end < n and label[end] == label[end - 1]:
+            inside = np.flatnonzero(label[start + 1 : end] != label[start : end - 1])
+            if inside.shape[0]:
+                end = start + int(inside[-1]) + 1  # the last run starting in the block
+        parts.append(slice(start, end))
+        start = end
+    return parts
 
 
 def _runs(label: AnyIntArray) -> NDArray[np.intp]:
@@ -365,8 +384,7 @@ def _grid_sums(
         np.copyto(w[:m], count[part], casting="unsafe")  # exact: counts < 2**53
 
     with np.errstate(invalid="ignore"):
-        for start in range(0, g.shape[0], block):
-            part = slice(start, start + block)
+        for part in _blocks(g, block):
             m = g[part].shape[0]
             load(part, m)
             d = np.subtract(of_c[:m], of_b[:m], out=t[:m])
@@ -384,8 +402,7 @@ def _grid_sums(
             means.append(np.where(total > 0, mean / np.where(total > 0, total, 1.0), 0.0))
     between_c, between_b = np.zeros(size_c), np.zeros(size_b)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for start in range(0, g.shape[0], block):
-            part = slice(start, start + block)
+        for part in _blocks(g, block):
             m = g[part].shape[0]
             load(part, m)
             for at, other, mean, between, by_runs in (
