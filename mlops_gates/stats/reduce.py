@@ -452,7 +452,12 @@ def marginalize_joint(joint: JointScores, group_to_slice: ArrayLike, n_slices: i
 def _merged_grid(joint: JointScores, labels: AnyIntArray, n_slices: int) -> JointScores | None:
     """A coarse grid's entries summed per (class, slice, α, β) cell, in that order (so
     each class is sorted by slice, then α, as the paired variance's sums expect); None
-    when the cells do not fit densely (see :func:`_dense_limit`)."""
+    when the cells do not fit densely (see :func:`_dense_limit`).
+
+    The entries are read a block at a time into one dense array of cell counts, and the
+    merged table is as narrow as its values allow (int16 bins, int32 counts below 2**31
+    rows): it is kept for the slicing's later gates, and at 10M rows the groups' grid
+    has two million entries (issue 25's peak: bench/cpu.py --phases)."""
     entries = joint.count.shape[0]
     if entries == 0:
         return None
@@ -461,31 +466,51 @@ def _merged_grid(joint: JointScores, labels: AnyIntArray, n_slices: int) -> Join
     per_class = max(n_slices, 1) * wc * wb
     if 2 * per_class > _dense_limit(entries):
         return None
+    rows = int(joint.count.sum(dtype=np.int64))
+    counts_type: type[np.integer[Any]] = np.int32 if rows < 1 << 31 else np.int64
+    cells = np.zeros(2 * per_class, dtype=counts_type)
     # Each entry's cell: where its slice's cells start (the positives' after all the
     # negatives'), looked up per group, plus its (α, β) within the slice.
-    start = np.multiply(labels, wc * wb, dtype=np.int64)
-    key = np.empty(entries, dtype=np.int64)
+    first = np.multiply(labels, wc * wb, dtype=np.int64)
+    starts = (first, first + per_class)
     negatives = joint.n_negative_entries
-    # mode="clip": the codes are in range, and "raise" would buffer the output.
-    np.take(start, joint.group[:negatives], out=key[:negatives], mode="clip")
-    np.take(start + per_class, joint.group[negatives:], out=key[negatives:], mode="clip")
-    key += joint.baseline
-    inner = np.multiply(joint.candidate, wb, dtype=np.int32 if wc * wb < 1 << 31 else np.int64)
-    key += inner
-    del inner
-    cells = np.zeros(2 * per_class, dtype=np.int64)
-    np.add.at(cells, key, joint.count.astype(np.int64, copy=False))
-    del key
+    block = min(_MERGE_BLOCK, entries)
+    key, inner = np.empty(block, dtype=np.int64), np.empty(block, dtype=np.int64)
+    # The counts go through a buffer of our own: np.add.at takes its slow loop for an
+    # array whose dtype is not numpy's own instance (an unpickled table's: 15 ms a block
+    # instead of 1, numpy 2.4), and the buffer has the cells' type.
+    weight = np.empty(block, dtype=counts_type)
+    for lo in range(0, entries, block):
+        hi = min(lo + block, entries)
+        m, cut = hi - lo, min(max(negatives - lo, 0), hi - lo)
+        g = joint.group[lo:hi]
+        # mode="clip": the codes are in range, and "raise" would buffer the output.
+        np.take(starts[0], g[:cut], out=key[:cut], mode="clip")
+        np.take(starts[1], g[cut:], out=key[cut:m], mode="clip")
+        np.multiply(joint.candidate[lo:hi], wb, out=inner[:m], dtype=np.int64)
+        key[:m] += inner[:m]
+        key[:m] += joint.baseline[lo:hi]
+        np.copyto(weight[:m], joint.count[lo:hi])
+        np.add.at(cells, key[:m], weight[:m])
+    del key, inner, weight
     keep = np.flatnonzero(cells != 0)  # counts are positive: an occupied cell is non-zero
     count = cells[keep]
+    del cells
     n_negative = int(np.searchsorted(keep, per_class))
     keep %= per_class
-    baseline = keep % wb
+    bins_type: type[np.integer[Any]] = (
+        np.int16 if max(wc, wb) <= np.iinfo(np.int16).max else np.int64
+    )
+    baseline = (keep % wb).astype(bins_type)
     keep //= wb
-    candidate = keep % wc
+    candidate = (keep % wc).astype(bins_type)
     keep //= wc
     group = keep.astype(labels.dtype)
     return JointScores(group, candidate, baseline, count, n_negative, n_slices, factor=joint.factor)
+
+
+# Joint entries per block when a coarse grid is merged (1 MB of keys).
+_MERGE_BLOCK = 1 << 17
 
 
 def _marginalize_regression(
