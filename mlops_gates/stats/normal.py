@@ -177,11 +177,13 @@ def paired_roc_auc_difference_se(
     other = np.empty(block, dtype=np.float64)
     sums = []
     keys_c, keys_b = _entry_keys(candidate), _entry_keys(baseline)  # one per model
+    grids: dict[str, FloatArray] = {}  # one lookup grid per model, filled again per class
     for positive, c, b in ((True, c10, b10), (False, c01, b01)):
         # Each class needs only its own placement values: V10 for positives, V01 for
         # negatives, looked up in each model's table at the entry's own score.
         g, ci, bi, count = joint.of_class(positive)
-        of_candidate, of_baseline = _gather(candidate, c, keys_c), _gather(baseline, b, keys_b)
+        of_candidate = _gather(candidate, c, keys_c, grids, "candidate")
+        of_baseline = _gather(baseline, b, keys_b, grids, "baseline")
         total = np.zeros(joint.n_groups, dtype=np.float64)
         for part in _blocks(g, block):
             m = g[part].shape[0]
@@ -446,7 +448,13 @@ def _entry_keys(s: ScoreStats) -> NDArray[np.int64]:
     return keys
 
 
-def _gather(s: ScoreStats, values: FloatArray, keys: NDArray[np.int64]) -> _Gather:
+def _gather(
+    s: ScoreStats,
+    values: FloatArray,
+    keys: NDArray[np.int64],
+    grids: dict[str, FloatArray] | None = None,
+    role: str = "",
+) -> _Gather:
     """A lookup of ``values`` (one per entry of ``s``) at given (group, score index)
     pairs: ``lookup(group, score, at, out)`` writes them to ``out``, with ``at`` as
     scratch space as long. Every pair asked for must be an entry of ``s``: the joint table
@@ -454,11 +462,19 @@ def _gather(s: ScoreStats, values: FloatArray, keys: NDArray[np.int64]) -> _Gath
 
     Binned scores give a small (groups x bins) grid: spread the values over it once and
     gather, one pass and no search. Exact scores on many groups fall back to a binary
-    search in the table's (group, score) order."""
+    search in the table's (group, score) order. ``grids``: where the grid is kept under
+    ``role``, to be filled again by the next lookup of that role (once the last one is
+    done with it): a 5 MB grid per model and class was mostly first touches of fresh
+    pages. Two lookups alive at once need two roles, even over the same table."""
     width = max(s.thresholds.shape[0], 1)
     if s.n_groups * width <= _DENSE_CELLS:
-        # Only the cells of the table's entries are ever read, so the grid needs no zeros.
-        grid = np.empty(s.n_groups * width, dtype=np.float64)
+        # Only the cells of the table's entries are ever read, so the grid needs no zeros:
+        # a reused grid's other cells hold stale values nobody reads.
+        grid = None if grids is None else grids.get(role)
+        if grid is None or grid.shape[0] != s.n_groups * width:
+            grid = np.empty(s.n_groups * width, dtype=np.float64)
+            if grids is not None:
+                grids[role] = grid
         grid[keys] = values
 
         def dense(
