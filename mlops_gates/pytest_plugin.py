@@ -178,6 +178,13 @@ def _freeze_for_exit() -> None:
     gc.freeze()
 
 
+def _may_be(file_path: Path, config_path: Path) -> bool:
+    """Could `file_path` resolve to the config? pytest asks about every file it walks, and
+    resolving a path costs a system call per folder in it; a path resolves to another
+    name only when its last part is a symbolic link (links among its folders keep it)."""
+    return file_path.name == config_path.name or file_path.is_symlink()
+
+
 def _pytest_is_the_program(config: pytest.Config) -> bool:
     """Is this session the process's own `pytest` / `python -m pytest`, run from the
     command line (its arguments are the process's), so that the process ends with it?"""
@@ -295,7 +302,9 @@ class GatesPlugin:
         """The config file, collected once, as the gates' collector."""
         # Lets `pytest mlops-gates.yaml` and node ids like `mlops-gates.yaml::acc` work;
         # whether the node survives collection is checked in modifyitems, not assumed.
-        if file_path.resolve() == self.config_path and not self._collected:
+        if self._collected or not _may_be(file_path, self.config_path):
+            return None
+        if file_path.resolve() == self.config_path:
             self._collected = True
             return GatesFile.from_parent(parent, path=file_path)
         return None

@@ -290,6 +290,23 @@ def test_gates_are_collected_in_every_layout(pytester: pytest.Pytester, layout: 
     assert [g["id"] for g in report["gates"]] == GATE_IDS
 
 
+def test_only_a_file_that_resolves_to_the_config_becomes_the_gates_node(
+    pytester: pytest.Pytester,
+) -> None:
+    """pytest asks the plugin about every file it walks. A link to the config under another
+    name is the config (its node ids follow the link); a file of the config's name elsewhere
+    is not."""
+    _layout(pytester, "ml")
+    (pytester.path / "gates.yaml").symlink_to(pytester.path / "ml" / "mlops-gates.yaml")
+    pytester.mkdir("other")
+    (pytester.path / "other" / "mlops-gates.yaml").write_text("version: 1\n")
+    args = ["--mlops-gates-config", "ml/mlops-gates.yaml", "gates.yaml", "other"]
+    result = pytester.runpytest("--mlops-gates", "--co", "-q", *args)
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.fnmatch_lines(["gates.yaml::mlops-gates-inputs", "gates.yaml::acc"])
+    assert "other/" not in result.stdout.str()
+
+
 def test_the_config_variable_is_honoured(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
