@@ -19,7 +19,10 @@ off (`MLOPS_GATES_TRACKING=off`): the numbers are the gates, not MLflow.
 `--pytest` also times `pytest --mlops-gates` on the same config, each plain pytest run
 right after a plain `check` run so both meet the same load, and splits one set of pytest
 runs into its stages (bench/coldrun_probe.py: start-up and plugins, configure, collection =
-the gates, items, session finish, unconfigure and exit).
+the gates, items, session finish, unconfigure and exit). pytest runs in the temporary
+folder as in a project of its own (that folder is its rootdir, no ini file); the options
+are passed as `--option=value` because pytest would read a separate value as a path and
+take this checkout as its rootdir (see `--split-options`).
 
 Bytecode: a checkout's modules have no `.pyc` where PYTHONDONTWRITEBYTECODE is set (this
 machine sets it), so every run would compile them again; pip compiles an installed package
@@ -187,13 +190,22 @@ def _time_pytest(args: argparse.Namespace, env: dict[str, str], tmp: str) -> dic
     check = [py, "-m", "mlops_gates", "check", "--config", str(args.config)]
     check += ["--report-dir", report_dir]
     pt = [py, "-m", "pytest", "--mlops-gates", "-q", "-p", "no:cacheprovider"]
-    pt += ["--mlops-gates-config", str(args.config), "--mlops-gates-report-dir", report_dir]
+    # One argument each (`--option=value`): pytest picks its rootdir and ini file before it
+    # knows a plugin's options, so a separate value that names an existing path counts as a
+    # path argument. The config's folder would then make this checkout's pyproject.toml the
+    # ini file (its `-p pytester`, its filters), and pytest would list every entry of /tmp
+    # on its way from there to the working folder: not what a user of a project waits for.
+    # `--split-options` measures that form too.
+    if args.split_options:
+        pt += ["--mlops-gates-config", str(args.config), "--mlops-gates-report-dir", report_dir]
+    else:
+        pt += [f"--mlops-gates-config={args.config}", f"--mlops-gates-report-dir={report_dir}"]
     runs: dict[str, list[tuple[float, float]]] = {"check": [], "pytest": []}
     for _ in range(args.runs):
         runs["check"].append(_run(check, env, tmp)[:2])
         runs["pytest"].append(_run(pt, env, tmp)[:2])
     print(f"\n$ MLOPS_GATES_TRACKING=off {' '.join(pt[1:])}  (alternating with check)")
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"options": "split" if args.split_options else "joined"}
     for mode, got in runs.items():
         walls, cpus = [w for w, _ in got], [c for _, c in got]
         mw, mc = statistics.median(walls), statistics.median(cpus)
@@ -243,6 +255,20 @@ def _compare(before: dict[str, Any], after: dict[str, Any]) -> None:
         if plain:
             mw, mc = statistics.median(plain["wall"]), statistics.median(plain["cpu"])
             print(f"  plain `check` {label}: median wall {mw:.2f} s, CPU {mc:.2f} s")
+        pt = doc.get("pytest", {})
+        for mode in ("check", "pytest"):
+            if mode in pt:
+                mw, mc = statistics.median(pt[mode]["wall"]), statistics.median(pt[mode]["cpu"])
+                # Files from before the option had the split form (see --split-options).
+                how = f", options {pt.get('options', 'split')}" if mode == "pytest" else ""
+                line = f"  --pytest loop, {mode} {label}: median wall {mw:.2f} s, CPU {mc:.2f} s"
+                print(line + how)
+    stages_before = before.get("pytest", {}).get("stages", {})
+    stages_after = after.get("pytest", {}).get("stages", {})
+    if stages_before or stages_after:
+        print("  pytest --mlops-gates stages (wall s), before -> after:")
+        for n in dict.fromkeys([*stages_before, *stages_after]):
+            print(f"    {n:52} {stages_before.get(n, 0):5.2f} -> {stages_after.get(n, 0):5.2f}")
 
 
 def args_load(doc: dict[str, Any]) -> str:
@@ -264,6 +290,12 @@ def main() -> int:
     ap.add_argument("--html", choices=["auto", "on", "off"], help="passed to check")
     ap.add_argument(
         "--pytest", action="store_true", help="also time pytest --mlops-gates, and its stages"
+    )
+    ap.add_argument(
+        "--split-options",
+        action="store_true",
+        help="pass pytest's --mlops-gates-* options as two arguments each, as runs before "
+        "2026-12-07 did (pytest then takes this checkout as its rootdir and walks /tmp)",
     )
     args = ap.parse_args()
     env = {**os.environ, "MLOPS_GATES_TRACKING": "off"}
