@@ -131,6 +131,54 @@ def _imports_not_rewritten(config: pytest.Config) -> Iterator[None]:
         sys.meta_path.insert(min(at, len(sys.meta_path)), finder)
 
 
+@contextlib.contextmanager
+def _rare_collections() -> Iterator[None]:
+    """The garbage collector's thresholds of a short process (`mlops-gates check`'s) while
+    the engine is imported and the gates run; the host's own come back after.
+
+    Importing pandas, pydantic, scikit-learn and the rest, and reducing the data, allocate
+    a lot once: with pytest's thresholds (Python's defaults) that sets off full collections,
+    each walking every object loaded so far (bench/coldrun.py). Tests run after, with the
+    host's settings."""
+    import gc
+
+    from mlops_gates.cli.main import GC_THRESHOLDS
+
+    before = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+def _read_config(config: pytest.Config) -> tuple[Config, Path, dict[str, int]]:
+    """The session's config, its resolved path, and each gate's 1-based line in it (where
+    pytest points a verdict); a config that cannot be used is a usage error."""
+    from mlops_gates.config import CONFIG_FILENAME, find_config, gate_lines, load_config
+    from mlops_gates.errors import ConfigError
+
+    # --mlops-gates-config, else $MLOPS_GATES_CONFIG, else the ini key, else the rootdir,
+    # then the working directory: the option and the variable are relative to where
+    # pytest was started, the ini key to the rootdir that holds it.
+    option = config.getoption("mlops_gates_config")
+    ini = config.getini("mlops_gates_config")
+    start = config.invocation_params.dir
+    if ini:
+        candidates = [config.rootpath / ini]
+    else:
+        candidates = [config.rootpath / CONFIG_FILENAME, start / CONFIG_FILENAME]
+    path = start / find_config(option, candidates=candidates)
+    try:
+        loaded = load_config(path)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"mlops-gates: {exc}") from None
+    resolved = path.resolve()
+    lines = gate_lines(resolved)
+    gate_line = {g.id: lines[i] for i, g in enumerate(loaded.gates) if i < len(lines)}
+    return loaded, resolved, gate_line
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Register the `mlops_gate` marker; with --mlops-gates, the session's plugin and state."""
     config.addinivalue_line(
@@ -231,31 +279,10 @@ class GatesPlugin:
     """Session state and the hooks that exist only with --mlops-gates."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from mlops_gates.config import CONFIG_FILENAME, find_config, load_config
-        from mlops_gates.errors import ConfigError
-
         self.pytest_config = config
-        # --mlops-gates-config, else $MLOPS_GATES_CONFIG, else the ini key, else the rootdir,
-        # then the working directory: the option and the variable are relative to where
-        # pytest was started, the ini key to the rootdir that holds it.
-        option = config.getoption("mlops_gates_config")
-        ini = config.getini("mlops_gates_config")
         start = config.invocation_params.dir
-        if ini:
-            candidates = [config.rootpath / ini]
-        else:
-            candidates = [config.rootpath / CONFIG_FILENAME, start / CONFIG_FILENAME]
-        path = start / find_config(option, candidates=candidates)
-        try:
-            self.config: Config = load_config(path)
-        except ConfigError as exc:
-            raise pytest.UsageError(f"mlops-gates: {exc}") from None
-        self.config_path = path.resolve()
-        from mlops_gates.config import gate_lines
-
-        lines = gate_lines(self.config_path)
-        # Gate id -> its 1-based line in the config: where pytest points a verdict.
-        self.gate_line = {g.id: lines[i] for i, g in enumerate(self.config.gates) if i < len(lines)}
+        with _rare_collections():  # it imports pydantic and the config's models
+            self.config, self.config_path, self.gate_line = _read_config(config)
         for kind in sorted({g.kind for g in self.config.gates} - set(_MARKERS)):
             config.addinivalue_line("markers", f"{kind}: mlops-gates {kind} gate")
         report_dir = config.getoption("mlops_gates_report_dir")
@@ -278,22 +305,12 @@ class GatesPlugin:
     def evaluation(self) -> Evaluation:
         """The session's one evaluation of the gates, computed on first use."""
         if self._evaluation is None:
-            import gc
+            # The engine's imports (pandas, the gates) come under the same rules as what
+            # the gates import while they run.
+            with _rare_collections(), _imports_not_rewritten(self.pytest_config):
+                from mlops_gates.gates.runner import evaluate
 
-            from mlops_gates.cli.main import GC_THRESHOLDS
-            from mlops_gates.gates.runner import evaluate
-
-            # The imports and the reduction allocate a lot once: with the default
-            # thresholds they set off full collections worth about 0.4 s of a cold run
-            # (bench/coldrun.py). Rarer collections only while the gates run; the host's
-            # own settings come back after.
-            before = gc.get_threshold()
-            gc.set_threshold(*GC_THRESHOLDS)
-            try:
-                with _imports_not_rewritten(self.pytest_config):
-                    self._evaluation = evaluate(self.config)
-            finally:
-                gc.set_threshold(*before)
+                self._evaluation = evaluate(self.config)
         return self._evaluation
 
     # -- collection ---------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -578,6 +579,44 @@ def test_the_gates_run_with_rare_collections_and_the_host_gets_its_own_back(
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*thresholds (1234, 11, 12) (1234, 11, 12) (1234, 11, 12)"])
     assert _report(pytester)["summary"]["pass"] > 0  # the gates did run
+
+
+def test_the_engine_and_the_config_are_imported_with_rare_collections(
+    pytester: pytest.Pytester,
+) -> None:
+    """Importing the config's models (pydantic) and the engine (pandas, the gates) allocates
+    a lot once: both imports run with `check`'s rare collections, not pytest's thresholds."""
+    from mlops_gates.cli.main import GC_THRESHOLDS
+
+    _project(pytester, [SLICED])
+    pytester.makeconftest(
+        """
+        import gc
+        import sys
+
+        seen = {}
+
+
+        def audit(event, args):
+            # Raised once per module, when it is first imported.
+            if event == "import" and args[0] in ("mlops_gates.config", "mlops_gates.gates.runner"):
+                seen.setdefault(args[0], gc.get_threshold())
+
+
+        sys.addaudithook(audit)
+
+
+        def pytest_sessionfinish(session):
+            print("imported with", sorted(seen.items()))
+        """
+    )
+    result = pytester.runpytest_subprocess("--mlops-gates", "-s", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    line = next(x for x in result.stdout.lines if "imported with" in x)  # after the dots
+    assert ast.literal_eval(line.partition("imported with ")[2]) == [
+        ("mlops_gates.config", GC_THRESHOLDS),
+        ("mlops_gates.gates.runner", GC_THRESHOLDS),
+    ]
 
 
 _FREEZE_PROBE = """
