@@ -276,8 +276,21 @@ def _se_bounds_in_blocks(
     if per >= n:
         return paired_roc_auc_difference_se_bounds(cand, base, joint)
 
-    def part(s: ScoreStats, lo: int, hi: int) -> ScoreStats:
-        keep = (s.group >= lo) & (s.group < hi)  # still in (group, score) order
+    # Every engine hands the tables over sorted by group (the joint table within each
+    # class), so a block's entries are found by binary search; a mask serves otherwise.
+    neg = joint.n_negative_entries
+    runs = (joint.group[:neg], joint.group[neg:])
+    sorted_c, sorted_b = _ascending(cand.group), _ascending(base.group)
+    sorted_j = _ascending(runs[0]) and _ascending(runs[1])
+
+    def at(group: Any, lo: int, hi: int, ascending: bool) -> Any:
+        if ascending:
+            a, b = np.searchsorted(group, (lo, hi))
+            return slice(int(a), int(b))
+        return (group >= lo) & (group < hi)
+
+    def part(s: ScoreStats, lo: int, hi: int, ascending: bool) -> ScoreStats:
+        keep = at(s.group, lo, hi, ascending)  # still in (group, score) order
         return dataclasses.replace(
             s, group=s.group[keep] - lo, score=s.score[keep], pos=s.pos[keep],
             neg=s.neg[keep], n_groups=hi - lo,
@@ -286,16 +299,27 @@ def _se_bounds_in_blocks(
     lows, highs = [], []
     for lo in range(0, n, per):
         hi = min(lo + per, n)
-        keep = (joint.group >= lo) & (joint.group < hi)
-        negatives = int(np.count_nonzero(keep[: joint.n_negative_entries]))
+        if sorted_j:
+            first, second = at(runs[0], lo, hi, True), at(runs[1], lo, hi, True)
+            keep = np.r_[first, second.start + neg : second.stop + neg]
+            negatives = first.stop - first.start
+        else:
+            keep = (joint.group >= lo) & (joint.group < hi)
+            negatives = int(np.count_nonzero(keep[:neg]))
         grid = dataclasses.replace(
             joint, group=joint.group[keep] - lo, candidate=joint.candidate[keep],
             baseline=joint.baseline[keep], count=joint.count[keep],
             n_negative_entries=negatives, n_groups=hi - lo,
         )  # fmt: skip
         low, high = paired_roc_auc_difference_se_bounds(
-            part(cand, lo, hi), part(base, lo, hi), grid
+            part(cand, lo, hi, sorted_c), part(base, lo, hi, sorted_b), grid
         )
         lows.append(low)
         highs.append(high)
     return np.concatenate(lows), np.concatenate(highs)
+
+
+def _ascending(a: Any) -> bool:
+    import numpy as np
+
+    return bool(a.shape[0] < 2 or np.all(a[1:] >= a[:-1]))
