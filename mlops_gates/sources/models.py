@@ -311,7 +311,9 @@ def cores_busy(load: float | None = None, cores: int | None = None) -> bool:
             load = os.getloadavg()[0]
         except (AttributeError, OSError):  # not on this platform
             return True
-    cores = cores if cores is not None else (os.cpu_count() or 1)
+    if cores is None:  # the cores this process may run on (a container's, not the host's)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        cores = cores or os.cpu_count() or 1
     return load >= cores - 0.5
 
 
