@@ -9,6 +9,7 @@ once per session, at collection; items only read its verdicts.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import sys
 from collections.abc import Generator, Iterator
@@ -188,11 +189,35 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if config.getoption("mlops_gates"):
         _refuse_distribution(config)
+        _warn_if_the_config_was_taken_for_a_test_path(config)
         for name, text in _MARKERS.items():
             config.addinivalue_line("markers", f"{name}: {text}")
         plugin = GatesPlugin(config)
         config.stash[_SESSION] = plugin
         config.pluginmanager.register(plugin, _PLUGIN_NAME)
+
+
+def _warn_if_the_config_was_taken_for_a_test_path(config: pytest.Config) -> None:
+    """pytest picks its rootdir and ini file before it loads plugins, so it reads
+    `--mlops-gates-config PATH` (two arguments) as an unknown flag and a test path: a PATH
+    outside the directory pytest started in moves the rootdir up to a common ancestor,
+    and the project's ini file (markers, addopts, testpaths) is no longer read. The
+    `--mlops-gates-config=PATH` form keeps them; say so."""
+    args = [str(a) for a in config.invocation_params.args]
+    start = config.invocation_params.dir.resolve()
+    for flag, value in itertools.pairwise(args):
+        if flag != "--mlops-gates-config":
+            continue
+        if not (start / value).resolve().is_relative_to(start):
+            config.issue_config_time_warning(
+                pytest.PytestConfigWarning(
+                    f"mlops-gates: pytest chose its rootdir ({config.rootpath}) before it "
+                    f"knew --mlops-gates-config takes a value, and took {value} for a test "
+                    f"path; write --mlops-gates-config={value} to keep your project's "
+                    "rootdir and ini file"
+                ),
+                stacklevel=2,
+            )
 
 
 @pytest.hookimpl(tryfirst=True)

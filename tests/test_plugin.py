@@ -746,3 +746,26 @@ def test_an_in_process_session_freezes_nothing_of_its_host(pytester: pytest.Pyte
     result = pytester.runpytest_inprocess("--mlops-gates", "-q")
     assert result.ret == pytest.ExitCode.OK
     assert gc.get_freeze_count() == before
+
+
+def test_a_config_outside_the_project_given_as_two_arguments_is_warned_about(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # pytest picks the rootdir and ini file before it knows --mlops-gates-config takes a
+    # value: as two arguments, a config elsewhere moves the rootdir and loses the ini file.
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    config = _project(pytester, [SLICED])
+    for name in ("mlops-gates.yaml", "eval.csv"):
+        (pytester.path / name).rename(elsewhere / name)
+    pytester.makeini("[pytest]\nmarkers =\n    ours: a marker of the project\n")
+    target = str(elsewhere / config.name)
+    split = pytester.runpytest("--mlops-gates", "--mlops-gates-config", target)
+    split.assert_outcomes(passed=4)
+    split.stdout.fnmatch_lines(
+        [f"*PytestConfigWarning: mlops-gates: *write --mlops-gates-config={target} to keep*"]
+    )
+    assert f"rootdir: {pytester.path}\n" not in split.stdout.str()  # what the warning is about
+    joined = pytester.runpytest("--mlops-gates", f"--mlops-gates-config={target}")
+    joined.assert_outcomes(passed=4)
+    joined.stdout.fnmatch_lines([f"rootdir: {pytester.path}", "configfile: tox.ini"])
+    assert "PytestConfigWarning" not in joined.stdout.str()
