@@ -55,7 +55,7 @@ from mlops_gates.config import Config
 from mlops_gates.errors import DataError
 from mlops_gates.sources.data import Table, index_columns, infer_format
 from mlops_gates.sources.evaluation import encode_labels
-from mlops_gates.stats.reduce import counted_cells
+from mlops_gates.stats.reduce import counted_cells, factorize_keys
 from mlops_gates.stats.scorebins import ScoreBins
 
 __all__ = ["STREAMING_KINDS", "STREAM_MIN_ROWS", "Unstreamable", "stream_reduce", "streams"]
@@ -345,13 +345,8 @@ class _Batches:
             key *= r
             key += rows[:, j]
         del rows
-        if space <= max(4 * key.shape[0], 1 << 16):
-            summed = np.bincount(key, weights=weights, minlength=space)
-            present = np.flatnonzero(summed)  # every cell counts at least one row
-            summed = summed[present]
-        else:
-            present, inverse = np.unique(key, return_inverse=True)
-            summed = np.bincount(inverse, weights=weights, minlength=present.shape[0])
+        present, inverse = factorize_keys(key, space)
+        summed = np.bincount(inverse, weights=weights, minlength=present.shape[0])
         digits = []
         for r in reversed(radices[1:]):
             digits.append(present % r)

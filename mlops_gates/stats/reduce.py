@@ -25,6 +25,7 @@ __all__ = [
     "ScoreStats",
     "coarsen_scores",
     "counted_cells",
+    "factorize_keys",
     "marginalize",
     "marginalize_joint",
     "reduce_classification",
@@ -176,7 +177,7 @@ def reduce_joint_scores(
     if w is None:
         cells, count = sorted_cells(key)
     else:
-        cells, inverse = _factorize(key, space)
+        cells, inverse = factorize_keys(key, space)
         count = _sum_by(inverse, w, cells.shape[0])
         kept = count > 0
         cells, count = cells[kept], count[kept]
@@ -712,7 +713,7 @@ def _scores_from_keys(
             neg=np.rint(n[keep]).astype(np.int64),
             n_groups=n_groups,
         )
-    unique_keys, inverse = _factorize(key, space)
+    unique_keys, inverse = factorize_keys(key, space)
     size = unique_keys.shape[0]
     return ScoreStats(
         thresholds=thresholds,
@@ -856,9 +857,9 @@ def _dense_limit(entries: int) -> int:
     return max(4 * entries, 1 << 16)
 
 
-def _factorize(key: IntArray, space: int) -> tuple[IntArray, IntArray]:
+def factorize_keys(key: IntArray, space: int) -> tuple[IntArray, IntArray]:
     """``np.unique(key, return_inverse=True)`` for keys in ``[0, space)``."""
-    if space <= max(4 * key.shape[0], 1 << 16):
+    if space <= _dense_limit(key.shape[0]):
         # A small key space (e.g. marginalizing to few slices) needs no sort.
         present = np.bincount(key, minlength=space) > 0
         position = np.cumsum(present, dtype=np.int64) - 1
