@@ -127,17 +127,13 @@ class Context:
         kept = self._joints.get(columns)
         if kept is not None:
             return kept
-        grouping = self.reduced.score_grouping
-        s2s, values = grouping.slicing(columns)
-        parent = self._finer_slicing(columns) if joint.factor > 1 else None
-        if parent is None:
-            table = marginalize_joint(joint, s2s, len(values))
+        if joint.factor > 1:
+            parent, labels, n = self._summed_from(columns)
         else:
-            above = self._joint_table(parent)
-            g2p, parent_values = grouping.slicing(parent)
-            up = np.zeros(len(parent_values), dtype=np.int64)
-            up[g2p] = s2s
-            table = marginalize_joint(above, up, len(values))
+            s2s, values = self.reduced.score_grouping.slicing(columns)
+            parent, labels, n = None, s2s, len(values)
+        source = joint if parent is None else self._joint_table(parent)
+        table = marginalize_joint(source, labels, n)
         if table.count.shape[0] < joint.count.shape[0]:  # merged: small enough to keep
             self._joints[columns] = table
         return table
@@ -154,21 +150,27 @@ class Context:
         full = self.reduced.scores.get(model)
         if full is None:
             return None
+        parent, labels, n = self._summed_from(columns)
+        source = full if parent is None else self._score_table(parent, model)
+        assert source is not None
+        table = marginalize(source, labels, n)
+        self._scores[columns, model] = table
+        return table
+
+    def _summed_from(self, columns: tuple[str, ...]) -> tuple[tuple[str, ...] | None, Any, int]:
+        """Where a slicing's score tables are summed from: a finer slicing the gates ask
+        for (`_finer_slicing`) with each of its slices' slice of `columns`, else the score
+        grouping (None) with each group's; and how many slices `columns` has."""
         grouping = self.reduced.score_grouping
         s2s, values = grouping.slicing(columns)
         parent = self._finer_slicing(columns)
         if parent is None:
-            table = marginalize(full, s2s, len(values))
-        else:
-            above = self._score_table(parent, model)
-            assert above is not None
-            g2p, parent_values = grouping.slicing(parent)
-            # Every slice of the finer slicing lies in one slice of this one.
-            up = np.zeros(len(parent_values), dtype=np.int64)
-            up[g2p] = s2s
-            table = marginalize(above, up, len(values))
-        self._scores[columns, model] = table
-        return table
+            return None, s2s, len(values)
+        g2p, parent_values = grouping.slicing(parent)
+        # Every slice of the finer slicing lies in one slice of this one.
+        up = np.zeros(len(parent_values), dtype=np.int64)
+        up[g2p] = s2s
+        return parent, up, len(values)
 
     def _finer_slicing(self, columns: tuple[str, ...]) -> tuple[str, ...] | None:
         """The slicing with the fewest slices that the gates ask for, that refines
