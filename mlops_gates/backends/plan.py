@@ -184,8 +184,9 @@ class Reduced:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     baseline_error: str | None = None
 
-    def describe(self) -> dict[str, Any]:
-        """How the rows were reduced, for the report's context."""
+    def describe(self, *, widest_judged: float | None = None) -> dict[str, Any]:
+        """How the rows were reduced, for the report's context. ``widest_judged``: the
+        largest ``se_widening_bound`` of the paired verdicts on a coarse grid, if any."""
         out = {
             "engine": self.engine,
             "rows": self.n_rows,
@@ -197,14 +198,16 @@ class Reduced:
         }
         joint = self.joint_scores
         if joint is not None and joint.factor > 1:
-            out["paired"] = self._paired_grid(joint)
+            out["paired"] = self._paired_grid(joint, widest_judged)
         return out
 
-    def _paired_grid(self, joint: JointScores) -> dict[str, Any]:
+    def _paired_grid(self, joint: JointScores, widest_judged: float | None) -> dict[str, Any]:
         """The coarse grid paired DeLong read, and how much wider than the fine table's
         its standard errors may be: upper / lower bound − 1 (stats/normal.py), over the
-        whole data, and the largest over it and the finest score groups (those whose lower
-        bound is positive; docs/scale.md)."""
+        whole data, and the largest over it and every slice a paired verdict judged (each
+        verdict states its own as ``details.se_widening_bound``; docs/scale.md)."""
+        import math
+
         import numpy as np
 
         from mlops_gates.stats.normal import paired_roc_auc_difference_se_bounds
@@ -217,22 +220,17 @@ class Reduced:
         cand, base = self.scores.get("candidate"), self.scores.get("baseline")
         if cand is None or base is None:
             return out
-
-        def widening(lo: np.ndarray, hi: np.ndarray) -> float | None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = hi / lo - 1.0
-            ratio = ratio[np.isfinite(ratio)]
-            return float(ratio.max()) if ratio.shape[0] else None
-
         ones = [0] * cand.n_groups
-        whole = paired_roc_auc_difference_se_bounds(
+        lo, hi = paired_roc_auc_difference_se_bounds(
             marginalize(cand, ones, 1),
             marginalize(base, ones, 1),
             marginalize_joint(joint, ones, 1),
         )
-        lo, hi = _se_bounds_in_blocks(cand, base, joint)
-        out["se_widening_bound_overall"] = widening(*whole)
-        out["se_widening_bound_max"] = widening(np.r_[lo, whole[0]], np.r_[hi, whole[1]])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            overall = float(hi[0] / lo[0] - 1.0)
+        known = [w for w in (overall, widest_judged) if w is not None and math.isfinite(w)]
+        out["se_widening_bound_overall"] = overall if math.isfinite(overall) else None
+        out["se_widening_bound_max"] = max(known) if known else None
         return out
 
     def _binned(self, model: str, bins: ScoreBins) -> dict[str, Any]:
@@ -248,78 +246,3 @@ class Reduced:
             bound = float(auc_error_bound(whole)[0])
             out["roc_auc_error_bound_overall"] = None if bound != bound else bound
         return out
-
-
-# Score-table entries per block when the report's context bounds the paired standard
-# errors of every score group (Reduced._paired_grid).
-_BOUND_BLOCK = 1 << 18
-
-
-def _se_bounds_in_blocks(
-    cand: ScoreStats, base: ScoreStats, joint: JointScores, *, block: int = _BOUND_BLOCK
-) -> tuple[Any, Any]:
-    """`paired_roc_auc_difference_se_bounds` per group, a block of groups at a time.
-
-    It runs once the gates are done, beside every table they cached, and on the whole
-    tables it held about 170 MB of per-entry arrays at 10M rows: the run's peak
-    (bench/README.md). Every number is a sum over one group's entries, in their order, so
-    the blocks give the same bits; each block's placements die with its tables."""
-    import dataclasses
-
-    import numpy as np
-
-    from mlops_gates.stats.normal import paired_roc_auc_difference_se_bounds
-
-    n = cand.n_groups
-    size = max(cand.group.shape[0], base.group.shape[0], 1)
-    per = max(1, n * block // size)
-    if per >= n:
-        return paired_roc_auc_difference_se_bounds(cand, base, joint)
-
-    # Every engine hands the tables over sorted by group (the joint table within each
-    # class), so a block's entries are found by binary search; a mask serves otherwise.
-    neg = joint.n_negative_entries
-    runs = (joint.group[:neg], joint.group[neg:])
-    sorted_c, sorted_b = _ascending(cand.group), _ascending(base.group)
-    sorted_j = _ascending(runs[0]) and _ascending(runs[1])
-
-    def at(group: Any, lo: int, hi: int, ascending: bool) -> Any:
-        if ascending:
-            a, b = np.searchsorted(group, (lo, hi))
-            return slice(int(a), int(b))
-        return (group >= lo) & (group < hi)
-
-    def part(s: ScoreStats, lo: int, hi: int, ascending: bool) -> ScoreStats:
-        keep = at(s.group, lo, hi, ascending)  # still in (group, score) order
-        return dataclasses.replace(
-            s, group=s.group[keep] - lo, score=s.score[keep], pos=s.pos[keep],
-            neg=s.neg[keep], n_groups=hi - lo,
-        )  # fmt: skip
-
-    lows, highs = [], []
-    for lo in range(0, n, per):
-        hi = min(lo + per, n)
-        if sorted_j:
-            first, second = at(runs[0], lo, hi, True), at(runs[1], lo, hi, True)
-            keep = np.r_[first, second.start + neg : second.stop + neg]
-            negatives = first.stop - first.start
-        else:
-            keep = (joint.group >= lo) & (joint.group < hi)
-            negatives = int(np.count_nonzero(keep[:neg]))
-        grid = dataclasses.replace(
-            joint, group=joint.group[keep] - lo, candidate=joint.candidate[keep],
-            baseline=joint.baseline[keep], count=joint.count[keep],
-            n_negative_entries=negatives, n_groups=hi - lo,
-        )  # fmt: skip
-        low, high = paired_roc_auc_difference_se_bounds(
-            part(cand, lo, hi, sorted_c), part(base, lo, hi, sorted_b), grid
-        )
-        lows.append(low)
-        highs.append(high)
-    return np.concatenate(lows), np.concatenate(highs)
-
-
-def _ascending(a: Any) -> bool:
-    import numpy as np
-
-    return bool(a.shape[0] < 2 or np.all(a[1:] >= a[:-1]))

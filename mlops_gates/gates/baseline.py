@@ -152,6 +152,10 @@ def evaluate_baseline(
                 details["mcnemar_p"] = float(mcnemar[i])
             if ev.note:
                 details["ci_note"] = ev.note
+            if ev.se_widening is not None:
+                # The coarse paired grid's cost for this verdict (docs/scale.md).
+                widening = float(ev.se_widening[i])
+                details["se_widening_bound"] = None if math.isnan(widening) else widening
             findings.append(
                 Finding(
                     slc=slc,

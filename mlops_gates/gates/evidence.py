@@ -39,6 +39,7 @@ from mlops_gates.stats.normal import (
     normal_interval,
     normal_pvalue,
     paired_roc_auc_difference_se,
+    paired_roc_auc_difference_se_bounds,
     score_metric_se,
 )
 from mlops_gates.stats.reduce import (
@@ -74,6 +75,9 @@ class Evidence:
     method: str | None = None
     replicates: np.ndarray | None = None  # (R, S) bootstrap replicates
     se: np.ndarray | None = None  # normal-theory standard errors
+    # On a coarse paired grid: how much wider than the fine table's each standard error
+    # may be (upper / lower bound − 1; NaN where undefined).
+    se_widening: np.ndarray | None = None
     note: str = ""  # why there is no interval
     # Analytic proportions: (successes, trials) per slice, tested with `method`'s dual test.
     counts: tuple[np.ndarray, np.ndarray] | None = None
@@ -230,12 +234,23 @@ def difference_evidence(
         return Evidence(estimate, pi.lo, pi.hi, "paired bootstrap", replicates=samples)
     cand_scores, base_scores = _scores(table, "candidate"), _scores(table, "baseline")
     if name == "roc_auc" and table.joint_scores is not None:
-        se = paired_roc_auc_difference_se(cand_scores, base_scores, table.joint_scores)
         z = _z(level)
-        # On a coarse joint grid the standard error is an upper bound (stats/normal.py):
-        # each verdict says so, not only the run's context.
-        method = "paired delong" if table.joint_scores.factor == 1 else "paired delong (grid bound)"
-        return Evidence(estimate, estimate - z * se, estimate + z * se, method, se=se)
+        if table.joint_scores.factor == 1:
+            se = paired_roc_auc_difference_se(cand_scores, base_scores, table.joint_scores)
+            return Evidence(estimate, estimate - z * se, estimate + z * se, "paired delong", se=se)
+        # On a coarse joint grid the standard error is the upper end of bounds on the fine
+        # table's (stats/normal.py): each verdict says so, and by how much it may be wider.
+        low, se = paired_roc_auc_difference_se_bounds(cand_scores, base_scores, table.joint_scores)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            widening = se / low - 1.0
+        return Evidence(
+            estimate,
+            estimate - z * se,
+            estimate + z * se,
+            "paired delong (grid bound)",
+            se=se,
+            se_widening=np.where(np.isfinite(widening), widening, np.nan),
+        )
     if name in NORMAL_METRICS:
         se = np.sqrt(
             score_metric_se(name, cand_scores) ** 2 + score_metric_se(name, base_scores) ** 2

@@ -225,13 +225,20 @@ def _report_context(run: Run, duration_s: float, results: list[GateResult]) -> d
             "path": str(run.data_path),
             "rows": ctx.reduced.n_rows if ctx else None if table is None else len(table),
         },
-        "reduction": ctx.reduced.describe() if ctx else None,
+        "reduction": ctx.reduced.describe(widest_judged=_widest_widening(results)) if ctx else None,
         # Small tables the pictures need (report/plots.py draws from the report, never rows).
         "overview": _overview(ctx, results) if ctx else None,
         "models": models,
         "statistics": config.statistics.model_dump(),
         "duration_s": duration_s,
     }
+
+
+def _widest_widening(results: list[GateResult]) -> float | None:
+    """The largest ``se_widening_bound`` the paired verdicts on a coarse grid state."""
+    stated = [r.details.get("se_widening_bound") for r in results if r.kind == "baseline"]
+    known = [w for w in stated if isinstance(w, float)]
+    return max(known) if known else None
 
 
 def _overview(ctx: Context, results: list[GateResult]) -> dict[str, Any] | None:

@@ -175,11 +175,49 @@ def test_binary_gates_agree_with_memory(
         assert scores["bins"] == score_bins and 0 < scores["roc_auc_error_bound_overall"] < 0.01
     paired = other.context["reduction"].get("paired")
     assert paired == mem.context["reduction"].get("paired")
+    stated = [g.details.get("se_widening_bound") for g in other.gates if g.gate == "base-auc"]
     if grid:
         assert paired["factor"] == 16 and paired["grid"] == 16
         assert 0 < paired["se_widening_bound_overall"] <= paired["se_widening_bound_max"]
+        assert stated == [g.details["se_widening_bound"] for g in mem.gates if g.gate == "base-auc"]
+        # The context's largest is the largest any verdict (or the whole data) states.
+        assert paired["se_widening_bound_max"] == max(
+            [paired["se_widening_bound_overall"], *(w for w in stated if w is not None)]
+        )
     else:
         assert paired is None  # the fine table: nothing to state
+        assert stated == [None] * len(stated)
+
+
+def test_each_grid_verdict_states_how_much_wider_than_the_fine_table_its_interval_may_be(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same rows judged twice: on the fine paired table, and (cell budget lowered as at
+    # scale) on a 16 x 16 grid. Each grid verdict's interval is at least as wide as the
+    # fine one, and at most `se_widening_bound` wider.
+    df = frame(n=6000, seed=4)
+    gates = [
+        {"id": "base-auc", "kind": "baseline", "metric": "roc_auc", "max_drop": 0.0,
+         "slices": ["sex", "region", ["sex", "region"]]},
+    ]  # fmt: skip
+    fine = run(project(tmp_path / "fine", df, "memory", gates=gates, score_bins=256))
+    monkeypatch.setattr(plan_module, "PAIRED_GRID_CELLS", 1000)
+    grid = run(project(tmp_path / "grid", df, "memory", gates=gates, score_bins=256))
+    assert grid.context["reduction"]["paired"]["factor"] == 16
+    checked = 0
+    for f, g in zip(fine.gates, grid.gates, strict=True):
+        assert f.id == g.id and "se_widening_bound" not in f.details
+        bound = g.details["se_widening_bound"]
+        if f.ci is None or g.ci is None or bound is None:
+            continue
+        widening = (g.ci[1] - g.ci[0]) / (f.ci[1] - f.ci[0]) - 1
+        assert -1e-12 <= widening <= bound + 1e-12, g.id
+        checked += 1
+    assert checked >= 10
+    stated = [g.details["se_widening_bound"] for g in grid.gates]
+    assert grid.context["reduction"]["paired"]["se_widening_bound_max"] == max(
+        [grid.context["reduction"]["paired"]["se_widening_bound_overall"], *stated]
+    )
 
 
 @pytest.mark.parametrize("engine", ["duckdb", SPARK])

@@ -128,21 +128,3 @@ def test_a_grid_merged_from_a_finer_slicing_is_the_same_table() -> None:
     assert direct.n_negative_entries == stepwise.n_negative_entries
     for name in ("group", "candidate", "baseline", "count"):
         np.testing.assert_array_equal(getattr(stepwise, name), getattr(direct, name))
-
-
-@pytest.mark.parametrize("entries_per_block", [5, 64, 1 << 16])
-def test_groups_bounded_a_block_at_a_time_give_the_whole_tables_bits(
-    entries_per_block: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The report context bounds the score groups a few at a time (backends/plan.py); the
-    # entry blocks here end where a group's run ends, so each group's sums are cut at the
-    # same places either way, even with runs longer than a block.
-    from mlops_gates.backends.plan import _se_bounds_in_blocks
-
-    monkeypatch.setattr(normal, "_BLOCK", entries_per_block)
-    cand, base, joint = paired_binned_tables(n_groups=40, rows=60_000, seed=3)
-    lo, hi = paired_roc_auc_difference_se_bounds(cand, base, joint)
-    cand, base, joint = paired_binned_tables(n_groups=40, rows=60_000, seed=3)  # fresh memos
-    b_lo, b_hi = _se_bounds_in_blocks(cand, base, joint, block=300)
-    np.testing.assert_array_equal(b_lo, lo)  # bit for bit, NaN where NaN
-    np.testing.assert_array_equal(b_hi, hi)
