@@ -456,14 +456,21 @@ class _Batches:
 def _run_codes(values: np.ndarray, seen: Values) -> np.ndarray:
     """Each of a batch's `values` as its run-wide code in `seen` (new values added).
     Labels and predictions are mostly small non-negative integers: their distinct values
-    come from one bincount, several times cheaper than pandas' hashing; anything else is
-    factorized."""
+    come from one bincount, several times cheaper than pandas' hashing (and binary ones
+    from their minimum and maximum alone); anything else is factorized."""
     if values.dtype.kind in "iu" and values.shape[0]:
         lo, hi = int(values.min()), int(values.max())
         if lo >= 0 and hi < 1 << 16:
-            present = np.flatnonzero(np.bincount(values, minlength=hi + 1))
+            if hi - lo <= 1:  # both ends occur: no count needed
+                present = np.unique(np.array([lo, hi], dtype=np.intp))
+            else:
+                present = np.flatnonzero(np.bincount(values, minlength=hi + 1))
+            code = seen.lookup(present.astype(values.dtype))
+            if np.array_equal(code, present):
+                # Each value is its own code (0/1 labels, 0 seen first): no lookup per row.
+                return values.astype(np.int64, copy=False)
             lut = np.zeros(hi + 1, dtype=np.int64)
-            lut[present] = seen.lookup(present.astype(values.dtype))
+            lut[present] = code
             codes: np.ndarray = lut[values]
             return codes
     k, u = pd.factorize(values)

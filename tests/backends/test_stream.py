@@ -149,6 +149,36 @@ def test_many_row_groups_reduce_to_the_tables_of_one_whole_read(
     assert_same_tables(stream.stream_reduce(one, one.data_path), batched)
 
 
+@pytest.mark.parametrize("first", [0, 1])
+def test_labels_first_seen_in_any_order_stream_to_the_whole_reads_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first: int
+) -> None:
+    # Binary labels and predictions are coded from their minimum and maximum, and a batch
+    # whose values are their own codes is used as it is: the first batch holds one class
+    # only (coded first), a later one one prediction only, and a multiclass column
+    # (three values) takes the counting path.
+    data = rows(n=2700, seed=5)
+    data.loc[:449, "y"] = first
+    data.loc[:449, "pred_c"] = np.int8(first)
+    data.loc[900:1349, "pred_b"] = 1 - first
+    monkeypatch.setattr(stream, "BATCH_ROWS", 450)
+    config = load_config(project(tmp_path, data))
+    assert_same_tables(stream.stream_reduce(config, config.data_path), whole(config))
+    multi = data.assign(y=np.where(data["y"] == 1, 2, data["pred_b"]))
+    multi["pred_c"] = np.where(multi["pred_c"] == 1, 2, 0).astype(np.int8)
+    gates = [
+        {"id": "acc", "kind": "metric", "metric": "accuracy", "min": 0.5, "slices": ["region"]}
+    ]
+    path = project(
+        tmp_path / "multi", multi, gates=gates, task={"type": "multiclass", "label": "y"}
+    )
+    raw = yaml.safe_load(path.read_text())
+    raw["candidate"], raw["baseline"] = {"predictions": "pred_c"}, {"predictions": "pred_b"}
+    path.write_text(yaml.safe_dump(raw))
+    config = load_config(path)
+    assert_same_tables(stream.stream_reduce(config, config.data_path), whole(config))
+
+
 def test_small_files_are_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stream, "STREAM_MIN_ROWS", REAL_MIN_ROWS)
     config = load_config(project(tmp_path, rows(seed=4)))
