@@ -229,6 +229,10 @@ def run_one(
             # The whole process's CPU (imports included): on a loaded machine it moves
             # far less than the wall clock.
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
+            # The kernel's share: mostly zeroing fresh pages, whose cost on a virtual
+            # machine swings with the host (bench/pages.py; bench/README.md).
+            "sys_seconds": round(usage.ru_stime, 3),
+            "minor_faults": usage.ru_minflt,
         }
         code = os.waitstatus_to_exitcode(status)
         if timed_out or code != 0 or not out.exists():
@@ -364,8 +368,8 @@ def _estimate(name: str, rows: int) -> str | None:
 
 
 def table(entries: dict[str, dict[str, Any]], rows: int) -> str:
-    head = ["contender", "seconds", "read s", "process s", "CPU s", "peak RSS MB", "x time"]
-    head += ["x RSS", "x floor"]
+    head = ["contender", "seconds", "read s", "process s", "CPU s", "sys s", "peak RSS MB"]
+    head += ["x time", "x RSS", "x floor"]
     lines = [head]
     notes = []
     for name, e in entries.items():
@@ -382,6 +386,7 @@ def table(entries: dict[str, dict[str, Any]], rows: int) -> str:
                 "" if e.get("read_seconds") is None else f"{e['read_seconds']:.2f}",
                 f"{e['process_seconds']:.2f}",
                 "" if e.get("cpu_seconds") is None else f"{e['cpu_seconds']:.2f}",
+                "" if e.get("sys_seconds") is None else f"{e['sys_seconds']:.2f}",
                 f"{e['peak_rss_mb']:.0f}",
                 "" if e.get("time_ratio") is None else f"{e['time_ratio']:.2f}",
                 "" if e.get("rss_ratio") is None else f"{e['rss_ratio']:.2f}",
