@@ -27,6 +27,7 @@ from mlops_gates.stats.reduce import (
 
 __all__ = [
     "Combos",
+    "DictionaryCombos",
     "Values",
     "coarsen_grid",
     "joint_grid",
@@ -163,12 +164,77 @@ class Combos:
             return lut[packed]
         return ids[inverse.reshape(-1)]
 
-    def table(self) -> np.ndarray:
-        """(n_combos, width) codes, in id order."""
-        out = np.zeros((len(self.id), self.width), dtype=np.int64)
-        for key, i in self.id.items():
-            out[i] = key
-        return out
+    def table(self, start: int = 0) -> np.ndarray:
+        """(n_combos - start, width) codes, in id order, from id `start` on."""
+        # Ids are numbered as the combinations are added, so the dictionary's order is
+        # theirs: one conversion of the keys instead of a row assignment each.
+        keys = list(self.id)[start:]
+        return np.array(keys, dtype=np.int64).reshape(len(keys), self.width)
+
+
+class DictionaryCombos:
+    """Each row's combination id (`combos`) for a batch's dictionary-encoded text columns,
+    without numbering every row of every column: each row's dictionary indices are packed
+    into one key, and only the keys present in the batch and not yet known are turned into
+    value codes (`values`) and numbered. The key -> id table lasts while the batches keep
+    their dictionaries, as a Parquet row group's batches do.
+
+    The codes and ids are those a column-by-column numbering gives (`Values.lookup` of each
+    column's values used in the batch, ascending in its dictionary, then `Combos.of`): a
+    value never seen before can only be in a combination not known yet."""
+
+    def __init__(self, columns: list[str], values: dict[str, Values], combos: Combos) -> None:
+        self.columns, self.values, self.combos = columns, values, combos
+        self.dictionaries: list[Any] = []
+        self.lut = np.zeros(0, dtype=np.int64)  # packed indices -> id (-1: not known yet)
+
+    def of(self, batch: Any, n: int) -> np.ndarray | None:
+        """The `n` rows' ids, or None when the packed keys would not be few (many values:
+        number the columns one by one instead)."""
+        indices, radices, dictionaries = [], [], []
+        for c in self.columns:
+            col = batch.column(c)
+            index = col.indices
+            if index.null_count:  # missing values: the index after the dictionary's
+                index = index.fill_null(len(col.dictionary))
+            indices.append(np.asarray(index))
+            radices.append(len(col.dictionary) + 1)
+            dictionaries.append(col.dictionary)
+        space = int(np.prod(radices, dtype=object))
+        if space > max(4 * n, 1 << 16):
+            return None
+        if len(dictionaries) != len(self.dictionaries) or not all(
+            a.equals(b) for a, b in zip(dictionaries, self.dictionaries, strict=True)
+        ):
+            self.lut = np.full(space, -1, dtype=np.int64)
+            self.dictionaries = dictionaries
+        packed = np.zeros(n, dtype=np.int64)
+        for index, r in zip(indices, radices, strict=True):
+            packed *= r
+            packed += index
+        present = np.flatnonzero(np.bincount(packed, minlength=space))
+        new = present[self.lut[present] < 0]
+        if new.shape[0]:
+            self.lut[new] = self._number(new, radices, dictionaries)
+        ids: np.ndarray = self.lut[packed]
+        return ids
+
+    def _number(self, keys: np.ndarray, radices: list[int], dictionaries: list[Any]) -> Any:
+        digits = []
+        rest = keys.copy()
+        for r in reversed(radices):
+            digits.append(rest % r)
+            rest //= r
+        digits.reverse()
+        codes = []
+        for c, index, dictionary in zip(self.columns, digits, dictionaries, strict=True):
+            used = np.unique(index)  # ascending in the dictionary
+            uniques = np.asarray([*dictionary.to_pylist(), None], dtype=object)
+            lut = np.zeros(len(uniques), dtype=np.int64)
+            lut[used] = self.values[c].lookup(uniques[used])
+            codes.append(lut[index])
+        run_radices = [len(self.values[c]) for c in self.columns]
+        return self.combos.of(codes, run_radices, keys.shape[0])
 
 
 def score_table(

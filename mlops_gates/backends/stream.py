@@ -36,6 +36,7 @@ import pandas as pd
 
 from mlops_gates.backends.cells import (
     Combos,
+    DictionaryCombos,
     Values,
     coarsen_grid,
     joint_grid,
@@ -211,6 +212,7 @@ class _Batches:
         self.slice_values = {c: Values() for c in plan.columns}
         self.label_values = {c: Values() for c in [label, *preds]}
         self.fine = Combos(len(plan.columns))  # slice values
+        self.by_dictionary = DictionaryCombos(plan.columns, self.slice_values, self.fine)
         self.cells: list[tuple[np.ndarray, np.ndarray]] = []  # (fine, y, c[, b]) codes, counts
         self.score_cols = [plan.columns.index(c) for c in plan.score_columns]
         self.score = Combos(len(self.score_cols))  # score-slice values
@@ -237,21 +239,9 @@ class _Batches:
         n = batch.num_rows
         if n == 0:
             return
-        codes, radices = [], []
-        for c in self.plan.columns:
-            col = batch.column(c)
-            values = self.slice_values[c]
-            indices = col.indices
-            if indices.null_count:  # missing values: the code after the dictionary's
-                indices = indices.fill_null(len(col.dictionary))
-            indices = np.asarray(indices)
-            uniques = np.asarray([*col.dictionary.to_pylist(), None], dtype=object)
-            used = np.flatnonzero(np.bincount(indices, minlength=len(uniques)))
-            lut = np.zeros(len(uniques), dtype=np.int64)
-            lut[used] = values.lookup(uniques[used])
-            codes.append(lut[indices])
-            radices.append(len(values))
-        fine = self.fine.of(codes, radices, n)
+        fine = self.by_dictionary.of(batch, n)
+        if fine is None:
+            fine = self._fine_by_column(batch, n)
         labels, lradix = [], []
         for c in [self.label, *self.preds]:
             col = batch.column(c)
@@ -262,7 +252,7 @@ class _Batches:
         self._count_cells(fine, labels, lradix)
         if not self.bins:
             return
-        self._map_scores(codes)
+        self._map_scores()
         sid = self.fine_to_score[fine]
         pair = self.pairs.of([sid, labels[0]], [max(len(self.score), 1), lradix[0]], n)
         del sid
@@ -288,6 +278,24 @@ class _Batches:
             key *= nb
             key += index["baseline"]
             self.filled += n
+
+    def _fine_by_column(self, batch: Any, n: int) -> np.ndarray:
+        """Each row's slice combination id, numbering each column's rows first."""
+        codes, radices = [], []
+        for c in self.plan.columns:
+            col = batch.column(c)
+            values = self.slice_values[c]
+            indices = col.indices
+            if indices.null_count:  # missing values: the code after the dictionary's
+                indices = indices.fill_null(len(col.dictionary))
+            indices = np.asarray(indices)
+            uniques = np.asarray([*col.dictionary.to_pylist(), None], dtype=object)
+            used = np.flatnonzero(np.bincount(indices, minlength=len(uniques)))
+            lut = np.zeros(len(uniques), dtype=np.int64)
+            lut[used] = values.lookup(uniques[used])
+            codes.append(lut[indices])
+            radices.append(len(values))
+        return self.fine.of(codes, radices, n)
 
     def _side(self, factor: int) -> int:
         return -(-self.n_bins // factor)
@@ -355,11 +363,11 @@ class _Batches:
         digits.reverse()
         return np.stack(digits, axis=1), np.rint(summed).astype(np.int64)
 
-    def _map_scores(self, codes: list[np.ndarray]) -> None:
+    def _map_scores(self) -> None:
         """Extend fine combination -> score combination to the combinations seen so far."""
-        table = self.fine.table()[self.fine_to_score.shape[0] :]
-        if not table.shape[0]:
+        if len(self.fine) == self.fine_to_score.shape[0]:
             return
+        table = self.fine.table(self.fine_to_score.shape[0])
         cols = [table[:, i] for i in self.score_cols]
         radices = [len(self.slice_values[self.plan.columns[i]]) for i in self.score_cols]
         sid = self.score.of(cols, radices, table.shape[0])

@@ -179,6 +179,26 @@ def test_labels_first_seen_in_any_order_stream_to_the_whole_reads_tables(
     assert_same_tables(stream.stream_reduce(config, config.data_path), whole(config))
 
 
+def test_batches_of_many_slice_values_and_of_few_give_one_numbering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Batches whose dictionaries are small are numbered by their packed dictionary
+    # indices, the others column by column (400 x 400 packed keys are too many for a
+    # batch of 450 rows); the file switches between the two midway, back and forth, and
+    # values and combinations first seen in either must get the same numbers.
+    data = rows(n=3600, seed=6)
+    rng = np.random.default_rng(6)
+    many = np.array([f"v{i}" for i in range(400)], dtype=object)
+    wide = data["region"].astype(object).to_numpy().copy()
+    other = data["sex"].astype(object).to_numpy().copy()
+    wide[1200:2400] = rng.choice(many, 1200)
+    other[1200:2400] = rng.choice(many, 1200)
+    data = data.assign(region=wide, sex=other)
+    monkeypatch.setattr(stream, "BATCH_ROWS", 450)
+    config = load_config(project(tmp_path, data, row_group=600))
+    assert_same_tables(stream.stream_reduce(config, config.data_path), whole(config))
+
+
 def test_small_files_are_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stream, "STREAM_MIN_ROWS", REAL_MIN_ROWS)
     config = load_config(project(tmp_path, rows(seed=4)))
