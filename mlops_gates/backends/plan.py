@@ -183,6 +183,21 @@ class Reduced:
     label: str = ""  # the label column
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     baseline_error: str | None = None
+    _whole: dict[str, ScoreStats] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def whole_scores(self, model: str) -> ScoreStats | None:
+        """`model`'s score table summed over every group (one group), made once: the
+        report's context and its curves each read it."""
+        table = self.scores.get(model)
+        if table is None:
+            return None
+        if model not in self._whole:
+            from mlops_gates.stats.reduce import marginalize
+
+            self._whole[model] = marginalize(table, [0] * table.n_groups, 1)
+        return self._whole[model]
 
     def describe(self, *, widest_judged: float | None = None) -> dict[str, Any]:
         """How the rows were reduced, for the report's context. ``widest_judged``: the
@@ -211,7 +226,7 @@ class Reduced:
         import numpy as np
 
         from mlops_gates.stats.normal import paired_roc_auc_difference_se_bounds
-        from mlops_gates.stats.reduce import marginalize, marginalize_joint
+        from mlops_gates.stats.reduce import marginalize_joint
 
         b = self.bins.get("candidate")
         out: dict[str, Any] = {"factor": joint.factor, "cells": int(joint.count.shape[0])}
@@ -220,11 +235,10 @@ class Reduced:
         cand, base = self.scores.get("candidate"), self.scores.get("baseline")
         if cand is None or base is None:
             return out
-        ones = [0] * cand.n_groups
+        whole_c, whole_b = self.whole_scores("candidate"), self.whole_scores("baseline")
+        assert whole_c is not None and whole_b is not None
         lo, hi = paired_roc_auc_difference_se_bounds(
-            marginalize(cand, ones, 1),
-            marginalize(base, ones, 1),
-            marginalize_joint(joint, ones, 1),
+            whole_c, whole_b, marginalize_joint(joint, [0] * cand.n_groups, 1)
         )
         with np.errstate(divide="ignore", invalid="ignore"):
             overall = float(hi[0] / lo[0] - 1.0)
@@ -234,15 +248,13 @@ class Reduced:
         return out
 
     def _binned(self, model: str, bins: ScoreBins) -> dict[str, Any]:
-        from mlops_gates.stats.reduce import marginalize
         from mlops_gates.stats.scorebins import auc_error_bound
 
         out: dict[str, Any] = {"bins": bins.n_bins, "lo": bins.lo, "hi": bins.hi}
         out["width"] = bins.width
-        table = self.scores.get(model)
-        if table is not None:
+        whole = self.whole_scores(model)
+        if whole is not None:
             # The stated bound for the whole data; each slice has its own (docs/scale.md).
-            whole = marginalize(table, [0] * table.n_groups, 1)
             bound = float(auc_error_bound(whole)[0])
             out["roc_auc_error_bound_overall"] = None if bound != bound else bound
         return out

@@ -250,6 +250,7 @@ def _overview(ctx: Context, results: list[GateResult]) -> dict[str, Any] | None:
         ctx.reduced.classes,
         verdicts=[_as_ranked(r) for r in results if r.kind == "metric" and r.slice],
         group_keys={str(c): keys[c].to_numpy(dtype=object) for c in keys.columns},
+        whole={model: ctx.reduced.whole_scores(model) for model in ctx.reduced.scores},
     )
 
 

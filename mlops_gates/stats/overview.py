@@ -39,13 +39,15 @@ def overview(
     *,
     verdicts: Sequence[Mapping[str, Any]] = (),
     group_keys: Mapping[str, np.ndarray] | None = None,
+    whole: Mapping[str, ScoreStats | None] | None = None,
 ) -> dict[str, Any] | None:
     """Confusion matrices (overall, candidate and baseline) and, for binary scores, curve
     points per model; None for regression (no picture of that kind yet).
 
     With the metric verdicts (report dicts) and the score tables' group keys (column ->
     each group's value), the worst slices the score tables can form also get ROC and
-    precision-recall points (:func:`slice_curves`)."""
+    precision-recall points (:func:`slice_curves`). ``whole``: each model's table summed
+    over the groups, when at hand (the same curves from a table of a few thousand entries)."""
     if not isinstance(stats, ClassificationStats):
         return None
     counts = stats.counts.sum(axis=0)  # (K, K, B): the groups added up
@@ -56,7 +58,11 @@ def overview(
             "baseline": counts.sum(axis=1).tolist() if stats.has_baseline else None,
         }
     }
-    curves = {model: curve_points(table) for model, table in scores.items() if table is not None}
+    curves = {
+        model: curve_points(table if whole is None else whole.get(model) or table)
+        for model, table in scores.items()
+        if table is not None
+    }
     if curves:
         out["curves"] = curves
         if verdicts and group_keys:
