@@ -218,6 +218,8 @@ class _Batches:
         self.score = Combos(len(self.score_cols))  # score-slice values
         self.fine_to_score = np.zeros(0, dtype=np.int64)
         self.pairs = Combos(2)  # (score combo, label code)
+        self.pair_lut = np.zeros(0, dtype=np.int64)  # (fine, label) key -> pair (-1: new)
+        self.pair_radix = 0
         self.n_bins = next(iter(bins.values())).n_bins if bins else 1
         # Per model, rows per (pair, bin), flat; 32 bits hold any count of a smaller file.
         self.count_type = np.int32 if n_rows < 1 << 31 else np.int64
@@ -249,13 +251,14 @@ class _Batches:
                 raise Unstreamable(f"{c!r} has missing values")
             labels.append(_run_codes(col.to_numpy(zero_copy_only=False), self.label_values[c]))
             lradix.append(len(self.label_values[c]))
-        self._count_cells(fine, labels, lradix)
-        if not self.bins:
+        # (fine combination, label): the score tables' pairs come from it, and it is the
+        # first digits of the cells' key.
+        first = np.multiply(fine, lradix[0], dtype=np.int64)
+        first += labels[0]
+        pair = self._pairs_of(first, lradix[0]) if self.bins else None
+        self._count_cells(first, labels[1:], lradix)
+        if pair is None:
             return
-        self._map_scores()
-        sid = self.fine_to_score[fine]
-        pair = self.pairs.of([sid, labels[0]], [max(len(self.score), 1), lradix[0]], n)
-        del sid
         n_pairs, nb = len(self.pairs), self.n_bins
         index = {}
         for model, column in self.scored.items():
@@ -320,9 +323,35 @@ class _Batches:
         key += np.floor_divide(base, f)
         self.grid.add(key, len(self.pairs) * side * side)
 
-    def _count_cells(self, fine: np.ndarray, labels: list[np.ndarray], radix: list[int]) -> None:
-        key = fine.copy()
-        for codes, r in zip(labels, radix, strict=True):
+    def _pairs_of(self, first: np.ndarray, label_radix: int) -> np.ndarray:
+        """Each row's (score combination, label) pair id, from its (fine combination,
+        label) key `first`: only the keys not seen before go through the score map and
+        `self.pairs` (numbered as they would be row by row: a pair never seen can only
+        come from such a key)."""
+        size = len(self.fine) * label_radix
+        if label_radix != self.pair_radix:  # a new label value: the packing changed
+            self.pair_lut = np.full(size, -1, dtype=np.int64)
+            self.pair_radix = label_radix
+        elif self.pair_lut.shape[0] < size:  # new combinations: the keys so far stay
+            grown = np.full(size, -1, dtype=np.int64)
+            grown[: self.pair_lut.shape[0]] = self.pair_lut
+            self.pair_lut = grown
+        present = np.flatnonzero(np.bincount(first, minlength=size))
+        new = present[self.pair_lut[present] < 0]
+        if new.shape[0]:
+            self._map_scores()
+            sid = self.fine_to_score[new // label_radix]
+            radices = [max(len(self.score), 1), label_radix]
+            self.pair_lut[new] = self.pairs.of([sid, new % label_radix], radices, new.shape[0])
+        pair: np.ndarray = self.pair_lut[first]
+        return pair
+
+    def _count_cells(self, first: np.ndarray, labels: list[np.ndarray], radix: list[int]) -> None:
+        """Count the rows per (fine, label, predictions...) cell: `first` is the (fine,
+        label) key (overwritten), `labels` the predictions' codes, `radix` every label
+        column's."""
+        key = first
+        for codes, r in zip(labels, radix[1:], strict=True):
             key *= r
             key += codes
         # A few thousand slice combinations times the labels' values: counted densely.
