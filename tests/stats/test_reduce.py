@@ -150,6 +150,43 @@ def test_binned_score_table_counts_every_cell_as_pandas_does(
     np.testing.assert_array_equal(table.neg, expected["size"] - expected["sum"])
 
 
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "two-bincounts"])
+def test_dense_score_tables_count_one_label_cells_and_the_last_cell_as_pandas_does(
+    monkeypatch: pytest.MonkeyPatch, packed: bool
+) -> None:
+    # The dense table sums rows and positives packed in one int64 below _PACKED_ROWS rows,
+    # with two bincounts above: both the same counts, whatever the labels of a cell.
+    import pandas as pd
+
+    from mlops_gates.stats import reduce as reduce_module
+
+    if not packed:
+        monkeypatch.setattr(reduce_module, "_PACKED_ROWS", 0)
+    rng = np.random.default_rng(25)
+    n, n_groups, n_bins = 30_000, 40, 256  # a space of 10,240 cells: summed densely
+    groups = rng.integers(0, n_groups, n)
+    bins = rng.integers(0, n_bins, n)
+    y = rng.integers(0, 2, n)
+    y[groups == 3] = 1  # cells of positives only
+    y[groups == 7] = 0  # and of negatives only
+    groups[:50], bins[:50] = n_groups - 1, n_bins - 1  # the space's last cell, 50 rows
+    table = reduce_module.reduce_scores(
+        groups, n_groups, y, bins.astype(np.int32), thresholds=np.linspace(0, 1, n_bins)
+    )
+    expected = (
+        pd.DataFrame({"g": groups, "s": bins, "y": y})
+        .groupby(["g", "s"])["y"]
+        .agg(["sum", "size"])
+        .reset_index()
+    )
+    for field in ("group", "score", "pos", "neg"):
+        assert getattr(table, field).dtype == np.int64, field
+    np.testing.assert_array_equal(table.group, expected["g"])
+    np.testing.assert_array_equal(table.score, expected["s"])
+    np.testing.assert_array_equal(table.pos, expected["sum"])
+    np.testing.assert_array_equal(table.neg, expected["size"] - expected["sum"])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
