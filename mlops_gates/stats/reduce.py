@@ -144,8 +144,7 @@ def reduce_joint_scores(
     g = _codes("groups", groups, n_groups, None)
     n = g.shape[0]
     t = _codes("y_true", y_true, 2, n)
-    ci = np.asarray(candidate_index, dtype=np.int64)
-    bi = np.asarray(baseline_index, dtype=np.int64)
+    ci, bi = _index_codes(candidate_index), _index_codes(baseline_index)
     if ci.shape != (n,) or bi.shape != (n,) or (n and min(ci.min(), bi.min()) < 0):
         raise ValueError("candidate_index and baseline_index must be non-negative, one per row")
     wc = int(ci.max()) + 1 if n else 1
@@ -188,6 +187,13 @@ def reduce_joint_scores(
     group = cells % max(n_groups, 1)
     n_negative = int(np.searchsorted(cells, max(n_groups, 1)))  # class 0 keys come first
     return JointScores(group, candidate, baseline, count, n_negative, n_groups, factor)
+
+
+def _index_codes(values: ArrayLike) -> NDArray[np.signedinteger[Any]]:
+    """Score indices as signed integers: in their own type when they are (the key is
+    built in int64 from them, so a copy of each row's index would only add memory)."""
+    a = np.asarray(values)
+    return a if np.issubdtype(a.dtype, np.signedinteger) else a.astype(np.int64)
 
 
 @dataclass(frozen=True, eq=False)

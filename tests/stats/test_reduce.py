@@ -440,3 +440,22 @@ def test_counted_cells_are_numpys_unique_counts(n: int, space: int, dtype: type)
     assert cells.dtype == counts.dtype == np.int64
     assert np.array_equal(cells, expected_cells)
     assert np.array_equal(counts, expected_counts)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int16, np.uint16, np.float64])
+def test_the_paired_table_is_the_same_from_indices_of_any_integer_type(dtype: type) -> None:
+    # Narrow signed indices are read as they are (no int64 copy of each row's index);
+    # the table is the one int64 indices give.
+    from mlops_gates.stats.reduce import reduce_joint_scores
+
+    rng = np.random.default_rng(7)
+    n, n_groups = 20_000, 30
+    group, y = rng.integers(0, n_groups, n), rng.integers(0, 2, n)
+    ci, bi = rng.integers(0, 500, n), rng.integers(0, 300, n)
+    wide = reduce_joint_scores(group, n_groups, y, ci, bi)
+    narrow = reduce_joint_scores(group, n_groups, y, ci.astype(dtype), bi.astype(dtype))
+    assert (narrow.n_negative_entries, narrow.n_groups) == (wide.n_negative_entries, n_groups)
+    for name in ("group", "candidate", "baseline", "count"):
+        a, b = getattr(wide, name), getattr(narrow, name)
+        assert a.dtype == b.dtype == np.int64, name
+        np.testing.assert_array_equal(a, b, err_msg=name)
