@@ -426,7 +426,9 @@ def test_stats_imports_numpy_only() -> None:
         (5_000, 300, np.int64),  # a few times the keys or less: summed densely
         (5_000, 4_000_000, np.int64),  # sorted, 32 bits wide
         (5_000, 4_000_000, np.int32),  # keys already narrow
-        (5_000, 1 << 40, np.int64),  # too wide for 32 bits: sorted as they are
+        (5_000, 1 << 35, np.int64),  # too wide for 32 bits: sorted as two halves
+        (5_000, 1 << 40, np.int64),
+        (5_000, (1 << 40) + 1, np.int64),  # too wide for two halves: sorted as they are
         (0, 10, np.int64),
     ],
 )
@@ -459,3 +461,14 @@ def test_the_paired_table_is_the_same_from_indices_of_any_integer_type(dtype: ty
         a, b = getattr(wide, name), getattr(narrow, name)
         assert a.dtype == b.dtype == np.int64, name
         np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_keys_sorted_as_two_halves_keep_keys_of_equal_low_halves_apart() -> None:
+    # Keys differing only in their high 8 bits share a low half: every one is its own cell.
+    low = np.array([0, 7, (1 << 32) - 1, 7, 0], dtype=np.int64)
+    high = np.array([0, 1, 0, 255, 255], dtype=np.int64) << 32
+    keys = np.concatenate([low + high, low[:3] + high[:3], [(1 << 40) - 1]])
+    expected_cells, expected_counts = np.unique(keys, return_counts=True)
+    cells, counts = counted_cells(keys.copy(), 1 << 40)
+    assert np.array_equal(cells, expected_cells)
+    assert np.array_equal(counts, expected_counts)
