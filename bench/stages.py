@@ -5,11 +5,14 @@
 Where a 1M run's CPU goes, stage by stage (issue 25 item 2). Each stage function is
 wrapped (in its module and wherever the package imported it by name) and charged its
 `time.process_time()`; a stage that calls itself counts once, stages nest (the reduction
-runs inside `_make_inputs`), so the rows do not add up. Each gate kind's row is all of its
-verdicts (evidence, wording). One warm-up run first, then the median of `--repeat` runs;
-cyclic garbage collection is timed through `gc.callbacks`. `Report.to_dict` is timed after
-each run, outside `run_gates`. cProfile is no substitute here: it inflates the
-Python-heavy verdict code and charges collector pauses to whatever line runs.
+runs inside `_make_inputs`), so the rows do not add up. The paired table, which a run
+builds on a second thread when a core is free, is built on the one thread here, so that
+each row is that stage's own CPU (the wall time the thread saves is bench/run.py's). Each
+gate kind's row is all of its verdicts (evidence, wording). One warm-up run first, then
+the median of `--repeat` runs; cyclic garbage collection is timed through `gc.callbacks`.
+`Report.to_dict` is timed after each run, outside `run_gates`. cProfile is no substitute
+here: it inflates the Python-heavy verdict code and charges collector pauses to whatever
+line runs.
 """
 
 from __future__ import annotations
@@ -75,8 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     import sklearn  # noqa: F401
 
     import mlops_gates
+    from mlops_gates.backends import memory
     from mlops_gates.config import load_config
     from mlops_gates.gates import runner
+
+    memory.THREAD_MIN_ROWS = sys.maxsize  # one thread: each stage's CPU, not two at once
 
     for info in pkgutil.walk_packages(mlops_gates.__path__, "mlops_gates."):
         if not info.name.endswith("__main__"):
