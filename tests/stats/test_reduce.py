@@ -472,3 +472,31 @@ def test_keys_sorted_as_two_halves_keep_keys_of_equal_low_halves_apart() -> None
     cells, counts = counted_cells(keys.copy(), 1 << 40)
     assert np.array_equal(cells, expected_cells)
     assert np.array_equal(counts, expected_counts)
+
+
+@pytest.mark.parametrize(
+    ("n_groups", "width"),
+    [(800, 4096), (3, 5), (1025, (1 << 14) + 1)],
+    ids=["bench-like", "tiny", "too-wide-for-power-of-two-fields"],
+)
+def test_the_paired_table_counts_each_class_group_and_bin_pair_as_numpy_does(
+    n_groups: int, width: int
+) -> None:
+    # Fields packed a power of two wide (shifts) while the key fits 40 bits, else at their
+    # own widths: the same table, every (class, group, candidate bin, baseline bin) that
+    # occurs, class-major, with its rows.
+    from mlops_gates.stats.reduce import reduce_joint_scores
+
+    rng = np.random.default_rng(n_groups)
+    n = 20_000
+    group, y = rng.integers(0, n_groups, n), rng.integers(0, 2, n)
+    ci = rng.integers(0, width, n)
+    bi = np.clip(ci + rng.integers(-3, 4, n), 0, width - 1)
+    ci[0], bi[1], group[2] = width - 1, width - 1, n_groups - 1  # the widest values occur
+    joint = reduce_joint_scores(group, n_groups, y, ci, bi)
+    rows, counts = np.unique(np.stack([y, group, ci, bi], axis=1), axis=0, return_counts=True)
+    assert joint.n_negative_entries == int((rows[:, 0] == 0).sum())
+    np.testing.assert_array_equal(joint.group, rows[:, 1])
+    np.testing.assert_array_equal(joint.candidate, rows[:, 2])
+    np.testing.assert_array_equal(joint.baseline, rows[:, 3])
+    np.testing.assert_array_equal(joint.count, counts)
