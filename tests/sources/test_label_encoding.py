@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -82,3 +83,24 @@ def test_integer_labelsencode_labels_as_the_general_lookup(
     got = encode_labels(typed, classes, "y", Path("d"))
     assert got.dtype == np.int64
     assert got.tolist() == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.integers(-3, 70_000), min_size=1, max_size=30),
+    dtype=st.sampled_from(["int8", "int16", "int32", "int64", "uint8", "uint16", "uint64"]),
+)
+def test_distinct_labels_are_pandas_unique_values(values: list[int], dtype: str) -> None:
+    # Small non-negative integers are counted with one bincount; anything else (negative,
+    # 2**16 and above, other types) goes through pandas: the same set of values either way.
+    from mlops_gates.sources.evaluation import _distinct
+
+    info = np.iinfo(dtype)
+    array = np.array([v for v in values if info.min <= v <= info.max], dtype=dtype)
+    if not array.shape[0]:
+        return
+    got = _distinct(array)
+    assert got.dtype == array.dtype
+    assert sorted(got.tolist()) == sorted(pd.unique(array).tolist())
+    for other in (array.astype(bool), array.astype(float), array.astype(str)):
+        assert sorted(_distinct(other).tolist()) == sorted(pd.unique(other).tolist())
