@@ -844,10 +844,14 @@ def _dense_scores(
         rows = total[keep].astype(np.int64, copy=False)
         del total
         pos = np.bincount(key[positive == 1], minlength=space)[keep].astype(np.int64, copy=False)
+    if n_thresholds & (n_thresholds - 1) == 0:  # 4,096 bins: a shift and a mask
+        group, score = keep >> (n_thresholds.bit_length() - 1), keep & (n_thresholds - 1)
+    else:
+        group, score = keep // n_thresholds, keep % n_thresholds
     return ScoreStats(
         thresholds=thresholds,
-        group=keep // n_thresholds,
-        score=keep % n_thresholds,
+        group=group,
+        score=score,
         pos=pos,
         neg=rows - pos,
         n_groups=n_groups,

@@ -150,9 +150,10 @@ def test_binned_score_table_counts_every_cell_as_pandas_does(
     np.testing.assert_array_equal(table.neg, expected["size"] - expected["sum"])
 
 
+@pytest.mark.parametrize("n_bins", [256, 250], ids=["bins-power-of-two", "bins-any"])
 @pytest.mark.parametrize("packed", [True, False], ids=["packed", "two-bincounts"])
 def test_dense_score_tables_count_one_label_cells_and_the_last_cell_as_pandas_does(
-    monkeypatch: pytest.MonkeyPatch, packed: bool
+    monkeypatch: pytest.MonkeyPatch, packed: bool, n_bins: int
 ) -> None:
     # The dense table sums rows and positives packed in one int64 below _PACKED_ROWS rows,
     # with two bincounts above: both the same counts, whatever the labels of a cell.
@@ -163,7 +164,7 @@ def test_dense_score_tables_count_one_label_cells_and_the_last_cell_as_pandas_do
     if not packed:
         monkeypatch.setattr(reduce_module, "_PACKED_ROWS", 0)
     rng = np.random.default_rng(25)
-    n, n_groups, n_bins = 30_000, 40, 256  # a space of 10,240 cells: summed densely
+    n, n_groups = 30_000, 40  # a space of 10,000 cells or so: summed densely
     groups = rng.integers(0, n_groups, n)
     bins = rng.integers(0, n_bins, n)
     y = rng.integers(0, 2, n)
