@@ -221,7 +221,7 @@ def _classes(
 def _distinct(values: np.ndarray) -> np.ndarray:
     """The distinct values of a column of labels or predictions, in some order: counted
     with one ``bincount`` when they are small non-negative integers (a million 0/1 labels:
-    1 ms against pandas' hash pass of 3 ms), else ``pd.unique``."""
+    1.6 ms against pandas' hash pass of 2.9 ms), else ``pd.unique``."""
     if values.dtype.kind in "iu" and values.shape[0]:
         lo, hi = int(values.min()), int(values.max())
         if lo >= 0 and hi < 1 << 16:
