@@ -88,7 +88,7 @@ def _rare_collections() -> Iterator[None]:
     full collection walking every object the host loaded: 0.03-0.04 s of a 0.6 s run on a
     million rows, called from a script (bench/README.md). Young objects are still collected,
     every 100,000 allocations; the host's thresholds come back after. Never more often than
-    the host asked, and not at all when the host switched the collector off."""
+    the host asked, and never when the host set the first threshold to 0 (no collection)."""
     before = gc.get_threshold()
     if before[0] > 0:
         gc.set_threshold(*(max(a, b) for a, b in zip(before, RUN_GC_THRESHOLDS, strict=False)))
