@@ -141,16 +141,10 @@ def _rare_collections() -> Iterator[None]:
     a lot once: with pytest's thresholds (Python's defaults) that sets off full collections,
     each walking every object loaded so far (bench/coldrun.py). Tests run after, with the
     host's settings."""
-    import gc
+    from mlops_gates._gc import rare_collections
 
-    from mlops_gates.cli.main import GC_THRESHOLDS
-
-    before = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLDS)
-    try:
+    with rare_collections():
         yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def _read_config(config: pytest.Config) -> tuple[Config, Path, dict[str, int]]:

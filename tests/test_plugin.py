@@ -586,7 +586,7 @@ def test_the_engine_and_the_config_are_imported_with_rare_collections(
 ) -> None:
     """Importing the config's models (pydantic) and the engine (pandas, the gates) allocates
     a lot once: both imports run with `check`'s rare collections, not pytest's thresholds."""
-    from mlops_gates.cli.main import GC_THRESHOLDS
+    from mlops_gates._gc import GC_THRESHOLDS
 
     _project(pytester, [SLICED])
     pytester.makeconftest(

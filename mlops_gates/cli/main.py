@@ -18,10 +18,11 @@ import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
+from mlops_gates._gc import GC_THRESHOLDS
 from mlops_gates._version import __version__
 from mlops_gates.cli.common import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
-__all__ = ["GC_THRESHOLDS", "build_parser", "exit_now", "main", "run", "short_process_gc"]
+__all__ = ["build_parser", "exit_now", "main", "run", "short_process_gc"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,10 +87,6 @@ def run() -> NoReturn:
     exit_now(main())
 
 
-# Collect young objects every 100,000 allocations rather than every 700: see short_process_gc.
-GC_THRESHOLDS = (100_000, 50, 100)
-
-
 def short_process_gc() -> None:
     """Make the garbage collector cheap for a command's process.
 
@@ -99,7 +96,7 @@ def short_process_gc() -> None:
     collections this rare cost it no memory to speak of; a process that lives on (a server
     command) still collects. Only for a process of its own, never for a host's whole life:
     the pytest plugin sets these thresholds only while the gates run, then restores pytest's."""
-    gc.set_threshold(*GC_THRESHOLDS)
+    gc.set_threshold(*GC_THRESHOLDS)  # for the whole process: no host to give back to
 
 
 def exit_now(code: int) -> NoReturn:

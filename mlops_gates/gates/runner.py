@@ -10,18 +10,17 @@ here, once for every kind.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops_gates._gc import rare_collections
 from mlops_gates._text import excerpt
 from mlops_gates._version import __version__
 from mlops_gates.backends.base import open_backend
@@ -51,9 +50,6 @@ __all__ = ["Evaluation", "evaluate", "run_gates"]
 # live (`_at_scale`), and schema gates are judged on the engine's sample while it reduces.
 _AT_SCALE = ("drift", "staleness")
 _WHILE_REDUCING = ("schema",)
-# The garbage collector's thresholds while the gates run: those of `mlops-gates check`'s
-# whole process (cli/main.py GC_THRESHOLDS; tests/gates/test_runner_gc.py keeps them equal).
-RUN_GC_THRESHOLDS = (100_000, 50, 100)
 
 
 @dataclass
@@ -75,27 +71,11 @@ def run_gates(config: Config, *, table: pd.DataFrame | None = None) -> Report:
 
 
 def evaluate(config: Config, *, table: pd.DataFrame | None = None) -> Evaluation:
-    """Evaluate every gate with the engine opened once; the report and the encoded inputs."""
-    with _rare_collections(), open_backend(config, rows=table) as backend:
+    """Evaluate every gate with the engine opened once; the report and the encoded inputs.
+    The garbage collector runs as in `mlops-gates check` meanwhile, whoever calls
+    (`_gc.rare_collections`): a run allocates a lot once."""
+    with rare_collections(), open_backend(config, rows=table) as backend:
         return _evaluate(config, backend)
-
-
-@contextlib.contextmanager
-def _rare_collections() -> Iterator[None]:
-    """Collect garbage as `mlops-gates check` and the pytest plugin do while the gates run,
-    whoever calls: a run allocates a lot once (the rows, the tables, the first imports of
-    the gate modules and scipy.special), which with Python's default thresholds sets off a
-    full collection walking every object the host loaded: 0.03-0.04 s of a 0.6 s run on a
-    million rows, called from a script (bench/README.md). Young objects are still collected,
-    every 100,000 allocations; the host's thresholds come back after. Never more often than
-    the host asked, and never when the host set the first threshold to 0 (no collection)."""
-    before = gc.get_threshold()
-    if before[0] > 0:
-        gc.set_threshold(*(max(a, b) for a, b in zip(before, RUN_GC_THRESHOLDS, strict=False)))
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def _evaluate(config: Config, backend: MemoryBackend | SqlBackend) -> Evaluation:

@@ -75,7 +75,7 @@ def test_only_the_commands_own_process_collects_rarely(tmp_path: Path) -> None:
 
     import gc
 
-    from mlops_gates.cli.main import GC_THRESHOLDS
+    from mlops_gates._gc import GC_THRESHOLDS
 
     default = str(gc.get_threshold())
     assert thresholds("run") == f"{default} {GC_THRESHOLDS}"

@@ -11,11 +11,11 @@ import pytest
 from conftest import Project
 from helpers import base_config
 
-from mlops_gates.cli.main import GC_THRESHOLDS
+from mlops_gates._gc import GC_THRESHOLDS
 from mlops_gates.config import load_config
 from mlops_gates.gates.base import Run, evaluator_for, register
 from mlops_gates.gates.result import GateResult
-from mlops_gates.gates.runner import RUN_GC_THRESHOLDS, run_gates
+from mlops_gates.gates.runner import run_gates
 
 KIND = "skew"  # a kind the config knows; its evaluator is swapped for one that looks
 GATE = {"id": "look", "kind": KIND, "training": "t.csv", "serving": "s.csv", "key": "id"}
@@ -45,10 +45,9 @@ def _run(make_project: Project) -> None:
 def test_the_run_uses_check_s_thresholds_and_restores_the_host_s(
     make_project: Project, thresholds_seen: list[tuple[int, ...]]
 ) -> None:
-    assert RUN_GC_THRESHOLDS == GC_THRESHOLDS  # one setting, whichever edge runs the gates
     gc.set_threshold(700, 10, 10)  # Python's defaults
     _run(make_project)
-    assert thresholds_seen == [RUN_GC_THRESHOLDS]
+    assert thresholds_seen == [GC_THRESHOLDS]
     assert gc.get_threshold() == (700, 10, 10)
 
 
