@@ -1,15 +1,16 @@
 """What touching fresh memory costs on this machine: the kernel zeroes each page a process
-touches first, and on a virtual machine the host may have to back it first too.
+touches first, and numpy asks it for huge pages (`MADV_HUGEPAGE`) on every array of 4 MB
+or more, which it may first compact memory to find.
 
     python bench/pages.py [--mb 200] [--runs 5] [--pause 0]
 
 Each run is a fresh process that allocates `--mb` MB with numpy, touches one byte per
 page (first touch), then again (second touch: the pages are now mapped), and reports both
 in milliseconds per MB with its system CPU seconds. `--pause S` sleeps S seconds between
-runs, long enough for a guest kernel to hand freed pages back to its host. On bare metal
-the first touch costs about 0.1 ms/MB; on this machine it swings between that and several
-ms/MB, which is why contenders that hold more memory (the floor holds 1.1 GB at 10M rows)
-vary most in bench/run.py's tables (bench/README.md, "Fresh memory").
+runs. On this VM (`transparent_hugepage/defrag = madvise`, memory mostly page cache) the
+first touch swings between 0.1 and 7.6 ms/MB with numpy's advice and stays near 0.5 ms/MB
+with `NUMPY_MADVISE_HUGEPAGE=0`: that is most of the spread of the contenders that hold
+the most memory in bench/run.py's tables (bench/README.md, "Fresh memory").
 """
 
 from __future__ import annotations

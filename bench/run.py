@@ -229,8 +229,8 @@ def run_one(
             # The whole process's CPU (imports included): on a loaded machine it moves
             # far less than the wall clock.
             "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3),
-            # The kernel's share: mostly zeroing fresh pages, whose cost on a virtual
-            # machine swings with the host (bench/pages.py; bench/README.md).
+            # The kernel's share: mostly zeroing fresh pages and compacting memory for
+            # numpy's huge pages, which swings from run to run (bench/pages.py).
             "sys_seconds": round(usage.ru_stime, 3),
             "minor_faults": usage.ru_minflt,
         }
