@@ -127,7 +127,6 @@ def test_score_table_is_sorted_by_group_then_score() -> None:
 def test_binned_score_table_counts_every_cell_as_pandas_does(
     rows: int, n_groups: int, n_bins: int
 ) -> None:
-    import pandas as pd
 
     from mlops_gates.stats.reduce import reduce_scores
 
@@ -136,18 +135,7 @@ def test_binned_score_table_counts_every_cell_as_pandas_does(
     bins = rng.integers(0, n_bins, rows)
     y = rng.integers(0, 2, rows)
     table = reduce_scores(groups, n_groups, y, bins, thresholds=np.linspace(0, 1, n_bins))
-    expected = (
-        pd.DataFrame({"g": groups, "s": bins, "y": y})
-        .groupby(["g", "s"])["y"]
-        .agg(["sum", "size"])
-        .reset_index()
-    )
-    for field in ("group", "score", "pos", "neg"):
-        assert getattr(table, field).dtype == np.int64, field
-    np.testing.assert_array_equal(table.group, expected["g"])
-    np.testing.assert_array_equal(table.score, expected["s"])
-    np.testing.assert_array_equal(table.pos, expected["sum"])
-    np.testing.assert_array_equal(table.neg, expected["size"] - expected["sum"])
+    _assert_pandas_counts(table, groups, bins, y)
 
 
 @pytest.mark.parametrize("n_bins", [256, 250], ids=["bins-power-of-two", "bins-any"])
@@ -157,7 +145,6 @@ def test_dense_score_tables_count_one_label_cells_and_the_last_cell_as_pandas_do
 ) -> None:
     # The dense table sums rows and positives packed in one int64 below _PACKED_ROWS rows,
     # with two bincounts above: both the same counts, whatever the labels of a cell.
-    import pandas as pd
 
     from mlops_gates.stats import reduce as reduce_module
 
@@ -174,18 +161,7 @@ def test_dense_score_tables_count_one_label_cells_and_the_last_cell_as_pandas_do
     table = reduce_module.reduce_scores(
         groups, n_groups, y, bins.astype(np.int32), thresholds=np.linspace(0, 1, n_bins)
     )
-    expected = (
-        pd.DataFrame({"g": groups, "s": bins, "y": y})
-        .groupby(["g", "s"])["y"]
-        .agg(["sum", "size"])
-        .reset_index()
-    )
-    for field in ("group", "score", "pos", "neg"):
-        assert getattr(table, field).dtype == np.int64, field
-    np.testing.assert_array_equal(table.group, expected["g"])
-    np.testing.assert_array_equal(table.score, expected["s"])
-    np.testing.assert_array_equal(table.pos, expected["sum"])
-    np.testing.assert_array_equal(table.neg, expected["size"] - expected["sum"])
+    _assert_pandas_counts(table, groups, bins, y)
 
 
 @pytest.mark.parametrize(
@@ -501,3 +477,23 @@ def test_the_paired_table_counts_each_class_group_and_bin_pair_as_numpy_does(
     np.testing.assert_array_equal(joint.candidate, rows[:, 2])
     np.testing.assert_array_equal(joint.baseline, rows[:, 3])
     np.testing.assert_array_equal(joint.count, counts)
+
+
+def _assert_pandas_counts(
+    table: ScoreStats, groups: np.ndarray, bins: np.ndarray, y: np.ndarray
+) -> None:
+    """`table` holds pandas' positives and rows per (group, bin), in its order, as int64."""
+    import pandas as pd
+
+    expected = (
+        pd.DataFrame({"g": groups, "s": bins, "y": y})
+        .groupby(["g", "s"])["y"]
+        .agg(["sum", "size"])
+        .reset_index()
+    )
+    for field in ("group", "score", "pos", "neg"):
+        assert getattr(table, field).dtype == np.int64, field
+    np.testing.assert_array_equal(table.group, expected["g"])
+    np.testing.assert_array_equal(table.score, expected["s"])
+    np.testing.assert_array_equal(table.pos, expected["sum"])
+    np.testing.assert_array_equal(table.neg, expected["size"] - expected["sum"])
