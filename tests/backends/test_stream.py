@@ -199,6 +199,22 @@ def test_batches_of_many_slice_values_and_of_few_give_one_numbering(
     assert_same_tables(stream.stream_reduce(config, config.data_path), whole(config))
 
 
+def test_a_row_group_whose_slice_column_is_all_missing_streams_to_the_whole_reads_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One row group's dictionary for `sex` is empty (every value missing) and another's
+    # for `region` holds one value: the packed keys then have a radix of 1 or 2.
+    data = rows(n=2400, seed=8)
+    sex = data["sex"].astype(object).to_numpy().copy()
+    region = data["region"].astype(object).to_numpy().copy()
+    sex[600:1200] = None
+    region[1200:1800] = "north"
+    data = data.assign(sex=sex, region=region)
+    monkeypatch.setattr(stream, "BATCH_ROWS", 300)
+    config = load_config(project(tmp_path, data, row_group=600))
+    assert_same_tables(stream.stream_reduce(config, config.data_path), whole(config))
+
+
 def test_small_files_are_read_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stream, "STREAM_MIN_ROWS", REAL_MIN_ROWS)
     config = load_config(project(tmp_path, rows(seed=4)))
