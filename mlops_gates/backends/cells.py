@@ -177,7 +177,8 @@ class DictionaryCombos:
     without numbering every row of every column: each row's dictionary indices are packed
     into one key, and only the keys present in the batch and not yet known are turned into
     value codes (`values`) and numbered. The key -> id table lasts while the batches keep
-    their dictionaries, as a Parquet row group's batches do.
+    their dictionaries, as a Parquet row group's batches do. When the packed keys would be
+    many (many-valued columns), each column's rows are numbered first instead.
 
     The codes and ids are those a column-by-column numbering gives (`Values.lookup` of each
     column's values used in the batch, ascending in its dictionary, then `Combos.of`): a
@@ -188,9 +189,8 @@ class DictionaryCombos:
         self.dictionaries: list[Any] = []
         self.lut = np.zeros(0, dtype=np.int64)  # packed indices -> id (-1: not known yet)
 
-    def of(self, batch: Any, n: int) -> np.ndarray | None:
-        """The `n` rows' ids, or None when the packed keys would not be few (many values:
-        number the columns one by one instead)."""
+    def of(self, batch: Any, n: int) -> np.ndarray:
+        """The `n` rows' ids (new combinations are numbered)."""
         indices, radices, dictionaries = [], [], []
         for c in self.columns:
             col = batch.column(c)
@@ -202,7 +202,7 @@ class DictionaryCombos:
             dictionaries.append(col.dictionary)
         space = int(np.prod(radices, dtype=object))
         if space > max(4 * n, 1 << 16):
-            return None
+            return self._by_column(indices, radices, dictionaries, n)
         if len(dictionaries) != len(self.dictionaries) or not all(
             a.equals(b) for a, b in zip(dictionaries, self.dictionaries, strict=True)
         ):
@@ -215,26 +215,30 @@ class DictionaryCombos:
         present = np.flatnonzero(np.bincount(packed, minlength=space))
         new = present[self.lut[present] < 0]
         if new.shape[0]:
-            self.lut[new] = self._number(new, radices, dictionaries)
+            digits = []
+            rest = new.copy()
+            for r in reversed(radices):
+                digits.append(rest % r)
+                rest //= r
+            digits.reverse()
+            self.lut[new] = self._by_column(digits, radices, dictionaries, new.shape[0])
         ids: np.ndarray = self.lut[packed]
         return ids
 
-    def _number(self, keys: np.ndarray, radices: list[int], dictionaries: list[Any]) -> Any:
-        digits = []
-        rest = keys.copy()
-        for r in reversed(radices):
-            digits.append(rest % r)
-            rest //= r
-        digits.reverse()
+    def _by_column(
+        self, indices: list[np.ndarray], radices: list[int], dictionaries: list[Any], n: int
+    ) -> np.ndarray:
+        """Ids of `n` rows given by their dictionary indices, each column numbered first."""
         codes = []
-        for c, index, dictionary in zip(self.columns, digits, dictionaries, strict=True):
-            used = np.unique(index)  # ascending in the dictionary
+        for c, index, dictionary, r in zip(
+            self.columns, indices, dictionaries, radices, strict=True
+        ):
+            used = np.flatnonzero(np.bincount(index, minlength=r))  # ascending
             uniques = np.asarray([*dictionary.to_pylist(), None], dtype=object)
-            lut = np.zeros(len(uniques), dtype=np.int64)
+            lut = np.zeros(r, dtype=np.int64)
             lut[used] = self.values[c].lookup(uniques[used])
             codes.append(lut[index])
-        run_radices = [len(self.values[c]) for c in self.columns]
-        return self.combos.of(codes, run_radices, keys.shape[0])
+        return self.combos.of(codes, [len(self.values[c]) for c in self.columns], n)
 
 
 def score_table(

@@ -55,7 +55,7 @@ from mlops_gates.backends.plan import (
 from mlops_gates.config import Config
 from mlops_gates.errors import DataError
 from mlops_gates.sources.data import Table, index_columns, infer_format
-from mlops_gates.sources.evaluation import encode_labels
+from mlops_gates.sources.evaluation import encode_labels, small_int_values
 from mlops_gates.stats.reduce import counted_cells, factorize_keys
 from mlops_gates.stats.scorebins import ScoreBins
 
@@ -242,8 +242,6 @@ class _Batches:
         if n == 0:
             return
         fine = self.by_dictionary.of(batch, n)
-        if fine is None:
-            fine = self._fine_by_column(batch, n)
         labels, lradix = [], []
         for c in [self.label, *self.preds]:
             col = batch.column(c)
@@ -281,24 +279,6 @@ class _Batches:
             key *= nb
             key += index["baseline"]
             self.filled += n
-
-    def _fine_by_column(self, batch: Any, n: int) -> np.ndarray:
-        """Each row's slice combination id, numbering each column's rows first."""
-        codes, radices = [], []
-        for c in self.plan.columns:
-            col = batch.column(c)
-            values = self.slice_values[c]
-            indices = col.indices
-            if indices.null_count:  # missing values: the code after the dictionary's
-                indices = indices.fill_null(len(col.dictionary))
-            indices = np.asarray(indices)
-            uniques = np.asarray([*col.dictionary.to_pylist(), None], dtype=object)
-            used = np.flatnonzero(np.bincount(indices, minlength=len(uniques)))
-            lut = np.zeros(len(uniques), dtype=np.int64)
-            lut[used] = values.lookup(uniques[used])
-            codes.append(lut[indices])
-            radices.append(len(values))
-        return self.fine.of(codes, radices, n)
 
     def _side(self, factor: int) -> int:
         return -(-self.n_bins // factor)
@@ -493,23 +473,17 @@ class _Batches:
 def _run_codes(values: np.ndarray, seen: Values) -> np.ndarray:
     """Each of a batch's `values` as its run-wide code in `seen` (new values added).
     Labels and predictions are mostly small non-negative integers: their distinct values
-    come from one bincount, several times cheaper than pandas' hashing (and binary ones
-    from their minimum and maximum alone); anything else is factorized."""
-    if values.dtype.kind in "iu" and values.shape[0]:
-        lo, hi = int(values.min()), int(values.max())
-        if lo >= 0 and hi < 1 << 16:
-            if hi - lo <= 1:  # both ends occur: no count needed
-                present = np.unique(np.array([lo, hi], dtype=np.intp))
-            else:
-                present = np.flatnonzero(np.bincount(values, minlength=hi + 1))
-            code = seen.lookup(present.astype(values.dtype))
-            if np.array_equal(code, present):
-                # Each value is its own code (0/1 labels, 0 seen first): no lookup per row.
-                return values.astype(np.int64, copy=False)
-            lut = np.zeros(hi + 1, dtype=np.int64)
-            lut[present] = code
-            codes: np.ndarray = lut[values]
-            return codes
+    are found without hashing (`small_int_values`); anything else is factorized."""
+    present = small_int_values(values)
+    if present is not None:
+        code = seen.lookup(present)
+        if np.array_equal(code, present):
+            # Each value is its own code (0/1 labels, 0 seen first): no lookup per row.
+            return values.astype(np.int64, copy=False)
+        lut = np.zeros(int(present[-1]) + 1, dtype=np.int64)
+        lut[present] = code
+        codes: np.ndarray = lut[values]
+        return codes
     k, u = pd.factorize(values)
     return seen.lookup(np.asarray(u))[np.asarray(k)]
 
