@@ -150,10 +150,13 @@ class Context:
         full = self.reduced.scores.get(model)
         if full is None:
             return None
-        parent, labels, n = self._summed_from(columns)
-        source = full if parent is None else self._score_table(parent, model)
-        assert source is not None
-        table = marginalize(source, labels, n)
+        if not columns:  # the whole data: the report's context reads the same table
+            table = self.reduced.whole_scores(model)
+        else:
+            parent, labels, n = self._summed_from(columns)
+            source = full if parent is None else self._score_table(parent, model)
+            assert source is not None
+            table = marginalize(source, labels, n)
         self._scores[columns, model] = table
         return table
 
