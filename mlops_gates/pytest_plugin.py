@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 # The items live in their own module; their names stay importable from here.
+from mlops_gates._gc import rare_collections
 from mlops_gates.pytest_items import (
     SESSION,
     GateFailure,
@@ -130,21 +131,6 @@ def _imports_not_rewritten(config: pytest.Config) -> Iterator[None]:
         yield
     finally:
         sys.meta_path.insert(min(at, len(sys.meta_path)), finder)
-
-
-@contextlib.contextmanager
-def _rare_collections() -> Iterator[None]:
-    """The garbage collector's thresholds of a short process (`mlops-gates check`'s) while
-    the engine is imported and the gates run; the host's own come back after.
-
-    Importing pandas, pydantic, scikit-learn and the rest, and reducing the data, allocate
-    a lot once: with pytest's thresholds (Python's defaults) that sets off full collections,
-    each walking every object loaded so far (bench/coldrun.py). Tests run after, with the
-    host's settings."""
-    from mlops_gates._gc import rare_collections
-
-    with rare_collections():
-        yield
 
 
 def _read_config(config: pytest.Config) -> tuple[Config, Path, dict[str, int]]:
@@ -300,7 +286,9 @@ class GatesPlugin:
     def __init__(self, config: pytest.Config) -> None:
         self.pytest_config = config
         start = config.invocation_params.dir
-        with _rare_collections():  # it imports pydantic and the config's models
+        # Reading the config imports pydantic and the config's models: with the
+        # garbage collector of a short run (_gc.py), as the gates run below.
+        with rare_collections():
             self.config, self.config_path, self.gate_line = _read_config(config)
         for kind in sorted({g.kind for g in self.config.gates} - set(_MARKERS)):
             config.addinivalue_line("markers", f"{kind}: mlops-gates {kind} gate")
@@ -326,7 +314,7 @@ class GatesPlugin:
         if self._evaluation is None:
             # The engine's imports (pandas, the gates) come under the same rules as what
             # the gates import while they run.
-            with _rare_collections(), _imports_not_rewritten(self.pytest_config):
+            with rare_collections(), _imports_not_rewritten(self.pytest_config):
                 from mlops_gates.gates.runner import evaluate
 
                 self._evaluation = evaluate(self.config)
