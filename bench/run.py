@@ -18,6 +18,7 @@ import os
 import platform
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,20 +120,21 @@ def main(argv: list[str] | None = None) -> int:
 
     entries: dict[str, dict[str, Any]] = {}
     values: dict[str, dict[str, float | None]] = {}
+    to_run = []
     for name in names:
         limit = limits.get(name)
         if limit is not None and args.rows > limit:
             entries[name] = _skipped(name, args.rows, limit)
             print(f"{name}: {entries[name]['note']}", file=sys.stderr, flush=True)
-            continue
-        print(f"{name}: running on {args.rows:,} rows ...", file=sys.stderr, flush=True)
-        entry, vals = run_repeated(name, data, args, repeat=_repeats(name, args))
+        else:
+            to_run.append(name)
+    for name, (entry, vals) in run_rounds(to_run, data, args).items():
         entries[name] = entry
         if name == FLOOR and entry["status"] == "ok":
             entry["check"] = "computes no numbers (a read and one bincount)"
         elif vals is not None:
             values[name] = vals
-        print(f"{name}: {_brief(entry)}", file=sys.stderr, flush=True)
+    entries = {n: entries[n] for n in names}
 
     stored = _reference_values_path(args.rows, args.seed)
     if REFERENCE in values:
@@ -182,23 +184,61 @@ def _repeats(name: str, args: argparse.Namespace) -> int:
     return args.repeat_slow if name in SLOW else args.repeat
 
 
-def run_repeated(
-    name: str, data: Path, args: argparse.Namespace, *, repeat: int
-) -> tuple[dict[str, Any], dict[str, float | None] | None]:
-    """`repeat` fresh processes; the entry is the run with the median time (so its other
-    numbers belong to one real run), with every run's time kept beside it."""
-    runs = []
-    for _ in range(repeat):
-        entry, vals = run_one(name, data, args.timeout, profile=args.profile, rows=args.rows)
-        if entry["status"] != "ok":
-            return entry, None
-        runs.append((entry, vals))
-    runs.sort(key=lambda run: float(run[0]["seconds"]))
-    entry, vals = runs[(len(runs) - 1) // 2]
-    if repeat > 1:
-        entry["runs_seconds"] = sorted(float(e["seconds"]) for e, _ in runs)
-        entry["peak_rss_mb"] = max(float(e["peak_rss_mb"]) for e, _ in runs)
-    return entry, vals
+Run = tuple[dict[str, Any], dict[str, float | None] | None]
+
+
+def run_rounds(
+    names: list[str], data: Path, args: argparse.Namespace
+) -> dict[str, tuple[dict[str, Any], dict[str, float | None] | None]]:
+    """Each contender `_repeats` times, in fresh processes and in rounds: every round runs
+    each contender that still has runs to make once, the order turning by one each round.
+
+    Interleaved, a contender and the floor meet the same state of the machine's memory in
+    each round. Run back to back, five runs of one then five of the other met different
+    states: the floor's median at 10M rows moved between 0.45 and 1.13 s from one sitting
+    to the next (the kernel compacting memory for numpy's huge pages, bench/pages.py), and
+    every ratio to it with it. Each entry is the run with the median time (so its other
+    numbers belong to one real run), with every run's time beside it and, where the floor
+    ran in the same rounds, the ratio of each round (`floor_ratios`) and their median
+    (`floor_ratio_rounds`)."""
+    runs: dict[str, list[Run]] = {n: [] for n in names}
+    failed: dict[str, Run] = {}
+    for r in range(max((_repeats(n, args) for n in names), default=0)):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            if name in failed or len(runs[name]) >= _repeats(name, args):
+                continue
+            print(f"{name}: running on {args.rows:,} rows ...", file=sys.stderr, flush=True)
+            entry, vals = run_one(name, data, args.timeout, profile=args.profile, rows=args.rows)
+            print(f"{name}: {_brief(entry)}", file=sys.stderr, flush=True)
+            if entry["status"] != "ok":
+                failed[name] = (entry, None)
+                continue
+            entry["round"] = r
+            runs[name].append((entry, vals))
+    floor_rounds = {e["round"]: float(e["seconds"]) for e, _ in runs.get(FLOOR, [])}
+    out: dict[str, Run] = {}
+    for name in names:
+        if name in failed:
+            out[name] = failed[name]
+            continue
+        done = runs[name]
+        ratios = [
+            round(float(e["seconds"]) / floor_rounds[e["round"]], 2)
+            for e, _ in done
+            if name != FLOOR and floor_rounds.get(e["round"])
+        ]
+        done_sorted = sorted(done, key=lambda run: float(run[0]["seconds"]))
+        entry, vals = done_sorted[(len(done_sorted) - 1) // 2]
+        entry.pop("round", None)
+        if len(done) > 1:
+            entry["runs_seconds"] = [float(e["seconds"]) for e, _ in done_sorted]
+            entry["peak_rss_mb"] = max(float(e["peak_rss_mb"]) for e, _ in done)
+        if len(ratios) > 1:
+            entry["floor_ratios"] = ratios
+            entry["floor_ratio_rounds"] = round(statistics.median(ratios), 2)
+        out[name] = (entry, vals)
+    return out
 
 
 def run_one(
@@ -402,12 +442,19 @@ def table(entries: dict[str, dict[str, Any]], rows: int) -> str:
         out.append("  ".join(cells))
         if i == 0:
             out.append("  ".join("-" * w for w in widths))
-    spreads = [
-        f"{n}: median of {len(e['runs_seconds'])} runs "
-        f"({', '.join(f'{x:.2f}' for x in e['runs_seconds'])} s)"
-        for n, e in entries.items()
-        if e.get("runs_seconds")
-    ]
+    spreads = []
+    for n, e in entries.items():
+        if e.get("runs_seconds"):
+            spreads.append(
+                f"{n}: median of {len(e['runs_seconds'])} runs "
+                f"({', '.join(f'{x:.2f}' for x in e['runs_seconds'])} s)"
+            )
+        if e.get("floor_ratios"):
+            spreads.append(
+                f"    x the floor of the same round: "
+                f"{', '.join(f'{x:.2f}' for x in e['floor_ratios'])}; "
+                f"median {e['floor_ratio_rounds']:.2f}"
+            )
     if spreads:
         out += ["", *spreads]
     checks = [f"{n}: {e['check']}" for n, e in entries.items() if "check" in e]
