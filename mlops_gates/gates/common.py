@@ -151,7 +151,9 @@ class Context:
         if full is None:
             return None
         if not columns:  # the whole data: the report's context reads the same table
-            table = self.reduced.whole_scores(model)
+            parent = self._finer_slicing(columns)
+            via = None if parent is None else self._score_table(parent, model)
+            table = self.reduced.whole_scores(model, via=via)
         else:
             parent, labels, n = self._summed_from(columns)
             source = full if parent is None else self._score_table(parent, model)

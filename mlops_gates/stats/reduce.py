@@ -86,6 +86,30 @@ class ScoreStats:
         """Entry order by score (ties in group order): one sort, reused by every slicing."""
         return np.argsort(self.score, kind="stable").astype(np.int64, copy=False)
 
+    @cached_property
+    def group_runs(self) -> IntArray:
+        """Entries per group. The entries are sorted by group, so each group's are one run,
+        and a slicing's cell keys are its slices' first cells repeated over the runs: at
+        10M rows (two million entries) 2 ms against 9 for a gather entry by entry."""
+        ends = np.searchsorted(self.group, np.arange(1, self.n_groups + 1), side="left")
+        return np.diff(ends, prepend=0).astype(np.int64, copy=False)
+
+    @cached_property
+    def packed_counts(self) -> IntArray | None:
+        """Both counts of each entry in one int64, the negatives in the high half, so that
+        a slicing sums them in one pass; None when a sum could carry out of its half. Made
+        once per table: every slicing summed from it reads the same (at 10M rows the
+        groups' table is summed into three slicings, 7 ms a packing)."""
+        if int(self.pos.sum(dtype=np.int64)) >= 1 << 32:
+            return None
+        if int(self.neg.sum(dtype=np.int64)) >= 1 << 31:
+            return None
+        packed = self.neg.astype(np.int64)  # a copy: the table's own counts stay as they are
+        packed <<= 32
+        packed |= self.pos
+        packed.setflags(write=False)
+        return packed
+
 
 @dataclass(frozen=True, eq=False)
 class JointScores:
@@ -641,9 +665,9 @@ def _marginalize_scores(stats: ScoreStats, to_slice: IntArray, n_slices: int) ->
     n_thr = max(stats.thresholds.shape[0], 1)
     if n_slices * n_thr <= _dense_limit(stats.group.shape[0]):
         # Few (slice, score) cells, as with binned scores: sum into a dense table, no sort.
-        key = (to_slice * n_thr)[stats.group]  # one gather of each group's first cell
+        key = np.repeat(np.multiply(to_slice, n_thr, dtype=np.int64), stats.group_runs)
         key += stats.score
-        return _dense_marginal(stats.thresholds, key, stats.pos, stats.neg, n_slices)
+        return _dense_marginal(stats, key, n_slices)
     # Entries in score order, then a stable sort by slice: that keeps score order within
     # each slice, and for up to 65,536 slices numpy does it as a radix sort, so a slicing
     # costs O(entries) rather than another full sort of the table.
@@ -676,27 +700,28 @@ def _marginalize_scores(stats: ScoreStats, to_slice: IntArray, n_slices: int) ->
     )
 
 
-def _dense_marginal(
-    thresholds: FloatArray, key: IntArray, pos: AnyIntArray, neg: AnyIntArray, n_groups: int
-) -> ScoreStats:
-    """:func:`_scores_from_keys`' dense sums, for marginalizing a table (counts, never
-    weights): each slicing of every score gate comes here, up to a million entries each.
+def _dense_marginal(stats: ScoreStats, key: IntArray, n_groups: int) -> ScoreStats:
+    """:func:`_scores_from_keys`' dense sums of a table's entries at their ``key`` (a cell
+    of ``n_groups`` x thresholds), for marginalizing it (counts, never weights): each
+    slicing of every score gate comes here, up to a million entries each.
 
     The counts are summed as integers (``np.add.at`` on int64, several times faster than
     a weighted ``bincount`` through floats, and as exact), and the kept cells are found
     from a boolean mask (``nonzero`` of an int64 array costs ten times as much)."""
+    thresholds = stats.thresholds
     n_thresholds = max(thresholds.shape[0], 1)
     space = n_groups * n_thresholds
-    pos, neg = pos.astype(np.int64, copy=False), neg.astype(np.int64, copy=False)
-    if int(pos.sum()) < 1 << 32 and int(neg.sum()) < 1 << 31:
-        # Both counts of an entry in one int64 (negatives in the high half): one pass of
-        # sums instead of two, exact while no cell can carry out of its half.
+    packed = stats.packed_counts
+    if packed is not None:
+        # Both counts of an entry in one int64: one pass of sums instead of two, exact
+        # while no cell can carry out of its half.
         both = np.zeros(space, dtype=np.int64)
-        np.add.at(both, key, (neg << 32) | pos)
+        np.add.at(both, key, packed)
         keep = np.flatnonzero(both != 0)
         kept = both[keep]
         p, n = kept & 0xFFFFFFFF, kept >> 32
     else:
+        pos, neg = stats.pos.astype(np.int64, copy=False), stats.neg.astype(np.int64, copy=False)
         p, n = np.zeros(space, dtype=np.int64), np.zeros(space, dtype=np.int64)
         np.add.at(p, key, pos)
         np.add.at(n, key, neg)

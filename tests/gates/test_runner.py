@@ -80,6 +80,39 @@ def test_binary_metrics_per_slice_equal_sklearn(make_project: Project, metric: s
         assert got == pytest.approx(expected, rel=1e-9, abs=1e-12), rid
 
 
+def test_overall_score_metrics_count_the_rows_whose_slice_value_is_missing(
+    make_project: Project,
+) -> None:
+    """The whole data's score tables are summed from a slicing's (fewer entries than the
+    groups'): rows with no value in the slice column are a slice of their own there, and
+    count overall."""
+    df = binary_frame(n=600, seed=3)
+    df.loc[df.index % 7 == 0, "region"] = None
+    report = _run(
+        make_project,
+        [
+            {
+                "id": m,
+                "kind": "metric",
+                "metric": m,
+                "min": -1e9,
+                "slices": ["region", ["sex", "region"]],
+            }
+            for m in ("roc_auc", "average_precision")
+        ],
+        df,
+    )
+    gates = _by_id(report)
+    for metric in ("roc_auc", "average_precision"):
+        expected = SK_SCORE[metric](df["y"], df["score_c"])
+        assert gates[metric].observed == pytest.approx(expected, rel=1e-12)  # type: ignore[attr-defined]
+        missing = df[df["region"].isna()]
+        got = gates[f"{metric}[region=<missing>]"]
+        assert got.observed == pytest.approx(  # type: ignore[attr-defined]
+            SK_SCORE[metric](missing["y"], missing["score_c"]), rel=1e-12
+        )
+
+
 def test_fairness_equals_fairlearn(make_project: Project) -> None:
     df = binary_frame()
     gates = [

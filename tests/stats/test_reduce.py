@@ -272,6 +272,38 @@ def test_marginalized_score_counts_are_pandas_group_sums(per_row: int) -> None:
     assert out.pos.dtype == out.neg.dtype == np.int64
 
 
+def test_tables_with_empty_groups_and_narrow_types_marginalize_to_pandas_group_sums() -> None:
+    """A slicing's keys repeat each slice's first cell over its groups' runs of entries:
+    groups with no entries (the first, some inside, the last) have runs of length zero,
+    and the batched read's narrow types (int32 groups and counts, int16 bins) sum as
+    int64. One table summed into several slicings reuses its packed counts."""
+    import pandas as pd
+
+    rng = np.random.default_rng(11)
+    n_groups, n_bins = 30, 50
+    occupied = np.setdiff1d(np.arange(n_groups), [0, 7, 8, 19, n_groups - 1])
+    cells = rng.choice(occupied.shape[0] * n_bins, size=600, replace=False)
+    cells.sort()
+    group = occupied[cells // n_bins].astype(np.int32)
+    score = (cells % n_bins).astype(np.int16)
+    pos = rng.integers(0, 4, cells.shape[0]).astype(np.int32)
+    neg = rng.integers(0, 4, cells.shape[0]).astype(np.int32)
+    table = ScoreStats(np.linspace(0, 1, n_bins), group, score, pos, neg, n_groups)
+    rows = pd.DataFrame({"g": group, "b": score, "p": pos, "n": neg})
+    for n_slices in (1, 4, n_groups):
+        to_slice = rng.integers(0, n_slices, n_groups)
+        out = marginalize(table, to_slice, n_slices)
+        summed = rows.assign(s=to_slice[group]).groupby(["s", "b"])[["p", "n"]].sum()
+        expected = summed[(summed["p"] > 0) | (summed["n"] > 0)].reset_index()
+        np.testing.assert_array_equal(out.group, expected["s"])
+        np.testing.assert_array_equal(out.score, expected["b"])
+        np.testing.assert_array_equal(out.pos, expected["p"])
+        np.testing.assert_array_equal(out.neg, expected["n"])
+    # The table itself is left as it was.
+    np.testing.assert_array_equal(table.pos, rows["p"])
+    assert table.pos.dtype == np.int32
+
+
 def test_marginalize_empty_slice() -> None:
     stats = reduce_classification([0, 1], 2, [0, 1], [0, 1], n_classes=2)
     out = marginalize(stats, [0, 0], 3)
