@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from mlops_gates.stats.reduce import (
 __all__ = [
     "Combos",
     "DictionaryCombos",
+    "Packed",
     "Values",
     "coarsen_grid",
     "joint_grid",
@@ -184,6 +185,16 @@ def unseen_keys(keys: np.ndarray, ids: np.ndarray, space: int) -> np.ndarray:
     return np.unique(rows)
 
 
+class Packed(NamedTuple):
+    """A batch's slice columns as `DictionaryCombos.pack` reads them."""
+
+    indices: list[np.ndarray]  # each column's dictionary index a row (missing: the last)
+    radices: list[int]  # each column's dictionary's values, and one for missing
+    dictionaries: list[Any]
+    space: int  # the product of the radices
+    packed: np.ndarray | None  # each row's indices in one key; None when space is large
+
+
 class DictionaryCombos:
     """Each row's combination id (`combos`) for a batch's dictionary-encoded text columns,
     without numbering every row of every column: each row's dictionary indices are packed
@@ -203,6 +214,12 @@ class DictionaryCombos:
 
     def of(self, batch: Any, n: int) -> np.ndarray:
         """The `n` rows' ids (new combinations are numbered)."""
+        return self.ids(self.pack(batch, n), n)
+
+    def pack(self, batch: Any, n: int) -> Packed:
+        """The batch's dictionary indices, each row's packed into one key when the keys'
+        space is small. Reads nothing of `self` that `ids` changes, so it may run on
+        another thread while `ids` numbers the batch before."""
         indices, radices, dictionaries = [], [], []
         for c in self.columns:
             col = batch.column(c)
@@ -214,13 +231,7 @@ class DictionaryCombos:
             dictionaries.append(col.dictionary)
         space = int(np.prod(radices, dtype=object))
         if space > max(4 * n, 1 << 16):
-            return self._by_column(indices, radices, dictionaries, n)
-        fresh = len(dictionaries) != len(self.dictionaries) or not all(
-            a.equals(b) for a, b in zip(dictionaries, self.dictionaries, strict=True)
-        )
-        if fresh:
-            self.lut = np.full(space, -1, dtype=np.int64)
-            self.dictionaries = dictionaries
+            return Packed(indices, radices, dictionaries, space, None)
         # Packed as wide as the space needs: int32 arithmetic on the int32 indices takes a
         # third of the time int64 does (which converts them on the way).
         wide = np.dtype(np.int32 if space <= np.iinfo(np.int32).max else np.int64)
@@ -229,6 +240,19 @@ class DictionaryCombos:
             packed *= r
             packed += index
         packed = packed.astype(np.intp, copy=False)  # an index into lut: converted once
+        return Packed(indices, radices, dictionaries, space, packed)
+
+    def ids(self, batch: Packed, n: int) -> np.ndarray:
+        """The `n` rows' ids from their `pack` (new combinations are numbered)."""
+        indices, radices, dictionaries, space, packed = batch
+        if packed is None:
+            return self._by_column(indices, radices, dictionaries, n)
+        fresh = len(dictionaries) != len(self.dictionaries) or not all(
+            a.equals(b) for a, b in zip(dictionaries, self.dictionaries, strict=True)
+        )
+        if fresh:
+            self.lut = np.full(space, -1, dtype=np.int64)
+            self.dictionaries = dictionaries
         if fresh:  # every key is new: the keys present, ascending
             new = np.flatnonzero(np.bincount(packed, minlength=space))
         else:
