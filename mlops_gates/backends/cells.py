@@ -40,6 +40,10 @@ __all__ = [
 ]
 
 
+# Dense rows summed at a time by score_table and joint_grid (`_pair_blocks`): a 1 MB buffer.
+BLOCK_ENTRIES = 1 << 17
+
+
 def reduce_cells(
     config: Config,
     plan: Plan,
@@ -305,7 +309,7 @@ def score_table(
     tables of groups x bins (at 10M rows 13 MB each a model, written once and dropped)."""
     nb = thresholds.shape[0]
     g = max(n_groups, 1)
-    per = max(1, min(g, (1 << 17) // nb))  # groups a block
+    per = max(1, min(g, BLOCK_ENTRIES // nb))  # groups a block
     group = pair_group.astype(np.int64)
     row = (group // per) * (2 * per) + (pair_class == 1) * per + group % per
     group_parts, score_parts, pos_parts, neg_parts = [], [], [], []
@@ -444,7 +448,7 @@ def joint_grid(
     cells = side * side
     g = max(n_groups, 1)
     row = pair_class.astype(np.int64) * g + pair_group
-    per = max(1, (1 << 17) // cells)  # (class, group) rows a block
+    per = max(1, BLOCK_ENTRIES // cells)  # (class, group) rows a block
     bins: np.dtype[Any] = np.dtype(np.int16 if side < 1 << 15 else np.int32)
     narrow: np.dtype[Any] = np.dtype(np.int32 if g * side < 1 << 31 else np.int64)
     parts: list[tuple[np.ndarray, ...]] = []
