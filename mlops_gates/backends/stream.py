@@ -208,6 +208,7 @@ class _Prepared(NamedTuple):
     """What `_Batches.prepare` computes of a batch on the reading thread."""
 
     packed: Packed  # the slice columns' dictionary indices, packed
+    labels: list[_Distinct]  # the label's, then each prediction column's
     bins: dict[str, np.ndarray]  # per scored model, each row's score bin
 
 
@@ -256,19 +257,25 @@ class _Batches:
     def prepare(self, batch: Any) -> _Prepared | None:
         """What of `batch`'s reduction depends on the batch alone: run on the reading
         thread (`_read_ahead`) while the batch before is added, so it reads nothing
-        `add` changes. At 10M rows it is about a sixth of the per-batch work (the
-        slice keys' packing and the score bins), off the main thread."""
+        `add` changes: the slice keys' packing, the label columns' distinct values and
+        the score bins."""
         n = batch.num_rows
         if n == 0:
             return None
         packed = self.by_dictionary.pack(batch, n)
+        labels = []
+        for c in [self.label, *self.preds]:
+            col = batch.column(c)
+            if col.null_count:
+                raise Unstreamable(f"{c!r} has missing values")
+            labels.append(_distinct(col.to_numpy(zero_copy_only=False)))
         index = {}
         for model, column in self.scored.items():
             s = np.asarray(batch.column(column), dtype=np.float64)
             if not np.isfinite(s).all():
                 raise Unstreamable(f"scores in {column!r} are not finite")
             index[model] = self.bins[model].codes(s)
-        return _Prepared(packed, index)
+        return _Prepared(packed, labels, index)
 
     def add(self, batch: Any, prepared: _Prepared | None = None) -> None:
         """Count `batch`'s rows (`prepared`: its `prepare`, computed here when not given)."""
@@ -280,11 +287,8 @@ class _Batches:
             assert prepared is not None
         fine = self.by_dictionary.ids(prepared.packed, n)
         labels, lradix = [], []
-        for c in [self.label, *self.preds]:
-            col = batch.column(c)
-            if col.null_count:
-                raise Unstreamable(f"{c!r} has missing values")
-            labels.append(_run_codes(col.to_numpy(zero_copy_only=False), self.label_values[c]))
+        for c, column in zip([self.label, *self.preds], prepared.labels, strict=True):
+            labels.append(_run_codes(column, self.label_values[c]))
             lradix.append(len(self.label_values[c]))
         # (fine combination, label): the score tables' pairs come from it, and it is the
         # first digits of the cells' key.
@@ -511,26 +515,43 @@ class _Batches:
         return reduced
 
 
-def _run_codes(values: np.ndarray, seen: Values) -> np.ndarray:
-    """Each of a batch's `values` as its run-wide code in `seen` (new values added), in an
-    integer type int64 holds.
-    Labels and predictions are mostly small non-negative integers: their distinct values
-    are found without hashing (`small_int_values`); anything else is factorized."""
+class _Distinct(NamedTuple):
+    """A batch's label or prediction column and its distinct values (`_distinct`)."""
+
+    rows: np.ndarray  # the values themselves (small), or each row's index into `values`
+    values: np.ndarray  # the distinct values: ascending (small), or in order of appearance
+    small: bool  # small non-negative integers
+
+
+def _distinct(values: np.ndarray) -> _Distinct:
+    """`values`' distinct values, without the run's state (`_Batches.prepare`). Labels and
+    predictions are mostly small non-negative integers: their distinct values are found
+    without hashing (`small_int_values`); anything else is factorized."""
     present = small_int_values(values)
     if present is not None:
-        code = seen.lookup(present)
-        if np.array_equal(code, present):
-            # Each value is its own code (0/1 labels, 0 seen first): no lookup per row,
-            # and no copy as int64 where the keys' arithmetic widens it exactly anyway.
-            if np.can_cast(values.dtype, np.int64):
-                return values
-            return values.astype(np.int64)
-        lut = np.zeros(int(present[-1]) + 1, dtype=np.int64)
-        lut[present] = code
-        codes: np.ndarray = lut[values]
-        return codes
+        return _Distinct(values, present, True)
     k, u = pd.factorize(values)
-    return seen.lookup(np.asarray(u))[np.asarray(k)]
+    return _Distinct(np.asarray(k), np.asarray(u), False)
+
+
+def _run_codes(column: _Distinct, seen: Values) -> np.ndarray:
+    """Each of a batch's values as its run-wide code in `seen` (new values added), in an
+    integer type int64 holds."""
+    code = seen.lookup(column.values)
+    if not column.small:
+        factorized: np.ndarray = code[column.rows]
+        return factorized
+    values, present = column.rows, column.values
+    if np.array_equal(code, present):
+        # Each value is its own code (0/1 labels, 0 seen first): no lookup per row,
+        # and no copy as int64 where the keys' arithmetic widens it exactly anyway.
+        if np.can_cast(values.dtype, np.int64):
+            return values
+        return values.astype(np.int64)
+    lut = np.zeros(int(present[-1]) + 1, dtype=np.int64)
+    lut[present] = code
+    codes: np.ndarray = lut[values]
+    return codes
 
 
 def _key_type(size: int) -> type[np.signedinteger[Any]]:
