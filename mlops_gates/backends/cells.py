@@ -299,10 +299,14 @@ def score_table(
     pair_class: np.ndarray,
     n_groups: int,
     thresholds: np.ndarray,
+    *,
+    spill: dict[int, np.ndarray] | None = None,
+    count_type: Any = None,
 ) -> ScoreStats:
     """A model's binned score table from its rows per (pair, bin): each pair's bins added
     into its group's positives or negatives, the occupied cells kept in (group, bin)
-    order, as `reduce_scores` keeps them.
+    order, as `reduce_scores` keeps them. `spill`: more rows of some pairs, to add to
+    theirs in `hist`; `count_type`: the counts' type (`hist`'s when not given).
 
     The groups' dense rows are summed a block of groups at a time into one small buffer
     (`_pair_blocks`), the block's negatives' rows then its positives', not into two
@@ -319,7 +323,10 @@ def score_table(
     narrow: np.dtype[Any] = np.dtype(np.int32 if n_groups * nb < 1 << 31 else np.int64)
     bins: np.dtype[Any] = np.dtype(np.int16 if nb < 1 << 15 else np.int32)
     blocks = -(-g // per)
-    for first, block in _pair_blocks(hist, row, 2 * per, 2 * per * blocks, nb, hist.dtype):
+    count_type = hist.dtype if count_type is None else np.dtype(count_type)
+    held = (hist, spill or {})
+    del hist
+    for first, block in _pair_blocks(held, row, 2 * per, 2 * per * blocks, nb, count_type):
         neg, pos = block[: per * nb], block[per * nb :]
         occupied = pos != 0
         occupied |= neg != 0
@@ -331,7 +338,6 @@ def score_table(
         keep //= nb
         keep += first // 2  # the block's first group
         group_parts.append(keep.astype(narrow))
-    del hist
     return ScoreStats(
         thresholds=thresholds,
         group=np.concatenate(group_parts),  # one part a block, and there is a block
@@ -343,10 +349,16 @@ def score_table(
 
 
 def _pair_blocks(
-    hist: np.ndarray, row: np.ndarray, per: int, n_rows: int, width: int, dtype: Any
+    held: tuple[np.ndarray, dict[int, np.ndarray]],
+    row: np.ndarray,
+    per: int,
+    n_rows: int,
+    width: int,
+    dtype: Any,
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """Pairs' rows of `hist` (flat, `width` entries a pair) summed into the dense rows
-    `row` gives each pair (of `n_rows`), `per` rows at a time: yields (first row, the
+    """Pairs' rows of `hist` (flat, `width` entries a pair) and of `spill` (pair -> its
+    `width` more entries), `held` = (hist, spill), summed into the dense rows `row` gives
+    each pair (of `n_rows`) as `dtype`, `per` rows at a time: yields (first row, the
     block's rows, flat). One buffer serves every block.
 
     Why blocks: a dense table of every row is written once and dropped, and on the bench
@@ -355,6 +367,7 @@ def _pair_blocks(
     rows, fresh processes, first run, 3 alternations: score_table (both models) 0.063-
     0.146 s before, 0.060-0.065 after; joint_grid 0.069-0.143 s before, 0.055-0.057
     after (its table was 52 MB of int64)."""
+    hist, spill = held
     buffer = np.zeros(min(per, n_rows) * width, dtype=dtype)
     order = np.argsort(row, kind="stable")  # pairs by row, each row's in pair order
     starts = np.searchsorted(row[order], np.arange(0, n_rows + per, per))
@@ -367,6 +380,8 @@ def _pair_blocks(
             part = hist[p * width : (p + 1) * width]
             if part.shape[0]:
                 block[at : at + part.shape[0]] += part
+            if p in spill:
+                block[at : at + width] += spill[p]
         yield first, block
 
 
@@ -439,12 +454,15 @@ def joint_grid(
     n_groups: int,
     side: int,
     factor: int,
+    *,
+    spill: dict[int, np.ndarray] | None = None,
+    count_type: Any = None,
 ) -> JointScores:
     """The paired table on a coarse grid from rows per (pair, α, β) (flat, ``side`` bins
     a model): each pair's grid added into its (class, group) one, the occupied cells kept
     in (class, group, α, β) order, as `reduce_joint_scores` keeps them. The (class, group)
     grids are summed a block at a time (`_pair_blocks`): at 10M rows all of them at once
-    were a 52 MB table."""
+    were a 52 MB table. `spill` and `count_type` as for `score_table`."""
     cells = side * side
     g = max(n_groups, 1)
     row = pair_class.astype(np.int64) * g + pair_group
@@ -453,10 +471,13 @@ def joint_grid(
     narrow: np.dtype[Any] = np.dtype(np.int32 if g * side < 1 << 31 else np.int64)
     parts: list[tuple[np.ndarray, ...]] = []
     n_negative = 0
-    for first, block in _pair_blocks(hist, row, per, 2 * g, cells, np.int64):
+    count_type = hist.dtype if count_type is None else np.dtype(count_type)
+    held = (hist, spill or {})
+    del hist
+    for first, block in _pair_blocks(held, row, per, 2 * g, cells, np.int64):
         keep = np.flatnonzero(block)
         # As narrow as the values allow, as score_table's (held to the end of the run).
-        count = block[keep].astype(hist.dtype)  # the grid's width: int32 below 2**31 rows
+        count = block[keep].astype(count_type)  # the grid's width: int32 below 2**31 rows
         baseline = (keep % side).astype(bins)
         keep //= side
         candidate = (keep % side).astype(bins)

@@ -424,30 +424,57 @@ def plain_bins(scores: pd.Series, n_bins: int) -> np.ndarray:
     return np.clip(np.floor((s - lo) * (n_bins / (hi - lo))), 0, n_bins - 1).astype(np.int64)
 
 
-@pytest.mark.parametrize("block", [cells_module.BLOCK_ENTRIES, 256])
+@pytest.mark.parametrize(
+    ("block", "narrow", "kept"),
+    [
+        (cells_module.BLOCK_ENTRIES, stream.NARROW_MAX, "uint16"),
+        (256, stream.NARROW_MAX, "uint16"),
+        (cells_module.BLOCK_ENTRIES, 40, "spilled"),
+        (256, 30, "widened"),
+    ],
+)
 def test_pairs_first_seen_in_late_batches_count_as_pandas_groupby_does(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int, narrow: int, kept: str
 ) -> None:
     """Sixty batches, the score pairs growing from 4 to 40 as they go: the tallies grow
     past the room they reserved several times, and the score tables and the coarse paired
     grid are still pandas' count of the rows per (group, bin, label) and (label, group,
     candidate bin // f, baseline bin // f). With small blocks the tables are summed a few
-    groups at a time (cells._pair_blocks)."""
-    monkeypatch.setattr(plan_module, "PAIRED_GRID_CELLS", 2000)
+    groups at a time (cells._pair_blocks); with a low ceiling on the 16-bit tallies, pairs
+    past it move their counts out (40: no batch gives a pair more) or, after some have, a
+    batch widens the table (30). The paired grid coarsens (factor 2 to 4) when the third
+    score group appears, its pairs' counts partly moved out."""
+    monkeypatch.setattr(plan_module, "PAIRED_GRID_CELLS", 4096)
     monkeypatch.setattr(cells_module, "BLOCK_ENTRIES", block)
     monkeypatch.setattr(stream, "BATCH_ROWS", 100)
+    monkeypatch.setattr(stream, "NARROW_MAX", narrow)
     rooms: list[int] = []
+    seen: set[str] = set()
     add = stream._Tally.add
 
-    def recorded(self: Any, keys: np.ndarray, size: int) -> None:
-        add(self, keys, size)
+    def recorded(self: Any, keys: np.ndarray, size: int, rows: np.ndarray) -> None:
+        add(self, keys, size, rows)
         rooms.append(self.room.shape[0])
+        seen.add("spilled" if self.spill else str(self.room.dtype))
+        if self.room.dtype != np.uint16:
+            seen.add("widened")
+        if self.room.dtype == np.uint16:  # no pair has more rows in the table than that
+            assert int(self.table.reshape(-1, self.width).sum(axis=1).max()) <= narrow
 
     monkeypatch.setattr(stream._Tally, "add", recorded)
+    coarsen = stream._Tally.coarsen
+
+    def coarsened(self: Any, side: int, ratio: int, new_side: int) -> None:
+        seen.add(f"coarsened {side}->{new_side}" + (" spilled" if self.spill else ""))
+        coarsen(self, side, ratio, new_side)
+
+    monkeypatch.setattr(stream._Tally, "coarsen", coarsened)
     data = late_pairs(6000)
     config = load_config(project(tmp_path, data, row_group=500, bins=64))
     batched = stream.stream_reduce(config, config.data_path)
     assert len(set(rooms)) >= 4  # the tallies grew more than once each
+    assert kept in seen and (kept == "widened") == ("int32" in seen)
+    assert "coarsened 32->16" + (" spilled" if kept == "spilled" else "") in seen
     keys = batched.score_grouping.keys
     assert sorted(keys.columns) == ["region", "sex"] and batched.score_grouping.n_groups == 20
     numbered = keys.astype(object).reset_index(drop=True).rename_axis("group").reset_index()
