@@ -296,12 +296,16 @@ class _Batches:
         first = np.multiply(fine, lradix[0], dtype=np.int64)
         first += labels[0]
         pair = self._pairs_of(first, lradix[0]) if self.bins else None
-        self._count_cells(first, labels[1:], lradix)
+        cells, counts = self._count_cells(first, labels[1:], lradix)
         if pair is None:
             return
         n_pairs, nb = len(self.pairs), self.n_bins
         index = prepared.bins
-        rows = np.bincount(pair, minlength=n_pairs) if self.hist or self.grid else pair
+        # The batch's rows per pair (what the 16-bit tallies check), from its few
+        # thousand cells: a bincount of the cells' pairs, not of every row's.
+        at = cells[:, 0] * lradix[0] + cells[:, 1]
+        rows = np.bincount(self.pair_lut[at], weights=counts, minlength=n_pairs)
+        rows = rows.astype(np.int64)  # (exact: a batch has far fewer than 2**53 rows)
         for model in self.scored:
             key = np.multiply(pair, nb, dtype=_key_type(n_pairs * nb))
             key += index[model]
@@ -375,10 +379,12 @@ class _Batches:
         found: np.ndarray = self.pair_lut[first]
         return found
 
-    def _count_cells(self, first: np.ndarray, labels: list[np.ndarray], radix: list[int]) -> None:
+    def _count_cells(
+        self, first: np.ndarray, labels: list[np.ndarray], radix: list[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Count the rows per (fine, label, predictions...) cell: `first` is the (fine,
         label) key (overwritten), `labels` the predictions' codes, `radix` every label
-        column's."""
+        column's. The batch's cells (digits a row) and their rows, also kept."""
         key = first
         for codes, r in zip(labels, radix[1:], strict=True):
             key *= r
@@ -391,7 +397,9 @@ class _Batches:
             cells //= r
         digits.append(cells)
         digits.reverse()
-        self.cells.append((np.stack(digits, axis=1), counts))
+        stacked = np.stack(digits, axis=1)
+        self.cells.append((stacked, counts))
+        return stacked, counts
 
     def _merged_cells(self) -> tuple[np.ndarray, np.ndarray]:
         """Every batch's cells, each once, in ascending (fine, label, predictions...)
