@@ -514,3 +514,22 @@ def test_unseen_keys_are_numpys_unique_of_the_keys_not_found(missing: int) -> No
     ids[rng.choice(keys.shape[0], missing, replace=False)] = -1
     want = pd.unique(pd.Series(keys[ids < 0]))
     assert np.array_equal(cells_module.unseen_keys(keys, ids, 4000), np.sort(want))
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [("score_b", np.nan, "not finite"), ("score_c", np.inf, "not finite"), ("y", None, "missing")],
+)
+def test_bad_values_in_a_late_batch_stop_the_batched_read_from_the_reading_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, column: str, value: Any, message: str
+) -> None:
+    """A batch's scores and labels are checked on the reading thread (_Batches.prepare);
+    a bad value in the last batches still stops the batched read, so the run reads the
+    file whole and says what is wrong in its words."""
+    monkeypatch.setattr(stream, "BATCH_ROWS", 100)
+    data = late_pairs(2000)
+    data[column] = data[column].astype(object if value is None else np.float64)
+    data.loc[1950, column] = value
+    config = load_config(project(tmp_path, data, row_group=500))
+    with pytest.raises(stream.Unstreamable, match=message):
+        stream.stream_reduce(config, config.data_path)
