@@ -8,8 +8,9 @@ the few distinct values once every batch has been read.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,13 +29,19 @@ from mlops_gates.stats.reduce import (
 __all__ = [
     "Combos",
     "DictionaryCombos",
+    "Packed",
     "Values",
     "coarsen_grid",
     "joint_grid",
     "joint_table",
     "reduce_cells",
     "score_table",
+    "unseen_keys",
 ]
+
+
+# Dense rows summed at a time by score_table and joint_grid (`_pair_blocks`): a 1 MB buffer.
+BLOCK_ENTRIES = 1 << 17
 
 
 def reduce_cells(
@@ -172,6 +179,26 @@ class Combos:
         return np.array(keys, dtype=np.int64).reshape(len(keys), self.width)
 
 
+def unseen_keys(keys: np.ndarray, ids: np.ndarray, space: int) -> np.ndarray:
+    """The distinct `keys` (in ``[0, space)``) whose `ids` are negative (not numbered
+    yet), ascending: counted over the space when they are many (a hash `np.unique` costs
+    about 30 ns a key, a `bincount` a few and its space well under one), else `np.unique`."""
+    rows = keys[ids < 0]
+    if rows.shape[0] * 32 >= space:
+        return np.flatnonzero(np.bincount(rows, minlength=space))
+    return np.unique(rows)
+
+
+class Packed(NamedTuple):
+    """A batch's slice columns as `DictionaryCombos.pack` reads them."""
+
+    indices: list[np.ndarray]  # each column's dictionary index a row (missing: the last)
+    radices: list[int]  # each column's dictionary's values, and one for missing
+    dictionaries: list[Any]
+    space: int  # the product of the radices
+    packed: np.ndarray | None  # each row's indices in one key; None when space is large
+
+
 class DictionaryCombos:
     """Each row's combination id (`combos`) for a batch's dictionary-encoded text columns,
     without numbering every row of every column: each row's dictionary indices are packed
@@ -191,6 +218,12 @@ class DictionaryCombos:
 
     def of(self, batch: Any, n: int) -> np.ndarray:
         """The `n` rows' ids (new combinations are numbered)."""
+        return self.ids(self.pack(batch, n), n)
+
+    def pack(self, batch: Any, n: int) -> Packed:
+        """The batch's dictionary indices, each row's packed into one key when the keys'
+        space is small. Reads nothing of `self` that `ids` changes, so it may run on
+        another thread while `ids` numbers the batch before."""
         indices, radices, dictionaries = [], [], []
         for c in self.columns:
             col = batch.column(c)
@@ -202,28 +235,47 @@ class DictionaryCombos:
             dictionaries.append(col.dictionary)
         space = int(np.prod(radices, dtype=object))
         if space > max(4 * n, 1 << 16):
-            return self._by_column(indices, radices, dictionaries, n)
-        if len(dictionaries) != len(self.dictionaries) or not all(
-            a.equals(b) for a, b in zip(dictionaries, self.dictionaries, strict=True)
-        ):
-            self.lut = np.full(space, -1, dtype=np.int64)
-            self.dictionaries = dictionaries
-        packed = np.zeros(n, dtype=np.int64)
-        for index, r in zip(indices, radices, strict=True):
+            return Packed(indices, radices, dictionaries, space, None)
+        # Packed as wide as the space needs: int32 arithmetic on the int32 indices takes a
+        # third of the time int64 does (which converts them on the way).
+        wide = np.dtype(np.int32 if space <= np.iinfo(np.int32).max else np.int64)
+        packed: np.ndarray = indices[0].astype(wide) if indices else np.zeros(n, dtype=wide)
+        for index, r in zip(indices[1:], radices[1:], strict=True):
             packed *= r
             packed += index
-        present = np.flatnonzero(np.bincount(packed, minlength=space))
-        new = present[self.lut[present] < 0]
-        if new.shape[0]:
-            digits = []
-            rest = new.copy()
-            for r in reversed(radices):
-                digits.append(rest % r)
-                rest //= r
-            digits.reverse()
-            self.lut[new] = self._by_column(digits, radices, dictionaries, new.shape[0])
-        ids: np.ndarray = self.lut[packed]
-        return ids
+        packed = packed.astype(np.intp, copy=False)  # an index into lut: converted once
+        return Packed(indices, radices, dictionaries, space, packed)
+
+    def ids(self, batch: Packed, n: int) -> np.ndarray:
+        """The `n` rows' ids from their `pack` (new combinations are numbered)."""
+        indices, radices, dictionaries, space, packed = batch
+        if packed is None:
+            return self._by_column(indices, radices, dictionaries, n)
+        fresh = len(dictionaries) != len(self.dictionaries) or not all(
+            a.equals(b) for a, b in zip(dictionaries, self.dictionaries, strict=True)
+        )
+        if fresh:
+            self.lut = np.full(space, -1, dtype=np.int64)
+            self.dictionaries = dictionaries
+        if fresh:  # every key is new: the keys present, ascending
+            new = np.flatnonzero(np.bincount(packed, minlength=space))
+        else:
+            # Looked up first: the batches after a row group's first mostly find every
+            # key (29 of 39 at 10M rows), and that is one pass, not a bincount of every
+            # key and a scan of the key space.
+            ids: np.ndarray = self.lut[packed]
+            if ids.min() >= 0:
+                return ids
+            new = unseen_keys(packed, ids, space)
+        digits = []
+        rest = new.copy()
+        for r in reversed(radices):
+            digits.append(rest % r)
+            rest //= r
+        digits.reverse()
+        self.lut[new] = self._by_column(digits, radices, dictionaries, new.shape[0])
+        found: np.ndarray = self.lut[packed]
+        return found
 
     def _by_column(
         self, indices: list[np.ndarray], radices: list[int], dictionaries: list[Any], n: int
@@ -247,37 +299,90 @@ def score_table(
     pair_class: np.ndarray,
     n_groups: int,
     thresholds: np.ndarray,
+    *,
+    spill: dict[int, np.ndarray] | None = None,
+    count_type: Any = None,
 ) -> ScoreStats:
     """A model's binned score table from its rows per (pair, bin): each pair's bins added
-    into its group's positives or negatives (dense: groups x bins), the occupied cells
-    kept in (group, bin) order, as `reduce_scores` keeps them."""
+    into its group's positives or negatives, the occupied cells kept in (group, bin)
+    order, as `reduce_scores` keeps them. `spill`: more rows of some pairs, to add to
+    theirs in `hist`; `count_type`: the counts' type (`hist`'s when not given).
+
+    The groups' dense rows are summed a block of groups at a time into one small buffer
+    (`_pair_blocks`), the block's negatives' rows then its positives', not into two
+    tables of groups x bins (at 10M rows 13 MB each a model, written once and dropped)."""
     nb = thresholds.shape[0]
-    pos = np.zeros(max(n_groups, 1) * nb, dtype=hist.dtype)  # the counts' own width
-    neg = np.zeros_like(pos)
-    for p in range(pair_group.shape[0]):
-        into = pos if pair_class[p] == 1 else neg
-        at = int(pair_group[p]) * nb
-        part = hist[p * nb : (p + 1) * nb]
-        if part.shape[0]:
-            into[at : at + part.shape[0]] += part
-    del hist
-    occupied = pos != 0
-    occupied |= neg != 0
-    keep = np.flatnonzero(occupied)
-    del occupied
+    g = max(n_groups, 1)
+    per = max(1, min(g, BLOCK_ENTRIES // nb))  # groups a block
+    group = pair_group.astype(np.int64)
+    row = (group // per) * (2 * per) + (pair_class == 1) * per + group % per
+    group_parts, score_parts, pos_parts, neg_parts = [], [], [], []
     # Held through the verdict stage: kept as narrow as the values allow (at 10M rows
     # 14 bytes an entry instead of 32, bench/README.md). Every reader does arithmetic in
     # int64 or float64 on them or indexes with them, so the verdicts are the same bits.
     narrow: np.dtype[Any] = np.dtype(np.int32 if n_groups * nb < 1 << 31 else np.int64)
     bins: np.dtype[Any] = np.dtype(np.int16 if nb < 1 << 15 else np.int32)
+    blocks = -(-g // per)
+    count_type = hist.dtype if count_type is None else np.dtype(count_type)
+    held = (hist, spill or {})
+    del hist
+    for first, block in _pair_blocks(held, row, 2 * per, 2 * per * blocks, nb, count_type):
+        neg, pos = block[: per * nb], block[per * nb :]
+        occupied = pos != 0
+        occupied |= neg != 0
+        keep = np.flatnonzero(occupied)
+        del occupied
+        pos_parts.append(pos[keep])  # the histograms' width: int32 below 2**31 rows
+        neg_parts.append(neg[keep])
+        score_parts.append((keep % nb).astype(bins))
+        keep //= nb
+        keep += first // 2  # the block's first group
+        group_parts.append(keep.astype(narrow))
     return ScoreStats(
         thresholds=thresholds,
-        group=(keep // nb).astype(narrow),
-        score=(keep % nb).astype(bins),
-        pos=pos[keep],  # the histograms' width: int32 below 2**31 rows
-        neg=neg[keep],
+        group=np.concatenate(group_parts),  # one part a block, and there is a block
+        score=np.concatenate(score_parts),
+        pos=np.concatenate(pos_parts),
+        neg=np.concatenate(neg_parts),
         n_groups=n_groups,
     )
+
+
+def _pair_blocks(
+    held: tuple[np.ndarray, dict[int, np.ndarray]],
+    row: np.ndarray,
+    per: int,
+    n_rows: int,
+    width: int,
+    dtype: Any,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Pairs' rows of `hist` (flat, `width` entries a pair) and of `spill` (pair -> its
+    `width` more entries), `held` = (hist, spill), summed into the dense rows `row` gives
+    each pair (of `n_rows`) as `dtype`, `per` rows at a time: yields (first row, the
+    block's rows, flat). One buffer serves every block.
+
+    Why blocks: a dense table of every row is written once and dropped, and on the bench
+    machine (a VM) memory a process has not written before costs up to 2.4 ms a MB to
+    write (page faults; 60 ms for a 26 MB table after the read, 3 ms before it). At 10M
+    rows, fresh processes, first run, 3 alternations: score_table (both models) 0.063-
+    0.146 s before, 0.060-0.065 after; joint_grid 0.069-0.143 s before, 0.055-0.057
+    after (its table was 52 MB of int64)."""
+    hist, spill = held
+    buffer = np.zeros(min(per, n_rows) * width, dtype=dtype)
+    order = np.argsort(row, kind="stable")  # pairs by row, each row's in pair order
+    starts = np.searchsorted(row[order], np.arange(0, n_rows + per, per))
+    for b, first in enumerate(range(0, n_rows, per)):
+        rows = min(per, n_rows - first)
+        block = buffer[: rows * width]
+        block[:] = 0
+        for p in order[starts[b] : starts[b + 1]].tolist():
+            at = (int(row[p]) - first) * width
+            part = hist[p * width : (p + 1) * width]
+            if part.shape[0]:
+                block[at : at + part.shape[0]] += part
+            if p in spill:
+                block[at : at + width] += spill[p]
+        yield first, block
 
 
 def joint_table(
@@ -349,30 +454,37 @@ def joint_grid(
     n_groups: int,
     side: int,
     factor: int,
+    *,
+    spill: dict[int, np.ndarray] | None = None,
+    count_type: Any = None,
 ) -> JointScores:
     """The paired table on a coarse grid from rows per (pair, α, β) (flat, ``side`` bins
     a model): each pair's grid added into its (class, group) one, the occupied cells kept
-    in (class, group, α, β) order, as `reduce_joint_scores` keeps them."""
+    in (class, group, α, β) order, as `reduce_joint_scores` keeps them. The (class, group)
+    grids are summed a block at a time (`_pair_blocks`): at 10M rows all of them at once
+    were a 52 MB table. `spill` and `count_type` as for `score_table`."""
     cells = side * side
     g = max(n_groups, 1)
-    dense = np.zeros(2 * g * cells, dtype=np.int64)
-    for p in range(pair_group.shape[0]):
-        at = (int(pair_class[p]) * g + int(pair_group[p])) * cells
-        part = hist[p * cells : (p + 1) * cells]
-        if part.shape[0]:
-            dense[at : at + part.shape[0]] += part
-    keep = np.flatnonzero(dense)
-    # As narrow as the values allow, as score_table's (held to the end of the run).
-    count = dense[keep].astype(hist.dtype)  # the grid's counts' width: int32 below 2**31 rows
-    del dense
+    row = pair_class.astype(np.int64) * g + pair_group
+    per = max(1, BLOCK_ENTRIES // cells)  # (class, group) rows a block
     bins: np.dtype[Any] = np.dtype(np.int16 if side < 1 << 15 else np.int32)
     narrow: np.dtype[Any] = np.dtype(np.int32 if g * side < 1 << 31 else np.int64)
-    baseline = (keep % side).astype(bins)
-    keep //= side
-    candidate = (keep % side).astype(bins)
-    keep //= side
-    n_negative = int(np.searchsorted(keep, g))  # class 0 first
-    keep %= g
-    group = keep.astype(narrow)
-    del keep
+    parts: list[tuple[np.ndarray, ...]] = []
+    n_negative = 0
+    count_type = hist.dtype if count_type is None else np.dtype(count_type)
+    held = (hist, spill or {})
+    del hist
+    for first, block in _pair_blocks(held, row, per, 2 * g, cells, np.int64):
+        keep = np.flatnonzero(block)
+        # As narrow as the values allow, as score_table's (held to the end of the run).
+        count = block[keep].astype(count_type)  # the grid's width: int32 below 2**31 rows
+        baseline = (keep % side).astype(bins)
+        keep //= side
+        candidate = (keep % side).astype(bins)
+        keep //= side
+        keep += first  # the (class, group) row
+        n_negative += int(np.searchsorted(keep, g))  # class 0 first
+        keep %= g
+        parts.append((keep.astype(narrow), candidate, baseline, count))
+    group, candidate, baseline, count = (np.concatenate(c) for c in zip(*parts, strict=True))
     return JointScores(group, candidate, baseline, count, n_negative, n_groups, factor)

@@ -62,7 +62,9 @@ class ScoreBins:
         s = np.asarray(scores, dtype=np.float64)
         raw = np.subtract(s, self.lo)  # one buffer: the same operations, in place
         raw *= self.scale
-        np.floor(raw, out=raw)
+        # Clipped before the floor, which the cast then takes: in [0, n - 1] truncation is
+        # the floor, and clip(floor(x)) == floor(clip(x)) there for every x (NaN stays NaN)
+        # since both ends are integers. One pass over the scores less.
         np.clip(raw, 0, self.n_bins - 1, out=raw)
         if self.n_bins <= np.iinfo(np.int32).max:
             return raw.astype(np.int32)

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from mlops_gates.backends import cells as cells_module
 from mlops_gates.backends import plan as plan_module
 from mlops_gates.backends import stream
 from mlops_gates.backends.memory import MemoryBackend, _require_room, reduce_frame
@@ -392,3 +393,143 @@ def test_narrow_streamed_score_tables_give_every_score_gate_the_same_bits(
     assert {g.gate for g in streamed.gates} == {g["id"] for g in SCORED_GATES}
     assert "error" not in {g.status for g in streamed.gates}
     assert _numbers(streamed) == _numbers(read_whole)
+
+
+def late_pairs(n: int, seed: int = 5) -> pd.DataFrame:
+    """Rows whose region values first appear one after another (value k from row k·n/10
+    on), so the score pairs (region, sex, label) grow from 4 to 40 batch after batch."""
+    rng = np.random.default_rng(seed)
+    step = n // 10
+    region = np.array([f"r{rng.integers(0, i // step + 1)}" for i in range(n)], dtype=object)
+    y = rng.integers(0, 2, n)
+    score_c = np.clip(y * 0.4 + rng.normal(0.3, 0.25, n), 0, 1).round(3)
+    score_b = np.clip(y * 0.2 + rng.normal(0.4, 0.3, n), 0, 1)
+    return pd.DataFrame(
+        {
+            "region": region,
+            "y": y,
+            "pred_c": (score_c >= 0.5).astype(np.int8),
+            "score_c": score_c,
+            "pred_b": (score_b >= 0.5).astype(np.int64),
+            "score_b": score_b,
+            "sex": rng.choice(["F", "M"], n),
+        }
+    )
+
+
+def plain_bins(scores: pd.Series, n_bins: int) -> np.ndarray:
+    """The bin of each score, by the formula of stats/scorebins.py written out."""
+    s = scores.to_numpy(dtype=np.float64)
+    lo, hi = s.min(), s.max()
+    return np.clip(np.floor((s - lo) * (n_bins / (hi - lo))), 0, n_bins - 1).astype(np.int64)
+
+
+@pytest.mark.parametrize(
+    ("block", "narrow", "kept"),
+    [
+        (cells_module.BLOCK_ENTRIES, stream.NARROW_MAX, "uint16"),
+        (256, stream.NARROW_MAX, "uint16"),
+        (cells_module.BLOCK_ENTRIES, 40, "spilled"),
+        (256, 30, "widened"),
+    ],
+)
+def test_pairs_first_seen_in_late_batches_count_as_pandas_groupby_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int, narrow: int, kept: str
+) -> None:
+    """Sixty batches, the score pairs growing from 4 to 40 as they go: the tallies grow
+    past the room they reserved several times, and the score tables and the coarse paired
+    grid are still pandas' count of the rows per (group, bin, label) and (label, group,
+    candidate bin // f, baseline bin // f). With small blocks the tables are summed a few
+    groups at a time (cells._pair_blocks); with a low ceiling on the 16-bit tallies, pairs
+    past it move their counts out (40: no batch gives a pair more) or, after some have, a
+    batch widens the table (30). The paired grid coarsens (factor 2 to 4) when the third
+    score group appears, its pairs' counts partly moved out."""
+    monkeypatch.setattr(plan_module, "PAIRED_GRID_CELLS", 4096)
+    monkeypatch.setattr(cells_module, "BLOCK_ENTRIES", block)
+    monkeypatch.setattr(stream, "BATCH_ROWS", 100)
+    monkeypatch.setattr(stream, "NARROW_MAX", narrow)
+    rooms: list[int] = []
+    seen: set[str] = set()
+    add = stream._Tally.add
+
+    def recorded(self: Any, keys: np.ndarray, size: int, rows: np.ndarray) -> None:
+        add(self, keys, size, rows)
+        rooms.append(self.room.shape[0])
+        seen.add("spilled" if self.spill else str(self.room.dtype))
+        if self.room.dtype != np.uint16:
+            seen.add("widened")
+        if self.room.dtype == np.uint16:  # no pair has more rows in the table than that
+            assert int(self.table.reshape(-1, self.width).sum(axis=1).max()) <= narrow
+
+    monkeypatch.setattr(stream._Tally, "add", recorded)
+    coarsen = stream._Tally.coarsen
+
+    def coarsened(self: Any, side: int, ratio: int, new_side: int) -> None:
+        seen.add(f"coarsened {side}->{new_side}" + (" spilled" if self.spill else ""))
+        coarsen(self, side, ratio, new_side)
+
+    monkeypatch.setattr(stream._Tally, "coarsen", coarsened)
+    data = late_pairs(6000)
+    config = load_config(project(tmp_path, data, row_group=500, bins=64))
+    batched = stream.stream_reduce(config, config.data_path)
+    assert len(set(rooms)) >= 4  # the tallies grew more than once each
+    assert kept in seen and (kept == "widened") == ("int32" in seen)
+    assert "coarsened 32->16" + (" spilled" if kept == "spilled" else "") in seen
+    keys = batched.score_grouping.keys
+    assert sorted(keys.columns) == ["region", "sex"] and batched.score_grouping.n_groups == 20
+    numbered = keys.astype(object).reset_index(drop=True).rename_axis("group").reset_index()
+    group = data.merge(numbered, on=["region", "sex"], how="left")["group"].to_numpy()
+    bins = {
+        m: plain_bins(data[c], 64) for m, c in (("candidate", "score_c"), ("baseline", "score_b"))
+    }
+    for model, b in bins.items():
+        table = batched.scores[model]
+        assert table is not None
+        want = pd.DataFrame({"group": group, "bin": b, "y": data["y"]})
+        counts = want.groupby(["group", "bin", "y"]).size().unstack("y", fill_value=0)
+        assert np.array_equal(table.group, counts.index.get_level_values("group"))
+        assert np.array_equal(table.score, counts.index.get_level_values("bin"))
+        assert np.array_equal(table.pos, counts[1]) and np.array_equal(table.neg, counts[0])
+    joint = batched.joint_scores
+    assert joint is not None and joint.factor > 1
+    f = joint.factor
+    cells = pd.DataFrame(
+        {"y": data["y"], "group": group, "c": bins["candidate"] // f, "b": bins["baseline"] // f}
+    )
+    counts = cells.groupby(["y", "group", "c", "b"]).size()
+    assert joint.n_negative_entries == int((counts.index.get_level_values("y") == 0).sum())
+    assert np.array_equal(joint.group, counts.index.get_level_values("group"))
+    assert np.array_equal(joint.candidate, counts.index.get_level_values("c"))
+    assert np.array_equal(joint.baseline, counts.index.get_level_values("b"))
+    assert np.array_equal(joint.count, counts.to_numpy())
+
+
+@pytest.mark.parametrize("missing", [3, 5000])
+def test_unseen_keys_are_numpys_unique_of_the_keys_not_found(missing: int) -> None:
+    """Few unseen rows go through np.unique, many through a bincount of the space: both
+    are the distinct keys of the rows whose id is negative, ascending."""
+    rng = np.random.default_rng(missing)
+    keys = rng.integers(0, 4000, 20_000)
+    ids = rng.integers(0, 10, keys.shape[0])
+    ids[rng.choice(keys.shape[0], missing, replace=False)] = -1
+    want = pd.unique(pd.Series(keys[ids < 0]))
+    assert np.array_equal(cells_module.unseen_keys(keys, ids, 4000), np.sort(want))
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [("score_b", np.nan, "not finite"), ("score_c", np.inf, "not finite"), ("y", None, "missing")],
+)
+def test_bad_values_in_a_late_batch_stop_the_batched_read_from_the_reading_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, column: str, value: Any, message: str
+) -> None:
+    """A batch's scores and labels are checked on the reading thread (_Batches.prepare);
+    a bad value in the last batches still stops the batched read, so the run reads the
+    file whole and says what is wrong in its words."""
+    monkeypatch.setattr(stream, "BATCH_ROWS", 100)
+    data = late_pairs(2000)
+    data[column] = data[column].astype(object if value is None else np.float64)
+    data.loc[1950, column] = value
+    config = load_config(project(tmp_path, data, row_group=500))
+    with pytest.raises(stream.Unstreamable, match=message):
+        stream.stream_reduce(config, config.data_path)

@@ -58,6 +58,22 @@ def test_binned_auc_is_within_the_stated_bound(
         assert binned[g] == pytest.approx(roc_auc_score(yy, codes[groups == g]), abs=1e-12)
 
 
+@pytest.mark.parametrize("n_bins", [1, 3, 64, 4096])
+def test_codes_are_the_floor_formula_written_out(n_bins: int) -> None:
+    """codes clips before the cast truncates: the same bins as floor, then clip, for
+    scores inside, on the edges of and outside [lo, hi], bin boundaries and signed zeros."""
+    rng = np.random.default_rng(n_bins)
+    bins = ScoreBins(-0.25, 0.75, n_bins)
+    edges = -0.25 + np.arange(n_bins + 1) / bins.scale
+    s = np.concatenate(
+        [rng.uniform(-0.25, 0.75, 5000), rng.normal(0.25, 3.0, 500), edges,
+         np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf),
+         [0.0, -0.0, -0.25, 0.75, -1e300, 1e300, np.inf, -np.inf]]
+    )  # fmt: skip
+    plain = np.clip(np.floor((s - bins.lo) * bins.scale), 0, n_bins - 1).astype(np.int64)
+    assert np.array_equal(bins.codes(s), plain)
+
+
 def test_bins_are_equal_width_and_keep_the_ends() -> None:
     bins = ScoreBins(0.0, 1.0, 4)
     assert bins.codes([0.0, 0.2499, 0.25, 0.5, 0.99, 1.0]).tolist() == [0, 0, 1, 2, 3, 3]
