@@ -39,17 +39,19 @@ def rows(n: int = 4000, seed: int = 3) -> pd.DataFrame:
     score_c = np.clip(y * 0.5 + rng.normal(0.25, 0.25, n), 0, 1).round(2)
     score_b = np.clip(y * 0.3 + rng.normal(0.35, 0.3, n), 0, 1)
     return pd.DataFrame(
-        {
-            "region": region,
-            "y": y,
-            "pred_c": (score_c >= 0.5).astype(np.int8),
-            "score_c": score_c,
-            "pred_b": (score_b >= 0.5).astype(np.int64),
-            "score_b": score_b,
-            "sex": sex,
-            "extra": rng.normal(size=n),
-        }
+        {"region": region, **_models(y, score_c, score_b), "sex": sex, "extra": rng.normal(size=n)}
     )
+
+
+def _models(y: np.ndarray, score_c: np.ndarray, score_b: np.ndarray) -> dict[str, np.ndarray]:
+    """The label and both models' columns; the predictions at 0.5, in two integer widths."""
+    return {
+        "y": y,
+        "pred_c": (score_c >= 0.5).astype(np.int8),
+        "score_c": score_c,
+        "pred_b": (score_b >= 0.5).astype(np.int64),
+        "score_b": score_b,
+    }
 
 
 GATES: list[dict[str, Any]] = [
@@ -405,15 +407,7 @@ def late_pairs(n: int, seed: int = 5) -> pd.DataFrame:
     score_c = np.clip(y * 0.4 + rng.normal(0.3, 0.25, n), 0, 1).round(3)
     score_b = np.clip(y * 0.2 + rng.normal(0.4, 0.3, n), 0, 1)
     return pd.DataFrame(
-        {
-            "region": region,
-            "y": y,
-            "pred_c": (score_c >= 0.5).astype(np.int8),
-            "score_c": score_c,
-            "pred_b": (score_b >= 0.5).astype(np.int64),
-            "score_b": score_b,
-            "sex": rng.choice(["F", "M"], n),
-        }
+        {"region": region, **_models(y, score_c, score_b), "sex": rng.choice(["F", "M"], n)}
     )
 
 
