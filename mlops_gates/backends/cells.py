@@ -254,10 +254,9 @@ class DictionaryCombos:
         fresh = len(dictionaries) != len(self.dictionaries) or not all(
             a.equals(b) for a, b in zip(dictionaries, self.dictionaries, strict=True)
         )
-        if fresh:
+        if fresh:  # a new dictionary: every key is new, the keys present, ascending
             self.lut = np.full(space, -1, dtype=np.int64)
             self.dictionaries = dictionaries
-        if fresh:  # every key is new: the keys present, ascending
             new = np.flatnonzero(np.bincount(packed, minlength=space))
         else:
             # Looked up first: the batches after a row group's first mostly find every
