@@ -157,15 +157,21 @@ class ActRun:
 
     def step_exit(self, name: str) -> str | None:
         """How act says the step `name` (inside composites too) ended: "success", or the
-        "exit status N" it logs right after a failure. Read from act's own events, which
-        are always there; a failing step's last line of output can arrive after act has
-        moved on, so tests do not rely on it."""
+        "exit status N" it logs after a failure. Read from act's own events, which are
+        always there; a failing step's last line of output can arrive after act has moved
+        on, between the failure and its exit status (seen in CI: the Verdict step's own
+        message came first), so that line is skipped, never taken for the status."""
         for i, e in enumerate(self.events):
             if e.get("stepResult") and re.search(rf"- Main {re.escape(name)} \[", e["msg"]):
                 if e["stepResult"] == "success":
                     return "success"
-                after = self.events[i + 1] if i + 1 < len(self.events) else {}
-                return str(after.get("msg", e["stepResult"]))
+                for after in self.events[i + 1 :]:
+                    msg = str(after.get("msg", "")).strip()
+                    if re.fullmatch(r"exit status \d+", msg):
+                        return msg
+                    if after.get("stepResult"):
+                        break  # the next step's end: this one logged no status
+                return str(e["stepResult"])
         return None
 
 
