@@ -35,8 +35,9 @@ HERE = Path(__file__).resolve().parent
 CHILD = HERE / "contenders.py"
 REFERENCE = "mlops-gates"
 FLOOR = "floor"  # issue 25's bare floor: every contender's time is also shown against it
+FLOORS = (FLOOR, "floor-batched")  # read and count, no numbers to check
 DEFAULT_ORDER = tuple(CONTENDERS)
-SLICED = {name for name in CONTENDERS if name not in ("mlflow-evaluate", FLOOR)}
+SLICED = {name for name in CONTENDERS if name not in ("mlflow-evaluate", *FLOORS)}
 SLOW = {"fairlearn", "mlflow-evaluate", "pandas-sklearn", "mlops-gates-spark"}
 TOLERANCE = 1e-9
 # Above 250k rows the engine bins scores (backend.score_bins: auto, 4,096 bins): ROC AUC
@@ -130,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
             to_run.append(name)
     for name, (entry, vals) in run_rounds(to_run, data, args).items():
         entries[name] = entry
-        if name == FLOOR and entry["status"] == "ok":
-            entry["check"] = "computes no numbers (a read and one bincount)"
+        if name in FLOORS and entry["status"] == "ok":
+            entry["check"] = "computes no numbers (a read and one bincount" + (
+                ")" if name == FLOOR else " a batch)"
+            )
         elif vals is not None:
             values[name] = vals
     entries = {n: entries[n] for n in names}
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     elif stored.exists():
         # mlops-gates did not run this time: check against its numbers from an earlier run.
         values = {f"{REFERENCE} (earlier run)": json.loads(stored.read_text()), **values}
-    failed = check(entries, values)
+    failed = check(entries, values) | _check_floors(entries)
     reference = entries.get(REFERENCE) or earlier.get("contenders", {}).get(REFERENCE)
     floor = entries.get(FLOOR) or earlier.get("contenders", {}).get(FLOOR)
     for entry in entries.values():
@@ -358,6 +361,20 @@ def check(entries: dict[str, dict[str, Any]], values: dict[str, dict[str, float 
         else:
             entries[name]["check"] = f"{common} numbers = {ref_name} (max diff {worst:.1g})"
     return failed
+
+
+def _check_floors(entries: dict[str, dict[str, Any]]) -> bool:
+    """The two floors count the same cells and rows, or their times compare nothing;
+    True (failed) if they do not."""
+    ran = [entries[n] for n in FLOORS if entries.get(n, {}).get("status") == "ok"]
+    if len(ran) < 2:
+        return False
+    counted = [e.get("extra") for e in ran]
+    if counted[0] == counted[1]:
+        ran[1]["check"] += f"; the same {counted[0]['cells']:,} cells as the floor"
+        return False
+    ran[1]["check"] = f"FAILED: counted {counted[1]}, the floor {counted[0]}"
+    return True
 
 
 def _ratios(
