@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=1,
         metavar="N",
-        help="run each contender N times in fresh processes and keep the median time "
-        "(the machine is noisy; default 1)",
+        help="run each contender N times in fresh processes, in rounds (each contender once "
+        "a round, the order turning), and keep the median time (the machine is noisy; "
+        "default 1)",
     )
     parser.add_argument(
         "--repeat-slow",
