@@ -42,6 +42,7 @@ from mlops_gates.backends.cells import (
     coarsen_grid,
     joint_grid,
     joint_table,
+    key_type,
     reduce_cells,
     score_table,
     unseen_keys,
@@ -307,7 +308,7 @@ class _Batches:
         rows = np.bincount(self.pair_lut[at], weights=counts, minlength=n_pairs)
         rows = rows.astype(np.int64)  # (exact: a batch has far fewer than 2**53 rows)
         for model in self.scored:
-            key = np.multiply(pair, nb, dtype=_key_type(n_pairs * nb))
+            key = np.multiply(pair, nb, dtype=key_type(n_pairs * nb))
             key += index[model]
             self.hist[model].add(key, n_pairs * nb, rows)
             del key
@@ -344,7 +345,7 @@ class _Batches:
         f, side = self.grid_factor, self._side(self.grid_factor)
         assert self.grid is not None
         size = len(self.pairs) * side * side
-        key = np.multiply(pair, side * side, dtype=_key_type(size))
+        key = np.multiply(pair, side * side, dtype=key_type(size))
         part = np.floor_divide(cand, f)
         part *= side
         key += part
@@ -575,12 +576,6 @@ def _run_codes(column: _Distinct, seen: Values) -> np.ndarray:
     lut[present] = code
     codes: np.ndarray = lut[values]
     return codes
-
-
-def _key_type(size: int) -> type[np.signedinteger[Any]]:
-    """The narrowest type of keys below `size`: int32 keys are half the memory traffic of
-    int64 ones, and `np.add.at` takes them as fast."""
-    return np.int32 if size <= np.iinfo(np.int32).max else np.int64
 
 
 # The largest count a tally keeps in its 16-bit table (a module name, so tests can lower it).
