@@ -111,6 +111,7 @@ def gates_config(
 
 def _mlops_gates(data: Path, *, full: bool, engine: str = "memory") -> dict[str, Any]:
     import pyarrow.parquet  # noqa: F401  (pandas imports it on the first read)
+    import scipy.special  # noqa: F401  (the intervals and p-values import it on first use)
     import yaml
 
     from mlops_gates.config import load_config
