@@ -50,9 +50,15 @@ def key(metric: str, slc: dict[str, Any] | None) -> str:
 
 
 def gates_config(
-    data: Path, *, fairness: bool = True, baseline: bool = True, engine: str = "memory"
+    data: Path,
+    *,
+    fairness: bool = True,
+    baseline: bool = True,
+    engine: str = "memory",
+    equalized_odds: bool = False,
 ) -> dict[str, Any]:
-    """The mlops-gates.yaml the benchmark runs (as a dict)."""
+    """The mlops-gates.yaml the benchmark runs (as a dict). `equalized_odds` adds a second
+    fairness gate on `group` (issue 25's 1M workload has both parity gates)."""
     slices: list[Any] = ["region", "segment", "channel", ["region", "segment"]]
     bounds: dict[str, dict[str, float]] = {
         "accuracy": {"min": 0.70},
@@ -85,6 +91,17 @@ def gates_config(
                 "severity": "warn",
             }
         )
+    if equalized_odds:
+        gates.append(
+            {
+                "id": "eo-group",
+                "kind": "fairness",
+                "metric": "equalized_odds_difference",
+                "sensitive": "group",
+                "max": 0.10,
+                "severity": "warn",
+            }
+        )
     if baseline:
         gates.append(
             {
@@ -109,7 +126,9 @@ def gates_config(
     }
 
 
-def _mlops_gates(data: Path, *, full: bool, engine: str = "memory") -> dict[str, Any]:
+def _mlops_gates(
+    data: Path, *, full: bool, engine: str = "memory", parity_only: bool = False
+) -> dict[str, Any]:
     import pyarrow.parquet  # noqa: F401  (pandas imports it on the first read)
     import scipy.special  # noqa: F401  (the intervals and p-values import it on first use)
     import yaml
@@ -121,7 +140,14 @@ def _mlops_gates(data: Path, *, full: bool, engine: str = "memory") -> dict[str,
         config_path = Path(tmp) / "mlops-gates.yaml"
         config_path.write_text(
             yaml.safe_dump(
-                gates_config(data, fairness=full, baseline=full, engine=engine), sort_keys=False
+                gates_config(
+                    data,
+                    fairness=full or parity_only,
+                    baseline=full,
+                    engine=engine,
+                    equalized_odds=parity_only,
+                ),
+                sort_keys=False,
             )
         )
         t0 = time.perf_counter()
@@ -166,6 +192,12 @@ def mlops_gates_spark(data: Path) -> dict[str, Any]:
     spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
     spark.config("spark.driver.memory", "2g").getOrCreate()
     return _mlops_gates(data, full=True, engine="spark")
+
+
+def mlops_gates_parity(data: Path) -> dict[str, Any]:
+    """Issue 25's 1M workload: the six metric gates, a demographic-parity and an
+    equalized-odds gate on `group`, no baseline (1,360 verdicts)."""
+    return _mlops_gates(data, full=False, parity_only=True)
 
 
 def mlops_gates_metrics(data: Path) -> dict[str, Any]:
@@ -529,6 +561,7 @@ def mlflow_evaluate(data: Path) -> dict[str, Any]:
 CONTENDERS: dict[str, Callable[[Path], dict[str, Any]]] = {
     "mlops-gates": mlops_gates,
     "mlops-gates-metrics": mlops_gates_metrics,
+    "mlops-gates-parity": mlops_gates_parity,
     "mlops-gates-duckdb": mlops_gates_duckdb,
     "mlops-gates-spark": mlops_gates_spark,
     "numpy-bincount": numpy_bincount,
