@@ -196,7 +196,7 @@ def mlops_gates_spark(data: Path) -> dict[str, Any]:
 
 def mlops_gates_parity(data: Path) -> dict[str, Any]:
     """Issue 25's 1M workload: the six metric gates, a demographic-parity and an
-    equalized-odds gate on `group`, no baseline (1,360 verdicts)."""
+    equalized-odds gate on `group`, no baseline (1,166 verdicts)."""
     return _mlops_gates(data, full=False, parity_only=True)
 
 

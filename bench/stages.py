@@ -1,6 +1,6 @@
 """CPU seconds per stage of one `run_gates` on the benchmark workload, in this process.
 
-    python bench/stages.py --rows 1000000 [--repeat 9]
+    python bench/stages.py --rows 1000000 [--repeat 9] [--set full|parity|metrics]
 
 Where a 1M run's CPU goes, stage by stage (issue 25 item 2). Each stage function is
 wrapped (in its module and wherever the package imported it by name) and charged its
@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument(
+        "--set",
+        choices=("full", "parity", "metrics"),
+        default="full",
+        help="the gate set: bench/run.py's mlops-gates (default), -parity or -metrics",
+    )
     args = parser.parse_args(argv)
     data = generate.ensure(args.rows, args.seed)
 
@@ -113,7 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     whole = []
     with tempfile.TemporaryDirectory(prefix="mlops-gates-bench-") as tmp:
         path = Path(tmp) / "mlops-gates.yaml"
-        path.write_text(yaml.safe_dump(contenders.gates_config(data.resolve()), sort_keys=False))
+        gate_set = {
+            "full": {},
+            "parity": {"baseline": False, "equalized_odds": True},
+            "metrics": {"baseline": False, "fairness": False},
+        }[args.set]
+        config_dict = contenders.gates_config(data.resolve(), **gate_set)
+        path.write_text(yaml.safe_dump(config_dict, sort_keys=False))
         config = load_config(path)
         runner.run_gates(config)  # warm-up
         gc.callbacks.append(on_gc)
