@@ -98,37 +98,41 @@ def _placements(s: ScoreStats) -> tuple[FloatArray, FloatArray]:
 
 
 def _compute_placements(s: ScoreStats) -> tuple[FloatArray, FloatArray]:
-    g, pos, neg = s.group, s.pos.astype(np.float64), s.neg.astype(np.float64)
     n1, n0 = _class_counts(s)
     auc = score_metric("roc_auc", s)  # the same table's point estimate, computed once
+    # Entries per group (they are sorted by group): a group's value repeated over its run
+    # is the same gather as indexing by each entry's group, and cheaper.
+    ends = np.searchsorted(s.group, np.arange(1, s.n_groups + 1), side="left")
+    runs = np.diff(ends, prepend=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         # The cumulative counts ROC AUC itself used (exact: they are sums of integers, and
-        # so is every sum below until the division, in whatever order it is taken).
-        neg_below = below(s, "neg")
-        v10 = neg_below + 0.5 * neg
-        v10 /= n0[g]
+        # so is every sum below until the division, in whatever order it is taken; the
+        # halves of integer counts are exact whether the counts are floats first or not).
+        v10 = np.multiply(s.neg, 0.5, dtype=np.float64)
+        v10 += below(s, "neg")
+        v10 /= np.repeat(n0, runs)
         # Positives above an entry's score in its group: the group's last running total
         # of positives minus the entry's own (entries are sorted by group, then score).
-        v01 = _positives_above(s)
-        v01 += 0.5 * pos
-        v01 /= n1[g]
-        at = auc[g]
+        v01 = _positives_above(s, ends, runs)
+        v01 += np.multiply(s.pos, 0.5, dtype=np.float64)
+        v01 /= np.repeat(n1, runs)
+        at = np.repeat(auc, runs)
         v10 -= at
         v01 -= at
     return v10, v01
 
 
-def _positives_above(s: ScoreStats) -> FloatArray:
-    """Per entry, the positives of its group at strictly higher scores, as floats (exact)."""
+def _positives_above(s: ScoreStats, ends: NDArray[np.intp], runs: NDArray[np.intp]) -> FloatArray:
+    """Per entry, the positives of its group at strictly higher scores, as floats (exact).
+    ``ends``: where each group's entries end; ``runs``: how many they are."""
     running = np.cumsum(s.pos, dtype=np.int64)
     # Each group's entries are contiguous: its last running total is where the next begins.
-    ends = np.searchsorted(s.group, np.arange(1, s.n_groups + 1), side="left")
-    last = np.zeros(s.n_groups, dtype=np.int64)
+    last = np.zeros(s.n_groups, dtype=np.float64)
     occupied = ends > 0
     last[occupied] = running[ends[occupied] - 1]
-    above = last[s.group]
-    above -= running
-    return above.astype(np.float64)
+    above = np.repeat(last, runs)
+    above -= running  # exact: integers below 2**53
+    return above
 
 
 def _roc_auc_se(s: ScoreStats) -> FloatArray:
