@@ -177,31 +177,71 @@ def paired_roc_auc_difference_se(
     longest = max(joint.n_negative_entries, joint.group.shape[0] - joint.n_negative_entries)
     block = max(min(_BLOCK, longest), 1)
     at = np.empty(block, dtype=np.int64)
-    d = np.empty(block, dtype=np.float64)
-    other = np.empty(block, dtype=np.float64)
+    d, other = np.empty(block, dtype=np.float64), np.empty(block, dtype=np.float64)
     sums = []
     keys_c, keys_b = _entry_keys(candidate), _entry_keys(baseline)  # one per model
     grids: dict[str, FloatArray] = {}  # one lookup grid per model, filled again per class
+    wc, wb = max(candidate.thresholds.shape[0], 1), max(baseline.thresholds.shape[0], 1)
     for positive, c, b in ((True, c10, b10), (False, c01, b01)):
         # Each class needs only its own placement values: V10 for positives, V01 for
         # negatives, looked up in each model's table at the entry's own score.
         g, ci, bi, count = joint.of_class(positive)
         of_candidate = _gather(candidate, c, keys_c, grids, "candidate")
         of_baseline = _gather(baseline, b, keys_b, grids, "baseline")
+        grid_c, grid_b = grids.get("candidate"), grids.get("baseline")
+        # Where each run of one group begins: one pass for the class (none for one group).
+        starts = _runs(g) if joint.n_groups > 1 else np.zeros(min(g.shape[0], 1), dtype=np.intp)
+        # Long runs (on average) are looked up a run at a time in the group's own row of
+        # the dense grids, with no cell index computed per entry.
+        by_runs = grid_c is not None and grid_b is not None and g.shape[0] >= _RUN * starts.shape[0]
         total = np.zeros(joint.n_groups, dtype=np.float64)
-        for part in _blocks(g, block):
-            m = g[part].shape[0]
-            dm = d[:m]
-            of_candidate(g[part], ci[part], at[:m], dm)
-            of_baseline(g[part], bi[part], at[:m], other[:m])
-            dm -= other[:m]
+        for lo, hi, runs in _block_runs(starts, g.shape[0], block):
+            m = hi - lo
+            dm, om = d[:m], other[:m]
+            if by_runs:
+                assert grid_c is not None and grid_b is not None
+                bounds = [*runs.tolist(), m]
+                for k, label in enumerate(g[lo + runs].tolist()):
+                    r0, r1 = bounds[k], bounds[k + 1]
+                    row_c = grid_c[label * wc : (label + 1) * wc]
+                    row_b = grid_b[label * wb : (label + 1) * wb]
+                    np.take(row_c, ci[lo + r0 : lo + r1], out=dm[r0:r1], mode="clip")
+                    np.take(row_b, bi[lo + r0 : lo + r1], out=om[r0:r1], mode="clip")
+            else:
+                of_candidate(g[lo:hi], ci[lo:hi], at[:m], dm)
+                of_baseline(g[lo:hi], bi[lo:hi], at[:m], om)
+            dm -= om
             dm *= dm
-            dm *= count[part]
-            _add_by_runs(total, g[part], dm)
+            dm *= count[lo:hi]
+            _add_by_runs(total, g[lo:hi], dm, runs)
         sums.append(total)
     with np.errstate(divide="ignore", invalid="ignore"):
         var = sums[0] / (n1 - 1) / n1 + sums[1] / (n0 - 1) / n0
     return np.asarray(np.where((n1 >= 2) & (n0 >= 2), np.sqrt(var), np.nan), dtype=np.float64)
+
+
+def _block_runs(
+    starts: NDArray[np.intp], n: int, block: int
+) -> list[tuple[int, int, NDArray[np.intp]]]:
+    """:func:`_blocks` of labels whose runs begin at ``starts`` (:func:`_runs`), each
+    ``(lo, hi, its runs' starts from lo)``: the cuts and every block's runs from one pass
+    over the labels, not one for the cuts and another per block."""
+    out = []
+    start = 0
+    while start < n:
+        end = min(start + block, n)
+        if end < n:
+            last = int(starts[int(np.searchsorted(starts, end, side="right")) - 1])
+            if last > start:
+                end = last  # the last run starting in the block
+        first = int(np.searchsorted(starts, start, side="right"))
+        stop = int(np.searchsorted(starts, end, side="left"))
+        runs = np.empty(stop - first + 1, dtype=np.intp)
+        runs[0] = 0
+        np.subtract(starts[first:stop], start, out=runs[1:])
+        out.append((start, end, runs))
+        start = end
+    return out
 
 
 def _add_by_runs(
@@ -439,6 +479,10 @@ def _cross(between: FloatArray, spread: FloatArray, width: int, n_groups: int) -
 
 # Joint entries per block of the paired variance: its buffers (1.5 MB) stay in the cache.
 _BLOCK = 1 << 16
+# Entries per run of one group, on average, from which a class is looked up run by run
+# (two np.take calls a run instead of a cell index per entry). At 1M rows, warm: runs of
+# ~4,000 entries 8.3 ms a slicing against 9.3 by cells; runs of ~800, 11.5 against 8.7.
+_RUN = 1024
 # Largest (groups x thresholds) table of placement values looked up densely: 32 MB.
 _DENSE_CELLS = 1 << 22
 
