@@ -136,12 +136,17 @@ def _positives_above(s: ScoreStats, ends: NDArray[np.intp], runs: NDArray[np.int
 
 
 def _roc_auc_se(s: ScoreStats) -> FloatArray:
-    g, pos, neg = s.group, s.pos.astype(np.float64), s.neg.astype(np.float64)
+    g = s.group
     n1, n0 = _class_counts(s)
     v10, v01 = _placements(s)
     with np.errstate(divide="ignore", invalid="ignore"):
-        s10 = np.bincount(g, weights=pos * v10 * v10, minlength=s.n_groups) / (n1 - 1)
-        s01 = np.bincount(g, weights=neg * v01 * v01, minlength=s.n_groups) / (n0 - 1)
+        # count · v · v, the count taken from the integers (exact) into one buffer.
+        w = np.multiply(s.pos, v10, dtype=np.float64)
+        w *= v10
+        s10 = np.bincount(g, weights=w, minlength=s.n_groups) / (n1 - 1)
+        np.multiply(s.neg, v01, out=w, dtype=np.float64)
+        w *= v01
+        s01 = np.bincount(g, weights=w, minlength=s.n_groups) / (n0 - 1)
         var = s10 / n1 + s01 / n0
     return np.asarray(np.where((n1 >= 2) & (n0 >= 2), np.sqrt(var), np.nan), dtype=np.float64)
 
