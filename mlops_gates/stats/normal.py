@@ -193,23 +193,24 @@ def paired_roc_auc_difference_se(
         g, ci, bi, count = joint.of_class(positive)
         of_candidate = _gather(candidate, c, keys_c, grids, "candidate")
         of_baseline = _gather(baseline, b, keys_b, grids, "baseline")
-        grid_c, grid_b = grids.get("candidate"), grids.get("baseline")
         # Where each run of one group begins: one pass for the class (none for one group).
         starts = _runs(g) if joint.n_groups > 1 else np.zeros(min(g.shape[0], 1), dtype=np.intp)
         # Long runs (on average) are looked up a run at a time in the group's own row of
         # the dense grids, with no cell index computed per entry.
-        by_runs = grid_c is not None and grid_b is not None and g.shape[0] >= _RUN * starts.shape[0]
+        grid_c, grid_b = grids.get("candidate"), grids.get("baseline")
+        by_runs = None
+        if grid_c is not None and grid_b is not None and g.shape[0] >= _RUN * starts.shape[0]:
+            by_runs = grid_c, grid_b
         total = np.zeros(joint.n_groups, dtype=np.float64)
         for lo, hi, runs in _block_runs(starts, g.shape[0], block):
             m = hi - lo
             dm, om = d[:m], other[:m]
-            if by_runs:
-                assert grid_c is not None and grid_b is not None
+            if by_runs is not None:
                 bounds = [*runs.tolist(), m]
                 for k, label in enumerate(g[lo + runs].tolist()):
                     r0, r1 = bounds[k], bounds[k + 1]
-                    row_c = grid_c[label * wc : (label + 1) * wc]
-                    row_b = grid_b[label * wb : (label + 1) * wb]
+                    row_c = by_runs[0][label * wc : (label + 1) * wc]
+                    row_b = by_runs[1][label * wb : (label + 1) * wb]
                     np.take(row_c, ci[lo + r0 : lo + r1], out=dm[r0:r1], mode="clip")
                     np.take(row_b, bi[lo + r0 : lo + r1], out=om[r0:r1], mode="clip")
             else:
