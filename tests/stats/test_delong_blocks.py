@@ -80,9 +80,10 @@ def test_runs_of_a_slice_sum_as_adding_entry_by_entry_does() -> None:
 def test_looking_up_by_runs_or_by_cells_gives_the_same_bits(
     monkeypatch: pytest.MonkeyPatch, block: int, slices: list[int]
 ) -> None:
-    """Runs of one slice looked up in its row of the grids (``_RUN`` 0: always), or each
-    entry's cell (``_RUN`` huge: never): the same bits, and the textbook variance, with
-    slices in runs (the joint table's group order kept), interleaved, and one slice."""
+    """Runs of one slice looked up in its rows (``_RUN`` 0: always), or each entry's cell
+    (``_RUN`` huge: never): the same bits, and the textbook variance, with slices in runs
+    (the joint table's group order kept: rows filled per slice), interleaved (rows of the
+    whole grids), and one slice."""
     y, a, b, groups = _data(block)
     labels = np.array(slices)
     n = int(labels.max()) + 1
