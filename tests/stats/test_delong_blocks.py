@@ -73,3 +73,57 @@ def test_runs_of_a_slice_sum_as_adding_entry_by_entry_does() -> None:
         np.add.at(want, label[part], values[part])
         normal._add_by_runs(got, label[part], values[part])
         np.testing.assert_allclose(got, want, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("block", [5, 64, 65_536])
+@pytest.mark.parametrize("slices", [[0, 0, 1, 1], [0, 1, 0, 1], [0, 0, 0, 0]], ids=str)
+def test_looking_up_by_runs_or_by_cells_gives_the_same_bits(
+    monkeypatch: pytest.MonkeyPatch, block: int, slices: list[int]
+) -> None:
+    """Runs of one slice looked up in its rows (``_RUN`` 0: always), or each entry's cell
+    (``_RUN`` huge: never): the same bits, and the textbook variance, with slices in runs
+    (the joint table's group order kept: rows filled per slice), interleaved (rows of the
+    whole grids), and one slice."""
+    y, a, b, groups = _data(block)
+    labels = np.array(slices)
+    n = int(labels.max()) + 1
+
+    def se() -> np.ndarray:
+        ta, tb, joint = _tables(y, a, b, groups)
+        return normal.paired_roc_auc_difference_se(
+            marginalize(ta, labels, n),
+            marginalize(tb, labels, n),
+            marginalize_joint(joint, labels, n),
+        )
+
+    monkeypatch.setattr(normal, "_BLOCK", block)
+    monkeypatch.setattr(normal, "_RUN", 0)
+    by_runs = se()
+    monkeypatch.setattr(normal, "_RUN", 1 << 40)
+    by_cells = se()
+    assert by_runs.tobytes() == by_cells.tobytes()
+    for s in range(n):
+        m = labels[groups] == s
+        assert by_runs[s] == pytest.approx(math.sqrt(_textbook_var(y[m], a[m], b[m])), rel=1e-10)
+
+
+@pytest.mark.parametrize("block", [1, 3, 8, 1000])
+def test_block_runs_cut_where_the_rule_says(block: int) -> None:
+    """The blocks end where a run of one label ends unless the run is longer than a block
+    (then a block's length from where the block starts), and each block's runs start where
+    its labels change: written out here entry by entry."""
+    rng = np.random.default_rng(block)
+    label = np.repeat(rng.integers(0, 4, 60), rng.integers(1, 12, 60))
+    n = label.shape[0]
+    want = []
+    start = 0
+    while start < n:
+        end = min(start + block, n)
+        if end < n and label[end] == label[end - 1]:
+            inside = [i for i in range(start + 1, end) if label[i] != label[i - 1]]
+            end = inside[-1] if inside else end
+        runs = [0] + [i - start for i in range(start + 1, end) if label[i] != label[i - 1]]
+        want.append((start, end, runs))
+        start = end
+    got = normal._block_runs(normal._runs(label), n, block)
+    assert [(lo, hi, r.tolist()) for lo, hi, r in got] == want

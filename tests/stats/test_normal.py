@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
+from mlops_gates.stats import normal
 from mlops_gates.stats.normal import normal_interval, normal_pvalue, score_metric_se
 from mlops_gates.stats.reduce import reduce_classification
 
@@ -47,6 +48,30 @@ def test_delong_se_equals_direct_placements(rows: list[tuple[int, int, int]]) ->
             assert np.isnan(se[k])
         else:
             assert se[k] == pytest.approx(_delong_direct(yk, sk), rel=1e-9, abs=1e-12)
+
+
+def test_placements_per_entry_equal_the_textbook_ones_across_empty_groups() -> None:
+    """Each entry's centred placement values (what the paired variance looks up) equal the
+    row means of the kernel minus the AUC, with an empty group between two occupied ones
+    and one group of a single class (its values are not finite)."""
+    rng = np.random.default_rng(4)
+    n = 300
+    y = rng.integers(0, 2, n)
+    s = np.round(rng.normal(size=n) + y, 1)
+    g = rng.choice([0, 2, 3], n)  # group 1 empty
+    y[g == 3] = 1  # group 3: positives only
+    table = _scores(y, s, g, 4)
+    v10, v01 = normal._placements(table)
+    score = table.thresholds[table.score]
+    for k in (0, 2):
+        pos, neg = s[(g == k) & (y == 1)], s[(g == k) & (y == 0)]
+        auc = roc_auc_score(y[g == k], s[g == k])
+        at = table.group == k
+        want10 = [((neg < v) + 0.5 * (neg == v)).mean() - auc for v in score[at]]
+        want01 = [((pos > v) + 0.5 * (pos == v)).mean() - auc for v in score[at]]
+        np.testing.assert_allclose(v10[at], want10, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(v01[at], want01, rtol=0, atol=1e-12)
+    assert not np.isfinite(v10[table.group == 3]).any()
 
 
 @pytest.mark.parametrize("name", ["brier", "log_loss"])

@@ -128,3 +128,27 @@ def test_a_grid_merged_from_a_finer_slicing_is_the_same_table() -> None:
     assert direct.n_negative_entries == stepwise.n_negative_entries
     for name in ("group", "candidate", "baseline", "count"):
         np.testing.assert_array_equal(getattr(stepwise, name), getattr(direct, name))
+
+
+@pytest.mark.parametrize("order", ["sorted", "shuffled"])
+def test_spread_per_key_is_the_weighted_mean_and_squared_deviations(order: str) -> None:
+    """:func:`normal._spread` (by runs of sorted keys, or by bincount) against each key's
+    numbers computed plainly: the weighted mean and the weighted sum of squares about it,
+    with a weight-0 key (mean 0) and a key with no entries."""
+    rng = np.random.default_rng(7)
+    key = np.sort(rng.choice([0, 1, 3, 4, 6], 500)).astype(np.int64)  # no 2 nor 5
+    weight = rng.integers(0, 4, 500).astype(np.float64)
+    weight[key == 4] = 0.0
+    values = rng.normal(size=500)
+    if order == "shuffled":
+        perm = rng.permutation(500)
+        key, weight, values = key[perm], weight[perm], values[perm]
+    keyed = normal._keyed(key)
+    assert (keyed.starts is None) == (order == "shuffled")
+    mean, spread = normal._spread(keyed, weight, values, 7)
+    for k in range(7):
+        m = key == k
+        w, v = weight[m], values[m]
+        want = float(np.average(v, weights=w)) if w.sum() > 0 else 0.0
+        assert mean[k] == pytest.approx(want, rel=1e-12, abs=1e-15)
+        assert spread[k] == pytest.approx(float(np.sum(w * (v - want) ** 2)), rel=1e-12, abs=1e-15)
