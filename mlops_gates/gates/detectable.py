@@ -86,23 +86,24 @@ def detectable(
         need = pw.rows_se(se, n, ONE_POINT, alpha=alpha, power=POWER)
     else:
         return [None] * len(ev.estimate)
-    out: list[dict[str, Any] | None] = []
-    for i in range(len(ev.estimate)):
-        e = float(effect[i])
-        r = float(need[i]) if per is not None else math.nan
-        out.append(
-            {
-                "effect": None if math.isnan(e) else e,
-                "direction": "change" if greater_is_better is None else direction,
-                "power": POWER,
-                "alpha": alpha,
-                "formula": formula,
-                "per": per,
-                "rows_for_per": None if math.isnan(r) else int(r),
-                "unit": unit,
-            }
-        )
-    return out
+    # Whole arrays to Python numbers at once (tolist), not element by element: a run's
+    # thousand verdicts each get one of these.
+    said = "change" if greater_is_better is None else direction
+    effects = np.asarray(effect, dtype=np.float64).tolist()
+    rows = np.asarray(need, dtype=np.float64).tolist() if per is not None else None
+    return [
+        {
+            "effect": None if math.isnan(e) else e,
+            "direction": said,
+            "power": POWER,
+            "alpha": alpha,
+            "formula": formula,
+            "per": per,
+            "rows_for_per": None if math.isnan(r) else int(r),
+            "unit": unit,
+        }
+        for e, r in zip(effects, rows or [math.nan] * len(effects), strict=True)
+    ]
 
 
 def _directed(
