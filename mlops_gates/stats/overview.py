@@ -25,6 +25,7 @@ __all__ = [
     "curve_points",
     "overview",
     "slice_curves",
+    "worst_key",
 ]
 
 CURVE_POINTS = 101  # points kept of a ROC / PR curve: enough to draw, small in JSON
@@ -107,14 +108,21 @@ def slice_curves(
 
 
 def _worst_key(v: Mapping[str, Any]) -> tuple[int, float]:
-    observed, bound = v.get("observed"), v.get("bound") or {}
+    bound = v.get("bound") or {}
+    return worst_key(v.get("status"), v.get("observed"), bound.get("min"), bound.get("max"))
+
+
+def worst_key(
+    status: Any, observed: float | None, low: float | None, high: float | None
+) -> tuple[int, float]:
+    """Where a verdict ranks among the worst (smaller first): by status (error, fail,
+    warn, skip, pass), then by how close it lies to its bound (undefined first)."""
     if observed is None:
-        return _STATUS_ORDER.get(str(v.get("status")), 5), -math.inf
-    lo, hi = bound.get("min"), bound.get("max")
-    sides = ([observed - lo] if lo is not None else []) + (
-        [hi - observed] if hi is not None else []
+        return _STATUS_ORDER.get(str(status), 5), -math.inf
+    sides = ([observed - low] if low is not None else []) + (
+        [high - observed] if high is not None else []
     )
-    return _STATUS_ORDER.get(str(v.get("status")), 5), min(sides) if sides else math.inf
+    return _STATUS_ORDER.get(str(status), 5), min(sides) if sides else math.inf
 
 
 def _equals(column: np.ndarray, value: Any) -> np.ndarray:
@@ -210,4 +218,4 @@ def _reliability(values: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> dict[s
 
 
 def _round(values: np.ndarray) -> list[float]:
-    return [round(float(v), _DIGITS) for v in values]
+    return [round(v, _DIGITS) for v in np.asarray(values, dtype=np.float64).tolist()]
