@@ -231,13 +231,29 @@ def class_totals(scores: ScoreStats) -> tuple[FloatArray, FloatArray]:
 
 
 def _group_totals(scores: ScoreStats, counts: NDArray[np.integer[Any]]) -> FloatArray:
-    """``counts`` summed per group, as floats: the entries are sorted by group, so each
-    group's total is the difference of a running total (in integers: exact, the same
-    numbers as ``n_positive()``) at its two ends, found by binary search."""
-    running = np.zeros(counts.shape[0] + 1, dtype=np.int64)
-    np.cumsum(counts, dtype=np.int64, out=running[1:])
-    ends = np.searchsorted(scores.group, np.arange(scores.n_groups + 1), side="left")
-    return np.asarray(running[ends[1:]] - running[ends[:-1]], dtype=np.float64)
+    """``counts`` summed per group, as floats: in integers (exact, the same numbers as
+    ``n_positive()``), each group's run of entries at once (`_run_sums`)."""
+    return np.asarray(_run_sums(scores, counts, np.int64), dtype=np.float64)
+
+
+def _group_ends(scores: ScoreStats) -> NDArray[np.intp]:
+    """Where each group's entries begin, and (last) where the entries end: the entries are
+    sorted by group, so a binary search finds them."""
+    return np.searchsorted(scores.group, np.arange(scores.n_groups + 1), side="left")
+
+
+def _run_sums(scores: ScoreStats, values: NDArray[Any], dtype: type) -> NDArray[Any]:
+    """``values`` (one per entry) summed over each group's run of entries, in ``dtype``;
+    0 for an empty group. ``np.add.reduceat`` at the non-empty groups' starts (each run
+    then ends where the next non-empty group begins): 0.1 ms on a 335k-entry table, where
+    a running total costs 0.8 (np.cumsum does not vectorise) and bincount 1.0."""
+    ends = _group_ends(scores)
+    starts = ends[:-1]
+    filled = ends[1:] > starts
+    out: NDArray[Any] = np.zeros(scores.n_groups, dtype=dtype)
+    if filled.any():
+        out[filled] = np.add.reduceat(values, starts[filled], dtype=dtype)
+    return out
 
 
 def below(scores: ScoreStats, which: Literal["pos", "neg"]) -> FloatArray:
@@ -258,11 +274,12 @@ def _below(scores: ScoreStats, counts: NDArray[np.integer[Any]]) -> FloatArray:
         return np.zeros(0, dtype=np.float64)
     before = np.cumsum(counts, dtype=np.int64)
     before -= counts
-    starts = np.searchsorted(scores.group, np.arange(scores.n_groups), side="left")
-    # An empty group's start may be past the end; no entry reads its value.
-    base = before[np.minimum(starts, before.shape[0] - 1)]
-    out = before - base[scores.group]
-    return np.asarray(out, dtype=np.float64)
+    ends = _group_ends(scores)
+    # An empty group's start may be past the end; it is repeated 0 times.
+    base = before[np.minimum(ends[:-1], before.shape[0] - 1)]
+    # Each group's base over its run of entries (a repeat, half the cost of base[group]).
+    before -= np.repeat(base, np.diff(ends))
+    return np.asarray(before, dtype=np.float64)
 
 
 def _group_sum(scores: ScoreStats, values: NDArray[Any]) -> FloatArray:
@@ -276,8 +293,11 @@ def _roc_auc(s: ScoreStats) -> FloatArray:
     # negatives at its score; equals sklearn's trapezoidal area (midranks for ties).
     p, n = class_totals(s)
     wins = s.pos * (below(s, "neg") + 0.5 * s.neg)
+    # Each term is a multiple of ½ and so is every partial sum: exact in any order (below
+    # 2^52, i.e. under ~10^8 rows a slice), so the runs are summed by reduceat, not
+    # bincount: the same floats at an eighth of the cost.
     # NaN with one class only (sklearn warns and returns NaN too).
-    return _div(_group_sum(s, wins), p * n)
+    return _div(_run_sums(s, wins, np.float64), p * n)
 
 
 def _average_precision(s: ScoreStats) -> FloatArray:
