@@ -40,6 +40,7 @@ __all__ = [
     "confusion_metric",
     "metric_values",
     "metrics_for_task",
+    "probe_type",
     "regression_metric",
     "score_metric",
 ]
@@ -239,7 +240,19 @@ def _group_totals(scores: ScoreStats, counts: NDArray[np.integer[Any]]) -> Float
 def _group_ends(scores: ScoreStats) -> NDArray[np.intp]:
     """Where each group's entries begin, and (last) where the entries end: the entries are
     sorted by group, so a binary search finds them."""
-    return np.searchsorted(scores.group, np.arange(scores.n_groups + 1), side="left")
+    n = scores.n_groups + 1
+    return np.searchsorted(scores.group, np.arange(n, dtype=probe_type(scores.group, n)))
+
+
+def probe_type(group: NDArray[Any], n: int) -> np.dtype[Any]:
+    """The integer type to look ``0 .. n-1`` up in ``group`` in: ``group``'s own when they
+    fit. searchsorted first converts the whole haystack to the needles' type, and the
+    batched read's int32 groups of a 10M-row table (1.9M entries) then cost 1 ms a
+    search instead of 6 us."""
+    kind = group.dtype
+    if np.issubdtype(kind, np.integer) and n - 1 <= np.iinfo(kind).max:
+        return np.dtype(kind)
+    return np.dtype(np.int64)
 
 
 def _run_sums(scores: ScoreStats, values: NDArray[Any], dtype: type) -> NDArray[Any]:

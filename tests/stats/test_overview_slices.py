@@ -27,12 +27,14 @@ def test_slice_members(value: object, want: list[bool], na: bool) -> None:
     assert _equals(keys, value).tolist() == want[: len(keys)]
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int16])
 @pytest.mark.parametrize("seed", range(5))
-def test_a_slices_entries_are_its_groups_entries(seed: int) -> None:
+def test_a_slices_entries_are_its_groups_entries(seed: int, dtype: type) -> None:
     # Against a plain mask over every entry: the same entries, in table order (so the
-    # curves' sums are the same floats), empty groups and the last group included.
+    # curves' sums are the same floats), empty groups and the last group included, with
+    # the engines' narrow group types too.
     rng = np.random.default_rng(seed)
-    groups = np.sort(rng.choice(rng.integers(1, 30), size=rng.integers(0, 400)))
+    groups = np.sort(rng.choice(rng.integers(1, 30), size=rng.integers(0, 400))).astype(dtype)
     table = ScoreStats(
         thresholds=np.linspace(0, 1, 7),
         group=groups,

@@ -204,3 +204,27 @@ def test_narrow_engine_tables_with_empty_groups_at_both_ends(dtype: type) -> Non
             assert got[g] == pytest.approx(skm.roc_auc_score(y[m], s[m]), abs=1e-12), g
         else:
             assert math.isnan(got[g]), g
+
+
+@pytest.mark.parametrize(
+    ("dtype", "n", "kept"),
+    [
+        (np.int16, 32768, True),
+        (np.int16, 32769, False),
+        (np.int32, 5, True),
+        (np.float64, 5, False),
+    ],
+)
+def test_group_probes_keep_the_groups_type_only_when_every_probe_fits(
+    dtype: type, n: int, kept: bool
+) -> None:
+    from mlops_gates.stats.metrics import probe_type
+
+    group = np.sort(np.random.default_rng(1).integers(0, min(n, 30000), 500)).astype(dtype)
+    kind = probe_type(group, n)
+    assert (kind == np.dtype(dtype)) == kept
+    probes = np.arange(n, dtype=kind)
+    # Every probe is the number it stands for, and the search finds what numpy's int64
+    # search finds.
+    assert np.array_equal(probes.astype(np.int64), np.arange(n))
+    assert np.array_equal(np.searchsorted(group, probes), np.searchsorted(group, np.arange(n)))
