@@ -138,10 +138,9 @@ def evaluate_baseline(
         )
         bounds = [_bound(gate, float(b), gib) for b in base.tolist()]
         pvalues = _pvalues(ev, bounds)
+        bases, deltas, cis = base.tolist(), ev.estimate.tolist(), ev.intervals()
         for i, slc in enumerate(values):
-            b = float(base[i])
-            delta = float(ev.estimate[i])
-            bound = bounds[i]
+            b, delta, bound = bases[i], deltas[i], bounds[i]
             details: dict[str, object] = {
                 "candidate": delta + b,
                 "baseline": b,
@@ -163,7 +162,7 @@ def evaluate_baseline(
                     bound=bound,
                     support=int(counted[i]),
                     min_support=gate.min_support if columns else 0,
-                    ci=ev.interval(i),
+                    ci=cis[i],
                     p_value=pvalues[i],
                     details=details,
                     rows=int(rows[i]),

@@ -74,11 +74,13 @@ def detectable(
         k, trials = ev.counts
         with np.errstate(divide="ignore", invalid="ignore"):
             p = np.asarray(k, dtype=np.float64) / np.asarray(trials, dtype=np.float64)
-        effect = _directed(p, np.asarray(trials), alpha, greater_is_better)
-        need = pw.rows_proportion(
-            np.nan_to_num(p, nan=0.5), ONE_POINT, alpha=alpha, power=POWER, direction=direction
-        )
-        need = np.where(np.isnan(p), np.nan, need)
+        # A share, or NaN (0 of 0): never infinite, so np.where does what nan_to_num did
+        # at a tenth of its cost (35 calls a run).
+        undefined = np.isnan(p)
+        p = np.where(undefined, 0.5, p)
+        effect = _directed(p, undefined, np.asarray(trials), alpha, greater_is_better)
+        need = pw.rows_proportion(p, ONE_POINT, alpha=alpha, power=POWER, direction=direction)
+        need = np.where(undefined, np.nan, need)
     elif ev.se is not None or ev.replicates is not None:
         formula = "normal se" if ev.se is not None else "bootstrap se"
         se = ev.se if ev.se is not None else _spread(ev.replicates)
@@ -86,35 +88,44 @@ def detectable(
         need = pw.rows_se(se, n, ONE_POINT, alpha=alpha, power=POWER)
     else:
         return [None] * len(ev.estimate)
-    out: list[dict[str, Any] | None] = []
-    for i in range(len(ev.estimate)):
-        e = float(effect[i])
-        r = float(need[i]) if per is not None else math.nan
-        out.append(
-            {
-                "effect": None if math.isnan(e) else e,
-                "direction": "change" if greater_is_better is None else direction,
-                "power": POWER,
-                "alpha": alpha,
-                "formula": formula,
-                "per": per,
-                "rows_for_per": None if math.isnan(r) else int(r),
-                "unit": unit,
-            }
-        )
-    return out
+    # Whole arrays to Python numbers at once (tolist), not element by element: a run's
+    # thousand verdicts each get one of these.
+    said = "change" if greater_is_better is None else direction
+    effects = np.asarray(effect, dtype=np.float64).tolist()
+    rows = np.asarray(need, dtype=np.float64).tolist() if per is not None else None
+    return [
+        {
+            "effect": None if math.isnan(e) else e,
+            "direction": said,
+            "power": POWER,
+            "alpha": alpha,
+            "formula": formula,
+            "per": per,
+            "rows_for_per": None if math.isnan(r) else int(r),
+            "unit": unit,
+        }
+        for e, r in zip(effects, rows or [math.nan] * len(effects), strict=True)
+    ]
 
 
 def _directed(
-    p: np.ndarray, n: np.ndarray, alpha: float, greater_is_better: bool | None
+    p: np.ndarray,
+    undefined: np.ndarray,
+    n: np.ndarray,
+    alpha: float,
+    greater_is_better: bool | None,
 ) -> np.ndarray:
     """A proportion's MDE the way it is judged: a drop for rates that should be high, a
-    rise for error rates, the larger of the two for a rate with no direction."""
-    pp = np.nan_to_num(p, nan=0.5)
-    drop = pw.mde_proportion(pp, n, alpha=alpha, power=POWER, direction="drop")
-    rise = pw.mde_proportion(pp, n, alpha=alpha, power=POWER, direction="rise")
-    out = drop if greater_is_better else rise if greater_is_better is False else np.fmax(drop, rise)
-    return np.where(np.isnan(p), np.nan, out)
+    rise for error rates, the larger of the two for a rate with no direction; NaN where
+    the proportion is ``undefined``."""
+    if greater_is_better is None:
+        drop = pw.mde_proportion(p, n, alpha=alpha, power=POWER, direction="drop")
+        rise = pw.mde_proportion(p, n, alpha=alpha, power=POWER, direction="rise")
+        out = np.fmax(drop, rise)
+    else:
+        way: Literal["drop", "rise"] = "drop" if greater_is_better else "rise"
+        out = pw.mde_proportion(p, n, alpha=alpha, power=POWER, direction=way)
+    return np.where(undefined, np.nan, out)
 
 
 def _spread(replicates: np.ndarray | None) -> np.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
+
 from mlops_gates.config import MetricGate
 from mlops_gates.gates.base import Run, register
 from mlops_gates.gates.common import (
@@ -64,21 +66,32 @@ def evaluate_metric(gate: MetricGate, ctx: Context) -> list[GateResult]:
             alpha=one_sided_alpha(gate.judge, settings.confidence),
             greater_is_better=METRICS[gate.metric].greater_is_better,
         )
+        # Each array to Python numbers in one call (tolist), not a conversion per slice.
+        min_support = gate.min_support if columns else 0
         findings += [
             Finding(
                 slc=slc,
-                observed=float(ev.estimate[i]),
+                observed=observed,
                 bound=bound,
-                support=int(counted[i]),
-                min_support=gate.min_support if columns else 0,
-                ci=ev.interval(i),
-                p_value=float(p[i]),
+                support=int(n),
+                min_support=min_support,
+                ci=ci,
+                p_value=p_value,
                 details={"ci_note": ev.note} if ev.note else {},
-                rows=int(rows[i]),
+                rows=int(r),
                 unit=unit,
-                detectable=mde[i],
+                detectable=m,
             )
-            for i, slc in enumerate(values)
+            for slc, observed, n, ci, p_value, r, m in zip(
+                values,
+                _floats(ev.estimate),
+                counted.tolist(),
+                ev.intervals(),
+                _floats(p),
+                rows.tolist(),
+                mde,
+                strict=True,
+            )
         ]
     results = Judge.of(gate, confidence=settings.confidence).findings(findings, method=method)
     return [
@@ -86,12 +99,15 @@ def evaluate_metric(gate: MetricGate, ctx: Context) -> list[GateResult]:
     ]
 
 
+def _floats(values: np.ndarray) -> list[float]:
+    """An array's values as Python floats (what ``float(values[i])`` gives each)."""
+    return list(np.asarray(values, dtype=np.float64).tolist())
+
+
 def _why_undefined(result: GateResult, ctx: Context) -> GateResult:
     """Say why a metric is undefined on the whole data when the labels are the cause
     (one class, one row): the error names the label column and what to do."""
     from dataclasses import replace
-
-    import numpy as np
 
     from mlops_gates.stats.reduce import ClassificationStats
 

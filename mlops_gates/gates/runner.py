@@ -37,7 +37,7 @@ from mlops_gates.sources import mlflow_models  # registers the models:/ and runs
 from mlops_gates.sources.data import Table, file_digest, require_columns
 from mlops_gates.sources.evaluation import EvalData, build_inputs
 from mlops_gates.sources.models import start_notices
-from mlops_gates.stats.overview import overview
+from mlops_gates.stats.overview import overview, worst_key
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -251,10 +251,30 @@ def _overview(ctx: Context, results: list[GateResult]) -> dict[str, Any] | None:
         ctx.reduced.stats,
         ctx.reduced.scores,
         ctx.reduced.classes,
-        verdicts=[_as_ranked(r) for r in results if r.kind == "metric" and r.slice],
+        verdicts=[_as_ranked(r) for r in _worst_of_each_slice(results)],
         group_keys={str(c): keys[c].to_numpy(dtype=object) for c in keys.columns},
         whole={model: ctx.reduced.whole_scores(model) for model in ctx.reduced.scores},
     )
+
+
+def _worst_of_each_slice(results: list[GateResult]) -> list[GateResult]:
+    """Of the metric verdicts on each slice (six gates share the slices), the one the
+    overview ranks worst, in report order: the overview keeps only the worst verdict of a
+    slice, so the others need no conversion (1,158 verdicts a 1M-row run; 4 ms, not 0.5).
+    Ties keep the first, as the overview's stable sort does."""
+    worst: dict[int, tuple[tuple[int, float], int, GateResult]] = {}
+    for n, r in enumerate(results):
+        if r.kind != "metric" or not r.slice:
+            continue
+        observed, bound = r.observed, r.bound
+        if observed is not None and not math.isfinite(observed):
+            observed = None  # as report.json holds it
+        low, high = (None, None) if bound is None else (bound.min, bound.max)
+        key = worst_key(r.status, observed, low, high)
+        kept = worst.get(id(r.slice))
+        if kept is None or key < kept[0]:
+            worst[id(r.slice)] = (key, n, r)
+    return [r for _, _, r in sorted(worst.values(), key=lambda kept: kept[1])]
 
 
 def _as_ranked(result: GateResult) -> dict[str, Any]:

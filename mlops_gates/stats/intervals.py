@@ -44,7 +44,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mlops_gates.stats.fairness import Criterion, Measure, between_groups_batch, parity_batch
-from mlops_gates.stats.metrics import METRICS, confusion_metric, score_metric
+from mlops_gates.stats.metrics import METRICS, confusion_metric, probe_type, score_metric
 from mlops_gates.stats.reduce import RegressionStats, ScoreStats
 
 __all__ = [
@@ -260,7 +260,8 @@ class _ScoreSampler:
         self._nonzero = np.flatnonzero(cells)
         self._counts = cells[self._nonzero]
         group = np.repeat(scores.group, 2)[self._nonzero]  # sorted: entries are
-        self._bounds = np.searchsorted(group, np.arange(scores.n_groups + 1))
+        n = scores.n_groups + 1
+        self._bounds = np.searchsorted(group, np.arange(n, dtype=probe_type(group, n)))
         self._first = np.cumsum(self._counts) - self._counts  # first row of each cell
         self._sizes = scores.support().tolist()
 

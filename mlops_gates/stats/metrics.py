@@ -40,6 +40,7 @@ __all__ = [
     "confusion_metric",
     "metric_values",
     "metrics_for_task",
+    "probe_type",
     "regression_metric",
     "score_metric",
 ]
@@ -119,7 +120,11 @@ def confusion_metric(name: str, cm: NDArray[np.generic]) -> FloatArray:
     spec = _spec(name)
     if spec.family != "confusion":
         raise ValueError(f"metric {name!r} is not computed from a confusion matrix")
-    m = np.asarray(cm, dtype=np.float64)
+    m = np.asarray(cm)
+    # Integer counts stay integers: every sum of them is exact either way, and each
+    # division converts, so the metrics are the same floats without a float copy of the
+    # whole table first (a thousand replicates of 160 slices: 1.4 ms, not 3.6, for F1).
+    m = m.astype(np.int64 if np.issubdtype(m.dtype, np.integer) else np.float64, copy=False)
     if m.ndim < 2 or m.shape[-1] != m.shape[-2]:
         raise ValueError(f"confusion matrices must have shape (..., K, K), got {m.shape}")
     if spec.tasks == {"binary"} and m.shape[-1] != 2:
@@ -227,13 +232,41 @@ def class_totals(scores: ScoreStats) -> tuple[FloatArray, FloatArray]:
 
 
 def _group_totals(scores: ScoreStats, counts: NDArray[np.integer[Any]]) -> FloatArray:
-    """``counts`` summed per group, as floats: the entries are sorted by group, so each
-    group's total is the difference of a running total (in integers: exact, the same
-    numbers as ``n_positive()``) at its two ends, found by binary search."""
-    running = np.zeros(counts.shape[0] + 1, dtype=np.int64)
-    np.cumsum(counts, dtype=np.int64, out=running[1:])
-    ends = np.searchsorted(scores.group, np.arange(scores.n_groups + 1), side="left")
-    return np.asarray(running[ends[1:]] - running[ends[:-1]], dtype=np.float64)
+    """``counts`` summed per group, as floats: in integers (exact, the same numbers as
+    ``n_positive()``), each group's run of entries at once (`_run_sums`)."""
+    return np.asarray(_run_sums(scores, counts, np.int64), dtype=np.float64)
+
+
+def _group_ends(scores: ScoreStats) -> NDArray[np.intp]:
+    """Where each group's entries begin, and (last) where the entries end: the entries are
+    sorted by group, so a binary search finds them."""
+    n = scores.n_groups + 1
+    return np.searchsorted(scores.group, np.arange(n, dtype=probe_type(scores.group, n)))
+
+
+def probe_type(group: NDArray[Any], n: int) -> np.dtype[Any]:
+    """The integer type to look ``0 .. n-1`` up in ``group`` in: ``group``'s own when they
+    fit. searchsorted first converts the whole haystack to the needles' type, and the
+    batched read's int32 groups of a 10M-row table (1.9M entries) then cost 1 ms a
+    search instead of 6 us."""
+    kind = group.dtype
+    if np.issubdtype(kind, np.integer) and n - 1 <= np.iinfo(kind).max:
+        return np.dtype(kind)
+    return np.dtype(np.int64)
+
+
+def _run_sums(scores: ScoreStats, values: NDArray[Any], dtype: type) -> NDArray[Any]:
+    """``values`` (one per entry) summed over each group's run of entries, in ``dtype``;
+    0 for an empty group. ``np.add.reduceat`` at the non-empty groups' starts (each run
+    then ends where the next non-empty group begins): 0.1 ms on a 335k-entry table, where
+    a running total costs 0.8 (np.cumsum does not vectorise) and bincount 1.0."""
+    ends = _group_ends(scores)
+    starts = ends[:-1]
+    filled = ends[1:] > starts
+    out: NDArray[Any] = np.zeros(scores.n_groups, dtype=dtype)
+    if filled.any():
+        out[filled] = np.add.reduceat(values, starts[filled], dtype=dtype)
+    return out
 
 
 def below(scores: ScoreStats, which: Literal["pos", "neg"]) -> FloatArray:
@@ -254,11 +287,12 @@ def _below(scores: ScoreStats, counts: NDArray[np.integer[Any]]) -> FloatArray:
         return np.zeros(0, dtype=np.float64)
     before = np.cumsum(counts, dtype=np.int64)
     before -= counts
-    starts = np.searchsorted(scores.group, np.arange(scores.n_groups), side="left")
-    # An empty group's start may be past the end; no entry reads its value.
-    base = before[np.minimum(starts, before.shape[0] - 1)]
-    out = before - base[scores.group]
-    return np.asarray(out, dtype=np.float64)
+    ends = _group_ends(scores)
+    # An empty group's start may be past the end; it is repeated 0 times.
+    base = before[np.minimum(ends[:-1], before.shape[0] - 1)]
+    # Each group's base over its run of entries (a repeat, half the cost of base[group]).
+    before -= np.repeat(base, np.diff(ends))
+    return np.asarray(before, dtype=np.float64)
 
 
 def _group_sum(scores: ScoreStats, values: NDArray[Any]) -> FloatArray:
@@ -272,8 +306,11 @@ def _roc_auc(s: ScoreStats) -> FloatArray:
     # negatives at its score; equals sklearn's trapezoidal area (midranks for ties).
     p, n = class_totals(s)
     wins = s.pos * (below(s, "neg") + 0.5 * s.neg)
+    # Each term is a multiple of ½ and so is every partial sum: exact in any order (below
+    # 2^52, i.e. under ~10^8 rows a slice), so the runs are summed by reduceat, not
+    # bincount: the same floats at an eighth of the cost.
     # NaN with one class only (sklearn warns and returns NaN too).
-    return _div(_group_sum(s, wins), p * n)
+    return _div(_run_sums(s, wins, np.float64), p * n)
 
 
 def _average_precision(s: ScoreStats) -> FloatArray:

@@ -203,7 +203,11 @@ class GapInference:
         hi_a = np.full(self.statements.shape, 0.5)
         at_half = beyond(hi_a)  # the estimate itself is not beyond: no evidence, p = 1
         sure = beyond(lo_a)  # beyond even at the smallest tail: p at most the floor
-        for _ in range(_STEPS):
+        # Every stratum settled by its ends (p = 1, or p at the floor: a gap far past its
+        # bound, the usual failing gate): the bisection's result is overwritten below, so
+        # it is skipped. 64 steps cost 10 ms of a 1M-row run's one fairness gate.
+        undecided = at_half & ~sure & self.defined
+        for _ in range(_STEPS if undecided.any() else 0):
             mid = np.sqrt(lo_a * hi_a)
             ok = beyond(mid)
             hi_a = np.where(ok, mid, hi_a)

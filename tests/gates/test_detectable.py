@@ -72,6 +72,39 @@ def test_a_proportion_verdict_detects_what_statsmodels_says(
     assert d["rows_for_per"] == math.ceil(rows)
 
 
+@pytest.mark.parametrize(
+    ("metric", "ways"), [("fpr", ("rise",)), ("selection_rate", ("drop", "rise"))]
+)
+def test_an_error_rate_detects_a_rise_and_an_undirected_rate_the_larger_change(
+    make_project: Project, metric: str, ways: tuple[str, ...]
+) -> None:
+    # FPR should stay low: the MDE is the rise statsmodels' one-sided test detects with
+    # 80 % power. Selection rate has no direction: the larger of the drop and the rise.
+    df = binary_frame(600, seed=4)
+    g = _run(make_project, [{"id": "m", "kind": "metric", "metric": metric, "max": 0.9}], df)
+    d = g.gates[0].detectable
+    assert d is not None and d["formula"] == "arcsine"
+    assert d["direction"] == ("rise" if metric == "fpr" else "change")
+    if metric == "fpr":
+        n = int((df["y"] == 0).sum())
+        p = int(((df["y"] == 0) & (df["pred_c"] == 1)).sum()) / n
+    else:
+        n, p = len(df), float(df["pred_c"].mean())
+    effects = []
+    for way in ways:
+        sign = 1 if way == "rise" else -1
+        # The change whose one-sided power is 0.8: solve h(p ± e, p) = (z_a + z_b) / √n.
+        h = (scipy.stats.norm.ppf(0.975) + scipy.stats.norm.ppf(0.8)) / math.sqrt(n)
+        phi = math.asin(math.sqrt(p)) + sign * h / 2
+        effects.append(abs(math.sin(phi) ** 2 - p))
+        achieved = NormalIndPower().power(
+            abs(proportion_effectsize(p + sign * effects[-1], p)),
+            nobs1=n, alpha=0.025, ratio=0, alternative="larger",
+        )  # fmt: skip
+        assert achieved == pytest.approx(0.8, abs=1e-6)
+    assert d["effect"] == pytest.approx(max(effects), rel=1e-9)
+
+
 def _delong_se(y: np.ndarray, s: np.ndarray) -> float:
     """DeLong's standard error of the AUC from its placement values, written out here."""
     pos, neg = s[y == 1], s[y == 0]

@@ -79,6 +79,36 @@ def test_wilson_interval_equals_scipy(make_project: Project) -> None:
     assert report.gates[0].details["ci_method"] == "wilson"
 
 
+def test_each_slice_gets_its_own_numbers(make_project: Project) -> None:
+    # Recall per region and per (region, sex) against pandas and statsmodels' Wilson
+    # interval computed from that slice's rows alone: estimate, interval, support (the
+    # positives), rows and the MDE's denominator all belong to the slice the verdict names.
+    from statsmodels.stats.proportion import proportion_confint
+
+    df = binary_frame(n=1500, seed=3)
+    slices = ["region", ["region", "sex"]]
+    gate = {"id": "r", "kind": "metric", "metric": "recall", "min": 0.5, "slices": slices}
+    report = _run(make_project, [{**gate, "min_support": 1}], df)
+    seen = 0
+    for g in report.gates:
+        if not g.slice:
+            continue
+        rows = df.loc[np.logical_and.reduce([df[c] == v for c, v in g.slice.items()])]
+        positives = rows[rows["y"] == 1]
+        k, n = int((positives["pred_c"] == 1).sum()), len(positives)
+        assert g.observed == pytest.approx(k / n, rel=1e-12), g.id
+        assert g.ci == pytest.approx(proportion_confint(k, n, method="wilson"), rel=1e-9), g.id
+        assert (g.support, g.details["rows"]) == (n, len(rows)), g.id
+        # Cohen's h solved for the drop this slice's n detects (one-sided 2.5 %, 80 %).
+        z = scipy.stats.norm.ppf(0.975) + scipy.stats.norm.ppf(0.8)
+        step = np.arcsin(np.sqrt(k / n)) - z / (2 * np.sqrt(n))
+        drop = k / n - np.sin(step) ** 2 if step >= 0 else None
+        assert g.detectable is not None and g.detectable["unit"] == "positives"
+        assert g.detectable["effect"] == (None if drop is None else pytest.approx(drop)), g.id
+        seen += 1
+    assert seen == 4 + 8
+
+
 def test_intervals_off(make_project: Project) -> None:
     report = _run(
         make_project,

@@ -583,3 +583,32 @@ def test_parquet_text_slices_are_counted_without_decoding_their_text(
     pd.testing.assert_frame_equal(
         evaluation.data.frame, pd.read_parquet(parquet.parent / "eval.parquet")
     )
+
+
+def test_the_overview_ranks_each_slices_worst_metric_verdict() -> None:
+    # Two gates on the same three slices (the same dict objects, as the context hands
+    # them out). Worked by hand: s1's worst is b's fail (0.05 under), s2's a's fail (0.1
+    # under), s3's b's undefined pass (undefined ranks first among passes); report order.
+    from mlops_gates.gates.result import Bound, GateResult
+    from mlops_gates.gates.runner import _worst_of_each_slice
+
+    s1, s2, s3 = {"r": "s1"}, {"r": "s2"}, {"r": "s3"}
+    bound = Bound(min=0.8)
+
+    def v(gate: str, slc: dict[str, str], status: str, observed: float | None) -> GateResult:
+        return GateResult(
+            id=f"{gate}[{slc['r']}]", gate=gate, kind="metric", status=status,  # type: ignore[arg-type]
+            severity="block", message="", reason="", slice=slc, observed=observed, bound=bound,
+        )  # fmt: skip
+
+    results = [
+        v("a", s1, "pass", 0.9),
+        v("a", s2, "fail", 0.7),
+        v("a", s3, "pass", 0.81),
+        v("b", s1, "fail", 0.75),
+        v("b", s2, "pass", 0.95),
+        v("b", s3, "pass", float("nan")),
+        GateResult(id="d", gate="d", kind="drift", status="fail", severity="block",
+                   message="", reason="", slice={"r": "s4"}, observed=0.0, bound=bound),
+    ]  # fmt: skip
+    assert [r.id for r in _worst_of_each_slice(results)] == ["a[s2]", "b[s1]", "b[s3]"]

@@ -201,6 +201,27 @@ def test_batched_confusion_matrices() -> None:
     assert_close(confusion_metric("accuracy", cm.astype(float)), confusion_metric("accuracy", cm))
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint16, np.float64])
+@pytest.mark.parametrize("k", [2, 3])
+def test_integer_and_float_counts_give_sklearns_values(dtype: type, k: int) -> None:
+    # Integer tables are computed without a float copy: the same floats as float tables,
+    # and sklearn's (and fairlearn's) on the rows each table counts.
+    rng = np.random.default_rng(k)
+    cm = rng.integers(0, 40, size=(5, k, k))
+    cm[1, 1:] = 0  # a class never seen: undefined averages, zero divisions
+    names = BINARY if k == 2 else MULTICLASS
+    for name in names:
+        with no_warnings():
+            got = confusion_metric(name, cm.astype(dtype))
+        assert np.array_equal(got, confusion_metric(name, cm.astype(np.float64)), equal_nan=True)
+        for s in range(cm.shape[0]):
+            cells = [(t, q) for t in range(k) for q in range(k)]
+            counts = [int(cm[s, t, q]) for t, q in cells]
+            y = np.repeat([t for t, _ in cells], counts)
+            p = np.repeat([q for _, q in cells], counts)
+            assert_close(got[s], sk_confusion(name, y, p, k))
+
+
 @pytest.mark.parametrize(
     ("name", "cm", "message"),
     [

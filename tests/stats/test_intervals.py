@@ -550,3 +550,31 @@ def test_bootstrap_of_no_slices_is_empty() -> None:
     empty = np.zeros((0, 2, 2), dtype=np.int64)
     draws = bootstrap_confusion(empty, replicates=10, rng=np.random.default_rng(0))
     assert draws.shape == (10, 0, 2, 2)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int16])
+def test_score_bootstrap_of_a_narrow_engine_table_draws_the_same_replicates(dtype: type) -> None:
+    # The batched read's int32 / int16 groups: each group's cells are found in their own
+    # type, and the replicates are those of the int64 table (checked against resampling
+    # rows above), draw for draw, an empty group included.
+    wide = _score_table(_rng(31), n=300, distinct=40, n_groups=3)
+    wide = ScoreStats(
+        thresholds=wide.thresholds,
+        group=np.where(wide.group == 2, 3, wide.group),  # group 2 left empty
+        score=wide.score,
+        pos=wide.pos,
+        neg=wide.neg,
+        n_groups=4,
+    )
+    narrow = ScoreStats(
+        thresholds=wide.thresholds,
+        group=wide.group.astype(dtype),
+        score=wide.score,
+        pos=wide.pos,
+        neg=wide.neg,
+        n_groups=4,
+    )
+    want = bootstrap_score_metric("roc_auc", wide, replicates=200, rng=_rng(5))
+    got = bootstrap_score_metric("roc_auc", narrow, replicates=200, rng=_rng(5))
+    assert np.isnan(want[:, 2]).all() and not np.isnan(want[:, [0, 1, 3]]).any()
+    assert np.array_equal(got, want, equal_nan=True)

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_gates.stats.overview import _equals, _worst_key
+from mlops_gates.stats.overview import _entries_of, _equals, _worst_key
+from mlops_gates.stats.reduce import ScoreStats
 
 
 @pytest.mark.parametrize(
@@ -19,9 +20,32 @@ from mlops_gates.stats.overview import _equals, _worst_key
     ],
     ids=["text", "missing", "number"],
 )
-def test_slice_members(value: object, want: list[bool]) -> None:
-    keys = np.asarray(["a", 1, None, float("nan"), pd.NA], dtype=object)
-    assert _equals(keys, value).tolist() == want
+@pytest.mark.parametrize("na", [True, False], ids=["with-pandas-na", "numpy-compares"])
+def test_slice_members(value: object, want: list[bool], na: bool) -> None:
+    # Without pandas' NA numpy compares the whole column at once; with it, one by one.
+    keys = np.asarray(["a", 1, None, float("nan"), pd.NA][: 5 if na else 4], dtype=object)
+    assert _equals(keys, value).tolist() == want[: len(keys)]
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int16])
+@pytest.mark.parametrize("seed", range(5))
+def test_a_slices_entries_are_its_groups_entries(seed: int, dtype: type) -> None:
+    # Against a plain mask over every entry: the same entries, in table order (so the
+    # curves' sums are the same floats), empty groups and the last group included, with
+    # the engines' narrow group types too.
+    rng = np.random.default_rng(seed)
+    groups = np.sort(rng.choice(rng.integers(1, 30), size=rng.integers(0, 400))).astype(dtype)
+    table = ScoreStats(
+        thresholds=np.linspace(0, 1, 7),
+        group=groups,
+        score=rng.integers(0, 7, size=len(groups)),
+        pos=rng.integers(0, 3, size=len(groups)),
+        neg=rng.integers(0, 3, size=len(groups)),
+        n_groups=int(groups.max(initial=0)) + 2,
+    )
+    member = rng.random(table.n_groups) < 0.4
+    want = np.flatnonzero(member[table.group])
+    assert _entries_of(table, np.flatnonzero(member)).tolist() == want.tolist()
 
 
 def test_worst_first_by_status_then_slack() -> None:

@@ -100,3 +100,17 @@ def test_paired_power_is_80_percent_at_the_mde_with_mcnemar() -> None:
         stat = mcnemar([[0, b], [c, 0]], exact=False, correction=False).statistic
         hits += (b > c) and np.sqrt(stat) > 1.6448536269514722
     assert 0.76 <= hits / len(draws) <= 0.84
+
+
+def test_scalars_broadcast_against_arrays_as_statsmodels_solves_each() -> None:
+    # One count for every proportion, one proportion for every count, or one of each:
+    # the same MDE as statsmodels' power solved per pair (to its ~1e-6 precision).
+    p, n = np.array([0.3, 0.6, 0.9]), np.array([200, 500, 2000])
+    for pp, nn in ((p, 500), (0.6, n), (p, n), (0.6, 500)):
+        got = mde_proportion(pp, nn, alpha=0.05)
+        for (pi, ni), g in zip(np.broadcast(pp, nn), np.ravel(got), strict=True):
+            h = NormalIndPower().solve_power(
+                effect_size=None, nobs1=ni, alpha=0.05, power=0.8, ratio=0, alternative="larger"
+            )
+            assert g == pytest.approx(pi - np.sin(np.arcsin(np.sqrt(pi)) - h / 2) ** 2, abs=1e-6)
+        assert np.shape(got) == np.broadcast(pp, nn).shape

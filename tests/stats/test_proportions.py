@@ -138,6 +138,36 @@ def test_gap_interval_is_bonferroni_over_pairs_and_pvalue_is_dual() -> None:
         assert ((p_below < a) == (hi < bound))[clear].all()
 
 
+@pytest.mark.parametrize("bound", [0.05, 0.6])
+def test_gap_pvalue_when_every_stratum_is_decided_by_its_ends(bound: float) -> None:
+    # Huge groups with a 0.3 gap: at bound 0.05 even the 1e-16-tail Newcombe interval
+    # (statsmodels) lies above it, so p is the floor (two statements × 1e-16); at 0.6
+    # the observed gap is below the bound, so no evidence: p = 1. The bisection is
+    # skipped in both (every stratum settled); the numbers must not change.
+    x, n = np.array([[300_000, 600_000], [30, 60]]), np.array([[1_000_000] * 2, [100] * 2])
+    gi = GapInference([(x[:1], n[:1])], measure="difference")
+    d_lo, _ = smp.confint_proportions_2indep(
+        600_000, 1_000_000, 300_000, 1_000_000, method="newcomb", compare="diff", alpha=2e-16
+    )
+    if bound < d_lo:
+        assert gi.pvalue(bound, "above").tolist() == [2 * 1e-16]
+    else:
+        assert gi.pvalue(bound, "above").tolist() == [1.0]
+    # A second stratum that needs the bisection: the decided one keeps its value, and the
+    # other's p is dual to its interval (statsmodels' Newcombe at 1 − p, Bonferroni × 2).
+    both = GapInference([(x, n)], measure="difference")
+    p = both.pvalue(bound, "above")
+    assert p[0] == gi.pvalue(bound, "above")[0]
+    if bound == 0.05:
+        assert 1e-6 < p[1] < 1.0
+        # A little wider than at p, the interval reaches the bound; a little narrower, not.
+        for a, reaches in ((p[1] * 0.999, True), (p[1] * 1.001, False)):
+            lo, _ = smp.confint_proportions_2indep(
+                60, 100, 30, 100, method="newcomb", compare="diff", alpha=a
+            )
+            assert (lo <= bound) == reaches
+
+
 def test_ratio_interval_from_simultaneous_group_intervals() -> None:
     x, n = np.array([[60, 80, 70]]), np.array([[200, 200, 150]])
     gi = GapInference([(x, n)], measure="ratio")

@@ -167,3 +167,64 @@ def test_rank_metrics_per_group_with_empty_groups_match_sklearn() -> None:
             else:
                 m = groups == g
                 assert got[g] == pytest.approx(sk(y[m], s[m]), abs=1e-12), (name, g)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int16])
+def test_narrow_engine_tables_with_empty_groups_at_both_ends(dtype: type) -> None:
+    # The batched read hands groups and counts over as int32 (scores int16): the group
+    # totals and the AUC's runs of entries are summed in int64 / float whatever the type,
+    # with empty groups first, in the middle and last. Against sklearn and numpy per group.
+    from mlops_gates.stats.metrics import class_totals
+    from mlops_gates.stats.reduce import ScoreStats
+
+    rng = np.random.default_rng(5)
+    groups = np.sort(rng.choice([1, 2, 4], size=900))
+    y = rng.integers(0, 2, 900)
+    s = np.round(rng.random(900) + 0.4 * y, 1)
+    stats = reduce_classification(
+        groups, 6, y, np.zeros(900, np.int64), n_classes=2, candidate_scores=s
+    )
+    wide = stats.candidate_scores
+    assert wide is not None
+    narrow = ScoreStats(
+        thresholds=wide.thresholds,
+        group=wide.group.astype(dtype),
+        score=wide.score.astype(dtype),
+        pos=wide.pos.astype(dtype),
+        neg=wide.neg.astype(dtype),
+        n_groups=6,
+    )
+    n1, n0 = class_totals(narrow)
+    assert n1.tolist() == [float(((groups == g) & (y == 1)).sum()) for g in range(6)]
+    assert n0.tolist() == [float(((groups == g) & (y == 0)).sum()) for g in range(6)]
+    got = score_metric("roc_auc", narrow)
+    for g in range(6):
+        m = groups == g
+        if m.any():
+            assert got[g] == pytest.approx(skm.roc_auc_score(y[m], s[m]), abs=1e-12), g
+        else:
+            assert math.isnan(got[g]), g
+
+
+@pytest.mark.parametrize(
+    ("dtype", "n", "kept"),
+    [
+        (np.int16, 32768, True),
+        (np.int16, 32769, False),
+        (np.int32, 5, True),
+        (np.float64, 5, False),
+    ],
+)
+def test_group_probes_keep_the_groups_type_only_when_every_probe_fits(
+    dtype: type, n: int, kept: bool
+) -> None:
+    from mlops_gates.stats.metrics import probe_type
+
+    group = np.sort(np.random.default_rng(1).integers(0, min(n, 30000), 500)).astype(dtype)
+    kind = probe_type(group, n)
+    assert (kind == np.dtype(dtype)) == kept
+    probes = np.arange(n, dtype=kind)
+    # Every probe is the number it stands for, and the search finds what numpy's int64
+    # search finds.
+    assert np.array_equal(probes.astype(np.int64), np.arange(n))
+    assert np.array_equal(np.searchsorted(group, probes), np.searchsorted(group, np.arange(n)))
