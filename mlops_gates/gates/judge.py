@@ -197,7 +197,7 @@ class Judge:
         mde = describe_detectable(f.detectable, overall=not f.slc) if inconclusive else ""
         if mde:
             message += f"; {mde}"
-        return GateResult.assemble(
+        return GateResult(
             id=self.gate_id if not f.slc else f"{self.gate_id}[{where}]",  # result_id's
             gate=self.gate_id,
             kind=self.kind,

@@ -101,28 +101,3 @@ def _leaves(obj: object) -> list[object]:
     if isinstance(obj, list):
         return [leaf for v in obj for leaf in _leaves(v)]
     return [obj]
-
-
-def test_an_assembled_verdict_is_the_dataclass_one() -> None:
-    # Every field given: the same frozen verdict as GateResult(...) makes (equal, the same
-    # JSON in report order, still frozen, replace() works on it).
-    import dataclasses
-
-    fields = {
-        "id": "acc[sex=F]", "gate": "acc", "kind": "metric", "status": "fail",
-        "severity": "block", "message": "m", "reason": "below_min", "metric": "accuracy",
-        "slice": {"sex": "F"}, "observed": 0.7, "bound": Bound(min=0.8), "ci": (0.6, 0.8),
-        "support": 40, "details": {"p_value": 0.01}, "detectable": None,
-    }  # fmt: skip
-    assert set(fields) == {f.name for f in dataclasses.fields(GateResult)}
-    made, plain = GateResult.assemble(**fields), GateResult(**fields)
-    assert type(made) is GateResult and made == plain
-    assert json.dumps(made.to_dict()) == json.dumps(plain.to_dict())
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        made.status = "pass"  # type: ignore[misc]
-    assert dataclasses.replace(made, status="warn").status == "warn"
-    # Short of a field: the defaults fill it, as __init__ does; a wrong name is an error.
-    short = {k: v for k, v in fields.items() if k != "details"}
-    assert GateResult.assemble(**short).details == {}
-    with pytest.raises(TypeError):
-        GateResult.assemble(**{**short, "detail": {}})
