@@ -147,6 +147,27 @@ class JointScores:
         part = slice(self.n_negative_entries, None) if positive else slice(self.n_negative_entries)
         return self.group[part], self.candidate[part], self.baseline[part], self.count[part]
 
+    @cached_property
+    def class_group_runs(self) -> IntArray | None:
+        """Entries per (class, group), negatives' groups first, when each class's entries
+        are sorted by group (as every engine reduces the table); else None. A slicing's
+        relabelled groups are then its slices repeated over these runs
+        (:func:`marginalize_joint`): at a million entries 0.5 ms against 2 for a gather
+        entry by entry, for each of a run's five slicings."""
+        g = self.n_groups
+        if g == 0:
+            return None
+        runs = np.zeros(2 * g, dtype=np.int64)
+        for c, part in enumerate((self.group[: self.n_negative_entries],
+                                  self.group[self.n_negative_entries :])):  # fmt: skip
+            if part.shape[0] == 0:
+                continue
+            if part[0] < 0 or part[-1] >= g or np.any(part[1:] < part[:-1]):
+                return None
+            ends = np.searchsorted(part, np.arange(1, g + 1), side="left")
+            runs[c * g : (c + 1) * g] = np.diff(ends, prepend=0)
+        return runs
+
 
 def reduce_joint_scores(
     groups: ArrayLike,
@@ -502,7 +523,11 @@ def marginalize_joint(joint: JointScores, group_to_slice: ArrayLike, n_slices: i
         merged = _merged_grid(joint, labels, n_slices)
         if merged is not None:
             return merged
-    group = labels[joint.group]
+    runs = joint.class_group_runs
+    if runs is None:
+        group = labels[joint.group]
+    else:
+        group = np.repeat(np.concatenate([labels, labels]), runs)
     return dataclasses.replace(joint, group=group, n_groups=n_slices)
 
 
@@ -678,7 +703,8 @@ def _marginalize_scores(stats: ScoreStats, to_slice: IntArray, n_slices: int) ->
     n_thr = max(stats.thresholds.shape[0], 1)
     if n_slices * n_thr <= _dense_limit(stats.group.shape[0]):
         # Few (slice, score) cells, as with binned scores: sum into a dense table, no sort.
-        key = np.repeat(np.multiply(to_slice, n_thr, dtype=np.int64), stats.group_runs)
+        # (np.add.at takes intp keys: 32-bit ones it converts, slower.)
+        key = np.repeat(np.multiply(to_slice, n_thr, dtype=np.intp), stats.group_runs)
         key += stats.score
         return _dense_marginal(stats, key, n_slices)
     # Entries in score order, then a stable sort by slice: that keeps score order within
@@ -731,8 +757,10 @@ def _dense_marginal(stats: ScoreStats, key: IntArray, n_groups: int) -> ScoreSta
         both = np.zeros(space, dtype=np.int64)
         np.add.at(both, key, packed)
         keep = np.flatnonzero(both != 0)
-        kept = both[keep]
-        p, n = kept & 0xFFFFFFFF, kept >> 32
+        p = both[keep]
+        del both
+        n = p >> 32
+        p &= 0xFFFFFFFF
     else:
         pos, neg = stats.pos.astype(np.int64, copy=False), stats.neg.astype(np.int64, copy=False)
         p, n = np.zeros(space, dtype=np.int64), np.zeros(space, dtype=np.int64)
@@ -741,10 +769,11 @@ def _dense_marginal(stats: ScoreStats, key: IntArray, n_groups: int) -> ScoreSta
         # Counts are non-negative: a cell holds rows exactly when either is non-zero.
         keep = np.flatnonzero((p | n) != 0)
         p, n = p[keep], n[keep]
+    group, score = _split_cells(keep, n_thresholds)  # (4,096 bins: no divisions)
     return ScoreStats(
         thresholds=thresholds,
-        group=keep // n_thresholds,
-        score=keep % n_thresholds,
+        group=group.astype(np.int64, copy=False),
+        score=score.astype(np.int64, copy=False),
         pos=p,
         neg=n,
         n_groups=n_groups,

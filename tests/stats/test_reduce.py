@@ -578,3 +578,52 @@ def _assert_pandas_counts(
     np.testing.assert_array_equal(table.score, expected["s"])
     np.testing.assert_array_equal(table.pos, expected["sum"])
     np.testing.assert_array_equal(table.neg, expected["size"] - expected["sum"])
+
+
+@pytest.mark.parametrize("order", ["as-reduced", "shuffled"])
+def test_a_relabelled_joint_table_puts_each_entry_in_its_groups_slice(order: str) -> None:
+    # Entries sorted by group within each class (as reduced) get their slices repeated
+    # over the (class, group) runs; any other order is relabelled entry by entry. Either
+    # way each entry's slice is its group's, and the slices' rows are pandas' counts.
+    import pandas as pd
+
+    from mlops_gates.stats.reduce import JointScores, marginalize_joint, reduce_joint_scores
+
+    rng = np.random.default_rng(3)
+    n, n_groups, n_slices = 5_000, 40, 7
+    groups, y = rng.integers(0, n_groups, n), rng.integers(0, 2, n)
+    ci, bi = rng.integers(0, 30, n), rng.integers(0, 30, n)
+    groups[y == 1] = np.minimum(groups[y == 1], 30)  # groups with no positives
+    to_slice = rng.integers(0, n_slices, n_groups)
+    joint = reduce_joint_scores(groups, n_groups, y, ci, bi)
+    if order == "shuffled":
+        perm = np.concatenate(
+            [
+                rng.permutation(joint.n_negative_entries),
+                joint.n_negative_entries
+                + rng.permutation(joint.count.shape[0] - joint.n_negative_entries),
+            ]
+        )
+        joint = JointScores(
+            joint.group[perm], joint.candidate[perm], joint.baseline[perm], joint.count[perm],
+            joint.n_negative_entries, n_groups,
+        )  # fmt: skip
+        assert joint.class_group_runs is None
+    else:
+        assert joint.class_group_runs is not None
+    relabelled = marginalize_joint(joint, to_slice, n_slices)
+    np.testing.assert_array_equal(relabelled.group, to_slice[joint.group])
+    assert relabelled.n_groups == n_slices
+    entries = pd.DataFrame(
+        {
+            "y": np.arange(relabelled.count.shape[0]) >= relabelled.n_negative_entries,
+            "slice": relabelled.group,
+            "c": relabelled.candidate,
+            "b": relabelled.baseline,
+            "rows": relabelled.count,
+        }
+    )
+    got = entries.groupby(["y", "slice", "c", "b"])["rows"].sum()
+    rows = pd.DataFrame({"y": y == 1, "slice": to_slice[groups], "c": ci, "b": bi})
+    expected = rows.groupby(["y", "slice", "c", "b"]).size()
+    assert got.to_dict() == expected.to_dict()
