@@ -1025,8 +1025,12 @@ def _codes(
         return a.astype(np.int64)
     if not (np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_):
         raise ValueError(f"{name} must hold integer codes, got dtype {a.dtype}")
-    lo, hi = int(a.min()), int(a.max())
-    if lo < 0 or hi >= upper:
+    # One pass, not two: read as unsigned, a negative code is larger than any bound. Each
+    # table checks every row's group, label and score codes (16 passes over a million rows
+    # a run, 8 ms at 1M on the bench machine before).
+    unsigned = a.view(a.dtype.str.replace("i", "u")) if a.dtype.kind == "i" else a
+    if int(unsigned.max()) >= upper:
+        lo, hi = int(a.min()), int(a.max())
         raise ValueError(f"{name} must hold codes in [0, {upper}), found values in [{lo}, {hi}]")
     return a.astype(np.int64, copy=False) if widen else a
 

@@ -627,3 +627,25 @@ def test_a_relabelled_joint_table_puts_each_entry_in_its_groups_slice(order: str
     rows = pd.DataFrame({"y": y == 1, "slice": to_slice[groups], "c": ci, "b": bi})
     expected = rows.groupby(["y", "slice", "c", "b"]).size()
     assert got.to_dict() == expected.to_dict()
+
+
+@pytest.mark.parametrize("dtype", ["<i8", ">i8", "i4", "i1", "u2", "?"])
+def test_codes_out_of_range_are_refused_in_any_integer_type(dtype: str) -> None:
+    # Codes are checked in one pass, read as unsigned: a negative code of any width or
+    # byte order is refused as a code too large is, with the values found.
+    ok = np.array([0, 1, 1], dtype=dtype)
+    np.testing.assert_array_equal(
+        reduce_classification(ok, 2, ok, ok, n_classes=2).support(), [1, 2]
+    )
+    if np.dtype(dtype).kind == "i":
+        bad = np.array([0, -1, 1], dtype=dtype)
+        with pytest.raises(
+            ValueError, match=r"groups must hold codes in \[0, 2\), found values in \[-1, 1\]"
+        ):
+            reduce_classification(bad, 2, ok, ok, n_classes=2)
+    if np.dtype(dtype).kind != "b":
+        big = np.array([0, 2, 1], dtype=dtype)
+        with pytest.raises(
+            ValueError, match=r"y_true must hold codes in \[0, 2\), found values in \[0, 2\]"
+        ):
+            reduce_classification(ok, 2, big, ok, n_classes=2)
