@@ -104,8 +104,8 @@ class ScoreStats:
             return None
         if int(self.neg.sum(dtype=np.int64)) >= 1 << 31:
             return None
-        packed = self.neg.astype(np.int64)  # a copy: the table's own counts stay as they are
-        packed <<= 32
+        # A new array (the table's own counts stay as they are), shifted as it is widened.
+        packed = np.left_shift(self.neg, 32, dtype=np.int64)
         packed |= self.pos
         packed.setflags(write=False)
         return packed
