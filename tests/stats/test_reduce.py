@@ -649,3 +649,54 @@ def test_codes_out_of_range_are_refused_in_any_integer_type(dtype: str) -> None:
             ValueError, match=r"y_true must hold codes in \[0, 2\), found values in \[0, 2\]"
         ):
             reduce_classification(ok, 2, big, ok, n_classes=2)
+
+
+@pytest.mark.parametrize(
+    ("wc", "wb", "n_slices"),
+    [(64, 64, 5), (37, 50, 5), (60, 60, 10)],
+    ids=["power-of-two-bins", "bins-padded-to-powers-of-two", "bins-too-many-to-pad"],
+)
+def test_a_merged_coarse_grid_sums_each_cell_as_pandas_does(
+    wc: int, wb: int, n_slices: int
+) -> None:
+    # A coarse grid's entries merged per (class, slice, α, β): with power-of-two bins
+    # (padded to them when the cells still fit densely: 2 x 10 x 64² would not, below
+    # 4 x 20,000 entries) the cells are unpacked with shifts, else with divisions.
+    import pandas as pd
+
+    from mlops_gates.stats.reduce import JointScores, marginalize_joint
+
+    rng = np.random.default_rng(wc + wb)
+    e, n_groups = 20_000, 30
+    y = np.sort(rng.integers(0, 2, e))
+    cells = pd.DataFrame(
+        {
+            "y": y,
+            "g": rng.integers(0, n_groups, e),
+            "a": rng.integers(0, wc, e),
+            "b": rng.integers(0, wb, e),
+        }
+    )
+    cells.loc[0, ["a", "b"]] = [wc - 1, wb - 1]  # the largest bins occur
+    cells = cells.sort_values(["y", "g", "a", "b"]).reset_index(drop=True)
+    count = rng.integers(1, 5, e)
+    joint = JointScores(
+        cells["g"].to_numpy(), cells["a"].to_numpy().astype(np.int16),
+        cells["b"].to_numpy().astype(np.int16), count.astype(np.int32),
+        int((y == 0).sum()), n_groups, factor=4,
+    )  # fmt: skip
+    to_slice = rng.integers(0, n_slices, n_groups)
+    merged = marginalize_joint(joint, to_slice, n_slices)
+    assert merged.count.shape[0] < e  # merged: one entry per occupied cell
+    want = (
+        cells.assign(s=to_slice[cells["g"]], n=count)
+        .groupby(["y", "s", "a", "b"])["n"]
+        .sum()
+        .reset_index()
+    )
+    assert merged.n_negative_entries == int((want["y"] == 0).sum())
+    np.testing.assert_array_equal(merged.group, want["s"])
+    np.testing.assert_array_equal(merged.candidate, want["a"])
+    np.testing.assert_array_equal(merged.baseline, want["b"])
+    np.testing.assert_array_equal(merged.count, want["n"])
+    assert merged.factor == 4 and merged.n_groups == n_slices
