@@ -1034,7 +1034,8 @@ def _codes(
     name: str, values: ArrayLike, upper: int, length: int | None, *, widen: bool = True
 ) -> IntArray:
     """``values`` checked to be integer codes in ``[0, upper)``; as int64 unless
-    ``widen`` is false (then in their own integer type, with no copy)."""
+    ``widen`` is false (then in their own integer type, with no copy, unless int64 does
+    not hold every value of it)."""
     a = np.asarray(values)
     if a.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {a.shape}")
@@ -1051,7 +1052,9 @@ def _codes(
     if int(unsigned.max()) >= upper:
         lo, hi = int(a.min()), int(a.max())
         raise ValueError(f"{name} must hold codes in [0, {upper}), found values in [{lo}, {hi}]")
-    return a.astype(np.int64, copy=False) if widen else a
+    if widen or not np.can_cast(a.dtype, np.int64):  # (uint64: checked to fit)
+        return a.astype(np.int64, copy=False)
+    return a
 
 
 def _reals(name: str, values: ArrayLike, length: int) -> FloatArray:

@@ -165,8 +165,8 @@ def test_score_tables_count_one_label_cells_and_the_last_cell_as_pandas_does(
 
 @pytest.mark.parametrize(
     ("group_type", "label_type"),
-    [(np.int32, np.int8), (np.uint16, np.bool_), (np.int64, np.uint8)],
-    ids=["memory-engine", "unsigned-and-bool", "wide-groups"],
+    [(np.int32, np.int8), (np.uint16, np.bool_), (np.int64, np.uint8), (np.uint64, np.uint64)],
+    ids=["memory-engine", "unsigned-and-bool", "wide-groups", "uint64"],
 )
 @pytest.mark.parametrize("weighted", [False, True], ids=["rows", "weighted-cells"])
 def test_score_tables_are_the_same_from_groups_and_labels_of_any_integer_type(
