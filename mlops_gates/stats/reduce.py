@@ -104,8 +104,11 @@ class ScoreStats:
             return None
         if int(self.neg.sum(dtype=np.int64)) >= 1 << 31:
             return None
-        # A new array (the table's own counts stay as they are), shifted as it is widened.
-        packed = np.left_shift(self.neg, 32, dtype=np.int64)
+        # A copy: the table's own counts stay as they are. (Not np.left_shift(neg, 32,
+        # dtype=np.int64), one pass less: measured, np.add.at over those packed counts
+        # took the 10M run's slicings 0.16 s instead of 0.09, the cause not found.)
+        packed = self.neg.astype(np.int64)
+        packed <<= 32
         packed |= self.pos
         packed.setflags(write=False)
         return packed
