@@ -63,9 +63,13 @@ class Grouping:
                 self._cache[columns] = (np.zeros(self.n_groups, dtype=np.int64), [{}])
             elif all(c in self._digits for c in columns):
                 g2s, first = self._merge(columns)
+                # Each column's values of every slice taken at once, not looked up one by
+                # one (an Arrow string array's lookup costs microseconds): 7 slicings of
+                # 800 groups 9 ms before.
+                taken = [self._digits[c][1].take(self._digits[c][0][first]) for c in columns]
                 values = [
-                    {c: scalar(self._digits[c][1][self._digits[c][0][i]]) for c in columns}
-                    for i in first.tolist()
+                    {c: scalar(v) for c, v in zip(columns, row, strict=True)}
+                    for row in zip(*taken, strict=True)
                 ]
                 self._cache[columns] = (g2s, values)
             else:
@@ -118,7 +122,7 @@ def _by_factorize(table: Table, columns: list[str]) -> Grouping | None:
     them), so the rows need one pass per column and one lookup, and no sort. None (use
     groupby) for categoricals, whose order is their own, or values that do not sort."""
     n_rows = len(table)
-    codes = np.zeros(n_rows, dtype=np.int64)
+    codes: np.ndarray | None = None
     radices: list[int] = []
     ranks: list[np.ndarray] = []
     ordered: list[Any] = []
@@ -141,11 +145,15 @@ def _by_factorize(table: Table, columns: list[str]) -> Grouping | None:
         space *= n
         if space > 1 << 62:
             return None
-        codes *= n
-        codes += k
+        if codes is None:  # the first column's codes, a copy: one pass, not three
+            codes = np.array(k, dtype=np.int64)
+        else:
+            codes *= n
+            codes += k
         radices.append(n)
         ranks.append(np.asarray(rank, dtype=np.int64))
         ordered.append(sorted_values)
+    assert codes is not None  # (`of` asks for at least one column)
     dense = space <= max(4 * n_rows, 1 << 16)
     if dense:
         combos = np.flatnonzero(np.bincount(codes, minlength=space))

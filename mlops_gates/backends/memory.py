@@ -72,9 +72,13 @@ def reduce_frame(
     )
     if data.task != "binary" or not plan.score_models:
         return reduced
-    codes = to_coarse[grouping.codes]
-    n_bins = resolve_bins(config.backend.score_bins, data.n_rows)
     ng = score_grouping.n_groups
+    # The score tables' rows as narrow as their values (int32 groups, int8 labels, checked
+    # to be 0 or 1 by the count table): each table reads them, and its keys are 32 bits
+    # wide. Half to an eighth of the memory read, for the same keys.
+    codes = to_coarse.astype(np.int32 if ng < 1 << 31 else np.int64)[grouping.codes]
+    y_true = data.y_true.astype(np.int8)
+    n_bins = resolve_bins(config.backend.score_bins, data.n_rows)
     index: dict[str, np.ndarray] = {}  # each row's index into its model's score table
     binned: list[tuple[str, ScoreBins]] = []  # models whose table is built below
     for model in plan.score_models:
@@ -86,7 +90,7 @@ def reduce_frame(
         reduced.score_range[model] = (lo, hi)
         if n_bins is None:
             reduced.bins[model] = None
-            reduced.scores[model] = table = reduce_scores(codes, ng, data.y_true, scores)
+            reduced.scores[model] = table = reduce_scores(codes, ng, y_true, scores)
             index[model] = np.searchsorted(table.thresholds, scores)
         else:
             bins = reduced.bins[model] = ScoreBins(lo, hi, n_bins)
@@ -98,7 +102,7 @@ def reduce_frame(
         # pairing paired DeLong needs, which the two per-model tables lose. At scale on a
         # coarse grid of the bins (plan.paired_factor), so it does not grow with the rows.
         f = paired_factor(n_bins, ng, data.n_rows, fine=plan.joint_fine)
-        joint = partial(_joint_scores, codes, ng, data.y_true, index, f)
+        joint = partial(_joint_scores, codes, ng, y_true, index, f)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The joint table's sort releases the GIL: on a second core it runs while the
         # models' tables are built, when the rows pay for a thread and a core is free.
@@ -107,7 +111,7 @@ def reduce_frame(
         pending = pool.submit(joint) if joint is not None and parallel else None
         for name, of in binned:
             reduced.scores[name] = reduce_scores(
-                codes, ng, data.y_true, index[name], thresholds=of.thresholds()
+                codes, ng, y_true, index[name], thresholds=of.thresholds()
             )
         if pending is not None:
             reduced.joint_scores = pending.result()

@@ -139,19 +139,18 @@ def test_binned_score_table_counts_every_cell_as_pandas_does(
 
 
 @pytest.mark.parametrize("n_bins", [256, 250], ids=["bins-power-of-two", "bins-any"])
-@pytest.mark.parametrize("packed", [True, False], ids=["packed", "two-bincounts"])
-def test_dense_score_tables_count_one_label_cells_and_the_last_cell_as_pandas_does(
-    monkeypatch: pytest.MonkeyPatch, packed: bool, n_bins: int
+@pytest.mark.parametrize("n_groups", [40, 400], ids=["dense", "sorted"])
+def test_score_tables_count_one_label_cells_and_the_last_cell_as_pandas_does(
+    n_groups: int, n_bins: int
 ) -> None:
-    # The dense table sums rows and positives packed in one int64 below _PACKED_ROWS rows,
-    # with two bincounts above: both the same counts, whatever the labels of a cell.
+    # Counted densely (a space up to the rows: (group, score, label) cells side by side)
+    # or sorted (positives counted by their running sum): the same counts, whatever the
+    # labels of a cell, for the space's last cell too.
 
     from mlops_gates.stats import reduce as reduce_module
 
-    if not packed:
-        monkeypatch.setattr(reduce_module, "_PACKED_ROWS", 0)
     rng = np.random.default_rng(25)
-    n, n_groups = 30_000, 40  # a space of 10,000 cells or so: summed densely
+    n = 30_000  # a space of 10,000 cells or so (dense), or 100,000 (sorted)
     groups = rng.integers(0, n_groups, n)
     bins = rng.integers(0, n_bins, n)
     y = rng.integers(0, 2, n)
@@ -162,6 +161,54 @@ def test_dense_score_tables_count_one_label_cells_and_the_last_cell_as_pandas_do
         groups, n_groups, y, bins.astype(np.int32), thresholds=np.linspace(0, 1, n_bins)
     )
     _assert_pandas_counts(table, groups, bins, y)
+
+
+@pytest.mark.parametrize(
+    ("group_type", "label_type"),
+    [(np.int32, np.int8), (np.uint16, np.bool_), (np.int64, np.uint8), (np.uint64, np.uint64)],
+    ids=["memory-engine", "unsigned-and-bool", "wide-groups", "uint64"],
+)
+@pytest.mark.parametrize("weighted", [False, True], ids=["rows", "weighted-cells"])
+def test_score_tables_are_the_same_from_groups_and_labels_of_any_integer_type(
+    group_type: type, label_type: type, weighted: bool
+) -> None:
+    # The memory engine hands over int32 groups and int8 labels, read as they are: each
+    # model's table (binned and exact) and the paired table are pandas' counts.
+    import pandas as pd
+
+    from mlops_gates.stats.reduce import reduce_joint_scores, reduce_scores
+
+    rng = np.random.default_rng(11)
+    n, n_groups, n_bins = 20_000, 700, 512  # a space of 358,400 cells: sorted
+    groups = rng.integers(0, n_groups, n)
+    y = rng.integers(0, 2, n)
+    ci, bi = rng.integers(0, n_bins, n), rng.integers(0, n_bins, n)
+    weights = rng.integers(1, 4, n) if weighted else None
+    g, t = groups.astype(group_type), y.astype(label_type)
+    frame = pd.DataFrame(
+        {"g": groups, "y": y, "c": ci, "b": bi, "w": 1 if weights is None else weights}
+    )
+
+    table = reduce_scores(
+        g, n_groups, t, ci.astype(np.int32), thresholds=np.arange(n_bins), weights=weights
+    )
+    exact = reduce_scores(g, n_groups, t, ci / n_bins, weights=weights)
+    expected = frame.assign(p=frame.y * frame.w).groupby(["g", "c"])[["p", "w"]].sum()
+    expected = expected.reset_index()
+    np.testing.assert_array_equal(table.score, expected["c"])
+    np.testing.assert_array_equal(exact.thresholds[exact.score], expected["c"] / n_bins)
+    for got in (table, exact):
+        np.testing.assert_array_equal(got.group, expected["g"])
+        np.testing.assert_array_equal(got.pos, expected["p"])
+        np.testing.assert_array_equal(got.neg, expected["w"] - expected["p"])
+
+    joint = reduce_joint_scores(g, n_groups, t, ci, bi, weights=weights)
+    cells = frame.groupby(["y", "g", "c", "b"])["w"].sum().reset_index()
+    assert joint.n_negative_entries == int((cells["y"] == 0).sum())
+    np.testing.assert_array_equal(joint.group, cells["g"])
+    np.testing.assert_array_equal(joint.candidate, cells["c"])
+    np.testing.assert_array_equal(joint.baseline, cells["b"])
+    np.testing.assert_array_equal(joint.count, cells["w"])
 
 
 @pytest.mark.parametrize(
@@ -435,9 +482,9 @@ def test_stats_imports_numpy_only() -> None:
         (5_000, 300, np.int64),  # a few times the keys or less: summed densely
         (5_000, 4_000_000, np.int64),  # sorted, 32 bits wide
         (5_000, 4_000_000, np.int32),  # keys already narrow
-        (5_000, 1 << 35, np.int64),  # too wide for 32 bits: sorted as two halves
+        (5_000, 1 << 35, np.int64),  # too wide for 32 bits: sorted as int64
         (5_000, 1 << 40, np.int64),
-        (5_000, (1 << 40) + 1, np.int64),  # too wide for two halves: sorted as they are
+        (5_000, (1 << 40) + 1, np.int64),
         (0, 10, np.int64),
     ],
 )
@@ -472,7 +519,7 @@ def test_the_paired_table_is_the_same_from_indices_of_any_integer_type(dtype: ty
         np.testing.assert_array_equal(a, b, err_msg=name)
 
 
-def test_keys_sorted_as_two_halves_keep_keys_of_equal_low_halves_apart() -> None:
+def test_wide_keys_of_equal_low_halves_stay_apart() -> None:
     # Keys differing only in their high 8 bits share a low half: every one is its own cell.
     low = np.array([0, 7, (1 << 32) - 1, 7, 0], dtype=np.int64)
     high = np.array([0, 1, 0, 255, 255], dtype=np.int64) << 32
@@ -514,7 +561,8 @@ def test_the_paired_table_counts_each_class_group_and_bin_pair_as_numpy_does(
 def _assert_pandas_counts(
     table: ScoreStats, groups: np.ndarray, bins: np.ndarray, y: np.ndarray
 ) -> None:
-    """`table` holds pandas' positives and rows per (group, bin), in its order, as int64."""
+    """`table` holds pandas' positives and rows per (group, bin), in its order, in the
+    batched read's narrow types (int32 groups and counts, int16 bins)."""
     import pandas as pd
 
     expected = (
@@ -523,9 +571,132 @@ def _assert_pandas_counts(
         .agg(["sum", "size"])
         .reset_index()
     )
-    for field in ("group", "score", "pos", "neg"):
-        assert getattr(table, field).dtype == np.int64, field
+    types = {"group": np.int32, "score": np.int16, "pos": np.int32, "neg": np.int32}
+    for field, expected_type in types.items():
+        assert getattr(table, field).dtype == expected_type, field
     np.testing.assert_array_equal(table.group, expected["g"])
     np.testing.assert_array_equal(table.score, expected["s"])
     np.testing.assert_array_equal(table.pos, expected["sum"])
     np.testing.assert_array_equal(table.neg, expected["size"] - expected["sum"])
+
+
+@pytest.mark.parametrize("order", ["as-reduced", "shuffled"])
+def test_a_relabelled_joint_table_puts_each_entry_in_its_groups_slice(order: str) -> None:
+    # Entries sorted by group within each class (as reduced) get their slices repeated
+    # over the (class, group) runs; any other order is relabelled entry by entry. Either
+    # way each entry's slice is its group's, and the slices' rows are pandas' counts.
+    import pandas as pd
+
+    from mlops_gates.stats.reduce import JointScores, marginalize_joint, reduce_joint_scores
+
+    rng = np.random.default_rng(3)
+    n, n_groups, n_slices = 5_000, 40, 7
+    groups, y = rng.integers(0, n_groups, n), rng.integers(0, 2, n)
+    ci, bi = rng.integers(0, 30, n), rng.integers(0, 30, n)
+    groups[y == 1] = np.minimum(groups[y == 1], 30)  # groups with no positives
+    to_slice = rng.integers(0, n_slices, n_groups)
+    joint = reduce_joint_scores(groups, n_groups, y, ci, bi)
+    if order == "shuffled":
+        perm = np.concatenate(
+            [
+                rng.permutation(joint.n_negative_entries),
+                joint.n_negative_entries
+                + rng.permutation(joint.count.shape[0] - joint.n_negative_entries),
+            ]
+        )
+        joint = JointScores(
+            joint.group[perm], joint.candidate[perm], joint.baseline[perm], joint.count[perm],
+            joint.n_negative_entries, n_groups,
+        )  # fmt: skip
+        assert joint.class_group_runs is None
+    else:
+        assert joint.class_group_runs is not None
+    relabelled = marginalize_joint(joint, to_slice, n_slices)
+    np.testing.assert_array_equal(relabelled.group, to_slice[joint.group])
+    assert relabelled.n_groups == n_slices
+    entries = pd.DataFrame(
+        {
+            "y": np.arange(relabelled.count.shape[0]) >= relabelled.n_negative_entries,
+            "slice": relabelled.group,
+            "c": relabelled.candidate,
+            "b": relabelled.baseline,
+            "rows": relabelled.count,
+        }
+    )
+    got = entries.groupby(["y", "slice", "c", "b"])["rows"].sum()
+    rows = pd.DataFrame({"y": y == 1, "slice": to_slice[groups], "c": ci, "b": bi})
+    expected = rows.groupby(["y", "slice", "c", "b"]).size()
+    assert got.to_dict() == expected.to_dict()
+
+
+@pytest.mark.parametrize("dtype", ["<i8", ">i8", "i4", "i1", "u2", "?"])
+def test_codes_out_of_range_are_refused_in_any_integer_type(dtype: str) -> None:
+    # Codes are checked in one pass, read as unsigned: a negative code of any width or
+    # byte order is refused as a code too large is, with the values found.
+    ok = np.array([0, 1, 1], dtype=dtype)
+    np.testing.assert_array_equal(
+        reduce_classification(ok, 2, ok, ok, n_classes=2).support(), [1, 2]
+    )
+    if np.dtype(dtype).kind == "i":
+        bad = np.array([0, -1, 1], dtype=dtype)
+        with pytest.raises(
+            ValueError, match=r"groups must hold codes in \[0, 2\), found values in \[-1, 1\]"
+        ):
+            reduce_classification(bad, 2, ok, ok, n_classes=2)
+    if np.dtype(dtype).kind != "b":
+        big = np.array([0, 2, 1], dtype=dtype)
+        with pytest.raises(
+            ValueError, match=r"y_true must hold codes in \[0, 2\), found values in \[0, 2\]"
+        ):
+            reduce_classification(ok, 2, big, ok, n_classes=2)
+
+
+@pytest.mark.parametrize(
+    ("wc", "wb", "n_slices"),
+    [(64, 64, 5), (37, 50, 5), (60, 60, 10)],
+    ids=["power-of-two-bins", "bins-padded-to-powers-of-two", "bins-too-many-to-pad"],
+)
+def test_a_merged_coarse_grid_sums_each_cell_as_pandas_does(
+    wc: int, wb: int, n_slices: int
+) -> None:
+    # A coarse grid's entries merged per (class, slice, α, β): with power-of-two bins
+    # (padded to them when the cells still fit densely: 2 x 10 x 64² would not, below
+    # 4 x 20,000 entries) the cells are unpacked with shifts, else with divisions.
+    import pandas as pd
+
+    from mlops_gates.stats.reduce import JointScores, marginalize_joint
+
+    rng = np.random.default_rng(wc + wb)
+    e, n_groups = 20_000, 30
+    y = np.sort(rng.integers(0, 2, e))
+    cells = pd.DataFrame(
+        {
+            "y": y,
+            "g": rng.integers(0, n_groups, e),
+            "a": rng.integers(0, wc, e),
+            "b": rng.integers(0, wb, e),
+        }
+    )
+    cells.loc[0, ["a", "b"]] = [wc - 1, wb - 1]  # the largest bins occur
+    cells = cells.sort_values(["y", "g", "a", "b"]).reset_index(drop=True)
+    count = rng.integers(1, 5, e)
+    joint = JointScores(
+        cells["g"].to_numpy(), cells["a"].to_numpy().astype(np.int16),
+        cells["b"].to_numpy().astype(np.int16), count.astype(np.int32),
+        int((y == 0).sum()), n_groups, factor=4,
+    )  # fmt: skip
+    to_slice = rng.integers(0, n_slices, n_groups)
+    merged = marginalize_joint(joint, to_slice, n_slices)
+    assert merged.count.shape[0] < e  # merged: one entry per occupied cell
+    want = (
+        cells.assign(s=to_slice[cells["g"]], n=count)
+        .groupby(["y", "s", "a", "b"])["n"]
+        .sum()
+        .reset_index()
+    )
+    assert merged.n_negative_entries == int((want["y"] == 0).sum())
+    np.testing.assert_array_equal(merged.group, want["s"])
+    np.testing.assert_array_equal(merged.candidate, want["a"])
+    np.testing.assert_array_equal(merged.baseline, want["b"])
+    np.testing.assert_array_equal(merged.count, want["n"])
+    assert merged.factor == 4 and merged.n_groups == n_slices
