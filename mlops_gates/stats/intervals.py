@@ -44,8 +44,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from mlops_gates.stats.fairness import Criterion, Measure, between_groups_batch, parity_batch
-from mlops_gates.stats.metrics import METRICS, confusion_metric, probe_type, score_metric
-from mlops_gates.stats.reduce import RegressionStats, ScoreStats
+from mlops_gates.stats.metrics import METRICS, confusion_metric, score_metric
+from mlops_gates.stats.reduce import RegressionStats, ScoreStats, probe_type
 
 __all__ = [
     "PROPORTIONS",

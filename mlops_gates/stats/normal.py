@@ -102,8 +102,7 @@ def _compute_placements(s: ScoreStats) -> tuple[FloatArray, FloatArray]:
     auc = score_metric("roc_auc", s)  # the same table's point estimate, computed once
     # Entries per group (they are sorted by group): a group's value repeated over its run
     # is the same gather as indexing by each entry's group, and cheaper.
-    ends = np.searchsorted(s.group, np.arange(1, s.n_groups + 1), side="left")
-    runs = np.diff(ends, prepend=0)
+    runs = s.group_runs
     with np.errstate(divide="ignore", invalid="ignore"):
         # The cumulative counts ROC AUC itself used (exact: they are sums of integers, and
         # so is every sum below until the division, in whatever order it is taken; the
@@ -113,7 +112,7 @@ def _compute_placements(s: ScoreStats) -> tuple[FloatArray, FloatArray]:
         v10 /= np.repeat(n0, runs)
         # Positives above an entry's score in its group: the group's last running total
         # of positives minus the entry's own (entries are sorted by group, then score).
-        v01 = _positives_above(s, ends, runs)
+        v01 = _positives_above(s, s.group_bounds[1:], runs)
         v01 += np.multiply(s.pos, 0.5, dtype=np.float64)
         v01 /= np.repeat(n1, runs)
         at = np.repeat(auc, runs)
@@ -261,9 +260,7 @@ class _Rows:
 
     def __init__(self, candidate: ScoreStats, baseline: ScoreStats) -> None:
         self.models = (candidate, baseline)
-        self.begins = [
-            np.searchsorted(m.group, np.arange(m.n_groups + 1), side="left") for m in self.models
-        ]
+        self.begins = [m.group_bounds for m in self.models]
         self.rows = tuple(np.empty(max(m.thresholds.shape[0], 1)) for m in self.models)
 
     def of(self, c: FloatArray, b: FloatArray) -> Callable[[int], tuple[FloatArray, FloatArray]]:

@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 
 from mlops_gates._values import is_missing
-from mlops_gates.stats.metrics import probe_type
-from mlops_gates.stats.reduce import ClassificationStats, RegressionStats, ScoreStats
+from mlops_gates.stats.reduce import ClassificationStats, RegressionStats, ScoreStats, probe_type
 
 __all__ = [
     "CURVE_POINTS",

@@ -37,11 +37,23 @@ __all__ = [
 
 
 IntArray = NDArray[np.int64]  # what is computed here: sums, supports, factorisations
-# Codes and counts as the engines hand them over: the batched read keeps groups and
-# counts int32 below 2**31 rows and score bins int16 (backends/stream.py), the memory
-# engine int64. Code that does arithmetic on them widens first (see normal.py).
+# Codes and counts as the engines hand them over: the batched read (backends/stream.py)
+# and the memory engine keep the groups' tables' groups and counts int32 below 2**31 rows
+# and score bins int16; a slicing's tables summed from them are int64. Code that does
+# arithmetic on them widens first (see normal.py).
 AnyIntArray = NDArray[np.integer[Any]]
 FloatArray = NDArray[np.float64]
+
+
+def probe_type(group: NDArray[Any], n: int) -> np.dtype[Any]:
+    """The integer type to look ``0 .. n-1`` up in ``group`` in: ``group``'s own when they
+    fit. searchsorted first converts the whole haystack to the needles' type, and the
+    batched read's int32 groups of a 10M-row table (1.9M entries) then cost 1 ms a
+    search instead of 6 us."""
+    kind = group.dtype
+    if np.issubdtype(kind, np.integer) and n - 1 <= np.iinfo(kind).max:
+        return np.dtype(kind)
+    return np.dtype(np.int64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,12 +99,23 @@ class ScoreStats:
         return np.argsort(self.score, kind="stable").astype(np.int64, copy=False)
 
     @cached_property
+    def group_bounds(self) -> NDArray[np.intp]:
+        """Where each group's entries begin, and (last) where the entries end: the entries
+        are sorted by group, so a binary search finds them. One search per table, shared
+        by the AUC's group sums, DeLong's placements and the slicings' keys."""
+        n = self.n_groups + 1
+        bounds = np.searchsorted(self.group, np.arange(n, dtype=probe_type(self.group, n)))
+        bounds.setflags(write=False)
+        return bounds
+
+    @cached_property
     def group_runs(self) -> IntArray:
         """Entries per group. The entries are sorted by group, so each group's are one run,
         and a slicing's cell keys are its slices' first cells repeated over the runs: at
         10M rows (two million entries) 2 ms against 9 for a gather entry by entry."""
-        ends = np.searchsorted(self.group, np.arange(1, self.n_groups + 1), side="left")
-        return np.diff(ends, prepend=0).astype(np.int64, copy=False)
+        runs = np.diff(self.group_bounds).astype(np.int64, copy=False)
+        runs.setflags(write=False)
+        return runs
 
     @cached_property
     def packed_counts(self) -> IntArray | None:
@@ -176,8 +199,8 @@ class JointScores:
                 continue
             if part[0] < 0 or part[-1] >= g or np.any(part[1:] < part[:-1]):
                 return None
-            ends = np.searchsorted(part, np.arange(1, g + 1), side="left")
-            runs[c * g : (c + 1) * g] = np.diff(ends, prepend=0)
+            ends = np.searchsorted(part, np.arange(g + 1, dtype=probe_type(part, g + 1)))
+            runs[c * g : (c + 1) * g] = np.diff(ends)
         return runs
 
 

@@ -700,3 +700,23 @@ def test_a_merged_coarse_grid_sums_each_cell_as_pandas_does(
     np.testing.assert_array_equal(merged.baseline, want["b"])
     np.testing.assert_array_equal(merged.count, want["n"])
     assert merged.factor == 4 and merged.n_groups == n_slices
+
+
+@pytest.mark.parametrize("kind", [np.int16, np.int32, np.int64, np.uint16])
+def test_group_bounds_and_runs_count_each_groups_entries_as_pandas_does(kind: type) -> None:
+    """Where each group's entries begin (one search per table, in the groups' own type)
+    and how many they are, empty groups first, inside and last included, and a last
+    group number the narrow type only just holds."""
+    import pandas as pd
+
+    n_groups = int(np.iinfo(kind).max) + 1 if kind in (np.int16, np.uint16) else 40
+    rng = np.random.default_rng(5)
+    occupied = np.array([1, 2, 5, n_groups // 2, n_groups - 2])
+    group = np.sort(rng.choice(occupied, 300)).astype(kind)
+    score = np.zeros(group.shape[0], dtype=np.int16)
+    ones = np.ones(group.shape[0], dtype=np.int32)
+    table = ScoreStats(np.zeros(1), group, score, ones, ones, n_groups)
+    sizes = pd.Series(group.astype(np.int64)).value_counts().reindex(range(n_groups), fill_value=0)
+    np.testing.assert_array_equal(table.group_runs, sizes.to_numpy())
+    np.testing.assert_array_equal(table.group_bounds, np.concatenate([[0], sizes.cumsum()]))
+    assert table.group_bounds.shape == (n_groups + 1,)

@@ -218,7 +218,7 @@ def test_narrow_engine_tables_with_empty_groups_at_both_ends(dtype: type) -> Non
 def test_group_probes_keep_the_groups_type_only_when_every_probe_fits(
     dtype: type, n: int, kept: bool
 ) -> None:
-    from mlops_gates.stats.metrics import probe_type
+    from mlops_gates.stats.reduce import probe_type
 
     group = np.sort(np.random.default_rng(1).integers(0, min(n, 30000), 500)).astype(dtype)
     kind = probe_type(group, n)
