@@ -31,7 +31,6 @@ from mlops_gates.stats.reduce import (
     ClassificationStats,
     RegressionStats,
     ScoreStats,
-    probe_type,
 )
 
 __all__ = [
@@ -45,7 +44,6 @@ __all__ = [
     "confusion_metric",
     "metric_values",
     "metrics_for_task",
-    "probe_type",
     "regression_metric",
     "score_metric",
 ]

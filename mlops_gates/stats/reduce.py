@@ -28,6 +28,7 @@ __all__ = [
     "factorize_keys",
     "marginalize",
     "marginalize_joint",
+    "probe_type",
     "reduce_classification",
     "reduce_joint_scores",
     "reduce_regression",
