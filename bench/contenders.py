@@ -12,6 +12,9 @@ every contender against the others. Slice labels follow the report's: ``overall`
 
 Timings start after the libraries are imported: ``seconds`` covers reading the file and
 computing; ``read_seconds`` is the reading part where the contender reads on its own.
+Libraries that a contender's code imports on first use are imported before the clock too
+(pyarrow.parquet for pandas, scipy.special for mlops-gates), unless
+MLOPS_GATES_BENCH_LAZY_IMPORTS is set (`run.py --lazy-imports`).
 """
 
 from __future__ import annotations
@@ -130,8 +133,10 @@ def _mlops_gates(
     data: Path, *, full: bool, engine: str = "memory", parity_only: bool = False
 ) -> dict[str, Any]:
     import pyarrow.parquet  # noqa: F401  (pandas imports it on the first read)
-    import scipy.special  # noqa: F401  (the intervals and p-values import it on first use)
     import yaml
+
+    if not os.environ.get("MLOPS_GATES_BENCH_LAZY_IMPORTS"):  # run.py --lazy-imports
+        import scipy.special  # noqa: F401  (the intervals and p-values import it on first use)
 
     from mlops_gates.config import load_config
     from mlops_gates.gates.runner import run_gates
