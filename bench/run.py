@@ -7,6 +7,14 @@ generate.py), so its peak resident memory is its own (the kernel's ru_maxrss of 
 process, from wait4). The table goes to stdout and, merged with earlier runs of the same
 size, to bench/results-<rows>.json. Each contender also returns the numbers it computed;
 they must agree with mlops-gates' report to 1e-9, or the run fails (exit status 1).
+
+`--guard NAME=RATIO` (issue 25's regression guard, by hand, never in the test suite) also
+fails the run when NAME's time, over the `--guard-floor` contender's in the same round,
+has a median above RATIO: ratios, not seconds, so that it holds on a faster or slower
+machine. For example, issue 25's 1M workload against the read-and-count floor:
+
+    python bench/run.py --rows 1M --only mlops-gates-parity floor-batched --repeat 5 \
+        --guard mlops-gates-parity=5
 """
 
 from __future__ import annotations
@@ -103,6 +111,22 @@ def main(argv: list[str] | None = None) -> int:
         help=f"the same for the slow contenders ({', '.join(sorted(SLOW))}); default 1",
     )
     parser.add_argument(
+        "--guard",
+        action="append",
+        default=[],
+        metavar="NAME=RATIO",
+        type=_guard,
+        help="fail (exit 1) when NAME's median ratio to --guard-floor over the rounds is "
+        "above RATIO; both must run (repeatable)",
+    )
+    parser.add_argument(
+        "--guard-floor",
+        choices=FLOORS,
+        default="floor-batched",
+        help="the contender --guard divides by, round by round (default floor-batched: "
+        "it reads in batches and swings far less with the kernel's memory than floor)",
+    )
+    parser.add_argument(
         "--lazy-imports",
         action="store_true",
         help="leave the imports mlops-gates makes on first use (scipy.special) inside the "
@@ -121,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in DEFAULT_ORDER if (not args.only or n in args.only) and n not in args.skip]
     if not names:
         parser.error("--only / --skip leave no contender to run")
+    for name, _ in args.guard:
+        if name not in names or args.guard_floor not in names:
+            parser.error(f"--guard {name}: run both {name} and {args.guard_floor}")
     data = ensure(args.rows, args.seed)
     _warm(data)
     limits = {"fairlearn": args.fairlearn_max_rows, "mlflow-evaluate": args.mlflow_max_rows}
@@ -139,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {entries[name]['note']}", file=sys.stderr, flush=True)
         else:
             to_run.append(name)
-    for name, (entry, vals) in run_rounds(to_run, data, args).items():
+    round_seconds: dict[str, dict[int, float]] = {}
+    for name, (entry, vals) in run_rounds(to_run, data, args, round_seconds).items():
         entries[name] = entry
         if name in FLOORS and entry["status"] == "ok":
             entry["check"] = "computes no numbers (a read and one bincount" + (
@@ -165,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, entry in entries.items():
         if entry.get("check", "").startswith("FAILED"):
             print(f"\n{name}: {entry['check']}")
+    guarded = guard_failures(args.guard, round_seconds, args.guard_floor)
+    failed = failed or bool(guarded)
     if args.profile:
         for name in entries:
             _print_profile(name, args.rows)
@@ -203,8 +233,52 @@ def _repeats(name: str, args: argparse.Namespace) -> int:
 Run = tuple[dict[str, Any], dict[str, float | None] | None]
 
 
+def _guard(text: str) -> tuple[str, float]:
+    """`NAME=RATIO` of --guard."""
+    name, sep, ratio = text.partition("=")
+    if not sep or name not in CONTENDERS:
+        raise argparse.ArgumentTypeError(f"{text!r}: write NAME=RATIO with a contender's name")
+    try:
+        limit = float(ratio)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: RATIO must be a number") from None
+    if not limit > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: RATIO must be above 0")
+    return name, limit
+
+
+def guard_failures(
+    guards: list[tuple[str, float]], round_seconds: dict[str, dict[int, float]], floor: str
+) -> list[str]:
+    """Print each guard's verdict; the ones that failed. A guard fails when the median over
+    the rounds where both ran of NAME's seconds over `floor`'s is above its ratio, or when
+    no round has both (a contender that failed to run is no pass)."""
+    failures = []
+    for name, limit in guards:
+        mine, floors = round_seconds.get(name, {}), round_seconds.get(floor, {})
+        ratios = [mine[r] / floors[r] for r in sorted(mine) if floors.get(r)]
+        if not ratios:
+            failures.append(f"guard {name}: no round where both it and {floor} ran")
+        else:
+            median = statistics.median(ratios)
+            ok = median <= limit
+            verdict = "ok" if ok else "FAILED"
+            print(
+                f"guard {name}: {median:.2f}x {floor} (median of {len(ratios)} rounds), "
+                f"limit {limit:g}: {verdict}"
+            )
+            if not ok:
+                failures.append(f"guard {name}: {median:.2f}x {floor}, above {limit:g}")
+    for failure in failures:
+        print(failure, file=sys.stderr)
+    return failures
+
+
 def run_rounds(
-    names: list[str], data: Path, args: argparse.Namespace
+    names: list[str],
+    data: Path,
+    args: argparse.Namespace,
+    round_seconds: dict[str, dict[int, float]] | None = None,
 ) -> dict[str, tuple[dict[str, Any], dict[str, float | None] | None]]:
     """Each contender `_repeats` times, in fresh processes and in rounds: every round runs
     each contender that still has runs to make once, the order turning by one each round.
@@ -216,7 +290,8 @@ def run_rounds(
     every ratio to it with it. Each entry is the run with the median time (so its other
     numbers belong to one real run), with every run's time beside it and, where the floor
     ran in the same rounds, the ratio of each round (`floor_ratios`) and their median
-    (`floor_ratio_rounds`)."""
+    (`floor_ratio_rounds`). `round_seconds`, when given, receives every run's seconds by
+    contender and round (for --guard)."""
     runs: dict[str, list[Run]] = {n: [] for n in names}
     failed: dict[str, Run] = {}
     for r in range(max((_repeats(n, args) for n in names), default=0)):
@@ -232,6 +307,8 @@ def run_rounds(
                 continue
             entry["round"] = r
             runs[name].append((entry, vals))
+            if round_seconds is not None:
+                round_seconds.setdefault(name, {})[r] = float(entry["seconds"])
     floor_rounds = {e["round"]: float(e["seconds"]) for e, _ in runs.get(FLOOR, [])}
     out: dict[str, Run] = {}
     for name in names:
