@@ -21,6 +21,7 @@ from mlops_gates.sources.evaluation import build_inputs
 from mlops_gates.stats.reduce import (
     JointScores,
     ScoreStats,
+    key_type,
     reduce_classification,
     reduce_joint_scores,
     sorted_cells,
@@ -34,7 +35,6 @@ __all__ = [
     "coarsen_grid",
     "joint_grid",
     "joint_table",
-    "key_type",
     "reduce_cells",
     "score_table",
     "unseen_keys",
@@ -178,12 +178,6 @@ class Combos:
         # theirs: one conversion of the keys instead of a row assignment each.
         keys = list(self.id)[start:]
         return np.array(keys, dtype=np.int64).reshape(len(keys), self.width)
-
-
-def key_type(size: int) -> type[np.signedinteger[Any]]:
-    """The narrowest type of keys below `size`: int32 keys are half the memory traffic of
-    int64 ones, and `np.add.at` takes them as fast."""
-    return np.int32 if size <= np.iinfo(np.int32).max else np.int64
 
 
 def unseen_keys(keys: np.ndarray, ids: np.ndarray, space: int) -> np.ndarray:

@@ -42,7 +42,6 @@ from mlops_gates.backends.cells import (
     coarsen_grid,
     joint_grid,
     joint_table,
-    key_type,
     reduce_cells,
     score_table,
     unseen_keys,
@@ -59,7 +58,7 @@ from mlops_gates.config import Config
 from mlops_gates.errors import DataError
 from mlops_gates.sources.data import Table, index_columns, infer_format
 from mlops_gates.sources.evaluation import encode_labels, small_int_values
-from mlops_gates.stats.reduce import counted_cells, factorize_keys
+from mlops_gates.stats.reduce import counted_cells, factorize_keys, key_type
 from mlops_gates.stats.scorebins import ScoreBins
 
 __all__ = ["STREAMING_KINDS", "STREAM_MIN_ROWS", "Unstreamable", "stream_reduce", "streams"]

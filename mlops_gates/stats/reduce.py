@@ -26,6 +26,7 @@ __all__ = [
     "coarsen_scores",
     "counted_cells",
     "factorize_keys",
+    "key_type",
     "marginalize",
     "marginalize_joint",
     "probe_type",
@@ -44,6 +45,13 @@ IntArray = NDArray[np.int64]  # what is computed here: sums, supports, factorisa
 # arithmetic on them widens first (see normal.py).
 AnyIntArray = NDArray[np.integer[Any]]
 FloatArray = NDArray[np.float64]
+
+
+def key_type(space: int) -> type[np.signedinteger[Any]]:
+    """The narrowest type of keys below ``space``: int32 keys are half the memory traffic
+    of int64 ones and sort twice as fast (``np.add.at`` converts them to intp, a little
+    slower there: 6 against 4.5 ns a key into a 13M-entry table)."""
+    return np.int32 if space <= np.iinfo(np.int32).max else np.int64
 
 
 def probe_type(group: NDArray[Any], n: int) -> np.dtype[Any]:
@@ -293,7 +301,7 @@ def reduce_joint_scores(
 def _counted_as(space: int, n: int) -> tuple[bool, Any]:
     """How :func:`counted_cells` counts ``n`` keys below ``space``: densely or not, and
     in which key type."""
-    return space <= _dense_limit(n), _key_type(space)
+    return space <= _dense_limit(n), key_type(space)
 
 
 def _index_codes(values: ArrayLike) -> NDArray[np.signedinteger[Any]]:
@@ -887,7 +895,7 @@ def _scores_from_rows(
     if space <= n:
         return _dense_scores(thresholds, group, index, positive, n_groups)
     group_type, score_type, count_type = _narrow_types(n_groups, n_thresholds, n)
-    packed = np.multiply(group, n_thresholds, dtype=_key_type(2 * space))
+    packed = np.multiply(group, n_thresholds, dtype=key_type(2 * space))
     packed += index
     packed <<= 1
     packed |= positive
@@ -930,11 +938,6 @@ def _narrow_types(n_groups: int, n_thresholds: int, rows: int) -> tuple[Any, Any
     score_type = np.int16 if n_thresholds < 1 << 15 else np.int32
     count_type = np.int32 if rows < 1 << 31 else np.int64
     return group_type, score_type, count_type
-
-
-def _key_type(space: int) -> Any:
-    """int32 for keys below ``space`` when it fits (sorted twice as fast as int64)."""
-    return np.int32 if space <= np.iinfo(np.int32).max else np.int64
 
 
 def _split_cells(key: AnyIntArray, n_thresholds: int) -> tuple[AnyIntArray, AnyIntArray]:
@@ -1021,7 +1024,7 @@ def counted_cells(keys: NDArray[np.signedinteger[Any]], space: int) -> tuple[Int
         counts = np.bincount(keys, minlength=space)
         cells = np.flatnonzero(counts != 0)  # (a boolean mask's nonzero: 4x faster)
         return cells.astype(np.int64, copy=False), counts[cells].astype(np.int64, copy=False)
-    if space <= np.iinfo(np.int32).max and keys.dtype != np.int32:
+    if key_type(space) is np.int32 and keys.dtype != np.int32:
         keys = keys.astype(np.int32)
     cells, counts = sorted_cells(keys)
     return cells.astype(np.int64, copy=False), counts
