@@ -284,9 +284,11 @@ class _Rows:
 def _block_runs(
     starts: NDArray[np.intp], n: int, block: int
 ) -> list[tuple[int, int, NDArray[np.intp]]]:
-    """:func:`_blocks` of labels whose runs begin at ``starts`` (:func:`_runs`), each
-    ``(lo, hi, its runs' starts from lo)``: the cuts and every block's runs from one pass
-    over the labels, not one for the cuts and another per block."""
+    """Blocks of at most ``block`` of ``n`` labels whose runs begin at ``starts``
+    (:func:`_runs`), cut where the last run starting in a block begins (a run longer than
+    a block is cut every ``block`` entries from its start), each ``(lo, hi, its runs'
+    starts from lo)``: the cuts and every block's runs from one pass over the labels, not
+    one for the cuts and another per block."""
     out = []
     start = 0
     while start < n:
@@ -326,22 +328,16 @@ def _add_by_runs(
 
 def _blocks(label: AnyIntArray, block: int) -> list[slice]:
     """Consecutive parts of at most ``block`` entries that end where a run of one label
-    ends, unless the run is longer (then at ``block`` entries from where it starts).
+    ends, unless the run is longer (then at ``block`` entries from where it starts):
+    :func:`_block_runs`' cuts.
 
     Each run is then cut at the same offsets from its start whatever precedes it, so its
     sums (:func:`_add_by_runs`) are the same bits in a table of all groups and in one of
     some of them (the report context bounds every score group a block at a time)."""
     n = label.shape[0]
-    parts, start = [], 0
-    while start < n:
-        end = min(start + block, n)
-        if end < n and label[end] == label[end - 1]:
-            inside = np.flatnonzero(label[start + 1 : end] != label[start : end - 1])
-            if inside.shape[0]:
-                end = start + int(inside[-1]) + 1  # the last run starting in the block
-        parts.append(slice(start, end))
-        start = end
-    return parts
+    if n == 0:
+        return []
+    return [slice(lo, hi) for lo, hi, _ in _block_runs(_runs(label), n, block)]
 
 
 def _runs(label: AnyIntArray) -> NDArray[np.intp]:
