@@ -239,6 +239,4 @@ def _outward(x: float, side: int, digits: int = 3) -> str:
     near = round(scaled)
     if abs(scaled - near) < 1e-9 * max(1.0, abs(scaled)):
         scaled = near
-    end = (math.floor(scaled) if side < 0 else math.ceil(scaled)) / scale
-    # fmt(end), inlined (a finite float here): two of these per verdict.
-    return str(int(end)) if end.is_integer() and abs(end) < 1e15 else f"{end:.4g}"
+    return fmt((math.floor(scaled) if side < 0 else math.ceil(scaled)) / scale)
