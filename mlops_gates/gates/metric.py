@@ -101,7 +101,7 @@ def evaluate_metric(gate: MetricGate, ctx: Context) -> list[GateResult]:
 
 def _floats(values: np.ndarray) -> list[float]:
     """An array's values as Python floats (what ``float(values[i])`` gives each)."""
-    return list(np.asarray(values, dtype=np.float64).tolist())
+    return np.asarray(values, dtype=np.float64).tolist()  # type: ignore[no-any-return]
 
 
 def _why_undefined(result: GateResult, ctx: Context) -> GateResult:
