@@ -41,6 +41,16 @@ SLICE_COLUMNS = ("region", "segment", "channel")
 LABEL, SCORE, PRED = "y", "score_c", "pred_c"
 
 Values = dict[str, float]
+# Set in a contender's environment, the imports mlops-gates makes on first use stay inside
+# the clock (run.py --lazy-imports).
+LAZY_IMPORTS = "MLOPS_GATES_BENCH_LAZY_IMPORTS"
+# The gate sets the mlops-gates contenders run, as `gates_config` options (stages.py runs
+# them too): the full set; issue 25's 1M workload (metrics and two parity gates); metrics.
+GATE_SETS: dict[str, dict[str, bool]] = {
+    "full": {},
+    "parity": {"baseline": False, "equalized_odds": True},
+    "metrics": {"baseline": False, "fairness": False},
+}
 
 
 def key(metric: str, slc: dict[str, Any] | None) -> str:
@@ -129,13 +139,11 @@ def gates_config(
     }
 
 
-def _mlops_gates(
-    data: Path, *, full: bool, engine: str = "memory", parity_only: bool = False
-) -> dict[str, Any]:
+def _mlops_gates(data: Path, gate_set: str, engine: str = "memory") -> dict[str, Any]:
     import pyarrow.parquet  # noqa: F401  (pandas imports it on the first read)
     import yaml
 
-    if not os.environ.get("MLOPS_GATES_BENCH_LAZY_IMPORTS"):  # run.py --lazy-imports
+    if not os.environ.get(LAZY_IMPORTS):
         import scipy.special  # noqa: F401  (the intervals and p-values import it on first use)
 
     from mlops_gates.config import load_config
@@ -145,14 +153,7 @@ def _mlops_gates(
         config_path = Path(tmp) / "mlops-gates.yaml"
         config_path.write_text(
             yaml.safe_dump(
-                gates_config(
-                    data,
-                    fairness=full or parity_only,
-                    baseline=full,
-                    engine=engine,
-                    equalized_odds=parity_only,
-                ),
-                sort_keys=False,
+                gates_config(data, engine=engine, **GATE_SETS[gate_set]), sort_keys=False
             )
         )
         t0 = time.perf_counter()
@@ -180,13 +181,13 @@ def mlops_gates(data: Path) -> dict[str, Any]:
     """The engine through a generated mlops-gates.yaml: six metric gates on the 194 slices,
     a demographic-parity gate on `group` and a baseline ROC AUC gate on the same slices;
     `run_gates` reads the file, hashes it for the fingerprint, encodes, reduces, judges."""
-    return _mlops_gates(data, full=True)
+    return _mlops_gates(data, "full")
 
 
 def mlops_gates_duckdb(data: Path) -> dict[str, Any]:
     """The full gate set with `backend.engine: duckdb`: the Parquet file is reduced out of
     core by DuckDB's GROUP BYs; only the cell tables enter Python."""
-    return _mlops_gates(data, full=True, engine="duckdb")
+    return _mlops_gates(data, "full", engine="duckdb")
 
 
 def mlops_gates_spark(data: Path) -> dict[str, Any]:
@@ -196,18 +197,18 @@ def mlops_gates_spark(data: Path) -> dict[str, Any]:
 
     spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
     spark.config("spark.driver.memory", "2g").getOrCreate()
-    return _mlops_gates(data, full=True, engine="spark")
+    return _mlops_gates(data, "full", engine="spark")
 
 
 def mlops_gates_parity(data: Path) -> dict[str, Any]:
     """Issue 25's 1M workload: the six metric gates, a demographic-parity and an
     equalized-odds gate on `group`, no baseline (1,166 verdicts)."""
-    return _mlops_gates(data, full=False, parity_only=True)
+    return _mlops_gates(data, "parity")
 
 
 def mlops_gates_metrics(data: Path) -> dict[str, Any]:
     """The engine with the six metric gates only: the same work as the other contenders."""
-    return _mlops_gates(data, full=False)
+    return _mlops_gates(data, "metrics")
 
 
 # --- plain numpy -------------------------------------------------------------------------

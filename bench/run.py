@@ -36,7 +36,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from contenders import CONTENDERS, describe
+from contenders import CONTENDERS, LAZY_IMPORTS, describe
 from generate import ensure
 
 HERE = Path(__file__).resolve().parent
@@ -48,7 +48,6 @@ DEFAULT_ORDER = tuple(CONTENDERS)
 SLICED = {name for name in CONTENDERS if name not in ("mlflow-evaluate", *FLOORS)}
 SLOW = {"fairlearn", "mlflow-evaluate", "pandas-sklearn", "mlops-gates-spark"}
 TOLERANCE = 1e-9
-LAZY_IMPORTS = "MLOPS_GATES_BENCH_LAZY_IMPORTS"  # contenders.py reads it
 # Above 250k rows the engine bins scores (backend.score_bins: auto, 4,096 bins): ROC AUC
 # then carries a stated error, at most 2e-4 on any slice of this data (docs/scale.md).
 AUC_BINNED_TOLERANCE = 1e-3

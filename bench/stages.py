@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument(
         "--set",
-        choices=("full", "parity", "metrics"),
+        choices=tuple(contenders.GATE_SETS),
         default="full",
         help="the gate set: bench/run.py's mlops-gates (default), -parity or -metrics",
     )
@@ -119,12 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     whole = []
     with tempfile.TemporaryDirectory(prefix="mlops-gates-bench-") as tmp:
         path = Path(tmp) / "mlops-gates.yaml"
-        gate_set = {
-            "full": {},
-            "parity": {"baseline": False, "equalized_odds": True},
-            "metrics": {"baseline": False, "fairness": False},
-        }[args.set]
-        config_dict = contenders.gates_config(data.resolve(), **gate_set)
+        config_dict = contenders.gates_config(data.resolve(), **contenders.GATE_SETS[args.set])
         path.write_text(yaml.safe_dump(config_dict, sort_keys=False))
         config = load_config(path)
         runner.run_gates(config)  # warm-up
