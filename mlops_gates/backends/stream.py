@@ -139,10 +139,12 @@ def stream_reduce(config: Config, path: Path) -> Reduced:
         }
         joint = plan.joint and len(bins) == 2
         reducer = _Batches(plan, label, preds, scored, bins, joint, n_rows)
-        batches = file.iter_batches(
-            batch_size=BATCH_ROWS, columns=needed, use_threads=_decode_in_parallel()
-        )
-        for batch, prepared in _read_ahead(batches, reducer.prepare):
+        parallel = _decode_in_parallel()
+        batches = file.iter_batches(batch_size=BATCH_ROWS, columns=needed, use_threads=parallel)
+        # Decoded on one core, a batch takes the reading thread about as long as counting
+        # it takes this one: its preparation is then done here (`add`), which balances them.
+        prepare = reducer.prepare if parallel else None
+        for batch, prepared in _read_ahead(batches, prepare):
             reducer.add(batch, prepared)
             del batch, prepared  # their buffers are free to go back before the next is read
     _give_back()
@@ -152,15 +154,19 @@ def stream_reduce(config: Config, path: Path) -> Reduced:
     return reduced
 
 
-def _read_ahead(batches: Iterator[Any], prepare: Callable[[Any], Any]) -> Iterator[tuple[Any, Any]]:
-    """`batches`, each with `prepare(batch)`, the next one read and prepared on a second
-    thread while this one is reduced: pyarrow reads and decodes, and numpy computes on
-    whole arrays, without holding the GIL, so both overlap the counting. One batch more
-    is held; the thread's work finishes before this generator does."""
+def _read_ahead(
+    batches: Iterator[Any], prepare: Callable[[Any], Any] | None
+) -> Iterator[tuple[Any, Any]]:
+    """`batches`, each with `prepare(batch)` (None without `prepare`), the next one read and
+    prepared on a second thread while this one is reduced: pyarrow reads and decodes, and
+    numpy computes on whole arrays, without holding the GIL, so both overlap the counting.
+    One batch more is held; the thread's work finishes before this generator does."""
 
     def step() -> tuple[Any, Any] | None:
         batch = next(batches, None)
-        return None if batch is None else (batch, prepare(batch))
+        if batch is None:
+            return None
+        return batch, None if prepare is None else prepare(batch)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         ahead = pool.submit(step)
@@ -171,11 +177,11 @@ def _read_ahead(batches: Iterator[Any], prepare: Callable[[Any], Any]) -> Iterat
 
 
 def _decode_in_parallel() -> bool:
-    """Whether pyarrow should decode a batch's columns on its own threads: only when it has
-    more than the two cores the reading thread and the counting already keep busy. On two
-    cores its threads only compete with the counting: at 10M rows on the bench machine the
-    counting's `np.add.at` ran 1.8x slower beside them, and the whole run took 1.20-1.50 s
-    with them against 1.10-1.16 s without (bench/README.md, 2026-12-07)."""
+    """Whether pyarrow should decode a batch's columns on its own threads (and the batch
+    be prepared on the reading thread): only when it has more than the two cores the
+    reading thread and the counting already keep busy. On two cores its threads only
+    compete with the counting: at 10M rows on the bench machine the counting's
+    `np.add.at` ran 1.8x slower beside them (bench/README.md, 2026-12-07)."""
     import pyarrow as pa
 
     return bool(pa.cpu_count() > 2)
@@ -269,10 +275,10 @@ class _Batches:
         self.filled = 0
 
     def prepare(self, batch: Any) -> _Prepared | None:
-        """What of `batch`'s reduction depends on the batch alone: run on the reading
-        thread (`_read_ahead`) while the batch before is added, so it reads nothing
-        `add` changes: the slice keys' packing, the label columns' distinct values and
-        the score bins."""
+        """What of `batch`'s reduction depends on the batch alone: the slice keys'
+        packing, the label columns' distinct values and the score bins. It may run on the
+        reading thread (`_read_ahead`) while the batch before is added, so it reads nothing
+        `add` changes."""
         n = batch.num_rows
         if n == 0:
             return None

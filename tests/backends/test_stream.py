@@ -4,6 +4,7 @@ data) read the file whole, with the whole read's messages."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +137,22 @@ def _stream_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stream, "STREAM_MIN_ROWS", 0)
 
 
+@pytest.fixture(params=[2, 4], ids=["two-cores", "four-cores"])
+def cores(request: pytest.FixtureRequest) -> Iterator[int]:
+    """pyarrow's CPU pool as on a machine of two cores (its batches decoded on the reading
+    thread alone, and prepared by the counting thread) and of four (decoded on pyarrow's
+    threads, prepared on the reading thread): `stream._decode_in_parallel`."""
+    before = pa.cpu_count()
+    pa.set_cpu_count(request.param)
+    try:
+        assert stream._decode_in_parallel() == (request.param > 2)
+        yield request.param
+    finally:
+        pa.set_cpu_count(before)
+
+
 def test_many_row_groups_reduce_to_the_tables_of_one_whole_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int
 ) -> None:
     data = rows()
     config = load_config(project(tmp_path, data, row_group=300))
@@ -515,11 +530,17 @@ def test_unseen_keys_are_numpys_unique_of_the_keys_not_found(missing: int) -> No
     [("score_b", np.nan, "not finite"), ("score_c", np.inf, "not finite"), ("y", None, "missing")],
 )
 def test_bad_values_in_a_late_batch_stop_the_batched_read_from_the_reading_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, column: str, value: Any, message: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    column: str,
+    value: Any,
+    message: str,
+    cores: int,
 ) -> None:
-    """A batch's scores and labels are checked on the reading thread (_Batches.prepare);
-    a bad value in the last batches still stops the batched read, so the run reads the
-    file whole and says what is wrong in its words."""
+    """A batch's scores and labels are checked as it is prepared (_Batches.prepare, on the
+    reading thread when pyarrow has cores to spare, else on the counting one); a bad value
+    in the last batches still stops the batched read, so the run reads the file whole and
+    says what is wrong in its words."""
     monkeypatch.setattr(stream, "BATCH_ROWS", 100)
     data = late_pairs(2000)
     data[column] = data[column].astype(object if value is None else np.float64)
