@@ -22,6 +22,8 @@ from mlops_gates.stats.reduce import (
     JointScores,
     ScoreStats,
     key_type,
+    narrow_bins,
+    narrow_groups,
     reduce_classification,
     reduce_joint_scores,
     sorted_cells,
@@ -320,8 +322,7 @@ def score_table(
     # Held through the verdict stage: kept as narrow as the values allow (at 10M rows
     # 14 bytes an entry instead of 32, bench/README.md). Every reader does arithmetic in
     # int64 or float64 on them or indexes with them, so the verdicts are the same bits.
-    narrow: np.dtype[Any] = np.dtype(np.int32 if n_groups * nb < 1 << 31 else np.int64)
-    bins: np.dtype[Any] = np.dtype(np.int16 if nb < 1 << 15 else np.int32)
+    narrow, bins = narrow_groups(n_groups, nb), narrow_bins(nb)
     blocks = -(-g // per)
     count_type = hist.dtype if count_type is None else np.dtype(count_type)
     for first, block in _pair_blocks(hist, spill, row, 2 * per, 2 * per * blocks, nb, count_type):
@@ -466,8 +467,7 @@ def joint_grid(
     g = max(n_groups, 1)
     row = pair_class.astype(np.int64) * g + pair_group
     per = max(1, BLOCK_ENTRIES // cells)  # (class, group) rows a block
-    bins: np.dtype[Any] = np.dtype(np.int16 if side < 1 << 15 else np.int32)
-    narrow: np.dtype[Any] = np.dtype(np.int32 if g * side < 1 << 31 else np.int64)
+    bins, narrow = narrow_bins(side), narrow_groups(g, side)
     parts: list[tuple[np.ndarray, ...]] = []
     n_negative = 0
     count_type = hist.dtype if count_type is None else np.dtype(count_type)

@@ -24,6 +24,7 @@ from mlops_gates.stats.reduce import (
     ClassificationStats,
     JointScores,
     RegressionStats,
+    narrow_groups,
     reduce_classification,
     reduce_joint_scores,
     reduce_regression,
@@ -76,7 +77,7 @@ def reduce_frame(
     # The score tables' rows as narrow as their values (int32 groups, int8 labels, checked
     # to be 0 or 1 by the count table): each table reads them, and its keys are 32 bits
     # wide. Half to an eighth of the memory read, for the same keys.
-    codes = to_coarse.astype(np.int32 if ng < 1 << 31 else np.int64)[grouping.codes]
+    codes = to_coarse.astype(narrow_groups(ng, 1))[grouping.codes]
     y_true = data.y_true.astype(np.int8)
     n_bins = resolve_bins(config.backend.score_bins, data.n_rows)
     index: dict[str, np.ndarray] = {}  # each row's index into its model's score table

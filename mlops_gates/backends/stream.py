@@ -58,7 +58,7 @@ from mlops_gates.config import Config
 from mlops_gates.errors import DataError
 from mlops_gates.sources.data import Table, index_columns, infer_format
 from mlops_gates.sources.evaluation import encode_labels, small_int_values
-from mlops_gates.stats.reduce import counted_cells, factorize_keys, key_type
+from mlops_gates.stats.reduce import counted_cells, factorize_keys, key_type, narrow_counts
 from mlops_gates.stats.scorebins import ScoreBins
 
 __all__ = ["STREAMING_KINDS", "STREAM_MIN_ROWS", "Unstreamable", "stream_reduce", "streams"]
@@ -258,7 +258,7 @@ class _Batches:
         self.pair_radix = 0
         self.n_bins = next(iter(bins.values())).n_bins if bins else 1
         # Per model, rows per (pair, bin), flat; 32 bits hold any count of a smaller file.
-        self.count_type = np.int32 if n_rows < 1 << 31 else np.int64
+        self.count_type = narrow_counts(n_rows)
         self.hist = {m: _Tally(self.count_type, self.n_bins) for m in bins}
         # Paired scores. On a coarse grid (plan.paired_factor; the factor grows with the
         # score groups seen, so the grid only ever coarsens, exactly): rows per (pair,
@@ -616,7 +616,7 @@ class _Tally:
     to 60 ms for 26 MB on the bench VM). A batch giving one pair more rows than that
     widens the table to `count_type` for the rest of the run."""
 
-    def __init__(self, count_type: type[np.signedinteger[Any]], width: int) -> None:
+    def __init__(self, count_type: np.dtype[Any], width: int) -> None:
         self.count_type, self.width = count_type, width
         self.room: np.ndarray = np.zeros(0, dtype=np.uint16)  # the table and room to grow
         self.size = 0

@@ -29,6 +29,9 @@ __all__ = [
     "key_type",
     "marginalize",
     "marginalize_joint",
+    "narrow_bins",
+    "narrow_counts",
+    "narrow_groups",
     "probe_type",
     "reduce_classification",
     "reduce_joint_scores",
@@ -52,6 +55,26 @@ def key_type(space: int) -> type[np.signedinteger[Any]]:
     of int64 ones and sort twice as fast (``np.add.at`` converts them to intp, a little
     slower there: 6 against 4.5 ns a key into a 13M-entry table)."""
     return np.int32 if space <= np.iinfo(np.int32).max else np.int64
+
+
+# The narrowest types of a table's columns, one rule each. The tables are held through the
+# verdict stage, and every reader does arithmetic on them in int64 or float64 or indexes
+# with them, so narrow columns give the same bits (bench/README.md measures the memory).
+
+
+def narrow_groups(n_groups: int, n_bins: int) -> np.dtype[Any]:
+    """Type of a table's group column: int32 while every (group, bin) key fits it."""
+    return np.dtype(np.int32 if n_groups * n_bins < 1 << 31 else np.int64)
+
+
+def narrow_bins(n_bins: int) -> np.dtype[Any]:
+    """Type of a table's score bin (or grid side) columns."""
+    return np.dtype(np.int16) if n_bins < 1 << 15 else narrow_groups(n_bins, 1)
+
+
+def narrow_counts(rows: int) -> np.dtype[Any]:
+    """Type of a table's counts (of at most ``rows`` rows)."""
+    return np.dtype(np.int32 if rows < 1 << 31 else np.int64)
 
 
 def probe_type(group: NDArray[Any], n: int) -> np.dtype[Any]:
@@ -597,7 +620,7 @@ def _merged_grid(joint: JointScores, labels: AnyIntArray, n_slices: int) -> Join
     per_class = max(n_slices, 1) * wc * wb
     if 2 * per_class > _dense_limit(entries):
         return None
-    counts_type: type[np.integer[Any]] = np.int32 if rows < 1 << 31 else np.int64
+    counts_type = narrow_counts(rows)
     cells = np.zeros(2 * per_class, dtype=counts_type)
     # Each entry's cell: where its slice's cells start (the positives' after all the
     # negatives'), looked up per group, plus its (α, β) within the slice.
@@ -628,9 +651,7 @@ def _merged_grid(joint: JointScores, labels: AnyIntArray, n_slices: int) -> Join
     del cells
     n_negative = int(np.searchsorted(keep, per_class))
     keep[n_negative:] -= per_class  # the positives' cells, from their class's start
-    bins_type: type[np.integer[Any]] = (
-        np.int16 if max(wc, wb) <= np.iinfo(np.int16).max else np.int64
-    )
+    bins_type = narrow_bins(max(wc, wb))
     if wc & (wc - 1) == 0 and wb & (wb - 1) == 0:
         baseline = (keep & (wb - 1)).astype(bins_type)
         keep >>= bits[1]
@@ -932,12 +953,8 @@ def _scores_from_rows(
 
 def _narrow_types(n_groups: int, n_thresholds: int, rows: int) -> tuple[Any, Any, Any]:
     """Types of a score table's group, score and count columns: as narrow as their values
-    allow, as backends/cells.py makes the batched read's (every reader does arithmetic on
-    them in int64 or float64, or indexes with them, so the verdicts are the same bits)."""
-    group_type = np.int32 if n_groups * n_thresholds < 1 << 31 else np.int64
-    score_type = np.int16 if n_thresholds < 1 << 15 else np.int32
-    count_type = np.int32 if rows < 1 << 31 else np.int64
-    return group_type, score_type, count_type
+    allow (`narrow_groups`, `narrow_bins`, `narrow_counts`), as the batched read's."""
+    return narrow_groups(n_groups, n_thresholds), narrow_bins(n_thresholds), narrow_counts(rows)
 
 
 def _split_cells(key: AnyIntArray, n_thresholds: int) -> tuple[AnyIntArray, AnyIntArray]:

@@ -14,6 +14,9 @@ from mlops_gates.stats.reduce import (
     ScoreStats,
     counted_cells,
     marginalize,
+    narrow_bins,
+    narrow_counts,
+    narrow_groups,
     reduce_classification,
     reduce_regression,
 )
@@ -720,3 +723,18 @@ def test_group_bounds_and_runs_count_each_groups_entries_as_pandas_does(kind: ty
     np.testing.assert_array_equal(table.group_runs, sizes.to_numpy())
     np.testing.assert_array_equal(table.group_bounds, np.concatenate([[0], sizes.cumsum()]))
     assert table.group_bounds.shape == (n_groups + 1,)
+
+
+@pytest.mark.parametrize("n", [1, 4096, (1 << 15) - 1, 1 << 15, (1 << 31) - 1, 1 << 31, 1 << 40])
+def test_narrow_types_hold_every_value_and_are_the_narrowest_that_do(n: int) -> None:
+    """The bins of a table of `n` bins, counts of `n` rows and the groups of a (group, bin)
+    key space of `n` are kept in the narrowest of numpy's signed types that holds `n`
+    itself (so every value below it too, and `n` as arithmetic on them reaches it), from
+    int16 up for bins and int32 up for counts and groups."""
+    chosen = {"bins": narrow_bins(n), "counts": narrow_counts(n), "groups": narrow_groups(n, 1)}
+    for column, dtype in chosen.items():
+        largest = n
+        candidates = [np.int16, np.int32, np.int64] if column == "bins" else [np.int32, np.int64]
+        want = next(np.dtype(t) for t in candidates if np.iinfo(t).max >= largest)
+        assert dtype == want, (column, n)
+    assert narrow_groups(1 << 16, 1 << 15) == np.int64  # the keys, not the groups, decide
