@@ -1,6 +1,6 @@
 """CPU seconds and peak memory of one `run_gates` on the benchmark workload, in this process.
 
-    python bench/cpu.py --rows 1000000 [--metrics-only] [--repeat 5] [--phases]
+    python bench/cpu.py --rows 1000000 [--set full|parity|metrics] [--repeat 5] [--phases]
 
 Where `run.py` times whole fresh processes (wall clock, what a user waits for), this reads
 `time.process_time()` around `run_gates` alone, with the imports done first: on a shared,
@@ -10,7 +10,8 @@ loaded machine CPU seconds compare two commits far better than wall time. The da
 Peak RSS is the process's `ru_maxrss`, interpreter and imports included; "before" is the
 RSS once the imports are done, before the first run. *Raw* is issue 25's yardstick: what
 the columns the gates read weigh at their narrowest (`RAW_BYTES`, 23 bytes a row for the
-full set, 13 for `--metrics-only`). Both ratios are printed: peak / raw and
+full set, 14 for `--set parity`, 13 for `--set metrics`; `--metrics-only` is
+`--set metrics`). Both ratios are printed: peak / raw and
 (peak − before) / raw.
 
 `--phases` also samples the RSS and pyarrow's pool every millisecond on a second thread
@@ -45,6 +46,8 @@ HERE = Path(__file__).resolve().parent
 RAW_BYTES = {"region": 1, "segment": 1, "channel": 1, "group": 1, "y": 1, "pred_c": 1}
 RAW_BYTES |= {"pred_b": 1, "score_c": 8, "score_b": 8}
 METRICS_ONLY = ("region", "segment", "channel", "y", "pred_c", "score_c")
+# The columns each of contenders.GATE_SETS reads.
+READS = {"full": tuple(RAW_BYTES), "parity": (*METRICS_ONLY, "group"), "metrics": METRICS_ONLY}
 sys.path.insert(0, str(HERE))
 
 import contenders  # noqa: E402
@@ -55,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--metrics-only", action="store_true", help="no fairness, no baseline")
+    parser.add_argument("--set", choices=tuple(READS), default="full", help="the gate set")
+    parser.add_argument("--metrics-only", action="store_true", help="--set metrics")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--phases", action="store_true", help="peak RSS per phase")
     args = parser.parse_args(argv)
@@ -67,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     from mlops_gates.config import load_config
     from mlops_gates.gates.runner import run_gates
 
-    full = not args.metrics_only
+    gate_set = "metrics" if args.metrics_only else args.set
     with tempfile.TemporaryDirectory(prefix="mlops-gates-bench-") as tmp:
         path = Path(tmp) / "mlops-gates.yaml"
-        config = contenders.gates_config(data.resolve(), fairness=full, baseline=full)
+        config = contenders.gates_config(data.resolve(), **contenders.GATE_SETS[gate_set])
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         loaded = load_config(path)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -81,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 report = run_gates(loaded)
                 cpu.append(time.process_time() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    read = METRICS_ONLY if args.metrics_only else tuple(RAW_BYTES)
-    raw = args.rows * sum(RAW_BYTES[c] for c in read) / 2**20
+    raw = args.rows * sum(RAW_BYTES[c] for c in READS[gate_set]) / 2**20
     print(
         f"{args.rows:,} rows, {len(report.gates)} verdicts: CPU {statistics.median(cpu):.2f} s "
         f"(median of {len(cpu)}: {', '.join(f'{c:.2f}' for c in cpu)}); peak RSS {peak:.0f} MB "
