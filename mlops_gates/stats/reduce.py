@@ -906,7 +906,7 @@ def _scores_from_rows(
     4,096 bins on a million rows: 22 ms). Spaces up to the rows are counted densely
     (:func:`_dense_scores`). Most of the cost left is touching fresh memory, so the table
     is read off the sorted keys with one new array a column, as narrow as the batched
-    read makes its tables (:func:`_narrow_types`): 11 ms a model instead of 25."""
+    read makes its tables (:func:`_narrow_table`): 11 ms a model instead of 25."""
     n_thresholds = max(thresholds.shape[0], 1)
     n = group.shape[0]
     if n == 0:
@@ -915,7 +915,7 @@ def _scores_from_rows(
     space = n_groups * n_thresholds
     if space <= n:
         return _dense_scores(thresholds, group, index, positive, n_groups)
-    group_type, score_type, count_type = _narrow_types(n_groups, n_thresholds, n)
+    count_type = narrow_counts(n)
     packed = np.multiply(group, n_thresholds, dtype=key_type(2 * space))
     packed += index
     packed <<= 1
@@ -940,21 +940,25 @@ def _scores_from_rows(
     np.subtract(at[1:], at[:-1], out=neg[1:], casting="unsafe")  # rows, below 2**31 if int32
     neg -= pos
     del at
+    return _narrow_table(thresholds, key, pos, neg, n_groups)
+
+
+def _narrow_table(
+    thresholds: FloatArray, key: AnyIntArray, pos: AnyIntArray, neg: AnyIntArray, n_groups: int
+) -> ScoreStats:
+    """A score table from its occupied cells, ascending ``group * n_thresholds + score``
+    keys (overwritten) with their counts: the group and score columns as narrow as their
+    values allow (`narrow_groups`, `narrow_bins`), as the batched read's."""
+    n_thresholds = max(thresholds.shape[0], 1)
     cell_group, score = _split_cells(key, n_thresholds)
     return ScoreStats(
         thresholds=thresholds,
-        group=cell_group.astype(group_type, copy=False),
-        score=score.astype(score_type, copy=False),
+        group=cell_group.astype(narrow_groups(n_groups, n_thresholds), copy=False),
+        score=score.astype(narrow_bins(n_thresholds), copy=False),
         pos=pos,
         neg=neg,
         n_groups=n_groups,
     )
-
-
-def _narrow_types(n_groups: int, n_thresholds: int, rows: int) -> tuple[Any, Any, Any]:
-    """Types of a score table's group, score and count columns: as narrow as their values
-    allow (`narrow_groups`, `narrow_bins`, `narrow_counts`), as the batched read's."""
-    return narrow_groups(n_groups, n_thresholds), narrow_bins(n_thresholds), narrow_counts(rows)
 
 
 def _split_cells(key: AnyIntArray, n_thresholds: int) -> tuple[AnyIntArray, AnyIntArray]:
@@ -979,7 +983,7 @@ def _dense_scores(
     (group, score), in the same types."""
     n_thresholds = max(thresholds.shape[0], 1)
     space = n_groups * n_thresholds
-    group_type, score_type, count_type = _narrow_types(n_groups, n_thresholds, group.shape[0])
+    count_type = narrow_counts(group.shape[0])
     key = np.multiply(group, n_thresholds, dtype=np.intp)  # bincount counts intp keys
     key += index
     key <<= 1
@@ -992,15 +996,7 @@ def _dense_scores(
     del occupied
     pos = counts[keep, 1].astype(count_type)
     neg = counts[keep, 0].astype(count_type)
-    cell_group, score = _split_cells(keep, n_thresholds)
-    return ScoreStats(
-        thresholds=thresholds,
-        group=cell_group.astype(group_type, copy=False),
-        score=score.astype(score_type, copy=False),
-        pos=pos,
-        neg=neg,
-        n_groups=n_groups,
-    )
+    return _narrow_table(thresholds, keep, pos, neg, n_groups)
 
 
 def sorted_cells(keys: NDArray[np.signedinteger[Any]]) -> tuple[NDArray[Any], IntArray]:
