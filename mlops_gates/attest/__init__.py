@@ -10,6 +10,10 @@ proof. See docs/attestations.md.
 
 from __future__ import annotations
 
+import base64
+import binascii
+from typing import Any
+
 from mlops_gates.errors import MlopsGatesError
 
 __all__ = [
@@ -28,6 +32,7 @@ __all__ = [
     "TRUST_ROOT_ENV",
     "VERIFY_KEY_ENV",
     "AttestationError",
+    "decode_base64",
 ]
 
 
@@ -50,3 +55,15 @@ ISSUER_ENV = "MLOPS_GATES_CERTIFICATE_OIDC_ISSUER"  # default: GitHub Actions' i
 
 class AttestationError(MlopsGatesError):
     """An attestation could not be made, or was refused: one line saying what did not match."""
+
+
+def decode_base64(text: Any, what: str, where: str) -> bytes:
+    """`text`, a field of a bundle or log entry, decoded from base64 (the standard or the
+    URL-safe alphabet); an AttestationError naming `what` in `where` when it is missing,
+    empty, not text or not base64."""
+    if not isinstance(text, str) or not text:
+        raise AttestationError(f"{where}: {what} is missing or not a base64 string")
+    try:
+        return base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise AttestationError(f"{where}: {what} is not valid base64") from None

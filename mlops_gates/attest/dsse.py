@@ -12,7 +12,6 @@ docs/attestations.md); it needs the network and an OIDC identity, so it is not h
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import os
@@ -29,6 +28,7 @@ from mlops_gates.attest import (
     SIGNING_KEY_ENV,
     SIGNING_KEY_FILE_ENV,
     AttestationError,
+    decode_base64,
 )
 
 __all__ = [
@@ -149,15 +149,6 @@ def sign_envelope(statement: dict[str, Any], signer: Signer) -> dict[str, Any]:
     }
 
 
-def _b64(text: Any, what: str) -> bytes:
-    if not isinstance(text, str):
-        raise AttestationError(f"attestation bundle: {what} is not a base64 string")
-    try:
-        return base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
-    except (binascii.Error, ValueError):
-        raise AttestationError(f"attestation bundle: {what} is not valid base64") from None
-
-
 def open_envelope(
     envelope: Any, keys: dict[str, Ed25519PublicKey], *, where: str = "attestation bundle"
 ) -> tuple[dict[str, Any], str]:
@@ -169,7 +160,7 @@ def open_envelope(
         raise AttestationError(
             f"{where}: payloadType is {envelope.get('payloadType')!r}, not {PAYLOAD_TYPE!r}"
         )
-    body = _b64(envelope["payload"], "payload")
+    body = decode_base64(envelope["payload"], "payload", where)
     signatures = envelope.get("signatures")
     if not isinstance(signatures, list) or not signatures:
         raise AttestationError(f"{where}: has no signature")
@@ -181,7 +172,7 @@ def open_envelope(
         kid = entry.get("keyid")
         candidates = [keys[kid]] if kid in keys else ([] if kid else list(keys.values()))
         known = known or bool(candidates)
-        sig = _b64(entry.get("sig"), "signature")
+        sig = decode_base64(entry.get("sig"), "signature", where)
         for key in candidates:
             try:
                 key.verify(sig, message)

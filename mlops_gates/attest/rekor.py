@@ -34,7 +34,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from mlops_gates.attest import AttestationError
+from mlops_gates.attest import AttestationError, decode_base64
 
 __all__ = [
     "LogKey",
@@ -65,15 +65,6 @@ class TrustedRoot:
     logs: dict[bytes, LogKey]
 
 
-def _b64(text: Any, what: str, where: str) -> bytes:
-    if not isinstance(text, str) or not text:
-        raise AttestationError(f"{where}: {what} is missing or not a base64 string")
-    try:
-        return base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
-    except (binascii.Error, ValueError):
-        raise AttestationError(f"{where}: {what} is not valid base64") from None
-
-
 def _when(text: Any, what: str, where: str) -> datetime | None:
     if text is None:
         return None
@@ -97,7 +88,9 @@ def load_trusted_root(path: Path, data: Any) -> TrustedRoot:
     for i, ca in enumerate(data["certificateAuthorities"]):
         chain = ((ca or {}).get("certChain") or {}).get("certificates") or []
         for j, cert in enumerate(chain):
-            raw = _b64((cert or {}).get("rawBytes"), f"certificateAuthorities[{i}] cert {j}", where)
+            raw = decode_base64(
+                (cert or {}).get("rawBytes"), f"certificateAuthorities[{i}] cert {j}", where
+            )
             try:
                 anchors.append(x509.load_der_x509_certificate(raw))
             except ValueError:
@@ -110,7 +103,7 @@ def load_trusted_root(path: Path, data: Any) -> TrustedRoot:
     for i, tlog in enumerate(data.get("tlogs") or []):
         what = f"tlogs[{i}].publicKey"
         pk = (tlog or {}).get("publicKey") or {}
-        raw = _b64(pk.get("rawBytes"), f"{what}.rawBytes", where)
+        raw = decode_base64(pk.get("rawBytes"), f"{what}.rawBytes", where)
         try:
             key = serialization.load_der_public_key(raw)
         except (ValueError, UnsupportedAlgorithm):
@@ -191,13 +184,15 @@ def _check_body(body: bytes, envelope: dict[str, Any], leaf: x509.Certificate, w
             f"{where}: the log entry is a {entry.get('kind')} {entry.get('apiVersion')} entry; "
             "only Rekor dsse 0.0.1 entries are supported"
         )
-    payload = _b64(envelope.get("payload"), "payload", where)
+    payload = decode_base64(envelope.get("payload"), "payload", where)
     if payload_hash != {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()}:
         raise AttestationError(
             f"{where}: the log entry is for another payload (its payloadHash is not this "
             "statement's sha256): the bundle's log entry was taken from another signature"
         )
-    sigs = [_b64(s.get("sig"), "signature", where) for s in envelope.get("signatures") or []]
+    sigs = [
+        decode_base64(s.get("sig"), "signature", where) for s in envelope.get("signatures") or []
+    ]
     try:
         have = [
             (
@@ -225,7 +220,7 @@ def _canonical(obj: dict[str, Any]) -> bytes:
 def _check_promise(
     entry: dict[str, Any], log: LogKey, index: int, integrated: int, where: str
 ) -> None:
-    sig = _b64(
+    sig = decode_base64(
         (entry.get("inclusionPromise") or {}).get("signedEntryTimestamp"),
         "inclusionPromise.signedEntryTimestamp",
         where,
@@ -285,11 +280,11 @@ def _check_proof(entry: dict[str, Any], log: LogKey, body: bytes, index: int, wh
     proof = entry.get("inclusionProof") or {}
     size = _int(proof.get("treeSize"), "inclusionProof.treeSize", where)
     proof_index = _int(proof.get("logIndex"), "inclusionProof.logIndex", where)
-    root = _b64(proof.get("rootHash"), "inclusionProof.rootHash", where)
+    root = decode_base64(proof.get("rootHash"), "inclusionProof.rootHash", where)
     hashes_ = proof.get("hashes")
     if not isinstance(hashes_, list):
         raise AttestationError(f"{where}: inclusionProof.hashes is missing")
-    path = [_b64(h, "inclusionProof.hashes[]", where) for h in hashes_]
+    path = [decode_base64(h, "inclusionProof.hashes[]", where) for h in hashes_]
     del index  # the proof's own index is the leaf's position in this (sharded) tree
     leaf_hash = hashlib.sha256(b"\x00" + body).digest()
     if root_from_proof(leaf_hash, proof_index, size, path) != root:
@@ -323,7 +318,7 @@ def verify_entry(
             f"{where}: log entry kind {kind.get('kind')} {kind.get('version')} is not "
             "supported (only Rekor v1 dsse 0.0.1)"
         )
-    key_id = _b64((entry.get("logId") or {}).get("keyId"), "logId.keyId", where)
+    key_id = decode_base64((entry.get("logId") or {}).get("keyId"), "logId.keyId", where)
     log = root.logs.get(key_id)
     if log is None:
         raise AttestationError(
@@ -333,7 +328,7 @@ def verify_entry(
     index = _int(entry.get("logIndex"), "logIndex", where)
     integrated = _int(entry.get("integratedTime"), "integratedTime", where)
     when = datetime.fromtimestamp(integrated, UTC)
-    body = _b64(entry.get("canonicalizedBody"), "canonicalizedBody", where)
+    body = decode_base64(entry.get("canonicalizedBody"), "canonicalizedBody", where)
     _check_body(body, envelope, leaf, where)
     if not entry.get("inclusionPromise") and not entry.get("inclusionProof"):
         raise AttestationError(

@@ -23,8 +23,6 @@ signature that was never logged is accepted; the CLI says so.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import re
@@ -39,7 +37,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from mlops_gates.attest import PAYLOAD_TYPE, AttestationError
+from mlops_gates.attest import PAYLOAD_TYPE, AttestationError, decode_base64
 from mlops_gates.attest.dsse import pae
 from mlops_gates.attest.rekor import TrustedRoot, load_trusted_root, verify_entry
 from mlops_gates.attest.verify import Expect, Verified, check_statement
@@ -134,15 +132,6 @@ def parse_time(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _b64(text: Any, what: str, where: str) -> bytes:
-    if not isinstance(text, str):
-        raise AttestationError(f"{where}: {what} is missing or not a base64 string")
-    try:
-        return base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
-    except (binascii.Error, ValueError):
-        raise AttestationError(f"{where}: {what} is not valid base64") from None
-
-
 def _certificates(material: dict[str, Any], where: str) -> list[x509.Certificate]:
     """The leaf first, then whatever chain the bundle carries (untrusted intermediates)."""
     if isinstance(material.get("certificate"), dict):  # bundle v0.3
@@ -163,7 +152,9 @@ def _certificates(material: dict[str, Any], where: str) -> list[x509.Certificate
     certs = []
     for i, raw in enumerate(raws):
         try:
-            certs.append(x509.load_der_x509_certificate(_b64(raw, "certificate rawBytes", where)))
+            certs.append(
+                x509.load_der_x509_certificate(decode_base64(raw, "certificate rawBytes", where))
+            )
         except ValueError:
             raise AttestationError(f"{where}: certificate {i} is not DER X.509") from None
     return certs
@@ -319,11 +310,11 @@ def _open_dsse(envelope: Any, leaf: x509.Certificate, where: str) -> dict[str, A
         raise AttestationError(
             f"{where}: payloadType is {envelope.get('payloadType')!r}, not {PAYLOAD_TYPE!r}"
         )
-    body = _b64(envelope.get("payload"), "payload", where)
+    body = decode_base64(envelope.get("payload"), "payload", where)
     sigs = envelope.get("signatures")
     if not isinstance(sigs, list) or len(sigs) != 1 or not isinstance(sigs[0], dict):
         raise AttestationError(f"{where}: a keyless bundle carries exactly one signature")
-    sig = _b64(sigs[0].get("sig"), "signature", where)
+    sig = decode_base64(sigs[0].get("sig"), "signature", where)
     key = leaf.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise AttestationError(f"{where}: the signing certificate's key is not ECDSA")

@@ -18,7 +18,7 @@ import skops.io as sio
 from conftest import Project
 from helpers import base_config, binary_frame
 
-from mlops_gates.attest import PREDICATE_TYPE, SIGNING_KEY_ENV, AttestationError
+from mlops_gates.attest import PREDICATE_TYPE, SIGNING_KEY_ENV, AttestationError, decode_base64
 from mlops_gates.attest.dsse import load_public_keys, load_signer, open_envelope, pae
 from mlops_gates.attest.statement import file_subjects, statement_schema
 from mlops_gates.cli import main
@@ -117,6 +117,25 @@ def test_pae_is_the_dsse_spec_encoding() -> None:
     )
     # Lengths are of bytes, not characters.
     assert pae("t", "é".encode()) == b"DSSEv1 1 t 2 " + "é".encode()
+
+
+@pytest.mark.parametrize("raw", [b"", b"\x00", b"\xfb\xff\xfe", bytes(range(256))])
+def test_bundle_fields_decode_from_either_base64_alphabet_as_the_standard_library_does(
+    raw: bytes,
+) -> None:
+    # DSSE and Sigstore bundles may carry the standard or the URL-safe alphabet.
+    for text in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        if text:
+            assert decode_base64(text.decode(), "payload", "bundle.json") == raw
+    for bad, says in [
+        (None, "missing"),
+        ("", "missing"),
+        (3, "not a base64 string"),
+        ("a*b=", "not valid base64"),
+        ("abc", "not valid base64"),
+    ]:
+        with pytest.raises(AttestationError, match=f"^bundle.json: sig .*{says}"):
+            decode_base64(bad, "sig", "bundle.json")
 
 
 def test_envelope_verifies_with_securesystemslib_and_back(gated: Gated) -> None:
