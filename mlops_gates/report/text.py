@@ -147,10 +147,25 @@ def _records(
             numbers.append(f"support {support}")
         if mde:
             numbers.append(f"detects {mde}")
-        out += [_INDENT + p for p in wrap("  ".join(numbers), avail)]
+        out += [_INDENT + p for p in _fields(numbers, avail)]
         if reasons:
             out += _reason(g, width)
     return out
+
+
+def _fields(fields: list[str], width: int) -> list[str]:
+    """`fields` two spaces apart, in lines of at most `width`, broken between fields (so
+    "detects >=24 pt" is never split from its unit); a field longer than a line is
+    wrapped on its own (`wrap`)."""
+    lines: list[str] = []
+    for field in fields:
+        if lines and len(lines[-1]) + 2 + len(field) <= width:
+            lines[-1] += "  " + field
+        elif len(field) <= width:
+            lines.append(field)
+        else:
+            lines += wrap(field, width)
+    return lines
 
 
 def _detectable(g: dict[str, Any]) -> str:

@@ -172,6 +172,33 @@ def test_at_80_columns_every_problem_keeps_its_whole_gate_and_slice() -> None:
     assert text.count("observed 0.7123") == 3 and "ci [0.6512, 0.7734]" in text
 
 
+def test_at_80_columns_a_rows_numbers_wrap_between_fields() -> None:
+    # As the Adult example's smallest race slice prints: the numbers do not fit one line of
+    # 72 columns, and the minimum detectable effect must not lose its unit to the next.
+    from mlops_gates.report.text import render_table
+
+    gate = _gate(
+        "recall-by-group",
+        "warn",
+        {"race": "Amer-Indian-Eskimo"},
+        observed=0.3158,
+        ci=[0.1536, 0.5399],
+        bound={"min": 0.5, "max": None},
+        support=19,
+        detectable={"effect": 0.24, "per": 0.01},
+    )
+    lines = render_table(_doc([gate]), width=80, verbose=False)
+    numbers = [line.strip() for line in lines if line.startswith(" ") and "reason" not in line]
+    assert max(len(line) for line in lines) <= 80
+    fields = [f for line in numbers for f in line.split("  ")]
+    assert fields[:4] == ["observed 0.3158", "ci [0.1536, 0.5399]", "bound >= 0.5", "support 19"]
+    assert len(fields) == 5 and fields[4].startswith("detects >=") and fields[4].endswith("pt")
+    # A field longer than the line is still wrapped, and nothing is dropped.
+    long = _gate("g", "fail", {"s": "x"}, bound={"min": 0.123456789012345678, "max": None})
+    text = " ".join(render_table(_doc([long]), width=40, verbose=False))
+    assert "observed 0.7123" in text and "16281" in text
+
+
 def test_a_wide_terminal_gets_one_row_per_gate() -> None:
     from mlops_gates.report.text import render_table
 
