@@ -178,10 +178,11 @@ def _read_ahead(
 
 def _decode_in_parallel() -> bool:
     """Whether pyarrow should decode a batch's columns on its own threads (and the batch
-    be prepared on the reading thread): only when it has more than the two cores the
-    reading thread and the counting already keep busy. On two cores its threads only
-    compete with the counting: at 10M rows on the bench machine the counting's
-    `np.add.at` ran 1.8x slower beside them (bench/README.md, 2026-12-07)."""
+    be prepared on the reading thread): only when its pool has more than the two cores the
+    reading thread and the counting already keep busy (pyarrow sizes it by the process's
+    CPU affinity, or `OMP_NUM_THREADS`, or `pa.set_cpu_count`). On two cores its threads only
+    compete with the counting: on the bench machine its `np.add.at` ran twice as slow
+    beside them (`bench/contention.py`; bench/README.md, 2026-12-07)."""
     import pyarrow as pa
 
     return bool(pa.cpu_count() > 2)
