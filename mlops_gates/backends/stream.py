@@ -225,7 +225,7 @@ def _score_range(file: Any, column: str) -> tuple[float, float]:
 
 
 class _Prepared(NamedTuple):
-    """What `_Batches.prepare` computes of a batch on the reading thread."""
+    """What `_Batches.prepare` computes of a batch from the batch alone."""
 
     packed: Packed  # the slice columns' dictionary indices, packed
     labels: list[_Distinct]  # the label's, then each prediction column's
