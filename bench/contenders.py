@@ -350,13 +350,14 @@ def floor_batched(data: Path) -> dict[str, Any]:
     batch's few thousand cells renumbered by value (a row group has its own dictionaries)
     and merged at the end. It holds about one batch, where `floor` holds the whole table
     (1.15 GB at 10M rows): information beside the issue's floor, which stays the
-    yardstick. pyarrow decodes on its own threads here whatever the cores (the engine
-    does so only with more than two): with one bincount a batch there is no counting for
-    them to slow down, so this is the faster read, and the floor stays a floor."""
+    yardstick. pyarrow decodes on its own threads only when its pool has more than two
+    cores, as the engine decides (`backends/stream.py`): on two cores the threaded read
+    took 0.43-0.78 s at 10M rows and the one-thread read 0.43-0.45 s, alternating."""
     from concurrent.futures import ThreadPoolExecutor
 
     import numpy as np
     import pandas  # noqa: F401  (pyarrow imports it on the first read, for its metadata)
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     sliced = [*SLICE_COLUMNS, "group"]
@@ -364,7 +365,8 @@ def floor_batched(data: Path) -> dict[str, Any]:
     wide = 1 << 16  # room per slice column in the run-wide key: far more values than here
     t0 = time.perf_counter()
     file = pq.ParquetFile(data, read_dictionary=sliced)
-    batches = file.iter_batches(batch_size=1 << 18, columns=[*sliced, *labels, SCORE, "score_b"])
+    columns = [*sliced, *labels, SCORE, "score_b"]
+    batches = file.iter_batches(1 << 18, columns=columns, use_threads=pa.cpu_count() > 2)
     seen: list[dict[Any, int]] = [{} for _ in sliced]  # each column's run-wide codes
     keys, weights = [], []
     with ThreadPoolExecutor(max_workers=1) as pool:
