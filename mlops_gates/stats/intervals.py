@@ -45,7 +45,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from mlops_gates.stats.fairness import Criterion, Measure, between_groups_batch, parity_batch
 from mlops_gates.stats.metrics import METRICS, confusion_metric, score_metric
-from mlops_gates.stats.reduce import RegressionStats, ScoreStats, probe_type
+from mlops_gates.stats.reduce import RegressionStats, ScoreStats, run_bounds
 
 __all__ = [
     "PROPORTIONS",
@@ -260,8 +260,7 @@ class _ScoreSampler:
         self._nonzero = np.flatnonzero(cells)
         self._counts = cells[self._nonzero]
         group = np.repeat(scores.group, 2)[self._nonzero]  # sorted: entries are
-        n = scores.n_groups + 1
-        self._bounds = np.searchsorted(group, np.arange(n, dtype=probe_type(group, n)))
+        self._bounds = run_bounds(group, scores.n_groups)
         self._first = np.cumsum(self._counts) - self._counts  # first row of each cell
         self._sizes = scores.support().tolist()
 

@@ -37,6 +37,7 @@ __all__ = [
     "reduce_joint_scores",
     "reduce_regression",
     "reduce_scores",
+    "run_bounds",
     "sorted_cells",
 ]
 
@@ -88,6 +89,12 @@ def probe_type(group: NDArray[Any], n: int) -> np.dtype[Any]:
     return np.dtype(np.int64)
 
 
+def run_bounds(codes: NDArray[Any], n: int) -> NDArray[np.intp]:
+    """Where each of the codes ``0 .. n-1`` begins in the sorted ``codes``, then where the
+    last ends (``n + 1`` bounds): one binary search, probed in the codes' own type."""
+    return np.searchsorted(codes, np.arange(n + 1, dtype=probe_type(codes, n + 1)))
+
+
 @dataclass(frozen=True, eq=False)
 class ScoreStats:
     """Binary scores reduced to counts of positives/negatives per (group, distinct score).
@@ -135,8 +142,7 @@ class ScoreStats:
         """Where each group's entries begin, and (last) where the entries end: the entries
         are sorted by group, so a binary search finds them. One search per table, shared
         by the AUC's group sums, DeLong's placements and the slicings' keys."""
-        n = self.n_groups + 1
-        bounds = np.searchsorted(self.group, np.arange(n, dtype=probe_type(self.group, n)))
+        bounds = run_bounds(self.group, self.n_groups)
         bounds.setflags(write=False)
         return bounds
 
@@ -231,8 +237,7 @@ class JointScores:
                 continue
             if part[0] < 0 or part[-1] >= g or np.any(part[1:] < part[:-1]):
                 return None
-            ends = np.searchsorted(part, np.arange(g + 1, dtype=probe_type(part, g + 1)))
-            runs[c * g : (c + 1) * g] = np.diff(ends)
+            runs[c * g : (c + 1) * g] = np.diff(run_bounds(part, g))
         return runs
 
 
@@ -304,21 +309,32 @@ def reduce_joint_scores(
         kept = count > 0
         cells, count = cells[kept], count[kept]
     # The cells become the groups in place: one new array a million entries less.
+    candidate, baseline = _unpack_bins(cells, wc, wb)
+    n_negative = int(np.searchsorted(cells, ng))  # class 0 keys come first
     if shifts:
-        baseline = cells & (wb - 1)
-        cells >>= bits[2]
-        candidate = cells & (wc - 1)
-        cells >>= bits[1]
-        n_negative = int(np.searchsorted(cells, ng))  # class 0 keys come first
         cells &= ng - 1
+    else:
+        cells %= ng
+    return JointScores(cells, candidate, baseline, count, n_negative, n_groups, factor)
+
+
+def _unpack_bins(cells: AnyIntArray, wc: int, wb: int) -> tuple[AnyIntArray, AnyIntArray]:
+    """The candidate and baseline bins of packed ``(rest, candidate, baseline)`` cells,
+    ``wc`` and ``wb`` wide; ``cells`` is left holding the rest. Powers of two are taken
+    apart with shifts and masks, other widths by division."""
+    baseline: AnyIntArray
+    candidate: AnyIntArray
+    if wc & (wc - 1) == 0 and wb & (wb - 1) == 0:
+        baseline = cells & (wb - 1)
+        cells >>= wb.bit_length() - 1
+        candidate = cells & (wc - 1)
+        cells >>= wc.bit_length() - 1
     else:
         baseline = cells % wb
         cells //= wb
         candidate = cells % wc
         cells //= wc
-        n_negative = int(np.searchsorted(cells, ng))
-        cells %= ng
-    return JointScores(cells, candidate, baseline, count, n_negative, n_groups, factor)
+    return candidate, baseline
 
 
 def _counted_as(space: int, n: int) -> tuple[bool, Any]:
@@ -652,18 +668,16 @@ def _merged_grid(joint: JointScores, labels: AnyIntArray, n_slices: int) -> Join
     n_negative = int(np.searchsorted(keep, per_class))
     keep[n_negative:] -= per_class  # the positives' cells, from their class's start
     bins_type = narrow_bins(max(wc, wb))
-    if wc & (wc - 1) == 0 and wb & (wb - 1) == 0:
-        baseline = (keep & (wb - 1)).astype(bins_type)
-        keep >>= bits[1]
-        candidate = (keep & (wc - 1)).astype(bins_type)
-        keep >>= bits[0]
-    else:
-        baseline = (keep % wb).astype(bins_type)
-        keep //= wb
-        candidate = (keep % wc).astype(bins_type)
-        keep //= wc
-    group = keep.astype(labels.dtype)
-    return JointScores(group, candidate, baseline, count, n_negative, n_slices, factor=joint.factor)
+    candidate, baseline = _unpack_bins(keep, wc, wb)
+    return JointScores(
+        keep.astype(labels.dtype),
+        candidate.astype(bins_type),
+        baseline.astype(bins_type),
+        count,
+        n_negative,
+        n_slices,
+        factor=joint.factor,
+    )
 
 
 # Joint entries per block when a coarse grid is merged (1 MB of keys).
